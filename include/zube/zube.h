@@ -1,0 +1,9 @@
+/*  zube.h - the whole public client API of libzube in one include. */
+#ifndef ZUBE_H_INCLUDED
+#define ZUBE_H_INCLUDED
+
+#include "zube/version.h"
+#include "zube/status.h"
+#include "zube/log.h"
+
+#endif
