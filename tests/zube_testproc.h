@@ -1,0 +1,194 @@
+/*  zube_testproc - start and stop real processes for integration tests.
+
+    Tests run the real binaries (zube-broker, services, redis-server, ...)
+    from the build tree, on free loopback ports, in a temporary directory
+    that is removed afterwards. Binaries are found through $ZUBE_BUILDDIR
+    (set by `make check`), else the current directory. */
+#ifndef ZUBE_TESTPROC_H_INCLUDED
+#define ZUBE_TESTPROC_H_INCLUDED
+
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+//  A loopback TCP port nobody listens on right now. Ports are taken from
+//  the kernel's ephemeral range by binding port 0; when `count` > 1, the
+//  next count-1 ports are checked free too (the broker uses port+1, +2).
+static inline int
+zt_free_port (int count)
+{
+    for (int attempt = 0; attempt < 200; attempt++) {
+        int fd = socket (AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in addr = {.sin_family = AF_INET,
+                                   .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+        socklen_t len = sizeof addr;
+        if (bind (fd, (struct sockaddr *) &addr, sizeof addr) != 0
+            || getsockname (fd, (struct sockaddr *) &addr, &len) != 0) {
+            close (fd);
+            continue;
+        }
+        int base = ntohs (addr.sin_port);
+        close (fd);
+        bool all_free = base + count < 65000;
+        for (int i = 0; all_free && i < count; i++) {
+            int probe = socket (AF_INET, SOCK_STREAM, 0);
+            int one = 1;
+            setsockopt (probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+            struct sockaddr_in p = {.sin_family = AF_INET,
+                                    .sin_port = htons (base + i),
+                                    .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+            if (bind (probe, (struct sockaddr *) &p, sizeof p) != 0)
+                all_free = false;
+            close (probe);
+        }
+        if (all_free)
+            return base;
+    }
+    return -1;
+}
+
+//  A fresh temporary directory; free() the result after zt_rmtree.
+static inline char *
+zt_tempdir (const char *tag)
+{
+    char path[256];
+    snprintf (path, sizeof path, "/tmp/zube-test-%s-XXXXXX", tag ? tag : "t");
+    char *dir = mkdtemp (path);
+    return dir ? strdup (dir) : NULL;
+}
+
+static inline int
+zt_rmtree_one (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) st, (void) flag, (void) ftw;
+    return remove (path);
+}
+
+static inline void
+zt_rmtree (const char *dir)
+{
+    if (dir && strncmp (dir, "/tmp/", 5) == 0)
+        nftw (dir, zt_rmtree_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+//  Absolute path of a program built in the tree ("zube-broker").
+static inline const char *
+zt_program (const char *name)
+{
+    static char paths[8][512];
+    static int next = 0;
+    char *path = paths[next++ % 8];
+    const char *builddir = getenv ("ZUBE_BUILDDIR");
+    snprintf (path, 512, "%s/%s", builddir ? builddir : ".", name);
+    return path;
+}
+
+//  Starts argv[0] (a path) with argv; stdout and stderr go to log_path
+//  (appended) when given, else /dev/null. Returns the pid, or -1.
+static inline pid_t
+zt_spawn (char *const argv[], const char *log_path)
+{
+    pid_t pid = fork ();
+    if (pid != 0)
+        return pid;
+    setpgid (0, 0);
+    int fd = open (log_path ? log_path : "/dev/null",
+                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+        dup2 (fd, STDOUT_FILENO);
+        dup2 (fd, STDERR_FILENO);
+        close (fd);
+    }
+    int null_fd = open ("/dev/null", O_RDONLY);
+    if (null_fd >= 0) {
+        dup2 (null_fd, STDIN_FILENO);
+        close (null_fd);
+    }
+    execv (argv[0], argv);
+    _exit (127);
+}
+
+//  Sends sig, then waits up to timeout_ms for the process to end (SIGKILL
+//  after that). Returns the wait status, or -1.
+static inline int
+zt_stop (pid_t pid, int sig, int timeout_ms)
+{
+    if (pid <= 0)
+        return -1;
+    kill (pid, sig);
+    int status = 0;
+    for (int waited = 0; waited < timeout_ms; waited += 10) {
+        pid_t rc = waitpid (pid, &status, WNOHANG);
+        if (rc == pid)
+            return status;
+        if (rc < 0)
+            return -1;
+        usleep (10000);
+    }
+    kill (pid, SIGKILL);
+    waitpid (pid, &status, 0);
+    return status;
+}
+
+//  True once something accepts TCP connections on 127.0.0.1:port.
+static inline bool
+zt_wait_port (int port, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 20) {
+        int fd = socket (AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in addr = {.sin_family = AF_INET,
+                                   .sin_port = htons (port),
+                                   .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+        int rc = connect (fd, (struct sockaddr *) &addr, sizeof addr);
+        close (fd);
+        if (rc == 0)
+            return true;
+        usleep (20000);
+    }
+    return false;
+}
+
+static inline int64_t
+zt_now_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+//  Reads a whole small file into a malloc'd string (NULL if unreadable).
+static inline char *
+zt_read_file (const char *path)
+{
+    FILE *file = fopen (path, "rb");
+    if (!file)
+        return NULL;
+    size_t cap = 4096, used = 0;
+    char *text = malloc (cap);
+    size_t n;
+    while ((n = fread (text + used, 1, cap - used - 1, file)) > 0) {
+        used += n;
+        if (cap - used < 2)
+            text = realloc (text, cap *= 2);
+    }
+    text[used] = 0;
+    fclose (file);
+    return text;
+}
+
+#endif
