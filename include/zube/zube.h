@@ -5,5 +5,6 @@
 #include "zube/version.h"
 #include "zube/status.h"
 #include "zube/log.h"
+#include "zube/kinds.h"
 
 #endif
