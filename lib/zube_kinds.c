@@ -6,8 +6,14 @@
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
-#include "zube/kinds.h"
+
+#include "apps.pb-c.h"
+#include "batch.pb-c.h"
+#include "coordination.pb-c.h"
 #include "core.pb-c.h"
+#include "discovery.pb-c.h"
+#include "zube.pb-c.h"
+#include "zube/kinds.h"
 
 static const zube_kind_t s_kinds[] = {
     //  core/v1
@@ -63,6 +69,21 @@ static const zube_kind_t s_kinds[] = {
         .descriptor = &zube__service__descriptor,
         .list_descriptor = &zube__service_list__descriptor,
     },
+    //  discovery.k8s.io/v1
+    {
+        .api_version = "discovery.k8s.io/v1",
+        .group = "discovery.k8s.io",
+        .version = "v1",
+        .kind = "EndpointSlice",
+        .resource = "endpointslices",
+        .singular = "endpointslice",
+        .short_names = "",
+        .namespaced = true,
+        .has_status = false,
+        .descriptor = &zube__endpoint_slice__descriptor,
+        .list_descriptor = &zube__endpoint_slice_list__descriptor,
+    },
+    //  core/v1
     {
         .api_version = "v1",
         .group = "",
@@ -115,6 +136,114 @@ static const zube_kind_t s_kinds[] = {
         .descriptor = &zube__event__descriptor,
         .list_descriptor = &zube__event_list__descriptor,
     },
+    //  apps/v1
+    {
+        .api_version = "apps/v1",
+        .group = "apps",
+        .version = "v1",
+        .kind = "ReplicaSet",
+        .resource = "replicasets",
+        .singular = "replicaset",
+        .short_names = "rs",
+        .namespaced = true,
+        .has_status = true,
+        .descriptor = &zube__replica_set__descriptor,
+        .list_descriptor = &zube__replica_set_list__descriptor,
+    },
+    {
+        .api_version = "apps/v1",
+        .group = "apps",
+        .version = "v1",
+        .kind = "Deployment",
+        .resource = "deployments",
+        .singular = "deployment",
+        .short_names = "deploy",
+        .namespaced = true,
+        .has_status = true,
+        .descriptor = &zube__deployment__descriptor,
+        .list_descriptor = &zube__deployment_list__descriptor,
+    },
+    {
+        .api_version = "apps/v1",
+        .group = "apps",
+        .version = "v1",
+        .kind = "DaemonSet",
+        .resource = "daemonsets",
+        .singular = "daemonset",
+        .short_names = "ds",
+        .namespaced = true,
+        .has_status = true,
+        .descriptor = &zube__daemon_set__descriptor,
+        .list_descriptor = &zube__daemon_set_list__descriptor,
+    },
+    //  batch/v1
+    {
+        .api_version = "batch/v1",
+        .group = "batch",
+        .version = "v1",
+        .kind = "Job",
+        .resource = "jobs",
+        .singular = "job",
+        .short_names = "",
+        .namespaced = true,
+        .has_status = true,
+        .descriptor = &zube__job__descriptor,
+        .list_descriptor = &zube__job_list__descriptor,
+    },
+    //  coordination.k8s.io/v1
+    {
+        .api_version = "coordination.k8s.io/v1",
+        .group = "coordination.k8s.io",
+        .version = "v1",
+        .kind = "Lease",
+        .resource = "leases",
+        .singular = "lease",
+        .short_names = "",
+        .namespaced = true,
+        .has_status = false,
+        .descriptor = &zube__lease__descriptor,
+        .list_descriptor = &zube__lease_list__descriptor,
+    },
+    //  zube.io/v1alpha1
+    {
+        .api_version = "zube.io/v1alpha1",
+        .group = "zube.io",
+        .version = "v1alpha1",
+        .kind = "Plugin",
+        .resource = "plugins",
+        .singular = "plugin",
+        .short_names = "",
+        .namespaced = false,
+        .has_status = true,
+        .descriptor = &zube__plugin__descriptor,
+        .list_descriptor = &zube__plugin_list__descriptor,
+    },
+    {
+        .api_version = "zube.io/v1alpha1",
+        .group = "zube.io",
+        .version = "v1alpha1",
+        .kind = "SchedulerProfile",
+        .resource = "schedulerprofiles",
+        .singular = "schedulerprofile",
+        .short_names = "",
+        .namespaced = false,
+        .has_status = false,
+        .descriptor = &zube__scheduler_profile__descriptor,
+        .list_descriptor = &zube__scheduler_profile_list__descriptor,
+    },
+    {
+        .api_version = "zube.io/v1alpha1",
+        .group = "zube.io",
+        .version = "v1alpha1",
+        .kind = "PodGroup",
+        .resource = "podgroups",
+        .singular = "podgroup",
+        .short_names = "pg",
+        .namespaced = true,
+        .has_status = true,
+        .descriptor = &zube__pod_group__descriptor,
+        .list_descriptor = &zube__pod_group_list__descriptor,
+    },
 };
 
 #define S_KIND_COUNT (sizeof s_kinds / sizeof s_kinds[0])
@@ -125,8 +254,8 @@ zube_kind_lookup (const char *api_version, const char *kind)
     if (!kind)
         return NULL;
     for (size_t i = 0; i < S_KIND_COUNT; i++)
-        if (strcmp (s_kinds[i].kind, kind) == 0
-            && (!api_version || strcmp (s_kinds[i].api_version, api_version) == 0))
+        if (strcmp (s_kinds[i].kind, kind) == 0 &&
+            (!api_version || strcmp (s_kinds[i].api_version, api_version) == 0))
             return &s_kinds[i];
     return NULL;
 }
@@ -150,11 +279,12 @@ s_in_list (const char *list, const char *name, size_t name_len)
 static bool
 s_names_kind (const zube_kind_t *self, const char *name, size_t len)
 {
-    return (strlen (self->resource) == len && strncasecmp (self->resource, name, len) == 0)
-           || (strlen (self->singular) == len
-               && strncasecmp (self->singular, name, len) == 0)
-           || (strlen (self->kind) == len && strncasecmp (self->kind, name, len) == 0)
-           || s_in_list (self->short_names, name, len);
+    return (strlen (self->resource) == len &&
+            strncasecmp (self->resource, name, len) == 0) ||
+           (strlen (self->singular) == len &&
+            strncasecmp (self->singular, name, len) == 0) ||
+           (strlen (self->kind) == len && strncasecmp (self->kind, name, len) == 0) ||
+           s_in_list (self->short_names, name, len);
 }
 
 //  `qualifier` is what follows the first '.' of a qualified name: the
@@ -165,9 +295,9 @@ s_qualifier_matches (const zube_kind_t *self, const char *qualifier)
     if (strcasecmp (self->group, qualifier) == 0)
         return true;
     size_t version_len = strlen (self->version);
-    return *self->group && strncasecmp (qualifier, self->version, version_len) == 0
-           && qualifier[version_len] == '.'
-           && strcasecmp (qualifier + version_len + 1, self->group) == 0;
+    return *self->group && strncasecmp (qualifier, self->version, version_len) == 0 &&
+           qualifier[version_len] == '.' &&
+           strcasecmp (qualifier + version_len + 1, self->group) == 0;
 }
 
 const zube_kind_t *
@@ -176,10 +306,10 @@ zube_kind_by_resource (const char *name)
     if (!name || !*name)
         return NULL;
     const char *dot = strchr (name, '.');
-    size_t len = dot ? (size_t) (dot - name) : strlen (name);
+    size_t len = dot ? (size_t)(dot - name) : strlen (name);
     for (size_t i = 0; i < S_KIND_COUNT; i++)
-        if (s_names_kind (&s_kinds[i], name, len)
-            && (!dot || s_qualifier_matches (&s_kinds[i], dot + 1)))
+        if (s_names_kind (&s_kinds[i], name, len) &&
+            (!dot || s_qualifier_matches (&s_kinds[i], dot + 1)))
             return &s_kinds[i];
     return NULL;
 }
@@ -190,7 +320,8 @@ zube_kind_by_descriptor (const ProtobufCMessageDescriptor *descriptor)
     if (!descriptor)
         return NULL;
     for (size_t i = 0; i < S_KIND_COUNT; i++)
-        if (s_kinds[i].descriptor == descriptor || s_kinds[i].list_descriptor == descriptor)
+        if (s_kinds[i].descriptor == descriptor ||
+            s_kinds[i].list_descriptor == descriptor)
             return &s_kinds[i];
     return NULL;
 }

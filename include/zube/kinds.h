@@ -18,9 +18,9 @@
 #ifndef ZUBE_KINDS_H_INCLUDED
 #define ZUBE_KINDS_H_INCLUDED
 
+#include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <protobuf-c/protobuf-c.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -63,8 +63,7 @@ const zube_kind_t *zube_kind_by_resource (const char *name);
 
 //  The kind whose object or list message this descriptor describes.
 //  NULL if none.
-const zube_kind_t *
-zube_kind_by_descriptor (const ProtobufCMessageDescriptor *descriptor);
+const zube_kind_t *zube_kind_by_descriptor (const ProtobufCMessageDescriptor *descriptor);
 
 //  Number of kinds in the table, and the kind at an index in
 //  [0, zube_kinds_count ()), NULL past the end. Stable order.
