@@ -53,8 +53,9 @@ typedef struct {
     //  Broker endpoint; ZUBE_BUS_DEFAULT_ENDPOINT when NULL.
     const char *endpoint;
     //  Security: either insecure, or a certificate directory laid out as
-    //  docs/security.md says (broker.cert, private/<name>.cert_secret) and
-    //  the name of this peer's certificate in it.
+    //  docs/bus-protocol.md (Security) says: broker.cert (the broker's public
+    //  key) and private/<name>.cert_secret (this peer's keys), with name the
+    //  name of this peer's certificate. name also prefixes the instance name.
     bool insecure;
     const char *certs_dir;
     const char *name;
@@ -64,6 +65,9 @@ typedef struct {
     //  Reconnect back-off bounds, 0 means defaults (100 ms .. 5 s).
     int reconnect_min_ms;
     int reconnect_max_ms;
+    //  Send and receive high-water mark of every socket, in messages;
+    //  0 means 100000 (as the broker).
+    int hwm;
 } zube_bus_config_t;
 
 //  The outcome of a call. payload is owned by the reply.
@@ -81,17 +85,28 @@ void zube_bus_reply_destroy (zube_bus_reply_t **self_p);
 //  unusable: bad endpoint, unreadable certificates. Connecting itself is
 //  asynchronous: a broker that is not up yet is retried.
 zube_bus_t *zube_bus_new (const zube_bus_config_t *config);
+//  Closes the connection (telling the broker with DISCONNECT). Calls still
+//  waiting get their one outcome here, UNAVAILABLE "connection closed";
+//  deferred requests not yet answered are freed. Never call it from inside
+//  one of this connection's callbacks.
 void zube_bus_destroy (zube_bus_t **self_p);
 
 //  A client id unique to this connection, sent with every request.
 const char *zube_bus_client_id (zube_bus_t *self);
 
-//  Synchronous call with a timeout. Returns 0 and a reply (whose status may
-//  be an error the service answered), or -1 with *reply_p holding a reply
-//  whose status says why nothing came back (UNAVAILABLE, DEADLINE_EXCEEDED,
-//  PAYLOAD_TOO_LARGE). The reply is always set and must be destroyed.
-//  Other callbacks (served requests, events, async replies) keep running
-//  while it waits.
+//  The instance name sent with READY ("<name or host>.<pid>.<id>"), as the
+//  broker lists it and names it in "instance ... died" errors.
+const char *zube_bus_instance (zube_bus_t *self);
+
+//  Synchronous call with a timeout (<= 0: ZUBE_BUS_DEFAULT_TIMEOUT_MS).
+//  Returns 0 and a reply (whose status may be an error the service
+//  answered), or -1 with *reply_p holding a reply whose status says why
+//  nothing came back (UNAVAILABLE, DEADLINE_EXCEEDED, PAYLOAD_TOO_LARGE,
+//  whoever produced it; BAD_REQUEST for an invalid service or method name).
+//  The reply is always set and must be destroyed. Other callbacks (served
+//  requests, events, async replies) keep running while it waits, and may
+//  themselves call zube_bus_call. After UNAVAILABLE "instance ... died" the
+//  request is sent again while the deadline allows.
 int zube_bus_call (zube_bus_t *self, const char *service, const char *method,
                    const void *payload, size_t payload_size, int timeout_ms,
                    zube_bus_reply_t **reply_p);
@@ -142,13 +157,20 @@ uint64_t zube_bus_request_sequence (zube_bus_request_t *request);
 int zube_bus_request_remaining_ms (zube_bus_request_t *request);
 const uint8_t *zube_bus_request_payload (zube_bus_request_t *request, size_t *size_p);
 //  Unpacks the payload; NULL (and a BAD_REQUEST should follow) on bad bytes.
+//  Free the message with protobuf_c_message_free_unpacked (msg, NULL).
 ProtobufCMessage *zube_bus_request_unpack (zube_bus_request_t *request,
                                            const ProtobufCMessageDescriptor *desc);
+//  Same, but on bad bytes answers BAD_REQUEST itself (which ends the
+//  request) and returns NULL: the usual first line of a handler.
+ProtobufCMessage *zube_bus_request_unpack_or_reject (zube_bus_request_t *request,
+                                                     const ProtobufCMessageDescriptor *desc);
 
 //  Keeps the request alive after the handler returns.
 void zube_bus_request_defer (zube_bus_request_t *request);
 
 //  Answers a request and frees it. error may be NULL when status is OK.
+//  The reply is also kept (last 4096 per connection) to answer a retry of
+//  the same (client_id, sequence) without calling the handler again.
 void zube_bus_respond (zube_bus_request_t *request, zube_status_t status,
                        const char *error, const void *payload, size_t payload_size);
 void zube_bus_respond_msg (zube_bus_request_t *request, const ProtobufCMessage *reply);
@@ -156,7 +178,13 @@ void zube_bus_respond_error (zube_bus_request_t *request, zube_status_t status,
                              const char *format, ...) __attribute__ ((format (printf, 3, 4)));
 
 //  Events. Topics are dot/slash separated names ("pods/default",
-//  "node/sim-0001"); a subscription matches by prefix.
+//  "node/sim-0001"); a subscription matches by prefix. Publishing returns
+//  0 when the event was sent or queued (events published before the
+//  broker told where to publish are kept, up to 10000), -1 on a bad topic
+//  or a payload over max_msg_size. Delivery is best effort, as ZeroMQ
+//  PUB/SUB: a subscriber that has just (re)connected may miss events.
+//  Subscribing a prefix twice returns -1; when several prefixes match a
+//  topic, each callback is called once.
 int zube_bus_publish (zube_bus_t *self, const char *topic,
                       const void *payload, size_t payload_size);
 typedef void (zube_bus_event_fn) (zube_bus_t *bus, const char *topic,

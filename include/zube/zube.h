@@ -5,6 +5,7 @@
 #include "zube/version.h"
 #include "zube/status.h"
 #include "zube/log.h"
+#include "zube/bus.h"
 #include "zube/config.h"
 #include "zube/kinds.h"
 
