@@ -8,5 +8,7 @@
 #include "zube/bus.h"
 #include "zube/config.h"
 #include "zube/kinds.h"
+#include "zube/quantity.h"
+#include "zube/codec.h"
 
 #endif
