@@ -1,0 +1,494 @@
+/*  test_bus_failover - the bus client library when processes die.
+
+    A service instance killed with SIGKILL mid-request, and the broker
+    killed with SIGKILL and restarted on the same port while 1000 requests
+    are in flight: clients and services must heal by themselves, every
+    request must end with exactly one outcome, and no service may apply a
+    (client_id, sequence) twice. Each case starts its own zube-broker from
+    the build tree (--insecure, heartbeat 200 ms); service instances are this
+    program re-executed with --child-service, so each has its own process. */
+#include "../zube_testproc.h"
+#include "../zube_test.h"
+
+#include <czmq.h>
+#include "zube/bus.h"
+#include "zube/log.h"
+
+#define HEARTBEAT_MS 200
+
+static char *s_dir;
+static char s_endpoint [64];
+static pid_t s_broker;
+static pid_t s_children [16];
+static int s_child_count;
+
+//  --------------------------------------------------------------------------
+//  Processes
+
+static pid_t
+s_start_broker (void)
+{
+    char log_path [512];
+    snprintf (log_path, sizeof log_path, "%s/broker.log", s_dir);
+    char *argv [] = {(char *) zt_program ("zube-broker"), "--insecure", "--bind", s_endpoint,
+                     "--heartbeat", "200", NULL};
+    pid_t pid = zt_spawn (argv, log_path);
+    if (pid > 0 && !zt_wait_port (atoi (strrchr (s_endpoint, ':') + 1), 5000)) {
+        zt_stop (pid, SIGKILL, 1000);
+        return -1;
+    }
+    return pid;
+}
+
+//  A fresh broker on a fresh port for each case.
+static void
+s_setup (void)
+{
+    snprintf (s_endpoint, sizeof s_endpoint, "tcp://127.0.0.1:%d", zt_free_port (3));
+    s_broker = s_start_broker ();
+    ZT_ASSERT_MSG (s_broker > 0, "cannot start %s", zt_program ("zube-broker"));
+}
+
+static void
+s_teardown (void)
+{
+    for (int index = 0; index < s_child_count; index++)
+        zt_stop (s_children [index], SIGTERM, 3000);
+    s_child_count = 0;
+    zt_stop (s_broker, SIGTERM, 3000);
+    s_broker = 0;
+}
+
+static pid_t
+s_start_service (const char *service)
+{
+    char log_path [512];
+    snprintf (log_path, sizeof log_path, "%s/children.log", s_dir);
+    char *argv [] = {"/proc/self/exe", "--child-service", s_endpoint, (char *) service, s_dir,
+                     NULL};
+    pid_t pid = zt_spawn (argv, log_path);
+    if (pid > 0 && s_child_count < 16)
+        s_children [s_child_count++] = pid;
+    return pid;
+}
+
+static zube_bus_t *
+s_bus_new (void)
+{
+    return zube_bus_new (&(zube_bus_config_t) {
+        .endpoint = s_endpoint, .insecure = true, .heartbeat_ms = HEARTBEAT_MS});
+}
+
+//  Calls service/method until it answers OK (the service may not have
+//  registered yet); returns the reply payload as a string, or NULL.
+static char *
+s_call_text (zube_bus_t *bus, const char *service, const char *method, int timeout_ms)
+{
+    int64_t until = zt_now_ms () + timeout_ms;
+    while (zt_now_ms () < until) {
+        zube_bus_reply_t *reply = NULL;
+        zube_bus_call (bus, service, method, NULL, 0, 1000, &reply);
+        if (reply->status == ZUBE_OK) {
+            char *text = strndup ((char *) (reply->payload ? reply->payload : (uint8_t *) ""),
+                                  reply->payload_size);
+            zube_bus_reply_destroy (&reply);
+            return text;
+        }
+        zube_bus_reply_destroy (&reply);
+        zube_bus_poll (bus, 50);
+    }
+    return NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Child: a service instance whose mutations are observable. Methods:
+//    apply       records (client_id, sequence), counts a second application
+//                as a duplicate, answers the payload back; answers are paced
+//                one per millisecond so that many stay in flight
+//    apply-slow  the same, answered 2 s later
+//    slow        appends its pid to DIR/slow.log, answers its pid 1.5 s later
+//    pid         its pid
+//    stats       "applied=N duplicates=M"
+
+typedef struct {
+    zube_bus_request_t *request;
+    int64_t due;
+} s_deferred_t;
+
+typedef struct {
+    const char *dir;
+    zhashx_t *applied;
+    int applications;
+    int duplicates;
+    zlistx_t *deferred;         //  s_deferred_t, in due order
+    int64_t next_free;
+} s_child_t;
+
+static void
+s_child_defer (s_child_t *child, zube_bus_request_t *request, int64_t due)
+{
+    s_deferred_t *entry = calloc (1, sizeof *entry);
+    entry->request = request;
+    entry->due = due;
+    zube_bus_request_defer (request);
+    zlistx_add_end (child->deferred, entry);
+}
+
+static void
+s_child_handler (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
+{
+    s_child_t *child = arg;
+    const char *method = zube_bus_request_method (request);
+    char text [128];
+    if (streq (method, "apply") || streq (method, "apply-slow")) {
+        snprintf (text, sizeof text, "%" PRIu64 ":%s", zube_bus_request_sequence (request),
+                  zube_bus_request_client_id (request));
+        if (zhashx_lookup (child->applied, text))
+            child->duplicates++;
+        else
+            zhashx_insert (child->applied, text, (void *) 1);
+        child->applications++;
+        int64_t now = zclock_mono ();
+        if (streq (method, "apply-slow"))
+            s_child_defer (child, request, now + 2000);
+        else {
+            child->next_free = (child->next_free > now ? child->next_free : now) + 1;
+            s_child_defer (child, request, child->next_free);
+        }
+    }
+    else if (streq (method, "slow")) {
+        char path [512];
+        snprintf (path, sizeof path, "%s/slow.log", child->dir);
+        FILE *file = fopen (path, "a");
+        if (file) {
+            fprintf (file, "%d\n", (int) getpid ());
+            fclose (file);
+        }
+        s_child_defer (child, request, zclock_mono () + 1500);
+    }
+    else if (streq (method, "pid")) {
+        snprintf (text, sizeof text, "%d", (int) getpid ());
+        zube_bus_respond (request, ZUBE_OK, NULL, text, strlen (text));
+    }
+    else if (streq (method, "stats")) {
+        snprintf (text, sizeof text, "applied=%d duplicates=%d", child->applications,
+                  child->duplicates);
+        zube_bus_respond (request, ZUBE_OK, NULL, text, strlen (text));
+    }
+    else
+        zube_bus_respond_error (request, ZUBE_NOT_IMPLEMENTED, "no method %s", method);
+}
+
+static void
+s_child_answer_due (s_child_t *child)
+{
+    int64_t now = zclock_mono ();
+    s_deferred_t *entry = zlistx_first (child->deferred);
+    while (entry && entry->due <= now) {
+        zlistx_detach (child->deferred, NULL);
+        size_t size;
+        const uint8_t *payload = zube_bus_request_payload (entry->request, &size);
+        if (streq (zube_bus_request_method (entry->request), "slow")) {
+            char text [32];
+            snprintf (text, sizeof text, "%d", (int) getpid ());
+            zube_bus_respond (entry->request, ZUBE_OK, NULL, text, strlen (text));
+        }
+        else
+            zube_bus_respond (entry->request, ZUBE_OK, NULL, payload, size);
+        free (entry);
+        entry = zlistx_first (child->deferred);
+    }
+}
+
+static int
+s_child_service (const char *endpoint, const char *service, const char *dir)
+{
+    zube_log_set_component ("test-service");
+    s_child_t child = {.dir = dir, .applied = zhashx_new (), .deferred = zlistx_new ()};
+    zube_bus_t *bus = zube_bus_new (&(zube_bus_config_t) {
+        .endpoint = endpoint, .insecure = true, .heartbeat_ms = HEARTBEAT_MS});
+    if (!bus || zube_bus_serve (bus, service, s_child_handler, &child) != 0)
+        return 2;
+    while (zube_bus_poll (bus, 1) >= 0)
+        s_child_answer_due (&child);
+    zube_bus_destroy (&bus);
+    s_deferred_t *entry;
+    while ((entry = zlistx_detach (child.deferred, NULL)))
+        free (entry);
+    zlistx_destroy (&child.deferred);
+    zhashx_destroy (&child.applied);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Cases
+
+typedef struct {
+    int outcomes;
+    zube_status_t status;
+    bool wrong_payload;
+    char expected [32];         //  empty: anything goes
+    char got [32];
+    int64_t at;
+} s_outcome_t;
+
+static void
+s_record (zube_bus_t *bus, zube_bus_reply_t *reply, void *arg)
+{
+    s_outcome_t *outcome = arg;
+    outcome->outcomes++;
+    outcome->status = reply->status;
+    outcome->at = zt_now_ms ();
+    snprintf (outcome->got, sizeof outcome->got, "%.*s", (int) reply->payload_size,
+              reply->payload ? (char *) reply->payload : "");
+    if (reply->status == ZUBE_OK && outcome->expected [0]
+        && (reply->payload_size != strlen (outcome->expected)
+            || memcmp (reply->payload, outcome->expected, reply->payload_size) != 0))
+        outcome->wrong_payload = true;
+    zube_bus_reply_destroy (&reply);
+}
+
+//  Two instances; the one that received the request is killed: the broker
+//  answers UNAVAILABLE "instance ... died" and the library sends the
+//  request again, to the survivor, within the deadline.
+static void
+test_instance_killed_mid_request (void)
+{
+    s_setup ();
+    pid_t first = s_start_service ("slowpoke");
+    pid_t second = s_start_service ("slowpoke");
+    ZT_ASSERT (first > 0 && second > 0);
+    zube_bus_t *bus = s_bus_new ();
+    //  Both registered: each answers "pid" at least once.
+    bool seen [2] = {false, false};
+    int64_t until = zt_now_ms () + 10000;
+    while (!(seen [0] && seen [1]) && zt_now_ms () < until) {
+        char *text = s_call_text (bus, "slowpoke", "pid", 5000);
+        if (text && atoi (text) == first)
+            seen [0] = true;
+        if (text && atoi (text) == second)
+            seen [1] = true;
+        free (text);
+    }
+    ZT_ASSERT (seen [0] && seen [1]);
+
+    s_outcome_t outcome = {0};
+    int64_t started = zt_now_ms ();
+    ZT_ASSERT (zube_bus_call_async (bus, "slowpoke", "slow", NULL, 0, 10000, s_record,
+                                    &outcome) > 0);
+    char path [512];
+    snprintf (path, sizeof path, "%s/slow.log", s_dir);
+    pid_t victim = 0;
+    until = zt_now_ms () + 5000;
+    while (!victim && zt_now_ms () < until) {
+        zube_bus_poll (bus, 20);
+        char *text = zt_read_file (path);
+        if (text && *text)
+            victim = atoi (text);
+        free (text);
+    }
+    ZT_ASSERT (victim == first || victim == second);
+    kill (victim, SIGKILL);
+    until = started + 12000;
+    while (outcome.outcomes == 0 && zt_now_ms () < until)
+        zube_bus_poll (bus, 50);
+    //  A little longer: a second outcome would be a bug.
+    for (int index = 0; index < 10; index++)
+        zube_bus_poll (bus, 20);
+    ZT_ASSERT_INT_EQ (outcome.outcomes, 1);
+    ZT_ASSERT (outcome.at - started <= 10000 + 500);
+    ZT_ASSERT_MSG (outcome.status == ZUBE_OK || outcome.status == ZUBE_UNAVAILABLE,
+                   "status %d", outcome.status);
+    if (outcome.status == ZUBE_OK)
+        ZT_ASSERT_INT_EQ (atoi (outcome.got), victim == first ? second : first);
+    //  The survivor still serves.
+    char *text = s_call_text (bus, "slowpoke", "pid", 5000);
+    ZT_ASSERT (text && atoi (text) == (victim == first ? second : first));
+    free (text);
+    zube_bus_destroy (&bus);
+    s_teardown ();
+}
+
+//  The broker dies (SIGKILL) and comes back on the same port while 1000
+//  requests are in flight. Clients and the service reconnect by themselves;
+//  each request ends with exactly one reply or one error, and the service
+//  applied each (client_id, sequence) at most once.
+static void
+test_broker_restart_1000_in_flight (void)
+{
+    s_setup ();
+    ZT_ASSERT (s_start_service ("ledger") > 0);
+    zube_bus_t *bus = s_bus_new ();
+    char *text = s_call_text (bus, "ledger", "stats", 10000);
+    ZT_ASSERT (text);
+    free (text);
+
+    enum { CALLS = 1000 };
+    static s_outcome_t outcomes [CALLS];
+    memset (outcomes, 0, sizeof outcomes);
+    for (int index = 0; index < CALLS; index++) {
+        snprintf (outcomes [index].expected, sizeof outcomes [index].expected, "entry-%d", index);
+        ZT_ASSERT (zube_bus_call_async (bus, "ledger", "apply", outcomes [index].expected,
+                                        strlen (outcomes [index].expected), 30000, s_record,
+                                        &outcomes [index]) > 0);
+    }
+    //  Kill the broker once some, but not all, have been answered.
+    int64_t until = zt_now_ms () + 10000;
+    while (zube_bus_in_flight (bus) > CALLS - 200 && zt_now_ms () < until)
+        zube_bus_poll (bus, 5);
+    size_t before_kill = CALLS - zube_bus_in_flight (bus);
+    zt_stop (s_broker, SIGKILL, 1000);
+    until = zt_now_ms () + 1000;
+    while (zt_now_ms () < until)
+        zube_bus_poll (bus, 50);
+    s_broker = s_start_broker ();
+    ZT_ASSERT (s_broker > 0);
+    until = zt_now_ms () + 40000;
+    while (zube_bus_in_flight (bus) > 0 && zt_now_ms () < until)
+        zube_bus_poll (bus, 50);
+    for (int index = 0; index < 20; index++)
+        zube_bus_poll (bus, 10);
+
+    int ok = 0, failed = 0;
+    for (int index = 0; index < CALLS; index++) {
+        ZT_ASSERT_MSG (outcomes [index].outcomes == 1, "call %d had %d outcomes", index,
+                       outcomes [index].outcomes);
+        ZT_ASSERT_MSG (!outcomes [index].wrong_payload, "call %d got a wrong reply", index);
+        if (outcomes [index].status == ZUBE_OK)
+            ok++;
+        else
+            failed++;
+    }
+    ZT_ASSERT_INT_EQ (ok + failed, CALLS);
+    ZT_ASSERT (before_kill < CALLS);
+    ZT_ASSERT (zube_bus_reconnects (bus) >= 1);
+    printf ("# %zu answered before the kill; %d ok, %d errors, %" PRIu64 " reconnects\n",
+            before_kill, ok, failed, zube_bus_reconnects (bus));
+
+    text = s_call_text (bus, "ledger", "stats", 10000);
+    ZT_ASSERT (text);
+    int applied = -1, duplicates = -1;
+    sscanf (text, "applied=%d duplicates=%d", &applied, &duplicates);
+    free (text);
+    ZT_ASSERT_INT_EQ (duplicates, 0);
+    ZT_ASSERT (applied >= ok && applied <= CALLS);
+    zube_bus_destroy (&bus);
+    s_teardown ();
+}
+
+//  A mutating request still being handled when the broker restarts: the
+//  client sends it again, the service ignores the repeat, and its one reply
+//  still reaches the client through the new broker.
+static void
+test_retry_in_progress_applied_once (void)
+{
+    s_setup ();
+    ZT_ASSERT (s_start_service ("ledger") > 0);
+    zube_bus_t *bus = s_bus_new ();
+    char *text = s_call_text (bus, "ledger", "stats", 10000);
+    ZT_ASSERT (text);
+    free (text);
+    s_outcome_t outcome = {.expected = "once"};
+    ZT_ASSERT (zube_bus_call_async (bus, "ledger", "apply-slow", "once", 4, 20000, s_record,
+                                    &outcome) > 0);
+    for (int index = 0; index < 10; index++)
+        zube_bus_poll (bus, 20);                //  reaches the service
+    zt_stop (s_broker, SIGKILL, 1000);
+    s_broker = s_start_broker ();
+    ZT_ASSERT (s_broker > 0);
+    int64_t until = zt_now_ms () + 20000;
+    while (outcome.outcomes == 0 && zt_now_ms () < until)
+        zube_bus_poll (bus, 50);
+    ZT_ASSERT_INT_EQ (outcome.outcomes, 1);
+    ZT_ASSERT_INT_EQ (outcome.status, ZUBE_OK);
+    ZT_ASSERT (!outcome.wrong_payload);
+    text = s_call_text (bus, "ledger", "stats", 10000);
+    ZT_ASSERT (text);
+    ZT_ASSERT_STR_EQ (text, "applied=1 duplicates=0");
+    free (text);
+    zube_bus_destroy (&bus);
+    s_teardown ();
+}
+
+typedef struct {
+    int before;
+    int after;
+} s_seen_t;
+
+static void
+s_on_event (zube_bus_t *bus, const char *topic, const uint8_t *payload, size_t size, void *arg)
+{
+    s_seen_t *seen = arg;
+    if (size >= 6 && memcmp (payload, "before", 6) == 0)
+        seen->before++;
+    if (size >= 5 && memcmp (payload, "after", 5) == 0)
+        seen->after++;
+}
+
+//  Subscriptions (and the publisher) survive a broker restart.
+static void
+test_subscriptions_survive_restart (void)
+{
+    s_setup ();
+    zube_bus_t *publisher = s_bus_new ();
+    zube_bus_t *subscriber = s_bus_new ();
+    s_seen_t seen = {0};
+    ZT_ASSERT_INT_EQ (zube_bus_subscribe (subscriber, "config/", s_on_event, &seen), 0);
+    int64_t until = zt_now_ms () + 10000;
+    while (seen.before == 0 && zt_now_ms () < until) {
+        zube_bus_publish (publisher, "config/cluster", "before", 6);
+        zube_bus_poll (publisher, 20);
+        zube_bus_poll (subscriber, 20);
+    }
+    ZT_ASSERT (seen.before > 0);
+
+    zt_stop (s_broker, SIGKILL, 1000);
+    until = zt_now_ms () + 800;
+    while (zt_now_ms () < until) {
+        zube_bus_poll (publisher, 20);
+        zube_bus_poll (subscriber, 20);
+    }
+    s_broker = s_start_broker ();
+    ZT_ASSERT (s_broker > 0);
+    until = zt_now_ms () + 20000;
+    while (seen.after == 0 && zt_now_ms () < until) {
+        zube_bus_publish (publisher, "config/cluster", "after", 5);
+        zube_bus_poll (publisher, 20);
+        zube_bus_poll (subscriber, 20);
+    }
+    ZT_ASSERT (seen.after > 0);
+    //  The event sockets may come back before the request socket does.
+    until = zt_now_ms () + 10000;
+    while (!(zube_bus_connected (subscriber) && zube_bus_connected (publisher))
+           && zt_now_ms () < until) {
+        zube_bus_poll (publisher, 20);
+        zube_bus_poll (subscriber, 20);
+    }
+    ZT_ASSERT (zube_bus_connected (subscriber) && zube_bus_connected (publisher));
+    ZT_ASSERT (zube_bus_reconnects (subscriber) >= 1);
+    zube_bus_destroy (&subscriber);
+    zube_bus_destroy (&publisher);
+    s_teardown ();
+}
+
+int
+main (int argc, char *argv [])
+{
+    if (argc >= 5 && streq (argv [1], "--child-service"))
+        return s_child_service (argv [2], argv [3], argv [4]);
+
+    zube_log_set_level (getenv ("ZUBE_TEST_DEBUG") ? ZUBE_LOG_DEBUG : ZUBE_LOG_ERROR);
+    s_dir = zt_tempdir ("bus-failover");
+    ZT_RUN (test_instance_killed_mid_request);
+    s_teardown ();
+    ZT_RUN (test_broker_restart_1000_in_flight);
+    s_teardown ();
+    ZT_RUN (test_retry_in_progress_applied_once);
+    s_teardown ();
+    ZT_RUN (test_subscriptions_survive_restart);
+    s_teardown ();
+    if (zt_failed_count == 0 && !getenv ("ZUBE_TEST_KEEP"))
+        zt_rmtree (s_dir);
+    free (s_dir);
+    return zt_done ();
+}
