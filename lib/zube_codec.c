@@ -1,12 +1,10 @@
 /*  zube_codec - YAML and JSON to and from any protobuf-c message.
 
-    The decoder walks a document's node tree (lib/zube_codec_read.c)
-    against a message descriptor, the encoder walks a message and drives a
-    writer (lib/zube_codec_write.c). Both look fields up through a
-    per-descriptor cache built once: the YAML/JSON name of every field, the
-    fields sorted by that name for lookup, and whether the message is one
-    of the types written as a scalar (Quantity, IntOrString), kept as raw
-    JSON (RawExtension) or a map entry.
+    This file decodes: it walks a document's node tree (read by
+    lib/zube_codec_read.c) against a message descriptor, looking fields up
+    in the per-descriptor name cache (lib/zube_codec_names.c), and
+    dispatches manifest streams through the kinds registry. Encoding is in
+    lib/zube_codec_encode.c.
 
     Decoding allocates with malloc in the shape protobuf-c's own unpacker
     leaves, so protobuf_c_message_free_unpacked (msg, NULL) frees a result,
@@ -15,323 +13,14 @@
 #include <float.h>
 #include <inttypes.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "meta.pb-c.h"
 #include "zube/quantity.h"
 #include "zube_codec_private.h"
-#include "meta.pb-c.h"
-
-//  ---------------------------------------------------------------------
-//  Names
-
-//  Parts written in capitals when they are not the first part
-static const struct {
-    const char *part;
-    const char *json;
-} s_acronyms[] = {
-    {.part = "ip", .json = "IP"},       {.part = "ips", .json = "IPs"},
-    {.part = "cidr", .json = "CIDR"},   {.part = "cidrs", .json = "CIDRs"},
-    {.part = "pid", .json = "PID"},     {.part = "ipc", .json = "IPC"},
-};
-
-//  Kubernetes names the rule cannot produce (docs/schemas.md). A NULL
-//  message applies to the field name in every message.
-static const struct {
-    const char *message;
-    const char *field;
-    const char *json;
-} s_outside_rule[] = {
-    {.field = "image_id", .json = "imageID"},
-    {.field = "container_id", .json = "containerID"},
-    {.field = "provider_id", .json = "providerID"},
-    {.field = "machine_id", .json = "machineID"},
-    {.field = "system_uuid", .json = "systemUUID"},
-    {.field = "boot_id", .json = "bootID"},
-    {.field = "downward_api", .json = "downwardAPI"},
-    {.field = "enable_https", .json = "enableHTTPS"},
-    {.message = "zube.DaemonEndpoint", .field = "port", .json = "Port"},
-};
-
-static char *
-s_name_compute (const ProtobufCMessageDescriptor *descriptor, const ProtobufCFieldDescriptor *field)
-{
-    for (size_t i = 0; i < sizeof s_outside_rule / sizeof s_outside_rule[0]; i++)
-        if (strcmp (field->name, s_outside_rule[i].field) == 0
-            && (!s_outside_rule[i].message
-                || (descriptor && strcmp (descriptor->name, s_outside_rule[i].message) == 0)))
-            return strdup (s_outside_rule[i].json);
-
-    size_t size = strlen (field->name);
-    char *json = malloc (size * 2 + 1);
-    if (!json)
-        return NULL;
-    char *out = json;
-    const char *part = field->name;
-    bool first = true;
-    while (*part) {
-        size_t length = strcspn (part, "_");
-        const char *acronym = NULL;
-        for (size_t i = 0; !first && i < sizeof s_acronyms / sizeof s_acronyms[0]; i++)
-            if (strlen (s_acronyms[i].part) == length && memcmp (part, s_acronyms[i].part, length) == 0)
-                acronym = s_acronyms[i].json;
-        if (acronym)
-            out = stpcpy (out, acronym);
-        else if (length) {
-            memcpy (out, part, length);
-            if (!first && *out >= 'a' && *out <= 'z')
-                *out = (char) (*out - 'a' + 'A');
-            out += length;
-        }
-        if (length)
-            first = false;
-        part += length;
-        while (*part == '_')
-            part++;
-    }
-    *out = 0;
-    return json;
-}
-
-//  ---------------------------------------------------------------------
-//  Descriptor cache
-
-typedef enum {
-    S_PLAIN,
-    S_QUANTITY,
-    S_INT_OR_STRING,
-    S_RAW_EXTENSION,
-    S_MAP_ENTRY,
-} s_special_t;
-
-typedef struct {
-    const ProtobufCMessageDescriptor *descriptor;
-    char **names;           //  per field index
-    unsigned *by_name;      //  field indexes sorted by name
-    s_special_t special;
-} s_info_t;
-
-//  Pointer -> value, open addressing; only grows
-typedef struct {
-    const void **keys;
-    void **values;
-    size_t count;
-    size_t capacity;
-} s_ptrmap_t;
-
-static pthread_mutex_t s_cache_mutex = PTHREAD_MUTEX_INITIALIZER;
-static s_ptrmap_t s_infos;          //  descriptor -> s_info_t
-static s_ptrmap_t s_field_names;    //  field descriptor -> name
-static bool s_registry_loaded;
-
-static size_t
-s_ptr_slot (const s_ptrmap_t *map, const void *key)
-{
-    size_t slot = ((uintptr_t) key >> 4) * 11400714819323198485ULL & (map->capacity - 1);
-    while (map->keys[slot] && map->keys[slot] != key)
-        slot = (slot + 1) & (map->capacity - 1);
-    return slot;
-}
-
-static void *
-s_ptrmap_get (const s_ptrmap_t *map, const void *key)
-{
-    if (!map->capacity)
-        return NULL;
-    size_t slot = s_ptr_slot (map, key);
-    return map->keys[slot] ? map->values[slot] : NULL;
-}
-
-static int
-s_ptrmap_put (s_ptrmap_t *map, const void *key, void *value)
-{
-    if ((map->count + 1) * 2 > map->capacity) {
-        s_ptrmap_t grown = {.capacity = map->capacity ? map->capacity * 2 : 256};
-        grown.keys = calloc (grown.capacity, sizeof *grown.keys);
-        grown.values = calloc (grown.capacity, sizeof *grown.values);
-        if (!grown.keys || !grown.values) {
-            free (grown.keys);
-            free (grown.values);
-            return -1;
-        }
-        for (size_t i = 0; i < map->capacity; i++)
-            if (map->keys[i]) {
-                size_t slot = s_ptr_slot (&grown, map->keys[i]);
-                grown.keys[slot] = map->keys[i];
-                grown.values[slot] = map->values[i];
-            }
-        grown.count = map->count;
-        free (map->keys);
-        free (map->values);
-        *map = grown;
-    }
-    size_t slot = s_ptr_slot (map, key);
-    if (!map->keys[slot])
-        map->count++;
-    map->keys[slot] = key;
-    map->values[slot] = value;
-    return 0;
-}
-
-static const char *const *s_sort_names;
-
-static int
-s_compare_by_name (const void *a, const void *b)
-{
-    return strcmp (s_sort_names[*(const unsigned *) a], s_sort_names[*(const unsigned *) b]);
-}
-
-static void
-s_info_free (s_info_t *info)
-{
-    if (!info)
-        return;
-    for (unsigned i = 0; info->names && i < info->descriptor->n_fields; i++)
-        free (info->names[i]);
-    free (info->names);
-    free (info->by_name);
-    free (info);
-}
-
-static bool
-s_is_map_entry (const ProtobufCMessageDescriptor *descriptor)
-{
-    size_t length = strlen (descriptor->name);
-    return descriptor->n_fields == 2 && length > 5
-           && strcmp (descriptor->name + length - 5, "Entry") == 0
-           && descriptor->fields[0].id == 1 && strcmp (descriptor->fields[0].name, "key") == 0
-           && descriptor->fields[1].id == 2 && strcmp (descriptor->fields[1].name, "value") == 0
-           && descriptor->fields[0].label != PROTOBUF_C_LABEL_REPEATED
-           && descriptor->fields[1].label != PROTOBUF_C_LABEL_REPEATED;
-}
-
-//  Builds the cache entry; the caller holds the mutex.
-static s_info_t *
-s_info_build (const ProtobufCMessageDescriptor *descriptor)
-{
-    s_info_t *info = calloc (1, sizeof *info);
-    if (!info)
-        return NULL;
-    info->descriptor = descriptor;
-    unsigned n = descriptor->n_fields;
-    info->names = calloc (n ? n : 1, sizeof *info->names);
-    info->by_name = calloc (n ? n : 1, sizeof *info->by_name);
-    if (!info->names || !info->by_name) {
-        s_info_free (info);
-        return NULL;
-    }
-    for (unsigned i = 0; i < n; i++) {
-        info->names[i] = s_name_compute (descriptor, &descriptor->fields[i]);
-        if (!info->names[i]) {
-            s_info_free (info);
-            return NULL;
-        }
-        info->by_name[i] = i;
-    }
-    s_sort_names = (const char *const *) info->names;
-    qsort (info->by_name, n, sizeof *info->by_name, s_compare_by_name);
-    s_sort_names = NULL;
-
-    if (strcmp (descriptor->name, "zube.Quantity") == 0)
-        info->special = S_QUANTITY;
-    else if (strcmp (descriptor->name, "zube.IntOrString") == 0)
-        info->special = S_INT_OR_STRING;
-    else if (strcmp (descriptor->name, "zube.RawExtension") == 0)
-        info->special = S_RAW_EXTENSION;
-    else if (s_is_map_entry (descriptor))
-        info->special = S_MAP_ENTRY;
-
-    if (s_ptrmap_put (&s_infos, descriptor, info)) {
-        s_info_free (info);
-        return NULL;
-    }
-    for (unsigned i = 0; i < n; i++)
-        if (!s_ptrmap_get (&s_field_names, &descriptor->fields[i]))
-            s_ptrmap_put (&s_field_names, &descriptor->fields[i], info->names[i]);
-    return info;
-}
-
-static s_info_t *
-s_info (const ProtobufCMessageDescriptor *descriptor)
-{
-    pthread_mutex_lock (&s_cache_mutex);
-    s_info_t *info = s_ptrmap_get (&s_infos, descriptor);
-    if (!info)
-        info = s_info_build (descriptor);
-    pthread_mutex_unlock (&s_cache_mutex);
-    return info;
-}
-
-//  Caches every message reachable from the kinds registry, so that
-//  zube_codec_json_name knows which message a field belongs to.
-static void
-s_load_descriptor_tree (const ProtobufCMessageDescriptor *descriptor)
-{
-    if (!descriptor || s_ptrmap_get (&s_infos, descriptor))
-        return;
-    if (!s_info_build (descriptor))
-        return;
-    for (unsigned i = 0; i < descriptor->n_fields; i++)
-        if (descriptor->fields[i].type == PROTOBUF_C_TYPE_MESSAGE)
-            s_load_descriptor_tree (descriptor->fields[i].descriptor);
-}
-
-const char *
-zube_codec_json_name (const ProtobufCFieldDescriptor *field)
-{
-    pthread_mutex_lock (&s_cache_mutex);
-    if (!s_registry_loaded) {
-        s_registry_loaded = true;
-        for (size_t i = 0; i < zube_kinds_count (); i++) {
-            s_load_descriptor_tree (zube_kind_at (i)->descriptor);
-            s_load_descriptor_tree (zube_kind_at (i)->list_descriptor);
-        }
-    }
-    const char *name = s_ptrmap_get (&s_field_names, field);
-    if (!name) {
-        //  A field of a message outside the registry, not seen yet
-        char *computed = s_name_compute (NULL, field);
-        if (computed && s_ptrmap_put (&s_field_names, field, computed) == 0)
-            name = computed;
-        else
-            free (computed);
-    }
-    pthread_mutex_unlock (&s_cache_mutex);
-    return name ? name : field->name;
-}
-
-static int
-s_info_find (const s_info_t *info, const char *name, size_t length)
-{
-    size_t low = 0, high = info->descriptor->n_fields;
-    while (low < high) {
-        size_t middle = (low + high) / 2;
-        unsigned index = info->by_name[middle];
-        const char *candidate = info->names[index];
-        int cmp = strncmp (candidate, name, length);
-        if (cmp == 0 && candidate[length])
-            cmp = 1;
-        if (cmp == 0)
-            return (int) index;
-        if (cmp < 0)
-            low = middle + 1;
-        else
-            high = middle;
-    }
-    return -1;
-}
-
-const ProtobufCFieldDescriptor *
-zube_codec_field_by_json_name (const ProtobufCMessageDescriptor *descriptor, const char *name)
-{
-    s_info_t *info = s_info (descriptor);
-    if (!info || !name)
-        return NULL;
-    int index = s_info_find (info, name, strlen (name));
-    return index < 0 ? NULL : &descriptor->fields[index];
-}
 
 //  ---------------------------------------------------------------------
 //  Errors
@@ -343,11 +32,11 @@ zube_codec_error_format (const zube_codec_error_t *error, char *buf, size_t size
         return buf;
     size_t used = 0;
     buf[0] = 0;
-#define S_APPEND(...)                                                              \
-    do {                                                                           \
-        int n_ = snprintf (buf + used, size - used, __VA_ARGS__);                  \
-        if (n_ > 0)                                                                \
-            used = used + (size_t) n_ < size ? used + (size_t) n_ : size - 1;      \
+#define S_APPEND(...)                                                                    \
+    do {                                                                                 \
+        int n_ = snprintf (buf + used, size - used, __VA_ARGS__);                        \
+        if (n_ > 0)                                                                      \
+            used = used + (size_t)n_ < size ? used + (size_t)n_ : size - 1;              \
     } while (0)
     if (error->document > 0)
         S_APPEND ("document %d, ", error->document);
@@ -372,8 +61,7 @@ typedef struct {
     size_t path_length;
 } s_decoder_t;
 
-static int
-s_fail (s_decoder_t *self, const zc_node_t *node, const char *format, ...)
+static int s_fail (s_decoder_t *self, const zc_node_t *node, const char *format, ...)
     __attribute__ ((format (printf, 3, 4)));
 
 static int
@@ -400,8 +88,8 @@ s_fail (s_decoder_t *self, const zc_node_t *node, const char *format, ...)
 
 //  Appends ".name" (or "name" at the start), "[index]" or "[key]" to the
 //  path; returns the length to restore.
-static size_t
-s_path_push (s_decoder_t *self, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
+static size_t s_path_push (s_decoder_t *self, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
 
 static size_t
 s_path_push (s_decoder_t *self, const char *format, ...)
@@ -413,8 +101,9 @@ s_path_push (s_decoder_t *self, const char *format, ...)
         int n = vsnprintf (self->path + saved, sizeof self->path - saved, format, args);
         va_end (args);
         if (n > 0)
-            self->path_length = saved + (size_t) n < sizeof self->path ? saved + (size_t) n
-                                                                         : sizeof self->path - 1;
+            self->path_length = saved + (size_t)n < sizeof self->path
+                                    ? saved + (size_t)n
+                                    : sizeof self->path - 1;
     }
     return saved;
 }
@@ -422,7 +111,7 @@ s_path_push (s_decoder_t *self, const char *format, ...)
 static size_t
 s_path_push_field (s_decoder_t *self, const char *name, size_t length)
 {
-    return s_path_push (self, "%s%.*s", self->path_length ? "." : "", (int) length, name);
+    return s_path_push (self, "%s%.*s", self->path_length ? "." : "", (int)length, name);
 }
 
 static void
@@ -440,11 +129,15 @@ s_got (const zc_node_t *node)
     if (node->type == ZC_SEQUENCE)
         return "a sequence";
     switch (node->kind) {
-    case ZC_NULL: return "null";
-    case ZC_BOOL: return "a boolean";
+    case ZC_NULL:
+        return "null";
+    case ZC_BOOL:
+        return "a boolean";
     case ZC_INT:
-    case ZC_FLOAT: return "a number";
-    default: return "a string";
+    case ZC_FLOAT:
+        return "a number";
+    default:
+        return "a string";
     }
 }
 
@@ -452,7 +145,8 @@ static int
 s_wrong_type (s_decoder_t *self, const zc_node_t *node, const char *expected)
 {
     if (node->type == ZC_SCALAR && node->kind != ZC_STRING && node->kind != ZC_NULL)
-        return s_fail (self, node, "expected %s, got %s (%.64s)", expected, s_got (node), node->text);
+        return s_fail (self, node, "expected %s, got %s (%.64s)", expected, s_got (node),
+                       node->text);
     return s_fail (self, node, "expected %s, got %s", expected, s_got (node));
 }
 
@@ -480,9 +174,9 @@ s_parse_integer (const zc_node_t *node, bool *negative_p, uint64_t *magnitude_p)
     }
     uint64_t magnitude = 0;
     for (; *p; p++) {
-        unsigned digit = *p >= '0' && *p <= '9' ? (unsigned) (*p - '0')
-                         : *p >= 'a' && *p <= 'f' ? (unsigned) (*p - 'a' + 10)
-                                                  : (unsigned) (*p - 'A' + 10);
+        unsigned digit = *p >= '0' && *p <= '9'   ? (unsigned)(*p - '0')
+                         : *p >= 'a' && *p <= 'f' ? (unsigned)(*p - 'a' + 10)
+                                                  : (unsigned)(*p - 'A' + 10);
         if (magnitude > (UINT64_MAX - digit) / base)
             return -2;
         magnitude = magnitude * base + digit;
@@ -493,17 +187,19 @@ s_parse_integer (const zc_node_t *node, bool *negative_p, uint64_t *magnitude_p)
 }
 
 static int
-s_decode_integer (s_decoder_t *self, const zc_node_t *node, const char *type_name, int64_t min,
-                  uint64_t max, bool *negative_p, uint64_t *magnitude_p)
+s_decode_integer (s_decoder_t *self, const zc_node_t *node, const char *type_name,
+                  int64_t min, uint64_t max, bool *negative_p, uint64_t *magnitude_p)
 {
     if (node->type != ZC_SCALAR || node->kind != ZC_INT)
         return s_wrong_type (self, node, "an integer");
     int rc = s_parse_integer (node, negative_p, magnitude_p);
-    bool in_range = rc == 0
-                    && (*negative_p ? min < 0 && *magnitude_p <= (uint64_t) - (min + 1) + 1
-                                    : *magnitude_p <= max);
+    bool in_range =
+        rc == 0 && (*negative_p ? min < 0 && *magnitude_p <= (uint64_t) - (min + 1) + 1
+                                : *magnitude_p <= max);
     if (!in_range)
-        return s_fail (self, node, "integer %.64s is out of range for %s (%" PRId64 " to %" PRIu64 ")",
+        return s_fail (self, node,
+                       "integer %.64s is out of range for %s (%" PRId64 " to %" PRIu64
+                       ")",
                        node->text, type_name, min, max);
     return 0;
 }
@@ -530,7 +226,7 @@ s_decode_double (s_decoder_t *self, const zc_node_t *node, bool single, double *
         bool negative;
         uint64_t magnitude;
         if (s_parse_integer (node, &negative, &magnitude) == 0) {
-            *value_p = negative ? -(double) magnitude : (double) magnitude;
+            *value_p = negative ? -(double)magnitude : (double)magnitude;
             return 0;
         }
     }
@@ -554,9 +250,6 @@ s_decode_double (s_decoder_t *self, const zc_node_t *node, bool single, double *
     return 0;
 }
 
-static const char s_base64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 //  Standard base64 with padding, as Go's encoding/json reads []byte;
 //  line breaks are ignored.
 static int
@@ -573,26 +266,24 @@ s_decode_base64 (s_decoder_t *self, const zc_node_t *node, ProtobufCBinaryData *
         char c = text[i];
         if (c == '\r' || c == '\n')
             continue;
-        const char *found = c ? strchr (s_base64_alphabet, c) : NULL;
+        const char *found = c ? strchr (zc_base64_alphabet, c) : NULL;
         if (c == '=' && quad >= 2) {
             padding++;
             bits <<= 6;
             quad++;
-        }
-        else if (found && !padding) {
-            bits = (bits << 6) | (uint32_t) (found - s_base64_alphabet);
+        } else if (found && !padding) {
+            bits = (bits << 6) | (uint32_t)(found - zc_base64_alphabet);
             quad++;
-        }
-        else {
+        } else {
             free (data);
             return s_fail (self, node, "illegal base64 data at input byte %zu", i);
         }
         if (quad == 4) {
-            data[size++] = (uint8_t) (bits >> 16);
+            data[size++] = (uint8_t)(bits >> 16);
             if (padding < 2)
-                data[size++] = (uint8_t) (bits >> 8);
+                data[size++] = (uint8_t)(bits >> 8);
             if (padding < 1)
-                data[size++] = (uint8_t) bits;
+                data[size++] = (uint8_t)bits;
             quad = 0;
             bits = 0;
             if (padding) {
@@ -600,7 +291,8 @@ s_decode_base64 (s_decoder_t *self, const zc_node_t *node, ProtobufCBinaryData *
                 for (size_t j = i + 1; j < length; j++)
                     if (text[j] != '\r' && text[j] != '\n') {
                         free (data);
-                        return s_fail (self, node, "illegal base64 data at input byte %zu", j);
+                        return s_fail (self, node,
+                                       "illegal base64 data at input byte %zu", j);
                     }
                 break;
             }
@@ -670,12 +362,13 @@ s_raw_json (s_decoder_t *self, const zc_node_t *node, zc_buffer_t *out)
             const zc_node_t *first = zc_strmap_get (&seen, key->text, key->length);
             if (first) {
                 size_t saved = s_path_push_field (self, key->text, key->length);
-                rc = s_fail (self, key, "duplicate field \"%.64s\" (first set at line %d)", key->text,
-                             first->line);
+                rc =
+                    s_fail (self, key, "duplicate field \"%.64s\" (first set at line %d)",
+                            key->text, first->line);
                 s_path_pop (self, saved);
                 break;
             }
-            zc_strmap_put (&seen, key->text, key->length, (void *) key);
+            zc_strmap_put (&seen, key->text, key->length, (void *)key);
             if (i)
                 zc_buffer_append (out, ",", 1);
             zc_buffer_append_json_string (out, key->text, key->length);
@@ -687,8 +380,7 @@ s_raw_json (s_decoder_t *self, const zc_node_t *node, zc_buffer_t *out)
         }
         zc_buffer_append (out, "}", 1);
         zc_strmap_clear (&seen);
-    }
-    else if (node->type == ZC_SEQUENCE) {
+    } else if (node->type == ZC_SEQUENCE) {
         zc_buffer_append (out, "[", 1);
         for (size_t i = 0; i < node->count && rc == 0; i++) {
             if (i)
@@ -699,13 +391,13 @@ s_raw_json (s_decoder_t *self, const zc_node_t *node, zc_buffer_t *out)
                 s_path_pop (self, saved);
         }
         zc_buffer_append (out, "]", 1);
-    }
-    else if (node->kind == ZC_STRING)
+    } else if (node->kind == ZC_STRING)
         zc_buffer_append_json_string (out, node->text, node->length);
     else if (node->kind == ZC_NULL)
         zc_buffer_append_str (out, "null");
     else if (node->kind == ZC_BOOL)
-        zc_buffer_append_str (out, node->text[0] == 't' || node->text[0] == 'T' ? "true" : "false");
+        zc_buffer_append_str (
+            out, node->text[0] == 't' || node->text[0] == 'T' ? "true" : "false");
     else
         rc = s_raw_number (self, node, out);
     self->depth--;
@@ -713,7 +405,8 @@ s_raw_json (s_decoder_t *self, const zc_node_t *node, zc_buffer_t *out)
 }
 
 static int s_decode_message (s_decoder_t *self, const zc_node_t *node,
-                             const ProtobufCMessageDescriptor *descriptor, ProtobufCMessage **msg_p);
+                             const ProtobufCMessageDescriptor *descriptor,
+                             ProtobufCMessage **msg_p);
 
 static ProtobufCMessage *
 s_message_new (const ProtobufCMessageDescriptor *descriptor)
@@ -724,40 +417,16 @@ s_message_new (const ProtobufCMessageDescriptor *descriptor)
     return msg;
 }
 
-static size_t
-s_element_size (const ProtobufCFieldDescriptor *field)
-{
-    switch (field->type) {
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-    case PROTOBUF_C_TYPE_ENUM: return sizeof (int32_t);
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64: return sizeof (int64_t);
-    case PROTOBUF_C_TYPE_FLOAT: return sizeof (float);
-    case PROTOBUF_C_TYPE_DOUBLE: return sizeof (double);
-    case PROTOBUF_C_TYPE_BOOL: return sizeof (protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_BYTES: return sizeof (ProtobufCBinaryData);
-    default: return sizeof (void *);
-    }
-}
-
 //  The zero value of a field's type, for a null in a sequence or map
 static int
-s_zero_value (s_decoder_t *self, const zc_node_t *node, const ProtobufCFieldDescriptor *field,
-              void *member)
+s_zero_value (s_decoder_t *self, const zc_node_t *node,
+              const ProtobufCFieldDescriptor *field, void *member)
 {
     if (field->type == PROTOBUF_C_TYPE_STRING) {
-        if (!(*(char **) member = strdup ("")))
+        if (!(*(char **)member = strdup ("")))
             return s_fail (self, node, "out of memory");
-    }
-    else if (field->type == PROTOBUF_C_TYPE_MESSAGE) {
-        if (!(*(ProtobufCMessage **) member = s_message_new (field->descriptor)))
+    } else if (field->type == PROTOBUF_C_TYPE_MESSAGE) {
+        if (!(*(ProtobufCMessage **)member = s_message_new (field->descriptor)))
             return s_fail (self, node, "out of memory");
     }
     return 0;
@@ -766,8 +435,8 @@ s_zero_value (s_decoder_t *self, const zc_node_t *node, const ProtobufCFieldDesc
 //  One value of a field's type into member (an element or a singular
 //  field's storage). member is written only on success.
 static int
-s_decode_value (s_decoder_t *self, const zc_node_t *node, const ProtobufCFieldDescriptor *field,
-                void *member)
+s_decode_value (s_decoder_t *self, const zc_node_t *node,
+                const ProtobufCFieldDescriptor *field, void *member)
 {
     bool negative;
     uint64_t magnitude;
@@ -775,28 +444,31 @@ s_decode_value (s_decoder_t *self, const zc_node_t *node, const ProtobufCFieldDe
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
     case PROTOBUF_C_TYPE_SFIXED32:
-        if (s_decode_integer (self, node, "int32", INT32_MIN, INT32_MAX, &negative, &magnitude))
+        if (s_decode_integer (self, node, "int32", INT32_MIN, INT32_MAX, &negative,
+                              &magnitude))
             return -1;
-        *(int32_t *) member = negative ? (int32_t) (-(int64_t) magnitude) : (int32_t) magnitude;
+        *(int32_t *)member =
+            negative ? (int32_t)(-(int64_t)magnitude) : (int32_t)magnitude;
         return 0;
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32:
         if (s_decode_integer (self, node, "uint32", 0, UINT32_MAX, &negative, &magnitude))
             return -1;
-        *(uint32_t *) member = (uint32_t) magnitude;
+        *(uint32_t *)member = (uint32_t)magnitude;
         return 0;
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
-        if (s_decode_integer (self, node, "int64", INT64_MIN, INT64_MAX, &negative, &magnitude))
+        if (s_decode_integer (self, node, "int64", INT64_MIN, INT64_MAX, &negative,
+                              &magnitude))
             return -1;
-        *(int64_t *) member = negative ? (int64_t) (0 - magnitude) : (int64_t) magnitude;
+        *(int64_t *)member = negative ? (int64_t)(0 - magnitude) : (int64_t)magnitude;
         return 0;
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
         if (s_decode_integer (self, node, "uint64", 0, UINT64_MAX, &negative, &magnitude))
             return -1;
-        *(uint64_t *) member = magnitude;
+        *(uint64_t *)member = magnitude;
         return 0;
     case PROTOBUF_C_TYPE_FLOAT:
     case PROTOBUF_C_TYPE_DOUBLE: {
@@ -804,37 +476,40 @@ s_decode_value (s_decoder_t *self, const zc_node_t *node, const ProtobufCFieldDe
         if (s_decode_double (self, node, field->type == PROTOBUF_C_TYPE_FLOAT, &value))
             return -1;
         if (field->type == PROTOBUF_C_TYPE_FLOAT)
-            *(float *) member = (float) value;
+            *(float *)member = (float)value;
         else
-            *(double *) member = value;
+            *(double *)member = value;
         return 0;
     }
     case PROTOBUF_C_TYPE_BOOL:
         if (node->type != ZC_SCALAR || node->kind != ZC_BOOL)
             return s_wrong_type (self, node, "a boolean (true or false)");
-        *(protobuf_c_boolean *) member = node->text[0] == 't' || node->text[0] == 'T';
+        *(protobuf_c_boolean *)member = node->text[0] == 't' || node->text[0] == 'T';
         return 0;
     case PROTOBUF_C_TYPE_ENUM: {
         const ProtobufCEnumDescriptor *enum_descriptor = field->descriptor;
         if (node->type != ZC_SCALAR)
             return s_wrong_type (self, node, "a string");
-        const ProtobufCEnumValue *value = strlen (node->text) == node->length
-                                              ? protobuf_c_enum_descriptor_get_value_by_name (
-                                                    enum_descriptor, node->text)
-                                              : NULL;
+        const ProtobufCEnumValue *value =
+            strlen (node->text) == node->length
+                ? protobuf_c_enum_descriptor_get_value_by_name (enum_descriptor,
+                                                                node->text)
+                : NULL;
         if (!value) {
             char supported[384] = "";
             size_t used = 0;
-            for (unsigned i = 0; i < enum_descriptor->n_values && used < sizeof supported; i++) {
-                int n = snprintf (supported + used, sizeof supported - used, "%s\"%s\"", i ? ", " : "",
-                                  enum_descriptor->values[i].name);
+            for (unsigned i = 0; i < enum_descriptor->n_values && used < sizeof supported;
+                 i++) {
+                int n = snprintf (supported + used, sizeof supported - used, "%s\"%s\"",
+                                  i ? ", " : "", enum_descriptor->values[i].name);
                 if (n > 0)
-                    used += (size_t) n;
+                    used += (size_t)n;
             }
-            return s_fail (self, node, "unsupported value \"%.64s\": supported values: %s", node->text,
-                           supported);
+            return s_fail (self, node,
+                           "unsupported value \"%.64s\": supported values: %s",
+                           node->text, supported);
         }
-        *(int *) member = value->value;
+        *(int *)member = value->value;
         return 0;
     }
     case PROTOBUF_C_TYPE_STRING: {
@@ -845,7 +520,7 @@ s_decode_value (s_decoder_t *self, const zc_node_t *node, const ProtobufCFieldDe
         char *copy = strdup (node->text);
         if (!copy)
             return s_fail (self, node, "out of memory");
-        *(char **) member = copy;
+        *(char **)member = copy;
         return 0;
     }
     case PROTOBUF_C_TYPE_BYTES:
@@ -856,7 +531,7 @@ s_decode_value (s_decoder_t *self, const zc_node_t *node, const ProtobufCFieldDe
         ProtobufCMessage *sub = NULL;
         if (s_decode_message (self, node, field->descriptor, &sub))
             return -1;
-        *(ProtobufCMessage **) member = sub;
+        *(ProtobufCMessage **)member = sub;
         return 0;
     }
     }
@@ -868,10 +543,11 @@ static void
 s_set_present (ProtobufCMessage *msg, const ProtobufCFieldDescriptor *field)
 {
     if (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
-        *(uint32_t *) ((char *) msg + field->quantifier_offset) = field->id;
-    else if (field->label == PROTOBUF_C_LABEL_OPTIONAL && field->type != PROTOBUF_C_TYPE_STRING
-             && field->type != PROTOBUF_C_TYPE_MESSAGE)
-        *(protobuf_c_boolean *) ((char *) msg + field->quantifier_offset) = 1;
+        *(uint32_t *)((char *)msg + field->quantifier_offset) = field->id;
+    else if (field->label == PROTOBUF_C_LABEL_OPTIONAL &&
+             field->type != PROTOBUF_C_TYPE_STRING &&
+             field->type != PROTOBUF_C_TYPE_MESSAGE)
+        *(protobuf_c_boolean *)((char *)msg + field->quantifier_offset) = 1;
 }
 
 static int
@@ -888,8 +564,8 @@ s_decode_map (s_decoder_t *self, const zc_node_t *node, ProtobufCMessage *msg,
     ProtobufCMessage **entries = calloc (node->count / 2, sizeof *entries);
     if (!entries)
         return s_fail (self, node, "out of memory");
-    size_t *count_p = (size_t *) ((char *) msg + field->quantifier_offset);
-    *(ProtobufCMessage ***) ((char *) msg + field->offset) = entries;
+    size_t *count_p = (size_t *)((char *)msg + field->quantifier_offset);
+    *(ProtobufCMessage ***)((char *)msg + field->offset) = entries;
     zc_strmap_t seen = {0};
     int rc = 0;
     for (size_t i = 0; i < node->count && rc == 0; i += 2) {
@@ -899,14 +575,14 @@ s_decode_map (s_decoder_t *self, const zc_node_t *node, ProtobufCMessage *msg,
             rc = s_fail (self, key, "expected a string key, got %s", s_got (key));
             break;
         }
-        size_t saved = s_path_push (self, "[%.*s]", (int) key->length, key->text);
+        size_t saved = s_path_push (self, "[%.*s]", (int)key->length, key->text);
         const zc_node_t *first = zc_strmap_get (&seen, key->text, key->length);
         if (first) {
-            rc = s_fail (self, key, "duplicate key \"%.64s\" (first set at line %d)", key->text,
-                         first->line);
+            rc = s_fail (self, key, "duplicate key \"%.64s\" (first set at line %d)",
+                         key->text, first->line);
             break;
         }
-        if (zc_strmap_put (&seen, key->text, key->length, (void *) key)) {
+        if (zc_strmap_put (&seen, key->text, key->length, (void *)key)) {
             rc = s_fail (self, key, "out of memory");
             break;
         }
@@ -921,13 +597,14 @@ s_decode_map (s_decoder_t *self, const zc_node_t *node, ProtobufCMessage *msg,
             key_node.kind = zc_plain_kind (key->text, key->length);
         else
             key_node.kind = ZC_STRING;
-        void *key_member = (char *) entry + key_field->offset;
-        void *value_member = (char *) entry + value_field->offset;
+        void *key_member = (char *)entry + key_field->offset;
+        void *value_member = (char *)entry + value_field->offset;
         rc = s_decode_value (self, &key_node, key_field, key_member);
         if (rc == 0) {
             s_set_present (entry, key_field);
-            rc = s_is_null (value) ? s_zero_value (self, value, value_field, value_member)
-                                   : s_decode_value (self, value, value_field, value_member);
+            rc = s_is_null (value)
+                     ? s_zero_value (self, value, value_field, value_member)
+                     : s_decode_value (self, value, value_field, value_member);
             if (rc == 0)
                 s_set_present (entry, value_field);
         }
@@ -950,12 +627,12 @@ s_decode_repeated (s_decoder_t *self, const zc_node_t *node, ProtobufCMessage *m
         return s_wrong_type (self, node, "a sequence");
     if (node->count == 0)
         return 0;
-    size_t element_size = s_element_size (field);
+    size_t element_size = zc_element_size (field);
     char *array = calloc (node->count, element_size);
     if (!array)
         return s_fail (self, node, "out of memory");
-    size_t *count_p = (size_t *) ((char *) msg + field->quantifier_offset);
-    *(void **) ((char *) msg + field->offset) = array;
+    size_t *count_p = (size_t *)((char *)msg + field->quantifier_offset);
+    *(void **)((char *)msg + field->offset) = array;
     for (size_t i = 0; i < node->count; i++) {
         size_t saved = s_path_push (self, "[%zu]", i);
         const zc_node_t *item = node->items[i];
@@ -974,44 +651,45 @@ s_decode_field (s_decoder_t *self, const zc_node_t *node, ProtobufCMessage *msg,
                 const ProtobufCFieldDescriptor *field)
 {
     if (s_is_null (node))
-        return 0;       //  null is absent
+        return 0; //  null is absent
     if (field->label == PROTOBUF_C_LABEL_REPEATED) {
         if (field->type == PROTOBUF_C_TYPE_MESSAGE) {
-            s_info_t *info = s_info (field->descriptor);
+            zc_info_t *info = zc_info (field->descriptor);
             if (!info)
                 return s_fail (self, node, "out of memory");
-            if (info->special == S_MAP_ENTRY)
+            if (info->special == ZC_SPECIAL_MAP_ENTRY)
                 return s_decode_map (self, node, msg, field);
         }
         return s_decode_repeated (self, node, msg, field);
     }
     if (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-        uint32_t set = *(uint32_t *) ((char *) msg + field->quantifier_offset);
+        uint32_t set = *(uint32_t *)((char *)msg + field->quantifier_offset);
         if (set != 0 && set != field->id) {
             const ProtobufCFieldDescriptor *other =
                 protobuf_c_message_descriptor_get_field (msg->descriptor, set);
             return s_fail (self, node, "only one of \"%s\" and \"%s\" may be set",
-                           other ? zube_codec_json_name (other) : "?", zube_codec_json_name (field));
+                           other ? zube_codec_json_name (other) : "?",
+                           zube_codec_json_name (field));
         }
     }
-    if (s_decode_value (self, node, field, (char *) msg + field->offset))
+    if (s_decode_value (self, node, field, (char *)msg + field->offset))
         return -1;
     s_set_present (msg, field);
     return 0;
 }
 
 static int
-s_decode_special (s_decoder_t *self, const zc_node_t *node, s_special_t special,
+s_decode_special (s_decoder_t *self, const zc_node_t *node, zc_special_t special,
                   ProtobufCMessage **msg_p)
 {
-    if (special == S_QUANTITY) {
-        if (node->type != ZC_SCALAR
-            || (node->kind != ZC_STRING && node->kind != ZC_INT && node->kind != ZC_FLOAT))
+    if (special == ZC_SPECIAL_QUANTITY) {
+        if (node->type != ZC_SCALAR ||
+            (node->kind != ZC_STRING && node->kind != ZC_INT && node->kind != ZC_FLOAT))
             return s_wrong_type (self, node, "a quantity (such as 500m, 128Mi, 2)");
         int64_t milli;
         char why[256];
-        if (strlen (node->text) != node->length
-            || zube_quantity_parse (node->text, &milli, why, sizeof why))
+        if (strlen (node->text) != node->length ||
+            zube_quantity_parse (node->text, &milli, why, sizeof why))
             return s_fail (self, node, "%s", why);
         Zube__Quantity *quantity = malloc (sizeof *quantity);
         char *text = strdup (node->text);
@@ -1027,7 +705,7 @@ s_decode_special (s_decoder_t *self, const zc_node_t *node, s_special_t special,
         *msg_p = &quantity->base;
         return 0;
     }
-    if (special == S_INT_OR_STRING) {
+    if (special == ZC_SPECIAL_INT_OR_STRING) {
         Zube__IntOrString *value = malloc (sizeof *value);
         if (!value)
             return s_fail (self, node, "out of memory");
@@ -1036,17 +714,17 @@ s_decode_special (s_decoder_t *self, const zc_node_t *node, s_special_t special,
         uint64_t magnitude;
         int rc = 0;
         if (node->type == ZC_SCALAR && node->kind == ZC_INT) {
-            rc = s_decode_integer (self, node, "int32", INT32_MIN, INT32_MAX, &negative, &magnitude);
+            rc = s_decode_integer (self, node, "int32", INT32_MIN, INT32_MAX, &negative,
+                                   &magnitude);
             value->has_int_val = 1;
-            value->int_val = negative ? (int32_t) (-(int64_t) magnitude) : (int32_t) magnitude;
-        }
-        else if (node->type == ZC_SCALAR && node->kind == ZC_STRING) {
+            value->int_val =
+                negative ? (int32_t)(-(int64_t)magnitude) : (int32_t)magnitude;
+        } else if (node->type == ZC_SCALAR && node->kind == ZC_STRING) {
             if (strlen (node->text) != node->length)
                 rc = s_fail (self, node, "a string may not contain a NUL character");
             else if (!(value->str_val = strdup (node->text)))
                 rc = s_fail (self, node, "out of memory");
-        }
-        else
+        } else
             rc = s_wrong_type (self, node, "an integer or a string");
         if (rc) {
             free (value);
@@ -1074,13 +752,13 @@ s_decode_special (s_decoder_t *self, const zc_node_t *node, s_special_t special,
 }
 
 static int
-s_decode_message (s_decoder_t *self, const zc_node_t *node, const ProtobufCMessageDescriptor *descriptor,
-                  ProtobufCMessage **msg_p)
+s_decode_message (s_decoder_t *self, const zc_node_t *node,
+                  const ProtobufCMessageDescriptor *descriptor, ProtobufCMessage **msg_p)
 {
-    s_info_t *info = s_info (descriptor);
+    zc_info_t *info = zc_info (descriptor);
     if (!info)
         return s_fail (self, node, "out of memory");
-    if (info->special != S_PLAIN && info->special != S_MAP_ENTRY)
+    if (info->special != ZC_SPECIAL_NONE && info->special != ZC_SPECIAL_MAP_ENTRY)
         return s_decode_special (self, node, info->special, msg_p);
     if (node->type != ZC_MAPPING)
         return s_wrong_type (self, node, "a mapping");
@@ -1090,8 +768,8 @@ s_decode_message (s_decoder_t *self, const zc_node_t *node, const ProtobufCMessa
 
     ProtobufCMessage *msg = s_message_new (descriptor);
     const zc_node_t *small[32];
-    const zc_node_t **seen = descriptor->n_fields <= 32 ? small
-                                                        : calloc (descriptor->n_fields, sizeof *seen);
+    const zc_node_t **seen =
+        descriptor->n_fields <= 32 ? small : calloc (descriptor->n_fields, sizeof *seen);
     if (!msg || !seen) {
         free (msg);
         if (seen != small)
@@ -1108,15 +786,16 @@ s_decode_message (s_decoder_t *self, const zc_node_t *node, const ProtobufCMessa
             break;
         }
         size_t saved = s_path_push_field (self, key->text, key->length);
-        int index = s_info_find (info, key->text, key->length);
+        int index = zc_info_find (info, key->text, key->length);
         if (index < 0)
             rc = s_fail (self, key, "unknown field \"%.128s\"", key->text);
         else if (seen[index])
-            rc = s_fail (self, key, "duplicate field \"%.128s\" (first set at line %d)", key->text,
-                         seen[index]->line);
+            rc = s_fail (self, key, "duplicate field \"%.128s\" (first set at line %d)",
+                         key->text, seen[index]->line);
         else {
             seen[index] = key;
-            rc = s_decode_field (self, node->items[i + 1], msg, &descriptor->fields[index]);
+            rc = s_decode_field (self, node->items[i + 1], msg,
+                                 &descriptor->fields[index]);
         }
         if (rc == 0)
             s_path_pop (self, saved);
@@ -1133,8 +812,8 @@ s_decode_message (s_decoder_t *self, const zc_node_t *node, const ProtobufCMessa
 }
 
 static void
-s_decoder_init (s_decoder_t *self, const zube_codec_limits_t *limits, zube_codec_error_t *error,
-                int document)
+s_decoder_init (s_decoder_t *self, const zube_codec_limits_t *limits,
+                zube_codec_error_t *error, int document)
 {
     memset (self, 0, sizeof *self);
     self->limits = limits;
@@ -1145,8 +824,8 @@ s_decoder_init (s_decoder_t *self, const zube_codec_limits_t *limits, zube_codec
 int
 zube_codec_decode_with_limits (const char *text, size_t size,
                                const ProtobufCMessageDescriptor *descriptor,
-                               const zube_codec_limits_t *limits, ProtobufCMessage **msg_p,
-                               zube_codec_error_t *error)
+                               const zube_codec_limits_t *limits,
+                               ProtobufCMessage **msg_p, zube_codec_error_t *error)
 {
     zube_codec_error_t scratch;
     if (!error)
@@ -1173,8 +852,7 @@ zube_codec_decode_with_limits (const char *text, size_t size,
             error->column = extra.column;
             zc_document_clear (&extra);
             rc = -1;
-        }
-        else if (more == -1)
+        } else if (more == -1)
             rc = -1;
     }
     if (rc == 1 && document.root && !s_is_null (document.root)) {
@@ -1195,8 +873,9 @@ zube_codec_decode_with_limits (const char *text, size_t size,
 }
 
 int
-zube_codec_decode (const char *text, size_t size, const ProtobufCMessageDescriptor *descriptor,
-                   ProtobufCMessage **msg_p, zube_codec_error_t *error)
+zube_codec_decode (const char *text, size_t size,
+                   const ProtobufCMessageDescriptor *descriptor, ProtobufCMessage **msg_p,
+                   zube_codec_error_t *error)
 {
     return zube_codec_decode_with_limits (text, size, descriptor, NULL, msg_p, error);
 }
@@ -1216,8 +895,8 @@ s_mapping_get (const zc_node_t *mapping, const char *key)
     size_t length = strlen (key);
     for (size_t i = 0; i < mapping->count; i += 2) {
         const zc_node_t *candidate = mapping->items[i];
-        if (candidate->type == ZC_SCALAR && candidate->length == length
-            && memcmp (candidate->text, key, length) == 0)
+        if (candidate->type == ZC_SCALAR && candidate->length == length &&
+            memcmp (candidate->text, key, length) == 0)
             return mapping->items[i + 1];
     }
     return NULL;
@@ -1225,7 +904,8 @@ s_mapping_get (const zc_node_t *mapping, const char *key)
 
 //  The string value of apiVersion or kind; NULL (error set) if missing
 static const char *
-s_type_field (s_decoder_t *self, const zc_node_t *object, const char *key, const char *fallback)
+s_type_field (s_decoder_t *self, const zc_node_t *object, const char *key,
+              const char *fallback)
 {
     const zc_node_t *value = s_mapping_get (object, key);
     size_t saved = s_path_push_field (self, key, strlen (key));
@@ -1234,9 +914,9 @@ s_type_field (s_decoder_t *self, const zc_node_t *object, const char *key, const
         if (fallback)
             text = fallback;
         else
-            s_fail (self, object, "missing field \"%s\": every object needs apiVersion and kind", key);
-    }
-    else if (value->type != ZC_SCALAR || value->kind != ZC_STRING)
+            s_fail (self, object,
+                    "missing field \"%s\": every object needs apiVersion and kind", key);
+    } else if (value->type != ZC_SCALAR || value->kind != ZC_STRING)
         s_wrong_type (self, value, "a string");
     else if (!value->length)
         s_fail (self, value, "%s may not be empty", key);
@@ -1257,9 +937,10 @@ s_fill_type (ProtobufCMessage *msg, const zube_kind_t *kind)
     for (int i = 0; i < 2; i++) {
         const ProtobufCFieldDescriptor *field =
             protobuf_c_message_descriptor_get_field_by_name (msg->descriptor, names[i]);
-        if (!field || field->type != PROTOBUF_C_TYPE_STRING || field->label == PROTOBUF_C_LABEL_REPEATED)
+        if (!field || field->type != PROTOBUF_C_TYPE_STRING ||
+            field->label == PROTOBUF_C_LABEL_REPEATED)
             continue;
-        char **member = (char **) ((char *) msg + field->offset);
+        char **member = (char **)((char *)msg + field->offset);
         if (*member && *member != field->default_value)
             continue;
         if (!(*member = strdup (values[i])))
@@ -1269,16 +950,18 @@ s_fill_type (ProtobufCMessage *msg, const zube_kind_t *kind)
 }
 
 static int
-s_decode_object (s_decoder_t *self, const zc_node_t *node, const zube_kind_t *default_kind,
-                 s_objects_t *objects)
+s_decode_object (s_decoder_t *self, const zc_node_t *node,
+                 const zube_kind_t *default_kind, s_objects_t *objects)
 {
     if (node->type != ZC_MAPPING)
-        return s_wrong_type (self, node, "an object (a mapping with apiVersion and kind)");
-    const char *api_version = s_type_field (self, node, "apiVersion",
-                                            default_kind ? default_kind->api_version : NULL);
+        return s_wrong_type (self, node,
+                             "an object (a mapping with apiVersion and kind)");
+    const char *api_version = s_type_field (
+        self, node, "apiVersion", default_kind ? default_kind->api_version : NULL);
     if (!api_version)
         return -1;
-    const char *kind_name = s_type_field (self, node, "kind", default_kind ? default_kind->kind : NULL);
+    const char *kind_name =
+        s_type_field (self, node, "kind", default_kind ? default_kind->kind : NULL);
     if (!kind_name)
         return -1;
     const zube_kind_t *kind = zube_kind_lookup (api_version, kind_name);
@@ -1291,7 +974,7 @@ s_decode_object (s_decoder_t *self, const zc_node_t *node, const zube_kind_t *de
         is_list = true;
     else if (kind_length > 4 && strcmp (kind_name + kind_length - 4, "List") == 0) {
         char base[128];
-        snprintf (base, sizeof base, "%.*s", (int) (kind_length - 4), kind_name);
+        snprintf (base, sizeof base, "%.*s", (int)(kind_length - 4), kind_name);
         item_kind = zube_kind_lookup (api_version, base);
         is_list = item_kind != NULL;
     }
@@ -1301,12 +984,14 @@ s_decode_object (s_decoder_t *self, const zc_node_t *node, const zube_kind_t *de
             static const char *allowed[] = {"apiVersion", "kind", "metadata", "items"};
             bool known = false;
             for (size_t k = 0; k < 4; k++)
-                if (key->type == ZC_SCALAR && key->length == strlen (allowed[k])
-                    && memcmp (key->text, allowed[k], key->length) == 0)
+                if (key->type == ZC_SCALAR && key->length == strlen (allowed[k]) &&
+                    memcmp (key->text, allowed[k], key->length) == 0)
                     known = true;
             if (!known) {
-                s_path_push_field (self, key->text ? key->text : "?", key->text ? key->length : 1);
-                return s_fail (self, key, "unknown field \"%.128s\"", key->text ? key->text : "?");
+                s_path_push_field (self, key->text ? key->text : "?",
+                                   key->text ? key->length : 1);
+                return s_fail (self, key, "unknown field \"%.128s\"",
+                               key->text ? key->text : "?");
             }
         }
         const zc_node_t *items = s_mapping_get (node, "items");
@@ -1327,8 +1012,9 @@ s_decode_object (s_decoder_t *self, const zc_node_t *node, const zube_kind_t *de
     if (!kind) {
         const zc_node_t *value = s_mapping_get (node, "kind");
         size_t saved = s_path_push_field (self, "kind", 4);
-        s_fail (self, value ? value : node, "no matches for kind \"%.64s\" in version \"%.64s\"",
-                kind_name, api_version);
+        s_fail (self, value ? value : node,
+                "no matches for kind \"%.64s\" in version \"%.64s\"", kind_name,
+                api_version);
         s_path_pop (self, saved);
         return -1;
     }
@@ -1347,7 +1033,7 @@ s_decode_object (s_decoder_t *self, const zc_node_t *node, const zube_kind_t *de
         protobuf_c_message_free_unpacked (msg, NULL);
         return s_fail (self, node, "out of memory");
     }
-    objects->items[objects->count++] = (zube_codec_object_t) {
+    objects->items[objects->count++] = (zube_codec_object_t){
         .message = msg,
         .kind = kind,
         .document = self->document,
@@ -1381,8 +1067,7 @@ zube_codec_decode_objects_with_limits (const char *text, size_t size,
             s_decoder_t decoder;
             s_decoder_init (&decoder, &resolved, error, document.number);
             rc = s_decode_object (&decoder, document.root, NULL, &objects);
-        }
-        else
+        } else
             rc = 0;
         zc_document_clear (&document);
         if (rc)
@@ -1402,7 +1087,8 @@ int
 zube_codec_decode_objects (const char *text, size_t size, zube_codec_object_t **objects_p,
                            size_t *count_p, zube_codec_error_t *error)
 {
-    return zube_codec_decode_objects_with_limits (text, size, NULL, objects_p, count_p, error);
+    return zube_codec_decode_objects_with_limits (text, size, NULL, objects_p, count_p,
+                                                  error);
 }
 
 void
@@ -1415,348 +1101,4 @@ zube_codec_objects_free (zube_codec_object_t **objects_p, size_t count)
             protobuf_c_message_free_unpacked ((*objects_p)[i].message, NULL);
     free (*objects_p);
     *objects_p = NULL;
-}
-
-//  ---------------------------------------------------------------------
-//  Encoding
-
-static void s_encode_message (zc_writer_t *writer, const ProtobufCMessage *msg,
-                              const ProtobufCMessageDescriptor *descriptor, bool top);
-
-static bool
-s_field_present (const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *field)
-{
-    const char *member = (const char *) msg + field->offset;
-    if (field->label == PROTOBUF_C_LABEL_REPEATED)
-        return *(const size_t *) ((const char *) msg + field->quantifier_offset) > 0;
-    if (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
-        return *(const uint32_t *) ((const char *) msg + field->quantifier_offset) == field->id;
-    if (field->type == PROTOBUF_C_TYPE_STRING) {
-        const char *text = *(char *const *) member;
-        return text && (field->label == PROTOBUF_C_LABEL_REQUIRED || text != field->default_value);
-    }
-    if (field->type == PROTOBUF_C_TYPE_MESSAGE)
-        return *(void *const *) member != NULL;
-    if (field->label == PROTOBUF_C_LABEL_OPTIONAL)
-        return *(const protobuf_c_boolean *) ((const char *) msg + field->quantifier_offset);
-    if (field->label == PROTOBUF_C_LABEL_REQUIRED)
-        return true;
-    //  proto3 implicit presence: non-zero
-    size_t size = s_element_size (field);
-    if (field->type == PROTOBUF_C_TYPE_BYTES)
-        return ((const ProtobufCBinaryData *) member)->len > 0;
-    for (size_t i = 0; i < size; i++)
-        if (member[i])
-            return true;
-    return false;
-}
-
-static void
-s_encode_double (zc_writer_t *writer, double value, bool single)
-{
-    if (isnan (value)) {
-        zc_writer_string (writer, "NaN", 3);
-        return;
-    }
-    if (isinf (value)) {
-        zc_writer_string (writer, value > 0 ? "Infinity" : "-Infinity", value > 0 ? 8 : 9);
-        return;
-    }
-    char text[40];
-    for (int precision = 1; precision <= 17; precision++) {
-        snprintf (text, sizeof text, "%.*g", precision, value);
-        double back = strtod (text, NULL);
-        if (single ? (float) back == (float) value : back == value)
-            break;
-    }
-    zc_writer_literal (writer, text);
-}
-
-static void
-s_encode_base64 (zc_writer_t *writer, const ProtobufCBinaryData *data)
-{
-    size_t size = (data->len + 2) / 3 * 4;
-    char *text = malloc (size + 1);
-    if (!text) {
-        zc_writer_fail (writer);
-        return;
-    }
-    size_t out = 0;
-    for (size_t i = 0; i < data->len; i += 3) {
-        uint32_t bits = (uint32_t) data->data[i] << 16;
-        if (i + 1 < data->len)
-            bits |= (uint32_t) data->data[i + 1] << 8;
-        if (i + 2 < data->len)
-            bits |= data->data[i + 2];
-        text[out++] = s_base64_alphabet[(bits >> 18) & 63];
-        text[out++] = s_base64_alphabet[(bits >> 12) & 63];
-        text[out++] = i + 1 < data->len ? s_base64_alphabet[(bits >> 6) & 63] : '=';
-        text[out++] = i + 2 < data->len ? s_base64_alphabet[bits & 63] : '=';
-    }
-    text[out] = 0;
-    zc_writer_string (writer, text, out);
-    free (text);
-}
-
-//  A scalar's text, for map keys and numbers
-static void
-s_scalar_text (const ProtobufCFieldDescriptor *field, const void *member, char *text, size_t size)
-{
-    switch (field->type) {
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-        snprintf (text, size, "%" PRId32, *(const int32_t *) member);
-        break;
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-        snprintf (text, size, "%" PRIu32, *(const uint32_t *) member);
-        break;
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-        snprintf (text, size, "%" PRId64, *(const int64_t *) member);
-        break;
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        snprintf (text, size, "%" PRIu64, *(const uint64_t *) member);
-        break;
-    case PROTOBUF_C_TYPE_BOOL:
-        snprintf (text, size, "%s", *(const protobuf_c_boolean *) member ? "true" : "false");
-        break;
-    case PROTOBUF_C_TYPE_ENUM: {
-        const ProtobufCEnumValue *value =
-            protobuf_c_enum_descriptor_get_value (field->descriptor, *(const int *) member);
-        if (value)
-            snprintf (text, size, "%s", value->name);
-        else
-            snprintf (text, size, "%d", *(const int *) member);
-        break;
-    }
-    default:
-        text[0] = 0;
-    }
-}
-
-static void
-s_encode_value (zc_writer_t *writer, const ProtobufCFieldDescriptor *field, const void *member)
-{
-    char text[64];
-    switch (field->type) {
-    case PROTOBUF_C_TYPE_FLOAT:
-        s_encode_double (writer, *(const float *) member, true);
-        return;
-    case PROTOBUF_C_TYPE_DOUBLE:
-        s_encode_double (writer, *(const double *) member, false);
-        return;
-    case PROTOBUF_C_TYPE_ENUM: {
-        const ProtobufCEnumValue *value =
-            protobuf_c_enum_descriptor_get_value (field->descriptor, *(const int *) member);
-        s_scalar_text (field, member, text, sizeof text);
-        if (value)
-            zc_writer_string (writer, text, strlen (text));
-        else
-            zc_writer_literal (writer, text);
-        return;
-    }
-    case PROTOBUF_C_TYPE_STRING: {
-        const char *string = *(char *const *) member;
-        zc_writer_string (writer, string ? string : "", string ? strlen (string) : 0);
-        return;
-    }
-    case PROTOBUF_C_TYPE_BYTES:
-        s_encode_base64 (writer, member);
-        return;
-    case PROTOBUF_C_TYPE_MESSAGE: {
-        const ProtobufCMessage *sub = *(const ProtobufCMessage *const *) member;
-        s_encode_message (writer, sub, field->descriptor, false);
-        return;
-    }
-    default:
-        s_scalar_text (field, member, text, sizeof text);
-        zc_writer_literal (writer, text);
-    }
-}
-
-static void
-s_encode_map (zc_writer_t *writer, const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *field)
-{
-    size_t count = *(const size_t *) ((const char *) msg + field->quantifier_offset);
-    ProtobufCMessage *const *entries = *(ProtobufCMessage *const *const *) ((const char *) msg + field->offset);
-    const ProtobufCMessageDescriptor *entry_descriptor = field->descriptor;
-    const ProtobufCFieldDescriptor *key_field = &entry_descriptor->fields[0];
-    const ProtobufCFieldDescriptor *value_field = &entry_descriptor->fields[1];
-    zc_writer_mapping_start (writer);
-    for (size_t i = 0; i < count; i++) {
-        const ProtobufCMessage *entry = entries[i];
-        if (!entry)
-            continue;
-        const void *key_member = (const char *) entry + key_field->offset;
-        if (key_field->type == PROTOBUF_C_TYPE_STRING) {
-            const char *key = *(char *const *) key_member;
-            zc_writer_key (writer, key ? key : "", key ? strlen (key) : 0);
-        }
-        else {
-            char text[64];
-            s_scalar_text (key_field, key_member, text, sizeof text);
-            zc_writer_key (writer, text, strlen (text));
-        }
-        //  A missing value is the zero value, which the member holds
-        s_encode_value (writer, value_field, (const char *) entry + value_field->offset);
-    }
-    zc_writer_mapping_end (writer);
-}
-
-static void
-s_encode_field (zc_writer_t *writer, const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *field,
-                const char *name)
-{
-    zc_writer_key (writer, name, strlen (name));
-    const char *member = (const char *) msg + field->offset;
-    if (field->label != PROTOBUF_C_LABEL_REPEATED) {
-        s_encode_value (writer, field, member);
-        return;
-    }
-    if (field->type == PROTOBUF_C_TYPE_MESSAGE) {
-        s_info_t *info = s_info (field->descriptor);
-        if (!info) {
-            zc_writer_fail (writer);
-            return;
-        }
-        if (info->special == S_MAP_ENTRY) {
-            s_encode_map (writer, msg, field);
-            return;
-        }
-    }
-    size_t count = *(const size_t *) ((const char *) msg + field->quantifier_offset);
-    const char *array = *(char *const *) member;
-    size_t element_size = s_element_size (field);
-    zc_writer_sequence_start (writer);
-    for (size_t i = 0; i < count; i++)
-        s_encode_value (writer, field, array + i * element_size);
-    zc_writer_sequence_end (writer);
-}
-
-static void
-s_encode_tree (zc_writer_t *writer, const zc_node_t *node)
-{
-    if (node->type == ZC_MAPPING) {
-        zc_writer_mapping_start (writer);
-        for (size_t i = 0; i < node->count; i += 2) {
-            zc_writer_key (writer, node->items[i]->text, node->items[i]->length);
-            s_encode_tree (writer, node->items[i + 1]);
-        }
-        zc_writer_mapping_end (writer);
-    }
-    else if (node->type == ZC_SEQUENCE) {
-        zc_writer_sequence_start (writer);
-        for (size_t i = 0; i < node->count; i++)
-            s_encode_tree (writer, node->items[i]);
-        zc_writer_sequence_end (writer);
-    }
-    else if (node->kind == ZC_STRING)
-        zc_writer_string (writer, node->text, node->length);
-    else
-        zc_writer_literal (writer, node->text);
-}
-
-static void
-s_encode_special (zc_writer_t *writer, const ProtobufCMessage *msg, s_special_t special)
-{
-    if (special == S_QUANTITY) {
-        const Zube__Quantity *quantity = (const Zube__Quantity *) msg;
-        char text[32];
-        if (quantity && quantity->string)
-            zc_writer_string (writer, quantity->string, strlen (quantity->string));
-        else {
-            zube_quantity_format (quantity && quantity->has_milli_value ? quantity->milli_value : 0,
-                                  false, text, sizeof text);
-            zc_writer_string (writer, text, strlen (text));
-        }
-    }
-    else if (special == S_INT_OR_STRING) {
-        const Zube__IntOrString *value = (const Zube__IntOrString *) msg;
-        char text[16];
-        if (value && value->str_val && !value->has_int_val)
-            zc_writer_string (writer, value->str_val, strlen (value->str_val));
-        else {
-            snprintf (text, sizeof text, "%" PRId32, value ? value->int_val : 0);
-            zc_writer_literal (writer, text);
-        }
-    }
-    else {
-        const Zube__RawExtension *raw = (const Zube__RawExtension *) msg;
-        if (!raw || !raw->json) {
-            zc_writer_literal (writer, "null");
-            return;
-        }
-        zc_document_t document;
-        if (zc_json_parse (raw->json, strlen (raw->json), &document, NULL)) {
-            zc_writer_fail (writer);
-            return;
-        }
-        s_encode_tree (writer, document.root);
-        zc_document_clear (&document);
-    }
-}
-
-static void
-s_encode_message (zc_writer_t *writer, const ProtobufCMessage *msg,
-                  const ProtobufCMessageDescriptor *descriptor, bool top)
-{
-    s_info_t *info = s_info (descriptor);
-    if (!info) {
-        zc_writer_fail (writer);
-        return;
-    }
-    if (info->special != S_PLAIN && info->special != S_MAP_ENTRY) {
-        s_encode_special (writer, msg, info->special);
-        return;
-    }
-    zc_writer_mapping_start (writer);
-    if (msg) {
-        //  apiVersion and kind lead a top-level object, as in Kubernetes
-        int first[2] = {-1, -1};
-        if (top)
-            for (unsigned i = 0; i < descriptor->n_fields; i++) {
-                if (strcmp (descriptor->fields[i].name, "api_version") == 0)
-                    first[0] = (int) i;
-                else if (strcmp (descriptor->fields[i].name, "kind") == 0)
-                    first[1] = (int) i;
-            }
-        if (first[0] < 0)
-            first[1] = -1;      //  not an object: a plain "kind" field keeps its place
-        for (int k = 0; k < 2; k++)
-            if (first[k] >= 0 && s_field_present (msg, &descriptor->fields[first[k]]))
-                s_encode_field (writer, msg, &descriptor->fields[first[k]], info->names[first[k]]);
-        for (unsigned i = 0; i < descriptor->n_fields; i++)
-            if ((int) i != first[0] && (int) i != first[1] && s_field_present (msg, &descriptor->fields[i]))
-                s_encode_field (writer, msg, &descriptor->fields[i], info->names[i]);
-    }
-    zc_writer_mapping_end (writer);
-}
-
-static char *
-s_encode (zc_writer_t *writer, const ProtobufCMessage *msg)
-{
-    if (!writer)
-        return NULL;
-    if (!msg) {
-        zc_writer_destroy (&writer);
-        return NULL;
-    }
-    s_encode_message (writer, msg, msg->descriptor, true);
-    return zc_writer_finish (&writer);
-}
-
-char *
-zube_codec_encode_yaml (const ProtobufCMessage *msg)
-{
-    return s_encode (zc_writer_new_yaml (), msg);
-}
-
-char *
-zube_codec_encode_json (const ProtobufCMessage *msg, bool pretty)
-{
-    return s_encode (zc_writer_new_json (pretty), msg);
 }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
+
 #include "zube_codec_private.h"
 
 struct zc_reader_s {
@@ -25,15 +26,15 @@ struct zc_reader_s {
     zube_codec_limits_t limits;
     bool json;
     bool done;
-    int documents;          //  documents started so far
+    int documents; //  documents started so far
     //  YAML
     yaml_parser_t parser;
     bool parser_ready;
     //  JSON cursor
     size_t pos;
-    int line;               //  1-based
-    int column;             //  1-based, in characters
-    size_t document_start;  //  offset of the JSON value being read
+    int line;              //  1-based
+    int column;            //  1-based, in characters
+    size_t document_start; //  offset of the JSON value being read
 };
 
 //  Builds one document's tree from nodes as they arrive
@@ -41,8 +42,8 @@ typedef struct {
     zc_document_t *document;
     const zube_codec_limits_t *limits;
     zube_codec_error_t *error;
-    zc_node_t **stack;      //  open containers
-    char **stack_anchors;   //  their anchors, registered when they close
+    zc_node_t **stack;    //  open containers
+    char **stack_anchors; //  their anchors, registered when they close
     int depth;
     zc_strmap_t anchors;
     size_t alias_nodes;
@@ -51,11 +52,14 @@ typedef struct {
 void
 zc_limits_resolve (const zube_codec_limits_t *limits, zube_codec_limits_t *resolved)
 {
-    resolved->max_document_size =
-        limits && limits->max_document_size ? limits->max_document_size : ZUBE_CODEC_MAX_DOCUMENT_SIZE;
-    resolved->max_alias_nodes =
-        limits && limits->max_alias_nodes ? limits->max_alias_nodes : ZUBE_CODEC_MAX_ALIAS_NODES;
-    resolved->max_depth = limits && limits->max_depth > 0 ? limits->max_depth : ZUBE_CODEC_MAX_DEPTH;
+    resolved->max_document_size = limits && limits->max_document_size
+                                      ? limits->max_document_size
+                                      : ZUBE_CODEC_MAX_DOCUMENT_SIZE;
+    resolved->max_alias_nodes = limits && limits->max_alias_nodes
+                                    ? limits->max_alias_nodes
+                                    : ZUBE_CODEC_MAX_ALIAS_NODES;
+    resolved->max_depth =
+        limits && limits->max_depth > 0 ? limits->max_depth : ZUBE_CODEC_MAX_DEPTH;
 }
 
 //  ---------------------------------------------------------------------
@@ -95,17 +99,31 @@ zc_buffer_append_json_string (zc_buffer_t *self, const char *text, size_t size)
     zc_buffer_append (self, "\"", 1);
     size_t run = 0;
     for (size_t i = 0; i < size; i++) {
-        unsigned char c = (unsigned char) text[i];
+        unsigned char c = (unsigned char)text[i];
         const char *escape = NULL;
         char hex[8];
         switch (c) {
-        case '"': escape = "\\\""; break;
-        case '\\': escape = "\\\\"; break;
-        case '\n': escape = "\\n"; break;
-        case '\r': escape = "\\r"; break;
-        case '\t': escape = "\\t"; break;
-        case '\b': escape = "\\b"; break;
-        case '\f': escape = "\\f"; break;
+        case '"':
+            escape = "\\\"";
+            break;
+        case '\\':
+            escape = "\\\\";
+            break;
+        case '\n':
+            escape = "\\n";
+            break;
+        case '\r':
+            escape = "\\r";
+            break;
+        case '\t':
+            escape = "\\t";
+            break;
+        case '\b':
+            escape = "\\b";
+            break;
+        case '\f':
+            escape = "\\f";
+            break;
         default:
             if (c < 0x20 || c == 0x7f) {
                 snprintf (hex, sizeof hex, "\\u%04x", c);
@@ -116,8 +134,7 @@ zc_buffer_append_json_string (zc_buffer_t *self, const char *text, size_t size)
             zc_buffer_append (self, text + i - run, run);
             run = 0;
             zc_buffer_append_str (self, escape);
-        }
-        else
+        } else
             run++;
     }
     zc_buffer_append (self, text + size - run, run);
@@ -129,16 +146,16 @@ s_hash (const char *key, size_t length)
 {
     uint64_t hash = 14695981039346656037ULL;
     for (size_t i = 0; i < length; i++)
-        hash = (hash ^ (unsigned char) key[i]) * 1099511628211ULL;
-    return (size_t) hash;
+        hash = (hash ^ (unsigned char)key[i]) * 1099511628211ULL;
+    return (size_t)hash;
 }
 
 static size_t
 s_strmap_slot (zc_strmap_t *self, const char *key, size_t length)
 {
     size_t slot = s_hash (key, length) & (self->capacity - 1);
-    while (self->keys[slot]
-           && !(self->lengths[slot] == length && memcmp (self->keys[slot], key, length) == 0))
+    while (self->keys[slot] && !(self->lengths[slot] == length &&
+                                 memcmp (self->keys[slot], key, length) == 0))
         slot = (slot + 1) & (self->capacity - 1);
     return slot;
 }
@@ -200,7 +217,7 @@ void
 zc_strmap_clear (zc_strmap_t *self)
 {
     for (size_t i = 0; i < self->capacity; i++)
-        free ((char *) self->keys[i]);
+        free ((char *)self->keys[i]);
     free (self->keys);
     free (self->lengths);
     free (self->values);
@@ -233,10 +250,11 @@ zc_plain_kind (const char *text, size_t length)
     for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++)
         if (length == strlen (bools[i]) && memcmp (text, bools[i], length) == 0)
             return ZC_BOOL;
-    if (length > 2 && text[0] == '0' && text[1] == 'o' && s_is_digits (text + 2, end, "01234567"))
+    if (length > 2 && text[0] == '0' && text[1] == 'o' &&
+        s_is_digits (text + 2, end, "01234567"))
         return ZC_INT;
-    if (length > 2 && text[0] == '0' && text[1] == 'x'
-        && s_is_digits (text + 2, end, "0123456789abcdefABCDEF"))
+    if (length > 2 && text[0] == '0' && text[1] == 'x' &&
+        s_is_digits (text + 2, end, "0123456789abcdefABCDEF"))
         return ZC_INT;
     const char *p = text;
     if (p < end && (*p == '-' || *p == '+'))
@@ -245,10 +263,10 @@ zc_plain_kind (const char *text, size_t length)
         return ZC_INT;
     static const char *specials[] = {".inf", ".Inf", ".INF"};
     for (size_t i = 0; i < 3; i++)
-        if ((size_t) (end - p) == 4 && memcmp (p, specials[i], 4) == 0)
+        if ((size_t)(end - p) == 4 && memcmp (p, specials[i], 4) == 0)
             return ZC_FLOAT;
-    if (length == 4 && (memcmp (text, ".nan", 4) == 0 || memcmp (text, ".NaN", 4) == 0
-                        || memcmp (text, ".NAN", 4) == 0))
+    if (length == 4 && (memcmp (text, ".nan", 4) == 0 || memcmp (text, ".NaN", 4) == 0 ||
+                        memcmp (text, ".NAN", 4) == 0))
         return ZC_FLOAT;
     //  [0-9]+(\.[0-9]*)? or \.[0-9]+, then ([eE][-+]?[0-9]+)?
     size_t int_digits = 0, frac_digits = 0;
@@ -279,12 +297,12 @@ zc_plain_kind (const char *text, size_t length)
 //  ---------------------------------------------------------------------
 //  Tree building
 
-static void
-s_error (zube_codec_error_t *error, int document, int line, int column, const char *format, ...)
-    __attribute__ ((format (printf, 5, 6)));
+static void s_error (zube_codec_error_t *error, int document, int line, int column,
+                     const char *format, ...) __attribute__ ((format (printf, 5, 6)));
 
 static void
-s_error (zube_codec_error_t *error, int document, int line, int column, const char *format, ...)
+s_error (zube_codec_error_t *error, int document, int line, int column,
+         const char *format, ...)
 {
     if (!error)
         return;
@@ -355,7 +373,8 @@ s_attach (s_builder_t *self, zc_node_t *node, size_t expanded)
     }
     zc_node_t *parent = self->stack[self->depth - 1];
     if (s_items_push (parent, node)) {
-        s_error (self->error, self->document->number, node->line, node->column, "out of memory");
+        s_error (self->error, self->document->number, node->line, node->column,
+                 "out of memory");
         return -1;
     }
     parent->expanded += expanded;
@@ -366,15 +385,16 @@ static int
 s_register_anchor (s_builder_t *self, const char *anchor, zc_node_t *node)
 {
     if (anchor && zc_strmap_put (&self->anchors, anchor, strlen (anchor), node)) {
-        s_error (self->error, self->document->number, node->line, node->column, "out of memory");
+        s_error (self->error, self->document->number, node->line, node->column,
+                 "out of memory");
         return -1;
     }
     return 0;
 }
 
 static int
-s_scalar (s_builder_t *self, const char *text, size_t length, zc_scalar_kind_t kind, bool plain,
-          const char *anchor, int line, int column)
+s_scalar (s_builder_t *self, const char *text, size_t length, zc_scalar_kind_t kind,
+          bool plain, const char *anchor, int line, int column)
 {
     zc_node_t *node = s_node_new (self, ZC_SCALAR, line, column);
     if (!node)
@@ -395,11 +415,13 @@ s_scalar (s_builder_t *self, const char *text, size_t length, zc_scalar_kind_t k
 }
 
 static int
-s_container_start (s_builder_t *self, zc_node_type_t type, const char *anchor, int line, int column)
+s_container_start (s_builder_t *self, zc_node_type_t type, const char *anchor, int line,
+                   int column)
 {
     if (self->depth >= self->limits->max_depth) {
         s_error (self->error, self->document->number, line, column,
-                 "nesting is deeper than the limit of %d levels", self->limits->max_depth);
+                 "nesting is deeper than the limit of %d levels",
+                 self->limits->max_depth);
         return -1;
     }
     zc_node_t *node = s_node_new (self, type, line, column);
@@ -425,7 +447,8 @@ s_resolve_merge_keys (s_builder_t *self, zc_node_t *mapping)
     bool has_merge = false;
     for (size_t i = 0; i < mapping->count; i += 2) {
         zc_node_t *key = mapping->items[i];
-        if (key->type == ZC_SCALAR && key->plain && key->length == 2 && memcmp (key->text, "<<", 2) == 0)
+        if (key->type == ZC_SCALAR && key->plain && key->length == 2 &&
+            memcmp (key->text, "<<", 2) == 0)
             has_merge = true;
     }
     if (!has_merge)
@@ -442,8 +465,8 @@ s_resolve_merge_keys (s_builder_t *self, zc_node_t *mapping)
     for (int pass = 0; pass < 2 && rc == 0; pass++)
         for (size_t i = 0; i < count && rc == 0; i += 2) {
             zc_node_t *key = items[i];
-            bool is_merge = key->type == ZC_SCALAR && key->plain && key->length == 2
-                            && memcmp (key->text, "<<", 2) == 0;
+            bool is_merge = key->type == ZC_SCALAR && key->plain && key->length == 2 &&
+                            memcmp (key->text, "<<", 2) == 0;
             if (pass == 0 && !is_merge) {
                 if (key->type == ZC_SCALAR)
                     zc_strmap_put (&seen, key->text, key->length, key);
@@ -464,8 +487,9 @@ s_resolve_merge_keys (s_builder_t *self, zc_node_t *mapping)
             for (size_t s = 0; s < source_count && rc == 0; s++) {
                 zc_node_t *source = sources[s];
                 if (source->type != ZC_MAPPING) {
-                    s_error (self->error, self->document->number, source->line, source->column,
-                             "a merge key (<<) needs a mapping or a sequence of mappings");
+                    s_error (
+                        self->error, self->document->number, source->line, source->column,
+                        "a merge key (<<) needs a mapping or a sequence of mappings");
                     rc = -2;
                     break;
                 }
@@ -474,18 +498,22 @@ s_resolve_merge_keys (s_builder_t *self, zc_node_t *mapping)
                     if (source_key->type == ZC_SCALAR) {
                         if (zc_strmap_get (&seen, source_key->text, source_key->length))
                             continue;
-                        zc_strmap_put (&seen, source_key->text, source_key->length, source_key);
+                        zc_strmap_put (&seen, source_key->text, source_key->length,
+                                       source_key);
                     }
-                    if (s_items_push (mapping, source_key) || s_items_push (mapping, source->items[j + 1]))
+                    if (s_items_push (mapping, source_key) ||
+                        s_items_push (mapping, source->items[j + 1]))
                         rc = -1;
-                    mapping->expanded += source_key->expanded + source->items[j + 1]->expanded;
+                    mapping->expanded +=
+                        source_key->expanded + source->items[j + 1]->expanded;
                 }
             }
         }
     zc_strmap_clear (&seen);
     free (items);
     if (rc == -1)
-        s_error (self->error, self->document->number, mapping->line, mapping->column, "out of memory");
+        s_error (self->error, self->document->number, mapping->line, mapping->column,
+                 "out of memory");
     return rc ? -1 : 0;
 }
 
@@ -513,8 +541,10 @@ s_alias (s_builder_t *self, const char *anchor, int line, int column)
     zc_node_t *target = zc_strmap_get (&self->anchors, anchor, strlen (anchor));
     if (!target) {
         //  Unknown, or an alias to a node still open (a cycle)
-        s_error (self->error, self->document->number, line, column,
-                 "unknown anchor \"%.64s\" (an alias must follow its complete anchored node)", anchor);
+        s_error (
+            self->error, self->document->number, line, column,
+            "unknown anchor \"%.64s\" (an alias must follow its complete anchored node)",
+            anchor);
         return -1;
     }
     self->alias_nodes += target->expanded;
@@ -535,8 +565,9 @@ s_builder_init (s_builder_t *self, zc_reader_t *reader, zc_document_t *document,
     self->document = document;
     self->limits = &reader->limits;
     self->error = error;
-    self->stack = calloc ((size_t) reader->limits.max_depth + 1, sizeof *self->stack);
-    self->stack_anchors = calloc ((size_t) reader->limits.max_depth + 1, sizeof *self->stack_anchors);
+    self->stack = calloc ((size_t)reader->limits.max_depth + 1, sizeof *self->stack);
+    self->stack_anchors =
+        calloc ((size_t)reader->limits.max_depth + 1, sizeof *self->stack_anchors);
     if (!self->stack || !self->stack_anchors) {
         free (self->stack);
         free (self->stack_anchors);
@@ -560,15 +591,15 @@ s_builder_fini (s_builder_t *self)
 //  YAML
 
 static void
-s_offset_position (const char *text, size_t size, size_t offset, int *line_p, int *column_p)
+s_offset_position (const char *text, size_t size, size_t offset, int *line_p,
+                   int *column_p)
 {
     int line = 1, column = 1;
     for (size_t i = 0; i < offset && i < size; i++) {
         if (text[i] == '\n') {
             line++;
             column = 1;
-        }
-        else if (((unsigned char) text[i] & 0xc0) != 0x80)
+        } else if (((unsigned char)text[i] & 0xc0) != 0x80)
             column++;
     }
     *line_p = line;
@@ -585,21 +616,25 @@ s_yaml_syntax_error (zc_reader_t *self, int document, zube_codec_error_t *error)
     }
     if (parser->error == YAML_READER_ERROR) {
         int line, column;
-        s_offset_position (self->text, self->size, parser->problem_offset, &line, &column);
+        s_offset_position (self->text, self->size, parser->problem_offset, &line,
+                           &column);
         if (parser->problem_value != -1)
-            s_error (error, document, line, column, "%s: #%X", parser->problem, parser->problem_value);
+            s_error (error, document, line, column, "%s: #%X", parser->problem,
+                     parser->problem_value);
         else
             s_error (error, document, line, column, "%s", parser->problem);
         return;
     }
-    int line = (int) parser->problem_mark.line + 1;
-    int column = (int) parser->problem_mark.column + 1;
+    int line = (int)parser->problem_mark.line + 1;
+    int column = (int)parser->problem_mark.column + 1;
     if (parser->context)
         s_error (error, document, line, column, "%s (%s started at line %d, column %d)",
                  parser->problem ? parser->problem : "syntax error", parser->context,
-                 (int) parser->context_mark.line + 1, (int) parser->context_mark.column + 1);
+                 (int)parser->context_mark.line + 1,
+                 (int)parser->context_mark.column + 1);
     else
-        s_error (error, document, line, column, "%s", parser->problem ? parser->problem : "syntax error");
+        s_error (error, document, line, column, "%s",
+                 parser->problem ? parser->problem : "syntax error");
 }
 
 static int
@@ -610,7 +645,8 @@ s_yaml_next (zc_reader_t *self, zc_document_t *document, zube_codec_error_t *err
             s_error (error, 1, 0, 0, "out of memory");
             return -1;
         }
-        yaml_parser_set_input_string (&self->parser, (const unsigned char *) self->text, self->size);
+        yaml_parser_set_input_string (&self->parser, (const unsigned char *)self->text,
+                                      self->size);
         self->parser_ready = true;
     }
     s_builder_t builder;
@@ -623,15 +659,18 @@ s_yaml_next (zc_reader_t *self, zc_document_t *document, zube_codec_error_t *err
     while (true) {
         yaml_event_t event;
         if (!yaml_parser_parse (&self->parser, &event)) {
-            s_yaml_syntax_error (self, in_document ? self->documents : self->documents + 1, error);
+            s_yaml_syntax_error (
+                self, in_document ? self->documents : self->documents + 1, error);
             break;
         }
-        int line = (int) event.start_mark.line + 1;
-        int column = (int) event.start_mark.column + 1;
-        if (in_document && event.end_mark.index - document_start > self->limits.max_document_size) {
-            s_error (error, document->number, (int) event.end_mark.line + 1,
-                     (int) event.end_mark.column + 1,
-                     "document is larger than the limit of %zu bytes", self->limits.max_document_size);
+        int line = (int)event.start_mark.line + 1;
+        int column = (int)event.start_mark.column + 1;
+        if (in_document &&
+            event.end_mark.index - document_start > self->limits.max_document_size) {
+            s_error (error, document->number, (int)event.end_mark.line + 1,
+                     (int)event.end_mark.column + 1,
+                     "document is larger than the limit of %zu bytes",
+                     self->limits.max_document_size);
             yaml_event_delete (&event);
             break;
         }
@@ -655,34 +694,39 @@ s_yaml_next (zc_reader_t *self, zc_document_t *document, zube_codec_error_t *err
             finished = true;
             break;
         case YAML_SCALAR_EVENT: {
-            const char *tag = (const char *) event.data.scalar.tag;
-            const char *value = (const char *) event.data.scalar.value;
+            const char *tag = (const char *)event.data.scalar.tag;
+            const char *value = (const char *)event.data.scalar.value;
             size_t length = event.data.scalar.length;
             bool plain = event.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
             zc_scalar_kind_t kind = plain ? zc_plain_kind (value, length) : ZC_STRING;
             if (tag && strcmp (tag, YAML_STR_TAG) == 0)
                 kind = ZC_STRING;
-            else if (tag && (strcmp (tag, YAML_INT_TAG) == 0 || strcmp (tag, YAML_FLOAT_TAG) == 0
-                             || strcmp (tag, YAML_BOOL_TAG) == 0 || strcmp (tag, YAML_NULL_TAG) == 0))
+            else if (tag && (strcmp (tag, YAML_INT_TAG) == 0 ||
+                             strcmp (tag, YAML_FLOAT_TAG) == 0 ||
+                             strcmp (tag, YAML_BOOL_TAG) == 0 ||
+                             strcmp (tag, YAML_NULL_TAG) == 0))
                 kind = zc_plain_kind (value, length);
             step = s_scalar (&builder, value, length, kind, plain && !tag,
-                             (const char *) event.data.scalar.anchor, line, column);
+                             (const char *)event.data.scalar.anchor, line, column);
             break;
         }
         case YAML_SEQUENCE_START_EVENT:
             step = s_container_start (&builder, ZC_SEQUENCE,
-                                      (const char *) event.data.sequence_start.anchor, line, column);
+                                      (const char *)event.data.sequence_start.anchor,
+                                      line, column);
             break;
         case YAML_MAPPING_START_EVENT:
             step = s_container_start (&builder, ZC_MAPPING,
-                                      (const char *) event.data.mapping_start.anchor, line, column);
+                                      (const char *)event.data.mapping_start.anchor, line,
+                                      column);
             break;
         case YAML_SEQUENCE_END_EVENT:
         case YAML_MAPPING_END_EVENT:
             step = s_container_end (&builder);
             break;
         case YAML_ALIAS_EVENT:
-            step = s_alias (&builder, (const char *) event.data.alias.anchor, line, column);
+            step =
+                s_alias (&builder, (const char *)event.data.alias.anchor, line, column);
             break;
         default:
             break;
@@ -708,18 +752,17 @@ s_yaml_next (zc_reader_t *self, zc_document_t *document, zube_codec_error_t *err
 static int
 s_json_peek (zc_reader_t *self)
 {
-    return self->pos < self->size ? (unsigned char) self->text[self->pos] : -1;
+    return self->pos < self->size ? (unsigned char)self->text[self->pos] : -1;
 }
 
 static void
 s_json_advance (zc_reader_t *self)
 {
-    unsigned char c = (unsigned char) self->text[self->pos++];
+    unsigned char c = (unsigned char)self->text[self->pos++];
     if (c == '\n') {
         self->line++;
         self->column = 1;
-    }
-    else if ((c & 0xc0) != 0x80)
+    } else if ((c & 0xc0) != 0x80)
         self->column++;
 }
 
@@ -754,25 +797,22 @@ s_utf8_put (zc_buffer_t *buffer, unsigned long code)
     char out[4];
     size_t n;
     if (code < 0x80) {
-        out[0] = (char) code;
+        out[0] = (char)code;
         n = 1;
-    }
-    else if (code < 0x800) {
-        out[0] = (char) (0xc0 | (code >> 6));
-        out[1] = (char) (0x80 | (code & 0x3f));
+    } else if (code < 0x800) {
+        out[0] = (char)(0xc0 | (code >> 6));
+        out[1] = (char)(0x80 | (code & 0x3f));
         n = 2;
-    }
-    else if (code < 0x10000) {
-        out[0] = (char) (0xe0 | (code >> 12));
-        out[1] = (char) (0x80 | ((code >> 6) & 0x3f));
-        out[2] = (char) (0x80 | (code & 0x3f));
+    } else if (code < 0x10000) {
+        out[0] = (char)(0xe0 | (code >> 12));
+        out[1] = (char)(0x80 | ((code >> 6) & 0x3f));
+        out[2] = (char)(0x80 | (code & 0x3f));
         n = 3;
-    }
-    else {
-        out[0] = (char) (0xf0 | (code >> 18));
-        out[1] = (char) (0x80 | ((code >> 12) & 0x3f));
-        out[2] = (char) (0x80 | ((code >> 6) & 0x3f));
-        out[3] = (char) (0x80 | (code & 0x3f));
+    } else {
+        out[0] = (char)(0xf0 | (code >> 18));
+        out[1] = (char)(0x80 | ((code >> 12) & 0x3f));
+        out[2] = (char)(0x80 | ((code >> 6) & 0x3f));
+        out[3] = (char)(0x80 | (code & 0x3f));
         n = 4;
     }
     zc_buffer_append (buffer, out, n);
@@ -789,16 +829,13 @@ s_utf8_length (const unsigned char *p, size_t available)
     if ((p[0] & 0xe0) == 0xc0) {
         n = 2;
         code = p[0] & 0x1f;
-    }
-    else if ((p[0] & 0xf0) == 0xe0) {
+    } else if ((p[0] & 0xf0) == 0xe0) {
         n = 3;
         code = p[0] & 0x0f;
-    }
-    else if ((p[0] & 0xf8) == 0xf0) {
+    } else if ((p[0] & 0xf8) == 0xf0) {
         n = 4;
         code = p[0] & 0x07;
-    }
-    else
+    } else
         return 0;
     if (n > available)
         return 0;
@@ -825,7 +862,7 @@ s_json_hex4 (zc_reader_t *self, unsigned long *code_p)
                                            : -1;
         if (digit < 0)
             return -1;
-        code = code * 16 + (unsigned long) digit;
+        code = code * 16 + (unsigned long)digit;
         s_json_advance (self);
     }
     *code_p = code;
@@ -836,7 +873,7 @@ static int
 s_json_string (zc_reader_t *self, s_builder_t *builder)
 {
     int line = self->line, column = self->column;
-    s_json_advance (self);      //  the opening quote
+    s_json_advance (self); //  the opening quote
     zc_buffer_t buffer = {0};
     int rc = -1;
     while (true) {
@@ -848,10 +885,11 @@ s_json_string (zc_reader_t *self, s_builder_t *builder)
         if (c == '"') {
             s_json_advance (self);
             if (buffer.failed)
-                s_error (builder->error, builder->document->number, line, column, "out of memory");
+                s_error (builder->error, builder->document->number, line, column,
+                         "out of memory");
             else
-                rc = s_scalar (builder, buffer.data ? buffer.data : "", buffer.size, ZC_STRING, false,
-                               NULL, line, column);
+                rc = s_scalar (builder, buffer.data ? buffer.data : "", buffer.size,
+                               ZC_STRING, false, NULL, line, column);
             break;
         }
         if (c < 0x20) {
@@ -863,15 +901,32 @@ s_json_string (zc_reader_t *self, s_builder_t *builder)
             int e = s_json_peek (self);
             const char *simple = NULL;
             switch (e) {
-            case '"': simple = "\""; break;
-            case '\\': simple = "\\"; break;
-            case '/': simple = "/"; break;
-            case 'b': simple = "\b"; break;
-            case 'f': simple = "\f"; break;
-            case 'n': simple = "\n"; break;
-            case 'r': simple = "\r"; break;
-            case 't': simple = "\t"; break;
-            case 'u': break;
+            case '"':
+                simple = "\"";
+                break;
+            case '\\':
+                simple = "\\";
+                break;
+            case '/':
+                simple = "/";
+                break;
+            case 'b':
+                simple = "\b";
+                break;
+            case 'f':
+                simple = "\f";
+                break;
+            case 'n':
+                simple = "\n";
+                break;
+            case 'r':
+                simple = "\r";
+                break;
+            case 't':
+                simple = "\t";
+                break;
+            case 'u':
+                break;
             default:
                 s_json_unexpected (self, builder, "in string escape code");
                 goto done;
@@ -886,8 +941,8 @@ s_json_string (zc_reader_t *self, s_builder_t *builder)
                 s_json_unexpected (self, builder, "in \\u hexadecimal character escape");
                 break;
             }
-            if (code >= 0xd800 && code < 0xdc00 && self->pos + 1 < self->size
-                && self->text[self->pos] == '\\' && self->text[self->pos + 1] == 'u') {
+            if (code >= 0xd800 && code < 0xdc00 && self->pos + 1 < self->size &&
+                self->text[self->pos] == '\\' && self->text[self->pos + 1] == 'u') {
                 //  A surrogate pair, as JSON writes characters past U+FFFF
                 size_t saved_pos = self->pos;
                 int saved_line = self->line, saved_column = self->column;
@@ -903,11 +958,12 @@ s_json_string (zc_reader_t *self, s_builder_t *builder)
                 }
             }
             if (code >= 0xd800 && code < 0xe000)
-                code = 0xfffd;      //  a lone surrogate, as Go's decoder does
+                code = 0xfffd; //  a lone surrogate, as Go's decoder does
             s_utf8_put (&buffer, code);
             continue;
         }
-        size_t n = s_utf8_length ((const unsigned char *) self->text + self->pos, self->size - self->pos);
+        size_t n = s_utf8_length ((const unsigned char *)self->text + self->pos,
+                                  self->size - self->pos);
         if (n == 0) {
             s_error (builder->error, builder->document->number, self->line, self->column,
                      "invalid UTF-8 in string literal");
@@ -942,7 +998,8 @@ s_json_number (zc_reader_t *self, s_builder_t *builder)
         is_float = true;
         s_json_advance (self);
         if (!((c = s_json_peek (self)) >= '0' && c <= '9'))
-            return s_json_unexpected (self, builder, "after decimal point in numeric literal");
+            return s_json_unexpected (self, builder,
+                                      "after decimal point in numeric literal");
         while ((c = s_json_peek (self)) >= '0' && c <= '9')
             s_json_advance (self);
     }
@@ -956,8 +1013,8 @@ s_json_number (zc_reader_t *self, s_builder_t *builder)
         while ((c = s_json_peek (self)) >= '0' && c <= '9')
             s_json_advance (self);
     }
-    return s_scalar (builder, self->text + start, self->pos - start, is_float ? ZC_FLOAT : ZC_INT,
-                     true, NULL, line, column);
+    return s_scalar (builder, self->text + start, self->pos - start,
+                     is_float ? ZC_FLOAT : ZC_INT, true, NULL, line, column);
 }
 
 static int
@@ -975,13 +1032,14 @@ s_json_literal (zc_reader_t *self, s_builder_t *builder)
         for (const char *w = literals[i].word; *w; w++) {
             if (s_json_peek (self) != *w) {
                 char context[48];
-                snprintf (context, sizeof context, "in literal %s (expecting '%c')", literals[i].word, *w);
+                snprintf (context, sizeof context, "in literal %s (expecting '%c')",
+                          literals[i].word, *w);
                 return s_json_unexpected (self, builder, context);
             }
             s_json_advance (self);
         }
-        return s_scalar (builder, self->text + start, self->pos - start, literals[i].kind, true, NULL,
-                         line, column);
+        return s_scalar (builder, self->text + start, self->pos - start, literals[i].kind,
+                         true, NULL, line, column);
     }
     return s_json_unexpected (self, builder, "looking for beginning of value");
 }
@@ -993,12 +1051,13 @@ s_json_value (zc_reader_t *self, s_builder_t *builder)
 {
     //  What the innermost open container expects next
     enum { S_VALUE, S_AFTER_VALUE } state = S_VALUE;
-    bool after_key = false;     //  in an object, a key was just read
+    bool after_key = false; //  in an object, a key was just read
     do {
         s_json_skip_space (self);
         if (self->pos - self->document_start > self->limits.max_document_size) {
             s_error (builder->error, builder->document->number, self->line, self->column,
-                     "document is larger than the limit of %zu bytes", self->limits.max_document_size);
+                     "document is larger than the limit of %zu bytes",
+                     self->limits.max_document_size);
             return -1;
         }
         int c = s_json_peek (self);
@@ -1020,8 +1079,8 @@ s_json_value (zc_reader_t *self, s_builder_t *builder)
                 s_json_skip_space (self);
                 if (open->type == ZC_MAPPING) {
                     if (s_json_peek (self) != '"')
-                        return s_json_unexpected (self, builder,
-                                                  "looking for beginning of object key string");
+                        return s_json_unexpected (
+                            self, builder, "looking for beginning of object key string");
                     if (s_json_string (self, builder))
                         return -1;
                     after_key = true;
@@ -1037,13 +1096,15 @@ s_json_value (zc_reader_t *self, s_builder_t *builder)
                 continue;
             }
             return s_json_unexpected (self, builder,
-                                      open->type == ZC_MAPPING ? "after object key:value pair"
-                                                               : "after array element");
+                                      open->type == ZC_MAPPING
+                                          ? "after object key:value pair"
+                                          : "after array element");
         }
         //  A value
         int line = self->line, column = self->column;
         if (c == '{' || c == '[') {
-            if (s_container_start (builder, c == '{' ? ZC_MAPPING : ZC_SEQUENCE, NULL, line, column))
+            if (s_container_start (builder, c == '{' ? ZC_MAPPING : ZC_SEQUENCE, NULL,
+                                   line, column))
                 return -1;
             s_json_advance (self);
             s_json_skip_space (self);
@@ -1057,7 +1118,8 @@ s_json_value (zc_reader_t *self, s_builder_t *builder)
             }
             if (c == '{') {
                 if (next != '"')
-                    return s_json_unexpected (self, builder, "looking for beginning of object key string");
+                    return s_json_unexpected (
+                        self, builder, "looking for beginning of object key string");
                 if (s_json_string (self, builder))
                     return -1;
                 after_key = true;
@@ -1098,7 +1160,8 @@ s_json_next (zc_reader_t *self, zc_document_t *document, zube_codec_error_t *err
     s_builder_fini (&builder);
     if (rc == 0 && self->pos - start > self->limits.max_document_size) {
         s_error (error, document->number, document->line, document->column,
-                 "document is larger than the limit of %zu bytes", self->limits.max_document_size);
+                 "document is larger than the limit of %zu bytes",
+                 self->limits.max_document_size);
         rc = -1;
     }
     if (rc) {
@@ -1110,7 +1173,8 @@ s_json_next (zc_reader_t *self, zc_document_t *document, zube_codec_error_t *err
 }
 
 int
-zc_json_parse (const char *text, size_t size, zc_document_t *document, zube_codec_error_t *error)
+zc_json_parse (const char *text, size_t size, zc_document_t *document,
+               zube_codec_error_t *error)
 {
     zube_codec_limits_t limits = {.max_document_size = SIZE_MAX};
     zc_reader_t *reader = zc_reader_new (text, size, &limits);
@@ -1174,5 +1238,6 @@ zc_reader_next (zc_reader_t *self, zc_document_t *document, zube_codec_error_t *
     memset (document, 0, sizeof *document);
     if (self->done)
         return 0;
-    return self->json ? s_json_next (self, document, error) : s_yaml_next (self, document, error);
+    return self->json ? s_json_next (self, document, error)
+                      : s_yaml_next (self, document, error);
 }

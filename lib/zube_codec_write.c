@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
+
 #include "zube_codec_private.h"
 
 typedef struct {
@@ -39,7 +40,7 @@ static int
 s_yaml_output (void *data, unsigned char *buffer, size_t size)
 {
     zc_buffer_t *out = data;
-    zc_buffer_append (out, (const char *) buffer, size);
+    zc_buffer_append (out, (const char *)buffer, size);
     return out->failed ? 0 : 1;
 }
 
@@ -74,8 +75,10 @@ zc_writer_new_yaml (void)
     yaml_emitter_set_width (&self->emitter, -1);
     yaml_emitter_set_indent (&self->emitter, 2);
     yaml_event_t event;
-    s_yaml_emit (self, &event, yaml_stream_start_event_initialize (&event, YAML_UTF8_ENCODING));
-    s_yaml_emit (self, &event, yaml_document_start_event_initialize (&event, NULL, NULL, NULL, 1));
+    s_yaml_emit (self, &event,
+                 yaml_stream_start_event_initialize (&event, YAML_UTF8_ENCODING));
+    s_yaml_emit (self, &event,
+                 yaml_document_start_event_initialize (&event, NULL, NULL, NULL, 1));
     return self;
 }
 
@@ -111,8 +114,7 @@ zc_writer_finish (zc_writer_t **self_p)
     if (self->json) {
         if (self->pretty)
             zc_buffer_append (&self->out, "\n", 1);
-    }
-    else {
+    } else {
         yaml_event_t event;
         s_yaml_emit (self, &event, yaml_document_end_event_initialize (&event, 1));
         s_yaml_emit (self, &event, yaml_stream_end_event_initialize (&event));
@@ -177,7 +179,7 @@ s_json_open (zc_writer_t *self, bool mapping)
         self->levels = levels;
         self->capacity = capacity;
     }
-    self->levels[self->depth++] = (s_level_t) {.mapping = mapping};
+    self->levels[self->depth++] = (s_level_t){.mapping = mapping};
     zc_buffer_append (&self->out, mapping ? "{" : "[", 1);
 }
 
@@ -200,8 +202,9 @@ s_yaml_needs_quotes (const char *text, size_t size)
 {
     if (zc_plain_kind (text, size) != ZC_STRING)
         return true;
-    static const char *words[] = {"y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO",
-                                  "on", "On", "ON", "off", "Off", "OFF", "<<", "=", "~"};
+    static const char *words[] = {"y",   "Y",   "yes", "Yes", "YES", "n",  "N",
+                                  "no",  "No",  "NO",  "on",  "On",  "ON", "off",
+                                  "Off", "OFF", "<<",  "=",   "~"};
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
         if (size == strlen (words[i]) && memcmp (text, words[i], size) == 0)
             return true;
@@ -221,12 +224,13 @@ s_yaml_needs_quotes (const char *text, size_t size)
 }
 
 static void
-s_yaml_scalar (zc_writer_t *self, const char *text, size_t size, yaml_scalar_style_t style)
+s_yaml_scalar (zc_writer_t *self, const char *text, size_t size,
+               yaml_scalar_style_t style)
 {
     yaml_event_t event;
     s_yaml_emit (self, &event,
-                 yaml_scalar_event_initialize (&event, NULL, NULL, (yaml_char_t *) text, (int) size,
-                                               1, 1, style));
+                 yaml_scalar_event_initialize (&event, NULL, NULL, (yaml_char_t *)text,
+                                               (int)size, 1, 1, style));
 }
 
 static void
@@ -252,7 +256,8 @@ zc_writer_mapping_start (zc_writer_t *self)
     }
     yaml_event_t event;
     s_yaml_emit (self, &event,
-                 yaml_mapping_start_event_initialize (&event, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE));
+                 yaml_mapping_start_event_initialize (&event, NULL, NULL, 1,
+                                                      YAML_BLOCK_MAPPING_STYLE));
 }
 
 void
@@ -275,7 +280,8 @@ zc_writer_sequence_start (zc_writer_t *self)
     }
     yaml_event_t event;
     s_yaml_emit (self, &event,
-                 yaml_sequence_start_event_initialize (&event, NULL, NULL, 1, YAML_BLOCK_SEQUENCE_STYLE));
+                 yaml_sequence_start_event_initialize (&event, NULL, NULL, 1,
+                                                       YAML_BLOCK_SEQUENCE_STYLE));
 }
 
 void

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
 #include "zube/quantity.h"
 
 //  Exponents beyond this are clamped: the value then either overflows or
@@ -31,13 +32,13 @@ s_digits_multiply (char *digits, size_t *len, unsigned m)
 {
     unsigned carry = 0;
     for (size_t i = *len; i-- > 0;) {
-        unsigned v = (unsigned) (digits[i] - '0') * m + carry;
-        digits[i] = (char) ('0' + v % 10);
+        unsigned v = (unsigned)(digits[i] - '0') * m + carry;
+        digits[i] = (char)('0' + v % 10);
         carry = v / 10;
     }
     while (carry) {
         memmove (digits + 1, digits, *len);
-        digits[0] = (char) ('0' + carry % 10);
+        digits[0] = (char)('0' + carry % 10);
         carry /= 10;
         (*len)++;
     }
@@ -81,9 +82,9 @@ zube_quantity_parse (const char *text, int64_t *milli_p, char *error, size_t err
             int exponent;
             int binary;
         } suffixes[] = {
-            {.suffix = "Ki", .binary = 1}, {.suffix = "Mi", .binary = 2},
-            {.suffix = "Gi", .binary = 3}, {.suffix = "Ti", .binary = 4},
-            {.suffix = "Pi", .binary = 5}, {.suffix = "Ei", .binary = 6},
+            {.suffix = "Ki", .binary = 1},   {.suffix = "Mi", .binary = 2},
+            {.suffix = "Gi", .binary = 3},   {.suffix = "Ti", .binary = 4},
+            {.suffix = "Pi", .binary = 5},   {.suffix = "Ei", .binary = 6},
             {.suffix = "n", .exponent = -9}, {.suffix = "u", .exponent = -6},
             {.suffix = "m", .exponent = -3}, {.suffix = "k", .exponent = 3},
             {.suffix = "M", .exponent = 6},  {.suffix = "G", .exponent = 9},
@@ -104,22 +105,25 @@ zube_quantity_parse (const char *text, int64_t *milli_p, char *error, size_t err
             if (*q == '+' || *q == '-')
                 exp_negative = *q++ == '-';
             if (!(*q >= '0' && *q <= '9'))
-                return s_fail (text, error, error_size, "expected digits after the exponent");
+                return s_fail (text, error, error_size,
+                               "expected digits after the exponent");
             while (*q >= '0' && *q <= '9') {
                 if (exponent < S_EXPONENT_CLAMP)
                     exponent = exponent * 10 + (*q - '0');
                 q++;
             }
             if (*q)
-                return s_fail (text, error, error_size, "unexpected characters after the exponent");
+                return s_fail (text, error, error_size,
+                               "unexpected characters after the exponent");
             if (exp_negative)
                 exponent = -exponent;
             found = true;
         }
         if (!found)
-            return s_fail (text, error, error_size,
-                           "unknown suffix (expected one of n u m k M G T P E Ki Mi Gi Ti Pi Ei, "
-                           "or an exponent such as e3)");
+            return s_fail (
+                text, error, error_size,
+                "unknown suffix (expected one of n u m k M G T P E Ki Mi Gi Ti Pi Ei, "
+                "or an exponent such as e3)");
     }
 
     //  D: the digits without leading zeros; scale: the power of ten that
@@ -132,7 +136,7 @@ zube_quantity_parse (const char *text, int64_t *milli_p, char *error, size_t err
     for (const char *q = number; q < number_end; q++)
         if (*q != '.' && (len > 0 || *q != '0'))
             digits[len++] = *q;
-    long scale = exponent + 3 - (long) frac_digits;
+    long scale = exponent + 3 - (long)frac_digits;
     while (len > 0 && digits[len - 1] == '0') {
         len--;
         scale++;
@@ -149,39 +153,37 @@ zube_quantity_parse (const char *text, int64_t *milli_p, char *error, size_t err
     bool inexact = false;
     size_t whole_len = len;
     if (scale < 0) {
-        size_t cut = (size_t) -scale;
+        size_t cut = (size_t)-scale;
         if (cut >= len) {
             whole_len = 0;
             inexact = true;
-        }
-        else {
+        } else {
             whole_len = len - cut;
             for (size_t i = whole_len; i < len; i++)
                 if (digits[i] != '0')
                     inexact = true;
         }
-    }
-    else if (len + (size_t) scale > 19) {
+    } else if (len + (size_t)scale > 19) {
         free (digits);
         return s_fail (text, error, error_size,
                        "too large: the value in thousandths does not fit in 64 bits");
     }
     unsigned __int128 magnitude = 0;
     for (size_t i = 0; i < whole_len; i++) {
-        magnitude = magnitude * 10 + (unsigned) (digits[i] - '0');
-        if (magnitude > (unsigned __int128) INT64_MAX)
+        magnitude = magnitude * 10 + (unsigned)(digits[i] - '0');
+        if (magnitude > (unsigned __int128)INT64_MAX)
             break;
     }
     free (digits);
     if (scale > 0)
-        for (long i = 0; i < scale && magnitude <= (unsigned __int128) INT64_MAX; i++)
+        for (long i = 0; i < scale && magnitude <= (unsigned __int128)INT64_MAX; i++)
             magnitude *= 10;
     if (inexact)
         magnitude++;
-    if (magnitude > (unsigned __int128) INT64_MAX)
+    if (magnitude > (unsigned __int128)INT64_MAX)
         return s_fail (text, error, error_size,
                        "too large: the value in thousandths does not fit in 64 bits");
-    *milli_p = negative ? -(int64_t) magnitude : (int64_t) magnitude;
+    *milli_p = negative ? -(int64_t)magnitude : (int64_t)magnitude;
     return 0;
 }
 
@@ -205,8 +207,7 @@ zube_quantity_format (int64_t milli, bool binary, char *buf, size_t size)
                 value /= 1024;
                 suffix = binary_suffixes[k++];
             }
-        }
-        else {
+        } else {
             static const char *decimal_suffixes[] = {"k", "M", "G", "T", "P", "E"};
             int k = 0;
             while (k < 6 && value % 1000 == 0) {
@@ -216,7 +217,7 @@ zube_quantity_format (int64_t milli, bool binary, char *buf, size_t size)
         }
         n = snprintf (buf, size, "%" PRId64 "%s", value, suffix);
     }
-    if (n < 0 || (size_t) n >= size) {
+    if (n < 0 || (size_t)n >= size) {
         buf[0] = 0;
         return -1;
     }

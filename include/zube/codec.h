@@ -38,9 +38,10 @@
 #ifndef ZUBE_CODEC_H_INCLUDED
 #define ZUBE_CODEC_H_INCLUDED
 
+#include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <protobuf-c/protobuf-c.h>
+
 #include "zube/kinds.h"
 
 #ifdef __cplusplus
@@ -50,8 +51,8 @@ extern "C" {
 //  Defaults for the limits (a zero field in zube_codec_limits_t means
 //  the default).
 #define ZUBE_CODEC_MAX_DOCUMENT_SIZE (3 * 1024 * 1024)
-#define ZUBE_CODEC_MAX_ALIAS_NODES   100000
-#define ZUBE_CODEC_MAX_DEPTH         100
+#define ZUBE_CODEC_MAX_ALIAS_NODES 100000
+#define ZUBE_CODEC_MAX_DEPTH 100
 
 typedef struct {
     //  Bytes per document (per JSON value), from its first to last byte
@@ -77,27 +78,29 @@ typedef struct {
 
 //  "document 2, line 14, column 9: spec.containers[0].image: expected a
 //  string, got a sequence" into buf; returns buf.
-const char *zube_codec_error_format (const zube_codec_error_t *error, char *buf, size_t size);
+const char *zube_codec_error_format (const zube_codec_error_t *error, char *buf,
+                                     size_t size);
 
 //  Decodes one YAML or JSON document into a new message of descriptor's
 //  type, owned by the caller (free it with protobuf_c_message_free_unpacked).
 //  Empty text gives an empty message. More than one document is an error.
 //  Returns 0, or -1 with *error filled (error may be NULL) and *msg_p
 //  untouched.
-int zube_codec_decode (const char *text, size_t size, const ProtobufCMessageDescriptor *descriptor,
+int zube_codec_decode (const char *text, size_t size,
+                       const ProtobufCMessageDescriptor *descriptor,
                        ProtobufCMessage **msg_p, zube_codec_error_t *error);
 //  The same with limits (NULL for the defaults)
 int zube_codec_decode_with_limits (const char *text, size_t size,
                                    const ProtobufCMessageDescriptor *descriptor,
-                                   const zube_codec_limits_t *limits, ProtobufCMessage **msg_p,
-                                   zube_codec_error_t *error);
+                                   const zube_codec_limits_t *limits,
+                                   ProtobufCMessage **msg_p, zube_codec_error_t *error);
 
 //  One object of a manifest stream
 typedef struct {
     ProtobufCMessage *message;
     const zube_kind_t *kind;
-    int document;   //  1-based position of its document in the stream
-    int line;       //  where the object starts
+    int document; //  1-based position of its document in the stream
+    int line;     //  where the object starts
 } zube_codec_object_t;
 
 //  Decodes a stream of YAML documents (separated by ---) or JSON values,
@@ -107,12 +110,13 @@ typedef struct {
 //  All or nothing: on success *objects_p is a new array of *count_p
 //  objects (free with zube_codec_objects_free; NULL when empty); on
 //  error nothing is returned and *error names the first problem.
-int zube_codec_decode_objects (const char *text, size_t size, zube_codec_object_t **objects_p,
-                               size_t *count_p, zube_codec_error_t *error);
+int zube_codec_decode_objects (const char *text, size_t size,
+                               zube_codec_object_t **objects_p, size_t *count_p,
+                               zube_codec_error_t *error);
 int zube_codec_decode_objects_with_limits (const char *text, size_t size,
                                            const zube_codec_limits_t *limits,
-                                           zube_codec_object_t **objects_p, size_t *count_p,
-                                           zube_codec_error_t *error);
+                                           zube_codec_object_t **objects_p,
+                                           size_t *count_p, zube_codec_error_t *error);
 //  Frees the objects and the array, and nulls *objects_p.
 void zube_codec_objects_free (zube_codec_object_t **objects_p, size_t count);
 
@@ -130,7 +134,8 @@ const char *zube_codec_json_name (const ProtobufCFieldDescriptor *field);
 
 //  The field of descriptor whose YAML/JSON name is name, or NULL.
 const ProtobufCFieldDescriptor *
-zube_codec_field_by_json_name (const ProtobufCMessageDescriptor *descriptor, const char *name);
+zube_codec_field_by_json_name (const ProtobufCMessageDescriptor *descriptor,
+                               const char *name);
 
 #ifdef __cplusplus
 }

@@ -29,7 +29,8 @@ extern "C" {
 
 //  Parses text into *milli_p. Returns 0, or -1 with a message naming the
 //  text in error (when error is not NULL). *milli_p is set only on success.
-int zube_quantity_parse (const char *text, int64_t *milli_p, char *error, size_t error_size);
+int zube_quantity_parse (const char *text, int64_t *milli_p, char *error,
+                         size_t error_size);
 
 //  Writes the canonical form of milli into buf: "500m", "2", "1k", or with
 //  binary true and a whole multiple of 1024, "1Gi", "128Mi". Returns the

@@ -1,15 +1,16 @@
 /*  test_quantity - zube_quantity parse, format and value. */
 #include <stdint.h>
-#include "zube/quantity.h"
+
 #include "../zube_test.h"
+#include "zube/quantity.h"
 
 //  ZT_ASSERT_STR_CONTAINS in zube_test.h shadows its needle inside ZT_FAIL
-#define S_ASSERT_CONTAINS(haystack, needle)                                   \
-    do {                                                                      \
-        const char *s_h_ = (haystack), *s_needle_ = (needle);                 \
-        if (!s_h_ || !strstr (s_h_, s_needle_))                               \
-            ZT_FAIL ("\"%s\" does not contain \"%s\"", s_h_ ? s_h_ : "(null)", \
-                     s_needle_);                                              \
+#define S_ASSERT_CONTAINS(haystack, needle)                                              \
+    do {                                                                                 \
+        const char *s_h_ = (haystack), *s_needle_ = (needle);                            \
+        if (!s_h_ || !strstr (s_h_, s_needle_))                                          \
+            ZT_FAIL ("\"%s\" does not contain \"%s\"", s_h_ ? s_h_ : "(null)",           \
+                     s_needle_);                                                         \
     } while (0)
 
 typedef struct {
@@ -25,8 +26,9 @@ s_check_table (const s_case_t *cases, size_t count)
         char error[256] = "";
         int rc = zube_quantity_parse (cases[i].text, &milli, error, sizeof error);
         ZT_ASSERT_MSG (rc == 0, "parse \"%s\" failed: %s", cases[i].text, error);
-        ZT_ASSERT_MSG (milli == cases[i].milli, "parse \"%s\" gave %" PRId64 ", expected %" PRId64,
-                       cases[i].text, milli, cases[i].milli);
+        ZT_ASSERT_MSG (milli == cases[i].milli,
+                       "parse \"%s\" gave %" PRId64 ", expected %" PRId64, cases[i].text,
+                       milli, cases[i].milli);
     }
 }
 
@@ -34,9 +36,20 @@ static void
 test_plain_numbers (void)
 {
     static const s_case_t cases[] = {
-        {"0", 0},       {"1", 1000},       {"2", 2000},     {"+2", 2000},    {"-2", -2000},
-        {"0.5", 500},   {".5", 500},       {"1.", 1000},    {"1.25", 1250},  {"0.1", 100},
-        {"007", 7000},  {"0.000", 0},      {"-0", 0},       {"1000000", 1000000000},
+        {"0", 0},
+        {"1", 1000},
+        {"2", 2000},
+        {"+2", 2000},
+        {"-2", -2000},
+        {"0.5", 500},
+        {".5", 500},
+        {"1.", 1000},
+        {"1.25", 1250},
+        {"0.1", 100},
+        {"007", 7000},
+        {"0.000", 0},
+        {"-0", 0},
+        {"1000000", 1000000000},
         {"123456789012345", INT64_C (123456789012345000)},
     };
     s_check_table (cases, sizeof cases / sizeof cases[0]);
@@ -46,12 +59,23 @@ static void
 test_decimal_suffixes (void)
 {
     static const s_case_t cases[] = {
-        {"1n", 1},          //  a billionth rounds up to one thousandth
-        {"1000000n", 1},    {"1000001n", 2}, {"1u", 1},         {"1000u", 1},
-        {"500m", 500},      {"1500m", 1500}, {"1m", 1},         {"1k", 1000000},
-        {"1M", INT64_C (1000000000)},        {"1G", INT64_C (1000000000000)},
-        {"1T", INT64_C (1000000000000000)},  {"1P", INT64_C (1000000000000000000)},
-        {"2.5k", 2500000},  {"0.5m", 1},     {"-0.5m", -1},     {"0n", 0},
+        {"1n", 1}, //  a billionth rounds up to one thousandth
+        {"1000000n", 1},
+        {"1000001n", 2},
+        {"1u", 1},
+        {"1000u", 1},
+        {"500m", 500},
+        {"1500m", 1500},
+        {"1m", 1},
+        {"1k", 1000000},
+        {"1M", INT64_C (1000000000)},
+        {"1G", INT64_C (1000000000000)},
+        {"1T", INT64_C (1000000000000000)},
+        {"1P", INT64_C (1000000000000000000)},
+        {"2.5k", 2500000},
+        {"0.5m", 1},
+        {"-0.5m", -1},
+        {"0n", 0},
     };
     s_check_table (cases, sizeof cases / sizeof cases[0]);
 }
@@ -69,7 +93,7 @@ test_binary_suffixes (void)
         {"1.5Gi", INT64_C (1610612736000)},
         {"0.5Ki", 512000},
         {"0.001Ki", 1024},
-        {"0.0001Ki", 103},   //  102.4 thousandths round up
+        {"0.0001Ki", 103}, //  102.4 thousandths round up
         {"0Ei", 0},
     };
     s_check_table (cases, sizeof cases / sizeof cases[0]);
@@ -79,10 +103,19 @@ static void
 test_exponents (void)
 {
     static const s_case_t cases[] = {
-        {"1e3", 1000000}, {"1E3", 1000000}, {"1e+3", 1000000}, {"1e-3", 1},
-        {"1E-3", 1},      {"1e0", 1000},    {"2.5e2", 250000}, {"1e-4", 1},
-        {"5e-7", 1},      {"0e99", 0},      {"1e-999999999999", 1},
-        {"12e-1", 1200},  {"1e15", INT64_C (1000000000000000000)},
+        {"1e3", 1000000},
+        {"1E3", 1000000},
+        {"1e+3", 1000000},
+        {"1e-3", 1},
+        {"1E-3", 1},
+        {"1e0", 1000},
+        {"2.5e2", 250000},
+        {"1e-4", 1},
+        {"5e-7", 1},
+        {"0e99", 0},
+        {"1e-999999999999", 1},
+        {"12e-1", 1200},
+        {"1e15", INT64_C (1000000000000000000)},
     };
     s_check_table (cases, sizeof cases / sizeof cases[0]);
 }
@@ -91,10 +124,13 @@ static void
 test_rounding (void)
 {
     static const s_case_t cases[] = {
-        {"0.0001", 1},   {"0.0011", 2},  {"1.0001", 1001},
+        {"0.0001", 1},
+        {"0.0011", 2},
+        {"1.0001", 1001},
         {"0.00000000000000000000000000000000000001", 1},
         {"100.0000000000000000000000000000000000001", 100001},
-        {"-0.0001", -1}, {"-1.0001", -1001},
+        {"-0.0001", -1},
+        {"-1.0001", -1001},
     };
     s_check_table (cases, sizeof cases / sizeof cases[0]);
 }
@@ -115,8 +151,16 @@ static void
 test_overflow (void)
 {
     static const char *texts[] = {
-        "9223372036854775808m", "1E", "10P", "9Pi", "1Ei", "1e16", "1e999999999",
-        "99999999999999999999999999", "9223372036854775807.1m", "-1E",
+        "9223372036854775808m",
+        "1E",
+        "10P",
+        "9Pi",
+        "1Ei",
+        "1e16",
+        "1e999999999",
+        "99999999999999999999999999",
+        "9223372036854775807.1m",
+        "-1E",
     };
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         int64_t milli = 42;
@@ -133,8 +177,9 @@ static void
 test_garbage (void)
 {
     static const char *texts[] = {
-        "", "m", ".", "-", "+", "abc", "1.2.3", "1 ", " 1", "1K", "1KiB", "1mi", "1e",
-        "1e+", "1e3x", "1x", "--1", "1,5", "0x10", "1Gi5", "1 Gi", "1ee3", "Mi",
+        "",    "m",   ".",    "-",    "+",    "abc",  "1.2.3", "1 ",
+        " 1",  "1K",  "1KiB", "1mi",  "1e",   "1e+",  "1e3x",  "1x",
+        "--1", "1,5", "0x10", "1Gi5", "1 Gi", "1ee3", "Mi",
     };
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         int64_t milli = 42;
