@@ -371,6 +371,8 @@ typedef struct {
     int outcomes;
     bool wrong;
     char expected [64];
+    zube_status_t status;
+    char error [256];
 } s_async_slot_t;
 
 static void
@@ -378,6 +380,8 @@ s_async_reply (zube_bus_t *bus, zube_bus_reply_t *reply, void *arg)
 {
     s_async_slot_t *slot = arg;
     slot->outcomes++;
+    slot->status = reply->status;
+    snprintf (slot->error, sizeof slot->error, "%s", reply->error ? reply->error : "");
     if (reply->status != ZUBE_OK || reply->payload_size != strlen (slot->expected)
         || memcmp (reply->payload, slot->expected, reply->payload_size) != 0)
         slot->wrong = true;
@@ -809,6 +813,52 @@ test_no_reply_to_wrong_caller (void)
     s_stop_children ();
 }
 
+static void
+s_blocking_handler (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
+{
+    int *calls = arg;
+    (*calls)++;
+    if (streq (zube_bus_request_method (request), "block"))
+        usleep (1500 * 1000);
+    zube_bus_respond (request, ZUBE_OK, NULL, "done", 4);
+}
+
+//  A handler that blocks for longer than the broker waits for a sign of
+//  life: the broker forgets the instance (and answers its request
+//  UNAVAILABLE "died", which the caller retries); the instance notices its
+//  own silence, registers again, and answers the retry from its reply cache.
+static void
+test_service_stall_registers_again (void)
+{
+    zube_bus_t *service = s_bus_new ();
+    zube_bus_t *client = s_bus_new ();
+    int calls = 0;
+    ZT_ASSERT_INT_EQ (zube_bus_serve (service, "sleepy", s_blocking_handler, &calls), 0);
+    ZT_ASSERT (s_wait_instances (client, "sleepy", 1, 5000));
+    s_async_slot_t blocked = {.expected = "done"}, after = {.expected = "done"};
+    ZT_ASSERT (zube_bus_call_async (client, "sleepy", "block", NULL, 0, 10000, s_async_reply,
+                                    &blocked) > 0);
+    int64_t until = zt_now_ms () + 15000;
+    while (blocked.outcomes == 0 && zt_now_ms () < until) {
+        zube_bus_poll (client, 10);
+        zube_bus_poll (service, 10);
+    }
+    ZT_ASSERT_INT_EQ (blocked.outcomes, 1);
+    ZT_ASSERT_MSG (!blocked.wrong, "status %d: %s", blocked.status, blocked.error);
+    ZT_ASSERT (zube_bus_call_async (client, "sleepy", "quick", NULL, 0, 5000, s_async_reply,
+                                    &after) > 0);
+    until = zt_now_ms () + 8000;
+    while (after.outcomes == 0 && zt_now_ms () < until) {
+        zube_bus_poll (client, 10);
+        zube_bus_poll (service, 10);
+    }
+    ZT_ASSERT_INT_EQ (after.outcomes, 1);
+    ZT_ASSERT (!after.wrong);
+    ZT_ASSERT_INT_EQ (calls, 2);
+    zube_bus_destroy (&client);
+    zube_bus_destroy (&service);
+}
+
 //  Calls still waiting when the connection is destroyed get UNAVAILABLE.
 static void
 test_destroy_ends_calls (void)
@@ -932,6 +982,7 @@ main (int argc, char *argv [])
     ZT_RUN (test_events_by_prefix);
     ZT_RUN (test_no_reply_to_wrong_caller);
     s_stop_children ();
+    ZT_RUN (test_service_stall_registers_again);
     ZT_RUN (test_destroy_ends_calls);
     ZT_RUN (test_secure_sender);
 
