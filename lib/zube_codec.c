@@ -716,9 +716,11 @@ s_decode_special (s_decoder_t *self, const zc_node_t *node, zc_special_t special
         if (node->type == ZC_SCALAR && node->kind == ZC_INT) {
             rc = s_decode_integer (self, node, "int32", INT32_MIN, INT32_MAX, &negative,
                                    &magnitude);
-            value->has_int_val = 1;
-            value->int_val =
-                negative ? (int32_t)(-(int64_t)magnitude) : (int32_t)magnitude;
+            if (rc == 0) {
+                value->has_int_val = 1;
+                value->int_val =
+                    negative ? (int32_t)(-(int64_t)magnitude) : (int32_t)magnitude;
+            }
         } else if (node->type == ZC_SCALAR && node->kind == ZC_STRING) {
             if (strlen (node->text) != node->length)
                 rc = s_fail (self, node, "a string may not contain a NUL character");

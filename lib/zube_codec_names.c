@@ -290,9 +290,12 @@ zc_info_find (const zc_info_t *info, const char *name, size_t length)
         size_t middle = (low + high) / 2;
         unsigned index = info->by_name[middle];
         const char *candidate = info->names[index];
-        int cmp = strncmp (candidate, name, length);
-        if (cmp == 0 && candidate[length])
-            cmp = 1;
+        //  name may hold a NUL (a JSON key "a\u0000b"): compare lengths too
+        size_t candidate_length = strlen (candidate);
+        int cmp = memcmp (candidate, name,
+                          candidate_length < length ? candidate_length : length);
+        if (cmp == 0)
+            cmp = candidate_length < length ? -1 : candidate_length > length ? 1 : 0;
         if (cmp == 0)
             return (int)index;
         if (cmp < 0)

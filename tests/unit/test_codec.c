@@ -875,6 +875,10 @@ test_error_unknown_field (void)
     S_ASSERT_ERROR (error, 1, 1, 1, "api_version", "unknown field \"api_version\"");
     error = s_decode_error ("metadata:\n  [a]: b\n", &zube__pod__descriptor);
     S_ASSERT_ERROR (error, 1, 2, 3, "metadata", "expected a field name, got a sequence");
+    //  A key holding a NUL matches no field
+    error = s_decode_error ("{\"metadata\": {\"name\\u0000x\": \"a\"}}",
+                            &zube__pod__descriptor);
+    S_ASSERT_ERROR (error, 1, 1, 15, "metadata.name", "unknown field \"name\"");
     //  Small buffers truncate the formatted error safely
     char small[12];
     zube_codec_error_format (&error, small, sizeof small);
@@ -1415,6 +1419,106 @@ s_check_known_values (const char *name, zube_codec_object_t *objects, size_t cou
     }
 }
 
+//  Random damage to every example manifest (truncation, flipped bytes,
+//  YAML and JSON punctuation spliced in), in YAML and JSON: decoding
+//  either fails with a message or gives objects that re-encode and
+//  decode again. Under AddressSanitizer this also checks that failed
+//  documents free everything.
+static void
+test_mutations (void)
+{
+    const char *srcdir = getenv ("ZUBE_SRCDIR");
+    char directory[4096];
+    snprintf (directory, sizeof directory, "%s/examples/manifests",
+              srcdir ? srcdir : ".");
+    DIR *dir = opendir (directory);
+    ZT_ASSERT_MSG (dir, "cannot open %.300s", directory);
+    char *inputs[128];
+    size_t sizes[128];
+    size_t n_inputs = 0;
+    struct dirent *entry;
+    while ((entry = readdir (dir)) && n_inputs + 2 <= 128) {
+        size_t length = strlen (entry->d_name);
+        if (length <= 5 || strcmp (entry->d_name + length - 5, ".yaml") != 0)
+            continue;
+        char path[8192];
+        snprintf (path, sizeof path, "%s/%s", directory, entry->d_name);
+        inputs[n_inputs] = s_read_file (path, &sizes[n_inputs]);
+        ZT_ASSERT (inputs[n_inputs]);
+        //  The same objects as JSON
+        zube_codec_object_t *objects = NULL;
+        size_t count = 0;
+        ZT_ASSERT (zube_codec_decode_objects (inputs[n_inputs], sizes[n_inputs], &objects,
+                                              &count, NULL) == 0);
+        n_inputs++;
+        char *json = zube_codec_encode_json (objects[0].message, true);
+        zube_codec_objects_free (&objects, count);
+        inputs[n_inputs] = json;
+        sizes[n_inputs++] = strlen (json);
+    }
+    closedir (dir);
+    ZT_ASSERT (n_inputs > 0);
+
+    static const char *splices[] = {"&a ", "*a",   "<<: ", "---\n",  "[",      "]",  "{",
+                                    "}",   ": ",   "- ",   "\"",     "'",      "\n", "  ",
+                                    "~",   "null", "1e3",  "!!str ", "\xff",   ",",  "#",
+                                    "|\n", "? ",   "500m", "-1",     "\\u0000"};
+    uint64_t seed = 0x9e3779b97f4a7c15ULL;
+    char *buffer = malloc (1 << 20);
+    size_t decoded = 0;
+    for (int iteration = 0; iteration < 3000; iteration++) {
+        seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+        size_t which = seed % n_inputs;
+        size_t length = sizes[which];
+        memcpy (buffer, inputs[which], length);
+        for (int m = 0; m < 1 + (int)(seed >> 60) % 3; m++) {
+            seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+            size_t at = length ? (seed >> 8) % length : 0;
+            if (seed % 3 == 0)
+                buffer[at] = (char)(seed >> 32);
+            else if (seed % 3 == 1 && m == 0)
+                length = at;
+            else {
+                const char *splice =
+                    splices[(seed >> 40) % (sizeof splices / sizeof *splices)];
+                size_t splice_length = strlen (splice);
+                memmove (buffer + at + splice_length, buffer + at, length - at);
+                memcpy (buffer + at, splice, splice_length);
+                length += splice_length;
+            }
+        }
+        zube_codec_object_t *objects = NULL;
+        size_t count = 0;
+        zube_codec_error_t error;
+        if (zube_codec_decode_objects (buffer, length, &objects, &count, &error)) {
+            ZT_ASSERT (error.message[0] != 0);
+            continue;
+        }
+        decoded++;
+        for (size_t i = 0; i < count; i++)
+            for (int format = 0; format < 2; format++) {
+                char *text = format ? zube_codec_encode_json (objects[i].message, false)
+                                    : zube_codec_encode_yaml (objects[i].message);
+                ZT_ASSERT (text);
+                zube_codec_object_t *back = NULL;
+                size_t back_count = 0;
+                int rc = zube_codec_decode_objects (text, strlen (text), &back,
+                                                    &back_count, &error);
+                bool same = rc == 0 && back_count == 1 &&
+                            s_packed_equal (objects[i].message, back[0].message);
+                zube_codec_objects_free (&back, back_count);
+                ZT_ASSERT_MSG (same, "mutation %d: re-decoding differs: %.300s\n%.400s",
+                               iteration, error.message, text);
+                free (text);
+            }
+        zube_codec_objects_free (&objects, count);
+    }
+    free (buffer);
+    for (size_t i = 0; i < n_inputs; i++)
+        free (inputs[i]);
+    ZT_ASSERT (decoded > 0);
+}
+
 static void
 test_example_manifests (void)
 {
@@ -1497,5 +1601,6 @@ main (void)
     ZT_RUN (test_error_objects);
     ZT_RUN (test_objects);
     ZT_RUN (test_example_manifests);
+    ZT_RUN (test_mutations);
     return zt_done ();
 }
