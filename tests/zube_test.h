@@ -68,10 +68,10 @@ static char zt_failure[1024];
 
 #define ZT_ASSERT_STR_CONTAINS(haystack, needle)                              \
     do {                                                                      \
-        const char *zt_h_ = (haystack), *zt_n_ = (needle);                    \
-        if (!zt_h_ || !strstr (zt_h_, zt_n_))                                 \
+        const char *zt_h_ = (haystack), *zt_needle_ = (needle);               \
+        if (!zt_h_ || !strstr (zt_h_, zt_needle_))                            \
             ZT_FAIL ("%s == \"%s\" does not contain \"%s\"", #haystack,       \
-                     zt_h_ ? zt_h_ : "(null)", zt_n_);                        \
+                     zt_h_ ? zt_h_ : "(null)", zt_needle_);                   \
     } while (0)
 
 //  Runs one case; a case that longjmps out may leak what it allocated,

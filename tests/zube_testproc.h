@@ -7,11 +7,10 @@
 #ifndef ZUBE_TESTPROC_H_INCLUDED
 #define ZUBE_TESTPROC_H_INCLUDED
 
-#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -72,18 +71,29 @@ zt_tempdir (const char *tag)
     return dir ? strdup (dir) : NULL;
 }
 
-static inline int
-zt_rmtree_one (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void) st, (void) flag, (void) ftw;
-    return remove (path);
-}
-
+//  Removes a directory tree below /tmp (never anything else).
 static inline void
 zt_rmtree (const char *dir)
 {
-    if (dir && strncmp (dir, "/tmp/", 5) == 0)
-        nftw (dir, zt_rmtree_one, 16, FTW_DEPTH | FTW_PHYS);
+    if (!dir || strncmp (dir, "/tmp/", 5) != 0)
+        return;
+    DIR *handle = opendir (dir);
+    if (handle) {
+        struct dirent *entry;
+        while ((entry = readdir (handle))) {
+            if (strcmp (entry->d_name, ".") == 0 || strcmp (entry->d_name, "..") == 0)
+                continue;
+            char path[4096];
+            snprintf (path, sizeof path, "%s/%s", dir, entry->d_name);
+            struct stat st;
+            if (lstat (path, &st) == 0 && S_ISDIR (st.st_mode))
+                zt_rmtree (path);
+            else
+                unlink (path);
+        }
+        closedir (handle);
+    }
+    rmdir (dir);
 }
 
 //  Absolute path of a program built in the tree ("zube-broker").

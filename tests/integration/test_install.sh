@@ -7,6 +7,8 @@ BUILD=${ZUBE_BUILDDIR:-.}
 DEST=$(mktemp -d /tmp/zube-test-install-XXXXXX)
 trap 'rm -rf "$DEST"' EXIT
 PREFIX=$(sed -n 's/^prefix = //p' "$BUILD/Makefile")
+#  An ASan build of libzube needs the sanitizer runtime in whatever links it.
+SANITIZE=$(sed -n 's/^ZUBE_LDFLAGS = //p' "$BUILD/Makefile")
 n=0
 failed=0
 ok () { n=$((n + 1)); echo "ok $n - $1"; }
@@ -44,7 +46,7 @@ int main (void) {
 PROG
 export PKG_CONFIG_PATH="$ROOT/lib/pkgconfig"
 export PKG_CONFIG_SYSROOT_DIR="$DEST"
-if cc -o "$DEST/client" "$DEST/client.c" $(pkg-config --cflags --libs libzube) \
+if cc -o "$DEST/client" "$DEST/client.c" $(pkg-config --cflags --libs libzube) $SANITIZE \
         -Wl,-rpath,"$ROOT/lib" >"$DEST/cc.log" 2>&1 \
     && LD_LIBRARY_PATH="$ROOT/lib" "$DEST/client" | grep -q NotFound; then
     ok "builds and runs a client against the installed libzube.pc"
