@@ -39,17 +39,17 @@ static void s_send_request (zube_bus_t *self, zube_bus_pending_t *pending);
 static size_t
 s_u64_hash (const void *key)
 {
-    uint64_t value = *(const uint64_t *) key;
+    uint64_t value = *(const uint64_t *)key;
     value ^= value >> 33;
     value *= 0xff51afd7ed558ccdULL;
     value ^= value >> 33;
-    return (size_t) value;
+    return (size_t)value;
 }
 
 static int
 s_u64_compare (const void *a, const void *b)
 {
-    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y ? 1 : 0;
 }
 
@@ -67,9 +67,9 @@ s_random_id (char *id, size_t size)
 {
     uint64_t value = 0;
     int fd = open ("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || read (fd, &value, sizeof value) != (ssize_t) sizeof value)
-        value = ((uint64_t) zclock_usecs () << 16) ^ (uint64_t) getpid ()
-                ^ (uint64_t) (uintptr_t) id;
+    if (fd < 0 || read (fd, &value, sizeof value) != (ssize_t)sizeof value)
+        value = ((uint64_t)zclock_usecs () << 16) ^ (uint64_t)getpid () ^
+                (uint64_t)(uintptr_t)id;
     if (fd >= 0)
         close (fd);
     snprintf (id, size, "%016" PRIx64, value);
@@ -78,10 +78,11 @@ s_random_id (char *id, size_t size)
 static bool
 s_endpoint_valid (const char *endpoint)
 {
-    return endpoint
-           && (strncmp (endpoint, "tcp://", 6) == 0 || strncmp (endpoint, "ipc://", 6) == 0
-               || strncmp (endpoint, "inproc://", 9) == 0)
-           && strlen (endpoint) < 1024;
+    return endpoint &&
+           (strncmp (endpoint, "tcp://", 6) == 0 ||
+            strncmp (endpoint, "ipc://", 6) == 0 ||
+            strncmp (endpoint, "inproc://", 9) == 0) &&
+           strlen (endpoint) < 1024;
 }
 
 //  Service names are what the broker keys on: printable, no spaces.
@@ -91,7 +92,7 @@ zube_bus__service_name_valid (const char *name)
     if (!name || !*name || strlen (name) > ZUBE_BUS_MAX_NAME)
         return false;
     for (const char *c = name; *c; c++)
-        if ((unsigned char) *c <= ' ' || (unsigned char) *c >= 127)
+        if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 127)
             return false;
     return true;
 }
@@ -102,13 +103,12 @@ s_broker_interval (zube_bus_t *self)
     return self->broker_heartbeat_ms > 0 ? self->broker_heartbeat_ms : self->heartbeat_ms;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Replies
 
 zube_bus_reply_t *
 zube_bus__reply_new (zube_status_t status, const char *error, const void *payload,
-             size_t payload_size, uint64_t correlation_id)
+                     size_t payload_size, uint64_t correlation_id)
 {
     zube_bus_reply_t *reply = calloc (1, sizeof *reply);
     if (!reply)
@@ -133,7 +133,6 @@ zube_bus_reply_destroy (zube_bus_reply_t **self_p)
     free (self);
     *self_p = NULL;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Frames on the wire
@@ -163,29 +162,32 @@ zube_bus__header_pack (const Zube__BusHeader *header, size_t *size_p)
 //  blocking. A message accepted part by part is all or nothing in ZeroMQ,
 //  so only the first part can fail with EAGAIN (the HWM is reached).
 int
-zube_bus__send_raw (zsock_t *sock, const char *topic, const uint8_t *header, size_t header_size,
-            const void *payload, size_t payload_size, bool with_payload)
+zube_bus__send_raw (zsock_t *sock, const char *topic, const uint8_t *header,
+                    size_t header_size, const void *payload, size_t payload_size,
+                    bool with_payload)
 {
     void *handle = zsock_resolve (sock);
     if (topic && zmq_send (handle, topic, strlen (topic), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
         return -1;
-    if (zmq_send (handle, header, header_size, (with_payload ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0)
+    if (zmq_send (handle, header, header_size,
+                  (with_payload ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0)
         return -1;
-    if (with_payload
-        && zmq_send (handle, payload_size ? payload : "", payload_size, ZMQ_DONTWAIT) < 0)
+    if (with_payload &&
+        zmq_send (handle, payload_size ? payload : "", payload_size, ZMQ_DONTWAIT) < 0)
         return -1;
     return 0;
 }
 
 int
 zube_bus__send_frames (zsock_t *sock, const char *topic, const Zube__BusHeader *header,
-               const void *payload, size_t payload_size, bool with_payload)
+                       const void *payload, size_t payload_size, bool with_payload)
 {
     size_t header_size = 0;
     uint8_t *buffer = zube_bus__header_pack (header, &header_size);
     if (!buffer)
         return -1;
-    int rc = zube_bus__send_raw (sock, topic, buffer, header_size, payload, payload_size, with_payload);
+    int rc = zube_bus__send_raw (sock, topic, buffer, header_size, payload, payload_size,
+                                 with_payload);
     free (buffer);
     return rc;
 }
@@ -194,11 +196,12 @@ zube_bus__send_frames (zsock_t *sock, const char *topic, const Zube__BusHeader *
 //  when a heartbeat is due.
 int
 zube_bus__send_broker (zube_bus_t *self, const Zube__BusHeader *header,
-               const void *payload, size_t payload_size, bool with_payload)
+                       const void *payload, size_t payload_size, bool with_payload)
 {
     if (!self->dealer)
         return -1;
-    if (zube_bus__send_frames (self->dealer, NULL, header, payload, payload_size, with_payload) != 0) {
+    if (zube_bus__send_frames (self->dealer, NULL, header, payload, payload_size,
+                               with_payload) != 0) {
         zube_log_debug ("msg=\"send to broker refused\" errno=%d", errno);
         return -1;
     }
@@ -206,8 +209,8 @@ zube_bus__send_broker (zube_bus_t *self, const Zube__BusHeader *header,
     //  Silent for longer than the broker waits (a handler that blocked):
     //  the broker may have forgotten us and our registrations, and nothing
     //  would tell us. READY is idempotent: s_run_timers registers again.
-    if (self->connected && self->last_sent
-        && now - self->last_sent > ZUBE_BUS_HEARTBEAT_LIVENESS * self->heartbeat_ms)
+    if (self->connected && self->last_sent &&
+        now - self->last_sent > ZUBE_BUS_HEARTBEAT_LIVENESS * self->heartbeat_ms)
         self->register_again = true;
     self->last_sent = now;
     return 0;
@@ -224,7 +227,7 @@ s_recv_message (void *socket, zmq_msg_t *frames, int max)
     bool overflow = false;
     while (true) {
         zmq_msg_t scratch;
-        zmq_msg_t *frame = count < max ? &frames [count] : &scratch;
+        zmq_msg_t *frame = count < max ? &frames[count] : &scratch;
         zmq_msg_init (frame);
         if (zmq_msg_recv (frame, socket, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close (frame);
@@ -247,10 +250,10 @@ Zube__BusHeader *
 zube_bus__header_unpack (zmq_msg_t *frame)
 {
     Zube__BusHeader *header = zube__bus_header__unpack (
-        NULL, zmq_msg_size (frame), (const uint8_t *) zmq_msg_data (frame));
-    if (header
-        && (!header->has_version || header->version != ZUBE__BUS_VERSION__BUS_VERSION_1
-            || !header->has_kind)) {
+        NULL, zmq_msg_size (frame), (const uint8_t *)zmq_msg_data (frame));
+    if (header &&
+        (!header->has_version || header->version != ZUBE__BUS_VERSION__BUS_VERSION_1 ||
+         !header->has_kind)) {
         zube__bus_header__free_unpacked (header, NULL);
         header = NULL;
     }
@@ -270,7 +273,7 @@ zube_bus__socket_new (zube_bus_t *self, int type, const char *endpoint)
     zsock_set_linger (sock, 0);
     zsock_set_sndhwm (sock, self->hwm);
     zsock_set_rcvhwm (sock, self->hwm);
-    zsock_set_maxmsgsize (sock, (int) self->max_msg_size);
+    zsock_set_maxmsgsize (sock, (int)self->max_msg_size);
     zsock_set_reconnect_ivl (sock, self->reconnect_min_ms);
     zsock_set_reconnect_ivl_max (sock, self->reconnect_max_ms);
     if (!self->insecure) {
@@ -285,7 +288,6 @@ zube_bus__socket_new (zube_bus_t *self, int type, const char *endpoint)
     return sock;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Broker connection: heartbeats, READY, reconnects
 
@@ -295,10 +297,10 @@ s_send_heartbeat (zube_bus_t *self)
     Zube__BusHeader header;
     zube_bus__header_init (&header, ZUBE__BUS_KIND__BUS_HEARTBEAT);
     header.has_heartbeat_ms = 1;
-    header.heartbeat_ms = (uint32_t) self->heartbeat_ms;
+    header.heartbeat_ms = (uint32_t)self->heartbeat_ms;
     header.instance = self->instance;
     if (zube_bus__send_broker (self, &header, NULL, 0, false) != 0)
-        self->last_sent = s_now ();     //  do not retry at once: the HWM is full
+        self->last_sent = s_now (); //  do not retry at once: the HWM is full
 }
 
 void
@@ -306,10 +308,10 @@ zube_bus__send_ready (zube_bus_t *self, const char *service)
 {
     Zube__BusHeader header;
     zube_bus__header_init (&header, ZUBE__BUS_KIND__BUS_READY);
-    header.service = (char *) service;
+    header.service = (char *)service;
     header.instance = self->instance;
     header.has_heartbeat_ms = 1;
-    header.heartbeat_ms = (uint32_t) self->heartbeat_ms;
+    header.heartbeat_ms = (uint32_t)self->heartbeat_ms;
     zube_bus__send_broker (self, &header, NULL, 0, false);
 }
 
@@ -318,7 +320,7 @@ zube_bus__send_disconnect (zube_bus_t *self, const char *service)
 {
     Zube__BusHeader header;
     zube_bus__header_init (&header, ZUBE__BUS_KIND__BUS_DISCONNECT);
-    header.service = (char *) (service ? service : "");
+    header.service = (char *)(service ? service : "");
     header.instance = self->instance;
     zube_bus__send_broker (self, &header, NULL, 0, false);
 }
@@ -328,7 +330,7 @@ s_send_ready_all (zube_bus_t *self)
 {
     for (zube_bus_service_t *service = zhashx_first (self->services); service;
          service = zhashx_next (self->services))
-        zube_bus__send_ready (self, (const char *) zhashx_cursor (self->services));
+        zube_bus__send_ready (self, (const char *)zhashx_cursor (self->services));
 }
 
 //  What a broker that restarted, or a new DEALER, has never heard of:
@@ -342,8 +344,8 @@ s_resync (zube_bus_t *self)
     for (zube_bus_pending_t *pending = zhashx_first (self->pending); pending;
          pending = zhashx_next (self->pending))
         s_send_request (self, pending);
-    if (self->pub || self->sub || zhashx_size (self->subscriptions)
-        || zlistx_size (self->event_queue))
+    if (self->pub || self->sub || zhashx_size (self->subscriptions) ||
+        zlistx_size (self->event_queue))
         zube_bus__want_info (self);
 }
 
@@ -374,8 +376,9 @@ s_disconnect (zube_bus_t *self)
     self->reconnect_at = s_now () + self->backoff_ms;
     zube_log_info ("msg=\"reconnecting to broker\" endpoint=%s in_ms=%d", self->endpoint,
                    self->backoff_ms);
-    self->backoff_ms = self->backoff_ms * 2 > self->reconnect_max_ms ? self->reconnect_max_ms
-                                                                   : self->backoff_ms * 2;
+    self->backoff_ms = self->backoff_ms * 2 > self->reconnect_max_ms
+                           ? self->reconnect_max_ms
+                           : self->backoff_ms * 2;
 }
 
 static void
@@ -388,7 +391,6 @@ s_reconnect (zube_bus_t *self)
     self->reconnects++;
     s_resync (self);
 }
-
 
 //  --------------------------------------------------------------------------
 //  Calls
@@ -432,17 +434,17 @@ s_send_request (zube_bus_t *self, zube_bus_pending_t *pending)
     header.correlation_id = pending->correlation_id;
     int64_t left = pending->deadline - now;
     header.has_deadline_ms = 1;
-    header.deadline_ms = left < 1 ? 1 : left > UINT32_MAX ? UINT32_MAX : (uint32_t) left;
+    header.deadline_ms = left < 1 ? 1 : left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
     header.client_id = self->client_id;
     header.has_sequence = 1;
     header.sequence = pending->sequence;
     header.has_attempt = 1;
     header.attempt = pending->attempt + 1;
-    if (zube_bus__send_broker (self, &header, pending->payload, pending->payload_size, true) == 0) {
+    if (zube_bus__send_broker (self, &header, pending->payload, pending->payload_size,
+                               true) == 0) {
         pending->attempt++;
         pending->generation = self->generation;
-    }
-    else {
+    } else {
         pending->retry_at = now + ZUBE_BUS_SEND_RETRY_MS;
         s_timer_at (self, pending->retry_at);
     }
@@ -453,9 +455,10 @@ s_send_request (zube_bus_t *self, zube_bus_pending_t *pending)
 //  cannot even be queued.
 uint64_t
 zube_bus__call_start (zube_bus_t *self, const char *service, const char *method,
-              const void *payload, size_t payload_size, int timeout_ms,
-              zube_bus_reply_fn *callback, void *arg, zube_bus_sync_slot_t *slot,
-              zube_bus_internal_fn *internal, zube_status_t *status_p, char *why, size_t why_size)
+                      const void *payload, size_t payload_size, int timeout_ms,
+                      zube_bus_reply_fn *callback, void *arg, zube_bus_sync_slot_t *slot,
+                      zube_bus_internal_fn *internal, zube_status_t *status_p, char *why,
+                      size_t why_size)
 {
     if (!zube_bus__service_name_valid (service) || !method || !*method) {
         *status_p = ZUBE_BAD_REQUEST;
@@ -464,8 +467,9 @@ zube_bus__call_start (zube_bus_t *self, const char *service, const char *method,
     }
     if (payload_size > self->max_msg_size) {
         *status_p = ZUBE_PAYLOAD_TOO_LARGE;
-        snprintf (why, why_size, "request payload of %zu bytes exceeds the %zu-byte limit",
-                  payload_size, self->max_msg_size);
+        snprintf (why, why_size,
+                  "request payload of %zu bytes exceeds the %zu-byte limit", payload_size,
+                  self->max_msg_size);
         return 0;
     }
     zube_bus_pending_t *pending = calloc (1, sizeof *pending);
@@ -474,8 +478,8 @@ zube_bus__call_start (zube_bus_t *self, const char *service, const char *method,
         pending->method = strdup (method);
         pending->payload = s_memdup (payload, payload_size);
     }
-    if (!pending || !pending->service || !pending->method
-        || (payload_size && !pending->payload)) {
+    if (!pending || !pending->service || !pending->method ||
+        (payload_size && !pending->payload)) {
         s_pending_destroy (&pending);
         *status_p = ZUBE_INTERNAL;
         snprintf (why, why_size, "out of memory");
@@ -523,14 +527,12 @@ s_deliver (zube_bus_t *self, zube_bus_pending_t *pending, zube_bus_reply_t *repl
     if (slot) {
         slot->reply = reply;
         slot->done = true;
-    }
-    else if (internal)
+    } else if (internal)
         internal (self, reply);
     else if (callback) {
         self->dispatched++;
         callback (self, reply, arg);
-    }
-    else
+    } else
         zube_bus_reply_destroy (&reply);
 }
 
@@ -540,7 +542,7 @@ s_deliver (zube_bus_t *self, zube_bus_pending_t *pending, zube_bus_reply_t *repl
 static bool
 s_schedule_retry (zube_bus_t *self, zube_bus_pending_t *pending, const char *why)
 {
-    int shift = pending->attempt > 5 ? 5 : (int) pending->attempt - 1;
+    int shift = pending->attempt > 5 ? 5 : (int)pending->attempt - 1;
     int backoff = ZUBE_BUS_RETRY_MIN_MS << (shift > 0 ? shift : 0);
     if (backoff > ZUBE_BUS_RETRY_MAX_MS)
         backoff = ZUBE_BUS_RETRY_MAX_MS;
@@ -552,31 +554,35 @@ s_schedule_retry (zube_bus_t *self, zube_bus_pending_t *pending, const char *why
     pending->retry_at = now + backoff;
     pending->generation = 0;
     s_timer_at (self, pending->retry_at);
-    zube_log_debug ("msg=\"retrying request\" service=%s method=%s correlation_id=%" PRIu64
-                    " in_ms=%d reason=\"%s\"",
-                    pending->service, pending->method, pending->correlation_id, backoff, why);
+    zube_log_debug (
+        "msg=\"retrying request\" service=%s method=%s correlation_id=%" PRIu64
+        " in_ms=%d reason=\"%s\"",
+        pending->service, pending->method, pending->correlation_id, backoff, why);
     return true;
 }
 
 static void
-s_handle_reply (zube_bus_t *self, Zube__BusHeader *header, const uint8_t *payload, size_t size)
+s_handle_reply (zube_bus_t *self, Zube__BusHeader *header, const uint8_t *payload,
+                size_t size)
 {
     if (!header->has_correlation_id)
         return;
     zube_bus_pending_t *pending = zhashx_lookup (self->pending, &header->correlation_id);
     if (!pending) {
-        zube_log_debug ("msg=\"dropped reply to a finished call\" correlation_id=%" PRIu64,
-                        header->correlation_id);
+        zube_log_debug (
+            "msg=\"dropped reply to a finished call\" correlation_id=%" PRIu64,
+            header->correlation_id);
         return;
     }
-    zube_status_t status = header->has_status ? (zube_status_t) header->status : ZUBE_OK;
-    if ((int) status < 0 || status >= ZUBE_STATUS_COUNT)
+    zube_status_t status = header->has_status ? (zube_status_t)header->status : ZUBE_OK;
+    if ((int)status < 0 || status >= ZUBE_STATUS_COUNT)
         status = ZUBE_INTERNAL;
-    if (status == ZUBE_UNAVAILABLE && header->error && strstr (header->error, " died")
-        && s_schedule_retry (self, pending, header->error))
+    if (status == ZUBE_UNAVAILABLE && header->error && strstr (header->error, " died") &&
+        s_schedule_retry (self, pending, header->error))
         return;
     s_deliver (self, pending,
-               zube_bus__reply_new (status, header->error, payload, size, header->correlation_id));
+               zube_bus__reply_new (status, header->error, payload, size,
+                                    header->correlation_id));
 }
 
 //  Delivers DEADLINE_EXCEEDED to calls whose deadline passed, re-sends
@@ -600,25 +606,27 @@ s_expire_pending (zube_bus_t *self, int64_t now)
         if (pending->retry_at && pending->retry_at < when)
             when = pending->retry_at;
         if (when <= now)
-            due [due_count++] = pending->correlation_id;
+            due[due_count++] = pending->correlation_id;
         else
             s_timer_at (self, when);
     }
     for (size_t index = 0; index < due_count; index++) {
-        zube_bus_pending_t *pending = zhashx_lookup (self->pending, &due [index]);
+        zube_bus_pending_t *pending = zhashx_lookup (self->pending, &due[index]);
         if (!pending)
-            continue;               //  ended by a callback meanwhile
+            continue; //  ended by a callback meanwhile
         if (pending->deadline <= now) {
-            char why [512];
+            char why[512];
             snprintf (why, sizeof why, "no reply from %s/%s within %d ms%s%s%s",
                       pending->service, pending->method, pending->timeout_ms,
                       pending->last_error ? " (last attempt: " : "",
                       pending->last_error ? pending->last_error : "",
-                      pending->last_error ? ")" : self->connected ? "" : " (broker not reachable)");
-            s_deliver (self, pending, zube_bus__reply_new (ZUBE_DEADLINE_EXCEEDED, why, NULL, 0,
-                                                   pending->correlation_id));
-        }
-        else if (pending->retry_at && pending->retry_at <= now)
+                      pending->last_error ? ")"
+                      : self->connected   ? ""
+                                          : " (broker not reachable)");
+            s_deliver (self, pending,
+                       zube_bus__reply_new (ZUBE_DEADLINE_EXCEEDED, why, NULL, 0,
+                                            pending->correlation_id));
+        } else if (pending->retry_at && pending->retry_at <= now)
             s_send_request (self, pending);
         else
             s_timer_at (self, pending->retry_at ? pending->retry_at : pending->deadline);
@@ -633,9 +641,10 @@ zube_bus_call_async (zube_bus_t *self, const char *service, const char *method,
 {
     assert (self);
     zube_status_t status;
-    char why [256];
-    uint64_t id = zube_bus__call_start (self, service, method, payload, payload_size, timeout_ms,
-                                callback, arg, NULL, NULL, &status, why, sizeof why);
+    char why[256];
+    uint64_t id =
+        zube_bus__call_start (self, service, method, payload, payload_size, timeout_ms,
+                              callback, arg, NULL, NULL, &status, why, sizeof why);
     if (!id)
         zube_log_warn ("msg=\"call not queued\" service=%s method=%s reason=\"%s\"",
                        service ? service : "", method ? method : "", why);
@@ -647,8 +656,8 @@ zube_bus_call_async (zube_bus_t *self, const char *service, const char *method,
 static bool
 s_status_is_no_answer (zube_status_t status)
 {
-    return status == ZUBE_UNAVAILABLE || status == ZUBE_DEADLINE_EXCEEDED
-           || status == ZUBE_PAYLOAD_TOO_LARGE;
+    return status == ZUBE_UNAVAILABLE || status == ZUBE_DEADLINE_EXCEEDED ||
+           status == ZUBE_PAYLOAD_TOO_LARGE;
 }
 
 static void s_run_once (zube_bus_t *self, int64_t until);
@@ -662,9 +671,10 @@ zube_bus_call (zube_bus_t *self, const char *service, const char *method,
     assert (reply_p);
     zube_bus_sync_slot_t slot = {NULL, false};
     zube_status_t status;
-    char why [256];
-    uint64_t id = zube_bus__call_start (self, service, method, payload, payload_size, timeout_ms,
-                                NULL, NULL, &slot, NULL, &status, why, sizeof why);
+    char why[256];
+    uint64_t id =
+        zube_bus__call_start (self, service, method, payload, payload_size, timeout_ms,
+                              NULL, NULL, &slot, NULL, &status, why, sizeof why);
     if (!id) {
         *reply_p = zube_bus__reply_new (status, why, NULL, 0, 0);
         return -1;
@@ -674,8 +684,9 @@ zube_bus_call (zube_bus_t *self, const char *service, const char *method,
         if (zsys_interrupted) {
             zube_bus_pending_t *pending = zhashx_lookup (self->pending, &id);
             if (pending)
-                s_deliver (self, pending,
-                           zube_bus__reply_new (ZUBE_UNAVAILABLE, "interrupted", NULL, 0, id));
+                s_deliver (
+                    self, pending,
+                    zube_bus__reply_new (ZUBE_UNAVAILABLE, "interrupted", NULL, 0, id));
             break;
         }
         s_run_once (self, s_now () + ZUBE_BUS_MAX_WAIT_MS);
@@ -691,9 +702,9 @@ zube_bus_call (zube_bus_t *self, const char *service, const char *method,
 
 zube_status_t
 zube_bus_call_msg (zube_bus_t *self, const char *service, const char *method,
-                   const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
-                   int timeout_ms, ProtobufCMessage **reply_msg_p, char *error,
-                   size_t error_size)
+                   const ProtobufCMessage *req,
+                   const ProtobufCMessageDescriptor *reply_desc, int timeout_ms,
+                   ProtobufCMessage **reply_msg_p, char *error, size_t error_size)
 {
     assert (self);
     if (reply_msg_p)
@@ -722,17 +733,16 @@ zube_bus_call_msg (zube_bus_t *self, const char *service, const char *method,
     }
     zube_status_t status = reply->status;
     if (status == ZUBE_OK && reply_desc && reply_msg_p) {
-        *reply_msg_p = protobuf_c_message_unpack (
-            reply_desc, NULL, reply->payload_size,
-            reply->payload ? reply->payload : (const uint8_t *) "");
+        *reply_msg_p = protobuf_c_message_unpack (reply_desc, NULL, reply->payload_size,
+                                                  reply->payload ? reply->payload
+                                                                 : (const uint8_t *)"");
         if (!*reply_msg_p) {
             status = ZUBE_INTERNAL;
             if (error && error_size)
                 snprintf (error, error_size, "cannot decode the %s reply of %s/%s",
                           reply_desc->name, service, method);
         }
-    }
-    else if (status != ZUBE_OK && error && error_size)
+    } else if (status != ZUBE_OK && error && error_size)
         snprintf (error, error_size, "%s", reply->error ? reply->error : "");
     zube_bus_reply_destroy (&reply);
     return status;
@@ -745,14 +755,14 @@ zube_bus_in_flight (zube_bus_t *self)
     return zhashx_size (self->pending) - self->internal_in_flight;
 }
 
-
 //  --------------------------------------------------------------------------
 //  The loop
 
 static void
 s_handle_broker_message (zube_bus_t *self, zmq_msg_t *frames, int count)
 {
-    Zube__BusHeader *header = count >= 1 && count <= 2 ? zube_bus__header_unpack (&frames [0]) : NULL;
+    Zube__BusHeader *header =
+        count >= 1 && count <= 2 ? zube_bus__header_unpack (&frames[0]) : NULL;
     if (!header) {
         zube_log_debug ("msg=\"dropped malformed message from broker\" frames=%d", count);
         return;
@@ -760,11 +770,11 @@ s_handle_broker_message (zube_bus_t *self, zmq_msg_t *frames, int count)
     self->last_heard = s_now ();
     bool restarted = false;
     if (header->kind == ZUBE__BUS_KIND__BUS_HEARTBEAT) {
-        if (header->has_heartbeat_ms && header->heartbeat_ms > 0
-            && header->heartbeat_ms < INT_MAX / ZUBE_BUS_HEARTBEAT_LIVENESS)
-            self->broker_heartbeat_ms = (int) header->heartbeat_ms;
-        if (header->instance && *header->instance
-            && (!self->epoch || strcmp (self->epoch, header->instance) != 0)) {
+        if (header->has_heartbeat_ms && header->heartbeat_ms > 0 &&
+            header->heartbeat_ms < INT_MAX / ZUBE_BUS_HEARTBEAT_LIVENESS)
+            self->broker_heartbeat_ms = (int)header->heartbeat_ms;
+        if (header->instance && *header->instance &&
+            (!self->epoch || strcmp (self->epoch, header->instance) != 0)) {
             //  Everything sent on a DEALER before its first contact went to
             //  the broker that answers now; only a change seen on a
             //  connection that was already up means a restart.
@@ -780,28 +790,31 @@ s_handle_broker_message (zube_bus_t *self, zmq_msg_t *frames, int count)
                        self->epoch ? self->epoch : "-");
     }
     if (restarted) {
-        zube_log_info ("msg=\"broker restarted, registering again\" epoch=%s", self->epoch);
+        zube_log_info ("msg=\"broker restarted, registering again\" epoch=%s",
+                       self->epoch);
         self->reconnects++;
         s_resync (self);
     }
-    const uint8_t *payload = count == 2 ? (const uint8_t *) zmq_msg_data (&frames [1]) : NULL;
-    size_t payload_size = count == 2 ? zmq_msg_size (&frames [1]) : 0;
+    const uint8_t *payload =
+        count == 2 ? (const uint8_t *)zmq_msg_data (&frames[1]) : NULL;
+    size_t payload_size = count == 2 ? zmq_msg_size (&frames[1]) : 0;
     switch (header->kind) {
-        case ZUBE__BUS_KIND__BUS_REPLY:
-            s_handle_reply (self, header, payload, payload_size);
-            break;
-        case ZUBE__BUS_KIND__BUS_REQUEST:
-            zube_bus__handle_request (self, header, payload, payload_size);
-            break;
-        case ZUBE__BUS_KIND__BUS_DISCONNECT:
-            zube_log_info ("msg=\"broker is shutting down\"");
-            s_disconnect (self);
-            break;
-        case ZUBE__BUS_KIND__BUS_HEARTBEAT:
-            break;
-        default:
-            zube_log_debug ("msg=\"dropped message of unexpected kind\" kind=%d", header->kind);
-            break;
+    case ZUBE__BUS_KIND__BUS_REPLY:
+        s_handle_reply (self, header, payload, payload_size);
+        break;
+    case ZUBE__BUS_KIND__BUS_REQUEST:
+        zube_bus__handle_request (self, header, payload, payload_size);
+        break;
+    case ZUBE__BUS_KIND__BUS_DISCONNECT:
+        zube_log_info ("msg=\"broker is shutting down\"");
+        s_disconnect (self);
+        break;
+    case ZUBE__BUS_KIND__BUS_HEARTBEAT:
+        break;
+    default:
+        zube_log_debug ("msg=\"dropped message of unexpected kind\" kind=%d",
+                        header->kind);
+        break;
     }
     zube__bus_header__free_unpacked (header, NULL);
 }
@@ -811,22 +824,22 @@ static void
 s_read_sockets (zube_bus_t *self)
 {
     for (int index = 0; index < ZUBE_BUS_READ_BATCH && self->dealer; index++) {
-        zmq_msg_t frames [2];
+        zmq_msg_t frames[2];
         int count = s_recv_message (zsock_resolve (self->dealer), frames, 2);
         if (count == 0)
             break;
         s_handle_broker_message (self, frames, count);
         for (int frame = 0; frame < count && frame < 2; frame++)
-            zmq_msg_close (&frames [frame]);
+            zmq_msg_close (&frames[frame]);
     }
     for (int index = 0; index < ZUBE_BUS_READ_BATCH && self->sub; index++) {
-        zmq_msg_t frames [3];
+        zmq_msg_t frames[3];
         int count = s_recv_message (zsock_resolve (self->sub), frames, 3);
         if (count == 0)
             break;
         zube_bus__handle_event (self, frames, count);
         for (int frame = 0; frame < count && frame < 3; frame++)
-            zmq_msg_close (&frames [frame]);
+            zmq_msg_close (&frames[frame]);
     }
 }
 
@@ -838,13 +851,12 @@ s_run_timers (zube_bus_t *self)
     if (!self->dealer) {
         if (now >= self->reconnect_at)
             s_reconnect (self);
-    }
-    else if (now - self->last_heard > liveness) {
-        zube_log_warn ("msg=\"broker silent, reconnecting\" endpoint=%s silent_ms=%" PRId64,
-                       self->endpoint, now - self->last_heard);
+    } else if (now - self->last_heard > liveness) {
+        zube_log_warn (
+            "msg=\"broker silent, reconnecting\" endpoint=%s silent_ms=%" PRId64,
+            self->endpoint, now - self->last_heard);
         s_disconnect (self);
-    }
-    else if (now - self->last_sent >= self->heartbeat_ms)
+    } else if (now - self->last_sent >= self->heartbeat_ms)
         s_send_heartbeat (self);
     if (self->register_again && self->dealer) {
         self->register_again = false;
@@ -872,8 +884,8 @@ s_next_wakeup (zube_bus_t *self, int64_t now)
         wake = MIN (wake, self->reconnect_at);
     else {
         wake = MIN (wake, self->last_sent + self->heartbeat_ms);
-        wake = MIN (wake, self->last_heard
-                              + ZUBE_BUS_HEARTBEAT_LIVENESS * s_broker_interval (self) + 1);
+        wake = MIN (wake, self->last_heard +
+                              ZUBE_BUS_HEARTBEAT_LIVENESS * s_broker_interval (self) + 1);
     }
     wake = MIN (wake, self->next_timer);
     if (self->info_retry_at)
@@ -894,16 +906,17 @@ s_run_once (zube_bus_t *self, int64_t until)
     //  A caller that did not poll for a while has not read the broker's
     //  heartbeats either: give the broker a fresh window rather than
     //  blaming it for our own absence.
-    if (self->last_pass && now - self->last_pass > interval && self->last_heard < now - interval)
+    if (self->last_pass && now - self->last_pass > interval &&
+        self->last_heard < now - interval)
         self->last_heard = now - interval;
     int64_t wake = MIN (until, s_next_wakeup (self, now));
-    int wait = wake > now ? (int) MIN (wake - now, ZUBE_BUS_MAX_WAIT_MS) : 0;
-    zmq_pollitem_t items [2];
+    int wait = wake > now ? (int)MIN (wake - now, ZUBE_BUS_MAX_WAIT_MS) : 0;
+    zmq_pollitem_t items[2];
     int count = 0;
     if (self->dealer)
-        items [count++] = (zmq_pollitem_t) {zsock_resolve (self->dealer), 0, ZMQ_POLLIN, 0};
+        items[count++] = (zmq_pollitem_t){zsock_resolve (self->dealer), 0, ZMQ_POLLIN, 0};
     if (self->sub)
-        items [count++] = (zmq_pollitem_t) {zsock_resolve (self->sub), 0, ZMQ_POLLIN, 0};
+        items[count++] = (zmq_pollitem_t){zsock_resolve (self->sub), 0, ZMQ_POLLIN, 0};
     if (count)
         zmq_poll (items, count, wait);
     else if (wait > 0)
@@ -929,9 +942,8 @@ zube_bus_poll (zube_bus_t *self, int timeout_ms)
     if (zsys_interrupted)
         return -1;
     uint64_t count = self->dispatched - before;
-    return count > INT_MAX ? INT_MAX : (int) count;
+    return count > INT_MAX ? INT_MAX : (int)count;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Constructor, destructor, accessors
@@ -949,11 +961,11 @@ s_load_certificates (zube_bus_t *self, const char *certs_dir, const char *name)
         zube_log_error ("msg=\"libzmq was built without CURVE; use insecure\"");
         return -1;
     }
-    char path [PATH_MAX];
+    char path[PATH_MAX];
     snprintf (path, sizeof path, "%s/private/%s.cert_secret", certs_dir, name);
     self->cert = zcert_load (path);
-    if (!self->cert
-        || streq (zcert_secret_txt (self->cert), "0000000000000000000000000000000000000000")) {
+    if (!self->cert || streq (zcert_secret_txt (self->cert),
+                              "0000000000000000000000000000000000000000")) {
         zube_log_error ("msg=\"cannot load own secret certificate\" path=%s", path);
         return -1;
     }
@@ -974,7 +986,8 @@ zube_bus_new (const zube_bus_config_t *config)
     zube_bus_config_t defaults = {0};
     if (!config)
         config = &defaults;
-    const char *endpoint = config->endpoint ? config->endpoint : ZUBE_BUS_DEFAULT_ENDPOINT;
+    const char *endpoint =
+        config->endpoint ? config->endpoint : ZUBE_BUS_DEFAULT_ENDPOINT;
     if (!s_endpoint_valid (endpoint)) {
         zube_log_error ("msg=\"invalid bus endpoint\" endpoint=\"%s\"", endpoint);
         return NULL;
@@ -984,8 +997,8 @@ zube_bus_new (const zube_bus_config_t *config)
                         "(or insecure)\"");
         return NULL;
     }
-    if (config->heartbeat_ms < 0 || config->reconnect_min_ms < 0 || config->reconnect_max_ms < 0
-        || config->hwm < 0) {
+    if (config->heartbeat_ms < 0 || config->reconnect_min_ms < 0 ||
+        config->reconnect_max_ms < 0 || config->hwm < 0) {
         zube_log_error ("msg=\"invalid bus config: negative interval or limit\"");
         return NULL;
     }
@@ -994,10 +1007,10 @@ zube_bus_new (const zube_bus_config_t *config)
         return NULL;
     self->endpoint = strdup (endpoint);
     self->insecure = config->insecure;
-    self->heartbeat_ms = config->heartbeat_ms ? config->heartbeat_ms
-                                              : ZUBE_BUS_DEFAULT_HEARTBEAT_MS;
-    self->max_msg_size = config->max_msg_size ? config->max_msg_size
-                                              : ZUBE_BUS_DEFAULT_MAX_MSG_SIZE;
+    self->heartbeat_ms =
+        config->heartbeat_ms ? config->heartbeat_ms : ZUBE_BUS_DEFAULT_HEARTBEAT_MS;
+    self->max_msg_size =
+        config->max_msg_size ? config->max_msg_size : ZUBE_BUS_DEFAULT_MAX_MSG_SIZE;
     if (self->max_msg_size > INT_MAX)
         self->max_msg_size = INT_MAX;
     self->hwm = config->hwm ? config->hwm : ZUBE_BUS_DEFAULT_HWM;
@@ -1008,11 +1021,11 @@ zube_bus_new (const zube_bus_config_t *config)
     self->backoff_ms = self->reconnect_min_ms;
     self->next_timer = INT64_MAX;
     s_random_id (self->client_id, sizeof self->client_id);
-    char host [256] = "localhost";
+    char host[256] = "localhost";
     gethostname (host, sizeof host - 1);
-    host [sizeof host - 1] = 0;
+    host[sizeof host - 1] = 0;
     if (asprintf (&self->instance, "%s.%d.%.8s",
-                  config->name && *config->name ? config->name : host, (int) getpid (),
+                  config->name && *config->name ? config->name : host, (int)getpid (),
                   self->client_id) < 0)
         self->instance = NULL;
 
@@ -1025,9 +1038,9 @@ zube_bus_new (const zube_bus_config_t *config)
     self->subscriptions = zhashx_new ();
     self->topic_sequences = zhashx_new ();
     self->event_queue = zlistx_new ();
-    if (!self->endpoint || !self->instance || !self->pending || !self->services
-        || !self->requests || !self->in_progress || !self->backlog || !self->dedup
-        || !self->subscriptions || !self->topic_sequences || !self->event_queue)
+    if (!self->endpoint || !self->instance || !self->pending || !self->services ||
+        !self->requests || !self->in_progress || !self->backlog || !self->dedup ||
+        !self->subscriptions || !self->topic_sequences || !self->event_queue)
         goto failed;
     zhashx_set_key_hasher (self->pending, s_u64_hash);
     zhashx_set_key_comparator (self->pending, s_u64_compare);
@@ -1038,7 +1051,8 @@ zube_bus_new (const zube_bus_config_t *config)
     zhashx_set_destructor (self->topic_sequences, zube_bus__free_item);
     zlistx_set_destructor (self->event_queue, zube_bus__event_destructor);
 
-    if (!self->insecure && s_load_certificates (self, config->certs_dir, config->name) != 0)
+    if (!self->insecure &&
+        s_load_certificates (self, config->certs_dir, config->name) != 0)
         goto failed;
     if (s_connect (self) != 0)
         goto failed;
@@ -1063,7 +1077,8 @@ zube_bus_destroy (zube_bus_t **self_p)
 
     //  Every call still waiting gets its one outcome, here and now. A
     //  callback that keeps starting new calls is cut off after a few rounds.
-    for (int round = 0; self->pending && zhashx_size (self->pending) && round < 8; round++) {
+    for (int round = 0; self->pending && zhashx_size (self->pending) && round < 8;
+         round++) {
         size_t count = zhashx_size (self->pending);
         uint64_t *ids = malloc (count * sizeof *ids);
         if (!ids)
@@ -1071,19 +1086,19 @@ zube_bus_destroy (zube_bus_t **self_p)
         size_t index = 0;
         for (zube_bus_pending_t *pending = zhashx_first (self->pending); pending;
              pending = zhashx_next (self->pending))
-            ids [index++] = pending->correlation_id;
+            ids[index++] = pending->correlation_id;
         for (size_t at = 0; at < index; at++) {
-            zube_bus_pending_t *pending = zhashx_lookup (self->pending, &ids [at]);
+            zube_bus_pending_t *pending = zhashx_lookup (self->pending, &ids[at]);
             if (!pending)
                 continue;
             if (pending->internal) {
                 zhashx_delete (self->pending, &pending->correlation_id);
                 self->internal_in_flight--;
                 s_pending_destroy (&pending);
-            }
-            else
-                s_deliver (self, pending, zube_bus__reply_new (ZUBE_UNAVAILABLE, "connection closed",
-                                                       NULL, 0, ids [at]));
+            } else
+                s_deliver (self, pending,
+                           zube_bus__reply_new (ZUBE_UNAVAILABLE, "connection closed",
+                                                NULL, 0, ids[at]));
         }
         free (ids);
     }

@@ -9,7 +9,6 @@
 
 #include <stdio.h>
 
-
 //  A broker bound to a wildcard address reports it as such ("tcp://*:7401");
 //  connect to the host we reach its request endpoint on instead.
 static char *
@@ -23,10 +22,10 @@ s_endpoint_resolve (zube_bus_t *self, const char *endpoint)
     const char *port = strrchr (host, ':');
     if (!port)
         return strdup (endpoint);
-    size_t host_len = (size_t) (port - host);
-    bool wildcard = (host_len == 1 && host [0] == '*')
-                    || (host_len == 7 && strncmp (host, "0.0.0.0", 7) == 0)
-                    || (host_len == 4 && strncmp (host, "[::]", 4) == 0);
+    size_t host_len = (size_t)(port - host);
+    bool wildcard = (host_len == 1 && host[0] == '*') ||
+                    (host_len == 7 && strncmp (host, "0.0.0.0", 7) == 0) ||
+                    (host_len == 4 && strncmp (host, "[::]", 4) == 0);
     if (!wildcard)
         return strdup (endpoint);
     const char *our_host = "127.0.0.1";
@@ -36,11 +35,11 @@ s_endpoint_resolve (zube_bus_t *self, const char *endpoint)
         const char *colon = strrchr (start, ':');
         if (colon && colon > start) {
             our_host = start;
-            our_len = (size_t) (colon - start);
+            our_len = (size_t)(colon - start);
         }
     }
     char *resolved = NULL;
-    if (asprintf (&resolved, "tcp://%.*s%s", (int) our_len, our_host, port) < 0)
+    if (asprintf (&resolved, "tcp://%.*s%s", (int)our_len, our_host, port) < 0)
         return NULL;
     return resolved;
 }
@@ -64,7 +63,7 @@ s_event_destroy (zube_bus_event_t **self_p)
 void
 zube_bus__event_destructor (void **item_p)
 {
-    s_event_destroy ((zube_bus_event_t **) item_p);
+    s_event_destroy ((zube_bus_event_t **)item_p);
 }
 
 static int
@@ -76,8 +75,8 @@ s_open_pub (zube_bus_t *self)
     self->pub_wanted = true;
     zube_bus_event_t *event;
     while ((event = zlistx_detach (self->event_queue, NULL))) {
-        zube_bus__send_raw (self->pub, event->topic, event->header, event->header_size, event->payload,
-                    event->payload_size, true);
+        zube_bus__send_raw (self->pub, event->topic, event->header, event->header_size,
+                            event->payload, event->payload_size, true);
         s_event_destroy (&event);
     }
     return 0;
@@ -91,7 +90,8 @@ s_open_sub (zube_bus_t *self)
         return -1;
     for (void *item = zhashx_first (self->subscriptions); item;
          item = zhashx_next (self->subscriptions))
-        zsock_set_subscribe (self->sub, (const char *) zhashx_cursor (self->subscriptions));
+        zsock_set_subscribe (self->sub,
+                             (const char *)zhashx_cursor (self->subscriptions));
     return 0;
 }
 
@@ -104,14 +104,15 @@ s_info_reply (zube_bus_t *self, zube_bus_reply_t *reply)
     if (reply->status == ZUBE_OK)
         info = zube__bus_info_reply__unpack (NULL, reply->payload_size,
                                              reply->payload ? reply->payload
-                                                            : (const uint8_t *) "");
+                                                            : (const uint8_t *)"");
     char *publish = info ? s_endpoint_resolve (self, info->publish_endpoint) : NULL;
     char *subscribe = info ? s_endpoint_resolve (self, info->subscribe_endpoint) : NULL;
     if (info)
         zube__bus_info_reply__free_unpacked (info, NULL);
     if (!publish || !subscribe) {
-        zube_log_warn ("msg=\"no event endpoints from bus/info, will ask again\" reason=\"%s\"",
-                       reply->status == ZUBE_OK ? "incomplete reply" : reply->error);
+        zube_log_warn (
+            "msg=\"no event endpoints from bus/info, will ask again\" reason=\"%s\"",
+            reply->status == ZUBE_OK ? "incomplete reply" : reply->error);
         free (publish);
         free (subscribe);
         self->info_retry_at = s_now () + ZUBE_BUS_INFO_RETRY_MS;
@@ -139,17 +140,18 @@ zube_bus__want_info (zube_bus_t *self)
     if (self->info_correlation)
         return;
     zube_status_t status;
-    char why [256];
+    char why[256];
     self->info_retry_at = 0;
-    self->info_correlation = zube_bus__call_start (self, "bus", "info", NULL, 0, ZUBE_BUS_INFO_TIMEOUT_MS,
-                                           NULL, NULL, NULL, s_info_reply, &status, why,
-                                           sizeof why);
+    self->info_correlation =
+        zube_bus__call_start (self, "bus", "info", NULL, 0, ZUBE_BUS_INFO_TIMEOUT_MS,
+                              NULL, NULL, NULL, s_info_reply, &status, why, sizeof why);
     if (!self->info_correlation)
         self->info_retry_at = s_now () + ZUBE_BUS_INFO_RETRY_MS;
 }
 
 int
-zube_bus_publish (zube_bus_t *self, const char *topic, const void *payload, size_t payload_size)
+zube_bus_publish (zube_bus_t *self, const char *topic, const void *payload,
+                  size_t payload_size)
 {
     assert (self);
     if (!topic || !*topic || strlen (topic) > 1024)
@@ -168,14 +170,15 @@ zube_bus_publish (zube_bus_t *self, const char *topic, const void *payload, size
     }
     Zube__BusHeader header;
     zube_bus__header_init (&header, ZUBE__BUS_KIND__BUS_EVENT);
-    header.topic = (char *) topic;
+    header.topic = (char *)topic;
     header.has_event_sequence = 1;
     header.event_sequence = ++*sequence;
 
     if (!self->pub && self->publish_endpoint)
         s_open_pub (self);
     if (self->pub)
-        return zube_bus__send_frames (self->pub, topic, &header, payload, payload_size, true);
+        return zube_bus__send_frames (self->pub, topic, &header, payload, payload_size,
+                                      true);
 
     //  No endpoint yet: keep the event until bus/info answers.
     zube_bus_event_t *event = calloc (1, sizeof *event);
@@ -203,12 +206,12 @@ zube_bus_publish (zube_bus_t *self, const char *topic, const void *payload, size
 }
 
 int
-zube_bus_subscribe (zube_bus_t *self, const char *topic_prefix, zube_bus_event_fn *callback,
-                    void *arg)
+zube_bus_subscribe (zube_bus_t *self, const char *topic_prefix,
+                    zube_bus_event_fn *callback, void *arg)
 {
     assert (self);
-    if (!topic_prefix || !callback || strlen (topic_prefix) > 1024
-        || zhashx_lookup (self->subscriptions, topic_prefix))
+    if (!topic_prefix || !callback || strlen (topic_prefix) > 1024 ||
+        zhashx_lookup (self->subscriptions, topic_prefix))
         return -1;
     zube_bus_subscription_t *subscription = calloc (1, sizeof *subscription);
     if (!subscription)
@@ -244,39 +247,41 @@ zube_bus__handle_event (zube_bus_t *self, zmq_msg_t *frames, int count)
 {
     if (count != 3)
         return;
-    Zube__BusHeader *header = zube_bus__header_unpack (&frames [1]);
+    Zube__BusHeader *header = zube_bus__header_unpack (&frames[1]);
     if (!header)
         return;
     bool is_event = header->kind == ZUBE__BUS_KIND__BUS_EVENT;
     zube__bus_header__free_unpacked (header, NULL);
     if (!is_event)
         return;
-    char *topic = strndup ((const char *) zmq_msg_data (&frames [0]), zmq_msg_size (&frames [0]));
+    char *topic =
+        strndup ((const char *)zmq_msg_data (&frames[0]), zmq_msg_size (&frames[0]));
     zlistx_t *matches = zlistx_new ();
     if (!topic || !matches) {
         free (topic);
         zlistx_destroy (&matches);
         return;
     }
-    zlistx_set_destructor (matches, (zlistx_destructor_fn *) zstr_free);
-    zlistx_set_duplicator (matches, (zlistx_duplicator_fn *) strdup);
+    zlistx_set_destructor (matches, (zlistx_destructor_fn *)zstr_free);
+    zlistx_set_duplicator (matches, (zlistx_duplicator_fn *)strdup);
     for (void *item = zhashx_first (self->subscriptions); item;
          item = zhashx_next (self->subscriptions)) {
-        const char *prefix = (const char *) zhashx_cursor (self->subscriptions);
+        const char *prefix = (const char *)zhashx_cursor (self->subscriptions);
         if (strncmp (topic, prefix, strlen (prefix)) == 0)
-            zlistx_add_end (matches, (void *) prefix);
+            zlistx_add_end (matches, (void *)prefix);
     }
-    const uint8_t *payload = (const uint8_t *) zmq_msg_data (&frames [2]);
-    size_t payload_size = zmq_msg_size (&frames [2]);
-    for (const char *prefix = zlistx_first (matches); prefix; prefix = zlistx_next (matches)) {
-        zube_bus_subscription_t *subscription = zhashx_lookup (self->subscriptions, prefix);
+    const uint8_t *payload = (const uint8_t *)zmq_msg_data (&frames[2]);
+    size_t payload_size = zmq_msg_size (&frames[2]);
+    for (const char *prefix = zlistx_first (matches); prefix;
+         prefix = zlistx_next (matches)) {
+        zube_bus_subscription_t *subscription =
+            zhashx_lookup (self->subscriptions, prefix);
         if (subscription) {
             self->dispatched++;
-            subscription->callback (self, topic, payload, payload_size, subscription->arg);
+            subscription->callback (self, topic, payload, payload_size,
+                                    subscription->arg);
         }
     }
     zlistx_destroy (&matches);
     free (topic);
 }
-
-

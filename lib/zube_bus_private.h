@@ -11,33 +11,34 @@
 #define ZUBE_BUS_PRIVATE_H_INCLUDED
 
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE     //  asprintf, strndup
+#define _GNU_SOURCE //  asprintf, strndup
 #endif
 #include <czmq.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "bus.pb-c.h"
 #include "zube/bus.h"
 #include "zube/log.h"
-#include "bus.pb-c.h"
 
 #define ZUBE_BUS_PRIVATE __attribute__ ((visibility ("hidden")))
 
 //  Limits that are not (yet) part of the config.
 #define ZUBE_BUS_DEFAULT_HWM 100000
-#define ZUBE_BUS_DEDUP_ENTRIES 4096                  //  per connection, docs/bus-protocol.md
-#define ZUBE_BUS_DEDUP_MAX_BYTES (64u * 1024 * 1024) //  a cache of 4096 x 4 MiB would be 16 GiB
-#define ZUBE_BUS_MAX_NESTING 16                      //  nested polls that still dispatch requests
-#define ZUBE_BUS_MAX_QUEUED_EVENTS 10000             //  events published before PUB is open
-#define ZUBE_BUS_RETRY_MIN_MS 50                     //  back-off after "instance died"
+#define ZUBE_BUS_DEDUP_ENTRIES 4096 //  per connection, docs/bus-protocol.md
+#define ZUBE_BUS_DEDUP_MAX_BYTES                                                         \
+    (64u * 1024 * 1024)                  //  a cache of 4096 x 4 MiB would be 16 GiB
+#define ZUBE_BUS_MAX_NESTING 16          //  nested polls that still dispatch requests
+#define ZUBE_BUS_MAX_QUEUED_EVENTS 10000 //  events published before PUB is open
+#define ZUBE_BUS_RETRY_MIN_MS 50         //  back-off after "instance died"
 #define ZUBE_BUS_RETRY_MAX_MS 1000
-#define ZUBE_BUS_SEND_RETRY_MS 50                    //  after a send refused at the HWM
+#define ZUBE_BUS_SEND_RETRY_MS 50 //  after a send refused at the HWM
 #define ZUBE_BUS_INFO_TIMEOUT_MS 5000
 #define ZUBE_BUS_INFO_RETRY_MS 1000
-#define ZUBE_BUS_READ_BATCH 256                      //  messages per socket per pass
+#define ZUBE_BUS_READ_BATCH 256 //  messages per socket per pass
 #define ZUBE_BUS_MAX_NAME 255
-#define ZUBE_BUS_MAX_WAIT_MS 1000                    //  longest single zmq_poll
+#define ZUBE_BUS_MAX_WAIT_MS 1000 //  longest single zmq_poll
 
 //  Where a synchronous call waits for its outcome.
 typedef struct {
@@ -50,18 +51,18 @@ typedef void (zube_bus_internal_fn) (zube_bus_t *self, zube_bus_reply_t *reply);
 
 //  A call waiting for its outcome, with what it takes to send it again.
 typedef struct {
-    uint64_t correlation_id;    //  also the key in self->pending
+    uint64_t correlation_id; //  also the key in self->pending
     uint64_t sequence;
     char *service;
     char *method;
     uint8_t *payload;
     size_t payload_size;
     int timeout_ms;
-    int64_t deadline;           //  zclock_mono
-    int64_t retry_at;           //  0, or when to send it again
-    uint32_t attempt;           //  times sent so far
-    uint64_t generation;        //  DEALER it was last sent on; 0: not sent
-    char *last_error;           //  the retryable failure behind a retry
+    int64_t deadline;    //  zclock_mono
+    int64_t retry_at;    //  0, or when to send it again
+    uint32_t attempt;    //  times sent so far
+    uint64_t generation; //  DEALER it was last sent on; 0: not sent
+    char *last_error;    //  the retryable failure behind a retry
     zube_bus_reply_fn *callback;
     void *arg;
     zube_bus_sync_slot_t *slot;
@@ -109,8 +110,8 @@ struct _zube_bus_request_t {
     int64_t deadline;
     uint8_t *payload;
     size_t payload_size;
-    char *dedup_key;            //  NULL when the caller sent no client id
-    void *handle;               //  in bus->requests
+    char *dedup_key; //  NULL when the caller sent no client id
+    void *handle;    //  in bus->requests
     bool in_handler;
     bool deferred;
     bool answered;
@@ -120,61 +121,61 @@ struct _zube_bus_t {
     //  Configuration
     char *endpoint;
     bool insecure;
-    zcert_t *cert;              //  our keys, when secure
-    char *server_key;           //  the broker's public key (Z85)
+    zcert_t *cert;    //  our keys, when secure
+    char *server_key; //  the broker's public key (Z85)
     int heartbeat_ms;
     size_t max_msg_size;
     int hwm;
     int reconnect_min_ms;
     int reconnect_max_ms;
-    char client_id [17];
+    char client_id[17];
     char *instance;
 
     //  Broker connection
     zsock_t *dealer;
-    uint64_t generation;        //  counts DEALERs created
-    bool connected;             //  heard from the broker on this DEALER
-    char *epoch;                //  the broker's, from its heartbeats
+    uint64_t generation; //  counts DEALERs created
+    bool connected;      //  heard from the broker on this DEALER
+    char *epoch;         //  the broker's, from its heartbeats
     int broker_heartbeat_ms;
     int64_t last_heard;
     int64_t last_sent;
-    bool register_again;        //  we were silent too long: READY again
+    bool register_again; //  we were silent too long: READY again
     int64_t last_pass;
-    int64_t reconnect_at;       //  while dealer is NULL
+    int64_t reconnect_at; //  while dealer is NULL
     int backoff_ms;
     uint64_t reconnects;
 
     //  Calls
-    zhashx_t *pending;          //  &correlation_id -> zube_bus_pending_t
+    zhashx_t *pending; //  &correlation_id -> zube_bus_pending_t
     uint64_t next_correlation;
     uint64_t next_sequence;
     size_t internal_in_flight;
-    int64_t next_timer;         //  earliest pending deadline or retry
+    int64_t next_timer; //  earliest pending deadline or retry
 
     //  Serving
-    zhashx_t *services;         //  name -> zube_bus_service_t
-    zlistx_t *requests;         //  every live request (owned)
-    zhashx_t *in_progress;      //  dedup key -> request being handled
-    zlistx_t *backlog;          //  received too deep in nesting, not dispatched
-    zhashx_t *dedup;            //  dedup key -> zube_bus_cached_reply_t (owned by ring)
-    zube_bus_cached_reply_t *dedup_ring [ZUBE_BUS_DEDUP_ENTRIES];
+    zhashx_t *services;    //  name -> zube_bus_service_t
+    zlistx_t *requests;    //  every live request (owned)
+    zhashx_t *in_progress; //  dedup key -> request being handled
+    zlistx_t *backlog;     //  received too deep in nesting, not dispatched
+    zhashx_t *dedup;       //  dedup key -> zube_bus_cached_reply_t (owned by ring)
+    zube_bus_cached_reply_t *dedup_ring[ZUBE_BUS_DEDUP_ENTRIES];
     size_t dedup_oldest;
     size_t dedup_count;
     size_t dedup_bytes;
-    int depth;                  //  active zube_bus_poll / zube_bus_call frames
-    uint64_t dispatched;        //  callbacks run, ever
+    int depth;           //  active zube_bus_poll / zube_bus_call frames
+    uint64_t dispatched; //  callbacks run, ever
 
     //  Events
     zsock_t *pub;
     zsock_t *sub;
     char *publish_endpoint;
     char *subscribe_endpoint;
-    uint64_t info_correlation;  //  bus/info in flight
+    uint64_t info_correlation; //  bus/info in flight
     int64_t info_retry_at;
     bool pub_wanted;
-    zhashx_t *subscriptions;    //  prefix -> zube_bus_subscription_t
-    zhashx_t *topic_sequences;  //  topic -> uint64_t
-    zlistx_t *event_queue;      //  zube_bus_event_t, oldest first
+    zhashx_t *subscriptions;   //  prefix -> zube_bus_subscription_t
+    zhashx_t *topic_sequences; //  topic -> uint64_t
+    zlistx_t *event_queue;     //  zube_bus_event_t, oldest first
     uint64_t events_dropped;
 };
 
@@ -207,32 +208,34 @@ s_memdup (const void *data, size_t size)
 //  lib/zube_bus.c
 ZUBE_BUS_PRIVATE void zube_bus__free_item (void **item_p);
 ZUBE_BUS_PRIVATE bool zube_bus__service_name_valid (const char *name);
-ZUBE_BUS_PRIVATE zube_bus_reply_t *zube_bus__reply_new (zube_status_t status, const char *error,
-                                                        const void *payload, size_t payload_size,
-                                                        uint64_t correlation_id);
+ZUBE_BUS_PRIVATE zube_bus_reply_t *
+zube_bus__reply_new (zube_status_t status, const char *error, const void *payload,
+                     size_t payload_size, uint64_t correlation_id);
 ZUBE_BUS_PRIVATE void zube_bus__header_init (Zube__BusHeader *header, Zube__BusKind kind);
-ZUBE_BUS_PRIVATE uint8_t *zube_bus__header_pack (const Zube__BusHeader *header, size_t *size_p);
+ZUBE_BUS_PRIVATE uint8_t *zube_bus__header_pack (const Zube__BusHeader *header,
+                                                 size_t *size_p);
 ZUBE_BUS_PRIVATE Zube__BusHeader *zube_bus__header_unpack (zmq_msg_t *frame);
-ZUBE_BUS_PRIVATE int zube_bus__send_raw (zsock_t *sock, const char *topic, const uint8_t *header,
-                                         size_t header_size, const void *payload,
-                                         size_t payload_size, bool with_payload);
+ZUBE_BUS_PRIVATE int zube_bus__send_raw (zsock_t *sock, const char *topic,
+                                         const uint8_t *header, size_t header_size,
+                                         const void *payload, size_t payload_size,
+                                         bool with_payload);
 ZUBE_BUS_PRIVATE int zube_bus__send_frames (zsock_t *sock, const char *topic,
-                                            const Zube__BusHeader *header, const void *payload,
-                                            size_t payload_size, bool with_payload);
-ZUBE_BUS_PRIVATE int zube_bus__send_broker (zube_bus_t *self, const Zube__BusHeader *header,
+                                            const Zube__BusHeader *header,
+                                            const void *payload, size_t payload_size,
+                                            bool with_payload);
+ZUBE_BUS_PRIVATE int zube_bus__send_broker (zube_bus_t *self,
+                                            const Zube__BusHeader *header,
                                             const void *payload, size_t payload_size,
                                             bool with_payload);
 ZUBE_BUS_PRIVATE void zube_bus__send_ready (zube_bus_t *self, const char *service);
 ZUBE_BUS_PRIVATE void zube_bus__send_disconnect (zube_bus_t *self, const char *service);
-ZUBE_BUS_PRIVATE zsock_t *zube_bus__socket_new (zube_bus_t *self, int type, const char *endpoint);
-ZUBE_BUS_PRIVATE uint64_t zube_bus__call_start (zube_bus_t *self, const char *service,
-                                                const char *method, const void *payload,
-                                                size_t payload_size, int timeout_ms,
-                                                zube_bus_reply_fn *callback, void *arg,
-                                                zube_bus_sync_slot_t *slot,
-                                                zube_bus_internal_fn *internal,
-                                                zube_status_t *status_p, char *why,
-                                                size_t why_size);
+ZUBE_BUS_PRIVATE zsock_t *zube_bus__socket_new (zube_bus_t *self, int type,
+                                                const char *endpoint);
+ZUBE_BUS_PRIVATE uint64_t zube_bus__call_start (
+    zube_bus_t *self, const char *service, const char *method, const void *payload,
+    size_t payload_size, int timeout_ms, zube_bus_reply_fn *callback, void *arg,
+    zube_bus_sync_slot_t *slot, zube_bus_internal_fn *internal, zube_status_t *status_p,
+    char *why, size_t why_size);
 
 //  lib/zube_bus_serve.c
 ZUBE_BUS_PRIVATE void zube_bus__handle_request (zube_bus_t *self, Zube__BusHeader *header,
@@ -243,7 +246,8 @@ ZUBE_BUS_PRIVATE void zube_bus__serve_destroy (zube_bus_t *self);
 
 //  lib/zube_bus_events.c
 ZUBE_BUS_PRIVATE void zube_bus__want_info (zube_bus_t *self);
-ZUBE_BUS_PRIVATE void zube_bus__handle_event (zube_bus_t *self, zmq_msg_t *frames, int count);
+ZUBE_BUS_PRIVATE void zube_bus__handle_event (zube_bus_t *self, zmq_msg_t *frames,
+                                              int count);
 ZUBE_BUS_PRIVATE void zube_bus__event_destructor (void **item_p);
 
 #endif

@@ -14,7 +14,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-
 //  --------------------------------------------------------------------------
 //  Serving
 
@@ -29,12 +28,12 @@ s_send_reply (zube_bus_t *self, const uint8_t *route, size_t route_size,
     header.correlation_id = correlation_id;
     if (route) {
         header.has_route = 1;
-        header.route.data = (uint8_t *) route;
+        header.route.data = (uint8_t *)route;
         header.route.len = route_size;
     }
     header.has_status = 1;
-    header.status = (Zube__StatusCode) status;
-    header.error = (char *) (status == ZUBE_OK ? NULL : error);
+    header.status = (Zube__StatusCode)status;
+    header.error = (char *)(status == ZUBE_OK ? NULL : error);
     if (zube_bus__send_broker (self, &header, payload, payload_size, true) != 0)
         //  The caller sends the request again after a reconnect, and
         //  gets this reply from the cache then.
@@ -66,8 +65,8 @@ s_cached_reply_destroy (zube_bus_cached_reply_t **self_p)
 static void
 s_dedup_evict_oldest (zube_bus_t *self)
 {
-    zube_bus_cached_reply_t *entry = self->dedup_ring [self->dedup_oldest];
-    self->dedup_ring [self->dedup_oldest] = NULL;
+    zube_bus_cached_reply_t *entry = self->dedup_ring[self->dedup_oldest];
+    self->dedup_ring[self->dedup_oldest] = NULL;
     self->dedup_oldest = (self->dedup_oldest + 1) % ZUBE_BUS_DEDUP_ENTRIES;
     self->dedup_count--;
     if (entry) {
@@ -99,7 +98,8 @@ s_dedup_store (zube_bus_t *self, const char *key, zube_status_t status, const ch
     }
     if (self->dedup_count == ZUBE_BUS_DEDUP_ENTRIES)
         s_dedup_evict_oldest (self);
-    self->dedup_ring [(self->dedup_oldest + self->dedup_count) % ZUBE_BUS_DEDUP_ENTRIES] = entry;
+    self->dedup_ring[(self->dedup_oldest + self->dedup_count) % ZUBE_BUS_DEDUP_ENTRIES] =
+        entry;
     self->dedup_count++;
     zhashx_insert (self->dedup, entry->key, entry);
     self->dedup_bytes += entry->payload_size;
@@ -150,15 +150,15 @@ s_request_new (zube_bus_t *self, Zube__BusHeader *header, const uint8_t *payload
         request->route = s_memdup (header->route.data, header->route.len);
         request->route_size = request->route ? header->route.len : 0;
     }
-    int deadline_ms = header->has_deadline_ms ? (int) MIN (header->deadline_ms, INT_MAX)
+    int deadline_ms = header->has_deadline_ms ? (int)MIN (header->deadline_ms, INT_MAX)
                                               : ZUBE_BUS_DEFAULT_TIMEOUT_MS;
     request->deadline = s_now () + deadline_ms;
     request->payload = s_memdup (payload, payload_size);
     request->payload_size = request->payload ? payload_size : 0;
     request->dedup_key = dedup_key;
     request->handle = zlistx_add_end (self->requests, request);
-    if (!request->service || !request->method || !request->sender || !request->client_id
-        || (payload_size && !request->payload) || !request->handle) {
+    if (!request->service || !request->method || !request->sender ||
+        !request->client_id || (payload_size && !request->payload) || !request->handle) {
         request->dedup_key = NULL;
         free (dedup_key);
         s_request_destroy (&request);
@@ -193,8 +193,8 @@ zube_bus__dispatch_request (zube_bus_t *self, zube_bus_request_t *request)
 }
 
 void
-zube_bus__handle_request (zube_bus_t *self, Zube__BusHeader *header, const uint8_t *payload,
-                  size_t size)
+zube_bus__handle_request (zube_bus_t *self, Zube__BusHeader *header,
+                          const uint8_t *payload, size_t size)
 {
     if (!header->service || !header->has_correlation_id) {
         zube_log_debug ("msg=\"dropped request without service or correlation id\"");
@@ -207,9 +207,9 @@ zube_bus__handle_request (zube_bus_t *self, Zube__BusHeader *header, const uint8
         if (cached) {
             zube_log_debug ("msg=\"answered a retry from the reply cache\" key=%s", key);
             s_send_reply (self, header->has_route ? header->route.data : NULL,
-                          header->has_route ? header->route.len : 0, header->correlation_id,
-                          cached->status, cached->error, cached->payload,
-                          cached->payload_size);
+                          header->has_route ? header->route.len : 0,
+                          header->correlation_id, cached->status, cached->error,
+                          cached->payload, cached->payload_size);
             free (key);
             return;
         }
@@ -217,16 +217,17 @@ zube_bus__handle_request (zube_bus_t *self, Zube__BusHeader *header, const uint8
         if (running) {
             //  Answer this copy instead: after a broker restart only the
             //  newest copy's route is known to the broker.
-            uint8_t *route = header->has_route ? s_memdup (header->route.data,
-                                                           header->route.len)
-                                               : NULL;
+            uint8_t *route = header->has_route
+                                 ? s_memdup (header->route.data, header->route.len)
+                                 : NULL;
             if (route || !header->has_route || !header->route.len) {
                 free (running->route);
                 running->route = route;
                 running->route_size = route ? header->route.len : 0;
                 running->correlation_id = header->correlation_id;
             }
-            zube_log_debug ("msg=\"ignored a retry of a request in progress\" key=%s", key);
+            zube_log_debug ("msg=\"ignored a retry of a request in progress\" key=%s",
+                            key);
             free (key);
             return;
         }
@@ -243,11 +244,12 @@ zube_bus__handle_request (zube_bus_t *self, Zube__BusHeader *header, const uint8
 }
 
 int
-zube_bus_serve (zube_bus_t *self, const char *service, zube_bus_handler_fn *handler, void *arg)
+zube_bus_serve (zube_bus_t *self, const char *service, zube_bus_handler_fn *handler,
+                void *arg)
 {
     assert (self);
-    if (!zube_bus__service_name_valid (service) || !handler || streq (service, "bus")
-        || zhashx_lookup (self->services, service))
+    if (!zube_bus__service_name_valid (service) || !handler || streq (service, "bus") ||
+        zhashx_lookup (self->services, service))
         return -1;
     zube_bus_service_t *entry = calloc (1, sizeof *entry);
     if (!entry)
@@ -305,7 +307,7 @@ int
 zube_bus_request_remaining_ms (zube_bus_request_t *request)
 {
     int64_t left = request->deadline - s_now ();
-    return left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int) left;
+    return left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
 }
 
 const uint8_t *
@@ -313,11 +315,12 @@ zube_bus_request_payload (zube_bus_request_t *request, size_t *size_p)
 {
     if (size_p)
         *size_p = request->payload_size;
-    return request->payload ? request->payload : (const uint8_t *) "";
+    return request->payload ? request->payload : (const uint8_t *)"";
 }
 
 ProtobufCMessage *
-zube_bus_request_unpack (zube_bus_request_t *request, const ProtobufCMessageDescriptor *desc)
+zube_bus_request_unpack (zube_bus_request_t *request,
+                         const ProtobufCMessageDescriptor *desc)
 {
     assert (desc);
     return protobuf_c_message_unpack (desc, NULL, request->payload_size,
@@ -330,8 +333,9 @@ zube_bus_request_unpack_or_reject (zube_bus_request_t *request,
 {
     ProtobufCMessage *message = zube_bus_request_unpack (request, desc);
     if (!message)
-        zube_bus_respond_error (request, ZUBE_BAD_REQUEST, "cannot decode %s/%s payload as %s",
-                                request->service, request->method, desc->name);
+        zube_bus_respond_error (request, ZUBE_BAD_REQUEST,
+                                "cannot decode %s/%s payload as %s", request->service,
+                                request->method, desc->name);
     return message;
 }
 
@@ -349,10 +353,11 @@ zube_bus_respond (zube_bus_request_t *request, zube_status_t status, const char 
     assert (request);
     assert (!request->answered);
     zube_bus_t *self = request->bus;
-    char why [128];
+    char why[128];
     if (payload_size > self->max_msg_size) {
-        snprintf (why, sizeof why, "reply payload of %zu bytes exceeds the %zu-byte limit",
-                  payload_size, self->max_msg_size);
+        snprintf (why, sizeof why,
+                  "reply payload of %zu bytes exceeds the %zu-byte limit", payload_size,
+                  self->max_msg_size);
         zube_log_warn ("msg=\"reply too large\" service=%s method=%s size=%zu",
                        request->service, request->method, payload_size);
         status = ZUBE_PAYLOAD_TOO_LARGE;
@@ -360,14 +365,14 @@ zube_bus_respond (zube_bus_request_t *request, zube_status_t status, const char 
         payload = NULL;
         payload_size = 0;
     }
-    if ((int) status < 0 || status >= ZUBE_STATUS_COUNT)
+    if ((int)status < 0 || status >= ZUBE_STATUS_COUNT)
         status = ZUBE_INTERNAL;
     if (status != ZUBE_OK && (!error || !*error))
         error = zube_status_reason (status);
     if (status == ZUBE_OK)
         error = NULL;
-    s_send_reply (self, request->route, request->route_size, request->correlation_id, status,
-                  error, payload, payload_size);
+    s_send_reply (self, request->route, request->route_size, request->correlation_id,
+                  status, error, payload, payload_size);
     if (request->dedup_key) {
         s_dedup_store (self, request->dedup_key, status, error, payload, payload_size);
         if (zhashx_lookup (self->in_progress, request->dedup_key) == request)
@@ -400,7 +405,7 @@ void
 zube_bus_respond_error (zube_bus_request_t *request, zube_status_t status,
                         const char *format, ...)
 {
-    char error [1024];
+    char error[1024];
     va_list args;
     va_start (args, format);
     vsnprintf (error, sizeof error, format, args);

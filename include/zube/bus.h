@@ -29,11 +29,11 @@
 #ifndef ZUBE_BUS_H_INCLUDED
 #define ZUBE_BUS_H_INCLUDED
 
+#include "zube/status.h"
+#include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <protobuf-c/protobuf-c.h>
-#include "zube/status.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -73,7 +73,7 @@ typedef struct {
 //  The outcome of a call. payload is owned by the reply.
 typedef struct {
     zube_status_t status;
-    char *error;          //  human text when status != ZUBE_OK, else NULL
+    char *error; //  human text when status != ZUBE_OK, else NULL
     uint8_t *payload;
     size_t payload_size;
     uint64_t correlation_id;
@@ -136,12 +136,13 @@ size_t zube_bus_in_flight (zube_bus_t *self);
 //  the service. It answers with zube_bus_respond (now or later, exactly
 //  once); a handler that returns without answering and without calling
 //  zube_bus_request_defer gets INTERNAL "no reply" sent for it.
-typedef void (zube_bus_handler_fn) (zube_bus_t *bus, zube_bus_request_t *request, void *arg);
+typedef void (zube_bus_handler_fn) (zube_bus_t *bus, zube_bus_request_t *request,
+                                    void *arg);
 
 //  Registers (READY) under service name, and again after every reconnect.
 //  Returns 0, or -1 if the name is invalid or already served here.
-int zube_bus_serve (zube_bus_t *self, const char *service,
-                    zube_bus_handler_fn *handler, void *arg);
+int zube_bus_serve (zube_bus_t *self, const char *service, zube_bus_handler_fn *handler,
+                    void *arg);
 //  Stops serving (DISCONNECT for that service). Returns -1 if not served.
 int zube_bus_unserve (zube_bus_t *self, const char *service);
 
@@ -162,8 +163,9 @@ ProtobufCMessage *zube_bus_request_unpack (zube_bus_request_t *request,
                                            const ProtobufCMessageDescriptor *desc);
 //  Same, but on bad bytes answers BAD_REQUEST itself (which ends the
 //  request) and returns NULL: the usual first line of a handler.
-ProtobufCMessage *zube_bus_request_unpack_or_reject (zube_bus_request_t *request,
-                                                     const ProtobufCMessageDescriptor *desc);
+ProtobufCMessage *
+zube_bus_request_unpack_or_reject (zube_bus_request_t *request,
+                                   const ProtobufCMessageDescriptor *desc);
 
 //  Keeps the request alive after the handler returns.
 void zube_bus_request_defer (zube_bus_request_t *request);
@@ -175,7 +177,8 @@ void zube_bus_respond (zube_bus_request_t *request, zube_status_t status,
                        const char *error, const void *payload, size_t payload_size);
 void zube_bus_respond_msg (zube_bus_request_t *request, const ProtobufCMessage *reply);
 void zube_bus_respond_error (zube_bus_request_t *request, zube_status_t status,
-                             const char *format, ...) __attribute__ ((format (printf, 3, 4)));
+                             const char *format, ...)
+    __attribute__ ((format (printf, 3, 4)));
 
 //  Events. Topics are dot/slash separated names ("pods/default",
 //  "node/sim-0001"); a subscription matches by prefix. Publishing returns
@@ -185,11 +188,10 @@ void zube_bus_respond_error (zube_bus_request_t *request, zube_status_t status,
 //  PUB/SUB: a subscriber that has just (re)connected may miss events.
 //  Subscribing a prefix twice returns -1; when several prefixes match a
 //  topic, each callback is called once.
-int zube_bus_publish (zube_bus_t *self, const char *topic,
-                      const void *payload, size_t payload_size);
+int zube_bus_publish (zube_bus_t *self, const char *topic, const void *payload,
+                      size_t payload_size);
 typedef void (zube_bus_event_fn) (zube_bus_t *bus, const char *topic,
-                                  const uint8_t *payload, size_t payload_size,
-                                  void *arg);
+                                  const uint8_t *payload, size_t payload_size, void *arg);
 int zube_bus_subscribe (zube_bus_t *self, const char *topic_prefix,
                         zube_bus_event_fn *callback, void *arg);
 int zube_bus_unsubscribe (zube_bus_t *self, const char *topic_prefix);

@@ -7,19 +7,21 @@
     (client_id, sequence) twice. Each case starts its own zube-broker from
     the build tree (--insecure, heartbeat 200 ms); service instances are this
     program re-executed with --child-service, so each has its own process. */
-#include "../zube_testproc.h"
-#include "../zube_test.h"
+#define _GNU_SOURCE //  strndup, and what zube_testproc.h needs
 
-#include <czmq.h>
+#include "../zube_test.h"
+#include "../zube_testproc.h"
+
 #include "zube/bus.h"
 #include "zube/log.h"
+#include <czmq.h>
 
 #define HEARTBEAT_MS 200
 
 static char *s_dir;
-static char s_endpoint [64];
+static char s_endpoint[64];
 static pid_t s_broker;
-static pid_t s_children [16];
+static pid_t s_children[16];
 static int s_child_count;
 
 //  --------------------------------------------------------------------------
@@ -28,10 +30,15 @@ static int s_child_count;
 static pid_t
 s_start_broker (void)
 {
-    char log_path [512];
+    char log_path[512];
     snprintf (log_path, sizeof log_path, "%s/broker.log", s_dir);
-    char *argv [] = {(char *) zt_program ("zube-broker"), "--insecure", "--bind", s_endpoint,
-                     "--heartbeat", "200", NULL};
+    char *argv[] = {(char *)zt_program ("zube-broker"),
+                    "--insecure",
+                    "--bind",
+                    s_endpoint,
+                    "--heartbeat",
+                    "200",
+                    NULL};
     pid_t pid = zt_spawn (argv, log_path);
     if (pid > 0 && !zt_wait_port (atoi (strrchr (s_endpoint, ':') + 1), 5000)) {
         zt_stop (pid, SIGKILL, 1000);
@@ -53,7 +60,7 @@ static void
 s_teardown (void)
 {
     for (int index = 0; index < s_child_count; index++)
-        zt_stop (s_children [index], SIGTERM, 3000);
+        zt_stop (s_children[index], SIGTERM, 3000);
     s_child_count = 0;
     zt_stop (s_broker, SIGTERM, 3000);
     s_broker = 0;
@@ -62,20 +69,20 @@ s_teardown (void)
 static pid_t
 s_start_service (const char *service)
 {
-    char log_path [512];
+    char log_path[512];
     snprintf (log_path, sizeof log_path, "%s/children.log", s_dir);
-    char *argv [] = {"/proc/self/exe", "--child-service", s_endpoint, (char *) service, s_dir,
-                     NULL};
+    char *argv[] = {
+        "/proc/self/exe", "--child-service", s_endpoint, (char *)service, s_dir, NULL};
     pid_t pid = zt_spawn (argv, log_path);
     if (pid > 0 && s_child_count < 16)
-        s_children [s_child_count++] = pid;
+        s_children[s_child_count++] = pid;
     return pid;
 }
 
 static zube_bus_t *
 s_bus_new (void)
 {
-    return zube_bus_new (&(zube_bus_config_t) {
+    return zube_bus_new (&(zube_bus_config_t){
         .endpoint = s_endpoint, .insecure = true, .heartbeat_ms = HEARTBEAT_MS});
 }
 
@@ -89,8 +96,9 @@ s_call_text (zube_bus_t *bus, const char *service, const char *method, int timeo
         zube_bus_reply_t *reply = NULL;
         zube_bus_call (bus, service, method, NULL, 0, 1000, &reply);
         if (reply->status == ZUBE_OK) {
-            char *text = strndup ((char *) (reply->payload ? reply->payload : (uint8_t *) ""),
-                                  reply->payload_size);
+            char *text =
+                strndup ((char *)(reply->payload ? reply->payload : (uint8_t *)""),
+                         reply->payload_size);
             zube_bus_reply_destroy (&reply);
             return text;
         }
@@ -120,7 +128,7 @@ typedef struct {
     zhashx_t *applied;
     int applications;
     int duplicates;
-    zlistx_t *deferred;         //  s_deferred_t, in due order
+    zlistx_t *deferred; //  s_deferred_t, in due order
     int64_t next_free;
 } s_child_t;
 
@@ -139,14 +147,15 @@ s_child_handler (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
 {
     s_child_t *child = arg;
     const char *method = zube_bus_request_method (request);
-    char text [128];
+    char text[128];
     if (streq (method, "apply") || streq (method, "apply-slow")) {
-        snprintf (text, sizeof text, "%" PRIu64 ":%s", zube_bus_request_sequence (request),
+        snprintf (text, sizeof text, "%" PRIu64 ":%s",
+                  zube_bus_request_sequence (request),
                   zube_bus_request_client_id (request));
         if (zhashx_lookup (child->applied, text))
             child->duplicates++;
         else
-            zhashx_insert (child->applied, text, (void *) 1);
+            zhashx_insert (child->applied, text, (void *)1);
         child->applications++;
         int64_t now = zclock_mono ();
         if (streq (method, "apply-slow"))
@@ -155,27 +164,23 @@ s_child_handler (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
             child->next_free = (child->next_free > now ? child->next_free : now) + 1;
             s_child_defer (child, request, child->next_free);
         }
-    }
-    else if (streq (method, "slow")) {
-        char path [512];
+    } else if (streq (method, "slow")) {
+        char path[512];
         snprintf (path, sizeof path, "%s/slow.log", child->dir);
         FILE *file = fopen (path, "a");
         if (file) {
-            fprintf (file, "%d\n", (int) getpid ());
+            fprintf (file, "%d\n", (int)getpid ());
             fclose (file);
         }
         s_child_defer (child, request, zclock_mono () + 1500);
-    }
-    else if (streq (method, "pid")) {
-        snprintf (text, sizeof text, "%d", (int) getpid ());
+    } else if (streq (method, "pid")) {
+        snprintf (text, sizeof text, "%d", (int)getpid ());
         zube_bus_respond (request, ZUBE_OK, NULL, text, strlen (text));
-    }
-    else if (streq (method, "stats")) {
+    } else if (streq (method, "stats")) {
         snprintf (text, sizeof text, "applied=%d duplicates=%d", child->applications,
                   child->duplicates);
         zube_bus_respond (request, ZUBE_OK, NULL, text, strlen (text));
-    }
-    else
+    } else
         zube_bus_respond_error (request, ZUBE_NOT_IMPLEMENTED, "no method %s", method);
 }
 
@@ -189,11 +194,10 @@ s_child_answer_due (s_child_t *child)
         size_t size;
         const uint8_t *payload = zube_bus_request_payload (entry->request, &size);
         if (streq (zube_bus_request_method (entry->request), "slow")) {
-            char text [32];
-            snprintf (text, sizeof text, "%d", (int) getpid ());
+            char text[32];
+            snprintf (text, sizeof text, "%d", (int)getpid ());
             zube_bus_respond (entry->request, ZUBE_OK, NULL, text, strlen (text));
-        }
-        else
+        } else
             zube_bus_respond (entry->request, ZUBE_OK, NULL, payload, size);
         free (entry);
         entry = zlistx_first (child->deferred);
@@ -205,7 +209,7 @@ s_child_service (const char *endpoint, const char *service, const char *dir)
 {
     zube_log_set_component ("test-service");
     s_child_t child = {.dir = dir, .applied = zhashx_new (), .deferred = zlistx_new ()};
-    zube_bus_t *bus = zube_bus_new (&(zube_bus_config_t) {
+    zube_bus_t *bus = zube_bus_new (&(zube_bus_config_t){
         .endpoint = endpoint, .insecure = true, .heartbeat_ms = HEARTBEAT_MS});
     if (!bus || zube_bus_serve (bus, service, s_child_handler, &child) != 0)
         return 2;
@@ -227,8 +231,8 @@ typedef struct {
     int outcomes;
     zube_status_t status;
     bool wrong_payload;
-    char expected [32];         //  empty: anything goes
-    char got [32];
+    char expected[32]; //  empty: anything goes
+    char got[32];
     int64_t at;
 } s_outcome_t;
 
@@ -239,11 +243,11 @@ s_record (zube_bus_t *bus, zube_bus_reply_t *reply, void *arg)
     outcome->outcomes++;
     outcome->status = reply->status;
     outcome->at = zt_now_ms ();
-    snprintf (outcome->got, sizeof outcome->got, "%.*s", (int) reply->payload_size,
-              reply->payload ? (char *) reply->payload : "");
-    if (reply->status == ZUBE_OK && outcome->expected [0]
-        && (reply->payload_size != strlen (outcome->expected)
-            || memcmp (reply->payload, outcome->expected, reply->payload_size) != 0))
+    snprintf (outcome->got, sizeof outcome->got, "%.*s", (int)reply->payload_size,
+              reply->payload ? (char *)reply->payload : "");
+    if (reply->status == ZUBE_OK && outcome->expected[0] &&
+        (reply->payload_size != strlen (outcome->expected) ||
+         memcmp (reply->payload, outcome->expected, reply->payload_size) != 0))
         outcome->wrong_payload = true;
     zube_bus_reply_destroy (&reply);
 }
@@ -260,23 +264,23 @@ test_instance_killed_mid_request (void)
     ZT_ASSERT (first > 0 && second > 0);
     zube_bus_t *bus = s_bus_new ();
     //  Both registered: each answers "pid" at least once.
-    bool seen [2] = {false, false};
+    bool seen[2] = {false, false};
     int64_t until = zt_now_ms () + 10000;
-    while (!(seen [0] && seen [1]) && zt_now_ms () < until) {
+    while (!(seen[0] && seen[1]) && zt_now_ms () < until) {
         char *text = s_call_text (bus, "slowpoke", "pid", 5000);
         if (text && atoi (text) == first)
-            seen [0] = true;
+            seen[0] = true;
         if (text && atoi (text) == second)
-            seen [1] = true;
+            seen[1] = true;
         free (text);
     }
-    ZT_ASSERT (seen [0] && seen [1]);
+    ZT_ASSERT (seen[0] && seen[1]);
 
     s_outcome_t outcome = {0};
     int64_t started = zt_now_ms ();
     ZT_ASSERT (zube_bus_call_async (bus, "slowpoke", "slow", NULL, 0, 10000, s_record,
                                     &outcome) > 0);
-    char path [512];
+    char path[512];
     snprintf (path, sizeof path, "%s/slow.log", s_dir);
     pid_t victim = 0;
     until = zt_now_ms () + 5000;
@@ -324,13 +328,14 @@ test_broker_restart_1000_in_flight (void)
     free (text);
 
     enum { CALLS = 1000 };
-    static s_outcome_t outcomes [CALLS];
+    static s_outcome_t outcomes[CALLS];
     memset (outcomes, 0, sizeof outcomes);
     for (int index = 0; index < CALLS; index++) {
-        snprintf (outcomes [index].expected, sizeof outcomes [index].expected, "entry-%d", index);
-        ZT_ASSERT (zube_bus_call_async (bus, "ledger", "apply", outcomes [index].expected,
-                                        strlen (outcomes [index].expected), 30000, s_record,
-                                        &outcomes [index]) > 0);
+        snprintf (outcomes[index].expected, sizeof outcomes[index].expected, "entry-%d",
+                  index);
+        ZT_ASSERT (zube_bus_call_async (bus, "ledger", "apply", outcomes[index].expected,
+                                        strlen (outcomes[index].expected), 30000,
+                                        s_record, &outcomes[index]) > 0);
     }
     //  Kill the broker once some, but not all, have been answered.
     int64_t until = zt_now_ms () + 10000;
@@ -351,10 +356,11 @@ test_broker_restart_1000_in_flight (void)
 
     int ok = 0, failed = 0;
     for (int index = 0; index < CALLS; index++) {
-        ZT_ASSERT_MSG (outcomes [index].outcomes == 1, "call %d had %d outcomes", index,
-                       outcomes [index].outcomes);
-        ZT_ASSERT_MSG (!outcomes [index].wrong_payload, "call %d got a wrong reply", index);
-        if (outcomes [index].status == ZUBE_OK)
+        ZT_ASSERT_MSG (outcomes[index].outcomes == 1, "call %d had %d outcomes", index,
+                       outcomes[index].outcomes);
+        ZT_ASSERT_MSG (!outcomes[index].wrong_payload, "call %d got a wrong reply",
+                       index);
+        if (outcomes[index].status == ZUBE_OK)
             ok++;
         else
             failed++;
@@ -389,10 +395,10 @@ test_retry_in_progress_applied_once (void)
     ZT_ASSERT (text);
     free (text);
     s_outcome_t outcome = {.expected = "once"};
-    ZT_ASSERT (zube_bus_call_async (bus, "ledger", "apply-slow", "once", 4, 20000, s_record,
-                                    &outcome) > 0);
+    ZT_ASSERT (zube_bus_call_async (bus, "ledger", "apply-slow", "once", 4, 20000,
+                                    s_record, &outcome) > 0);
     for (int index = 0; index < 10; index++)
-        zube_bus_poll (bus, 20);                //  reaches the service
+        zube_bus_poll (bus, 20); //  reaches the service
     zt_stop (s_broker, SIGKILL, 1000);
     s_broker = s_start_broker ();
     ZT_ASSERT (s_broker > 0);
@@ -416,7 +422,8 @@ typedef struct {
 } s_seen_t;
 
 static void
-s_on_event (zube_bus_t *bus, const char *topic, const uint8_t *payload, size_t size, void *arg)
+s_on_event (zube_bus_t *bus, const char *topic, const uint8_t *payload, size_t size,
+            void *arg)
 {
     s_seen_t *seen = arg;
     if (size >= 6 && memcmp (payload, "before", 6) == 0)
@@ -459,8 +466,8 @@ test_subscriptions_survive_restart (void)
     ZT_ASSERT (seen.after > 0);
     //  The event sockets may come back before the request socket does.
     until = zt_now_ms () + 10000;
-    while (!(zube_bus_connected (subscriber) && zube_bus_connected (publisher))
-           && zt_now_ms () < until) {
+    while (!(zube_bus_connected (subscriber) && zube_bus_connected (publisher)) &&
+           zt_now_ms () < until) {
         zube_bus_poll (publisher, 20);
         zube_bus_poll (subscriber, 20);
     }
@@ -472,10 +479,10 @@ test_subscriptions_survive_restart (void)
 }
 
 int
-main (int argc, char *argv [])
+main (int argc, char *argv[])
 {
-    if (argc >= 5 && streq (argv [1], "--child-service"))
-        return s_child_service (argv [2], argv [3], argv [4]);
+    if (argc >= 5 && streq (argv[1], "--child-service"))
+        return s_child_service (argv[2], argv[3], argv[4]);
 
     zube_log_set_level (getenv ("ZUBE_TEST_DEBUG") ? ZUBE_LOG_DEBUG : ZUBE_LOG_ERROR);
     s_dir = zt_tempdir ("bus-failover");

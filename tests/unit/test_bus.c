@@ -5,20 +5,22 @@
     mode). Service instances and extra clients run as separate processes:
     this program re-executes itself with --child-service / --child-client,
     so every child has a fresh ZeroMQ context. */
-#include "../zube_testproc.h"
-#include "../zube_test.h"
+#define _GNU_SOURCE //  strndup, and what zube_testproc.h needs
 
-#include <czmq.h>
+#include "../zube_test.h"
+#include "../zube_testproc.h"
+
+#include "bus.pb-c.h"
 #include "zube/bus.h"
 #include "zube/log.h"
-#include "bus.pb-c.h"
+#include <czmq.h>
 
 #define HEARTBEAT_MS 200
 
-static char s_endpoint [64];
+static char s_endpoint[64];
 static char *s_dir;
 static pid_t s_broker;
-static pid_t s_children [64];
+static pid_t s_children[64];
 static int s_child_count;
 
 //  --------------------------------------------------------------------------
@@ -27,22 +29,21 @@ static int s_child_count;
 static pid_t
 s_start_broker (const char *endpoint, const char *certs_dir, const char *log_name)
 {
-    char log_path [512];
+    char log_path[512];
     snprintf (log_path, sizeof log_path, "%s/%s", s_dir, log_name);
-    char *argv [8];
+    char *argv[8];
     int argc = 0;
-    argv [argc++] = (char *) zt_program ("zube-broker");
+    argv[argc++] = (char *)zt_program ("zube-broker");
     if (certs_dir) {
-        argv [argc++] = "--certs";
-        argv [argc++] = (char *) certs_dir;
-    }
-    else
-        argv [argc++] = "--insecure";
-    argv [argc++] = "--bind";
-    argv [argc++] = (char *) endpoint;
-    argv [argc++] = "--heartbeat";
-    argv [argc++] = "200";
-    argv [argc] = NULL;
+        argv[argc++] = "--certs";
+        argv[argc++] = (char *)certs_dir;
+    } else
+        argv[argc++] = "--insecure";
+    argv[argc++] = "--bind";
+    argv[argc++] = (char *)endpoint;
+    argv[argc++] = "--heartbeat";
+    argv[argc++] = "200";
+    argv[argc] = NULL;
     pid_t pid = zt_spawn (argv, log_path);
     int port = atoi (strrchr (endpoint, ':') + 1);
     if (pid > 0 && !zt_wait_port (port, 5000)) {
@@ -56,13 +57,13 @@ s_start_broker (const char *endpoint, const char *certs_dir, const char *log_nam
 static pid_t
 s_start_child (const char *mode, const char *arg1, const char *arg2, const char *arg3)
 {
-    char log_path [512];
+    char log_path[512];
     snprintf (log_path, sizeof log_path, "%s/children.log", s_dir);
-    char *argv [] = {"/proc/self/exe", (char *) mode, s_endpoint, (char *) arg1,
-                     (char *) arg2, (char *) arg3, NULL};
+    char *argv[] = {"/proc/self/exe", (char *)mode, s_endpoint, (char *)arg1,
+                    (char *)arg2,     (char *)arg3, NULL};
     pid_t pid = zt_spawn (argv, log_path);
     if (pid > 0 && s_child_count < 64)
-        s_children [s_child_count++] = pid;
+        s_children[s_child_count++] = pid;
     return pid;
 }
 
@@ -70,14 +71,14 @@ static void
 s_stop_children (void)
 {
     for (int index = 0; index < s_child_count; index++)
-        zt_stop (s_children [index], SIGTERM, 3000);
+        zt_stop (s_children[index], SIGTERM, 3000);
     s_child_count = 0;
 }
 
 static zube_bus_t *
 s_bus_new (void)
 {
-    return zube_bus_new (&(zube_bus_config_t) {
+    return zube_bus_new (&(zube_bus_config_t){
         .endpoint = s_endpoint, .insecure = true, .heartbeat_ms = HEARTBEAT_MS});
 }
 
@@ -86,15 +87,15 @@ static int
 s_instances (zube_bus_t *bus, const char *service)
 {
     Zube__BusServicesReply *reply = NULL;
-    zube_status_t status = zube_bus_call_msg (
-        bus, "bus", "services", NULL, &zube__bus_services_reply__descriptor, 2000,
-        (ProtobufCMessage **) &reply, NULL, 0);
+    zube_status_t status = zube_bus_call_msg (bus, "bus", "services", NULL,
+                                              &zube__bus_services_reply__descriptor, 2000,
+                                              (ProtobufCMessage **)&reply, NULL, 0);
     if (status != ZUBE_OK)
         return -1;
     int count = 0;
     for (size_t index = 0; index < reply->n_services; index++)
-        if (streq (reply->services [index]->name, service))
-            count += (int) reply->services [index]->n_instances;
+        if (streq (reply->services[index]->name, service))
+            count += (int)reply->services[index]->n_instances;
     zube__bus_services_reply__free_unpacked (reply, NULL);
     return count;
 }
@@ -123,19 +124,17 @@ s_child_handler (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
     const char *method = zube_bus_request_method (request);
     size_t size;
     const uint8_t *payload = zube_bus_request_payload (request, &size);
-    char text [256];
+    char text[256];
     if (streq (method, "echo"))
         zube_bus_respond (request, ZUBE_OK, NULL, payload, size);
     else if (streq (method, "pid")) {
-        snprintf (text, sizeof text, "%d", (int) getpid ());
+        snprintf (text, sizeof text, "%d", (int)getpid ());
         zube_bus_respond (request, ZUBE_OK, NULL, text, strlen (text));
-    }
-    else if (streq (method, "sender")) {
+    } else if (streq (method, "sender")) {
         snprintf (text, sizeof text, "%s %s", zube_bus_request_sender (request),
                   zube_bus_request_client_id (request));
         zube_bus_respond (request, ZUBE_OK, NULL, text, strlen (text));
-    }
-    else
+    } else
         zube_bus_respond_error (request, ZUBE_NOT_IMPLEMENTED, "no method %s", method);
 }
 
@@ -143,7 +142,7 @@ static int
 s_child_service (const char *endpoint, const char *service)
 {
     zube_log_set_component ("test-service");
-    zube_bus_t *bus = zube_bus_new (&(zube_bus_config_t) {
+    zube_bus_t *bus = zube_bus_new (&(zube_bus_config_t){
         .endpoint = endpoint, .insecure = true, .heartbeat_ms = HEARTBEAT_MS});
     if (!bus || zube_bus_serve (bus, service, s_child_handler, NULL) != 0)
         return 2;
@@ -158,18 +157,18 @@ s_child_service (const char *endpoint, const char *service)
 static int
 s_child_client (const char *endpoint, const char *service, int count)
 {
-    zube_bus_t *bus = zube_bus_new (&(zube_bus_config_t) {
+    zube_bus_t *bus = zube_bus_new (&(zube_bus_config_t){
         .endpoint = endpoint, .insecure = true, .heartbeat_ms = HEARTBEAT_MS});
     if (!bus)
         return 100;
     int wrong = 0;
     for (int index = 0; index < count; index++) {
-        char text [64];
-        snprintf (text, sizeof text, "child-%d-call-%d", (int) getpid (), index);
+        char text[64];
+        snprintf (text, sizeof text, "child-%d-call-%d", (int)getpid (), index);
         zube_bus_reply_t *reply = NULL;
         int rc = zube_bus_call (bus, service, "echo", text, strlen (text), 10000, &reply);
-        if (rc != 0 || reply->status != ZUBE_OK || reply->payload_size != strlen (text)
-            || memcmp (reply->payload, text, strlen (text)) != 0)
+        if (rc != 0 || reply->status != ZUBE_OK || reply->payload_size != strlen (text) ||
+            memcmp (reply->payload, text, strlen (text)) != 0)
             wrong++;
         zube_bus_reply_destroy (&reply);
     }
@@ -195,14 +194,14 @@ s_echo_handler (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
     const uint8_t *payload = zube_bus_request_payload (request, &size);
     const char *method = zube_bus_request_method (request);
     if (streq (method, "silent"))
-        return;                         //  neither answers nor defers
+        return; //  neither answers nor defers
     if (streq (method, "defer")) {
         zube_bus_request_defer (request);
         counter->deferred = request;
         return;
     }
     if (streq (method, "ping")) {
-        Zube__BusEcho *echo = (Zube__BusEcho *) zube_bus_request_unpack_or_reject (
+        Zube__BusEcho *echo = (Zube__BusEcho *)zube_bus_request_unpack_or_reject (
             request, &zube__bus_echo__descriptor);
         if (!echo)
             return;
@@ -211,7 +210,7 @@ s_echo_handler (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
         return;
     }
     if (streq (method, "count")) {
-        char text [32];
+        char text[32];
         snprintf (text, sizeof text, "call-%d", counter->calls);
         zube_bus_respond (request, ZUBE_OK, NULL, text, strlen (text));
         return;
@@ -225,13 +224,14 @@ s_echo_handler (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
 static void
 test_new_rejects_bad_config (void)
 {
-    zube_bus_t *bus = zube_bus_new (&(zube_bus_config_t) {.endpoint = "nonsense", .insecure = true});
+    zube_bus_t *bus =
+        zube_bus_new (&(zube_bus_config_t){.endpoint = "nonsense", .insecure = true});
     ZT_ASSERT (bus == NULL);
     //  Neither insecure nor certificates.
-    bus = zube_bus_new (&(zube_bus_config_t) {.endpoint = s_endpoint});
+    bus = zube_bus_new (&(zube_bus_config_t){.endpoint = s_endpoint});
     ZT_ASSERT (bus == NULL);
     //  A certificate directory without the certificates.
-    bus = zube_bus_new (&(zube_bus_config_t) {
+    bus = zube_bus_new (&(zube_bus_config_t){
         .endpoint = s_endpoint, .certs_dir = s_dir, .name = "nobody"});
     ZT_ASSERT (bus == NULL);
     bus = s_bus_new ();
@@ -251,13 +251,13 @@ test_call_broker_ping (void)
     ZT_ASSERT (bus);
     Zube__BusEcho echo = ZUBE__BUS_ECHO__INIT;
     echo.has_data = 1;
-    echo.data.data = (uint8_t *) "hello";
+    echo.data.data = (uint8_t *)"hello";
     echo.data.len = 5;
     Zube__BusEcho *answer = NULL;
-    char error [256];
-    zube_status_t status = zube_bus_call_msg (bus, "bus", "ping", &echo.base,
-                                              &zube__bus_echo__descriptor, 5000,
-                                              (ProtobufCMessage **) &answer, error, sizeof error);
+    char error[256];
+    zube_status_t status =
+        zube_bus_call_msg (bus, "bus", "ping", &echo.base, &zube__bus_echo__descriptor,
+                           5000, (ProtobufCMessage **)&answer, error, sizeof error);
     ZT_ASSERT_MSG (status == ZUBE_OK, "status %d: %s", status, error);
     ZT_ASSERT (answer && answer->has_data && answer->data.len == 5);
     ZT_ASSERT (memcmp (answer->data.data, "hello", 5) == 0);
@@ -299,17 +299,18 @@ test_call_sync_served_by_self (void)
     Zube__BusEcho *answer = NULL;
     zube_status_t status = zube_bus_call_msg (bus, "self-echo", "ping", &echo.base,
                                               &zube__bus_echo__descriptor, 5000,
-                                              (ProtobufCMessage **) &answer, NULL, 0);
+                                              (ProtobufCMessage **)&answer, NULL, 0);
     ZT_ASSERT_INT_EQ (status, ZUBE_OK);
     ZT_ASSERT (answer && answer->sent_ns == 42);
     zube__bus_echo__free_unpacked (answer, NULL);
 
     //  Bad bytes: the handler's unpack_or_reject answers BAD_REQUEST.
-    char error [256];
+    char error[256];
     rc = zube_bus_call (bus, "self-echo", "ping", "\xff\xff\xff", 3, 5000, &reply);
     ZT_ASSERT_INT_EQ (rc, 0);
     ZT_ASSERT_INT_EQ (reply->status, ZUBE_BAD_REQUEST);
-    ZT_ASSERT_MSG (reply->error && strstr (reply->error, "BusEcho"), "error: %s", reply->error);
+    ZT_ASSERT_MSG (reply->error && strstr (reply->error, "BusEcho"), "error: %s",
+                   reply->error);
     zube_bus_reply_destroy (&reply);
 
     //  A handler that neither answers nor defers: INTERNAL "no reply".
@@ -341,9 +342,9 @@ s_outer_handler (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
         zube_bus_reply_destroy (&reply);
         return;
     }
-    char text [128];
-    snprintf (text, sizeof text, "outer(%.*s)", (int) reply->payload_size,
-              (const char *) reply->payload);
+    char text[128];
+    snprintf (text, sizeof text, "outer(%.*s)", (int)reply->payload_size,
+              (const char *)reply->payload);
     zube_bus_reply_destroy (&reply);
     zube_bus_respond (request, ZUBE_OK, NULL, text, strlen (text));
 }
@@ -370,9 +371,9 @@ typedef struct {
     int index;
     int outcomes;
     bool wrong;
-    char expected [64];
+    char expected[64];
     zube_status_t status;
-    char error [256];
+    char error[256];
 } s_async_slot_t;
 
 static void
@@ -382,8 +383,8 @@ s_async_reply (zube_bus_t *bus, zube_bus_reply_t *reply, void *arg)
     slot->outcomes++;
     slot->status = reply->status;
     snprintf (slot->error, sizeof slot->error, "%s", reply->error ? reply->error : "");
-    if (reply->status != ZUBE_OK || reply->payload_size != strlen (slot->expected)
-        || memcmp (reply->payload, slot->expected, reply->payload_size) != 0)
+    if (reply->status != ZUBE_OK || reply->payload_size != strlen (slot->expected) ||
+        memcmp (reply->payload, slot->expected, reply->payload_size) != 0)
         slot->wrong = true;
     zube_bus_reply_destroy (&reply);
 }
@@ -396,14 +397,15 @@ test_async_100_in_flight (void)
     ZT_ASSERT (s_start_child ("--child-service", "async-echo", NULL, NULL) > 0);
     zube_bus_t *bus = s_bus_new ();
     ZT_ASSERT (s_wait_instances (bus, "async-echo", 1, 10000));
-    s_async_slot_t slots [100];
+    s_async_slot_t slots[100];
     memset (slots, 0, sizeof slots);
     for (int index = 0; index < 100; index++) {
-        slots [index].index = index;
-        snprintf (slots [index].expected, sizeof slots [index].expected, "payload-%d", index);
-        uint64_t id = zube_bus_call_async (bus, "async-echo", "echo", slots [index].expected,
-                                           strlen (slots [index].expected), 10000,
-                                           s_async_reply, &slots [index]);
+        slots[index].index = index;
+        snprintf (slots[index].expected, sizeof slots[index].expected, "payload-%d",
+                  index);
+        uint64_t id = zube_bus_call_async (
+            bus, "async-echo", "echo", slots[index].expected,
+            strlen (slots[index].expected), 10000, s_async_reply, &slots[index]);
         ZT_ASSERT (id > 0);
     }
     ZT_ASSERT_INT_EQ (zube_bus_in_flight (bus), 100);
@@ -412,8 +414,8 @@ test_async_100_in_flight (void)
         zube_bus_poll (bus, 100);
     ZT_ASSERT_INT_EQ (zube_bus_in_flight (bus), 0);
     for (int index = 0; index < 100; index++) {
-        ZT_ASSERT_INT_EQ (slots [index].outcomes, 1);
-        ZT_ASSERT_MSG (!slots [index].wrong, "call %d got a wrong reply", index);
+        ZT_ASSERT_INT_EQ (slots[index].outcomes, 1);
+        ZT_ASSERT_MSG (!slots[index].wrong, "call %d got a wrong reply", index);
     }
     zube_bus_destroy (&bus);
     s_stop_children ();
@@ -428,9 +430,9 @@ test_sender_identity (void)
     zube_bus_reply_t *reply = NULL;
     int rc = zube_bus_call (bus, "whois", "sender", NULL, 0, 5000, &reply);
     ZT_ASSERT_INT_EQ (rc, 0);
-    char expected [128];
+    char expected[128];
     snprintf (expected, sizeof expected, "anonymous %s", zube_bus_client_id (bus));
-    char *text = strndup ((char *) reply->payload, reply->payload_size);
+    char *text = strndup ((char *)reply->payload, reply->payload_size);
     zube_bus_reply_destroy (&reply);
     ZT_ASSERT_STR_EQ (text, expected);
     free (text);
@@ -442,33 +444,34 @@ test_sender_identity (void)
 static void
 test_load_balancing (void)
 {
-    pid_t pids [3];
+    pid_t pids[3];
     for (int index = 0; index < 3; index++) {
-        pids [index] = s_start_child ("--child-service", "lb", NULL, NULL);
-        ZT_ASSERT (pids [index] > 0);
+        pids[index] = s_start_child ("--child-service", "lb", NULL, NULL);
+        ZT_ASSERT (pids[index] > 0);
     }
     zube_bus_t *bus = s_bus_new ();
     ZT_ASSERT (s_wait_instances (bus, "lb", 3, 10000));
-    int shares [3] = {0, 0, 0};
+    int shares[3] = {0, 0, 0};
     int other = 0;
     for (int index = 0; index < 60; index++) {
         zube_bus_reply_t *reply = NULL;
         int rc = zube_bus_call (bus, "lb", "pid", NULL, 0, 5000, &reply);
         ZT_ASSERT_MSG (rc == 0, "call %d: %s", index, reply->error);
-        char text [32];
-        snprintf (text, sizeof text, "%.*s", (int) reply->payload_size, (char *) reply->payload);
+        char text[32];
+        snprintf (text, sizeof text, "%.*s", (int)reply->payload_size,
+                  (char *)reply->payload);
         zube_bus_reply_destroy (&reply);
         pid_t pid = atoi (text);
-        int which = pid == pids [0] ? 0 : pid == pids [1] ? 1 : pid == pids [2] ? 2 : -1;
+        int which = pid == pids[0] ? 0 : pid == pids[1] ? 1 : pid == pids[2] ? 2 : -1;
         if (which < 0)
             other++;
         else
-            shares [which]++;
+            shares[which]++;
     }
     ZT_ASSERT_INT_EQ (other, 0);
     for (int index = 0; index < 3; index++)
-        ZT_ASSERT_MSG (shares [index] > 0, "instance %d got no request (%d/%d/%d)", index,
-                       shares [0], shares [1], shares [2]);
+        ZT_ASSERT_MSG (shares[index] > 0, "instance %d got no request (%d/%d/%d)", index,
+                       shares[0], shares[1], shares[2]);
     zube_bus_destroy (&bus);
     s_stop_children ();
 }
@@ -481,7 +484,8 @@ test_unavailable_and_deadline (void)
     int64_t started = zt_now_ms ();
     int rc = zube_bus_call (bus, "nobody-serves-this", "get", "x", 1, 600, &reply);
     ZT_ASSERT_INT_EQ (rc, -1);
-    ZT_ASSERT_MSG (reply->status == ZUBE_UNAVAILABLE || reply->status == ZUBE_DEADLINE_EXCEEDED,
+    ZT_ASSERT_MSG (reply->status == ZUBE_UNAVAILABLE ||
+                       reply->status == ZUBE_DEADLINE_EXCEEDED,
                    "status %d", reply->status);
     ZT_ASSERT (reply->error && *reply->error);
     ZT_ASSERT (zt_now_ms () - started < 5000);
@@ -492,7 +496,8 @@ test_unavailable_and_deadline (void)
     ZT_ASSERT_INT_EQ (rc, -1);
     ZT_ASSERT_INT_EQ (reply->status, ZUBE_BAD_REQUEST);
     zube_bus_reply_destroy (&reply);
-    ZT_ASSERT_INT_EQ (zube_bus_call_async (bus, "x", "", NULL, 0, 600, s_async_reply, NULL), 0);
+    ZT_ASSERT_INT_EQ (
+        zube_bus_call_async (bus, "x", "", NULL, 0, 600, s_async_reply, NULL), 0);
     ZT_ASSERT_INT_EQ (zube_bus_in_flight (bus), 0);
     zube_bus_destroy (&bus);
 }
@@ -500,11 +505,12 @@ test_unavailable_and_deadline (void)
 static void
 test_payload_too_large (void)
 {
-    zube_bus_t *bus = zube_bus_new (&(zube_bus_config_t) {
-        .endpoint = s_endpoint, .insecure = true, .heartbeat_ms = HEARTBEAT_MS,
-        .max_msg_size = 1024});
+    zube_bus_t *bus = zube_bus_new (&(zube_bus_config_t){.endpoint = s_endpoint,
+                                                         .insecure = true,
+                                                         .heartbeat_ms = HEARTBEAT_MS,
+                                                         .max_msg_size = 1024});
     ZT_ASSERT (bus);
-    char big [2048];
+    char big[2048];
     memset (big, 'x', sizeof big);
     zube_bus_reply_t *reply = NULL;
     int rc = zube_bus_call (bus, "anything", "put", big, sizeof big, 1000, &reply);
@@ -579,7 +585,8 @@ s_raw_dealer (void)
 }
 
 static void
-s_raw_request (zsock_t *dealer, const char *method, uint64_t sequence, uint64_t correlation_id)
+s_raw_request (zsock_t *dealer, const char *method, uint64_t sequence,
+               uint64_t correlation_id)
 {
     Zube__BusHeader header = ZUBE__BUS_HEADER__INIT;
     header.has_version = 1;
@@ -587,7 +594,7 @@ s_raw_request (zsock_t *dealer, const char *method, uint64_t sequence, uint64_t 
     header.has_kind = 1;
     header.kind = ZUBE__BUS_KIND__BUS_REQUEST;
     header.service = "dedup";
-    header.method = (char *) method;
+    header.method = (char *)method;
     header.has_correlation_id = 1;
     header.correlation_id = correlation_id;
     header.has_deadline_ms = 1;
@@ -597,7 +604,7 @@ s_raw_request (zsock_t *dealer, const char *method, uint64_t sequence, uint64_t 
     header.sequence = sequence;
     header.has_attempt = 1;
     header.attempt = 1;
-    uint8_t buffer [256];
+    uint8_t buffer[256];
     size_t size = zube__bus_header__pack (&header, buffer);
     zmq_send (zsock_resolve (dealer), buffer, size, ZMQ_SNDMORE);
     zmq_send (zsock_resolve (dealer), "", 0, 0);
@@ -606,21 +613,23 @@ s_raw_request (zsock_t *dealer, const char *method, uint64_t sequence, uint64_t 
 //  Polls the service while waiting for one reply on the raw socket; returns
 //  its correlation id (0: none) and copies the payload into text.
 static uint64_t
-s_raw_reply (zsock_t *dealer, zube_bus_t *service, char *text, size_t text_size, int timeout_ms)
+s_raw_reply (zsock_t *dealer, zube_bus_t *service, char *text, size_t text_size,
+             int timeout_ms)
 {
     int64_t until = zt_now_ms () + timeout_ms;
     while (zt_now_ms () < until) {
         zmsg_t *msg = zmsg_recv (dealer);
         if (msg) {
             zframe_t *frame = zmsg_first (msg);
-            Zube__BusHeader *header = zube__bus_header__unpack (NULL, zframe_size (frame),
-                                                                zframe_data (frame));
+            Zube__BusHeader *header =
+                zube__bus_header__unpack (NULL, zframe_size (frame), zframe_data (frame));
             zframe_t *payload = zmsg_next (msg);
             uint64_t id = 0;
             if (header && header->kind == ZUBE__BUS_KIND__BUS_REPLY) {
                 id = header->correlation_id;
-                snprintf (text, text_size, "%.*s", payload ? (int) zframe_size (payload) : 0,
-                          payload ? (char *) zframe_data (payload) : "");
+                snprintf (text, text_size, "%.*s",
+                          payload ? (int)zframe_size (payload) : 0,
+                          payload ? (char *)zframe_data (payload) : "");
             }
             if (header)
                 zube__bus_header__free_unpacked (header, NULL);
@@ -640,7 +649,7 @@ test_dedup_retried_request (void)
     s_counter_t counter = {0};
     ZT_ASSERT_INT_EQ (zube_bus_serve (service, "dedup", s_echo_handler, &counter), 0);
     zsock_t *dealer = s_raw_dealer ();
-    char text [64] = "";
+    char text[64] = "";
 
     s_raw_request (dealer, "count", 7, 1);
     ZT_ASSERT_INT_EQ (s_raw_reply (dealer, service, text, sizeof text, 5000), 1);
@@ -677,8 +686,8 @@ test_dedup_retried_request (void)
 }
 
 typedef struct {
-    char prefix [32];
-    int counts [10];
+    char prefix[32];
+    int counts[10];
     int others;
 } s_event_log_t;
 
@@ -689,9 +698,10 @@ s_event_received (zube_bus_t *bus, const char *topic, const uint8_t *payload, si
     s_event_log_t *log = arg;
     int index = -1;
     if (size > 6 && memcmp (payload, "event-", 6) == 0)
-        index = atoi ((const char *) payload + 6);
-    if (index >= 0 && index < 10 && strncmp (topic, log->prefix, strlen (log->prefix)) == 0)
-        log->counts [index]++;
+        index = atoi ((const char *)payload + 6);
+    if (index >= 0 && index < 10 &&
+        strncmp (topic, log->prefix, strlen (log->prefix)) == 0)
+        log->counts[index]++;
     else
         log->others++;
 }
@@ -703,12 +713,15 @@ test_events_by_prefix (void)
     zube_bus_t *subscriber = s_bus_new ();
     s_event_log_t pods = {.prefix = "pods/"}, pods_default = {.prefix = "pods/default"},
                   nodes = {.prefix = "nodes/"};
-    ZT_ASSERT_INT_EQ (zube_bus_subscribe (subscriber, "pods/", s_event_received, &pods), 0);
-    ZT_ASSERT_INT_EQ (zube_bus_subscribe (subscriber, "pods/", s_event_received, &pods), -1);
-    ZT_ASSERT_INT_EQ (zube_bus_subscribe (subscriber, "pods/default", s_event_received,
-                                          &pods_default),
+    ZT_ASSERT_INT_EQ (zube_bus_subscribe (subscriber, "pods/", s_event_received, &pods),
                       0);
-    ZT_ASSERT_INT_EQ (zube_bus_subscribe (subscriber, "nodes/", s_event_received, &nodes), 0);
+    ZT_ASSERT_INT_EQ (zube_bus_subscribe (subscriber, "pods/", s_event_received, &pods),
+                      -1);
+    ZT_ASSERT_INT_EQ (
+        zube_bus_subscribe (subscriber, "pods/default", s_event_received, &pods_default),
+        0);
+    ZT_ASSERT_INT_EQ (zube_bus_subscribe (subscriber, "nodes/", s_event_received, &nodes),
+                      0);
 
     //  Warm up: PUB/SUB drops what is published before the subscription
     //  has reached the publisher, so publish until the first one arrives.
@@ -721,24 +734,26 @@ test_events_by_prefix (void)
     ZT_ASSERT (pods.others > 0);
     pods.others = 0;
     for (int index = 0; index < 10; index++) {
-        char text [32];
+        char text[32];
         snprintf (text, sizeof text, "event-%d", index);
-        ZT_ASSERT_INT_EQ (zube_bus_publish (publisher, "pods/default/web-1", text, strlen (text)), 0);
-        ZT_ASSERT_INT_EQ (zube_bus_publish (publisher, "services/default/web", text, strlen (text)), 0);
+        ZT_ASSERT_INT_EQ (
+            zube_bus_publish (publisher, "pods/default/web-1", text, strlen (text)), 0);
+        ZT_ASSERT_INT_EQ (
+            zube_bus_publish (publisher, "services/default/web", text, strlen (text)), 0);
     }
     until = zt_now_ms () + 5000;
     while (zt_now_ms () < until) {
         zube_bus_poll (publisher, 10);
         zube_bus_poll (subscriber, 10);
-        if (pods.counts [9] && pods_default.counts [9])
+        if (pods.counts[9] && pods_default.counts[9])
             break;
     }
     //  A little longer, to see any duplicate.
     for (int index = 0; index < 10; index++)
         zube_bus_poll (subscriber, 10);
     for (int index = 0; index < 10; index++) {
-        ZT_ASSERT_INT_EQ (pods.counts [index], 1);
-        ZT_ASSERT_INT_EQ (pods_default.counts [index], 1);
+        ZT_ASSERT_INT_EQ (pods.counts[index], 1);
+        ZT_ASSERT_INT_EQ (pods_default.counts[index], 1);
     }
     ZT_ASSERT_INT_EQ (nodes.others, 0);
     ZT_ASSERT_INT_EQ (pods.others, 0);
@@ -748,14 +763,15 @@ test_events_by_prefix (void)
     ZT_ASSERT_INT_EQ (zube_bus_unsubscribe (subscriber, "pods/default"), -1);
     memset (pods.counts, 0, sizeof pods.counts);
     memset (pods_default.counts, 0, sizeof pods_default.counts);
-    ZT_ASSERT_INT_EQ (zube_bus_publish (publisher, "pods/default/web-1", "event-3", 7), 0);
+    ZT_ASSERT_INT_EQ (zube_bus_publish (publisher, "pods/default/web-1", "event-3", 7),
+                      0);
     until = zt_now_ms () + 5000;
-    while (pods.counts [3] == 0 && zt_now_ms () < until) {
+    while (pods.counts[3] == 0 && zt_now_ms () < until) {
         zube_bus_poll (publisher, 10);
         zube_bus_poll (subscriber, 10);
     }
-    ZT_ASSERT_INT_EQ (pods.counts [3], 1);
-    ZT_ASSERT_INT_EQ (pods_default.counts [3], 0);
+    ZT_ASSERT_INT_EQ (pods.counts[3], 1);
+    ZT_ASSERT_INT_EQ (pods_default.counts[3], 0);
     zube_bus_destroy (&subscriber);
     zube_bus_destroy (&publisher);
 }
@@ -768,48 +784,49 @@ test_no_reply_to_wrong_caller (void)
 {
     ZT_ASSERT (s_start_child ("--child-service", "mix-echo", NULL, NULL) > 0);
     ZT_ASSERT (s_start_child ("--child-service", "mix-echo", NULL, NULL) > 0);
-    zube_bus_t *buses [10];
+    zube_bus_t *buses[10];
     for (int index = 0; index < 10; index++)
-        buses [index] = s_bus_new ();
-    ZT_ASSERT (s_wait_instances (buses [0], "mix-echo", 2, 10000));
-    pid_t clients [4];
+        buses[index] = s_bus_new ();
+    ZT_ASSERT (s_wait_instances (buses[0], "mix-echo", 2, 10000));
+    pid_t clients[4];
     for (int index = 0; index < 4; index++)
-        clients [index] = s_start_child ("--child-client", "mix-echo", "100", NULL);
+        clients[index] = s_start_child ("--child-client", "mix-echo", "100", NULL);
 
-    static s_async_slot_t slots [10][30];
+    static s_async_slot_t slots[10][30];
     memset (slots, 0, sizeof slots);
     for (int call = 0; call < 30; call++)
         for (int index = 0; index < 10; index++) {
-            s_async_slot_t *slot = &slots [index][call];
-            snprintf (slot->expected, sizeof slot->expected, "bus-%d-call-%d", index, call);
-            ZT_ASSERT (zube_bus_call_async (buses [index], "mix-echo", "echo", slot->expected,
-                                            strlen (slot->expected), 10000, s_async_reply, slot)
-                       > 0);
+            s_async_slot_t *slot = &slots[index][call];
+            snprintf (slot->expected, sizeof slot->expected, "bus-%d-call-%d", index,
+                      call);
+            ZT_ASSERT (zube_bus_call_async (buses[index], "mix-echo", "echo",
+                                            slot->expected, strlen (slot->expected),
+                                            10000, s_async_reply, slot) > 0);
         }
     int64_t until = zt_now_ms () + 15000;
     size_t left = 1;
     while (left && zt_now_ms () < until) {
         left = 0;
         for (int index = 0; index < 10; index++) {
-            zube_bus_poll (buses [index], 0);
-            left += zube_bus_in_flight (buses [index]);
+            zube_bus_poll (buses[index], 0);
+            left += zube_bus_in_flight (buses[index]);
         }
         usleep (1000);
     }
     ZT_ASSERT_INT_EQ (left, 0);
     for (int index = 0; index < 10; index++)
         for (int call = 0; call < 30; call++) {
-            ZT_ASSERT_INT_EQ (slots [index][call].outcomes, 1);
-            ZT_ASSERT (!slots [index][call].wrong);
+            ZT_ASSERT_INT_EQ (slots[index][call].outcomes, 1);
+            ZT_ASSERT (!slots[index][call].wrong);
         }
     for (int index = 0; index < 4; index++) {
         int status = 0;
-        ZT_ASSERT (waitpid (clients [index], &status, 0) == clients [index]);
+        ZT_ASSERT (waitpid (clients[index], &status, 0) == clients[index]);
         ZT_ASSERT_MSG (WIFEXITED (status) && WEXITSTATUS (status) == 0,
                        "client %d: status %d", index, status);
     }
     for (int index = 0; index < 10; index++)
-        zube_bus_destroy (&buses [index]);
+        zube_bus_destroy (&buses[index]);
     s_stop_children ();
 }
 
@@ -836,8 +853,8 @@ test_service_stall_registers_again (void)
     ZT_ASSERT_INT_EQ (zube_bus_serve (service, "sleepy", s_blocking_handler, &calls), 0);
     ZT_ASSERT (s_wait_instances (client, "sleepy", 1, 5000));
     s_async_slot_t blocked = {.expected = "done"}, after = {.expected = "done"};
-    ZT_ASSERT (zube_bus_call_async (client, "sleepy", "block", NULL, 0, 10000, s_async_reply,
-                                    &blocked) > 0);
+    ZT_ASSERT (zube_bus_call_async (client, "sleepy", "block", NULL, 0, 10000,
+                                    s_async_reply, &blocked) > 0);
     int64_t until = zt_now_ms () + 15000;
     while (blocked.outcomes == 0 && zt_now_ms () < until) {
         zube_bus_poll (client, 10);
@@ -845,8 +862,8 @@ test_service_stall_registers_again (void)
     }
     ZT_ASSERT_INT_EQ (blocked.outcomes, 1);
     ZT_ASSERT_MSG (!blocked.wrong, "status %d: %s", blocked.status, blocked.error);
-    ZT_ASSERT (zube_bus_call_async (client, "sleepy", "quick", NULL, 0, 5000, s_async_reply,
-                                    &after) > 0);
+    ZT_ASSERT (zube_bus_call_async (client, "sleepy", "quick", NULL, 0, 5000,
+                                    s_async_reply, &after) > 0);
     until = zt_now_ms () + 8000;
     while (after.outcomes == 0 && zt_now_ms () < until) {
         zube_bus_poll (client, 10);
@@ -859,14 +876,82 @@ test_service_stall_registers_again (void)
     zube_bus_destroy (&service);
 }
 
+static void
+s_count_event (zube_bus_t *bus, const char *topic, const uint8_t *payload, size_t size,
+               void *arg)
+{
+    (*(int *)arg)++;
+}
+
+//  A call and an event round trip through a broker at endpoint (reached
+//  at connect_to); the broker is started here and stopped after.
+static void
+s_round_trip (const char *bind, const char *connect_to, const char *ready_path, int port)
+{
+    char log_path[512];
+    snprintf (log_path, sizeof log_path, "%s/broker-other.log", s_dir);
+    char *argv[] = {(char *)zt_program ("zube-broker"),
+                    "--insecure",
+                    "--bind",
+                    (char *)bind,
+                    "--heartbeat",
+                    "200",
+                    NULL};
+    pid_t broker = zt_spawn (argv, log_path);
+    ZT_ASSERT (broker > 0);
+    bool up = false;
+    for (int waited = 0; !up && waited < 5000; waited += 20) {
+        struct stat st;
+        up = ready_path ? stat (ready_path, &st) == 0 : zt_wait_port (port, 20);
+        if (!up)
+            usleep (20000);
+    }
+    if (!up)
+        zt_stop (broker, SIGKILL, 1000);
+    ZT_ASSERT_MSG (up, "broker on %s did not come up", bind);
+    zube_bus_t *bus = zube_bus_new (&(zube_bus_config_t){
+        .endpoint = connect_to, .insecure = true, .heartbeat_ms = HEARTBEAT_MS});
+    ZT_ASSERT (bus);
+    zube_bus_reply_t *reply = NULL;
+    int rc = zube_bus_call (bus, "bus", "ping", NULL, 0, 5000, &reply);
+    zube_bus_reply_destroy (&reply);
+    int events = 0;
+    ZT_ASSERT_INT_EQ (zube_bus_subscribe (bus, "t/", s_count_event, &events), 0);
+    int64_t until = zt_now_ms () + 10000;
+    while (events == 0 && zt_now_ms () < until) {
+        zube_bus_publish (bus, "t/x", "e", 1);
+        zube_bus_poll (bus, 20);
+    }
+    zube_bus_destroy (&bus);
+    zt_stop (broker, SIGTERM, 3000);
+    ZT_ASSERT_INT_EQ (rc, 0);
+    ZT_ASSERT_MSG (events > 0, "no event through %s", bind);
+}
+
+//  ipc:// endpoints, and a broker bound to a wildcard address (bus/info
+//  then names 0.0.0.0; the client connects to the host it reached).
+static void
+test_ipc_and_wildcard_endpoints (void)
+{
+    char bind[400], path[300];
+    snprintf (path, sizeof path, "%s/bus.ipc", s_dir);
+    snprintf (bind, sizeof bind, "ipc://%s", path);
+    s_round_trip (bind, bind, path, 0);
+    int port = zt_free_port (3);
+    char connect_to[64];
+    snprintf (bind, sizeof bind, "tcp://*:%d", port);
+    snprintf (connect_to, sizeof connect_to, "tcp://127.0.0.1:%d", port);
+    s_round_trip (bind, connect_to, NULL, port);
+}
+
 //  Calls still waiting when the connection is destroyed get UNAVAILABLE.
 static void
 test_destroy_ends_calls (void)
 {
     zube_bus_t *bus = s_bus_new ();
     s_async_slot_t slot = {.expected = ""};
-    ZT_ASSERT (zube_bus_call_async (bus, "never-served", "x", NULL, 0, 10000, s_async_reply,
-                                    &slot) > 0);
+    ZT_ASSERT (zube_bus_call_async (bus, "never-served", "x", NULL, 0, 10000,
+                                    s_async_reply, &slot) > 0);
     zube_bus_poll (bus, 0);
     zube_bus_destroy (&bus);
     ZT_ASSERT_INT_EQ (slot.outcomes, 1);
@@ -878,14 +963,13 @@ test_destroy_ends_calls (void)
 static void
 s_make_cert (const char *dir, const char *name, bool admitted)
 {
-    char path [512];
+    char path[512];
     zcert_t *cert = zcert_new ();
     zcert_set_meta (cert, "name", "%s", name);
     if (streq (name, "broker")) {
         snprintf (path, sizeof path, "%s/broker.cert", dir);
         zcert_save (cert, path);
-    }
-    else {
+    } else {
         snprintf (path, sizeof path, "%s/private/%s.cert_secret", dir, name);
         zcert_save_secret (cert, path);
         if (admitted) {
@@ -899,7 +983,7 @@ s_make_cert (const char *dir, const char *name, bool admitted)
 static void
 test_secure_sender (void)
 {
-    char certs [512];
+    char certs[512];
     snprintf (certs, sizeof certs, "%s/certs", s_dir);
     zsys_dir_create ("%s/public", certs);
     zsys_dir_create ("%s/private", certs);
@@ -909,28 +993,36 @@ test_secure_sender (void)
     s_make_cert (certs, "stranger", false);
 
     int port = zt_free_port (3);
-    char endpoint [64];
+    char endpoint[64];
     snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
     pid_t broker = s_start_broker (endpoint, certs, "broker-secure.log");
     ZT_ASSERT (broker > 0);
-    zube_bus_t *service = zube_bus_new (&(zube_bus_config_t) {
-        .endpoint = endpoint, .certs_dir = certs, .name = "svc-a", .heartbeat_ms = HEARTBEAT_MS});
-    zube_bus_t *client = zube_bus_new (&(zube_bus_config_t) {
-        .endpoint = endpoint, .certs_dir = certs, .name = "client-b",
-        .heartbeat_ms = HEARTBEAT_MS});
-    zube_bus_t *stranger = zube_bus_new (&(zube_bus_config_t) {
-        .endpoint = endpoint, .certs_dir = certs, .name = "stranger",
-        .heartbeat_ms = HEARTBEAT_MS});
+    zube_bus_t *service =
+        zube_bus_new (&(zube_bus_config_t){.endpoint = endpoint,
+                                           .certs_dir = certs,
+                                           .name = "svc-a",
+                                           .heartbeat_ms = HEARTBEAT_MS});
+    zube_bus_t *client =
+        zube_bus_new (&(zube_bus_config_t){.endpoint = endpoint,
+                                           .certs_dir = certs,
+                                           .name = "client-b",
+                                           .heartbeat_ms = HEARTBEAT_MS});
+    zube_bus_t *stranger =
+        zube_bus_new (&(zube_bus_config_t){.endpoint = endpoint,
+                                           .certs_dir = certs,
+                                           .name = "stranger",
+                                           .heartbeat_ms = HEARTBEAT_MS});
     ZT_ASSERT (service && client && stranger);
     ZT_ASSERT_INT_EQ (zube_bus_serve (service, "whoami", s_child_handler, NULL), 0);
 
     s_async_slot_t slot = {.expected = ""};
-    snprintf (slot.expected, sizeof slot.expected, "client-b %s", zube_bus_client_id (client));
-    ZT_ASSERT (zube_bus_call_async (client, "whoami", "sender", NULL, 0, 5000, s_async_reply,
-                                    &slot) > 0);
+    snprintf (slot.expected, sizeof slot.expected, "client-b %s",
+              zube_bus_client_id (client));
+    ZT_ASSERT (zube_bus_call_async (client, "whoami", "sender", NULL, 0, 5000,
+                                    s_async_reply, &slot) > 0);
     s_async_slot_t refused = {.expected = ""};
-    ZT_ASSERT (zube_bus_call_async (stranger, "whoami", "sender", NULL, 0, 1500, s_async_reply,
-                                    &refused) > 0);
+    ZT_ASSERT (zube_bus_call_async (stranger, "whoami", "sender", NULL, 0, 1500,
+                                    s_async_reply, &refused) > 0);
     int64_t until = zt_now_ms () + 8000;
     while ((slot.outcomes == 0 || refused.outcomes == 0) && zt_now_ms () < until) {
         zube_bus_poll (client, 10);
@@ -949,12 +1041,12 @@ test_secure_sender (void)
 }
 
 int
-main (int argc, char *argv [])
+main (int argc, char *argv[])
 {
-    if (argc >= 4 && streq (argv [1], "--child-service"))
-        return s_child_service (argv [2], argv [3]);
-    if (argc >= 5 && streq (argv [1], "--child-client"))
-        return s_child_client (argv [2], argv [3], atoi (argv [4]));
+    if (argc >= 4 && streq (argv[1], "--child-service"))
+        return s_child_service (argv[2], argv[3]);
+    if (argc >= 5 && streq (argv[1], "--child-client"))
+        return s_child_client (argv[2], argv[3], atoi (argv[4]));
 
     zube_log_set_level (getenv ("ZUBE_TEST_DEBUG") ? ZUBE_LOG_DEBUG : ZUBE_LOG_WARN);
     s_dir = zt_tempdir ("bus");
@@ -983,6 +1075,7 @@ main (int argc, char *argv [])
     ZT_RUN (test_no_reply_to_wrong_caller);
     s_stop_children ();
     ZT_RUN (test_service_stall_registers_again);
+    ZT_RUN (test_ipc_and_wildcard_endpoints);
     ZT_RUN (test_destroy_ends_calls);
     ZT_RUN (test_secure_sender);
 
