@@ -9,6 +9,9 @@
 
 #include <stdio.h>
 
+//  --------------------------------------------------------------------------
+//  Events
+
 //  A broker bound to a wildcard address reports it as such ("tcp://*:7401");
 //  connect to the host we reach its request endpoint on instead.
 static char *
@@ -43,9 +46,6 @@ s_endpoint_resolve (zube_bus_t *self, const char *endpoint)
         return NULL;
     return resolved;
 }
-
-//  --------------------------------------------------------------------------
-//  Events
 
 static void
 s_event_destroy (zube_bus_event_t **self_p)
