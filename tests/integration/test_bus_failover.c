@@ -416,6 +416,54 @@ test_retry_in_progress_applied_once (void)
     s_teardown ();
 }
 
+//  A graceful restart: the broker says DISCONNECT to every peer on SIGTERM;
+//  peers reconnect with back-off and every call still ends once.
+static void
+test_broker_graceful_restart (void)
+{
+    s_setup ();
+    ZT_ASSERT (s_start_service ("ledger") > 0);
+    zube_bus_t *bus = s_bus_new ();
+    char *text = s_call_text (bus, "ledger", "stats", 10000);
+    ZT_ASSERT (text);
+    free (text);
+    enum { CALLS = 300 };
+    static s_outcome_t outcomes[CALLS];
+    memset (outcomes, 0, sizeof outcomes);
+    for (int index = 0; index < CALLS; index++) {
+        snprintf (outcomes[index].expected, sizeof outcomes[index].expected, "g-%d",
+                  index);
+        ZT_ASSERT (zube_bus_call_async (bus, "ledger", "apply", outcomes[index].expected,
+                                        strlen (outcomes[index].expected), 20000,
+                                        s_record, &outcomes[index]) > 0);
+    }
+    int64_t until = zt_now_ms () + 10000;
+    while (zube_bus_in_flight (bus) > CALLS - 50 && zt_now_ms () < until)
+        zube_bus_poll (bus, 5);
+    zt_stop (s_broker, SIGTERM, 3000);
+    s_broker = s_start_broker ();
+    ZT_ASSERT (s_broker > 0);
+    until = zt_now_ms () + 30000;
+    while (zube_bus_in_flight (bus) > 0 && zt_now_ms () < until)
+        zube_bus_poll (bus, 50);
+    for (int index = 0; index < CALLS; index++) {
+        ZT_ASSERT_INT_EQ (outcomes[index].outcomes, 1);
+        ZT_ASSERT (!outcomes[index].wrong_payload);
+        ZT_ASSERT_MSG (outcomes[index].status == ZUBE_OK, "call %d: status %d", index,
+                       outcomes[index].status);
+    }
+    text = s_call_text (bus, "ledger", "stats", 10000);
+    ZT_ASSERT (text);
+    int applied = -1, duplicates = -1;
+    sscanf (text, "applied=%d duplicates=%d", &applied, &duplicates);
+    free (text);
+    ZT_ASSERT_INT_EQ (duplicates, 0);
+    ZT_ASSERT_INT_EQ (applied, CALLS);
+    ZT_ASSERT (zube_bus_reconnects (bus) >= 1);
+    zube_bus_destroy (&bus);
+    s_teardown ();
+}
+
 typedef struct {
     int before;
     int after;
@@ -491,6 +539,8 @@ main (int argc, char *argv[])
     ZT_RUN (test_broker_restart_1000_in_flight);
     s_teardown ();
     ZT_RUN (test_retry_in_progress_applied_once);
+    s_teardown ();
+    ZT_RUN (test_broker_graceful_restart);
     s_teardown ();
     ZT_RUN (test_subscriptions_survive_restart);
     s_teardown ();

@@ -944,6 +944,39 @@ test_ipc_and_wildcard_endpoints (void)
     s_round_trip (bind, connect_to, NULL, port);
 }
 
+//  zube_bus_poll: 0 when nothing happened, the number of callbacks run,
+//  -1 when interrupted (and a synchronous call then ends at once).
+static void
+test_poll_return_values (void)
+{
+    zube_bus_t *bus = s_bus_new ();
+    ZT_ASSERT_INT_EQ (zube_bus_poll (bus, 0), 0);
+    ZT_ASSERT_INT_EQ (zube_bus_poll (bus, 50), 0);
+    s_async_slot_t slot = {.expected = ""};
+    ZT_ASSERT (zube_bus_call_async (bus, "bus", "ping", NULL, 0, 5000, s_async_reply,
+                                    &slot) > 0);
+    int64_t until = zt_now_ms () + 5000;
+    int dispatched = 0;
+    while (dispatched == 0 && zt_now_ms () < until)
+        dispatched = zube_bus_poll (bus, -1);
+    ZT_ASSERT_INT_EQ (dispatched, 1);
+    ZT_ASSERT_INT_EQ (slot.outcomes, 1);
+    ZT_ASSERT_INT_EQ (slot.status, ZUBE_OK);
+
+    zsys_interrupted = 1;
+    int polled = zube_bus_poll (bus, 1000);
+    zube_bus_reply_t *reply = NULL;
+    int rc = zube_bus_call (bus, "nobody-here", "x", NULL, 0, 5000, &reply);
+    zsys_interrupted = 0;
+    ZT_ASSERT_INT_EQ (polled, -1);
+    ZT_ASSERT_INT_EQ (rc, -1);
+    ZT_ASSERT_INT_EQ (reply->status, ZUBE_UNAVAILABLE);
+    ZT_ASSERT_STR_EQ (reply->error, "interrupted");
+    zube_bus_reply_destroy (&reply);
+    ZT_ASSERT_INT_EQ (zube_bus_in_flight (bus), 0);
+    zube_bus_destroy (&bus);
+}
+
 //  Calls still waiting when the connection is destroyed get UNAVAILABLE.
 static void
 test_destroy_ends_calls (void)
@@ -1074,6 +1107,7 @@ main (int argc, char *argv[])
     ZT_RUN (test_events_by_prefix);
     ZT_RUN (test_no_reply_to_wrong_caller);
     s_stop_children ();
+    ZT_RUN (test_poll_return_values);
     ZT_RUN (test_service_stall_registers_again);
     ZT_RUN (test_ipc_and_wildcard_endpoints);
     ZT_RUN (test_destroy_ends_calls);
