@@ -70,7 +70,7 @@ typedef struct {
     int hwm;
 } zube_bus_config_t;
 
-//  The outcome of a call. payload is owned by the reply.
+//  The outcome of a call. payload is owned by the reply, NULL when empty.
 typedef struct {
     zube_status_t status;
     char *error; //  human text when status != ZUBE_OK, else NULL

@@ -384,7 +384,8 @@ s_async_reply (zube_bus_t *bus, zube_bus_reply_t *reply, void *arg)
     slot->status = reply->status;
     snprintf (slot->error, sizeof slot->error, "%s", reply->error ? reply->error : "");
     if (reply->status != ZUBE_OK || reply->payload_size != strlen (slot->expected) ||
-        memcmp (reply->payload, slot->expected, reply->payload_size) != 0)
+        (reply->payload_size &&
+         memcmp (reply->payload, slot->expected, reply->payload_size) != 0))
         slot->wrong = true;
     zube_bus_reply_destroy (&reply);
 }
