@@ -6,6 +6,7 @@
 #include "zube/status.h"
 #include "zube/log.h"
 #include "zube/bus.h"
+#include "zube/certs.h"
 #include "zube/config.h"
 #include "zube/kinds.h"
 #include "zube/quantity.h"

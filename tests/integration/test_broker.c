@@ -1,0 +1,1101 @@
+/*  test_broker - zube-broker as a real process, with peers written on raw
+    libzmq sockets that speak docs/bus-protocol.md.
+
+    The fake service instances are this same program started again with
+    --fake-service (so a test can SIGKILL one); clients are DEALER sockets
+    in the test process. The broker runs with --heartbeat 200 so deaths are
+    noticed in well under a second.
+*/
+//  zt_rmtree's path buffer trips -Wformat-truncation when inlined here
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+#include "../zube_testproc.h"
+#pragma GCC diagnostic pop
+#include "../zube_test.h"
+#include <czmq.h>
+#include <zmq.h>
+#include "bus.pb-c.h"
+#include "zube/certs.h"
+#include "zube/version.h"
+
+#define HEARTBEAT_MS 200
+#define HEARTBEAT_TEXT "200"
+
+static void *s_ctx = NULL;
+static uint64_t s_next_cid = 1;
+static char s_self [1024];
+
+typedef struct {
+    pid_t pid;
+    int port;
+    char endpoint [64];
+    char *dir;
+    char log [512];
+} broker_t;
+
+typedef struct {
+    Zube__BusHeader *header;
+    char *payload;              //  NUL-terminated copy
+    size_t payload_size;
+    int frames;
+} s_msg_t;
+
+
+//  --------------------------------------------------------------------------
+//  Speaking the protocol on raw sockets
+
+static Zube__BusHeader
+s_header (Zube__BusKind kind)
+{
+    Zube__BusHeader header = ZUBE__BUS_HEADER__INIT;
+    header.has_version = true;
+    header.version = ZUBE__BUS_VERSION__BUS_VERSION_1;
+    header.has_kind = true;
+    header.kind = kind;
+    return header;
+}
+
+static int
+s_send (void *socket, const Zube__BusHeader *header, bool with_payload,
+        const void *payload, size_t payload_size)
+{
+    size_t size = zube__bus_header__get_packed_size (header);
+    uint8_t *buffer = (uint8_t *) malloc (size + 1);
+    zube__bus_header__pack (header, buffer);
+    int rc = zmq_send (socket, buffer, size, with_payload ? ZMQ_SNDMORE : 0);
+    free (buffer);
+    if (rc >= 0 && with_payload)
+        rc = zmq_send (socket, payload, payload_size, 0);
+    return rc < 0 ? -1 : 0;
+}
+
+static uint64_t
+s_request_send (void *socket, const char *service, const char *method, uint32_t deadline_ms,
+                const void *payload, size_t payload_size, const char *forged_sender)
+{
+    Zube__BusHeader header = s_header (ZUBE__BUS_KIND__BUS_REQUEST);
+    header.service = (char *) service;
+    header.method = (char *) method;
+    header.has_correlation_id = true;
+    header.correlation_id = s_next_cid++;
+    header.has_deadline_ms = true;
+    header.deadline_ms = deadline_ms;
+    header.client_id = (char *) "test-client";
+    header.has_sequence = true;
+    header.sequence = header.correlation_id;
+    header.has_attempt = true;
+    header.attempt = 1;
+    header.sender = (char *) forged_sender;
+    if (s_send (socket, &header, true, payload, payload_size) != 0)
+        return 0;
+    return header.correlation_id;
+}
+
+static void
+s_msg_clear (s_msg_t *msg)
+{
+    if (msg->header)
+        zube__bus_header__free_unpacked (msg->header, NULL);
+    free (msg->payload);
+    memset (msg, 0, sizeof *msg);
+}
+
+//  Receives one whole message; false when nothing came within timeout_ms
+static bool
+s_recv (void *socket, int timeout_ms, s_msg_t *msg)
+{
+    memset (msg, 0, sizeof *msg);
+    zmq_pollitem_t item = {socket, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll (&item, 1, timeout_ms < 0 ? 0 : timeout_ms) <= 0)
+        return false;
+    zmq_msg_t part;
+    zmq_msg_init (&part);
+    do {
+        if (zmq_msg_recv (&part, socket, 0) < 0)
+            break;
+        if (msg->frames == 0)
+            msg->header = zube__bus_header__unpack (NULL, zmq_msg_size (&part),
+                                                    (const uint8_t *) zmq_msg_data (&part));
+        else
+        if (msg->frames == 1) {
+            msg->payload_size = zmq_msg_size (&part);
+            msg->payload = (char *) malloc (msg->payload_size + 1);
+            memcpy (msg->payload, zmq_msg_data (&part), msg->payload_size);
+            msg->payload [msg->payload_size] = 0;
+        }
+        msg->frames++;
+    } while (zmq_msg_more (&part));
+    zmq_msg_close (&part);
+    return true;
+}
+
+//  Waits for the REPLY with correlation id cid, skipping everything else
+static bool
+s_reply_wait (void *socket, uint64_t cid, int timeout_ms, s_msg_t *msg)
+{
+    int64_t end = zt_now_ms () + timeout_ms;
+    while (zt_now_ms () < end) {
+        if (!s_recv (socket, (int) (end - zt_now_ms ()), msg))
+            return false;
+        if (msg->header && msg->header->kind == ZUBE__BUS_KIND__BUS_REPLY
+            && msg->header->correlation_id == cid)
+            return true;
+        s_msg_clear (msg);
+    }
+    return false;
+}
+
+static bool
+s_call (void *socket, const char *service, const char *method, const void *payload,
+        size_t payload_size, int deadline_ms, s_msg_t *reply)
+{
+    uint64_t cid = s_request_send (socket, service, method, deadline_ms, payload,
+                                   payload_size, NULL);
+    return cid && s_reply_wait (socket, cid, deadline_ms + 2000, reply);
+}
+
+static Zube__BusServicesReply *
+s_services (void *socket, const char *prefix)
+{
+    Zube__BusServicesRequest query = ZUBE__BUS_SERVICES_REQUEST__INIT;
+    query.service_prefix = (char *) prefix;
+    uint8_t buffer [512];
+    size_t size = zube__bus_services_request__pack (&query, buffer);
+    s_msg_t reply;
+    if (!s_call (socket, "bus", "services", buffer, size, 2000, &reply))
+        return NULL;
+    Zube__BusServicesReply *services = NULL;
+    if (reply.header->status == ZUBE__STATUS_CODE__STATUS_OK)
+        services = zube__bus_services_reply__unpack (NULL, reply.payload_size,
+                                                     (const uint8_t *) reply.payload);
+    s_msg_clear (&reply);
+    return services;
+}
+
+static Zube__BusService *
+s_service_find (Zube__BusServicesReply *services, const char *name)
+{
+    for (size_t i = 0; services && i < services->n_services; i++)
+        if (streq (services->services [i]->name, name))
+            return services->services [i];
+    return NULL;
+}
+
+static bool
+s_instances_wait (void *admin, const char *service, size_t count, int timeout_ms)
+{
+    int64_t end = zt_now_ms () + timeout_ms;
+    while (zt_now_ms () < end) {
+        Zube__BusServicesReply *services = s_services (admin, service);
+        Zube__BusService *entry = s_service_find (services, service);
+        bool done = entry && entry->n_instances == count;
+        zube__bus_services_reply__free_unpacked (services, NULL);
+        if (done)
+            return true;
+        usleep (50000);
+    }
+    return false;
+}
+
+static Zube__BusCounters
+s_counters (void *admin)
+{
+    Zube__BusCounters counters = ZUBE__BUS_COUNTERS__INIT;
+    Zube__BusServicesReply *services = s_services (admin, "");
+    if (services && services->counters)
+        counters = *services->counters;
+    zube__bus_services_reply__free_unpacked (services, NULL);
+    return counters;
+}
+
+static void
+s_curve_client (void *socket, const char *certs, const char *certs_of_name, const char *name)
+{
+    char path [PATH_MAX];
+    zube_certs_public_path (certs, "broker", path, sizeof path);
+    zcert_t *broker = zcert_load (path);
+    zube_certs_secret_path (certs_of_name, name, path, sizeof path);
+    zcert_t *mine = zcert_load (path);
+    if (broker && mine) {
+        zmq_setsockopt (socket, ZMQ_CURVE_SERVERKEY, zcert_public_txt (broker), 40);
+        zmq_setsockopt (socket, ZMQ_CURVE_PUBLICKEY, zcert_public_txt (mine), 40);
+        zmq_setsockopt (socket, ZMQ_CURVE_SECRETKEY, zcert_secret_txt (mine), 40);
+    }
+    zcert_destroy (&broker);
+    zcert_destroy (&mine);
+}
+
+//  A socket to the broker; with certs, a CURVE client holding NAME's key
+//  from the directory keys_dir (certs when NULL).
+static void *
+s_socket (void *ctx, int type, const char *endpoint, const char *certs,
+          const char *keys_dir, const char *name)
+{
+    void *socket = zmq_socket (ctx, type);
+    int linger = 0;
+    zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof linger);
+    if (certs)
+        s_curve_client (socket, certs, keys_dir ? keys_dir : certs, name);
+    zmq_connect (socket, endpoint);
+    return socket;
+}
+
+static void *
+s_dealer (const char *endpoint, const char *certs, const char *name)
+{
+    return s_socket (s_ctx, ZMQ_DEALER, endpoint, certs, NULL, name);
+}
+
+static void
+s_close (void **socket_p)
+{
+    if (*socket_p)
+        zmq_close (*socket_p);
+    *socket_p = NULL;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Processes
+
+static bool
+s_broker_start (broker_t *broker, const char *tag, const char *const extra [])
+{
+    memset (broker, 0, sizeof *broker);
+    broker->dir = zt_tempdir (tag);
+    broker->port = zt_free_port (3);
+    if (!broker->dir || broker->port < 0)
+        return false;
+    snprintf (broker->endpoint, sizeof broker->endpoint, "tcp://127.0.0.1:%d", broker->port);
+    snprintf (broker->log, sizeof broker->log, "%s/broker.log", broker->dir);
+    const char *argv [32] = {zt_program ("zube-broker"), "--bind", broker->endpoint,
+                             "--heartbeat", HEARTBEAT_TEXT};
+    int argc = 5;
+    for (int i = 0; extra && extra [i] && argc < 30; i++)
+        argv [argc++] = extra [i];
+    argv [argc] = NULL;
+    broker->pid = zt_spawn ((char *const *) argv, broker->log);
+    return broker->pid > 0 && zt_wait_port (broker->port, 5000);
+}
+
+//  Stops the broker (SIGTERM) and returns its wait status
+static int
+s_broker_stop (broker_t *broker)
+{
+    int status = -1;
+    if (broker->pid > 0)
+        status = zt_stop (broker->pid, SIGTERM, 5000);
+    broker->pid = 0;
+    if (broker->dir) {
+        if (getenv ("ZUBE_TEST_KEEP"))
+            fprintf (stderr, "# kept %s\n", broker->dir);
+        else
+            zt_rmtree (broker->dir);
+        free (broker->dir);
+        broker->dir = NULL;
+    }
+    return status;
+}
+
+static pid_t
+s_fake_start (broker_t *broker, const char *service, const char *instance,
+              const char *certs, const char *name, bool hang)
+{
+    const char *argv [] = {s_self, "--fake-service", broker->endpoint, service, instance,
+                           certs ? certs : "-", name ? name : "-", hang ? "hang" : "answer",
+                           NULL};
+    char log [600];
+    snprintf (log, sizeof log, "%s/fake-%s.log", broker->dir, instance);
+    return zt_spawn ((char *const *) argv, log);
+}
+
+static int
+s_wait_exit (pid_t pid, int timeout_ms)
+{
+    int status = 0;
+    for (int waited = 0; waited < timeout_ms; waited += 10) {
+        if (waitpid (pid, &status, WNOHANG) == pid)
+            return status;
+        usleep (10000);
+    }
+    kill (pid, SIGKILL);
+    waitpid (pid, &status, 0);
+    return -1;
+}
+
+//  Runs zube-broker with argv to completion; returns its wait status and
+//  its output in *output
+static int
+s_broker_run (const char *const argv [], char **output)
+{
+    char *dir = zt_tempdir ("brokerrun");
+    char log [512];
+    snprintf (log, sizeof log, "%s/out.log", dir);
+    const char *full [32] = {zt_program ("zube-broker")};
+    int argc = 1;
+    for (int i = 0; argv [i] && argc < 31; i++)
+        full [argc++] = argv [i];
+    full [argc] = NULL;
+    pid_t pid = zt_spawn ((char *const *) full, log);
+    int status = s_wait_exit (pid, 5000);
+    *output = zt_read_file (log);
+    zt_rmtree (dir);
+    free (dir);
+    return status;
+}
+
+
+//  --------------------------------------------------------------------------
+//  The fake service: READY, heartbeats, and answers
+//  "INSTANCE\nSENDER\nPAYLOAD" (or nothing, when told to hang).
+
+static int
+s_fake_service (int argc, char *argv [])
+{
+    if (argc < 8)
+        return 2;
+    const char *endpoint = argv [2], *service = argv [3], *instance = argv [4];
+    const char *certs = streq (argv [5], "-") ? NULL : argv [5];
+    const char *name = streq (argv [6], "-") ? NULL : argv [6];
+    bool hang = streq (argv [7], "hang");
+    void *ctx = zmq_ctx_new ();
+    void *socket = s_socket (ctx, ZMQ_DEALER, endpoint, certs, NULL, name);
+    Zube__BusHeader ready = s_header (ZUBE__BUS_KIND__BUS_READY);
+    ready.service = (char *) service;
+    ready.instance = (char *) instance;
+    ready.has_heartbeat_ms = true;
+    ready.heartbeat_ms = HEARTBEAT_MS;
+    s_send (socket, &ready, false, NULL, 0);
+    int64_t last_sent = zt_now_ms ();
+    char epoch [64] = "";
+    while (true) {
+        s_msg_t msg;
+        if (s_recv (socket, 20, &msg) && msg.header) {
+            Zube__BusHeader *header = msg.header;
+            if (header->kind == ZUBE__BUS_KIND__BUS_REQUEST && !hang) {
+                Zube__BusHeader reply = s_header (ZUBE__BUS_KIND__BUS_REPLY);
+                reply.has_correlation_id = true;
+                reply.correlation_id = header->correlation_id;
+                reply.has_route = header->has_route;
+                reply.route = header->route;
+                reply.sender = (char *) "forged-by-service";
+                char *text = zsys_sprintf ("%s\n%s\n%s", instance,
+                                           header->sender ? header->sender : "(none)",
+                                           msg.payload ? msg.payload : "");
+                s_send (socket, &reply, true, text, strlen (text));
+                zstr_free (&text);
+                last_sent = zt_now_ms ();
+            }
+            else
+            if (header->kind == ZUBE__BUS_KIND__BUS_HEARTBEAT && header->instance) {
+                //  A new epoch is a restarted broker: register again
+                if (*epoch && strcmp (epoch, header->instance) != 0)
+                    s_send (socket, &ready, false, NULL, 0);
+                snprintf (epoch, sizeof epoch, "%s", header->instance);
+            }
+            else
+            if (header->kind == ZUBE__BUS_KIND__BUS_DISCONNECT)
+                break;
+        }
+        s_msg_clear (&msg);
+        if (zt_now_ms () - last_sent >= HEARTBEAT_MS) {
+            Zube__BusHeader heartbeat = s_header (ZUBE__BUS_KIND__BUS_HEARTBEAT);
+            heartbeat.has_heartbeat_ms = true;
+            heartbeat.heartbeat_ms = HEARTBEAT_MS;
+            s_send (socket, &heartbeat, false, NULL, 0);
+            last_sent = zt_now_ms ();
+        }
+    }
+    zmq_close (socket);
+    zmq_ctx_term (ctx);
+    return 0;
+}
+
+//  Splits a fake service's answer into instance and sender
+static void
+s_answer_parse (const char *payload, char *instance, char *sender, size_t size)
+{
+    instance [0] = sender [0] = 0;
+    if (!payload)
+        return;
+    const char *first = strchr (payload, '\n');
+    if (!first)
+        return;
+    snprintf (instance, size, "%.*s", (int) (first - payload), payload);
+    const char *second = strchr (first + 1, '\n');
+    if (second)
+        snprintf (sender, size, "%.*s", (int) (second - first - 1), first + 1);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Cases
+
+static void
+test_request_reply (void)
+{
+    broker_t broker;
+    ZT_ASSERT (s_broker_start (&broker, "rr", (const char *[]) {"--insecure", NULL}));
+    pid_t fake = s_fake_start (&broker, "echo", "echo-1", NULL, NULL, false);
+    void *client = s_dealer (broker.endpoint, NULL, NULL);
+    ZT_ASSERT (s_instances_wait (client, "echo", 1, 5000));
+
+    uint64_t cid = s_request_send (client, "echo", "say", 3000, "hello", 5, "root");
+    s_msg_t reply;
+    ZT_ASSERT (s_reply_wait (client, cid, 5000, &reply));
+    ZT_ASSERT_INT_EQ (reply.header->status, ZUBE__STATUS_CODE__STATUS_OK);
+    ZT_ASSERT_INT_EQ (reply.frames, 2);
+    ZT_ASSERT_STR_EQ (reply.payload, "echo-1\nanonymous\nhello");
+    //  The broker clears the route and stamps the replier's identity
+    ZT_ASSERT (!reply.header->has_route);
+    ZT_ASSERT_STR_EQ (reply.header->sender, "anonymous");
+    s_msg_clear (&reply);
+
+    //  An empty payload is still a payload frame
+    cid = s_request_send (client, "echo", "say", 3000, "", 0, NULL);
+    ZT_ASSERT (s_reply_wait (client, cid, 5000, &reply));
+    ZT_ASSERT_STR_EQ (reply.payload, "echo-1\nanonymous\n");
+    s_msg_clear (&reply);
+
+    Zube__BusCounters counters = s_counters (client);
+    ZT_ASSERT_INT_EQ (counters.routed, 2);
+    ZT_ASSERT_INT_EQ (counters.replied, 2);
+    s_close (&client);
+    zt_stop (fake, SIGKILL, 1000);
+    ZT_ASSERT_INT_EQ (s_broker_stop (&broker), 0);
+}
+
+static void
+test_bus_service (void)
+{
+    broker_t broker;
+    ZT_ASSERT (s_broker_start (&broker, "bus", (const char *[]) {"--insecure",
+                                                                 "--max-message-size",
+                                                                 "100000", NULL}));
+    pid_t fake_a = s_fake_start (&broker, "api", "api-1", NULL, NULL, false);
+    pid_t fake_b = s_fake_start (&broker, "node/sim-0001", "zubelet-1", NULL, NULL, false);
+    void *client = s_dealer (broker.endpoint, NULL, NULL);
+    ZT_ASSERT (s_instances_wait (client, "api", 1, 5000));
+    ZT_ASSERT (s_instances_wait (client, "node/sim-0001", 1, 5000));
+
+    //  services: everything, sorted, with instances and counters
+    Zube__BusServicesReply *services = s_services (client, "");
+    ZT_ASSERT (services);
+    ZT_ASSERT_INT_EQ (services->n_services, 2);
+    ZT_ASSERT_STR_EQ (services->services [0]->name, "api");
+    ZT_ASSERT_STR_EQ (services->services [1]->name, "node/sim-0001");
+    Zube__BusInstance *instance = services->services [0]->instances [0];
+    ZT_ASSERT_STR_EQ (instance->instance, "api-1");
+    ZT_ASSERT_STR_EQ (instance->sender, "anonymous");
+    ZT_ASSERT_INT_EQ (instance->heartbeat_ms, HEARTBEAT_MS);
+    ZT_ASSERT (services->counters);
+    ZT_ASSERT (!services->secure);
+    ZT_ASSERT_STR_EQ (services->version, ZUBE_VERSION_STRING);
+    zube__bus_services_reply__free_unpacked (services, NULL);
+    //  ... and by prefix
+    services = s_services (client, "node/");
+    ZT_ASSERT (services);
+    ZT_ASSERT_INT_EQ (services->n_services, 1);
+    ZT_ASSERT_STR_EQ (services->services [0]->name, "node/sim-0001");
+    zube__bus_services_reply__free_unpacked (services, NULL);
+
+    //  info: the event endpoints and limits
+    s_msg_t reply;
+    ZT_ASSERT (s_call (client, "bus", "info", NULL, 0, 2000, &reply));
+    ZT_ASSERT_INT_EQ (reply.header->status, ZUBE__STATUS_CODE__STATUS_OK);
+    Zube__BusInfoReply *info = zube__bus_info_reply__unpack (NULL, reply.payload_size,
+                                                             (uint8_t *) reply.payload);
+    ZT_ASSERT (info);
+    char expected [64];
+    snprintf (expected, sizeof expected, "tcp://127.0.0.1:%d", broker.port + 1);
+    ZT_ASSERT_STR_EQ (info->publish_endpoint, expected);
+    snprintf (expected, sizeof expected, "tcp://127.0.0.1:%d", broker.port + 2);
+    ZT_ASSERT_STR_EQ (info->subscribe_endpoint, expected);
+    ZT_ASSERT_INT_EQ (info->max_message_size, 100000);
+    ZT_ASSERT_INT_EQ (info->heartbeat_ms, HEARTBEAT_MS);
+    ZT_ASSERT (!info->secure);
+    zube__bus_info_reply__free_unpacked (info, NULL);
+    s_msg_clear (&reply);
+
+    //  ping: the same BusEcho back
+    Zube__BusEcho echo = ZUBE__BUS_ECHO__INIT;
+    echo.has_data = true;
+    echo.data.data = (uint8_t *) "marco";
+    echo.data.len = 5;
+    echo.has_sent_ns = true;
+    echo.sent_ns = 12345;
+    uint8_t buffer [64];
+    size_t size = zube__bus_echo__pack (&echo, buffer);
+    ZT_ASSERT (s_call (client, "bus", "ping", buffer, size, 2000, &reply));
+    ZT_ASSERT_INT_EQ (reply.header->status, ZUBE__STATUS_CODE__STATUS_OK);
+    ZT_ASSERT_INT_EQ (reply.payload_size, size);
+    ZT_ASSERT (memcmp (reply.payload, buffer, size) == 0);
+    s_msg_clear (&reply);
+
+    //  an unknown method
+    ZT_ASSERT (s_call (client, "bus", "reboot", NULL, 0, 2000, &reply));
+    ZT_ASSERT_INT_EQ (reply.header->status, ZUBE__STATUS_CODE__STATUS_NOT_IMPLEMENTED);
+    ZT_ASSERT_STR_CONTAINS (reply.header->error, "reboot");
+    s_msg_clear (&reply);
+
+    s_close (&client);
+    zt_stop (fake_a, SIGKILL, 1000);
+    zt_stop (fake_b, SIGKILL, 1000);
+    ZT_ASSERT_INT_EQ (s_broker_stop (&broker), 0);
+}
+
+static void
+test_load_balancing (void)
+{
+    broker_t broker;
+    ZT_ASSERT (s_broker_start (&broker, "lb", (const char *[]) {"--insecure", NULL}));
+    const char *names [3] = {"lb-a", "lb-b", "lb-c"};
+    pid_t fakes [3];
+    for (int i = 0; i < 3; i++)
+        fakes [i] = s_fake_start (&broker, "lb", names [i], NULL, NULL, false);
+    void *client = s_dealer (broker.endpoint, NULL, NULL);
+    ZT_ASSERT (s_instances_wait (client, "lb", 3, 5000));
+
+    //  300 requests, 30 in flight at a time
+    int total = 300, sent = 0, answered = 0, counts [3] = {0, 0, 0};
+    for (; sent < 30; sent++)
+        ZT_ASSERT (s_request_send (client, "lb", "work", 5000, "x", 1, NULL));
+    int64_t end = zt_now_ms () + 20000;
+    while (answered < total && zt_now_ms () < end) {
+        s_msg_t msg;
+        if (!s_recv (client, 1000, &msg))
+            continue;
+        if (msg.header && msg.header->kind == ZUBE__BUS_KIND__BUS_REPLY) {
+            ZT_ASSERT_INT_EQ (msg.header->status, ZUBE__STATUS_CODE__STATUS_OK);
+            char instance [64], sender [64];
+            s_answer_parse (msg.payload, instance, sender, sizeof instance);
+            for (int i = 0; i < 3; i++)
+                if (streq (instance, names [i]))
+                    counts [i]++;
+            answered++;
+            if (sent < total) {
+                ZT_ASSERT (s_request_send (client, "lb", "work", 5000, "x", 1, NULL));
+                sent++;
+            }
+        }
+        s_msg_clear (&msg);
+    }
+    ZT_ASSERT_INT_EQ (answered, total);
+    for (int i = 0; i < 3; i++)
+        ZT_ASSERT_MSG (counts [i] >= total / 5, "instance %s served %d of %d (%d/%d/%d)",
+                       names [i], counts [i], total, counts [0], counts [1], counts [2]);
+    s_close (&client);
+    for (int i = 0; i < 3; i++)
+        zt_stop (fakes [i], SIGKILL, 1000);
+    ZT_ASSERT_INT_EQ (s_broker_stop (&broker), 0);
+}
+
+static void
+test_instance_killed (void)
+{
+    broker_t broker;
+    ZT_ASSERT (s_broker_start (&broker, "kill", (const char *[]) {"--insecure", NULL}));
+    pid_t fake = s_fake_start (&broker, "slow", "slow-1", NULL, NULL, true);
+    void *client = s_dealer (broker.endpoint, NULL, NULL);
+    void *admin = s_dealer (broker.endpoint, NULL, NULL);
+    ZT_ASSERT (s_instances_wait (admin, "slow", 1, 5000));
+
+    uint64_t cid = s_request_send (client, "slow", "work", 10000, "x", 1, NULL);
+    //  Wait until the instance holds it, then kill the instance
+    bool held = false;
+    for (int64_t end = zt_now_ms () + 3000; !held && zt_now_ms () < end; ) {
+        Zube__BusServicesReply *services = s_services (admin, "slow");
+        Zube__BusService *entry = s_service_find (services, "slow");
+        held = entry && entry->n_instances == 1 && entry->instances [0]->in_flight == 1;
+        zube__bus_services_reply__free_unpacked (services, NULL);
+        if (!held)
+            usleep (20000);
+    }
+    ZT_ASSERT (held);
+    int64_t killed = zt_now_ms ();
+    zt_stop (fake, SIGKILL, 1000);
+
+    s_msg_t reply;
+    ZT_ASSERT (s_reply_wait (client, cid, 5000, &reply));
+    int64_t elapsed = zt_now_ms () - killed;
+    ZT_ASSERT_INT_EQ (reply.header->status, ZUBE__STATUS_CODE__STATUS_UNAVAILABLE);
+    ZT_ASSERT_STR_CONTAINS (reply.header->error, "slow-1");
+    ZT_ASSERT_STR_CONTAINS (reply.header->error, "died");
+    ZT_ASSERT_MSG (elapsed < 5000, "UNAVAILABLE after %lld ms", (long long) elapsed);
+    s_msg_clear (&reply);
+
+    //  After 3 heartbeats the broker lists no dead instance
+    usleep (3 * HEARTBEAT_MS * 1000);
+    Zube__BusServicesReply *services = s_services (admin, "");
+    ZT_ASSERT (services);
+    Zube__BusService *entry = s_service_find (services, "slow");
+    ZT_ASSERT (!entry || entry->n_instances == 0);
+    ZT_ASSERT (services->counters->instance_deaths >= 1);
+    zube__bus_services_reply__free_unpacked (services, NULL);
+    s_close (&client);
+    s_close (&admin);
+    ZT_ASSERT_INT_EQ (s_broker_stop (&broker), 0);
+}
+
+static void
+test_waiting_for_instance (void)
+{
+    broker_t broker;
+    ZT_ASSERT (s_broker_start (&broker, "wait", (const char *[]) {"--insecure",
+                                                                  "--max-waiting", "2", NULL}));
+    void *client = s_dealer (broker.endpoint, NULL, NULL);
+    void *admin = s_dealer (broker.endpoint, NULL, NULL);
+
+    //  Nobody serves "late": UNAVAILABLE at the deadline, not before
+    int64_t start = zt_now_ms ();
+    uint64_t cid = s_request_send (client, "late", "work", 1000, "x", 1, NULL);
+    s_msg_t reply;
+    ZT_ASSERT (s_reply_wait (client, cid, 5000, &reply));
+    int64_t elapsed = zt_now_ms () - start;
+    ZT_ASSERT_INT_EQ (reply.header->status, ZUBE__STATUS_CODE__STATUS_UNAVAILABLE);
+    ZT_ASSERT_STR_CONTAINS (reply.header->error, "no instance of service \"late\"");
+    ZT_ASSERT_MSG (elapsed >= 900 && elapsed < 4000, "answered after %lld ms",
+                   (long long) elapsed);
+    s_msg_clear (&reply);
+
+    //  Waiting is bounded per service
+    uint64_t first = s_request_send (client, "late", "work", 8000, "1", 1, NULL);
+    uint64_t second = s_request_send (client, "late", "work", 8000, "2", 1, NULL);
+    uint64_t third = s_request_send (client, "late", "work", 8000, "3", 1, NULL);
+    ZT_ASSERT (s_reply_wait (client, third, 2000, &reply));
+    ZT_ASSERT_INT_EQ (reply.header->status, ZUBE__STATUS_CODE__STATUS_TOO_MANY_REQUESTS);
+    s_msg_clear (&reply);
+    Zube__BusServicesReply *services = s_services (admin, "late");
+    Zube__BusService *entry = s_service_find (services, "late");
+    ZT_ASSERT (entry && entry->waiting == 2 && entry->n_instances == 0);
+    zube__bus_services_reply__free_unpacked (services, NULL);
+
+    //  An instance that registers in time serves them, in order
+    usleep (300000);
+    pid_t fake = s_fake_start (&broker, "late", "late-1", NULL, NULL, false);
+    ZT_ASSERT (s_reply_wait (client, first, 8000, &reply));
+    ZT_ASSERT_INT_EQ (reply.header->status, ZUBE__STATUS_CODE__STATUS_OK);
+    ZT_ASSERT_STR_EQ (reply.payload, "late-1\nanonymous\n1");
+    ZT_ASSERT (reply.header->has_correlation_id);
+    s_msg_clear (&reply);
+    ZT_ASSERT (s_reply_wait (client, second, 8000, &reply));
+    ZT_ASSERT_STR_EQ (reply.payload, "late-1\nanonymous\n2");
+    s_msg_clear (&reply);
+    ZT_ASSERT (s_counters (admin).expired >= 1);
+
+    s_close (&client);
+    s_close (&admin);
+    zt_stop (fake, SIGKILL, 1000);
+    ZT_ASSERT_INT_EQ (s_broker_stop (&broker), 0);
+}
+
+static void
+test_malformed_input (void)
+{
+    broker_t broker;
+    ZT_ASSERT (s_broker_start (&broker, "bad", (const char *[]) {"--insecure",
+                                                                 "--max-message-size", "65536",
+                                                                 NULL}));
+    pid_t fake = s_fake_start (&broker, "echo", "echo-1", NULL, NULL, false);
+    void *good = s_dealer (broker.endpoint, NULL, NULL);
+    void *bad = s_dealer (broker.endpoint, NULL, NULL);
+    ZT_ASSERT (s_instances_wait (good, "echo", 1, 5000));
+    Zube__BusCounters before = s_counters (good);
+
+    //  Random bytes, as a header alone and with a payload
+    uint8_t noise [200];
+    srand (42);
+    for (size_t i = 0; i < sizeof noise; i++)
+        noise [i] = (uint8_t) rand ();
+    zmq_send (bad, noise, sizeof noise, 0);
+    zmq_send (bad, noise, 64, ZMQ_SNDMORE);
+    zmq_send (bad, noise + 64, 64, 0);
+    //  A truncated header
+    Zube__BusHeader header = s_header (ZUBE__BUS_KIND__BUS_REQUEST);
+    header.service = (char *) "echo";
+    header.method = (char *) "say";
+    header.has_correlation_id = true;
+    header.correlation_id = 99;
+    uint8_t packed [256];
+    size_t size = zube__bus_header__pack (&header, packed);
+    zmq_send (bad, packed, size - 3, ZMQ_SNDMORE);
+    zmq_send (bad, "x", 1, 0);
+    //  Wrong frame counts: a REQUEST without payload, one with 4 frames,
+    //  a HEARTBEAT with a payload
+    zmq_send (bad, packed, size, 0);
+    zmq_send (bad, packed, size, ZMQ_SNDMORE);
+    zmq_send (bad, "x", 1, ZMQ_SNDMORE);
+    zmq_send (bad, "y", 1, ZMQ_SNDMORE);
+    zmq_send (bad, "z", 1, 0);
+    Zube__BusHeader heartbeat = s_header (ZUBE__BUS_KIND__BUS_HEARTBEAT);
+    s_send (bad, &heartbeat, true, "x", 1);
+    //  Unknown kind and version
+    Zube__BusHeader strange = header;
+    strange.kind = (Zube__BusKind) 42;
+    s_send (bad, &strange, true, "x", 1);
+    strange = header;
+    strange.version = (Zube__BusVersion) 2;
+    s_send (bad, &strange, true, "x", 1);
+    //  An EVENT on the request socket
+    strange = header;
+    strange.kind = ZUBE__BUS_KIND__BUS_EVENT;
+    s_send (bad, &strange, true, "x", 1);
+    int expected_dropped = 9;
+    //  Over --max-message-size: dropped and counted
+    size_t big = 100000;
+    char *payload = (char *) calloc (1, 4 * big);
+    s_send (bad, &header, true, payload, big);
+    //  Far over it: libzmq itself closes that connection
+    s_send (bad, &header, true, payload, 4 * big);
+    free (payload);
+    //  Garbage on a raw TCP connection
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons (broker.port),
+                               .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    if (connect (fd, (struct sockaddr *) &addr, sizeof addr) == 0) {
+        ssize_t rc = write (fd, noise, sizeof noise);
+        (void) rc;
+    }
+    close (fd);
+
+    //  The broker never answered any of it, and still serves
+    s_msg_t msg;
+    bool answered = false;
+    while (s_recv (bad, 300, &msg)) {
+        if (msg.header && msg.header->kind == ZUBE__BUS_KIND__BUS_REPLY)
+            answered = true;
+        s_msg_clear (&msg);
+    }
+    ZT_ASSERT (!answered);
+    s_msg_t reply;
+    ZT_ASSERT (s_call (good, "echo", "say", "still here", 10, 3000, &reply));
+    ZT_ASSERT_INT_EQ (reply.header->status, ZUBE__STATUS_CODE__STATUS_OK);
+    ZT_ASSERT_STR_EQ (reply.payload, "echo-1\nanonymous\nstill here");
+    s_msg_clear (&reply);
+    Zube__BusCounters after = s_counters (good);
+    ZT_ASSERT_MSG (after.dropped - before.dropped >= (uint64_t) expected_dropped,
+                   "dropped %llu, expected %d", (unsigned long long) (after.dropped - before.dropped),
+                   expected_dropped);
+    ZT_ASSERT_INT_EQ (after.oversized - before.oversized, 1);
+    ZT_ASSERT_INT_EQ (after.routed - before.routed, 1);
+
+    s_close (&good);
+    s_close (&bad);
+    zt_stop (fake, SIGKILL, 1000);
+    ZT_ASSERT_INT_EQ (s_broker_stop (&broker), 0);
+}
+
+//  Receives one event: [topic][header][payload]
+static bool
+s_event_recv (void *sub, int timeout_ms, char *topic, size_t topic_size, s_msg_t *msg)
+{
+    memset (msg, 0, sizeof *msg);
+    zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll (&item, 1, timeout_ms) <= 0)
+        return false;
+    int rc = zmq_recv (sub, topic, topic_size - 1, 0);
+    topic [rc < 0 ? 0 : rc >= (int) topic_size ? (int) topic_size - 1 : rc] = 0;
+    int more = 0;
+    size_t more_size = sizeof more;
+    zmq_getsockopt (sub, ZMQ_RCVMORE, &more, &more_size);
+    if (!more)
+        return true;
+    return s_recv (sub, 0, msg);
+}
+
+static int
+s_event_publish (void *pub, const char *topic, const char *header_topic, const char *payload)
+{
+    Zube__BusHeader header = s_header (ZUBE__BUS_KIND__BUS_EVENT);
+    header.topic = (char *) header_topic;
+    header.sender = (char *) "root";
+    zmq_send (pub, topic, strlen (topic), ZMQ_SNDMORE);
+    return s_send (pub, &header, true, payload, strlen (payload));
+}
+
+//  Publishes until the subscriber gets a matching event; returns the
+//  sender seen and checks nothing unsubscribed came through.
+static bool
+s_events_exchange (void *pub, void *sub, char *sender, size_t sender_size)
+{
+    bool matched = false, leaked = false;
+    for (int64_t end = zt_now_ms () + 5000; !matched && zt_now_ms () < end; ) {
+        s_event_publish (pub, "nodes/sim-1", "nodes/sim-1", "node event");
+        s_event_publish (pub, "pods/default", "pods/default", "pod event");
+        char topic [128];
+        s_msg_t msg;
+        while (s_event_recv (sub, 50, topic, sizeof topic, &msg)) {
+            if (strncmp (topic, "pods/", 5) != 0)
+                leaked = true;
+            else
+            if (msg.header && msg.payload && streq (msg.payload, "pod event")) {
+                matched = true;
+                snprintf (sender, sender_size, "%s",
+                          msg.header->sender ? msg.header->sender : "");
+            }
+            s_msg_clear (&msg);
+        }
+    }
+    return matched && !leaked;
+}
+
+static void
+test_events (void)
+{
+    broker_t broker;
+    ZT_ASSERT (s_broker_start (&broker, "events", (const char *[]) {"--insecure", NULL}));
+    void *admin = s_dealer (broker.endpoint, NULL, NULL);
+    s_msg_t reply;
+    ZT_ASSERT (s_call (admin, "bus", "info", NULL, 0, 2000, &reply));
+    Zube__BusInfoReply *info = zube__bus_info_reply__unpack (NULL, reply.payload_size,
+                                                             (uint8_t *) reply.payload);
+    ZT_ASSERT (info);
+    void *pub = s_socket (s_ctx, ZMQ_PUB, info->publish_endpoint, NULL, NULL, NULL);
+    void *sub = s_socket (s_ctx, ZMQ_SUB, info->subscribe_endpoint, NULL, NULL, NULL);
+    zube__bus_info_reply__free_unpacked (info, NULL);
+    s_msg_clear (&reply);
+    zmq_setsockopt (sub, ZMQ_SUBSCRIBE, "pods/", 5);
+
+    char sender [64] = "";
+    ZT_ASSERT (s_events_exchange (pub, sub, sender, sizeof sender));
+    ZT_ASSERT_STR_EQ (sender, "anonymous");
+
+    //  Malformed events are dropped: two frames, a header topic that is
+    //  not the topic frame, a REQUEST header
+    Zube__BusCounters before = s_counters (admin);
+    zmq_send (pub, "pods/x", 6, ZMQ_SNDMORE);
+    zmq_send (pub, "junk", 4, 0);
+    s_event_publish (pub, "pods/x", "nodes/secret", "mismatch");
+    Zube__BusHeader request = s_header (ZUBE__BUS_KIND__BUS_REQUEST);
+    zmq_send (pub, "pods/x", 6, ZMQ_SNDMORE);
+    s_send (pub, &request, true, "x", 1);
+    char topic [128];
+    s_msg_t msg;
+    int received = 0;
+    while (s_event_recv (sub, 300, topic, sizeof topic, &msg)) {
+        if (streq (topic, "pods/x"))
+            received++;
+        s_msg_clear (&msg);
+    }
+    ZT_ASSERT_INT_EQ (received, 0);
+    Zube__BusCounters after = s_counters (admin);
+    ZT_ASSERT_INT_EQ (after.dropped - before.dropped, 3);
+    ZT_ASSERT (after.events >= 1);
+
+    s_close (&pub);
+    s_close (&sub);
+    s_close (&admin);
+    ZT_ASSERT_INT_EQ (s_broker_stop (&broker), 0);
+}
+
+static void
+test_certs (void)
+{
+    char *keys = zt_tempdir ("keys");
+    char certs [512], others [512], error [256];
+    snprintf (certs, sizeof certs, "%s/certs", keys);
+    snprintf (others, sizeof others, "%s/others", keys);
+    const char *names [] = {"broker", "alice", "worker", "watcher"};
+    for (size_t i = 0; i < 4; i++)
+        ZT_ASSERT_MSG (zube_certs_create (certs, names [i], error, sizeof error) == 0,
+                       "%s", error);
+    //  mallory's keypair is real but not in the broker's store
+    ZT_ASSERT (zube_certs_create (others, "mallory", error, sizeof error) == 0);
+
+    broker_t broker;
+    ZT_ASSERT (s_broker_start (&broker, "certs", (const char *[]) {"--certs", certs, NULL}));
+    pid_t fake = s_fake_start (&broker, "secure-echo", "secure-1", certs, "worker", false);
+    void *alice = s_dealer (broker.endpoint, certs, "alice");
+    ZT_ASSERT (s_instances_wait (alice, "secure-echo", 1, 5000));
+
+    //  alice's name reaches the service; her forged sender does not
+    uint64_t cid = s_request_send (alice, "secure-echo", "say", 3000, "hi", 2, "root");
+    s_msg_t reply;
+    ZT_ASSERT (s_reply_wait (alice, cid, 5000, &reply));
+    ZT_ASSERT_INT_EQ (reply.header->status, ZUBE__STATUS_CODE__STATUS_OK);
+    ZT_ASSERT_STR_EQ (reply.payload, "secure-1\nalice\nhi");
+    ZT_ASSERT_STR_EQ (reply.header->sender, "worker");
+    s_msg_clear (&reply);
+    Zube__BusServicesReply *services = s_services (alice, "secure-echo");
+    ZT_ASSERT (services && services->secure);
+    ZT_ASSERT_STR_EQ (s_service_find (services, "secure-echo")->instances [0]->sender, "worker");
+    zube__bus_services_reply__free_unpacked (services, NULL);
+
+    //  mallory (unknown key) and a peer without CURVE get nothing through
+    void *mallory = s_socket (s_ctx, ZMQ_DEALER, broker.endpoint, certs, others, "mallory");
+    void *plain = s_dealer (broker.endpoint, NULL, NULL);
+    uint64_t mallory_cid = s_request_send (mallory, "secure-echo", "say", 1000, "x", 1, "alice");
+    uint64_t plain_cid = s_request_send (plain, "bus", "ping", 1000, "", 0, NULL);
+    ZT_ASSERT (!s_reply_wait (mallory, mallory_cid, 1500, &reply));
+    ZT_ASSERT (!s_reply_wait (plain, plain_cid, 200, &reply));
+
+    //  ... while alice keeps working
+    cid = s_request_send (alice, "secure-echo", "say", 3000, "again", 5, NULL);
+    ZT_ASSERT (s_reply_wait (alice, cid, 5000, &reply));
+    ZT_ASSERT_STR_EQ (reply.payload, "secure-1\nalice\nagain");
+    s_msg_clear (&reply);
+    Zube__BusCounters counters = s_counters (alice);
+    ZT_ASSERT_MSG (counters.unauthorized >= 2, "unauthorized = %llu",
+                   (unsigned long long) counters.unauthorized);
+
+    //  Events carry the publisher's certificate name
+    ZT_ASSERT (s_call (alice, "bus", "info", NULL, 0, 2000, &reply));
+    Zube__BusInfoReply *info = zube__bus_info_reply__unpack (NULL, reply.payload_size,
+                                                             (uint8_t *) reply.payload);
+    ZT_ASSERT (info && info->secure);
+    void *pub = s_socket (s_ctx, ZMQ_PUB, info->publish_endpoint, certs, NULL, "alice");
+    void *sub = s_socket (s_ctx, ZMQ_SUB, info->subscribe_endpoint, certs, NULL, "watcher");
+    zube__bus_info_reply__free_unpacked (info, NULL);
+    s_msg_clear (&reply);
+    zmq_setsockopt (sub, ZMQ_SUBSCRIBE, "pods/", 5);
+    char sender [64] = "";
+    ZT_ASSERT (s_events_exchange (pub, sub, sender, sizeof sender));
+    ZT_ASSERT_STR_EQ (sender, "alice");
+
+    s_close (&pub);
+    s_close (&sub);
+    s_close (&alice);
+    s_close (&mallory);
+    s_close (&plain);
+    zt_stop (fake, SIGKILL, 1000);
+    ZT_ASSERT_INT_EQ (s_broker_stop (&broker), 0);
+    zt_rmtree (keys);
+    free (keys);
+}
+
+static void
+test_shutdown (void)
+{
+    broker_t broker;
+    ZT_ASSERT (s_broker_start (&broker, "term", (const char *[]) {"--insecure", NULL}));
+    void *peer = s_dealer (broker.endpoint, NULL, NULL);
+    //  A HEARTBEAT from a peer the broker does not know is answered at once
+    Zube__BusHeader heartbeat = s_header (ZUBE__BUS_KIND__BUS_HEARTBEAT);
+    heartbeat.has_heartbeat_ms = true;
+    heartbeat.heartbeat_ms = 5000;
+    s_send (peer, &heartbeat, false, NULL, 0);
+    s_msg_t msg;
+    ZT_ASSERT (s_recv (peer, 2000, &msg));
+    ZT_ASSERT (msg.header && msg.header->kind == ZUBE__BUS_KIND__BUS_HEARTBEAT);
+    ZT_ASSERT (msg.header->instance && strlen (msg.header->instance) == 16);
+    ZT_ASSERT_INT_EQ (msg.header->heartbeat_ms, HEARTBEAT_MS);
+    s_msg_clear (&msg);
+
+    //  SIGTERM: DISCONNECT to the peer, exit code 0
+    kill (broker.pid, SIGTERM);
+    bool disconnected = false;
+    for (int64_t end = zt_now_ms () + 3000; !disconnected && zt_now_ms () < end; ) {
+        if (s_recv (peer, 100, &msg) && msg.header
+            && msg.header->kind == ZUBE__BUS_KIND__BUS_DISCONNECT)
+            disconnected = true;
+        s_msg_clear (&msg);
+    }
+    ZT_ASSERT (disconnected);
+    int status = s_wait_exit (broker.pid, 5000);
+    broker.pid = 0;
+    ZT_ASSERT (WIFEXITED (status));
+    ZT_ASSERT_INT_EQ (WEXITSTATUS (status), 0);
+    char *log = zt_read_file (broker.log);
+    ZT_ASSERT_STR_CONTAINS (log, "msg=\"broker stopping\"");
+    free (log);
+    s_close (&peer);
+    s_broker_stop (&broker);
+}
+
+static void
+test_flags_and_config (void)
+{
+    char *output = NULL;
+    int status = s_broker_run ((const char *[]) {"--bind", "tcp://127.0.0.1:1", NULL}, &output);
+    ZT_ASSERT (WIFEXITED (status) && WEXITSTATUS (status) == 1);
+    ZT_ASSERT_STR_CONTAINS (output, "--insecure");
+    free (output);
+    status = s_broker_run ((const char *[]) {"--insecure", "--heartbeat", "soon", NULL}, &output);
+    ZT_ASSERT (WIFEXITED (status) && WEXITSTATUS (status) == 1);
+    ZT_ASSERT_STR_CONTAINS (output, "--heartbeat");
+    free (output);
+    status = s_broker_run ((const char *[]) {"--insecure", "--certs", "/tmp", NULL}, &output);
+    ZT_ASSERT (WIFEXITED (status) && WEXITSTATUS (status) == 1);
+    free (output);
+    status = s_broker_run ((const char *[]) {"--insecure", "--frobnicate", NULL}, &output);
+    ZT_ASSERT (WIFEXITED (status) && WEXITSTATUS (status) == 1);
+    ZT_ASSERT_STR_CONTAINS (output, "--frobnicate");
+    free (output);
+    status = s_broker_run ((const char *[]) {"--version", NULL}, &output);
+    ZT_ASSERT (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+    ZT_ASSERT_STR_CONTAINS (output, ZUBE_VERSION_STRING);
+    free (output);
+
+    //  An endpoint in use: exit 2, naming it and why
+    broker_t broker;
+    ZT_ASSERT (s_broker_start (&broker, "flags", (const char *[]) {"--insecure", NULL}));
+    status = s_broker_run ((const char *[]) {"--insecure", "--bind", broker.endpoint, NULL},
+                           &output);
+    ZT_ASSERT (WIFEXITED (status) && WEXITSTATUS (status) == 2);
+    ZT_ASSERT_STR_CONTAINS (output, broker.endpoint);
+    ZT_ASSERT_STR_CONTAINS (output, "Address already in use");
+    free (output);
+
+    //  A config file, and a flag overriding it
+    char path [600];
+    snprintf (path, sizeof path, "%s/broker.yaml", broker.dir);
+    FILE *file = fopen (path, "w");
+    int port = zt_free_port (3);
+    fprintf (file, "# zube-broker\nbind: tcp://127.0.0.1:%d\ninsecure: true\n"
+             "heartbeatMs: 5000\nmaxMessageSize: 70000\nlogLevel: warn\n", port);
+    fclose (file);
+    char log [600];
+    snprintf (log, sizeof log, "%s/configured.log", broker.dir);
+    const char *argv [] = {zt_program ("zube-broker"), "--config", path, "--heartbeat", "300",
+                           NULL};
+    pid_t configured = zt_spawn ((char *const *) argv, log);
+    ZT_ASSERT (zt_wait_port (port, 5000));
+    char endpoint [64];
+    snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    void *client = s_dealer (endpoint, NULL, NULL);
+    s_msg_t reply;
+    ZT_ASSERT (s_call (client, "bus", "info", NULL, 0, 2000, &reply));
+    Zube__BusInfoReply *info = zube__bus_info_reply__unpack (NULL, reply.payload_size,
+                                                             (uint8_t *) reply.payload);
+    ZT_ASSERT (info);
+    ZT_ASSERT_INT_EQ (info->heartbeat_ms, 300);
+    ZT_ASSERT_INT_EQ (info->max_message_size, 70000);
+    zube__bus_info_reply__free_unpacked (info, NULL);
+    s_msg_clear (&reply);
+    s_close (&client);
+    status = zt_stop (configured, SIGINT, 5000);
+    ZT_ASSERT (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+
+    //  An unknown key in the config file is named
+    file = fopen (path, "w");
+    fprintf (file, "bind: tcp://127.0.0.1:1\ninsecure: true\nheartbeatMS: 100\n");
+    fclose (file);
+    status = s_broker_run ((const char *[]) {"--config", path, NULL}, &output);
+    ZT_ASSERT (WIFEXITED (status) && WEXITSTATUS (status) == 1);
+    ZT_ASSERT_STR_CONTAINS (output, "heartbeatMS");
+    free (output);
+    ZT_ASSERT_INT_EQ (s_broker_stop (&broker), 0);
+}
+
+int
+main (int argc, char *argv [])
+{
+    if (argc > 1 && streq (argv [1], "--fake-service"))
+        return s_fake_service (argc, argv);
+    ssize_t size = readlink ("/proc/self/exe", s_self, sizeof s_self - 1);
+    s_self [size > 0 ? size : 0] = 0;
+    signal (SIGPIPE, SIG_IGN);
+    s_ctx = zmq_ctx_new ();
+    ZT_RUN (test_request_reply);
+    ZT_RUN (test_bus_service);
+    ZT_RUN (test_load_balancing);
+    ZT_RUN (test_instance_killed);
+    ZT_RUN (test_waiting_for_instance);
+    ZT_RUN (test_malformed_input);
+    ZT_RUN (test_events);
+    ZT_RUN (test_certs);
+    ZT_RUN (test_shutdown);
+    ZT_RUN (test_flags_and_config);
+    //  The context stays: a failed case may have left sockets open
+    return zt_done ();
+}
