@@ -75,6 +75,19 @@ s_random_id (char *id, size_t size)
     snprintf (id, size, "%016" PRIx64, value);
 }
 
+//  xorshift64: a per-connection sequence (seeded from the random client id),
+//  so that peers started together do not draw the same numbers.
+static uint64_t
+s_random (zube_bus_t *self)
+{
+    uint64_t x = self->random_state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    self->random_state = x;
+    return x;
+}
+
 static bool
 s_endpoint_valid (const char *endpoint)
 {
@@ -367,15 +380,19 @@ s_connect (zube_bus_t *self)
 
 //  Closes the DEALER (dropping whatever it still queued) and schedules a
 //  new one after the back-off, which doubles up to reconnect_max_ms and
-//  drops back to reconnect_min_ms once the broker answers.
+//  drops back to reconnect_min_ms once the broker answers. Up to a quarter
+//  more is added at random, so that the peers of a restarted broker do not
+//  all come back in the same millisecond.
 static void
 s_disconnect (zube_bus_t *self)
 {
     zsock_destroy (&self->dealer);
     self->connected = false;
-    self->reconnect_at = s_now () + self->backoff_ms;
+    int delay =
+        self->backoff_ms + (int)(s_random (self) % (uint64_t)(self->backoff_ms / 4 + 1));
+    self->reconnect_at = s_now () + delay;
     zube_log_info ("msg=\"reconnecting to broker\" endpoint=%s in_ms=%d", self->endpoint,
-                   self->backoff_ms);
+                   delay);
     self->backoff_ms = self->backoff_ms * 2 > self->reconnect_max_ms
                            ? self->reconnect_max_ms
                            : self->backoff_ms * 2;
@@ -1021,6 +1038,7 @@ zube_bus_new (const zube_bus_config_t *config)
     self->backoff_ms = self->reconnect_min_ms;
     self->next_timer = INT64_MAX;
     s_random_id (self->client_id, sizeof self->client_id);
+    self->random_state = strtoull (self->client_id, NULL, 16) | 1;
     char host[256] = "localhost";
     gethostname (host, sizeof host - 1);
     host[sizeof host - 1] = 0;

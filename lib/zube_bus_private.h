@@ -129,6 +129,7 @@ struct _zube_bus_t {
     int reconnect_min_ms;
     int reconnect_max_ms;
     char client_id[17];
+    uint64_t random_state; //  for back-off jitter
     char *instance;
 
     //  Broker connection
