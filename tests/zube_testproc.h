@@ -84,7 +84,9 @@ zt_rmtree (const char *dir)
             if (strcmp (entry->d_name, ".") == 0 || strcmp (entry->d_name, "..") == 0)
                 continue;
             char path[4096];
-            snprintf (path, sizeof path, "%s/%s", dir, entry->d_name);
+            int length = snprintf (path, sizeof path, "%s/%s", dir, entry->d_name);
+            if (length < 0 || length >= (int) sizeof path)
+                continue;
             struct stat st;
             if (lstat (path, &st) == 0 && S_ISDIR (st.st_mode))
                 zt_rmtree (path);
