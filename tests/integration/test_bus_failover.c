@@ -15,6 +15,7 @@
 #include "zube/bus.h"
 #include "zube/log.h"
 #include <czmq.h>
+#include <sys/prctl.h>
 
 #define HEARTBEAT_MS 200
 
@@ -26,6 +27,35 @@ static int s_child_count;
 
 //  --------------------------------------------------------------------------
 //  Processes
+
+//  zt_spawn, except that the child is killed when this test process dies:
+//  a crashed test leaves no broker or service instance running behind it.
+static pid_t
+s_spawn (char *const argv[], const char *log_path)
+{
+    pid_t parent = getpid ();
+    pid_t pid = fork ();
+    if (pid != 0)
+        return pid;
+    prctl (PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid () != parent)
+        _exit (127);
+    setpgid (0, 0);
+    int fd =
+        open (log_path ? log_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+        dup2 (fd, STDOUT_FILENO);
+        dup2 (fd, STDERR_FILENO);
+        close (fd);
+    }
+    int null_fd = open ("/dev/null", O_RDONLY);
+    if (null_fd >= 0) {
+        dup2 (null_fd, STDIN_FILENO);
+        close (null_fd);
+    }
+    execv (argv[0], argv);
+    _exit (127);
+}
 
 static pid_t
 s_start_broker (void)
@@ -39,7 +69,7 @@ s_start_broker (void)
                     "--heartbeat",
                     "200",
                     NULL};
-    pid_t pid = zt_spawn (argv, log_path);
+    pid_t pid = s_spawn (argv, log_path);
     if (pid > 0 && !zt_wait_port (atoi (strrchr (s_endpoint, ':') + 1), 5000)) {
         zt_stop (pid, SIGKILL, 1000);
         return -1;
@@ -73,7 +103,7 @@ s_start_service (const char *service)
     snprintf (log_path, sizeof log_path, "%s/children.log", s_dir);
     char *argv[] = {
         "/proc/self/exe", "--child-service", s_endpoint, (char *)service, s_dir, NULL};
-    pid_t pid = zt_spawn (argv, log_path);
+    pid_t pid = s_spawn (argv, log_path);
     if (pid > 0 && s_child_count < 16)
         s_children[s_child_count++] = pid;
     return pid;

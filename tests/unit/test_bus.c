@@ -14,6 +14,7 @@
 #include "zube/bus.h"
 #include "zube/log.h"
 #include <czmq.h>
+#include <sys/prctl.h>
 
 #define HEARTBEAT_MS 200
 
@@ -25,6 +26,35 @@ static int s_child_count;
 
 //  --------------------------------------------------------------------------
 //  Processes
+
+//  zt_spawn, except that the child is killed when this test process dies:
+//  a crashed test leaves no broker or service instance running behind it.
+static pid_t
+s_spawn (char *const argv[], const char *log_path)
+{
+    pid_t parent = getpid ();
+    pid_t pid = fork ();
+    if (pid != 0)
+        return pid;
+    prctl (PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid () != parent)
+        _exit (127);
+    setpgid (0, 0);
+    int fd =
+        open (log_path ? log_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+        dup2 (fd, STDOUT_FILENO);
+        dup2 (fd, STDERR_FILENO);
+        close (fd);
+    }
+    int null_fd = open ("/dev/null", O_RDONLY);
+    if (null_fd >= 0) {
+        dup2 (null_fd, STDIN_FILENO);
+        close (null_fd);
+    }
+    execv (argv[0], argv);
+    _exit (127);
+}
 
 static pid_t
 s_start_broker (const char *endpoint, const char *certs_dir, const char *log_name)
@@ -44,7 +74,7 @@ s_start_broker (const char *endpoint, const char *certs_dir, const char *log_nam
     argv[argc++] = "--heartbeat";
     argv[argc++] = "200";
     argv[argc] = NULL;
-    pid_t pid = zt_spawn (argv, log_path);
+    pid_t pid = s_spawn (argv, log_path);
     int port = atoi (strrchr (endpoint, ':') + 1);
     if (pid > 0 && !zt_wait_port (port, 5000)) {
         zt_stop (pid, SIGKILL, 1000);
@@ -61,7 +91,7 @@ s_start_child (const char *mode, const char *arg1, const char *arg2, const char 
     snprintf (log_path, sizeof log_path, "%s/children.log", s_dir);
     char *argv[] = {"/proc/self/exe", (char *)mode, s_endpoint, (char *)arg1,
                     (char *)arg2,     (char *)arg3, NULL};
-    pid_t pid = zt_spawn (argv, log_path);
+    pid_t pid = s_spawn (argv, log_path);
     if (pid > 0 && s_child_count < 64)
         s_children[s_child_count++] = pid;
     return pid;
@@ -898,7 +928,7 @@ s_round_trip (const char *bind, const char *connect_to, const char *ready_path, 
                     "--heartbeat",
                     "200",
                     NULL};
-    pid_t broker = zt_spawn (argv, log_path);
+    pid_t broker = s_spawn (argv, log_path);
     ZT_ASSERT (broker > 0);
     bool up = false;
     for (int waited = 0; !up && waited < 5000; waited += 20) {
@@ -1074,6 +1104,13 @@ test_secure_sender (void)
     zt_stop (broker, SIGTERM, 3000);
 }
 
+//  Every case ends with no child left, whether it passed or not.
+#define RUN(test)                                                                        \
+    do {                                                                                 \
+        ZT_RUN (test);                                                                   \
+        s_stop_children ();                                                              \
+    } while (0)
+
 int
 main (int argc, char *argv[])
 {
@@ -1091,28 +1128,24 @@ main (int argc, char *argv[])
         printf ("Bail out! cannot start %s\n", zt_program ("zube-broker"));
         return 1;
     }
-    ZT_RUN (test_new_rejects_bad_config);
-    ZT_RUN (test_call_broker_ping);
-    ZT_RUN (test_call_sync_served_by_self);
-    ZT_RUN (test_nested_sync_calls);
-    ZT_RUN (test_async_100_in_flight);
-    s_stop_children ();
-    ZT_RUN (test_sender_identity);
-    s_stop_children ();
-    ZT_RUN (test_load_balancing);
-    s_stop_children ();
-    ZT_RUN (test_unavailable_and_deadline);
-    ZT_RUN (test_payload_too_large);
-    ZT_RUN (test_deferred_reply);
-    ZT_RUN (test_dedup_retried_request);
-    ZT_RUN (test_events_by_prefix);
-    ZT_RUN (test_no_reply_to_wrong_caller);
-    s_stop_children ();
-    ZT_RUN (test_poll_return_values);
-    ZT_RUN (test_service_stall_registers_again);
-    ZT_RUN (test_ipc_and_wildcard_endpoints);
-    ZT_RUN (test_destroy_ends_calls);
-    ZT_RUN (test_secure_sender);
+    RUN (test_new_rejects_bad_config);
+    RUN (test_call_broker_ping);
+    RUN (test_call_sync_served_by_self);
+    RUN (test_nested_sync_calls);
+    RUN (test_async_100_in_flight);
+    RUN (test_sender_identity);
+    RUN (test_load_balancing);
+    RUN (test_unavailable_and_deadline);
+    RUN (test_payload_too_large);
+    RUN (test_deferred_reply);
+    RUN (test_dedup_retried_request);
+    RUN (test_events_by_prefix);
+    RUN (test_no_reply_to_wrong_caller);
+    RUN (test_poll_return_values);
+    RUN (test_service_stall_registers_again);
+    RUN (test_ipc_and_wildcard_endpoints);
+    RUN (test_destroy_ends_calls);
+    RUN (test_secure_sender);
 
     zt_stop (s_broker, SIGTERM, 3000);
     if (zt_failed_count == 0 && !getenv ("ZUBE_TEST_KEEP"))
