@@ -3,18 +3,15 @@
 #define _GNU_SOURCE
 #include "../zube_testproc.h"
 #include "../zube_test.h"
+#include <ctype.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include "zube/zube.h"
+#include "zube/bus.h"
+#include "zube/codec.h"
 #include "zube/config.h"
-
-//  ZT_ASSERT_STR_CONTAINS names its needle zt_n_, which ZT_FAIL's own
-//  zt_n_ shadows, so it does not compile; this one does the same.
-#define S_ASSERT_CONTAINS(haystack, needle)                                   \
-    do {                                                                      \
-        const char *s_h_ = (haystack), *s_needle_ = (needle);                 \
-        if (!s_h_ || !strstr (s_h_, s_needle_))                               \
-            ZT_FAIL ("%s == \"%s\" does not contain \"%s\"", #haystack,       \
-                     s_h_ ? s_h_ : "(null)", s_needle_);                      \
-    } while (0)
+#include "bus.pb-c.h"
+#include "../../cli/zube_cli.h"
 
 static char *s_dir;
 
@@ -74,8 +71,8 @@ test_config_unknown_key (void)
                                                "brokr: tcp://127.0.0.1:7401\n",
                                                NULL, "my.yaml", error, sizeof error);
     ZT_ASSERT (config == NULL);
-    S_ASSERT_CONTAINS (error, "my.yaml:4:");
-    S_ASSERT_CONTAINS (error, "unknown key \"brokr\"");
+    ZT_ASSERT_STR_CONTAINS (error, "my.yaml:4:");
+    ZT_ASSERT_STR_CONTAINS (error, "unknown key \"brokr\"");
 }
 
 static void
@@ -100,7 +97,7 @@ test_config_bad_values (void)
         char error[512] = "";
         zube_config_t *config = zube_config_parse (cases[i].text, NULL, "t", error, sizeof error);
         ZT_ASSERT_MSG (config == NULL, "case %zu parsed", i);
-        S_ASSERT_CONTAINS (error, cases[i].expect);
+        ZT_ASSERT_STR_CONTAINS (error, cases[i].expect);
     }
 }
 
@@ -121,15 +118,15 @@ test_config_relative_certs_dir (void)
     ZT_ASSERT_STR_EQ (zube_config_path (config), path);
     //  No certificates there yet: the check names the missing file.
     ZT_ASSERT_INT_EQ (zube_config_check (config, error, sizeof error), -1);
-    S_ASSERT_CONTAINS (error, "broker.cert");
+    ZT_ASSERT_STR_CONTAINS (error, "broker.cert");
 
     //  Saved again, certsDir stays relative.
     char saved[512];
     snprintf (saved, sizeof saved, "%s/cfg/copy", s_dir);
     ZT_ASSERT_INT_EQ (zube_config_save (config, saved, error, sizeof error), 0);
     char *text = zt_read_file (saved);
-    S_ASSERT_CONTAINS (text, "certsDir: certs\n");
-    S_ASSERT_CONTAINS (text, "kind: Config\n");
+    ZT_ASSERT_STR_CONTAINS (text, "certsDir: certs\n");
+    ZT_ASSERT_STR_CONTAINS (text, "kind: Config\n");
     free (text);
     zube_config_destroy (&config);
 }
@@ -173,8 +170,8 @@ test_config_lookup_order (void)
     ZT_ASSERT_STR_EQ (zube_config_broker (config), "tcp://127.0.0.1:7400");
     ZT_ASSERT (!zube_config_insecure (config));
     ZT_ASSERT_INT_EQ (zube_config_check (config, error, sizeof error), -1);
-    S_ASSERT_CONTAINS (error, "zube up");
-    S_ASSERT_CONTAINS (error, "--insecure");
+    ZT_ASSERT_STR_CONTAINS (error, "zube up");
+    ZT_ASSERT_STR_CONTAINS (error, "--insecure");
     zube_config_destroy (&config);
 
     //  The home file.
@@ -213,11 +210,11 @@ test_config_lookup_order (void)
     snprintf (flag_path, sizeof flag_path, "%s/missing", s_dir);
     config = zube_config_resolve (flag_path, error, sizeof error);
     ZT_ASSERT (config == NULL);
-    S_ASSERT_CONTAINS (error, "missing");
+    ZT_ASSERT_STR_CONTAINS (error, "missing");
     setenv (ZUBE_CONFIG_ENV, flag_path, 1);
     config = zube_config_resolve (NULL, error, sizeof error);
     ZT_ASSERT (config == NULL);
-    S_ASSERT_CONTAINS (error, "$ZUBECONFIG");
+    ZT_ASSERT_STR_CONTAINS (error, "$ZUBECONFIG");
 
     unsetenv (ZUBE_CONFIG_ENV);
     if (saved_home)
@@ -225,16 +222,783 @@ test_config_lookup_order (void)
     free (saved_home);
 }
 
+//  --------------------------------------------------------------------------
+//  Flags and durations as kubectl reads them (cli/zube_cli.c)
+
+static void
+test_cli_durations (void)
+{
+    static const struct {
+        const char *text;
+        int64_t ms;
+    } cases[] = {
+        {.text = "5s", .ms = 5000},       {.text = "500ms", .ms = 500},
+        {.text = "1m30s", .ms = 90000},   {.text = "2", .ms = 2000},
+        {.text = "1.5s", .ms = 1500},     {.text = "0", .ms = 0},
+        {.text = "1h", .ms = 3600000},    {.text = "250us", .ms = 0},
+        {.text = "2m", .ms = 120000},     {.text = "0.25", .ms = 250},
+        {.text = "", .ms = -1},           {.text = "5x", .ms = -1},
+        {.text = "s", .ms = -1},          {.text = "-1s", .ms = -1},
+        {.text = "5 s", .ms = -1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t ms = zube_cli_duration_parse (cases[i].text);
+        ZT_ASSERT_MSG (ms == cases[i].ms, "\"%s\" -> %lld, expected %lld", cases[i].text,
+                       (long long) ms, (long long) cases[i].ms);
+    }
+    char buf[32];
+    ZT_ASSERT_STR_EQ (zube_cli_duration_format (350, buf, sizeof buf), "350ms");
+    ZT_ASSERT_STR_EQ (zube_cli_duration_format (12000, buf, sizeof buf), "12s");
+    ZT_ASSERT_STR_EQ (zube_cli_duration_format (184000, buf, sizeof buf), "3m4s");
+}
+
+static void
+test_cli_flags (void)
+{
+    const char *output = NULL, *config = NULL;
+    bool insecure = false;
+    long count = 0;
+    int64_t timeout = -1;
+    zube_cli_flag_t flags[] = {
+        {.name = "output", .short_name = 'o', .type = ZUBE_CLI_STRING, .value = &output},
+        {.name = "config", .type = ZUBE_CLI_STRING, .value = &config},
+        {.name = "insecure", .type = ZUBE_CLI_BOOL, .value = &insecure},
+        {.name = "count", .type = ZUBE_CLI_INT, .value = &count},
+        {.name = "request-timeout", .type = ZUBE_CLI_DURATION, .value = &timeout},
+        {0}};
+    const zube_cli_flag_t *tables[] = {flags, NULL};
+    char *argv[] = {"services", "-ojson", "--config=/x", "--insecure", "--count", "3",
+                    "--request-timeout", "2s", "extra", "--", "--not-a-flag", NULL};
+    char *positional[16];
+    int n = zube_cli_parse ("t", tables, 11, argv, positional, false);
+    ZT_ASSERT_INT_EQ (n, 3);
+    ZT_ASSERT_STR_EQ (positional[0], "services");
+    ZT_ASSERT_STR_EQ (positional[1], "extra");
+    ZT_ASSERT_STR_EQ (positional[2], "--not-a-flag");
+    ZT_ASSERT_STR_EQ (output, "json");
+    ZT_ASSERT_STR_EQ (config, "/x");
+    ZT_ASSERT (insecure);
+    ZT_ASSERT_INT_EQ (count, 3);
+    ZT_ASSERT_INT_EQ (timeout, 2000);
+
+    char *argv2[] = {"-o=yaml", "--insecure=false", "bus", "services", "-o", "wide", NULL};
+    n = zube_cli_parse ("t", tables, 6, argv2, positional, true);
+    ZT_ASSERT_INT_EQ (n, 4);
+    ZT_ASSERT_STR_EQ (output, "yaml");
+    ZT_ASSERT (!insecure);
+    ZT_ASSERT_STR_EQ (positional[0], "bus");
+    ZT_ASSERT_STR_EQ (positional[3], "wide");
+
+    //  Errors are printed to stderr; silence them here.
+    fflush (stderr);
+    int saved = dup (STDERR_FILENO);
+    int null_fd = open ("/dev/null", O_WRONLY);
+    dup2 (null_fd, STDERR_FILENO);
+    char *bad1[] = {"--nope"};
+    char *bad2[] = {"--count"};
+    char *bad3[] = {"--count", "x"};
+    char *bad4[] = {"--request-timeout", "soon"};
+    char *help[] = {"a", "-h"};
+    int r1 = zube_cli_parse ("t", tables, 1, bad1, positional, false);
+    int r2 = zube_cli_parse ("t", tables, 1, bad2, positional, false);
+    int r3 = zube_cli_parse ("t", tables, 2, bad3, positional, false);
+    int r4 = zube_cli_parse ("t", tables, 2, bad4, positional, false);
+    int r5 = zube_cli_parse ("t", tables, 2, help, positional, false);
+    fflush (stderr);
+    dup2 (saved, STDERR_FILENO);
+    close (saved);
+    close (null_fd);
+    ZT_ASSERT_INT_EQ (r1, ZUBE_CLI_ERROR);
+    ZT_ASSERT_INT_EQ (r2, ZUBE_CLI_ERROR);
+    ZT_ASSERT_INT_EQ (r3, ZUBE_CLI_ERROR);
+    ZT_ASSERT_INT_EQ (r4, ZUBE_CLI_ERROR);
+    ZT_ASSERT_INT_EQ (r5, ZUBE_CLI_HELP);
+}
+
+//  --------------------------------------------------------------------------
+//  Running the programs
+
+typedef struct {
+    int status;         //  exit code, or 128 + signal
+    char *out;
+    char *err;
+} s_result_t;
+
+static void
+s_result_free (s_result_t *result)
+{
+    free (result->out);
+    free (result->err);
+    result->out = result->err = NULL;
+}
+
+//  Runs a program of the build tree with args (NULL-terminated), stdout
+//  and stderr captured apart; kills it after timeout_ms.
+static s_result_t
+s_run (int timeout_ms, const char *program, ...)
+{
+    char *argv[32];
+    int argc = 0;
+    argv[argc++] = (char *) zt_program (program);
+    va_list args;
+    va_start (args, program);
+    const char *arg;
+    while ((arg = va_arg (args, const char *)) && argc < 31)
+        argv[argc++] = (char *) arg;
+    va_end (args);
+    argv[argc] = NULL;
+
+    static int serial = 0;
+    char out_path[600], err_path[600];
+    snprintf (out_path, sizeof out_path, "%s/run-%d.out", s_dir, serial);
+    snprintf (err_path, sizeof err_path, "%s/run-%d.err", s_dir, serial++);
+    s_result_t result = {.status = -1};
+    fflush (stdout);
+    pid_t pid = fork ();
+    if (pid == 0) {
+        int out = open (out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int err = open (err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int null_fd = open ("/dev/null", O_RDONLY);
+        dup2 (out, STDOUT_FILENO);
+        dup2 (err, STDERR_FILENO);
+        dup2 (null_fd, STDIN_FILENO);
+        execv (argv[0], argv);
+        _exit (127);
+    }
+    int status = 0;
+    int64_t deadline = zt_now_ms () + timeout_ms;
+    while (true) {
+        pid_t done = waitpid (pid, &status, WNOHANG);
+        if (done == pid)
+            break;
+        if (zt_now_ms () > deadline) {
+            kill (pid, SIGKILL);
+            waitpid (pid, &status, 0);
+            break;
+        }
+        usleep (5000);
+    }
+    result.status = WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+    result.out = zt_read_file (out_path);
+    result.err = zt_read_file (err_path);
+    return result;
+}
+
+#define S_ASSERT_EXIT(result, code)                                           \
+    ZT_ASSERT_MSG ((result).status == (code),                                 \
+                   "exit %d, expected %d; stdout:\n%s\nstderr:\n%s",          \
+                   (result).status, (code), (result).out ? (result).out : "", \
+                   (result).err ? (result).err : "")
+
+//  A minimal JSON reader: checks that text is exactly one JSON object
+//  (with nothing but white space around it) and finds the numbers of its
+//  top-level keys.
+typedef struct {
+    const char *at;
+    int depth;
+    char keys[64][64];
+    double numbers[64];
+    bool is_number[64];
+    int count;
+} s_json_t;
+
+static bool s_json_value (s_json_t *json);
+
+static void
+s_json_space (s_json_t *json)
+{
+    while (isspace ((unsigned char) *json->at))
+        json->at++;
+}
+
+static bool
+s_json_string (s_json_t *json, char *copy, size_t copy_size)
+{
+    if (*json->at != '"')
+        return false;
+    json->at++;
+    size_t used = 0;
+    while (*json->at && *json->at != '"') {
+        if (*json->at == '\\') {
+            json->at++;
+            if (!*json->at)
+                return false;
+        }
+        if (copy && used + 1 < copy_size)
+            copy[used++] = *json->at;
+        json->at++;
+    }
+    if (copy)
+        copy[used] = 0;
+    if (*json->at != '"')
+        return false;
+    json->at++;
+    return true;
+}
+
+static bool
+s_json_object (s_json_t *json)
+{
+    json->at++;
+    json->depth++;
+    s_json_space (json);
+    if (*json->at == '}') {
+        json->at++;
+        json->depth--;
+        return true;
+    }
+    while (true) {
+        s_json_space (json);
+        char key[64];
+        if (!s_json_string (json, key, sizeof key))
+            return false;
+        s_json_space (json);
+        if (*json->at++ != ':')
+            return false;
+        s_json_space (json);
+        int slot = -1;
+        if (json->depth == 1 && json->count < 64) {
+            slot = json->count++;
+            snprintf (json->keys[slot], sizeof json->keys[slot], "%s", key);
+            char *end = NULL;
+            double number = strtod (json->at, &end);
+            json->is_number[slot] = end != json->at && (*json->at == '-' || isdigit ((unsigned char) *json->at));
+            json->numbers[slot] = number;
+        }
+        if (!s_json_value (json))
+            return false;
+        s_json_space (json);
+        if (*json->at == ',') {
+            json->at++;
+            continue;
+        }
+        if (*json->at == '}') {
+            json->at++;
+            json->depth--;
+            return true;
+        }
+        return false;
+    }
+}
+
+static bool
+s_json_value (s_json_t *json)
+{
+    s_json_space (json);
+    char c = *json->at;
+    if (c == '{')
+        return s_json_object (json);
+    if (c == '"')
+        return s_json_string (json, NULL, 0);
+    if (c == '[') {
+        json->at++;
+        s_json_space (json);
+        if (*json->at == ']') {
+            json->at++;
+            return true;
+        }
+        while (true) {
+            if (!s_json_value (json))
+                return false;
+            s_json_space (json);
+            if (*json->at == ',') {
+                json->at++;
+                continue;
+            }
+            if (*json->at++ == ']')
+                return true;
+            return false;
+        }
+    }
+    if (strncmp (json->at, "true", 4) == 0 || strncmp (json->at, "null", 4) == 0) {
+        json->at += 4;
+        return true;
+    }
+    if (strncmp (json->at, "false", 5) == 0) {
+        json->at += 5;
+        return true;
+    }
+    char *end = NULL;
+    strtod (json->at, &end);
+    if (end == json->at)
+        return false;
+    json->at = end;
+    return true;
+}
+
+static bool
+s_json_parse (s_json_t *json, const char *text)
+{
+    memset (json, 0, sizeof *json);
+    json->at = text;
+    s_json_space (json);
+    if (*json->at != '{' || !s_json_object (json))
+        return false;
+    s_json_space (json);
+    return *json->at == 0;
+}
+
+static bool
+s_json_number (s_json_t *json, const char *key, double *value)
+{
+    for (int i = 0; i < json->count; i++)
+        if (strcmp (json->keys[i], key) == 0 && json->is_number[i]) {
+            *value = json->numbers[i];
+            return true;
+        }
+    return false;
+}
+
+//  --------------------------------------------------------------------------
+//  zubectl without a broker
+
+static void
+test_zubectl_version_client (void)
+{
+    s_result_t result = s_run (20000, "zubectl", "version", "--client", NULL);
+    S_ASSERT_EXIT (result, 0);
+    char expect[64];
+    snprintf (expect, sizeof expect, "Client Version: %s\n", ZUBE_VERSION_STRING);
+    ZT_ASSERT_STR_EQ (result.out, expect);
+    s_result_free (&result);
+
+    result = s_run (20000, "zubectl", "version", "--client", "-o", "json", NULL);
+    S_ASSERT_EXIT (result, 0);
+    s_json_t json;
+    ZT_ASSERT_MSG (s_json_parse (&json, result.out), "not one JSON object: %s", result.out);
+    ZT_ASSERT_STR_CONTAINS (result.out, "\"clientVersion\"");
+    s_result_free (&result);
+
+    result = s_run (20000, "zubectl", "version", "--client", "-o", "wide", NULL);
+    S_ASSERT_EXIT (result, 1);
+    ZT_ASSERT_STR_CONTAINS (result.err, "error: unable to match a printer suitable for the output format \"wide\"");
+    s_result_free (&result);
+}
+
+static void
+test_zubectl_unknown_command (void)
+{
+    s_result_t result = s_run (20000, "zubectl", "foo", NULL);
+    S_ASSERT_EXIT (result, 1);
+    ZT_ASSERT_STR_CONTAINS (result.err, "error: unknown command \"foo\" for \"zubectl\"");
+    ZT_ASSERT_STR_CONTAINS (result.err, "zubectl --help");
+    s_result_free (&result);
+
+    result = s_run (20000, "zubectl", "bus", "nope", NULL);
+    S_ASSERT_EXIT (result, 1);
+    ZT_ASSERT_STR_CONTAINS (result.err, "error: unknown command \"nope\" for \"zubectl bus\"");
+    s_result_free (&result);
+
+    result = s_run (20000, "zubectl", "version", "--bogus", NULL);
+    S_ASSERT_EXIT (result, 1);
+    ZT_ASSERT_STR_CONTAINS (result.err, "error: unknown flag: --bogus");
+    s_result_free (&result);
+
+    //  Help on every command, exit 0.
+    result = s_run (20000, "zubectl", "bus", "ping", "--help", NULL);
+    S_ASSERT_EXIT (result, 0);
+    ZT_ASSERT_STR_CONTAINS (result.out, "--count");
+    s_result_free (&result);
+}
+
+static void
+test_zubectl_without_config (void)
+{
+    char home[512];
+    snprintf (home, sizeof home, "%s/empty-home", s_dir);
+    mkdir (home, 0755);
+    char *saved_home = getenv ("HOME") ? strdup (getenv ("HOME")) : NULL;
+    setenv ("HOME", home, 1);
+    unsetenv (ZUBE_CONFIG_ENV);
+    s_result_t result = s_run (20000, "zubectl", "bus", "services", NULL);
+    if (saved_home)
+        setenv ("HOME", saved_home, 1);
+    free (saved_home);
+    S_ASSERT_EXIT (result, 1);
+    ZT_ASSERT_STR_CONTAINS (result.err, "error: no client config");
+    ZT_ASSERT_STR_CONTAINS (result.err, "zube up");
+    s_result_free (&result);
+}
+
+//  --------------------------------------------------------------------------
+//  A local cluster: zube up, zubectl against it, zube status, zube down
+
+static char s_cluster[600];
+static char s_config[700];
+static int s_port;
+
+//  A service registered with the cluster's admin certificate, polled in
+//  its own thread (a zube_bus_t belongs to one thread).
+typedef struct {
+    atomic_bool stop;
+    atomic_bool ready;
+    atomic_int calls;
+} s_service_t;
+
+static void
+s_service_handler (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
+{
+    s_service_t *service = arg;
+    atomic_fetch_add (&service->calls, 1);
+    size_t size = 0;
+    const uint8_t *payload = zube_bus_request_payload (request, &size);
+    zube_bus_respond (request, ZUBE_OK, NULL, payload, size);
+}
+
+static void *
+s_service_thread (void *arg)
+{
+    s_service_t *service = arg;
+    char error[512];
+    zube_config_t *config = zube_config_load (s_config, error, sizeof error);
+    zube_bus_config_t bus_config;
+    zube_bus_t *bus = NULL;
+    if (config) {
+        zube_config_bus_config (config, &bus_config);
+        bus = zube_bus_new (&bus_config);
+    }
+    if (bus && zube_bus_serve (bus, "test.echo", s_service_handler, service) == 0) {
+        //  One call through the broker, so its counters move.
+        zube_bus_reply_t *reply = NULL;
+        if (zube_bus_call (bus, "test.echo", "echo", "hi", 2, 10000, &reply) == 0
+            && reply->status == ZUBE_OK)
+            atomic_store (&service->ready, true);
+        zube_bus_reply_destroy (&reply);
+        while (!atomic_load (&service->stop))
+            zube_bus_poll (bus, 50);
+    }
+    zube_bus_destroy (&bus);
+    zube_config_destroy (&config);
+    return NULL;
+}
+
+static pid_t
+s_broker_pid (void)
+{
+    char path[800];
+    snprintf (path, sizeof path, "%s/run/broker.pid", s_cluster);
+    char *text = zt_read_file (path);
+    pid_t pid = text ? (pid_t) atoi (text) : -1;
+    free (text);
+    return pid;
+}
+
+//  Alive and not a zombie (the broker is not our child once zube exits).
+static bool
+s_process_alive (pid_t pid)
+{
+    if (pid <= 0 || kill (pid, 0) != 0)
+        return false;
+    char path[64];
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    char *text = zt_read_file (path);
+    char *paren = text ? strrchr (text, ')') : NULL;
+    bool alive = paren && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
+    free (text);
+    return alive;
+}
+
+static void
+test_zube_up_detach (void)
+{
+    snprintf (s_cluster, sizeof s_cluster, "%s/cluster", s_dir);
+    snprintf (s_config, sizeof s_config, "%s/zubeconfig", s_cluster);
+    s_port = zt_free_port (3);
+    ZT_ASSERT (s_port > 0);
+    char port[16];
+    snprintf (port, sizeof port, "%d", s_port);
+    s_result_t result = s_run (60000, "zube", "up", "--detach", "--dir", s_cluster, "--port",
+                               port, NULL);
+    S_ASSERT_EXIT (result, 0);
+    ZT_ASSERT_STR_CONTAINS (result.out, "zubectl --config");
+    s_result_free (&result);
+
+    char path[800];
+    const char *expected[] = {"zubeconfig", "certs/broker.cert", "certs/private/admin.cert_secret",
+                              "run/broker.pid", "logs/broker.log"};
+    for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++) {
+        snprintf (path, sizeof path, "%s/%s", s_cluster, expected[i]);
+        ZT_ASSERT_MSG (access (path, R_OK) == 0, "%s is missing", path);
+    }
+    ZT_ASSERT (s_process_alive (s_broker_pid ()));
+    char *config = zt_read_file (s_config);
+    char endpoint[64];
+    snprintf (endpoint, sizeof endpoint, "broker: tcp://127.0.0.1:%d\n", s_port);
+    ZT_ASSERT_STR_CONTAINS (config, endpoint);
+    ZT_ASSERT_STR_CONTAINS (config, "certsDir: certs\n");
+    ZT_ASSERT_STR_CONTAINS (config, "name: admin\n");
+    free (config);
+
+    //  A second `up` on the same folder refuses.
+    result = s_run (60000, "zube", "up", "--detach", "--dir", s_cluster, "--port", port, NULL);
+    S_ASSERT_EXIT (result, 1);
+    ZT_ASSERT_STR_CONTAINS (result.err, "already runs");
+    s_result_free (&result);
+}
+
+static void
+test_zubectl_against_cluster (void)
+{
+    ZT_ASSERT_MSG (s_port > 0, "no cluster");
+    s_result_t result = s_run (30000, "zubectl", "--config", s_config, "version", NULL);
+    S_ASSERT_EXIT (result, 0);
+    ZT_ASSERT_STR_CONTAINS (result.out, "Client Version: ");
+    ZT_ASSERT_STR_CONTAINS (result.out, "Server Version: ");
+    s_result_free (&result);
+
+    //  No service yet: the counters only.
+    result = s_run (30000, "zubectl", "--config", s_config, "bus", "services", NULL);
+    S_ASSERT_EXIT (result, 0);
+    ZT_ASSERT_STR_CONTAINS (result.out, "(secure)");
+    ZT_ASSERT_STR_CONTAINS (result.out, "Counters: routed=");
+    s_result_free (&result);
+
+    s_service_t service;
+    atomic_init (&service.stop, false);
+    atomic_init (&service.ready, false);
+    atomic_init (&service.calls, 0);
+    pthread_t thread;
+    ZT_ASSERT (pthread_create (&thread, NULL, s_service_thread, &service) == 0);
+    for (int waited = 0; waited < 15000 && !atomic_load (&service.ready); waited += 20)
+        usleep (20000);
+    bool ready = atomic_load (&service.ready);
+
+    s_result_t table = {0}, wide = {0}, json_result = {0}, ping = {0};
+    if (ready) {
+        table = s_run (30000, "zubectl", "--config", s_config, "bus", "services", NULL);
+        wide = s_run (30000, "zubectl", "bus", "services", "-o", "wide", "--config", s_config, NULL);
+        json_result = s_run (30000, "zubectl", "--config", s_config, "-o", "json", "bus",
+                             "services", NULL);
+        ping = s_run (30000, "zubectl", "--config", s_config, "bus", "ping", "--count", "2",
+                      "--interval", "10ms", NULL);
+    }
+    atomic_store (&service.stop, true);
+    pthread_join (thread, NULL);
+    ZT_ASSERT_MSG (ready, "the test service did not answer through the broker");
+
+    S_ASSERT_EXIT (table, 0);
+    ZT_ASSERT_STR_CONTAINS (table.out, "SERVICE");
+    ZT_ASSERT_STR_CONTAINS (table.out, "INSTANCES");
+    ZT_ASSERT_STR_CONTAINS (table.out, "IN-FLIGHT");
+    ZT_ASSERT_STR_CONTAINS (table.out, "WAITING");
+    //  The row of the service: name, one instance, nothing in flight or waiting.
+    const char *row = strstr (table.out, "\ntest.echo ");
+    ZT_ASSERT_MSG (row, "no test.echo row in:\n%s", table.out);
+    char name[64];
+    int instances = -1, in_flight = -1, waiting = -1;
+    ZT_ASSERT_INT_EQ (sscanf (row + 1, "%63s %d %d %d", name, &instances, &in_flight, &waiting), 4);
+    ZT_ASSERT_INT_EQ (instances, 1);
+    ZT_ASSERT_INT_EQ (in_flight, 0);
+    ZT_ASSERT_INT_EQ (waiting, 0);
+    //  The one call of the service thread went through the broker.
+    const char *counters = strstr (table.out, "Counters: ");
+    ZT_ASSERT (counters);
+    unsigned long routed = 0, replied = 0;
+    ZT_ASSERT_INT_EQ (sscanf (counters, "Counters: routed=%lu replied=%lu", &routed, &replied), 2);
+    ZT_ASSERT (routed >= 1);
+    ZT_ASSERT (replied >= 1);
+
+    S_ASSERT_EXIT (wide, 0);
+    ZT_ASSERT_STR_CONTAINS (wide.out, "INSTANCE-NAMES");
+    ZT_ASSERT_STR_CONTAINS (wide.out, "SENDERS");
+    ZT_ASSERT_STR_CONTAINS (wide.out, "HANDLED");
+    ZT_ASSERT_STR_CONTAINS (wide.out, "IDLE");
+    ZT_ASSERT_STR_CONTAINS (wide.out, "admin");      //  the sender, from the certificate
+
+    S_ASSERT_EXIT (json_result, 0);
+    s_json_t json;
+    ZT_ASSERT_MSG (s_json_parse (&json, json_result.out), "not one JSON object: %s",
+                   json_result.out);
+    //  The codec reads back what it wrote: a BusServicesReply.
+    ProtobufCMessage *message = NULL;
+    zube_codec_error_t error;
+    ZT_ASSERT_MSG (zube_codec_decode (json_result.out, strlen (json_result.out),
+                                      &zube__bus_services_reply__descriptor, &message, &error)
+                       == 0,
+                   "does not decode: %s", error.message);
+    Zube__BusServicesReply *reply = (Zube__BusServicesReply *) message;
+    bool found = false;
+    for (size_t i = 0; i < reply->n_services; i++)
+        if (reply->services[i]->name && strcmp (reply->services[i]->name, "test.echo") == 0) {
+            found = true;
+            ZT_ASSERT_INT_EQ (reply->services[i]->n_instances, 1);
+        }
+    ZT_ASSERT (found);
+    ZT_ASSERT (reply->counters && reply->counters->routed >= 1);
+    ZT_ASSERT (reply->secure);
+    protobuf_c_message_free_unpacked (message, NULL);
+
+    S_ASSERT_EXIT (ping, 0);
+    ZT_ASSERT_STR_CONTAINS (ping.out, "2 sent, 2 received, 0% lost");
+
+    s_result_free (&table);
+    s_result_free (&wide);
+    s_result_free (&json_result);
+    s_result_free (&ping);
+
+    //  A server error is printed kubectl's way.
+    result = s_run (30000, "zubectl", "--config", s_config, "--request-timeout", "500ms", "bus",
+                    "services", "-o", "yaml", NULL);
+    S_ASSERT_EXIT (result, 0);
+    ZT_ASSERT_STR_CONTAINS (result.out, "counters:");
+    s_result_free (&result);
+}
+
+static void
+test_zube_status (void)
+{
+    ZT_ASSERT_MSG (s_port > 0, "no cluster");
+    s_result_t result = s_run (30000, "zube", "status", "--dir", s_cluster, NULL);
+    S_ASSERT_EXIT (result, 0);
+    char pid_text[32];
+    snprintf (pid_text, sizeof pid_text, "%d", (int) s_broker_pid ());
+    ZT_ASSERT_STR_CONTAINS (result.out, "broker");
+    ZT_ASSERT_STR_CONTAINS (result.out, pid_text);
+    ZT_ASSERT_STR_CONTAINS (result.out, "running, answers");
+    s_result_free (&result);
+}
+
+static void
+test_zube_down (void)
+{
+    ZT_ASSERT_MSG (s_port > 0, "no cluster");
+    pid_t pid = s_broker_pid ();
+    ZT_ASSERT (pid > 0);
+    s_result_t result = s_run (30000, "zube", "down", "--dir", s_cluster, NULL);
+    S_ASSERT_EXIT (result, 0);
+    s_result_free (&result);
+    ZT_ASSERT_MSG (!s_process_alive (pid), "broker pid %d still runs", (int) pid);
+    char path[800];
+    snprintf (path, sizeof path, "%s/run/broker.pid", s_cluster);
+    ZT_ASSERT (access (path, F_OK) != 0);
+    //  Nothing answers on the port any more.
+    ZT_ASSERT (!zt_wait_port (s_port, 100));
+
+    result = s_run (30000, "zube", "status", "--dir", s_cluster, NULL);
+    S_ASSERT_EXIT (result, 1);
+    ZT_ASSERT_STR_CONTAINS (result.out, "stopped");
+    s_result_free (&result);
+
+    //  Down again: nothing to stop, not an error.
+    result = s_run (30000, "zube", "down", "--dir", s_cluster, NULL);
+    S_ASSERT_EXIT (result, 0);
+    ZT_ASSERT_STR_CONTAINS (result.out, "nothing runs");
+    s_result_free (&result);
+}
+
+static void
+test_zube_certs_create (void)
+{
+    char dir[700];
+    snprintf (dir, sizeof dir, "%s/certs-only", s_dir);
+    s_result_t result = s_run (30000, "zube", "certs", "create", "--dir", dir, "alice", "node-1",
+                               NULL);
+    S_ASSERT_EXIT (result, 0);
+    s_result_free (&result);
+    const char *expected[] = {"broker.cert", "broker.cert_secret", "public/alice.cert",
+                              "private/alice.cert_secret", "public/node-1.cert",
+                              "private/node-1.cert_secret"};
+    char path[800];
+    for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++) {
+        snprintf (path, sizeof path, "%s/%s", dir, expected[i]);
+        ZT_ASSERT_MSG (access (path, R_OK) == 0, "%s is missing", path);
+    }
+    result = s_run (30000, "zube", "certs", "create", "--dir", dir, "Not Valid", NULL);
+    S_ASSERT_EXIT (result, 1);
+    ZT_ASSERT_STR_CONTAINS (result.err, "not a valid certificate name");
+    s_result_free (&result);
+}
+
+//  --------------------------------------------------------------------------
+//  zube-bench
+
+static void
+test_zube_bench_bus_json (void)
+{
+    s_result_t result = s_run (180000, "zube-bench", "bus", "--requests", "2000", "--json", NULL);
+    S_ASSERT_EXIT (result, 0);
+    s_json_t json;
+    ZT_ASSERT_MSG (s_json_parse (&json, result.out), "not exactly one JSON object:\n%s",
+                   result.out);
+    const char *keys[] = {"broker_rps",    "raw_rps",    "ratio",    "broker_p50_us",
+                          "broker_p99_us", "raw_p50_us", "raw_p99_us", "requests",
+                          "in_flight",     "payload_bytes"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        double value = -1;
+        ZT_ASSERT_MSG (s_json_number (&json, keys[i], &value), "no number \"%s\" in:\n%s",
+                       keys[i], result.out);
+        ZT_ASSERT_MSG (value >= 0, "%s is %f", keys[i], value);
+    }
+    double ratio = 0, requests = 0, in_flight = 0, payload = 0;
+    s_json_number (&json, "ratio", &ratio);
+    s_json_number (&json, "requests", &requests);
+    s_json_number (&json, "in_flight", &in_flight);
+    s_json_number (&json, "payload_bytes", &payload);
+    ZT_ASSERT_MSG (ratio > 0, "ratio %f", ratio);
+    ZT_ASSERT_INT_EQ ((long) requests, 2000);
+    ZT_ASSERT_INT_EQ ((long) in_flight, 100);
+    ZT_ASSERT_INT_EQ ((long) payload, 256);
+    s_result_free (&result);
+}
+
+//  --------------------------------------------------------------------------
+//  Man pages
+
+static void
+test_man_pages_render (void)
+{
+    const char *srcdir = getenv ("ZUBE_SRCDIR");
+    if (system ("command -v man >/dev/null 2>&1") != 0) {
+        printf ("# man is not installed: nothing checked\n");
+        return;
+    }
+    const char *pages[] = {"zube-broker.1", "zubectl.1", "zube.1", "zube-bench.1",
+                           "zube-config.5", "zube.7"};
+    for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++) {
+        char command[1400], err_path[700];
+        snprintf (err_path, sizeof err_path, "%s/man.err", s_dir);
+        snprintf (command, sizeof command,
+                  "MANWIDTH=80 man --warnings -l '%s/man/%s' >/dev/null 2>'%s'",
+                  srcdir ? srcdir : "..", pages[i], err_path);
+        int rc = system (command);
+        char *err = zt_read_file (err_path);
+        ZT_ASSERT_MSG (rc == 0 && err && *err == 0, "man %s: exit %d: %s", pages[i], rc,
+                       err ? err : "");
+        free (err);
+    }
+}
+
+
 int
 main (void)
 {
     s_dir = zt_tempdir ("cli");
+    unsetenv (ZUBE_CONFIG_ENV);
+    zube_log_set_level (ZUBE_LOG_WARN);
     ZT_RUN (test_config_parse_good);
     ZT_RUN (test_config_unknown_key);
     ZT_RUN (test_config_bad_values);
     ZT_RUN (test_config_relative_certs_dir);
     ZT_RUN (test_config_save_round_trip);
     ZT_RUN (test_config_lookup_order);
+    ZT_RUN (test_cli_durations);
+    ZT_RUN (test_cli_flags);
+    ZT_RUN (test_zubectl_version_client);
+    ZT_RUN (test_zubectl_unknown_command);
+    ZT_RUN (test_zubectl_without_config);
+    ZT_RUN (test_zube_certs_create);
+    ZT_RUN (test_zube_up_detach);
+    ZT_RUN (test_zubectl_against_cluster);
+    ZT_RUN (test_zube_status);
+    ZT_RUN (test_zube_down);
+    //  Whatever failed above, leave nothing running.
+    if (s_port > 0) {
+        pid_t pid = s_broker_pid ();
+        if (s_process_alive (pid))
+            kill (pid, SIGKILL);
+    }
+    ZT_RUN (test_zube_bench_bus_json);
+    ZT_RUN (test_man_pages_render);
     zt_rmtree (s_dir);
     free (s_dir);
     return zt_done ();
