@@ -2,8 +2,11 @@
 
     One zube_bus_t is one DEALER connection to the broker (plus a PUB and a
     SUB socket to the broker's event endpoints, opened on first use). It is
-    single-threaded: all callbacks run inside zube_bus_poll () on the thread
-    that calls it. A service and a client can share one connection.
+    single-threaded: all callbacks run inside zube_bus_poll () or a waiting
+    zube_bus_call (), on the thread that calls it; a callback may call any
+    function here except zube_bus_destroy on its own connection. A service
+    and a client can share one connection. docs/bus-client.md describes
+    the behaviour in detail.
 
     The connection heals itself: heartbeats both ways find a dead broker
     within 3 intervals; the connection is then re-opened with back-off,
@@ -122,8 +125,10 @@ zube_status_t zube_bus_call_msg (zube_bus_t *self, const char *service,
 
 //  Asynchronous call: returns the correlation id (> 0), or 0 when the
 //  request could not even be queued (the callback is then not called).
-//  The callback is called exactly once, from zube_bus_poll, and owns the
-//  reply (it must destroy it).
+//  The callback is called exactly once, from the loop (zube_bus_poll, or a
+//  zube_bus_call waiting meanwhile), or with UNAVAILABLE from
+//  zube_bus_destroy if the call is still waiting then; it owns the reply
+//  (it must destroy it). A NULL callback discards the outcome.
 typedef void (zube_bus_reply_fn) (zube_bus_t *bus, zube_bus_reply_t *reply, void *arg);
 uint64_t zube_bus_call_async (zube_bus_t *self, const char *service, const char *method,
                               const void *payload, size_t payload_size, int timeout_ms,
