@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -201,6 +202,138 @@ zt_read_file (const char *path)
     text[used] = 0;
     fclose (file);
     return text;
+}
+
+//  The absolute path of program NAME in $PATH (a static buffer), or NULL.
+static inline const char *
+zt_which (const char *name)
+{
+    static char found[1024];
+    const char *path = getenv ("PATH");
+    while (path && *path) {
+        size_t len = strcspn (path, ":");
+        int used = snprintf (found, sizeof found, "%.*s/%s", (int) len, path, name);
+        if (len && used > 0 && used < (int) sizeof found && access (found, X_OK) == 0)
+            return found;
+        path += len + (path[len] == ':');
+    }
+    return NULL;
+}
+
+//  Sends inline commands ("SELECT 3\r\nFLUSHDB\r\n") to the Redis server on
+//  127.0.0.1:port, then QUIT, and answers all it wrote back (malloc'd), or
+//  NULL when it cannot be reached. For fixtures, without a client library.
+static inline char *
+zt_redis_send (int port, const char *commands)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons (port),
+                               .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    struct timeval timeout = {.tv_sec = 5};
+    setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+    if (connect (fd, (struct sockaddr *) &addr, sizeof addr) != 0) {
+        close (fd);
+        return NULL;
+    }
+    size_t len = strlen (commands);
+    char *request = malloc (len + 8);
+    memcpy (request, commands, len);
+    memcpy (request + len, "QUIT\r\n", 7);
+    bool sent = send (fd, request, len + 6, MSG_NOSIGNAL) == (ssize_t) (len + 6);
+    free (request);
+    size_t cap = 4096, used = 0;
+    char *reply = malloc (cap);
+    ssize_t got;
+    while (sent && (got = recv (fd, reply + used, cap - used - 1, 0)) > 0) {
+        used += (size_t) got;
+        if (cap - used < 2)
+            reply = realloc (reply, cap *= 2);
+    }
+    reply[used] = 0;
+    close (fd);
+    if (!sent) {
+        free (reply);
+        return NULL;
+    }
+    return reply;
+}
+
+//  A redis-server of a test, durable as `zube up` runs it (appendonly,
+//  appendfsync always, no RDB saves), on 127.0.0.1:port in dir.
+typedef struct {
+    pid_t pid;
+    //  0 before zt_redis_start: a free port is taken (and kept on restart).
+    int port;
+    //  "" before zt_redis_start: a new temporary directory (kept on restart).
+    char dir[256];
+} zt_redis_t;
+
+//  Starts (or restarts) the server and waits until it answers, its data
+//  loaded. False when redis-server is missing or does not come up.
+static inline bool
+zt_redis_start (zt_redis_t *redis)
+{
+    const char *program = zt_which ("redis-server");
+    if (!program)
+        return false;
+    if (!redis->dir[0]) {
+        char *dir = zt_tempdir ("redis");
+        if (!dir)
+            return false;
+        snprintf (redis->dir, sizeof redis->dir, "%s", dir);
+        free (dir);
+    }
+    if (!redis->port && (redis->port = zt_free_port (1)) <= 0)
+        return false;
+    char port[16], log[300];
+    snprintf (port, sizeof port, "%d", redis->port);
+    snprintf (log, sizeof log, "%s/redis.log", redis->dir);
+    char *argv[] = {(char *) program, "--port", port, "--bind", "127.0.0.1",
+                    "--dir", redis->dir, "--save", "", "--appendonly", "yes",
+                    "--appendfsync", "always", "--daemonize", "no", "--databases", "64",
+                    NULL};
+    redis->pid = zt_spawn (argv, log);
+    if (redis->pid <= 0)
+        return false;
+    //  EXISTS is refused while the AOF loads, so ":0" means ready.
+    for (int waited = 0; waited < 10000; waited += 20) {
+        char *reply = zt_redis_send (redis->port, "EXISTS zt-ready\r\n");
+        bool ready = reply && strncmp (reply, ":0", 2) == 0;
+        free (reply);
+        if (ready)
+            return true;
+        if (waitpid (redis->pid, NULL, WNOHANG) == redis->pid) {
+            redis->pid = 0;
+            return false;
+        }
+        usleep (20000);
+    }
+    zt_stop (redis->pid, SIGKILL, 1000);
+    redis->pid = 0;
+    return false;
+}
+
+//  Stops the server with sig (SIGTERM: a clean shutdown; SIGKILL: a crash),
+//  keeping its directory and port for zt_redis_start.
+static inline void
+zt_redis_stop (zt_redis_t *redis, int sig)
+{
+    if (redis->pid > 0)
+        zt_stop (redis->pid, sig, 5000);
+    redis->pid = 0;
+}
+
+//  Stops the server and removes its directory.
+static inline void
+zt_redis_destroy (zt_redis_t *redis)
+{
+    zt_redis_stop (redis, SIGTERM);
+    if (redis->dir[0])
+        zt_rmtree (redis->dir);
+    redis->dir[0] = 0;
+    redis->port = 0;
 }
 
 #endif

@@ -81,12 +81,62 @@ s_nothing_to_stop (void)
 {
 }
 
+//  redis: one redis-server for all cases (durable: appendonly, appendfsync
+//  always), a database of its own per case. Skipped only when redis-server
+//  is not installed; one that will not start fails the cases.
+static zt_redis_t s_redis;
+static int s_redis_last_db;
+
+static bool
+s_redis_start (char *why, size_t why_size)
+{
+    if (!zt_which ("redis-server")) {
+        snprintf (why, why_size, "redis-server is not installed");
+        return false;
+    }
+    s_redis = (zt_redis_t) {0};
+    s_redis_last_db = 0;
+    if (!zt_redis_start (&s_redis))
+        printf ("# redis-server did not start; its log: %s/redis.log\n", s_redis.dir);
+    return true;
+}
+
+static char *
+s_redis_fresh_url (const char *tag)
+{
+    char *url = NULL;
+    if (s_redis.pid <= 0 || s_redis_last_db == 63)
+        return NULL;
+    if (asprintf (&url, "redis://127.0.0.1:%d/%d", s_redis.port, ++s_redis_last_db) < 0)
+        url = NULL;
+    return url;
+}
+
+static void
+s_redis_discard (const char *url)
+{
+    char commands[64];
+    snprintf (commands, sizeof commands, "SELECT %s\r\nFLUSHDB\r\n", strrchr (url, '/') + 1);
+    free (zt_redis_send (s_redis.port, commands));
+}
+
+static void
+s_redis_stop (void)
+{
+    zt_redis_destroy (&s_redis);
+}
+
 static const s_backend_t s_backends[] = {
     {.scheme = "lmdb",
      .start = s_lmdb_start,
      .fresh_url = s_lmdb_fresh_url,
      .discard = s_lmdb_discard,
      .stop = s_nothing_to_stop},
+    {.scheme = "redis",
+     .start = s_redis_start,
+     .fresh_url = s_redis_fresh_url,
+     .discard = s_redis_discard,
+     .stop = s_redis_stop},
 };
 
 //  A store named by a full URL on the command line: the same for every case.
