@@ -680,6 +680,83 @@ test_instance_killed (void)
     ZT_ASSERT_INT_EQ (s_broker_stop (&broker), 0);
 }
 
+//  The test itself plays the instance: only the peer a request went to can
+//  answer it, and a DISCONNECT answers what it still held
+static void
+test_reply_ownership (void)
+{
+    broker_t broker;
+    ZT_ASSERT (s_broker_start (&broker, "owner", (const char *[]) {"--insecure", NULL}));
+    void *client = s_dealer (broker.endpoint, NULL, NULL);
+    void *instance = s_dealer (broker.endpoint, NULL, NULL);
+    void *rogue = s_dealer (broker.endpoint, NULL, NULL);
+    Zube__BusHeader ready = s_header (ZUBE__BUS_KIND__BUS_READY);
+    ready.service = (char *) "owned";
+    ready.instance = (char *) "owned-1";
+    ready.has_heartbeat_ms = true;
+    ready.heartbeat_ms = 5000;
+    s_send (instance, &ready, false, NULL, 0);
+    ZT_ASSERT (s_instances_wait (client, "owned", 1, 5000));
+
+    uint64_t cid = s_request_send (client, "owned", "work", 5000, "x", 1, NULL);
+    s_msg_t request = {0};
+    bool got = false;
+    for (int64_t end = zt_now_ms () + 3000; !got && zt_now_ms () < end; ) {
+        s_msg_clear (&request);
+        got = s_recv (instance, 500, &request) && request.header
+           && request.header->kind == ZUBE__BUS_KIND__BUS_REQUEST;
+    }
+    ZT_ASSERT (got);
+    ZT_ASSERT (request.header->has_route);
+    ZT_ASSERT_INT_EQ (request.header->correlation_id, cid);
+    ZT_ASSERT_STR_EQ (request.header->sender, "anonymous");
+    ZT_ASSERT (request.header->deadline_ms > 0 && request.header->deadline_ms <= 5000);
+
+    //  Another peer that knows the route cannot answer in its place
+    Zube__BusHeader reply = s_header (ZUBE__BUS_KIND__BUS_REPLY);
+    reply.has_correlation_id = true;
+    reply.correlation_id = cid;
+    reply.has_route = true;
+    reply.route = request.header->route;
+    s_send (rogue, &reply, true, "forged", 6);
+    s_msg_t answer;
+    ZT_ASSERT (!s_reply_wait (client, cid, 300, &answer));
+    //  The instance can, once
+    s_send (instance, &reply, true, "real", 4);
+    ZT_ASSERT (s_reply_wait (client, cid, 2000, &answer));
+    ZT_ASSERT_STR_EQ (answer.payload, "real");
+    s_msg_clear (&answer);
+    s_send (instance, &reply, true, "again", 5);
+    ZT_ASSERT (!s_reply_wait (client, cid, 300, &answer));
+    s_msg_clear (&request);
+
+    //  DISCONNECT: what the instance held is answered UNAVAILABLE
+    cid = s_request_send (client, "owned", "work", 5000, "y", 1, NULL);
+    got = false;
+    for (int64_t end = zt_now_ms () + 3000; !got && zt_now_ms () < end; ) {
+        s_msg_clear (&request);
+        got = s_recv (instance, 500, &request) && request.header
+           && request.header->kind == ZUBE__BUS_KIND__BUS_REQUEST;
+    }
+    ZT_ASSERT (got);
+    s_msg_clear (&request);
+    Zube__BusHeader disconnect = s_header (ZUBE__BUS_KIND__BUS_DISCONNECT);
+    disconnect.service = (char *) "owned";
+    s_send (instance, &disconnect, false, NULL, 0);
+    ZT_ASSERT (s_reply_wait (client, cid, 2000, &answer));
+    ZT_ASSERT_INT_EQ (answer.header->status, ZUBE__STATUS_CODE__STATUS_UNAVAILABLE);
+    ZT_ASSERT_STR_CONTAINS (answer.header->error, "owned-1");
+    s_msg_clear (&answer);
+    Zube__BusCounters counters = s_counters (client);
+    ZT_ASSERT (counters.dropped >= 2);
+    ZT_ASSERT_INT_EQ (counters.instance_deaths, 0);
+
+    s_close (&client);
+    s_close (&instance);
+    s_close (&rogue);
+    ZT_ASSERT_INT_EQ (s_broker_stop (&broker), 0);
+}
+
 static void
 test_waiting_for_instance (void)
 {
@@ -1136,6 +1213,7 @@ main (int argc, char *argv [])
     RUN (test_bus_service);
     RUN (test_load_balancing);
     RUN (test_instance_killed);
+    RUN (test_reply_ownership);
     RUN (test_waiting_for_instance);
     RUN (test_malformed_input);
     RUN (test_events);
