@@ -1441,7 +1441,13 @@ s_router_handle (zube_broker_t *self, size_t frames)
     if (!peer)
         return;
     peer->last_seen = self->now;
-    peer->unreachable = false;
+    if (peer->unreachable) {
+        //  Back (a reconnect kept its routing id): what waited for its
+        //  services can go to it now
+        peer->unreachable = false;
+        for (size_t i = 0; i < peer->instances_size; i++)
+            s_service_dispatch_waiting (self, peer->instances [i]->service);
+    }
     uint64_t kind = header->varint [F_KIND];
     if ((kind == ZUBE__BUS_KIND__BUS_READY || kind == ZUBE__BUS_KIND__BUS_HEARTBEAT)
         && S_HAS (header, F_HEARTBEAT_MS) && (uint32_t) header->varint [F_HEARTBEAT_MS]) {
