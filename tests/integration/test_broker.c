@@ -411,7 +411,9 @@ s_fake_service (int argc, char *argv [])
     s_send (socket, &ready, false, NULL, 0);
     int64_t last_sent = zt_now_ms ();
     char epoch [64] = "";
-    while (true) {
+    pid_t parent = getppid ();
+    //  Ends with its test, even one that died without stopping it
+    while (getppid () == parent) {
         s_msg_t msg;
         if (s_recv (socket, 20, &msg) && msg.header) {
             Zube__BusHeader *header = msg.header;
