@@ -64,6 +64,16 @@ zt_etcd_http (int port, const char *path, const char *body)
 //  Starts (or restarts) etcd and waits until it answers reads. False when
 //  etcd is not installed or does not come up.
 static inline bool
+zt_etcd_ready (void *arg)
+{
+    zt_etcd_t *etcd = (zt_etcd_t *) arg;
+    char *reply = zt_etcd_http (etcd->port, "/v3/kv/range", "{\"key\":\"AA==\"}");
+    bool ready = reply && strstr (reply, " 200 ") && strstr (reply, "\"revision\"");
+    free (reply);
+    return ready;
+}
+
+static inline bool
 zt_etcd_start (zt_etcd_t *etcd)
 {
     const char *program = zt_which ("etcd");
@@ -103,21 +113,7 @@ zt_etcd_start (zt_etcd_t *etcd)
     etcd->pid = zt_spawn (argv, log);
     if (etcd->pid <= 0)
         return false;
-    for (int waited = 0; waited < 15000; waited += 20) {
-        char *reply = zt_etcd_http (etcd->port, "/v3/kv/range", "{\"key\":\"AA==\"}");
-        bool ready = reply && strstr (reply, " 200 ") && strstr (reply, "\"revision\"");
-        free (reply);
-        if (ready)
-            return true;
-        if (waitpid (etcd->pid, NULL, WNOHANG) == etcd->pid) {
-            etcd->pid = 0;
-            return false;
-        }
-        usleep (20000);
-    }
-    zt_stop (etcd->pid, SIGKILL, 1000);
-    etcd->pid = 0;
-    return false;
+    return zt_wait_ready (&etcd->pid, 15000, zt_etcd_ready, etcd);
 }
 
 //  Stops etcd with sig (SIGTERM: clean; SIGKILL: a crash), keeping its

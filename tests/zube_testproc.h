@@ -158,6 +158,28 @@ zt_stop (pid_t pid, int sig, int timeout_ms)
     return status;
 }
 
+//  Polls probe (arg) every 20 ms until it answers true, for up to
+//  timeout_ms. False if the process ends first or time runs out (it is
+//  then killed); *pid_p is reset to 0 whenever false is returned.
+typedef bool (zt_probe_fn) (void *arg);
+
+static inline bool
+zt_wait_ready (pid_t *pid_p, int timeout_ms, zt_probe_fn *probe, void *arg)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 20) {
+        if (probe (arg))
+            return true;
+        if (waitpid (*pid_p, NULL, WNOHANG) == *pid_p) {
+            *pid_p = 0;
+            return false;
+        }
+        usleep (20000);
+    }
+    zt_stop (*pid_p, SIGKILL, 1000);
+    *pid_p = 0;
+    return false;
+}
+
 //  True once something accepts TCP connections on 127.0.0.1:port.
 static inline bool
 zt_wait_port (int port, int timeout_ms)
@@ -272,6 +294,17 @@ typedef struct {
 
 //  Starts (or restarts) the server and waits until it answers, its data
 //  loaded. False when redis-server is missing or does not come up.
+//  EXISTS is refused while the AOF loads, so ":0" means ready.
+static inline bool
+zt_redis_ready (void *arg)
+{
+    zt_redis_t *redis = (zt_redis_t *) arg;
+    char *reply = zt_redis_send (redis->port, "EXISTS zt-ready\r\n");
+    bool ready = reply && strncmp (reply, ":0", 2) == 0;
+    free (reply);
+    return ready;
+}
+
 static inline bool
 zt_redis_start (zt_redis_t *redis)
 {
@@ -297,22 +330,7 @@ zt_redis_start (zt_redis_t *redis)
     redis->pid = zt_spawn (argv, log);
     if (redis->pid <= 0)
         return false;
-    //  EXISTS is refused while the AOF loads, so ":0" means ready.
-    for (int waited = 0; waited < 10000; waited += 20) {
-        char *reply = zt_redis_send (redis->port, "EXISTS zt-ready\r\n");
-        bool ready = reply && strncmp (reply, ":0", 2) == 0;
-        free (reply);
-        if (ready)
-            return true;
-        if (waitpid (redis->pid, NULL, WNOHANG) == redis->pid) {
-            redis->pid = 0;
-            return false;
-        }
-        usleep (20000);
-    }
-    zt_stop (redis->pid, SIGKILL, 1000);
-    redis->pid = 0;
-    return false;
+    return zt_wait_ready (&redis->pid, 10000, zt_redis_ready, redis);
 }
 
 //  Stops the server with sig (SIGTERM: a clean shutdown; SIGKILL: a crash),
