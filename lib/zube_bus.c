@@ -35,22 +35,107 @@ static void s_send_request (zube_bus_t *self, zube_bus_pending_t *pending);
 //  --------------------------------------------------------------------------
 //  Small helpers
 
-//  Pending calls are keyed by their correlation id, stored in the entry.
-static size_t
-s_u64_hash (const void *key)
+//  The table behind self->pending, self->dedup and self->in_progress:
+//  linear probing from hash & mask, at most half full, and a delete that
+//  shifts the rest of the run back instead of leaving tombstones.
+void *
+zube_bus__table_find (const zube_bus_table_t *table, uint64_t hash,
+                      zube_bus_table_match_fn *match, const void *key)
 {
-    uint64_t value = *(const uint64_t *)key;
-    value ^= value >> 33;
-    value *= 0xff51afd7ed558ccdULL;
-    value ^= value >> 33;
-    return (size_t)value;
+    if (!table->slots)
+        return NULL;
+    for (size_t index = hash & table->mask;; index = (index + 1) & table->mask) {
+        zube_bus_table_slot_t *slot = &table->slots[index];
+        if (!slot->item)
+            return NULL;
+        if (slot->hash == hash && (!match || match (slot->item, key)))
+            return slot->item;
+    }
 }
 
-static int
-s_u64_compare (const void *a, const void *b)
+static void
+s_table_place (zube_bus_table_t *table, uint64_t hash, void *item)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y ? 1 : 0;
+    size_t index = hash & table->mask;
+    while (table->slots[index].item)
+        index = (index + 1) & table->mask;
+    table->slots[index] = (zube_bus_table_slot_t){hash, item};
+}
+
+int
+zube_bus__table_insert (zube_bus_table_t *table, uint64_t hash, void *item)
+{
+    assert (item);
+    size_t capacity = table->slots ? table->mask + 1 : 0;
+    if ((table->count + 1) * 2 > capacity) {
+        size_t grown = capacity ? capacity * 2 : 64;
+        zube_bus_table_slot_t *slots = calloc (grown, sizeof *slots);
+        if (!slots)
+            return -1;
+        zube_bus_table_slot_t *old = table->slots;
+        table->slots = slots;
+        table->mask = grown - 1;
+        for (size_t index = 0; index < capacity; index++)
+            if (old[index].item)
+                s_table_place (table, old[index].hash, old[index].item);
+        free (old);
+    }
+    s_table_place (table, hash, item);
+    table->count++;
+    return 0;
+}
+
+void
+zube_bus__table_remove (zube_bus_table_t *table, uint64_t hash, const void *item)
+{
+    if (!table->slots)
+        return;
+    size_t hole = hash & table->mask;
+    while (table->slots[hole].item != item) {
+        if (!table->slots[hole].item)
+            return;
+        hole = (hole + 1) & table->mask;
+    }
+    table->slots[hole].item = NULL;
+    table->count--;
+    //  Move back every later entry of the run that may sit in the hole:
+    //  one whose home is not cyclically within (hole, index].
+    for (size_t index = (hole + 1) & table->mask; table->slots[index].item;
+         index = (index + 1) & table->mask) {
+        size_t home = table->slots[index].hash & table->mask;
+        bool stays = hole <= index ? (hole < home && home <= index)
+                                   : (hole < home || home <= index);
+        if (stays)
+            continue;
+        table->slots[hole] = table->slots[index];
+        table->slots[index].item = NULL;
+        hole = index;
+    }
+}
+
+void
+zube_bus__table_destroy (zube_bus_table_t *table)
+{
+    free (table->slots);
+    *table = (zube_bus_table_t){NULL, 0, 0};
+}
+
+//  Collects the items of a table, so that callbacks can run on each while
+//  the table changes. Returns a malloc'd array (NULL when empty or out of
+//  memory) and its size.
+static void **
+s_table_items (const zube_bus_table_t *table, size_t *count_p)
+{
+    *count_p = 0;
+    if (!table->count)
+        return NULL;
+    void **items = malloc (table->count * sizeof *items);
+    if (!items)
+        return NULL;
+    for (size_t index = 0; index <= table->mask; index++)
+        if (table->slots[index].item)
+            items[(*count_p)++] = table->slots[index].item;
+    return items;
 }
 
 void
@@ -205,8 +290,22 @@ zube_bus__send_frames (zsock_t *sock, const char *topic, const Zube__BusHeader *
     return rc;
 }
 
-//  Everything to the broker goes through here, so that last_sent tells
-//  when a heartbeat is due.
+//  Everything to the broker goes through zube_bus__send_broker or
+//  zube_bus__send_broker_msg, so that last_sent tells when a heartbeat is
+//  due.
+static void
+s_sent (zube_bus_t *self)
+{
+    int64_t now = s_now ();
+    //  Silent for longer than the broker waits (a handler that blocked):
+    //  the broker may have forgotten us and our registrations, and nothing
+    //  would tell us. READY is idempotent: s_run_timers registers again.
+    if (self->connected && self->last_sent &&
+        now - self->last_sent > ZUBE_BUS_HEARTBEAT_LIVENESS * self->heartbeat_ms)
+        self->register_again = true;
+    self->last_sent = now;
+}
+
 int
 zube_bus__send_broker (zube_bus_t *self, const Zube__BusHeader *header,
                        const void *payload, size_t payload_size, bool with_payload)
@@ -218,14 +317,34 @@ zube_bus__send_broker (zube_bus_t *self, const Zube__BusHeader *header,
         zube_log_debug ("msg=\"send to broker refused\" errno=%d", errno);
         return -1;
     }
-    int64_t now = s_now ();
-    //  Silent for longer than the broker waits (a handler that blocked):
-    //  the broker may have forgotten us and our registrations, and nothing
-    //  would tell us. READY is idempotent: s_run_timers registers again.
-    if (self->connected && self->last_sent &&
-        now - self->last_sent > ZUBE_BUS_HEARTBEAT_LIVENESS * self->heartbeat_ms)
-        self->register_again = true;
-    self->last_sent = now;
+    s_sent (self);
+    return 0;
+}
+
+//  Sends [header][payload] (payload may be NULL) to the broker, taking
+//  both frames: they are sent or closed. The hot path: the caller wrote
+//  the header into the frame itself.
+int
+zube_bus__send_broker_msg (zube_bus_t *self, zmq_msg_t *header, zmq_msg_t *payload)
+{
+    if (!self->dealer) {
+        zmq_msg_close (header);
+        if (payload)
+            zmq_msg_close (payload);
+        return -1;
+    }
+    void *handle = self->dealer_handle;
+    if (zmq_msg_send (header, handle, (payload ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0) {
+        zube_log_debug ("msg=\"send to broker refused\" errno=%d", errno);
+        zmq_msg_close (header);
+        if (payload)
+            zmq_msg_close (payload);
+        return -1;
+    }
+    //  The rest of a message whose first part was accepted cannot fail.
+    if (payload && zmq_msg_send (payload, handle, ZMQ_DONTWAIT) < 0)
+        zmq_msg_close (payload);
+    s_sent (self);
     return 0;
 }
 
@@ -259,18 +378,16 @@ s_recv_message (void *socket, zmq_msg_t *frames, int max)
     return overflow ? max + 1 : count;
 }
 
-Zube__BusHeader *
-zube_bus__header_unpack (zmq_msg_t *frame)
+//  Reads a received header in place; false (drop the message) when it is
+//  not a BusHeader of version 1 with a kind.
+bool
+zube_bus__header_scan (zube_bus_wire_t *header, zmq_msg_t *frame)
 {
-    Zube__BusHeader *header = zube__bus_header__unpack (
-        NULL, zmq_msg_size (frame), (const uint8_t *)zmq_msg_data (frame));
-    if (header &&
-        (!header->has_version || header->version != ZUBE__BUS_VERSION__BUS_VERSION_1 ||
-         !header->has_kind)) {
-        zube__bus_header__free_unpacked (header, NULL);
-        header = NULL;
-    }
-    return header;
+    return zube_bus_wire_scan (header, (const uint8_t *)zmq_msg_data (frame),
+                               zmq_msg_size (frame)) &&
+           ZUBE_BUS_WIRE_HAS (header, ZUBE_BUS_F_VERSION) &&
+           header->varint[ZUBE_BUS_F_VERSION] == ZUBE__BUS_VERSION__BUS_VERSION_1 &&
+           ZUBE_BUS_WIRE_HAS (header, ZUBE_BUS_F_KIND);
 }
 
 //  Opens one socket to the broker with the limits and keys every socket
@@ -292,6 +409,17 @@ zube_bus__socket_new (zube_bus_t *self, int type, const char *endpoint)
     if (!self->insecure) {
         zcert_apply (self->cert, sock);
         zsock_set_curve_serverkey (sock, self->server_key);
+    }
+    if (type == ZMQ_DEALER) {
+        //  Our own routing id, new with every DEALER: libzmq keeps it
+        //  across its silent TCP reconnects, so the broker (with
+        //  ZMQ_ROUTER_HANDOVER) still knows us and our requests then. The
+        //  random client id makes it unique; it stays short enough for
+        //  the broker to keep routes inline (docs/bus-protocol.md).
+        char routing_id[40];
+        int size = snprintf (routing_id, sizeof routing_id, "%s.%" PRIx64, self->client_id,
+                             self->generation + 1);
+        zmq_setsockopt (zsock_resolve (sock), ZMQ_ROUTING_ID, routing_id, (size_t)size);
     }
     if (zsock_connect (sock, "%s", endpoint) != 0) {
         zube_log_error ("msg=\"cannot connect\" endpoint=%s errno=%d", endpoint, errno);
@@ -354,9 +482,10 @@ static void
 s_resync (zube_bus_t *self)
 {
     s_send_ready_all (self);
-    for (zube_bus_pending_t *pending = zhashx_first (self->pending); pending;
-         pending = zhashx_next (self->pending))
-        s_send_request (self, pending);
+    //  s_send_request runs no callback and leaves the table as it is.
+    for (size_t index = 0; self->pending.slots && index <= self->pending.mask; index++)
+        if (self->pending.slots[index].item)
+            s_send_request (self, self->pending.slots[index].item);
     if (self->pub || self->sub || zhashx_size (self->subscriptions) ||
         zlistx_size (self->event_queue))
         zube_bus__want_info (self);
@@ -369,6 +498,7 @@ s_connect (zube_bus_t *self)
     if (!dealer)
         return -1;
     self->dealer = dealer;
+    self->dealer_handle = zsock_resolve (dealer);
     self->generation++;
     self->connected = false;
     self->last_heard = s_now ();
@@ -387,6 +517,7 @@ static void
 s_disconnect (zube_bus_t *self)
 {
     zsock_destroy (&self->dealer);
+    self->dealer_handle = NULL;
     self->connected = false;
     int delay =
         self->backoff_ms + (int)(s_random (self) % (uint64_t)(self->backoff_ms / 4 + 1));
@@ -412,18 +543,50 @@ s_reconnect (zube_bus_t *self)
 //  --------------------------------------------------------------------------
 //  Calls
 
-static void
-s_pending_destroy (zube_bus_pending_t **self_p)
+static zube_bus_pending_t *
+s_pending_new (zube_bus_t *self)
 {
-    zube_bus_pending_t *self = *self_p;
-    if (!self)
+    zube_bus_pending_t *pending = self->pending_pool;
+    if (pending) {
+        self->pending_pool = pending->next_free;
+        self->pending_pool_size--;
+        char *names = pending->names;
+        size_t names_size = pending->names_size;
+        memset (pending, 0, sizeof *pending);
+        pending->names = names;
+        pending->names_size = names_size;
+    } else
+        pending = calloc (1, sizeof *pending);
+    if (pending)
+        zmq_msg_init (&pending->payload);
+    return pending;
+}
+
+//  Back to the pool (or freed). The record must no longer be in the table.
+static void
+s_pending_destroy (zube_bus_t *self, zube_bus_pending_t **self_p)
+{
+    zube_bus_pending_t *pending = *self_p;
+    if (!pending)
         return;
-    free (self->service);
-    free (self->method);
-    free (self->payload);
-    free (self->last_error);
-    free (self);
     *self_p = NULL;
+    zmq_msg_close (&pending->payload);
+    free (pending->last_error);
+    pending->last_error = NULL;
+    if (self && self->pending_pool_size < ZUBE_BUS_POOL_MAX && pending->names_size <= 1024) {
+        pending->next_free = self->pending_pool;
+        self->pending_pool = pending;
+        self->pending_pool_size++;
+        return;
+    }
+    free (pending->names);
+    free (pending);
+}
+
+static zube_bus_pending_t *
+s_pending_lookup (zube_bus_t *self, uint64_t correlation_id)
+{
+    return zube_bus__table_find (&self->pending, correlation_id, NULL, NULL);
 }
 
 static void
@@ -443,22 +606,53 @@ s_send_request (zube_bus_t *self, zube_bus_pending_t *pending)
     pending->generation = 0;
     if (!self->dealer)
         return;
-    Zube__BusHeader header;
-    zube_bus__header_init (&header, ZUBE__BUS_KIND__BUS_REQUEST);
-    header.service = pending->service;
-    header.method = pending->method;
-    header.has_correlation_id = 1;
-    header.correlation_id = pending->correlation_id;
+    //  The header, written straight into its frame.
     int64_t left = pending->deadline - now;
-    header.has_deadline_ms = 1;
-    header.deadline_ms = left < 1 ? 1 : left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
-    header.client_id = self->client_id;
-    header.has_sequence = 1;
-    header.sequence = pending->sequence;
-    header.has_attempt = 1;
-    header.attempt = pending->attempt + 1;
-    if (zube_bus__send_broker (self, &header, pending->payload, pending->payload_size,
-                               true) == 0) {
+    uint32_t deadline_ms = left < 1 ? 1 : left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
+    size_t service_size = strlen (pending->service);
+    size_t method_size = strlen (pending->method);
+    size_t client_id_size = strlen (self->client_id);
+    size_t size = 4 + zube_bus_wire_bytes_field_size (ZUBE_BUS_F_SERVICE, service_size) +
+                  zube_bus_wire_bytes_field_size (ZUBE_BUS_F_METHOD, method_size) +
+                  zube_bus_wire_varint_field_size (ZUBE_BUS_F_CORRELATION_ID,
+                                                   pending->correlation_id) +
+                  zube_bus_wire_varint_field_size (ZUBE_BUS_F_DEADLINE_MS, deadline_ms) +
+                  zube_bus_wire_bytes_field_size (ZUBE_BUS_F_CLIENT_ID, client_id_size) +
+                  zube_bus_wire_varint_field_size (ZUBE_BUS_F_SEQUENCE, pending->sequence) +
+                  zube_bus_wire_varint_field_size (ZUBE_BUS_F_ATTEMPT, pending->attempt + 1);
+    zmq_msg_t header, payload;
+    int rc = -1;
+    if (zmq_msg_init_size (&header, size) == 0) {
+        uint8_t *out = (uint8_t *)zmq_msg_data (&header);
+        out = zube_bus_wire_varint_field_write (out, ZUBE_BUS_F_VERSION,
+                                                ZUBE__BUS_VERSION__BUS_VERSION_1);
+        out = zube_bus_wire_varint_field_write (out, ZUBE_BUS_F_KIND,
+                                                ZUBE__BUS_KIND__BUS_REQUEST);
+        out = zube_bus_wire_bytes_field_write (out, ZUBE_BUS_F_SERVICE, pending->service,
+                                               service_size);
+        out = zube_bus_wire_bytes_field_write (out, ZUBE_BUS_F_METHOD, pending->method,
+                                               method_size);
+        out = zube_bus_wire_varint_field_write (out, ZUBE_BUS_F_CORRELATION_ID,
+                                                pending->correlation_id);
+        out = zube_bus_wire_varint_field_write (out, ZUBE_BUS_F_DEADLINE_MS, deadline_ms);
+        out = zube_bus_wire_bytes_field_write (out, ZUBE_BUS_F_CLIENT_ID, self->client_id,
+                                               client_id_size);
+        out = zube_bus_wire_varint_field_write (out, ZUBE_BUS_F_SEQUENCE,
+                                                pending->sequence);
+        out = zube_bus_wire_varint_field_write (out, ZUBE_BUS_F_ATTEMPT,
+                                                pending->attempt + 1);
+        assert (out == (uint8_t *)zmq_msg_data (&header) + size);
+        //  The payload frame shares the record's buffer (no copy); the
+        //  record keeps it for a resend.
+        zmq_msg_init (&payload);
+        if (zmq_msg_copy (&payload, &pending->payload) == 0)
+            rc = zube_bus__send_broker_msg (self, &header, &payload);
+        else {
+            zmq_msg_close (&payload);
+            zmq_msg_close (&header);
+        }
+    }
+    if (rc == 0) {
         pending->attempt++;
         pending->generation = self->generation;
     } else {
@@ -489,29 +683,44 @@ zube_bus__call_start (zube_bus_t *self, const char *service, const char *method,
                   self->max_msg_size);
         return 0;
     }
-    zube_bus_pending_t *pending = calloc (1, sizeof *pending);
+    zube_bus_pending_t *pending = s_pending_new (self);
+    bool stored = false;
     if (pending) {
-        pending->service = strdup (service);
-        pending->method = strdup (method);
-        pending->payload = s_memdup (payload, payload_size);
+        size_t service_size = strlen (service) + 1, method_size = strlen (method) + 1;
+        if (pending->names_size < service_size + method_size) {
+            char *names = realloc (pending->names, service_size + method_size);
+            if (names) {
+                pending->names = names;
+                pending->names_size = service_size + method_size;
+            }
+        }
+        if (pending->names_size >= service_size + method_size &&
+            zmq_msg_init_size (&pending->payload, payload_size) == 0) {
+            memcpy (pending->names, service, service_size);
+            memcpy (pending->names + service_size, method, method_size);
+            pending->service = pending->names;
+            pending->method = pending->names + service_size;
+            if (payload_size)
+                memcpy (zmq_msg_data (&pending->payload), payload, payload_size);
+            pending->correlation_id = self->next_correlation + 1;
+            stored = zube_bus__table_insert (&self->pending, pending->correlation_id,
+                                             pending) == 0;
+        }
     }
-    if (!pending || !pending->service || !pending->method ||
-        (payload_size && !pending->payload)) {
-        s_pending_destroy (&pending);
+    if (!stored) {
+        s_pending_destroy (self, &pending);
         *status_p = ZUBE_INTERNAL;
         snprintf (why, why_size, "out of memory");
         return 0;
     }
-    pending->payload_size = payload_size;
+    self->next_correlation++;
     pending->timeout_ms = timeout_ms > 0 ? timeout_ms : ZUBE_BUS_DEFAULT_TIMEOUT_MS;
     pending->deadline = s_now () + pending->timeout_ms;
-    pending->correlation_id = ++self->next_correlation;
     pending->sequence = ++self->next_sequence;
     pending->callback = callback;
     pending->arg = arg;
     pending->slot = slot;
     pending->internal = internal;
-    zhashx_insert (self->pending, &pending->correlation_id, pending);
     if (internal)
         self->internal_in_flight++;
     s_timer_at (self, pending->deadline);
@@ -524,14 +733,14 @@ zube_bus__call_start (zube_bus_t *self, const char *service, const char *method,
 static void
 s_deliver (zube_bus_t *self, zube_bus_pending_t *pending, zube_bus_reply_t *reply)
 {
-    zhashx_delete (self->pending, &pending->correlation_id);
+    zube_bus__table_remove (&self->pending, pending->correlation_id, pending);
     if (pending->internal)
         self->internal_in_flight--;
     zube_bus_reply_fn *callback = pending->callback;
     void *arg = pending->arg;
     zube_bus_sync_slot_t *slot = pending->slot;
     zube_bus_internal_fn *internal = pending->internal;
-    s_pending_destroy (&pending);
+    s_pending_destroy (self, &pending);
 
     if (!reply)
         reply = zube_bus__reply_new (ZUBE_INTERNAL, "out of memory", NULL, 0, 0);
@@ -579,27 +788,46 @@ s_schedule_retry (zube_bus_t *self, zube_bus_pending_t *pending, const char *why
 }
 
 static void
-s_handle_reply (zube_bus_t *self, Zube__BusHeader *header, const uint8_t *payload,
-                size_t size)
+s_handle_reply (zube_bus_t *self, const zube_bus_wire_t *header, zmq_msg_t *payload)
 {
-    if (!header->has_correlation_id)
+    if (!ZUBE_BUS_WIRE_HAS (header, ZUBE_BUS_F_CORRELATION_ID))
         return;
-    zube_bus_pending_t *pending = zhashx_lookup (self->pending, &header->correlation_id);
+    uint64_t correlation_id = header->varint[ZUBE_BUS_F_CORRELATION_ID];
+    zube_bus_pending_t *pending = s_pending_lookup (self, correlation_id);
     if (!pending) {
         zube_log_debug (
             "msg=\"dropped reply to a finished call\" correlation_id=%" PRIu64,
-            header->correlation_id);
+            correlation_id);
         return;
     }
-    zube_status_t status = header->has_status ? (zube_status_t)header->status : ZUBE_OK;
-    if ((int)status < 0 || status >= ZUBE_STATUS_COUNT)
-        status = ZUBE_INTERNAL;
-    if (status == ZUBE_UNAVAILABLE && header->error && strstr (header->error, " died") &&
-        s_schedule_retry (self, pending, header->error))
+    zube_status_t status = ZUBE_OK;
+    if (ZUBE_BUS_WIRE_HAS (header, ZUBE_BUS_F_STATUS)) {
+        int32_t code = (int32_t)(uint32_t)header->varint[ZUBE_BUS_F_STATUS];
+        status = code < 0 || code >= ZUBE_STATUS_COUNT ? ZUBE_INTERNAL : (zube_status_t)code;
+    }
+    const char *error_bytes;
+    size_t error_size = zube_bus_wire_string (header, ZUBE_BUS_F_ERROR, &error_bytes);
+    char error_buffer[256];
+    char *error = NULL; //  only built when it is needed
+    if (status != ZUBE_OK && error_bytes) {
+        error = error_size < sizeof error_buffer ? error_buffer : malloc (error_size + 1);
+        if (error) {
+            memcpy (error, error_bytes, error_size);
+            error[error_size] = 0;
+        }
+    }
+    if (status == ZUBE_UNAVAILABLE && error && strstr (error, " died") &&
+        s_schedule_retry (self, pending, error)) {
+        if (error != error_buffer)
+            free (error);
         return;
-    s_deliver (self, pending,
-               zube_bus__reply_new (status, header->error, payload, size,
-                                    header->correlation_id));
+    }
+    const void *data = payload ? zmq_msg_data (payload) : NULL;
+    size_t size = payload ? zmq_msg_size (payload) : 0;
+    zube_bus_reply_t *reply = zube_bus__reply_new (status, error, data, size, correlation_id);
+    if (error != error_buffer)
+        free (error);
+    s_deliver (self, pending, reply);
 }
 
 //  Delivers DEADLINE_EXCEEDED to calls whose deadline passed, re-sends
@@ -608,7 +836,7 @@ static void
 s_expire_pending (zube_bus_t *self, int64_t now)
 {
     self->next_timer = INT64_MAX;
-    size_t count = zhashx_size (self->pending);
+    size_t count = self->pending.count;
     if (count == 0)
         return;
     uint64_t *due = malloc (count * sizeof *due);
@@ -617,8 +845,10 @@ s_expire_pending (zube_bus_t *self, int64_t now)
         return;
     }
     size_t due_count = 0;
-    for (zube_bus_pending_t *pending = zhashx_first (self->pending); pending;
-         pending = zhashx_next (self->pending)) {
+    for (size_t slot = 0; slot <= self->pending.mask; slot++) {
+        zube_bus_pending_t *pending = self->pending.slots[slot].item;
+        if (!pending)
+            continue;
         int64_t when = pending->deadline;
         if (pending->retry_at && pending->retry_at < when)
             when = pending->retry_at;
@@ -628,7 +858,7 @@ s_expire_pending (zube_bus_t *self, int64_t now)
             s_timer_at (self, when);
     }
     for (size_t index = 0; index < due_count; index++) {
-        zube_bus_pending_t *pending = zhashx_lookup (self->pending, &due[index]);
+        zube_bus_pending_t *pending = s_pending_lookup (self, due[index]);
         if (!pending)
             continue; //  ended by a callback meanwhile
         if (pending->deadline <= now) {
@@ -699,7 +929,7 @@ zube_bus_call (zube_bus_t *self, const char *service, const char *method,
     self->depth++;
     while (!slot.done) {
         if (zsys_interrupted) {
-            zube_bus_pending_t *pending = zhashx_lookup (self->pending, &id);
+            zube_bus_pending_t *pending = s_pending_lookup (self, id);
             if (pending)
                 s_deliver (
                     self, pending,
@@ -769,35 +999,38 @@ size_t
 zube_bus_in_flight (zube_bus_t *self)
 {
     assert (self);
-    return zhashx_size (self->pending) - self->internal_in_flight;
+    return self->pending.count - self->internal_in_flight;
 }
 
 //  --------------------------------------------------------------------------
 //  The loop
 
 static void
-s_handle_broker_message (zube_bus_t *self, zmq_msg_t *frames, int count)
+s_handle_broker_message (zube_bus_t *self, zmq_msg_t *frames, int count, int64_t now)
 {
-    Zube__BusHeader *header =
-        count >= 1 && count <= 2 ? zube_bus__header_unpack (&frames[0]) : NULL;
-    if (!header) {
+    zube_bus_wire_t header;
+    if (count < 1 || count > 2 || !zube_bus__header_scan (&header, &frames[0])) {
         zube_log_debug ("msg=\"dropped malformed message from broker\" frames=%d", count);
         return;
     }
-    self->last_heard = s_now ();
+    self->last_heard = now;
+    uint64_t kind = header.varint[ZUBE_BUS_F_KIND];
     bool restarted = false;
-    if (header->kind == ZUBE__BUS_KIND__BUS_HEARTBEAT) {
-        if (header->has_heartbeat_ms && header->heartbeat_ms > 0 &&
-            header->heartbeat_ms < INT_MAX / ZUBE_BUS_HEARTBEAT_LIVENESS)
-            self->broker_heartbeat_ms = (int)header->heartbeat_ms;
-        if (header->instance && *header->instance &&
-            (!self->epoch || strcmp (self->epoch, header->instance) != 0)) {
+    if (kind == ZUBE__BUS_KIND__BUS_HEARTBEAT) {
+        uint32_t interval = (uint32_t)header.varint[ZUBE_BUS_F_HEARTBEAT_MS];
+        if (ZUBE_BUS_WIRE_HAS (&header, ZUBE_BUS_F_HEARTBEAT_MS) && interval > 0 &&
+            interval < INT_MAX / ZUBE_BUS_HEARTBEAT_LIVENESS)
+            self->broker_heartbeat_ms = (int)interval;
+        const char *epoch;
+        size_t epoch_size = zube_bus_wire_string (&header, ZUBE_BUS_F_INSTANCE, &epoch);
+        if (epoch_size && (!self->epoch || strlen (self->epoch) != epoch_size ||
+                           memcmp (self->epoch, epoch, epoch_size) != 0)) {
             //  Everything sent on a DEALER before its first contact went to
             //  the broker that answers now; only a change seen on a
             //  connection that was already up means a restart.
             restarted = self->connected && self->epoch;
             free (self->epoch);
-            self->epoch = strdup (header->instance);
+            self->epoch = strndup (epoch, epoch_size);
         }
     }
     if (!self->connected) {
@@ -812,15 +1045,13 @@ s_handle_broker_message (zube_bus_t *self, zmq_msg_t *frames, int count)
         self->reconnects++;
         s_resync (self);
     }
-    const uint8_t *payload =
-        count == 2 ? (const uint8_t *)zmq_msg_data (&frames[1]) : NULL;
-    size_t payload_size = count == 2 ? zmq_msg_size (&frames[1]) : 0;
-    switch (header->kind) {
+    zmq_msg_t *payload = count == 2 ? &frames[1] : NULL;
+    switch (kind) {
     case ZUBE__BUS_KIND__BUS_REPLY:
-        s_handle_reply (self, header, payload, payload_size);
+        s_handle_reply (self, &header, payload);
         break;
     case ZUBE__BUS_KIND__BUS_REQUEST:
-        zube_bus__handle_request (self, header, payload, payload_size);
+        zube_bus__handle_request (self, &header, payload);
         break;
     case ZUBE__BUS_KIND__BUS_DISCONNECT:
         zube_log_info ("msg=\"broker is shutting down\"");
@@ -829,35 +1060,42 @@ s_handle_broker_message (zube_bus_t *self, zmq_msg_t *frames, int count)
     case ZUBE__BUS_KIND__BUS_HEARTBEAT:
         break;
     default:
-        zube_log_debug ("msg=\"dropped message of unexpected kind\" kind=%d",
-                        header->kind);
+        zube_log_debug ("msg=\"dropped message of unexpected kind\" kind=%d", (int)kind);
         break;
     }
-    zube__bus_header__free_unpacked (header, NULL);
 }
 
-//  Each read re-resolves the socket: a callback may have replaced it.
-static void
+//  Reads what is waiting, up to a batch per socket, without blocking.
+//  Returns the number of messages read. Each read re-resolves the socket:
+//  a callback may have replaced it.
+static int
 s_read_sockets (zube_bus_t *self)
 {
+    int read = 0;
+    int64_t now = s_now ();
     for (int index = 0; index < ZUBE_BUS_READ_BATCH && self->dealer; index++) {
         zmq_msg_t frames[2];
-        int count = s_recv_message (zsock_resolve (self->dealer), frames, 2);
+        int count = s_recv_message (self->dealer_handle, frames, 2);
         if (count == 0)
             break;
-        s_handle_broker_message (self, frames, count);
+        read++;
+        s_handle_broker_message (self, frames, count, now);
         for (int frame = 0; frame < count && frame < 2; frame++)
             zmq_msg_close (&frames[frame]);
+        if ((index & 31) == 31)
+            now = s_now ();
     }
     for (int index = 0; index < ZUBE_BUS_READ_BATCH && self->sub; index++) {
         zmq_msg_t frames[3];
         int count = s_recv_message (zsock_resolve (self->sub), frames, 3);
         if (count == 0)
             break;
+        read++;
         zube_bus__handle_event (self, frames, count);
         for (int frame = 0; frame < count && frame < 3; frame++)
             zmq_msg_close (&frames[frame]);
     }
+    return read;
 }
 
 static void
@@ -887,10 +1125,7 @@ s_run_timers (zube_bus_t *self)
         s_expire_pending (self, now);
     if (self->info_retry_at && now >= self->info_retry_at)
         zube_bus__want_info (self);
-    while (self->depth <= ZUBE_BUS_MAX_NESTING && zlistx_size (self->backlog)) {
-        zube_bus_request_t *request = zlistx_detach (self->backlog, NULL);
-        zube_bus__dispatch_request (self, request);
-    }
+    zube_bus__run_backlog (self);
 }
 
 static int64_t
@@ -907,7 +1142,7 @@ s_next_wakeup (zube_bus_t *self, int64_t now)
     wake = MIN (wake, self->next_timer);
     if (self->info_retry_at)
         wake = MIN (wake, self->info_retry_at);
-    if (zlistx_size (self->backlog) && self->depth <= ZUBE_BUS_MAX_NESTING)
+    if (self->backlog_head && self->depth <= ZUBE_BUS_MAX_NESTING)
         wake = now;
     return wake;
 }
@@ -926,19 +1161,23 @@ s_run_once (zube_bus_t *self, int64_t until)
     if (self->last_pass && now - self->last_pass > interval &&
         self->last_heard < now - interval)
         self->last_heard = now - interval;
-    int64_t wake = MIN (until, s_next_wakeup (self, now));
-    int wait = wake > now ? (int)MIN (wake - now, ZUBE_BUS_MAX_WAIT_MS) : 0;
-    zmq_pollitem_t items[2];
-    int count = 0;
-    if (self->dealer)
-        items[count++] = (zmq_pollitem_t){zsock_resolve (self->dealer), 0, ZMQ_POLLIN, 0};
-    if (self->sub)
-        items[count++] = (zmq_pollitem_t){zsock_resolve (self->sub), 0, ZMQ_POLLIN, 0};
-    if (count)
-        zmq_poll (items, count, wait);
-    else if (wait > 0)
-        zclock_sleep (wait);
-    s_read_sockets (self);
+    //  Read first: under load there is always something waiting, and
+    //  then the zmq_poll (a system call) is not needed.
+    if (s_read_sockets (self) == 0) {
+        int64_t wake = MIN (until, s_next_wakeup (self, now));
+        int wait = wake > now ? (int)MIN (wake - now, ZUBE_BUS_MAX_WAIT_MS) : 0;
+        zmq_pollitem_t items[2];
+        int count = 0;
+        if (self->dealer)
+            items[count++] = (zmq_pollitem_t){self->dealer_handle, 0, ZMQ_POLLIN, 0};
+        if (self->sub)
+            items[count++] = (zmq_pollitem_t){zsock_resolve (self->sub), 0, ZMQ_POLLIN, 0};
+        if (count)
+            zmq_poll (items, count, wait);
+        else if (wait > 0)
+            zclock_sleep (wait);
+        s_read_sockets (self);
+    }
     s_run_timers (self);
     self->last_pass = s_now ();
 }
@@ -1047,23 +1286,13 @@ zube_bus_new (const zube_bus_config_t *config)
                   self->client_id) < 0)
         self->instance = NULL;
 
-    self->pending = zhashx_new ();
     self->services = zhashx_new ();
-    self->requests = zlistx_new ();
-    self->in_progress = zhashx_new ();
-    self->backlog = zlistx_new ();
-    self->dedup = zhashx_new ();
     self->subscriptions = zhashx_new ();
     self->topic_sequences = zhashx_new ();
     self->event_queue = zlistx_new ();
-    if (!self->endpoint || !self->instance || !self->pending || !self->services ||
-        !self->requests || !self->in_progress || !self->backlog || !self->dedup ||
-        !self->subscriptions || !self->topic_sequences || !self->event_queue)
+    if (!self->endpoint || !self->instance || !self->services || !self->subscriptions ||
+        !self->topic_sequences || !self->event_queue)
         goto failed;
-    zhashx_set_key_hasher (self->pending, s_u64_hash);
-    zhashx_set_key_comparator (self->pending, s_u64_compare);
-    zhashx_set_key_duplicator (self->pending, NULL);
-    zhashx_set_key_destructor (self->pending, NULL);
     zhashx_set_destructor (self->services, s_service_destructor);
     zhashx_set_destructor (self->subscriptions, zube_bus__free_item);
     zhashx_set_destructor (self->topic_sequences, zube_bus__free_item);
@@ -1095,24 +1324,25 @@ zube_bus_destroy (zube_bus_t **self_p)
 
     //  Every call still waiting gets its one outcome, here and now. A
     //  callback that keeps starting new calls is cut off after a few rounds.
-    for (int round = 0; self->pending && zhashx_size (self->pending) && round < 8;
-         round++) {
-        size_t count = zhashx_size (self->pending);
-        uint64_t *ids = malloc (count * sizeof *ids);
-        if (!ids)
+    for (int round = 0; self->pending.count && round < 8; round++) {
+        size_t count;
+        void **items = s_table_items (&self->pending, &count);
+        uint64_t *ids = items ? malloc (count * sizeof *ids) : NULL;
+        if (!ids) {
+            free (items);
             break;
-        size_t index = 0;
-        for (zube_bus_pending_t *pending = zhashx_first (self->pending); pending;
-             pending = zhashx_next (self->pending))
-            ids[index++] = pending->correlation_id;
-        for (size_t at = 0; at < index; at++) {
-            zube_bus_pending_t *pending = zhashx_lookup (self->pending, &ids[at]);
+        }
+        for (size_t at = 0; at < count; at++)
+            ids[at] = ((zube_bus_pending_t *)items[at])->correlation_id;
+        free (items);
+        for (size_t at = 0; at < count; at++) {
+            zube_bus_pending_t *pending = s_pending_lookup (self, ids[at]);
             if (!pending)
                 continue;
             if (pending->internal) {
-                zhashx_delete (self->pending, &pending->correlation_id);
+                zube_bus__table_remove (&self->pending, pending->correlation_id, pending);
                 self->internal_in_flight--;
-                s_pending_destroy (&pending);
+                s_pending_destroy (self, &pending);
             } else
                 s_deliver (self, pending,
                            zube_bus__reply_new (ZUBE_UNAVAILABLE, "connection closed",
@@ -1120,11 +1350,16 @@ zube_bus_destroy (zube_bus_t **self_p)
         }
         free (ids);
     }
-    if (self->pending) {
-        for (zube_bus_pending_t *pending = zhashx_first (self->pending); pending;
-             pending = zhashx_next (self->pending))
-            s_pending_destroy (&pending);
-        zhashx_destroy (&self->pending);
+    for (size_t index = 0; self->pending.slots && index <= self->pending.mask; index++) {
+        zube_bus_pending_t *pending = self->pending.slots[index].item;
+        s_pending_destroy (NULL, &pending);
+    }
+    zube_bus__table_destroy (&self->pending);
+    while (self->pending_pool) {
+        zube_bus_pending_t *pending = self->pending_pool;
+        self->pending_pool = pending->next_free;
+        free (pending->names);
+        free (pending);
     }
     //  Tell the broker we are leaving so it stops routing to us at once,
     //  and give that one message a moment to leave.

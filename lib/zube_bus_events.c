@@ -247,12 +247,9 @@ zube_bus__handle_event (zube_bus_t *self, zmq_msg_t *frames, int count)
 {
     if (count != 3)
         return;
-    Zube__BusHeader *header = zube_bus__header_unpack (&frames[1]);
-    if (!header)
-        return;
-    bool is_event = header->kind == ZUBE__BUS_KIND__BUS_EVENT;
-    zube__bus_header__free_unpacked (header, NULL);
-    if (!is_event)
+    zube_bus_wire_t header;
+    if (!zube_bus__header_scan (&header, &frames[1]) ||
+        header.varint[ZUBE_BUS_F_KIND] != ZUBE__BUS_KIND__BUS_EVENT)
         return;
     char *topic =
         strndup ((const char *)zmq_msg_data (&frames[0]), zmq_msg_size (&frames[0]));

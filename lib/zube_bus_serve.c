@@ -17,36 +17,89 @@
 //  --------------------------------------------------------------------------
 //  Serving
 
+//  The reply header is written straight into its frame, and the payload
+//  copied once, into the frame that carries it.
 static void
 s_send_reply (zube_bus_t *self, const uint8_t *route, size_t route_size,
               uint64_t correlation_id, zube_status_t status, const char *error,
               const void *payload, size_t payload_size)
 {
-    Zube__BusHeader header;
-    zube_bus__header_init (&header, ZUBE__BUS_KIND__BUS_REPLY);
-    header.has_correlation_id = 1;
-    header.correlation_id = correlation_id;
-    if (route) {
-        header.has_route = 1;
-        header.route.data = (uint8_t *)route;
-        header.route.len = route_size;
+    if (status == ZUBE_OK)
+        error = NULL;
+    size_t error_size = error ? strlen (error) : 0;
+    size_t size =
+        4 + zube_bus_wire_varint_field_size (ZUBE_BUS_F_CORRELATION_ID, correlation_id) +
+        zube_bus_wire_varint_field_size (ZUBE_BUS_F_STATUS, (uint64_t)status) +
+        (error ? zube_bus_wire_bytes_field_size (ZUBE_BUS_F_ERROR, error_size) : 0) +
+        (route ? zube_bus_wire_bytes_field_size (ZUBE_BUS_F_ROUTE, route_size) : 0);
+    zmq_msg_t header, body;
+    if (zmq_msg_init_size (&header, size) != 0) {
+        zube_log_debug ("msg=\"reply not sent\" correlation_id=%" PRIu64, correlation_id);
+        return;
     }
-    header.has_status = 1;
-    header.status = (Zube__StatusCode)status;
-    header.error = (char *)(status == ZUBE_OK ? NULL : error);
-    if (zube_bus__send_broker (self, &header, payload, payload_size, true) != 0)
+    if (zmq_msg_init_size (&body, payload_size) != 0) {
+        zmq_msg_close (&header);
+        zube_log_debug ("msg=\"reply not sent\" correlation_id=%" PRIu64, correlation_id);
+        return;
+    }
+    uint8_t *out = (uint8_t *)zmq_msg_data (&header);
+    out = zube_bus_wire_varint_field_write (out, ZUBE_BUS_F_VERSION,
+                                            ZUBE__BUS_VERSION__BUS_VERSION_1);
+    out = zube_bus_wire_varint_field_write (out, ZUBE_BUS_F_KIND, ZUBE__BUS_KIND__BUS_REPLY);
+    out = zube_bus_wire_varint_field_write (out, ZUBE_BUS_F_CORRELATION_ID, correlation_id);
+    out = zube_bus_wire_varint_field_write (out, ZUBE_BUS_F_STATUS, (uint64_t)status);
+    if (error)
+        out = zube_bus_wire_bytes_field_write (out, ZUBE_BUS_F_ERROR, error, error_size);
+    if (route)
+        out = zube_bus_wire_bytes_field_write (out, ZUBE_BUS_F_ROUTE, route, route_size);
+    assert (out == (uint8_t *)zmq_msg_data (&header) + size);
+    if (payload_size)
+        memcpy (zmq_msg_data (&body), payload, payload_size);
+    if (zube_bus__send_broker_msg (self, &header, &body) != 0)
         //  The caller sends the request again after a reconnect, and
         //  gets this reply from the cache then.
         zube_log_debug ("msg=\"reply not sent\" correlation_id=%" PRIu64, correlation_id);
 }
 
-static char *
-s_dedup_key (const char *client_id, uint64_t sequence)
+//  (client_id, sequence), the key of the reply cache and of requests in
+//  progress, hashed once per request.
+typedef struct {
+    const char *client_id;
+    size_t client_id_size;
+    uint64_t sequence;
+} s_dedup_key_t;
+
+static uint64_t
+s_dedup_hash (const s_dedup_key_t *key)
 {
-    char *key = NULL;
-    if (asprintf (&key, "%" PRIu64 ":%s", sequence, client_id) < 0)
-        return NULL;
-    return key;
+    uint64_t hash = 1469598103934665603ULL;
+    for (size_t index = 0; index < key->client_id_size; index++) {
+        hash ^= (uint8_t)key->client_id[index];
+        hash *= 1099511628211ULL;
+    }
+    hash ^= key->sequence;
+    hash *= 0x9E3779B97F4A7C15ULL;
+    return hash ^ (hash >> 29);
+}
+
+static bool
+s_cached_reply_match (const void *item, const void *key_p)
+{
+    const zube_bus_cached_reply_t *entry = item;
+    const s_dedup_key_t *key = key_p;
+    return entry->sequence == key->sequence &&
+           entry->client_id_size == key->client_id_size &&
+           memcmp (entry->client_id, key->client_id, key->client_id_size) == 0;
+}
+
+static bool
+s_request_match (const void *item, const void *key_p)
+{
+    const zube_bus_request_t *request = item;
+    const s_dedup_key_t *key = key_p;
+    return request->sequence == key->sequence &&
+           strlen (request->client_id) == key->client_id_size &&
+           memcmp (request->client_id, key->client_id, key->client_id_size) == 0;
 }
 
 static void
@@ -55,13 +108,15 @@ s_cached_reply_destroy (zube_bus_cached_reply_t **self_p)
     zube_bus_cached_reply_t *self = *self_p;
     if (!self)
         return;
-    free (self->key);
+    free (self->client_id);
     free (self->error);
     free (self->payload);
     free (self);
     *self_p = NULL;
 }
 
+//  The oldest entry leaves the ring; it is kept as the spare that the next
+//  store fills, so that a full cache costs no allocation per reply.
 static void
 s_dedup_evict_oldest (zube_bus_t *self)
 {
@@ -70,102 +125,219 @@ s_dedup_evict_oldest (zube_bus_t *self)
     self->dedup_oldest = (self->dedup_oldest + 1) % ZUBE_BUS_DEDUP_ENTRIES;
     self->dedup_count--;
     if (entry) {
-        zhashx_delete (self->dedup, entry->key);
+        zube_bus__table_remove (&self->dedup, entry->hash, entry);
         self->dedup_bytes -= entry->payload_size;
-        s_cached_reply_destroy (&entry);
+        free (entry->error);
+        entry->error = NULL;
+        if (!self->dedup_spare && entry->payload_max <= 64 * 1024)
+            self->dedup_spare = entry;
+        else
+            s_cached_reply_destroy (&entry);
     }
 }
 
 //  Keeps the reply for a retry of the same (client_id, sequence): a ring of
 //  the last ZUBE_BUS_DEDUP_ENTRIES replies, fewer when they hold many bytes.
 static void
-s_dedup_store (zube_bus_t *self, const char *key, zube_status_t status, const char *error,
-               const void *payload, size_t payload_size)
+s_dedup_store (zube_bus_t *self, uint64_t hash, const s_dedup_key_t *key,
+               zube_status_t status, const char *error, const void *payload,
+               size_t payload_size)
 {
-    if (zhashx_lookup (self->dedup, key))
+    if (zube_bus__table_find (&self->dedup, hash, s_cached_reply_match, key))
         return;
-    zube_bus_cached_reply_t *entry = calloc (1, sizeof *entry);
+    if (self->dedup_count == ZUBE_BUS_DEDUP_ENTRIES)
+        s_dedup_evict_oldest (self);
+    zube_bus_cached_reply_t *entry = self->dedup_spare;
+    self->dedup_spare = NULL;
+    if (!entry)
+        entry = calloc (1, sizeof *entry);
     if (!entry)
         return;
-    entry->key = strdup (key);
-    entry->status = status;
+    bool ok = true;
+    if (entry->client_id_max < key->client_id_size + 1) {
+        char *client_id = realloc (entry->client_id, key->client_id_size + 1);
+        if (client_id) {
+            entry->client_id = client_id;
+            entry->client_id_max = key->client_id_size + 1;
+        } else
+            ok = false;
+    }
+    if (ok && entry->payload_max < payload_size) {
+        free (entry->payload);
+        entry->payload = malloc (payload_size);
+        entry->payload_max = entry->payload ? payload_size : 0;
+        ok = entry->payload != NULL;
+    }
     entry->error = s_strdup (error);
-    entry->payload = s_memdup (payload, payload_size);
-    entry->payload_size = entry->payload ? payload_size : 0;
-    if (!entry->key || (payload_size && !entry->payload)) {
+    if (!ok || (error && !entry->error) ||
+        zube_bus__table_insert (&self->dedup, hash, entry) != 0) {
         s_cached_reply_destroy (&entry);
         return;
     }
-    if (self->dedup_count == ZUBE_BUS_DEDUP_ENTRIES)
-        s_dedup_evict_oldest (self);
+    entry->hash = hash;
+    entry->sequence = key->sequence;
+    memcpy (entry->client_id, key->client_id, key->client_id_size);
+    entry->client_id[key->client_id_size] = 0;
+    entry->client_id_size = key->client_id_size;
+    entry->status = status;
+    if (payload_size)
+        memcpy (entry->payload, payload, payload_size);
+    entry->payload_size = payload_size;
     self->dedup_ring[(self->dedup_oldest + self->dedup_count) % ZUBE_BUS_DEDUP_ENTRIES] =
         entry;
     self->dedup_count++;
-    zhashx_insert (self->dedup, entry->key, entry);
     self->dedup_bytes += entry->payload_size;
     while (self->dedup_bytes > ZUBE_BUS_DEDUP_MAX_BYTES && self->dedup_count > 1)
         s_dedup_evict_oldest (self);
 }
 
 static void
+s_in_progress_remove (zube_bus_t *self, zube_bus_request_t *request)
+{
+    if (request->in_progress) {
+        zube_bus__table_remove (&self->in_progress, request->dedup_hash, request);
+        request->in_progress = false;
+    }
+}
+
+//  Unlinks the request and puts its record back in the pool (or frees it).
+static void
 s_request_destroy (zube_bus_request_t **self_p)
 {
     zube_bus_request_t *self = *self_p;
     if (!self)
         return;
-    zube_bus_t *bus = self->bus;
-    if (self->handle)
-        zlistx_delete (bus->requests, self->handle);
-    if (self->dedup_key && zhashx_lookup (bus->in_progress, self->dedup_key) == self)
-        zhashx_delete (bus->in_progress, self->dedup_key);
-    free (self->service);
-    free (self->method);
-    free (self->sender);
-    free (self->client_id);
-    free (self->route);
-    free (self->payload);
-    free (self->dedup_key);
-    free (self);
     *self_p = NULL;
+    zube_bus_t *bus = self->bus;
+    s_in_progress_remove (bus, self);
+    if (self->prev)
+        self->prev->next = self->next;
+    else if (bus->requests == self)
+        bus->requests = self->next;
+    if (self->next)
+        self->next->prev = self->prev;
+    self->next = self->prev = NULL;
+    zmq_msg_close (&self->payload);
+    if (bus->request_pool_size < ZUBE_BUS_POOL_MAX && self->strings_max <= 2048 &&
+        self->route_max <= 256) {
+        self->next = bus->request_pool;
+        bus->request_pool = self;
+        bus->request_pool_size++;
+        return;
+    }
+    free (self->strings);
+    free (self->route);
+    free (self);
 }
 
-//  Takes ownership of dedup_key.
-static zube_bus_request_t *
-s_request_new (zube_bus_t *self, Zube__BusHeader *header, const uint8_t *payload,
-               size_t payload_size, char *dedup_key)
+static int
+s_request_set_route (zube_bus_request_t *request, const zube_bus_wire_bytes_t *route)
 {
-    zube_bus_request_t *request = calloc (1, sizeof *request);
-    if (!request) {
-        free (dedup_key);
-        return NULL;
+    if (!route || !route->size) {
+        request->route_size = 0;
+        return 0;
     }
+    if (request->route_max < route->size) {
+        uint8_t *buffer = realloc (request->route, route->size);
+        if (!buffer)
+            return -1;
+        request->route = buffer;
+        request->route_max = route->size;
+    }
+    memcpy (request->route, route->data, route->size);
+    request->route_size = route->size;
+    return 0;
+}
+
+//  A string field into the request's buffer, NUL-terminated ("" if absent).
+static char *
+s_strings_add (char *out, const zube_bus_wire_t *header, int field, const char **text_p)
+{
+    const char *text;
+    size_t size = zube_bus_wire_string (header, field, &text);
+    if (size)
+        memcpy (out, text, size);
+    out[size] = 0;
+    *text_p = out;
+    return out + size + 1;
+}
+
+//  Takes the payload frame (leaving an empty one in its place).
+static zube_bus_request_t *
+s_request_new (zube_bus_t *self, const zube_bus_wire_t *header, zmq_msg_t *payload,
+               const s_dedup_key_t *key, uint64_t hash)
+{
+    zube_bus_request_t *request = self->request_pool;
+    if (request) {
+        self->request_pool = request->next;
+        self->request_pool_size--;
+    } else {
+        request = calloc (1, sizeof *request);
+        if (!request)
+            return NULL;
+    }
+    char *strings = request->strings;
+    size_t strings_max = request->strings_max;
+    uint8_t *route = request->route;
+    size_t route_max = request->route_max;
+    memset (request, 0, sizeof *request);
+    request->strings = strings;
+    request->strings_max = strings_max;
+    request->route = route;
+    request->route_max = route_max;
     request->bus = self;
-    request->service = strdup (header->service);
-    request->method = strdup (header->method ? header->method : "");
-    request->sender = strdup (header->sender ? header->sender : "");
-    request->client_id = strdup (header->client_id ? header->client_id : "");
-    request->sequence = header->has_sequence ? header->sequence : 0;
-    request->correlation_id = header->correlation_id;
-    if (header->has_route && header->route.len) {
-        request->route = s_memdup (header->route.data, header->route.len);
-        request->route_size = request->route ? header->route.len : 0;
+    zmq_msg_init (&request->payload);
+    //  Linked first, so that s_request_destroy can undo whatever follows.
+    request->next = self->requests;
+    if (self->requests)
+        self->requests->prev = request;
+    self->requests = request;
+
+    size_t needed = 4;
+    static const int fields[] = {ZUBE_BUS_F_SERVICE, ZUBE_BUS_F_METHOD, ZUBE_BUS_F_SENDER,
+                                 ZUBE_BUS_F_CLIENT_ID};
+    for (size_t index = 0; index < sizeof fields / sizeof fields[0]; index++)
+        if (ZUBE_BUS_WIRE_HAS (header, fields[index]))
+            needed += header->bytes[fields[index]].size;
+    if (request->strings_max < needed) {
+        char *buffer = realloc (request->strings, needed);
+        if (!buffer) {
+            s_request_destroy (&request);
+            return NULL;
+        }
+        request->strings = buffer;
+        request->strings_max = needed;
     }
-    int deadline_ms = header->has_deadline_ms ? (int)MIN (header->deadline_ms, INT_MAX)
-                                              : ZUBE_BUS_DEFAULT_TIMEOUT_MS;
-    request->deadline = s_now () + deadline_ms;
-    request->payload = s_memdup (payload, payload_size);
-    request->payload_size = request->payload ? payload_size : 0;
-    request->dedup_key = dedup_key;
-    request->handle = zlistx_add_end (self->requests, request);
-    if (!request->service || !request->method || !request->sender ||
-        !request->client_id || (payload_size && !request->payload) || !request->handle) {
-        request->dedup_key = NULL;
-        free (dedup_key);
+    char *out = request->strings;
+    out = s_strings_add (out, header, ZUBE_BUS_F_SERVICE, &request->service);
+    out = s_strings_add (out, header, ZUBE_BUS_F_METHOD, &request->method);
+    out = s_strings_add (out, header, ZUBE_BUS_F_SENDER, &request->sender);
+    s_strings_add (out, header, ZUBE_BUS_F_CLIENT_ID, &request->client_id);
+    request->sequence = ZUBE_BUS_WIRE_HAS (header, ZUBE_BUS_F_SEQUENCE)
+                            ? header->varint[ZUBE_BUS_F_SEQUENCE]
+                            : 0;
+    request->correlation_id = header->varint[ZUBE_BUS_F_CORRELATION_ID];
+    if (s_request_set_route (request, ZUBE_BUS_WIRE_HAS (header, ZUBE_BUS_F_ROUTE)
+                                          ? &header->bytes[ZUBE_BUS_F_ROUTE]
+                                          : NULL) != 0) {
         s_request_destroy (&request);
         return NULL;
     }
-    if (dedup_key)
-        zhashx_insert (self->in_progress, dedup_key, request);
+    uint32_t deadline_ms = (uint32_t)header->varint[ZUBE_BUS_F_DEADLINE_MS];
+    request->deadline = s_now () + (ZUBE_BUS_WIRE_HAS (header, ZUBE_BUS_F_DEADLINE_MS)
+                                        ? (int)MIN (deadline_ms, INT_MAX)
+                                        : ZUBE_BUS_DEFAULT_TIMEOUT_MS);
+    if (payload)
+        zmq_msg_move (&request->payload, payload);
+    if (key) {
+        request->has_dedup = true;
+        request->dedup_hash = hash;
+        if (zube_bus__table_insert (&self->in_progress, hash, request) != 0) {
+            s_request_destroy (&request);
+            return NULL;
+        }
+        request->in_progress = true;
+    }
     return request;
 }
 
@@ -192,54 +364,78 @@ zube_bus__dispatch_request (zube_bus_t *self, zube_bus_request_t *request)
     }
 }
 
+//  Dispatches what waited for a shallow enough loop, oldest first.
 void
-zube_bus__handle_request (zube_bus_t *self, Zube__BusHeader *header,
-                          const uint8_t *payload, size_t size)
+zube_bus__run_backlog (zube_bus_t *self)
 {
-    if (!header->service || !header->has_correlation_id) {
+    while (self->depth <= ZUBE_BUS_MAX_NESTING && self->backlog_head) {
+        zube_bus_request_t *request = self->backlog_head;
+        self->backlog_head = request->backlog_next;
+        if (!self->backlog_head)
+            self->backlog_tail = NULL;
+        request->backlog_next = NULL;
+        zube_bus__dispatch_request (self, request);
+    }
+}
+
+void
+zube_bus__handle_request (zube_bus_t *self, const zube_bus_wire_t *header,
+                          zmq_msg_t *payload)
+{
+    if (!ZUBE_BUS_WIRE_HAS (header, ZUBE_BUS_F_SERVICE) ||
+        !ZUBE_BUS_WIRE_HAS (header, ZUBE_BUS_F_CORRELATION_ID)) {
         zube_log_debug ("msg=\"dropped request without service or correlation id\"");
         return;
     }
-    char *key = NULL;
-    if (header->client_id && *header->client_id && header->has_sequence) {
-        key = s_dedup_key (header->client_id, header->sequence);
-        zube_bus_cached_reply_t *cached = key ? zhashx_lookup (self->dedup, key) : NULL;
+    uint64_t correlation_id = header->varint[ZUBE_BUS_F_CORRELATION_ID];
+    const zube_bus_wire_bytes_t *route = ZUBE_BUS_WIRE_HAS (header, ZUBE_BUS_F_ROUTE) &&
+                                                 header->bytes[ZUBE_BUS_F_ROUTE].size
+                                             ? &header->bytes[ZUBE_BUS_F_ROUTE]
+                                             : NULL;
+    s_dedup_key_t key;
+    key.client_id_size = zube_bus_wire_string (header, ZUBE_BUS_F_CLIENT_ID, &key.client_id);
+    key.sequence = header->varint[ZUBE_BUS_F_SEQUENCE];
+    bool dedup = key.client_id_size && ZUBE_BUS_WIRE_HAS (header, ZUBE_BUS_F_SEQUENCE);
+    uint64_t hash = 0;
+    if (dedup) {
+        hash = s_dedup_hash (&key);
+        zube_bus_cached_reply_t *cached =
+            zube_bus__table_find (&self->dedup, hash, s_cached_reply_match, &key);
         if (cached) {
-            zube_log_debug ("msg=\"answered a retry from the reply cache\" key=%s", key);
-            s_send_reply (self, header->has_route ? header->route.data : NULL,
-                          header->has_route ? header->route.len : 0,
-                          header->correlation_id, cached->status, cached->error,
-                          cached->payload, cached->payload_size);
-            free (key);
+            zube_log_debug ("msg=\"answered a retry from the reply cache\" sequence=%" PRIu64
+                            " client_id=%.*s",
+                            key.sequence, (int)key.client_id_size, key.client_id);
+            s_send_reply (self, route ? route->data : NULL, route ? route->size : 0,
+                          correlation_id, cached->status, cached->error, cached->payload,
+                          cached->payload_size);
             return;
         }
-        zube_bus_request_t *running = key ? zhashx_lookup (self->in_progress, key) : NULL;
+        zube_bus_request_t *running =
+            zube_bus__table_find (&self->in_progress, hash, s_request_match, &key);
         if (running) {
             //  Answer this copy instead: after a broker restart only the
             //  newest copy's route is known to the broker.
-            uint8_t *route = header->has_route
-                                 ? s_memdup (header->route.data, header->route.len)
-                                 : NULL;
-            if (route || !header->has_route || !header->route.len) {
-                free (running->route);
-                running->route = route;
-                running->route_size = route ? header->route.len : 0;
-                running->correlation_id = header->correlation_id;
-            }
-            zube_log_debug ("msg=\"ignored a retry of a request in progress\" key=%s",
-                            key);
-            free (key);
+            if (s_request_set_route (running, route) == 0)
+                running->correlation_id = correlation_id;
+            zube_log_debug ("msg=\"ignored a retry of a request in progress\" "
+                            "sequence=%" PRIu64 " client_id=%.*s",
+                            key.sequence, (int)key.client_id_size, key.client_id);
             return;
         }
     }
-    zube_bus_request_t *request = s_request_new (self, header, payload, size, key);
+    zube_bus_request_t *request =
+        s_request_new (self, header, payload, dedup ? &key : NULL, hash);
     if (!request) {
         zube_log_error ("msg=\"out of memory receiving a request\"");
         return;
     }
-    if (self->depth > ZUBE_BUS_MAX_NESTING)
-        zlistx_add_end (self->backlog, request);
-    else
+    if (self->depth > ZUBE_BUS_MAX_NESTING) {
+        if (self->backlog_tail)
+            self->backlog_tail->backlog_next = request;
+        else
+            self->backlog_head = request;
+        self->backlog_tail = request;
+    } else
         zube_bus__dispatch_request (self, request);
 }
 
@@ -313,9 +509,10 @@ zube_bus_request_remaining_ms (zube_bus_request_t *request)
 const uint8_t *
 zube_bus_request_payload (zube_bus_request_t *request, size_t *size_p)
 {
+    size_t size = zmq_msg_size (&request->payload);
     if (size_p)
-        *size_p = request->payload_size;
-    return request->payload ? request->payload : (const uint8_t *)"";
+        *size_p = size;
+    return size ? (const uint8_t *)zmq_msg_data (&request->payload) : (const uint8_t *)"";
 }
 
 ProtobufCMessage *
@@ -323,8 +520,9 @@ zube_bus_request_unpack (zube_bus_request_t *request,
                          const ProtobufCMessageDescriptor *desc)
 {
     assert (desc);
-    return protobuf_c_message_unpack (desc, NULL, request->payload_size,
-                                      zube_bus_request_payload (request, NULL));
+    size_t size = 0;
+    const uint8_t *payload = zube_bus_request_payload (request, &size);
+    return protobuf_c_message_unpack (desc, NULL, size, payload);
 }
 
 ProtobufCMessage *
@@ -371,12 +569,14 @@ zube_bus_respond (zube_bus_request_t *request, zube_status_t status, const char 
         error = zube_status_reason (status);
     if (status == ZUBE_OK)
         error = NULL;
-    s_send_reply (self, request->route, request->route_size, request->correlation_id,
-                  status, error, payload, payload_size);
-    if (request->dedup_key) {
-        s_dedup_store (self, request->dedup_key, status, error, payload, payload_size);
-        if (zhashx_lookup (self->in_progress, request->dedup_key) == request)
-            zhashx_delete (self->in_progress, request->dedup_key);
+    s_send_reply (self, request->route_size ? request->route : NULL, request->route_size,
+                  request->correlation_id, status, error, payload, payload_size);
+    if (request->has_dedup) {
+        s_dedup_key_t key = {request->client_id, strlen (request->client_id),
+                             request->sequence};
+        s_dedup_store (self, request->dedup_hash, &key, status, error, payload,
+                       payload_size);
+        s_in_progress_remove (self, request);
     }
     request->answered = true;
     if (!request->in_handler)
@@ -419,17 +619,22 @@ zube_bus_respond_error (zube_bus_request_t *request, zube_status_t status,
 void
 zube_bus__serve_destroy (zube_bus_t *self)
 {
-    zlistx_destroy (&self->backlog);
-    if (self->requests) {
-        zube_bus_request_t *request;
-        while ((request = zlistx_detach (self->requests, NULL))) {
-            request->handle = NULL;
-            s_request_destroy (&request);
-        }
-        zlistx_destroy (&self->requests);
+    self->backlog_head = self->backlog_tail = NULL;
+    while (self->requests) {
+        zube_bus_request_t *request = self->requests;
+        s_request_destroy (&request);
     }
-    zhashx_destroy (&self->in_progress);
+    while (self->request_pool) {
+        zube_bus_request_t *request = self->request_pool;
+        self->request_pool = request->next;
+        free (request->strings);
+        free (request->route);
+        free (request);
+    }
+    self->request_pool_size = 0;
+    zube_bus__table_destroy (&self->in_progress);
     while (self->dedup_count)
         s_dedup_evict_oldest (self);
-    zhashx_destroy (&self->dedup);
+    s_cached_reply_destroy (&self->dedup_spare);
+    zube_bus__table_destroy (&self->dedup);
 }
