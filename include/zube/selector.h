@@ -49,8 +49,7 @@ int zube_selector_parse (const char *text, zube_selector_t **self_p, char *error
 //  which matches everything; Kubernetes controllers treat a nil selector
 //  as matching nothing: check for NULL yourself where that matters).
 int zube_selector_from_message (const Zube__LabelSelector *message,
-                                zube_selector_t **self_p, char *error,
-                                size_t error_size);
+                                zube_selector_t **self_p, char *error, size_t error_size);
 void zube_selector_destroy (zube_selector_t **self_p);
 bool zube_selector_empty (const zube_selector_t *self);
 bool zube_selector_matches (const zube_selector_t *self, const zube_label_t *labels,
@@ -70,6 +69,12 @@ char *zube_selector_string (const zube_selector_t *self);
 //  characters, same alphabet, may be empty). 0, or -1 and error.
 int zube_label_key_validate (const char *key, char *error, size_t error_size);
 int zube_label_value_validate (const char *value, char *error, size_t error_size);
+//  Object names as Kubernetes validates them: a DNS-1123 subdomain (at
+//  most 253 characters, lower-case labels joined by dots) or a DNS-1123
+//  label (at most 63, no dots). error gets Kubernetes' detail text
+//  ("a lowercase RFC 1123 subdomain must consist of ..."). 0, or -1.
+int zube_dns1123_subdomain_validate (const char *name, char *error, size_t error_size);
+int zube_dns1123_label_validate (const char *name, char *error, size_t error_size);
 
 //  Field selectors: "f1=v1,f2!=v2" with =, == and !=. The fields allowed
 //  depend on the kind (resource is the plural, "pods"); an unknown field
