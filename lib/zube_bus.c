@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -36,15 +37,23 @@ static void s_send_request (zube_bus_t *self, zube_bus_pending_t *pending);
 //  Small helpers
 
 //  The table behind self->pending, self->dedup and self->in_progress:
-//  linear probing from hash & mask, at most half full, and a delete that
-//  shifts the rest of the run back instead of leaving tombstones.
+//  linear probing, at most half full, and a delete that shifts the rest of
+//  the run back instead of leaving tombstones. The home slot comes from the
+//  top bits of hash times 2^64/phi: correlation ids count up, and taken as
+//  they are they would fill one long run that every delete walks.
+static inline size_t
+s_table_home (const zube_bus_table_t *table, uint64_t hash)
+{
+    return (size_t)((hash * 0x9E3779B97F4A7C15ULL) >> table->shift);
+}
+
 void *
 zube_bus__table_find (const zube_bus_table_t *table, uint64_t hash,
                       zube_bus_table_match_fn *match, const void *key)
 {
     if (!table->slots)
         return NULL;
-    for (size_t index = hash & table->mask;; index = (index + 1) & table->mask) {
+    for (size_t index = s_table_home (table, hash);; index = (index + 1) & table->mask) {
         zube_bus_table_slot_t *slot = &table->slots[index];
         if (!slot->item)
             return NULL;
@@ -56,7 +65,7 @@ zube_bus__table_find (const zube_bus_table_t *table, uint64_t hash,
 static void
 s_table_place (zube_bus_table_t *table, uint64_t hash, void *item)
 {
-    size_t index = hash & table->mask;
+    size_t index = s_table_home (table, hash);
     while (table->slots[index].item)
         index = (index + 1) & table->mask;
     table->slots[index] = (zube_bus_table_slot_t){hash, item};
@@ -75,6 +84,7 @@ zube_bus__table_insert (zube_bus_table_t *table, uint64_t hash, void *item)
         zube_bus_table_slot_t *old = table->slots;
         table->slots = slots;
         table->mask = grown - 1;
+        table->shift = 64 - (unsigned)__builtin_ctzll (grown);
         for (size_t index = 0; index < capacity; index++)
             if (old[index].item)
                 s_table_place (table, old[index].hash, old[index].item);
@@ -90,7 +100,7 @@ zube_bus__table_remove (zube_bus_table_t *table, uint64_t hash, const void *item
 {
     if (!table->slots)
         return;
-    size_t hole = hash & table->mask;
+    size_t hole = s_table_home (table, hash);
     while (table->slots[hole].item != item) {
         if (!table->slots[hole].item)
             return;
@@ -102,7 +112,7 @@ zube_bus__table_remove (zube_bus_table_t *table, uint64_t hash, const void *item
     //  one whose home is not cyclically within (hole, index].
     for (size_t index = (hole + 1) & table->mask; table->slots[index].item;
          index = (index + 1) & table->mask) {
-        size_t home = table->slots[index].hash & table->mask;
+        size_t home = s_table_home (table, table->slots[index].hash);
         bool stays = hole <= index ? (hole < home && home <= index)
                                    : (hole < home || home <= index);
         if (stays)
@@ -117,7 +127,7 @@ void
 zube_bus__table_destroy (zube_bus_table_t *table)
 {
     free (table->slots);
-    *table = (zube_bus_table_t){NULL, 0, 0};
+    *table = (zube_bus_table_t){NULL, 0, 0, 0};
 }
 
 //  Collects the items of a table, so that callbacks can run on each while
@@ -499,6 +509,7 @@ s_connect (zube_bus_t *self)
         return -1;
     self->dealer = dealer;
     self->dealer_handle = zsock_resolve (dealer);
+    self->dealer_fd = zsock_fd (dealer);
     self->generation++;
     self->connected = false;
     self->last_heard = s_now ();
@@ -1161,20 +1172,27 @@ s_run_once (zube_bus_t *self, int64_t until)
     if (self->last_pass && now - self->last_pass > interval &&
         self->last_heard < now - interval)
         self->last_heard = now - interval;
-    //  Read first: under load there is always something waiting, and
-    //  then the zmq_poll (a system call) is not needed.
+    //  Read first: under load there is always something waiting, and no
+    //  system call is needed to learn it. Only when both sockets answered
+    //  EAGAIN (which also took in every command libzmq had queued for
+    //  them) do we sleep, in one poll(2) on their ZMQ_FD descriptors, which
+    //  become readable when libzmq has news for a socket. zmq_poll would
+    //  ask each socket for ZMQ_EVENTS before and after: several system
+    //  calls per wait. Nothing is sent between that EAGAIN and the poll, so
+    //  ZMQ_FD's edge cannot have been consumed by a send meanwhile.
     if (s_read_sockets (self) == 0) {
         int64_t wake = MIN (until, s_next_wakeup (self, now));
         int wait = wake > now ? (int)MIN (wake - now, ZUBE_BUS_MAX_WAIT_MS) : 0;
-        zmq_pollitem_t items[2];
+        struct pollfd fds[2];
         int count = 0;
         if (self->dealer)
-            items[count++] = (zmq_pollitem_t){self->dealer_handle, 0, ZMQ_POLLIN, 0};
+            fds[count++] = (struct pollfd){.fd = self->dealer_fd, .events = POLLIN};
         if (self->sub)
-            items[count++] = (zmq_pollitem_t){zsock_resolve (self->sub), 0, ZMQ_POLLIN, 0};
-        if (count)
-            zmq_poll (items, count, wait);
-        else if (wait > 0)
+            fds[count++] = (struct pollfd){.fd = zsock_fd (self->sub), .events = POLLIN};
+        if (count) {
+            if (wait > 0)
+                poll (fds, (nfds_t)count, wait);
+        } else if (wait > 0)
             zclock_sleep (wait);
         s_read_sockets (self);
     }

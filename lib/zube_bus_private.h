@@ -55,7 +55,7 @@ typedef void (zube_bus_internal_fn) (zube_bus_t *self, zube_bus_reply_t *reply);
 //  items by a 64-bit hash. Items are found by hash and, when several share
 //  one, by a match function; the table holds no keys of its own, so an
 //  item that is in it must keep its key unchanged. Pending calls use the
-//  correlation id itself as hash (they count up: no collisions at all).
+//  correlation id itself as hash (unique: no match function needed).
 typedef struct {
     uint64_t hash;
     void *item; //  NULL: free slot
@@ -65,6 +65,7 @@ typedef struct {
     zube_bus_table_slot_t *slots;
     size_t mask; //  capacity - 1 (a power of 2), 0 while slots is NULL
     size_t count;
+    unsigned shift; //  64 - log2 (capacity)
 } zube_bus_table_t;
 
 typedef bool (zube_bus_table_match_fn) (const void *item, const void *key);
@@ -174,6 +175,7 @@ struct _zube_bus_t {
     //  Broker connection
     zsock_t *dealer;
     void *dealer_handle; //  zsock_resolve (dealer)
+    int dealer_fd;       //  its ZMQ_FD
     uint64_t generation; //  counts DEALERs created
     bool connected;      //  heard from the broker on this DEALER
     char *epoch;         //  the broker's, from its heartbeats

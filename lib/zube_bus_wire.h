@@ -80,6 +80,10 @@ static const uint8_t zube_bus_wire_types[ZUBE_BUS_F_COUNT] = {
 static inline bool
 zube_bus_wire_varint_read (const uint8_t **cursor, const uint8_t *end, uint64_t *value)
 {
+    if (*cursor < end && !(**cursor & 0x80)) { //  most tags and values: one byte
+        *value = *(*cursor)++;
+        return true;
+    }
     uint64_t result = 0;
     for (int shift = 0; shift < 70 && *cursor < end; shift += 7) {
         uint8_t byte = *(*cursor)++;
