@@ -39,6 +39,118 @@ static const zubectl_command_t s_bus_commands[] = {
     {0}};
 
 static const zubectl_command_t s_commands[] = {
+    {.name = "apply",
+     .summary = "Apply a configuration to a resource by file name or stdin",
+     .usage = "apply -f FILENAME [flags]",
+     .description = "Creates each object of the manifests, or updates it when it exists. Files hold\n"
+                    "YAML documents separated by --- or JSON values; a directory contributes its\n"
+                    ".yaml, .yml and .json files in name order; - reads standard input. The\n"
+                    "configuration applied is kept in the annotation\n"
+                    "kubectl.kubernetes.io/last-applied-configuration, so applying the same\n"
+                    "manifest again reports \"unchanged\". A document that does not decode is\n"
+                    "reported and skipped (a syntax error skips its whole file); the others are\n"
+                    "applied, and the exit status is 1.",
+     .examples = "  # Apply the configuration in pod.yaml\n"
+                 "  zubectl apply -f ./pod.yaml\n\n"
+                 "  # Apply every manifest of a directory\n"
+                 "  zubectl apply -f ./manifests/\n\n"
+                 "  # Apply the JSON passed into stdin\n"
+                 "  cat pod.json | zubectl apply -f -",
+     .outputs = "name",
+     .handler = zubectl_apply},
+    {.name = "create",
+     .summary = "Create a resource from a file or from stdin",
+     .usage = "create -f FILENAME [flags] | create namespace NAME",
+     .description = "Creates each object of the manifests; an object that exists already is an\n"
+                    "error (AlreadyExists).",
+     .examples = "  # Create a pod using the data in pod.json\n"
+                 "  zubectl create -f ./pod.json\n\n"
+                 "  # Create a namespace\n"
+                 "  zubectl create namespace dev",
+     .outputs = "name",
+     .handler = zubectl_create},
+    {.name = "get",
+     .summary = "Display one or many resources",
+     .usage = "get RESOURCE[,RESOURCE...] [NAME...] [-n NS | -A] [-l SELECTOR] "
+              "[--field-selector SELECTOR] [-o wide|yaml|json|name] [-w] [flags]",
+     .description = "Prints a table of the most important information about the resources, or\n"
+                    "the objects themselves with -o yaml or -o json. With -w, prints each\n"
+                    "change after the list until interrupted (or until --request-timeout).",
+     .examples = "  # List all pods in ps output format\n"
+                 "  zubectl get pods\n\n"
+                 "  # List pods with more information (such as node name)\n"
+                 "  zubectl get pods -o wide\n\n"
+                 "  # List pods and services of every namespace\n"
+                 "  zubectl get pods,services -A\n\n"
+                 "  # A single pod in YAML\n"
+                 "  zubectl get pod web -o yaml\n\n"
+                 "  # Pods labelled app=web, and watch them\n"
+                 "  zubectl get pods -l app=web -w",
+     .outputs = "wide,yaml,json,name",
+     .handler = zubectl_get},
+    {.name = "describe",
+     .summary = "Show details of a specific resource or group of resources",
+     .usage = "describe RESOURCE [NAME...] [-n NS] [-l SELECTOR] [flags]",
+     .description = "Prints a detailed description of the objects, with the events that involve\n"
+                    "them.",
+     .examples = "  # Describe a node\n"
+                 "  zubectl describe nodes node-1\n\n"
+                 "  # Describe a pod\n"
+                 "  zubectl describe pod web",
+     .handler = zubectl_describe},
+    {.name = "delete",
+     .summary = "Delete resources by file names, stdin, resources and names, or by resources and label selector",
+     .usage = "delete (-f FILENAME | RESOURCE (NAME... | -l SELECTOR | --all)) [flags]",
+     .examples = "  # Delete a pod by name\n"
+                 "  zubectl delete pod web\n\n"
+                 "  # Delete what pod.yaml describes\n"
+                 "  zubectl delete -f ./pod.yaml\n\n"
+                 "  # Delete pods labelled app=web, at once\n"
+                 "  zubectl delete pods -l app=web --now",
+     .outputs = "name",
+     .handler = zubectl_delete},
+    {.name = "patch",
+     .summary = "Update fields of a resource",
+     .usage = "patch RESOURCE NAME -p PATCH [--type merge|strategic] [flags]",
+     .description = "Applies a JSON merge patch (RFC 7386) to an object. Strategic merge patches\n"
+                    "are applied as merge patches.",
+     .examples = "  # Partially update a node\n"
+                 "  zubectl patch node node-1 -p '{\"spec\":{\"unschedulable\":true}}'",
+     .outputs = "yaml,json,name",
+     .handler = zubectl_patch},
+    {.name = "label",
+     .summary = "Update the labels on a resource",
+     .usage = "label RESOURCE NAME KEY_1=VAL_1 ... KEY_N=VAL_N [KEY-] [--overwrite] [flags]",
+     .description = "A label key=value adds or sets a label (changing an existing value needs\n"
+                    "--overwrite); key- removes it.",
+     .examples = "  # Label pod web with tier=frontend\n"
+                 "  zubectl label pods web tier=frontend\n\n"
+                 "  # Remove the label tier\n"
+                 "  zubectl label pods web tier-",
+     .outputs = "yaml,json,name",
+     .handler = zubectl_label},
+    {.name = "annotate",
+     .summary = "Update the annotations on a resource",
+     .usage = "annotate RESOURCE NAME KEY_1=VAL_1 ... KEY_N=VAL_N [KEY-] [--overwrite] [flags]",
+     .examples = "  # Annotate pod web\n"
+                 "  zubectl annotate pods web description='my frontend'",
+     .outputs = "yaml,json,name",
+     .handler = zubectl_annotate},
+    {.name = "backup",
+     .summary = "Save a snapshot of the cluster state to a file",
+     .usage = "backup FILE [flags]",
+     .description = "Reads a snapshot of the apiserver's store in chunks and writes it to FILE\n"
+                    "(through a temporary file renamed into place).",
+     .examples = "  zubectl backup /var/backups/zube-$(date +%F).snap",
+     .handler = zubectl_backup},
+    {.name = "restore",
+     .summary = "Restore the cluster state from a snapshot file",
+     .usage = "restore FILE [flags]",
+     .description = "Sends a snapshot written by \"zubectl backup\" to the apiserver, which replaces\n"
+                    "its store's contents with it. The snapshot must come from the same kind of\n"
+                    "store; a bad snapshot leaves the store unchanged.",
+     .examples = "  zubectl restore /var/backups/zube-2026-01-01.snap",
+     .handler = zubectl_restore},
     {.name = "version",
      .summary = "Print the client and broker version information",
      .usage = "version [--client] [-o yaml|json] [flags]",
@@ -62,7 +174,7 @@ static const char *s_top_description =
     "config (--config, $ZUBECONFIG, or ~/.zube/cluster/zubeconfig, which \"zube up\"\n"
     "writes). See zubectl(1), zube-config(5) and zube(7).";
 
-#define ZUBECTL_GLOBAL_FLAG_COUNT 8
+#define ZUBECTL_GLOBAL_FLAG_COUNT 9
 
 static void
 s_global_flags (zubectl_t *self, zube_cli_flag_t *flags)
@@ -82,6 +194,9 @@ s_global_flags (zubectl_t *self, zube_cli_flag_t *flags)
         {.name = "request-timeout", .type = ZUBE_CLI_DURATION, .value = &self->request_timeout_ms,
          .value_name = "DURATION",
          .help = "How long to wait for one request (5s, 500ms, 1m; plain number: seconds; 0: no limit)"},
+        {.name = "namespace", .short_name = 'n', .type = ZUBE_CLI_STRING,
+         .value = &self->namespace_flag, .value_name = "NAMESPACE",
+         .help = "The namespace of this request (default \"default\")"},
         {.name = "output", .short_name = 'o', .type = ZUBE_CLI_STRING, .value = &self->output,
          .value_name = "FORMAT", .help = "Output format: wide, yaml, json or name (where the command offers it)"},
         {0}};
@@ -483,6 +598,7 @@ main (int argc, char **argv)
     else
         rc = s_dispatch (&self, s_commands, "zubectl", count, rest);
 
+    zube_api_destroy (&self.api);
     zube_bus_destroy (&self.bus);
     zube_config_destroy (&self.config);
     return rc ? 1 : 0;

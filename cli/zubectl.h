@@ -27,6 +27,11 @@
 #include "zube/zube.h"
 #include "zube/bus.h"
 #include "zube/config.h"
+#include "zube/api.h"
+#include "zube/codec.h"
+#include "zube/kinds.h"
+#include "batch.pb-c.h"
+#include "core.pb-c.h"
 #include "zube_cli.h"
 
 typedef enum {
@@ -67,11 +72,15 @@ struct _zubectl_t {
     int64_t request_timeout_ms;     //  -1: from the config
     const char *output;
     zubectl_output_t output_format;
+    //  -n/--namespace (NULL: the default namespace).
+    const char *namespace_flag;
     //  The command being run, for messages: "zubectl bus ping".
     char command_path[128];
     //  Opened on first use by zubectl_connect.
     zube_config_t *config;
     zube_bus_t *bus;
+    //  The apiserver client over bus, opened by zubectl_api.
+    zube_api_t *api;
 };
 
 //  Parses a command's arguments: its own flags and the global flags, in
@@ -107,11 +116,91 @@ void zubectl_print_server_error (zube_status_t status, const char *message);
 //  Returns 0, or -1 after printing an error.
 int zubectl_print_message (zubectl_t *self, const ProtobufCMessage *msg);
 
+//  ---------------------------------------------------------------------
+//  What the API verbs share (zubectl_api.c).
+
+//  kubectl's last-applied annotation, kept by apply.
+#define ZUBECTL_LAST_APPLIED "kubectl.kubernetes.io/last-applied-configuration"
+
+//  The apiserver client, opened on first use (NULL after printing why).
+zube_api_t *zubectl_api (zubectl_t *self);
+
+//  The namespace commands work in: -n, else "default".
+const char *zubectl_namespace (zubectl_t *self);
+
+//  The kind a resource name means, or NULL after printing kubectl's
+//  `error: the server doesn't have a resource type "foo"`.
+const zube_kind_t *zubectl_kind (const char *resource);
+
+//  Prints an error of the API as kubectl does: `Error from server
+//  (Reason): [context: ]message`, `The Pod "x" is invalid: ...` with one
+//  line per cause, or `error: ...` when nothing answered.
+void zubectl_print_api_error (zubectl_t *self, const zube_api_error_t *error,
+                              const char *context);
+
+//  "pod", "deployment.apps": the name of a kind in kubectl's output.
+const char *zubectl_kind_name (const zube_kind_t *kind, char *buf, size_t size);
+
+//  The object's metadata.name / namespace ("" if none).
+const char *zubectl_object_name (const ProtobufCMessage *object);
+const char *zubectl_object_namespace (const ProtobufCMessage *object);
+
+//  Sets the object's apiVersion and kind from its kind, where missing.
+void zubectl_object_set_type (ProtobufCMessage *object, const zube_kind_t *kind);
+
+//  Whether two objects encode to the same JSON.
+bool zubectl_objects_equal (const ProtobufCMessage *a, const ProtobufCMessage *b);
+
+//  kubectl's AGE of an RFC 3339 timestamp ("5s", "3m2s", "4h", "12d"),
+//  "<unknown>" when it is missing or unreadable.
+const char *zubectl_age (const char *timestamp, char *buf, size_t size);
+//  The same for a number of seconds.
+const char *zubectl_human_duration (int64_t seconds, char *buf, size_t size);
+//  Seconds since the epoch of an RFC 3339 timestamp, or -1.
+int64_t zubectl_parse_time (const char *timestamp);
+
+//  Compares two resourceVersions (decimal revisions): <0, 0, >0.
+int zubectl_rv_compare (const char *a, const char *b);
+
+//  A JSON string literal of text, quotes included (malloc'd).
+char *zubectl_json_quote (const char *text);
+
+//  Manifests (-f FILE|DIR|-). fn is called for each object that decoded,
+//  in order; it returns 0, or -1 after printing its error. Documents that
+//  do not decode are reported (`error: ...` naming file, document and
+//  field) and skipped; a syntax error skips its whole file. Returns the
+//  count of failures (documents and fn calls), or -1 when nothing could
+//  be read at all.
+typedef int (zubectl_object_fn) (zubectl_t *self, const char *source,
+                                 zube_codec_object_t *object, void *arg);
+int zubectl_each_manifest_object (zubectl_t *self, const char *path,
+                                  zubectl_object_fn *fn, void *arg);
+
+//  Columns shared by get and describe (zubectl_get.c): a pod's STATUS
+//  (and READY counts, restarts), a job's STATUS, a service's PORT(S).
+const char *zubectl_pod_status (const Zube__Pod *pod, int *ready_p, int *total_p,
+                                int *restarts_p);
+const char *zubectl_job_status (const Zube__Job *job);
+void zubectl_service_ports (const Zube__ServiceSpec *spec, char *buf, size_t size);
+
 //  Handlers, one file per command family.
 int zubectl_version (zubectl_t *self, const zubectl_command_t *command, int argc, char **argv);
 int zubectl_bus_services (zubectl_t *self, const zubectl_command_t *command, int argc,
                           char **argv);
 int zubectl_bus_ping (zubectl_t *self, const zubectl_command_t *command, int argc,
                       char **argv);
+int zubectl_apply (zubectl_t *self, const zubectl_command_t *command, int argc, char **argv);
+int zubectl_create (zubectl_t *self, const zubectl_command_t *command, int argc, char **argv);
+int zubectl_get (zubectl_t *self, const zubectl_command_t *command, int argc, char **argv);
+int zubectl_describe (zubectl_t *self, const zubectl_command_t *command, int argc,
+                      char **argv);
+int zubectl_delete (zubectl_t *self, const zubectl_command_t *command, int argc, char **argv);
+int zubectl_patch (zubectl_t *self, const zubectl_command_t *command, int argc, char **argv);
+int zubectl_label (zubectl_t *self, const zubectl_command_t *command, int argc, char **argv);
+int zubectl_annotate (zubectl_t *self, const zubectl_command_t *command, int argc,
+                      char **argv);
+int zubectl_backup (zubectl_t *self, const zubectl_command_t *command, int argc, char **argv);
+int zubectl_restore (zubectl_t *self, const zubectl_command_t *command, int argc,
+                     char **argv);
 
 #endif
