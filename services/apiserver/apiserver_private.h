@@ -1,0 +1,256 @@
+/*  apiserver_private - what the apiserver's files share: the server
+    object, the kind table, the pending write and the event window.
+
+    apiserver.c   the server: bus handlers, dispatch by method, errors, stats
+    registry.c    the generic resource registry (every verb, every kind)
+    writer.c      group commit of the pending writes
+    watch.c       event log follower, window, watch, publisher lease
+    backup.c      backup and restore through the store's snapshot */
+#ifndef ZUBE_APISERVER_PRIVATE_H_INCLUDED
+#define ZUBE_APISERVER_PRIVATE_H_INCLUDED
+
+#include "api.pb-c.h"
+#include "apiserver.h"
+#include "authz.h"
+#include "core.pb-c.h"
+#include "meta.pb-c.h"
+#include "strategy.h"
+#include "zube/bus.h"
+#include "zube/kinds.h"
+#include "zube/plugin_host.h"
+#include "zube/status.h"
+#include "zube/store_client.h"
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+//  Objects larger than this are refused (etcd's default request limit).
+#define API_MAX_OBJECT_SIZE (1536 * 1024)
+//  Events per watch reply.
+#define API_WATCH_MAX_EVENTS 10000
+//  List replies stop short of the bus message limit (and say continue).
+#define API_LIST_MAX_BYTES (3 * 1024 * 1024)
+//  Writes per group commit.
+#define API_BATCH_MAX 4096
+//  Internal retries of a write that lost a race it did not ask for.
+#define API_RETRIES 5
+#define API_LEASE_KEY "/registry/zube/publisher-lease"
+#define API_LEASE_RENEW_MS 1000
+#define API_LEASE_EXPIRE_MS 5000
+#define API_FOLLOW_MS 25
+
+typedef enum {
+    API_VERB_CREATE = 0,
+    API_VERB_GET,
+    API_VERB_LIST,
+    API_VERB_UPDATE,
+    API_VERB_PATCH,
+    API_VERB_DELETE,
+    API_VERB_WATCH,
+    API_VERB_BACKUP,
+    API_VERB_RESTORE,
+    API_VERB_STATS,
+    API_VERB_COUNT
+} api_verb_t;
+
+//  What the apiserver needs of a kind, found once through its descriptor.
+typedef struct {
+    const zube_kind_t *kind;
+    size_t resource_size;
+    //  Offsets of the ObjectMeta *, spec and status pointers in the
+    //  message (-1 when the kind has no such field) and metadata's
+    //  field number (for the resourceVersion suffix).
+    int metadata_offset;
+    uint32_t metadata_id;
+    int spec_offset;
+    int status_offset;
+    //  Offsets of the api_version and kind strings (-1: none).
+    int api_version_offset;
+    int kind_offset;
+    //  The resource as Kubernetes names it in messages: "pods",
+    //  "deployments.apps".
+    char qualified[96];
+    bool is_pod;
+    bool is_namespace;
+    //  Last revision published on api/<resource>, as followed.
+    int64_t topic_rv;
+} api_kind_t;
+
+typedef struct _api_pending_t api_pending_t;
+typedef struct _api_watch_t api_watch_t;
+typedef struct _api_backup_t api_backup_t;
+
+//  One write waiting for the next group commit. The request stays
+//  unpacked so a write that lost a race can be prepared again.
+struct _api_pending_t {
+    zube_bus_request_t *request;
+    api_verb_t verb;
+    const api_kind_t *kind;
+    ProtobufCMessage *message; //  the unpacked bus request
+    int attempts;
+    //  The store operation.
+    zube_store_op_type_t op;
+    char key[320];
+    uint8_t *value; //  owned, packed (no resourceVersion)
+    size_t value_size;
+    int64_t expect;
+    //  Conflict is the answer (the client named a resourceVersion, or
+    //  the key must be new); else a conflict retries.
+    bool conflict_final;
+    //  DELETE: the object as it was, answered with the delete's revision.
+    uint8_t *reply;
+    size_t reply_size;
+    const char *name;
+    api_pending_t *next;
+};
+
+struct _zube_apiserver_t {
+    zube_bus_t *bus;
+    zube_plugin_host_t *plugins;
+    zube_store_t *store;
+    zube_authz_t *authz;
+    char store_scheme[32];
+    char instance[128];
+
+    api_kind_t *kinds;
+    size_t kind_count;
+
+    //  Writer: the batch being gathered, retries for the next one, and a
+    //  free list of pending slots.
+    api_pending_t *pending;
+    api_pending_t **pending_tail;
+    size_t pending_count;
+    api_pending_t *retry;
+    api_pending_t *free_slots;
+    zube_store_op_t *ops;
+    zube_store_result_t *results;
+    size_t ops_size;
+
+    api_watch_t *watch;
+    api_backup_t *backup;
+
+    //  Namespace name -> "Active" or "Terminating" (static strings),
+    //  kept by the follower.
+    zhashx_t *namespaces;
+
+    //  Scratch buffers reused by every reply.
+    uint8_t *scratch;
+    size_t scratch_size;
+    uint8_t *scratch2;
+    size_t scratch2_size;
+
+    //  Counters.
+    uint64_t requests[API_VERB_COUNT];
+    uint64_t errors;
+    uint64_t batches;
+    uint64_t batched_writes;
+    uint64_t max_batch;
+    uint64_t retries;
+};
+
+//  ---------------------------------------------------------------------
+//  apiserver.c: kinds, errors, helpers
+
+const api_kind_t *api_kind_by_resource (zube_apiserver_t *self, const char *resource);
+//  The kind whose resource is the key's second part ("/registry/pods/...").
+const api_kind_t *api_kind_by_key (zube_apiserver_t *self, const char *key,
+                                   size_t key_size);
+Zube__ObjectMeta *api_meta (const api_kind_t *kind, const ProtobufCMessage *object);
+//  The object's metadata, created if missing.
+Zube__ObjectMeta *api_meta_ensure (const api_kind_t *kind, ProtobufCMessage *object);
+ProtobufCMessage **api_field (const ProtobufCMessage *object, int offset);
+//  Grows a scratch buffer to at least size; the buffer.
+uint8_t *api_scratch (uint8_t **buffer, size_t *capacity, size_t size);
+//  Writes the object bytes with resourceVersion rv appended as a second
+//  metadata field (protobuf merges repeated message fields) into *out;
+//  returns the size.
+size_t api_with_rv (const api_kind_t *kind, const void *value, size_t size, int64_t rv,
+                    uint8_t *out);
+//  Upper bound of what api_with_rv adds.
+#define API_RV_SUFFIX_MAX 32
+//  Answers an ObjectReply with the object value (stored form) at rv.
+void api_reply_object (zube_apiserver_t *self, zube_bus_request_t *request,
+                       const api_kind_t *kind, const void *value, size_t size,
+                       int64_t rv);
+//  Answers a Kubernetes Status error. name may be NULL; causes only for
+//  ZUBE_INVALID. message printf-style.
+void api_reply_error (zube_apiserver_t *self, zube_bus_request_t *request,
+                      zube_status_t status, const api_kind_t *kind, const char *name,
+                      const zube_field_errors_t *causes, const char *format, ...)
+    __attribute__ ((format (printf, 7, 8)));
+//  Kubernetes' standard messages.
+void api_reply_not_found (zube_apiserver_t *self, zube_bus_request_t *request,
+                          const api_kind_t *kind, const char *name);
+void api_reply_conflict (zube_apiserver_t *self, zube_bus_request_t *request,
+                         const api_kind_t *kind, const char *name);
+//  The authorization check; answers FORBIDDEN itself and returns false.
+bool api_authorize (zube_apiserver_t *self, zube_bus_request_t *request, const char *verb,
+                    const api_kind_t *kind, const char *subresource, const char *ns,
+                    const char *name, const ProtobufCMessage *object,
+                    const ProtobufCMessage *old);
+int api_key (const api_kind_t *kind, const char *ns, const char *name, char *buf,
+             size_t size);
+//  RFC 3339 UTC timestamp of now + offset seconds into buf (>= 21 bytes).
+void api_timestamp (char *buf, size_t size, int64_t offset_seconds);
+//  A random UUID v4 into buf (>= 37 bytes); n random name characters.
+void api_uuid (char *buf);
+void api_random_suffix (char *buf, size_t n);
+//  Sets a string field (frees the old value).
+void api_set_string (char **field, const char *value);
+//  Parses a resourceVersion ("" or NULL: 0); -1 when not a number.
+int64_t api_parse_rv (const char *text);
+
+//  ---------------------------------------------------------------------
+//  registry.c: the verbs
+
+void api_registry_create (zube_apiserver_t *self, zube_bus_request_t *request);
+void api_registry_get (zube_apiserver_t *self, zube_bus_request_t *request);
+void api_registry_list (zube_apiserver_t *self, zube_bus_request_t *request);
+void api_registry_update (zube_apiserver_t *self, zube_bus_request_t *request);
+void api_registry_patch (zube_apiserver_t *self, zube_bus_request_t *request);
+void api_registry_delete (zube_apiserver_t *self, zube_bus_request_t *request);
+//  Prepares (again) the store operation of a pending write. Returns true
+//  when it was queued, false when it was answered (error, dry run, no-op).
+bool api_registry_prepare (zube_apiserver_t *self, api_pending_t *pending);
+//  Creates the default namespaces in an empty store.
+int api_registry_bootstrap (zube_apiserver_t *self);
+
+//  ---------------------------------------------------------------------
+//  writer.c: group commit
+
+api_pending_t *api_writer_slot (zube_apiserver_t *self);
+void api_writer_release (zube_apiserver_t *self, api_pending_t *pending);
+//  Queues a prepared write for the next commit.
+void api_writer_queue (zube_apiserver_t *self, api_pending_t *pending);
+//  Commits everything queued in one transaction and answers each write.
+void api_writer_flush (zube_apiserver_t *self);
+void api_writer_destroy (zube_apiserver_t *self);
+
+//  ---------------------------------------------------------------------
+//  watch.c: follower, window, watch, publisher
+
+api_watch_t *api_watch_new (zube_apiserver_t *self, size_t window);
+void api_watch_destroy (api_watch_t **watch_p);
+//  Reads the store's event log up to its current revision into the
+//  window, and publishes what the lease lets this instance publish.
+void api_watch_follow (zube_apiserver_t *self);
+//  Timers: follow every API_FOLLOW_MS, lease every second. Returns ms
+//  until the next timer.
+int api_watch_tick (zube_apiserver_t *self);
+void api_watch_handle (zube_apiserver_t *self, zube_bus_request_t *request);
+//  Gives the lease up (last published revision recorded) at shutdown.
+void api_watch_release (zube_apiserver_t *self);
+//  Starts over from the store's current revision (after a restore).
+void api_watch_reset (zube_apiserver_t *self);
+int64_t api_watch_revision (zube_apiserver_t *self);
+bool api_watch_publisher (zube_apiserver_t *self);
+
+//  ---------------------------------------------------------------------
+//  backup.c
+
+api_backup_t *api_backup_new (void);
+void api_backup_destroy (api_backup_t **backup_p);
+void api_backup_handle (zube_apiserver_t *self, zube_bus_request_t *request);
+void api_restore_handle (zube_apiserver_t *self, zube_bus_request_t *request);
+
+#endif

@@ -1,0 +1,237 @@
+/*  zube-apiserver - the bus service "api".
+
+    Parses flags, loads the client config (where the broker is and who we
+    are there), opens the store and the policy, serves until SIGINT or
+    SIGTERM, tears down in reverse. Exit codes: 0 after a clean shutdown,
+    1 for bad flags or config, 2 when the store, the policy or the bus
+    cannot be opened. */
+#define _GNU_SOURCE
+#include "apiserver.h"
+#include "zube/config.h"
+#include "zube/log.h"
+#include "zube/version.h"
+#include <czmq.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define S_EXIT_USAGE 1
+#define S_EXIT_START 2
+
+typedef struct {
+    const char *bus;
+    const char *certs;
+    const char *name;
+    bool insecure;
+    const char *config;
+    const char *store;
+    const char *data_dir;
+    const char *policy;
+    long long window;
+    const char *log_level;
+} s_options_t;
+
+static void
+s_usage (FILE *stream)
+{
+    fprintf (
+        stream,
+        "Usage: zube-apiserver (--certs DIR --name NAME | --insecure | --config FILE) "
+        "[options]\n"
+        "\n"
+        "Serves the bus service \"api\": cluster state in a store, watch, backup.\n"
+        "\n"
+        "  --bus EP             broker endpoint [" ZUBE_BUS_DEFAULT_ENDPOINT "]\n"
+        "  --certs DIR          certificate directory (CurveZMQ)\n"
+        "  --name NAME          this peer's certificate name in DIR\n"
+        "  --insecure           connect without CurveZMQ\n"
+        "  --config FILE        client config (zube-config(5)): broker, certsDir, name,\n"
+        "                       insecure; flags override it\n"
+        "  --store URL          lmdb:DIR, redis://HOST:PORT[/DB], "
+        "etcd://HOST:PORT[,...]\n"
+        "                       [lmdb:DATA-DIR/store]\n"
+        "  --data-dir DIR       where the default lmdb store lives [./zube-data]\n"
+        "  --policy FILE        authorization policy (YAML) [built-in]\n"
+        "  --window N           events kept in memory for watch [100000]\n"
+        "  --log-level LEVEL    debug, info, warn, error, off [info]\n"
+        "  --version            print the version\n"
+        "  --help               print this help\n");
+}
+
+static int
+s_options_parse (s_options_t *options, int argc, char *argv[])
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (streq (arg, "--help") || streq (arg, "-h")) {
+            s_usage (stdout);
+            return 1;
+        }
+        if (streq (arg, "--version")) {
+            printf ("zube-apiserver %s\n", ZUBE_VERSION_STRING);
+            return 1;
+        }
+        if (streq (arg, "--insecure")) {
+            options->insecure = true;
+            continue;
+        }
+        static const char *with_value[] = {"--bus",    "--certs",  "--name",
+                                           "--config", "--store",  "--data-dir",
+                                           "--policy", "--window", "--log-level"};
+        const char *equals = strchr (arg, '=');
+        size_t name_size = equals ? (size_t)(equals - arg) : strlen (arg);
+        size_t index;
+        for (index = 0; index < sizeof with_value / sizeof with_value[0]; index++)
+            if (strlen (with_value[index]) == name_size &&
+                strncmp (with_value[index], arg, name_size) == 0)
+                break;
+        if (index == sizeof with_value / sizeof with_value[0]) {
+            fprintf (stderr, "zube-apiserver: unknown flag \"%s\" (see --help)\n", arg);
+            return -1;
+        }
+        const char *value = equals ? equals + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (!value || !*value) {
+            fprintf (stderr, "zube-apiserver: %s needs a value\n", with_value[index]);
+            return -1;
+        }
+        switch (index) {
+        case 0:
+            options->bus = value;
+            break;
+        case 1:
+            options->certs = value;
+            break;
+        case 2:
+            options->name = value;
+            break;
+        case 3:
+            options->config = value;
+            break;
+        case 4:
+            options->store = value;
+            break;
+        case 5:
+            options->data_dir = value;
+            break;
+        case 6:
+            options->policy = value;
+            break;
+        case 7: {
+            char *end = NULL;
+            errno = 0;
+            options->window = strtoll (value, &end, 10);
+            if (errno || *end || options->window < 1 || options->window > 100000000) {
+                fprintf (stderr,
+                         "zube-apiserver: --window: expected a number of events "
+                         "between 1 and 100000000, got \"%s\"\n",
+                         value);
+                return -1;
+            }
+            break;
+        }
+        case 8:
+            if (zube_log_level_parse (value) < 0) {
+                fprintf (stderr,
+                         "zube-apiserver: --log-level: expected debug, info, "
+                         "warn, error or off, got \"%s\"\n",
+                         value);
+                return -1;
+            }
+            options->log_level = value;
+            break;
+        }
+    }
+    if (options->insecure && (options->certs || options->name)) {
+        fprintf (stderr, "zube-apiserver: --insecure excludes --certs and --name\n");
+        return -1;
+    }
+    if ((options->certs != NULL) != (options->name != NULL)) {
+        fprintf (stderr, "zube-apiserver: --certs and --name go together\n");
+        return -1;
+    }
+    if (!options->insecure && !options->certs && !options->config) {
+        fprintf (stderr, "zube-apiserver: one of --certs DIR --name NAME, --insecure or "
+                         "--config FILE is required\n");
+        return -1;
+    }
+    return 0;
+}
+
+int
+main (int argc, char *argv[])
+{
+    zube_log_set_component ("apiserver");
+    s_options_t options = {.window = 100000, .data_dir = "./zube-data"};
+    int rc = s_options_parse (&options, argc, argv);
+    if (rc != 0)
+        return rc > 0 ? 0 : S_EXIT_USAGE;
+    if (options.log_level)
+        zube_log_set_level ((zube_log_level_t)zube_log_level_parse (options.log_level));
+
+    //  Where the broker is and who we are: the config file, then flags
+    char error[2048];
+    zube_config_t *config = NULL;
+    if (options.config) {
+        config = zube_config_load (options.config, error, sizeof error);
+        if (!config) {
+            fprintf (stderr, "zube-apiserver: --config: %s\n", error);
+            return S_EXIT_USAGE;
+        }
+    } else
+        config = zube_config_new ();
+    if (options.bus)
+        zube_config_set_broker (config, options.bus);
+    if (options.insecure) {
+        zube_config_set_insecure (config, true);
+        zube_config_set_certs_dir (config, NULL);
+        zube_config_set_name (config, NULL);
+    }
+    if (options.certs) {
+        zube_config_set_insecure (config, false);
+        zube_config_set_certs_dir (config, options.certs);
+        zube_config_set_name (config, options.name);
+    }
+    if (zube_config_check (config, error, sizeof error) != 0) {
+        fprintf (stderr, "zube-apiserver: %s\n", error);
+        zube_config_destroy (&config);
+        return S_EXIT_USAGE;
+    }
+    char *store_url = NULL;
+    if (options.store)
+        store_url = strdup (options.store);
+    else {
+        if (mkdir (options.data_dir, 0700) != 0 && errno != EEXIST) {
+            fprintf (stderr, "zube-apiserver: --data-dir: cannot create %s: %s\n",
+                     options.data_dir, strerror (errno));
+            zube_config_destroy (&config);
+            return S_EXIT_START;
+        }
+        if (asprintf (&store_url, "lmdb:%s/store", options.data_dir) < 0)
+            store_url = NULL;
+    }
+
+    //  czmq's handler turns SIGINT and SIGTERM into zsys_interrupted
+    zsys_init ();
+    zube_apiserver_config_t server_config = {
+        .store_url = store_url,
+        .policy_path = options.policy,
+        .window = (size_t)options.window,
+    };
+    zube_config_bus_config (config, &server_config.bus);
+    zube_apiserver_t *server = zube_apiserver_new (&server_config, error, sizeof error);
+    if (!server) {
+        zube_log_error ("msg=\"cannot start\" error=\"%s\"", error);
+        fprintf (stderr, "zube-apiserver: %s\n", error);
+        free (store_url);
+        zube_config_destroy (&config);
+        return S_EXIT_START;
+    }
+    zube_apiserver_run (server);
+    zube_apiserver_destroy (&server);
+    free (store_url);
+    zube_config_destroy (&config);
+    return 0;
+}
