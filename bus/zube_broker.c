@@ -28,6 +28,7 @@
 #include "zube/log.h"
 #include "zube/version.h"
 #include "bus.pb-c.h"
+#include "../lib/zube_bus_wire.h"
 
 #define S_LIVENESS          ZUBE_BUS_HEARTBEAT_LIVENESS
 #define S_BATCH             512     //  messages per socket per step
@@ -114,32 +115,11 @@ struct _s_peer_t {
     size_t instances_size, instances_max;
 };
 
-//  A length-delimited field inside a received header
-typedef struct {
-    const uint8_t *data;
-    size_t size;
-} s_bytes_t;
-
-//  BusHeader field numbers (schemas/bus.proto)
-enum {
-    F_VERSION = 1, F_KIND = 2, F_SERVICE = 3, F_METHOD = 4, F_CORRELATION_ID = 5,
-    F_DEADLINE_MS = 6, F_STATUS = 7, F_ERROR = 8, F_SENDER = 9, F_CLIENT_ID = 10,
-    F_SEQUENCE = 11, F_TOPIC = 12, F_HEARTBEAT_MS = 13, F_INSTANCE = 14, F_ROUTE = 15,
-    F_ATTEMPT = 16, F_EVENT_SEQUENCE = 17, F_COUNT = 18
-};
-
-//  A received BusHeader, read in place: what the broker needs to route,
-//  pointing into the frame. Unknown fields are allowed (and forwarded).
-typedef struct {
-    const uint8_t *data;
-    size_t size;
-    uint32_t present;               //  bit n: field n was seen
-    uint64_t varint [F_COUNT];      //  varint fields by number
-    s_bytes_t bytes [F_COUNT];      //  length-delimited fields by number
-    size_t span [F_COUNT];          //  bytes each known field takes, all occurrences
-} s_header_t;
-
-#define S_HAS(header, field) (((header)->present >> (field)) & 1)
+//  Received headers are read in place (lib/zube_bus_wire.h, shared with
+//  the client library)
+typedef zube_bus_wire_t s_header_t;
+typedef zube_bus_wire_bytes_t s_bytes_t;
+#define S_HAS ZUBE_BUS_WIRE_HAS
 
 struct _zube_broker_t {
     //  Configuration
@@ -217,116 +197,11 @@ static void s_service_dispatch_waiting (zube_broker_t *self, s_service_t *servic
 //  protobuf-c unpack, no allocation. A header that is not well-formed
 //  protobuf, or carries a known field with the wrong wire type, is refused.
 
-//  The wire type each BusHeader field must have: 0 varint, 2 bytes
-static const uint8_t s_wire_types [F_COUNT] = {
-    [F_VERSION] = 0, [F_KIND] = 0, [F_SERVICE] = 2, [F_METHOD] = 2,
-    [F_CORRELATION_ID] = 0, [F_DEADLINE_MS] = 0, [F_STATUS] = 0, [F_ERROR] = 2,
-    [F_SENDER] = 2, [F_CLIENT_ID] = 2, [F_SEQUENCE] = 0, [F_TOPIC] = 2,
-    [F_HEARTBEAT_MS] = 0, [F_INSTANCE] = 2, [F_ROUTE] = 2, [F_ATTEMPT] = 0,
-    [F_EVENT_SEQUENCE] = 0,
-};
-
-static bool
-s_varint_read (const uint8_t **cursor, const uint8_t *end, uint64_t *value)
-{
-    uint64_t result = 0;
-    for (int shift = 0; shift < 70 && *cursor < end; shift += 7) {
-        uint8_t byte = *(*cursor)++;
-        result |= (uint64_t) (byte & 0x7f) << shift;
-        if (!(byte & 0x80)) {
-            *value = result;
-            return true;
-        }
-    }
-    return false;
-}
-
-static size_t
-s_varint_size (uint64_t value)
-{
-    size_t size = 1;
-    while (value >= 0x80) {
-        value >>= 7;
-        size++;
-    }
-    return size;
-}
-
-static uint8_t *
-s_varint_write (uint8_t *out, uint64_t value)
-{
-    while (value >= 0x80) {
-        *out++ = (uint8_t) (value | 0x80);
-        value >>= 7;
-    }
-    *out++ = (uint8_t) value;
-    return out;
-}
-
-//  Reads the field at *cursor; false when the bytes are not protobuf
-static bool
-s_field_read (const uint8_t **cursor, const uint8_t *end, uint64_t *number,
-              uint64_t *value, s_bytes_t *bytes, unsigned *wire_type)
-{
-    uint64_t tag;
-    if (!s_varint_read (cursor, end, &tag))
-        return false;
-    *number = tag >> 3;
-    *wire_type = tag & 7;
-    if (*number == 0 || *number > 536870911)
-        return false;
-    switch (*wire_type) {
-        case 0:
-            return s_varint_read (cursor, end, value);
-        case 1:
-            if (end - *cursor < 8)
-                return false;
-            *cursor += 8;
-            return true;
-        case 2:
-            if (!s_varint_read (cursor, end, value) || *value > (uint64_t) (end - *cursor))
-                return false;
-            bytes->data = *cursor;
-            bytes->size = (size_t) *value;
-            *cursor += *value;
-            return true;
-        case 5:
-            if (end - *cursor < 4)
-                return false;
-            *cursor += 4;
-            return true;
-        default:
-            return false;       //  groups and invalid wire types
-    }
-}
-
 static bool
 s_header_scan (s_header_t *header, zmq_msg_t *msg)
 {
-    header->data = (const uint8_t *) zmq_msg_data (msg);
-    header->size = zmq_msg_size (msg);
-    header->present = 0;
-    header->span [F_DEADLINE_MS] = header->span [F_SENDER] = header->span [F_ROUTE] = 0;
-    const uint8_t *cursor = header->data, *end = header->data + header->size;
-    while (cursor < end) {
-        const uint8_t *start = cursor;
-        uint64_t number, value = 0;
-        s_bytes_t bytes = {NULL, 0};
-        unsigned wire_type;
-        if (!s_field_read (&cursor, end, &number, &value, &bytes, &wire_type))
-            return false;
-        if (number >= F_COUNT)
-            continue;           //  Unknown: forwarded as it is
-        if (wire_type != s_wire_types [number])
-            return false;
-        header->present |= 1u << number;
-        if (wire_type == 0)
-            header->varint [number] = value;
-        else
-            header->bytes [number] = bytes;
-        header->span [number] += cursor - start;
-    }
-    return true;
+    return zube_bus_wire_scan (header, (const uint8_t *) zmq_msg_data (msg),
+                               zmq_msg_size (msg));
 }
 
 //  The fields the broker replaces, and their new values (NULL: dropped)
@@ -341,42 +216,42 @@ typedef struct {
 static int
 s_header_rewrite (const s_header_t *header, const s_stamp_t *stamp, zmq_msg_t *msg)
 {
-    size_t size = header->size - header->span [F_SENDER] - header->span [F_ROUTE]
-                - header->span [F_DEADLINE_MS];
+    size_t size = header->size - header->span [ZUBE_BUS_F_SENDER] - header->span [ZUBE_BUS_F_ROUTE]
+                - header->span [ZUBE_BUS_F_DEADLINE_MS];
     if (stamp->deadline_ms)
-        size += 1 + s_varint_size (*stamp->deadline_ms);
+        size += 1 + zube_bus_wire_varint_size (*stamp->deadline_ms);
     if (stamp->sender)
-        size += 1 + s_varint_size (stamp->sender->size) + stamp->sender->size;
+        size += 1 + zube_bus_wire_varint_size (stamp->sender->size) + stamp->sender->size;
     if (stamp->route)
-        size += 1 + s_varint_size (stamp->route->size) + stamp->route->size;
+        size += 1 + zube_bus_wire_varint_size (stamp->route->size) + stamp->route->size;
     if (zmq_msg_init_size (msg, size) != 0)
         return -1;
     uint8_t *out = (uint8_t *) zmq_msg_data (msg);
     const uint8_t *cursor = header->data, *end = header->data + header->size;
     while (cursor < end) {
         const uint8_t *start = cursor;
-        uint64_t number, value;
-        s_bytes_t bytes;
+        uint64_t number = 0, value = 0;
+        s_bytes_t bytes = {NULL, 0};
         unsigned wire_type;
-        s_field_read (&cursor, end, &number, &value, &bytes, &wire_type);
-        if (number != F_SENDER && number != F_ROUTE && number != F_DEADLINE_MS) {
+        zube_bus_wire_field_read (&cursor, end, &number, &value, &bytes, &wire_type);
+        if (number != ZUBE_BUS_F_SENDER && number != ZUBE_BUS_F_ROUTE && number != ZUBE_BUS_F_DEADLINE_MS) {
             memcpy (out, start, cursor - start);
             out += cursor - start;
         }
     }
     if (stamp->deadline_ms) {
-        *out++ = F_DEADLINE_MS << 3;
-        out = s_varint_write (out, *stamp->deadline_ms);
+        *out++ = ZUBE_BUS_F_DEADLINE_MS << 3;
+        out = zube_bus_wire_varint_write (out, *stamp->deadline_ms);
     }
     if (stamp->sender) {
-        *out++ = F_SENDER << 3 | 2;
-        out = s_varint_write (out, stamp->sender->size);
+        *out++ = ZUBE_BUS_F_SENDER << 3 | 2;
+        out = zube_bus_wire_varint_write (out, stamp->sender->size);
         memcpy (out, stamp->sender->data, stamp->sender->size);
         out += stamp->sender->size;
     }
     if (stamp->route) {
-        *out++ = F_ROUTE << 3 | 2;
-        out = s_varint_write (out, stamp->route->size);
+        *out++ = ZUBE_BUS_F_ROUTE << 3 | 2;
+        out = zube_bus_wire_varint_write (out, stamp->route->size);
         memcpy (out, stamp->route->data, stamp->route->size);
         out += stamp->route->size;
     }
@@ -842,7 +717,7 @@ static void
 s_instance_register (zube_broker_t *self, s_peer_t *peer, const s_header_t *header)
 {
     char name [S_NAME_MAX + 1], instance_name [S_NAME_MAX + 1];
-    if (!s_name_copy (header, F_SERVICE, name) || streq (name, "bus")) {
+    if (!s_name_copy (header, ZUBE_BUS_F_SERVICE, name) || streq (name, "bus")) {
         zube_log_debug ("msg=\"READY refused: bad service name\" peer=%s", peer->sender);
         self->counters.dropped++;
         return;
@@ -857,7 +732,7 @@ s_instance_register (zube_broker_t *self, s_peer_t *peer, const s_header_t *head
         return;
     instance->peer = peer;
     instance->service = service;
-    if (s_name_copy (header, F_INSTANCE, instance_name))
+    if (s_name_copy (header, ZUBE_BUS_F_INSTANCE, instance_name))
         instance->name = strdup (instance_name);
     else {
         char hex [2 * 255 + 1];
@@ -1038,7 +913,7 @@ s_request_route (zube_broker_t *self, s_service_t *service, const s_header_t *he
     s_bytes_t sender_bytes = {(const uint8_t *) sender, strlen (sender)};
     s_bytes_t route_bytes = {route, route_size};
     s_stamp_t stamp = {&sender_bytes, &route_bytes, &deadline_ms};
-    uint64_t correlation_id = header->varint [F_CORRELATION_ID];
+    uint64_t correlation_id = header->varint [ZUBE_BUS_F_CORRELATION_ID];
 
     s_instance_t *instance;
     while ((instance = s_service_pick (service))) {
@@ -1093,14 +968,14 @@ s_request_wait (zube_broker_t *self, s_service_t *service, const s_header_t *hea
 {
     if (service->waiting >= self->max_waiting
         || self->waiting_total >= S_WAITING_FACTOR * self->max_waiting) {
-        s_answer_error (self, route, route_size, header->varint [F_CORRELATION_ID],
+        s_answer_error (self, route, route_size, header->varint [ZUBE_BUS_F_CORRELATION_ID],
                         ZUBE_TOO_MANY_REQUESTS,
                         "too many requests waiting for service \"%s\"", service->name);
         s_service_collect (self, service);
         return;
     }
     s_request_t *request = s_request_new (self, route, route_size,
-                                          header->varint [F_CORRELATION_ID], deadline);
+                                          header->varint [ZUBE_BUS_F_CORRELATION_ID], deadline);
     s_waiting_t *wait = request ? (s_waiting_t *) calloc (1, sizeof *wait) : NULL;
     char *sender_copy = wait ? strdup (sender) : NULL;
     if (!sender_copy) {
@@ -1287,20 +1162,20 @@ static void
 s_bus_answer (zube_broker_t *self, const s_header_t *header, const uint8_t *route,
               size_t route_size, zmq_msg_t *payload)
 {
-    uint64_t correlation_id = header->varint [F_CORRELATION_ID];
+    uint64_t correlation_id = header->varint [ZUBE_BUS_F_CORRELATION_ID];
     char method [S_NAME_MAX + 1];
-    if (s_bytes_is (header, F_METHOD, "ping"))
+    if (s_bytes_is (header, ZUBE_BUS_F_METHOD, "ping"))
         s_answer (self, route, route_size, correlation_id, ZUBE_OK, NULL, payload);
     else
-    if (s_bytes_is (header, F_METHOD, "services"))
+    if (s_bytes_is (header, ZUBE_BUS_F_METHOD, "services"))
         s_bus_services (self, route, route_size, correlation_id, payload);
     else
-    if (s_bytes_is (header, F_METHOD, "info"))
+    if (s_bytes_is (header, ZUBE_BUS_F_METHOD, "info"))
         s_bus_info (self, route, route_size, correlation_id);
     else
         s_answer_error (self, route, route_size, correlation_id, ZUBE_NOT_IMPLEMENTED,
                         "service bus has no method \"%.64s\"",
-                        s_name_copy (header, F_METHOD, method) ? method : "");
+                        s_name_copy (header, ZUBE_BUS_F_METHOD, method) ? method : "");
 }
 
 
@@ -1315,7 +1190,7 @@ s_request_accept (zube_broker_t *self, s_peer_t *peer, const s_header_t *header)
     const uint8_t *route = (const uint8_t *) zmq_msg_data (route_msg);
     size_t route_size = zmq_msg_size (route_msg);
     char name [S_NAME_MAX + 1];
-    if (!s_name_copy (header, F_SERVICE, name) || !S_HAS (header, F_CORRELATION_ID)) {
+    if (!s_name_copy (header, ZUBE_BUS_F_SERVICE, name) || !S_HAS (header, ZUBE_BUS_F_CORRELATION_ID)) {
         self->counters.dropped++;
         return;
     }
@@ -1323,8 +1198,8 @@ s_request_accept (zube_broker_t *self, s_peer_t *peer, const s_header_t *header)
         s_bus_answer (self, header, route, route_size, &self->frames [2]);
         return;
     }
-    uint32_t deadline_ms = S_HAS (header, F_DEADLINE_MS)
-                         ? (uint32_t) header->varint [F_DEADLINE_MS] : 0;
+    uint32_t deadline_ms = S_HAS (header, ZUBE_BUS_F_DEADLINE_MS)
+                         ? (uint32_t) header->varint [ZUBE_BUS_F_DEADLINE_MS] : 0;
     int64_t deadline = self->now + (deadline_ms ? deadline_ms : ZUBE_BUS_DEFAULT_TIMEOUT_MS);
     s_service_t *service = (s_service_t *) zhashx_lookup (self->services, name);
     if (service
@@ -1343,13 +1218,13 @@ s_request_accept (zube_broker_t *self, s_peer_t *peer, const s_header_t *header)
 static void
 s_reply_forward (zube_broker_t *self, s_peer_t *peer, const s_header_t *header)
 {
-    const s_bytes_t *route = &header->bytes [F_ROUTE];
-    if (!S_HAS (header, F_ROUTE) || route->size == 0 || route->size > 255) {
+    const s_bytes_t *route = &header->bytes [ZUBE_BUS_F_ROUTE];
+    if (!S_HAS (header, ZUBE_BUS_F_ROUTE) || route->size == 0 || route->size > 255) {
         self->counters.dropped++;
         return;
     }
     s_request_t *request = s_table_lookup (self, route->data, route->size,
-                                           header->varint [F_CORRELATION_ID]);
+                                           header->varint [ZUBE_BUS_F_CORRELATION_ID]);
     if (!request || request->instance->peer != peer) {
         zube_log_debug ("msg=\"reply dropped: no such request\" sender=%s", peer->sender);
         self->counters.dropped++;
@@ -1374,11 +1249,11 @@ static void
 s_peer_disconnect (zube_broker_t *self, s_peer_t *peer, const s_header_t *header)
 {
     char name [S_NAME_MAX + 1];
-    if (!S_HAS (header, F_SERVICE) || header->bytes [F_SERVICE].size == 0) {
+    if (!S_HAS (header, ZUBE_BUS_F_SERVICE) || header->bytes [ZUBE_BUS_F_SERVICE].size == 0) {
         s_peer_forget (self, peer, "disconnected");
         return;
     }
-    if (!s_name_copy (header, F_SERVICE, name))
+    if (!s_name_copy (header, ZUBE_BUS_F_SERVICE, name))
         return;
     for (size_t i = 0; i < peer->instances_size; i++)
         if (streq (peer->instances [i]->service->name, name)) {
@@ -1390,10 +1265,10 @@ s_peer_disconnect (zube_broker_t *self, s_peer_t *peer, const s_header_t *header
 static bool
 s_header_valid (const s_header_t *header, size_t frames, bool events)
 {
-    if (!S_HAS (header, F_VERSION) || header->varint [F_VERSION] != ZUBE__BUS_VERSION__BUS_VERSION_1
-        || !S_HAS (header, F_KIND))
+    if (!S_HAS (header, ZUBE_BUS_F_VERSION) || header->varint [ZUBE_BUS_F_VERSION] != ZUBE__BUS_VERSION__BUS_VERSION_1
+        || !S_HAS (header, ZUBE_BUS_F_KIND))
         return false;
-    switch (header->varint [F_KIND]) {
+    switch (header->varint [ZUBE_BUS_F_KIND]) {
         case ZUBE__BUS_KIND__BUS_REQUEST:
         case ZUBE__BUS_KIND__BUS_REPLY:
             return !events && frames == 3;
@@ -1448,10 +1323,10 @@ s_router_handle (zube_broker_t *self, size_t frames)
         for (size_t i = 0; i < peer->instances_size; i++)
             s_service_dispatch_waiting (self, peer->instances [i]->service);
     }
-    uint64_t kind = header->varint [F_KIND];
+    uint64_t kind = header->varint [ZUBE_BUS_F_KIND];
     if ((kind == ZUBE__BUS_KIND__BUS_READY || kind == ZUBE__BUS_KIND__BUS_HEARTBEAT)
-        && S_HAS (header, F_HEARTBEAT_MS) && (uint32_t) header->varint [F_HEARTBEAT_MS]) {
-        uint32_t interval = (uint32_t) header->varint [F_HEARTBEAT_MS];
+        && S_HAS (header, ZUBE_BUS_F_HEARTBEAT_MS) && (uint32_t) header->varint [ZUBE_BUS_F_HEARTBEAT_MS]) {
+        uint32_t interval = (uint32_t) header->varint [ZUBE_BUS_F_HEARTBEAT_MS];
         peer->heartbeat_ms = interval < S_HEARTBEAT_MIN ? S_HEARTBEAT_MIN
                            : interval > S_HEARTBEAT_MAX ? S_HEARTBEAT_MAX : interval;
     }
@@ -1514,9 +1389,9 @@ s_event_forward (zube_broker_t *self)
     s_header_t *header = &self->header;
     size_t topic_size = zmq_msg_size (&self->frames [0]);
     if (!s_header_scan (header, &self->frames [1]) || !s_header_valid (header, 3, true)
-        || (S_HAS (header, F_TOPIC)
-            && (header->bytes [F_TOPIC].size != topic_size
-                || memcmp (header->bytes [F_TOPIC].data, zmq_msg_data (&self->frames [0]),
+        || (S_HAS (header, ZUBE_BUS_F_TOPIC)
+            && (header->bytes [ZUBE_BUS_F_TOPIC].size != topic_size
+                || memcmp (header->bytes [ZUBE_BUS_F_TOPIC].data, zmq_msg_data (&self->frames [0]),
                            topic_size) != 0))) {
         self->counters.dropped++;
         return;
