@@ -18,7 +18,12 @@ s_field (int indent, const char *label, const char *value)
 {
     char key[128];
     snprintf (key, sizeof key, "%s:", label);
-    printf ("%*s%-*s%s\n", indent, "", S_WIDTH - indent, key, value && *value ? value : "<none>");
+    //  A label wider than the column still gets two spaces, as kubectl's
+    //  tabwriter gives it.
+    int width = S_WIDTH - indent;
+    if ((int) strlen (key) + 2 > width)
+        width = (int) strlen (key) + 2;
+    printf ("%*s%-*s%s\n", indent, "", width, key, value && *value ? value : "<none>");
 }
 
 static void
@@ -103,10 +108,6 @@ s_describe_pod (const Zube__Pod *pod)
     s_field (0, "Service Account", spec && spec->service_account_name ? spec->service_account_name : "default");
     s_field (0, "Node", spec && spec->node_name ? spec->node_name : "<none>");
     s_field (0, "Start Time", status ? status->start_time : NULL);
-    printf ("%s", "");
-    int ready = 0, total = 0, restarts = 0;
-    const char *phase = zubectl_pod_status (pod, &ready, &total, &restarts);
-    (void) phase;
     s_field (0, "Status", status && status->phase ? status->phase : "Pending");
     s_field (0, "IP", status ? status->pod_ip : NULL);
     printf ("Containers:\n");
@@ -144,7 +145,10 @@ s_describe_pod (const Zube__Pod *pod)
         }
         s_field (4, "Ready", cs && cs->ready ? "True" : "False");
         s_fieldf (4, "Restart Count", "%d", cs ? cs->restart_count : 0);
-        printf ("    Environment:    %s\n", container->n_env ? "" : "<none>");
+        if (!container->n_env)
+            s_field (4, "Environment", "<none>");
+        else
+            printf ("    Environment:\n");
         for (size_t e = 0; e < container->n_env; e++)
             printf ("      %s:  %s\n", container->env[e]->name ? container->env[e]->name : "",
                     container->env[e]->value ? container->env[e]->value : "");
