@@ -1,7 +1,7 @@
 /*  zt_fake_api - a small in-test `api` service for the client and informer
     tests: an in-memory store with one revision counter, create, get, list
     (namespace, label and field selectors, limit/continue), update
-    (Conflict on a stale resourceVersion), delete, bind, and watch since
+    (Conflict on a stale resourceVersion), merge patch, delete, bind, and watch since
     over a window of recent events (GONE beyond it); every write is
     published as one WatchEvent on api/<resource> (and node/<node>/pods for
     a bound pod), with prev_resource_version per topic, as
@@ -15,6 +15,7 @@
 #include "zube/api.h"
 #include "zube/bus.h"
 #include "zube/kinds.h"
+#include "zube/patch.h"
 #include "zube/selector.h"
 #include "core.pb-c.h"
 #include <czmq.h>
@@ -345,6 +346,7 @@ zt_fake_watch (zt_fake_api_t *self, zube_bus_request_t *request, const zube_kind
     Zube__WatchEvent *events = calloc (10000, sizeof *events);
     char (*rvs)[32] = calloc (10000, 32);
     int64_t reached = self->revision;
+    size_t bytes = 0;
     for (size_t index = 0; index < self->log_count; index++) {
         zt_fake_event_t *record = &self->log[index];
         if (record->rv <= since || strcmp (record->resource, kind->resource) != 0)
@@ -354,7 +356,8 @@ zt_fake_watch (zt_fake_api_t *self, zube_bus_request_t *request, const zube_kind
             continue;
         if (node && !(record->node && strcmp (record->node, node) == 0))
             continue;
-        if (batch.n_events == 10000) {
+        //  At most 10000 events, and well under the bus's message limit.
+        if (batch.n_events == 10000 || bytes + record->object_size > 3 * 1024 * 1024) {
             reached = batch.n_events ? record->rv - 1 : reached;
             break;
         }
@@ -370,6 +373,7 @@ zt_fake_watch (zt_fake_api_t *self, zube_bus_request_t *request, const zube_kind
         event->namespace_ = record->namespace;
         event->name = record->name;
         batch.events[batch.n_events++] = event;
+        bytes += record->object_size + 64;
     }
     char rv[32];
     snprintf (rv, sizeof rv, "%" PRId64, reached);
@@ -508,6 +512,42 @@ zt_fake_handler (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
         else
             zt_fake_watch (self, request, kind, (Zube__WatchRequest *)message);
         protobuf_c_message_free_unpacked (message, NULL);
+    } else if (streq (method, "patch")) {
+        Zube__PatchRequest *patch = (Zube__PatchRequest *)zube_bus_request_unpack_or_reject (
+            request, &zube__patch_request__descriptor);
+        if (!patch)
+            return;
+        const zube_kind_t *kind = zube_kind_by_resource (patch->resource);
+        char key[600], error[512], *text = strndup (
+            (const char *)(patch->patch.data ? patch->patch.data : (uint8_t *)""),
+            patch->patch.len);
+        zt_fake_object_t *stored = NULL;
+        if (kind) {
+            zt_fake_key (key, sizeof key, kind, patch->namespace_, patch->name);
+            stored = zhashx_lookup (self->objects, key);
+        }
+        ProtobufCMessage *current = NULL, *patched = NULL;
+        if (!stored)
+            zt_fake_error (request, ZUBE_NOT_FOUND, "%s \"%s\" not found",
+                           kind ? kind->resource : patch->resource, patch->name);
+        else if (!(current = protobuf_c_message_unpack (kind->descriptor, NULL, stored->size,
+                                                        stored->data))
+                 || zube_merge_patch_apply (current, text, &patched, error, sizeof error) != 0)
+            zt_fake_error (request, ZUBE_BAD_REQUEST, "%s", error);
+        else {
+            int64_t rv = ++self->revision;
+            zt_fake_set_rv (patched, rv);
+            zt_fake_store (self, key, kind, patched, rv);
+            zt_fake_event (self, "MODIFIED", kind, patched, rv);
+            stored = zhashx_lookup (self->objects, key);
+            zt_fake_respond_object (request, kind, stored->data, stored->size, rv);
+        }
+        if (current)
+            protobuf_c_message_free_unpacked (current, NULL);
+        if (patched)
+            protobuf_c_message_free_unpacked (patched, NULL);
+        free (text);
+        zube__patch_request__free_unpacked (patch, NULL);
     } else
         zt_fake_error (request, ZUBE_NOT_IMPLEMENTED, "no method %s", method);
 }

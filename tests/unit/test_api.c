@@ -461,12 +461,17 @@ test_calls_against_service (void)
     ZT_ASSERT_INT_EQ (batch->n_events, 1);
     zube__watch_event_batch__free_unpacked (batch, NULL);
 
-    //  patch is sent as asked (the fake does not implement it)
+    //  patch: a merge patch of the labels
+    ProtobufCMessage *patched = NULL;
     ZT_ASSERT_INT_EQ (zube_api_patch (api, "pods", "default", "web", NULL,
-                                      "{\"metadata\":{\"labels\":{\"a\":\"b\"}}}", NULL, false,
+                                      "{\"metadata\":{\"labels\":{\"tier\":\"db\"}}}",
+                                      NULL, false, &patched, &error),
+                      ZUBE_OK);
+    ZT_ASSERT_INT_EQ (zube_object_meta (patched)->n_labels, 2);
+    protobuf_c_message_free_unpacked (patched, NULL);
+    ZT_ASSERT_INT_EQ (zube_api_patch (api, "pods", "default", "nope", NULL, "{}", NULL, false,
                                       NULL, &error),
-                      ZUBE_NOT_IMPLEMENTED);
-    ZT_ASSERT_STR_EQ (s_message (&error), "no method patch");
+                      ZUBE_NOT_FOUND);
 
     //  delete: the object as it was; then it is gone
     ProtobufCMessage *deleted = NULL;
