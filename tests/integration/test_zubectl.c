@@ -581,6 +581,19 @@ test_errors (void)
     ZT_ASSERT_STR_EQ (result.err, expect);
     s_result_free (&result);
 
+    //  Invalid: kubectl's "The Pod ... is invalid" with the field causes.
+    char invalid_path[300];
+    s_write_file ("invalid.yaml",
+                  "apiVersion: v1\nkind: Pod\nmetadata:\n  name: Web\nspec:\n  containers:\n"
+                  "  - name: c\n    image: busybox\n",
+                  invalid_path, sizeof invalid_path);
+    result = s_zubectl ("apply", "-f", invalid_path, NULL);
+    S_ASSERT_EXIT (result, 1);
+    ZT_ASSERT_MSG (strncmp (result.err, "The Pod \"Web\" is invalid: metadata.name: Invalid value: "
+                                        "\"Web\": ", 63) == 0,
+                   "invalid:\n%s", result.err);
+    s_result_free (&result);
+
     result = s_zubectl ("apply", "-f", path, "-n", "other", NULL);
     S_ASSERT_EXIT (result, 1);
     ZT_ASSERT_STR_EQ (result.err,
