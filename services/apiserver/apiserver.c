@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *s_verb_names[API_VERB_COUNT] = {
     [API_VERB_CREATE] = "create",   [API_VERB_GET] = "get",
@@ -451,11 +452,12 @@ s_stats_handle (zube_apiserver_t *self, zube_bus_request_t *request)
     snprintf (text + at, sizeof text - at,
               "errors=%" PRIu64 "\nbatches=%" PRIu64 "\nbatched_writes=%" PRIu64
               "\nmean_batch=%.2f\nmax_batch=%" PRIu64 "\nretries=%" PRIu64
-              "\ndenials=%" PRIu64 "\nrevision=%" PRId64 "\npublisher=%s\n",
+              "\ndenials=%" PRIu64 "\nrevision=%" PRId64 "\npublisher=%s\npid=%d\n",
               self->errors, self->batches, self->batched_writes,
               self->batches ? (double)self->batched_writes / (double)self->batches : 0.0,
               self->max_batch, self->retries, zube_authz_denials (self->authz),
-              api_watch_revision (self), api_watch_publisher (self) ? "true" : "false");
+              api_watch_revision (self), api_watch_publisher (self) ? "true" : "false",
+              (int)getpid ());
     zube_bus_respond (request, ZUBE_OK, NULL, text, strlen (text));
 }
 
@@ -575,6 +577,11 @@ zube_apiserver_new (const zube_apiserver_config_t *config, char *error, size_t e
         zube_apiserver_destroy (&self);
         return NULL;
     }
+    //  The bus opens its PUB socket on the first publish, and the broker
+    //  only hears a PUB socket's events once its subscription has reached
+    //  it: open it now, long before the first event that matters
+    zube_bus_publish (self->bus, "zube/apiserver/started", self->instance,
+                      strlen (self->instance));
     zube_log_info ("msg=\"apiserver started\" store=%s instance=%s", config->store_url,
                    self->instance);
     return self;

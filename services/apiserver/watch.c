@@ -804,6 +804,8 @@ api_watch_new (zube_apiserver_t *self, size_t window)
     self->watch = watch;
     s_window_load (self);
     watch->lease_seen_ms = s_now_ms ();
+    //  A moment for the bus's PUB socket to be heard before publishing
+    watch->next_lease_ms = watch->lease_seen_ms + 300;
     return watch;
 }
 
