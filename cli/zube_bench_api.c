@@ -720,6 +720,43 @@ s_teardown (s_bench_t *self)
     self->dir[0] = 0;
 }
 
+//  The apiserver's group commit counters (its `stats` method,
+//  docs/api-protocol.md): how many writes each store transaction carried.
+typedef struct {
+    bool ok;
+    double batches;
+    double writes;
+} s_stats_t;
+
+static s_stats_t
+s_apiserver_stats (zube_bus_t *bus)
+{
+    s_stats_t stats = {0};
+    zube_bus_reply_t *reply = NULL;
+    if (bus && zube_bus_call (bus, ZUBE_API_SERVICE, "stats", NULL, 0, 5000, &reply) == 0
+        && reply->status == ZUBE_OK && reply->payload) {
+        char *text = strndup ((const char *) reply->payload, reply->payload_size);
+        char *batches = text ? strstr (text, "\nbatches=") : NULL;
+        char *writes = text ? strstr (text, "\nbatched_writes=") : NULL;
+        if (batches && writes) {
+            stats.batches = strtod (batches + 9, NULL);
+            stats.writes = strtod (writes + 16, NULL);
+            stats.ok = true;
+        }
+        free (text);
+    }
+    zube_bus_reply_destroy (&reply);
+    return stats;
+}
+
+//  Writes per store transaction between two readings; 0 when unknown.
+static double
+s_mean_batch (s_stats_t before, s_stats_t after)
+{
+    double batches = after.batches - before.batches;
+    return before.ok && after.ok && batches > 0 ? (after.writes - before.writes) / batches : 0;
+}
+
 //  --------------------------------------------------------------------------
 //  Clients: one thread, one bus connection and one zube_api_t each
 
@@ -1795,6 +1832,8 @@ zube_bench_api (int argc, char **argv)
     s_result_t creates = {0}, updates = {0}, gets = {0}, raw = {0};
     s_watch_result_t watch = {0};
     uint8_t *value = NULL;
+    zube_bus_t *control = NULL;     //  for the apiserver's stats
+    double create_batch = 0, update_batch = 0, watch_batch = 0;
     char raw_what[128];
     s_raw_what (&bench, raw_what, sizeof raw_what);
 
@@ -1848,12 +1887,20 @@ zube_bench_api (int argc, char **argv)
         printf ("measuring creates, updates, gets, the raw backend and watch latency\n");
         fflush (stdout);
     }
+    control = zube_bus_new (&(zube_bus_config_t) {.endpoint = bench.endpoint,
+                                                   .insecure = true});
+    s_stats_t stats_before = s_apiserver_stats (control);
     s_clients_run (&bench, clients, S_PHASE_CREATE, &creates);
     if (zsys_interrupted)
         goto cleanup;
+    s_stats_t stats_after = s_apiserver_stats (control);
+    create_batch = s_mean_batch (stats_before, stats_after);
     s_clients_run (&bench, clients, S_PHASE_UPDATE, &updates);
     if (zsys_interrupted)
         goto cleanup;
+    stats_before = stats_after;
+    stats_after = s_apiserver_stats (control);
+    update_batch = s_mean_batch (stats_before, stats_after);
     s_clients_run (&bench, clients, S_PHASE_GET, &gets);
     if (zsys_interrupted)
         goto cleanup;
@@ -1874,8 +1921,10 @@ zube_bench_api (int argc, char **argv)
                                               : s_raw_lmdb (&bench, value, &raw);
     if (raw_rc != 0)
         goto cleanup;
+    stats_before = s_apiserver_stats (control);
     if (s_watch_run (&bench, &watch) != 0)
         goto cleanup;
+    watch_batch = s_mean_batch (stats_before, s_apiserver_stats (control));
 
     double ratio = raw.per_s > 0 ? creates.per_s / raw.per_s : 0;
     size_t errors = creates.errors + updates.errors + gets.errors + raw.errors
@@ -1911,6 +1960,9 @@ zube_bench_api (int argc, char **argv)
         s_json_phase ("update", &updates);
         s_json_phase ("get", &gets);
         s_json_phase ("raw", &raw);
+        printf ("  \"create_mean_batch\": %.2f,\n", create_batch);
+        printf ("  \"update_mean_batch\": %.2f,\n", update_batch);
+        printf ("  \"watch_mean_batch\": %.2f,\n", watch_batch);
         printf ("  \"value_bytes\": %zu,\n", bench.value_bytes);
         printf ("  \"requests\": %ld,\n", bench.requests);
         printf ("  \"duration_ms\": %" PRId64 ",\n", bench.quota_mode ? 0 : bench.duration_ms);
@@ -1940,6 +1992,9 @@ zube_bench_api (int argc, char **argv)
         printf ("\nraw: %s; %zu-byte values%s\n", raw_what, bench.value_bytes,
                 bench.kind == S_STORE_LMDB ? " (latency per batch)" : "");
         printf ("ratio creates/raw: %.3f\n", ratio);
+        printf ("apiserver group commit: %.1f creates, %.1f updates, %.1f watch writes per "
+                "store transaction\n",
+                create_batch, update_batch, watch_batch);
         printf ("watch (%s, write sent to event): p50 %.2f ms, p99 %.2f ms, max %.2f ms; "
                 "after the write's ack: p50 %.2f ms, p99 %.2f ms\n",
                 S_WATCH_TOPIC, watch.p50_ms, watch.p99_ms, watch.max_ms,
@@ -1979,6 +2034,7 @@ cleanup:
     }
     free (clients);
     free (value);
+    zube_bus_destroy (&control);
     s_teardown (&bench);
     curl_global_cleanup ();
     return rc;
