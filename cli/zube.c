@@ -5,16 +5,25 @@
 
         DIR/certs/        the certificate directory (zube certs create)
         DIR/zubeconfig    the client config zubectl reads (zube-config(5))
-        DIR/logs/         one log file per process (broker.log)
-        DIR/run/          pid files: broker.pid, and zube.pid while `zube up`
-                          supervises in the foreground
+        DIR/data/         the apiserver's data: the LMDB store (data/store),
+                          or a Redis or etcd server's files (data/redis,
+                          data/etcd) when `up` starts one
+        DIR/logs/         one log file per process (broker.log, ...)
+        DIR/run/          pid files: one per process, and zube.pid while
+                          `zube up` supervises in the foreground
 
-    `zube up` starts the broker (later issues add the apiserver, scheduler,
-    controllers and agents), waits until it answers, and either supervises
-    it in the foreground (restarting it with back-off; Ctrl-C stops it) or
-    leaves it running (--detach). `zube down` stops whatever `up` started. */
+    `zube up` starts the cluster's processes in order (the store server
+    when it starts one, the broker, the apiserver; later issues add the
+    scheduler, controllers and agents), waits until each answers, and
+    either supervises them in the foreground (restarting each with its own
+    back-off; Ctrl-C stops them) or leaves them running (--detach).
+    `zube down` stops whatever `up` started, last started first. */
 #define _GNU_SOURCE
+#include <assert.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,11 +34,13 @@
 #include <time.h>
 #include <unistd.h>
 #include <czmq.h>
+#include "api.pb-c.h"
 #include "bus.pb-c.h"
 #include "zube/zube.h"
 #include "zube/bus.h"
 #include "zube/certs.h"
 #include "zube/config.h"
+#include "zube/store_client.h"
 #include "zube_cli.h"
 
 #define ZUBE_DEFAULT_PORT 7400
@@ -51,18 +62,6 @@ struct zube_command_s {
     zube_handler_fn *handler;
     const zube_command_t *subcommands;
 };
-
-//  Paths of one cluster.
-typedef struct {
-    char dir[PATH_MAX];
-    char certs[PATH_MAX + 16];
-    char config[PATH_MAX + 16];
-    char logs[PATH_MAX + 16];
-    char run[PATH_MAX + 16];
-    char broker_log[PATH_MAX + 32];
-    char broker_pid[PATH_MAX + 32];
-    char supervisor_pid[PATH_MAX + 32];
-} zube_cluster_t;
 
 static volatile sig_atomic_t s_stop = 0;
 
@@ -94,52 +93,6 @@ s_nap (int ms)
 {
     struct timespec pause = {.tv_sec = ms / 1000, .tv_nsec = (long) (ms % 1000) * 1000000};
     nanosleep (&pause, NULL);
-}
-
-static int
-s_cluster_paths (zube_cluster_t *cluster, const char *dir, bool create)
-{
-    char home_dir[PATH_MAX];
-    if (!dir) {
-        const char *home = getenv ("HOME");
-        if (!home || !*home) {
-            zube_cli_error ("$HOME is not set: name the cluster folder with --dir DIR");
-            return -1;
-        }
-        snprintf (home_dir, sizeof home_dir, "%s/.zube/cluster", home);
-        dir = home_dir;
-    }
-    if (create && zube_cli_mkdir_p (dir, 0755) != 0) {
-        zube_cli_error ("cannot create %s: %s", dir, strerror (errno));
-        return -1;
-    }
-    //  Absolute, so the commands we print work from any folder.
-    if (!realpath (dir, cluster->dir))
-        snprintf (cluster->dir, sizeof cluster->dir, "%s", dir);
-    snprintf (cluster->certs, sizeof cluster->certs, "%s/certs", cluster->dir);
-    snprintf (cluster->config, sizeof cluster->config, "%s/zubeconfig", cluster->dir);
-    snprintf (cluster->logs, sizeof cluster->logs, "%s/logs", cluster->dir);
-    snprintf (cluster->run, sizeof cluster->run, "%s/run", cluster->dir);
-    snprintf (cluster->broker_log, sizeof cluster->broker_log, "%s/broker.log", cluster->logs);
-    snprintf (cluster->broker_pid, sizeof cluster->broker_pid, "%s/broker.pid", cluster->run);
-    snprintf (cluster->supervisor_pid, sizeof cluster->supervisor_pid, "%s/zube.pid",
-              cluster->run);
-    if (create
-        && (zube_cli_mkdir_p (cluster->logs, 0755) != 0
-            || zube_cli_mkdir_p (cluster->run, 0755) != 0)) {
-        zube_cli_error ("cannot create %s/{logs,run}: %s", cluster->dir, strerror (errno));
-        return -1;
-    }
-    return 0;
-}
-
-//  The pid in a pid file if that process still runs (and is what the file
-//  says it is), else -1.
-static pid_t
-s_running (const char *pid_path, const char *needle)
-{
-    pid_t pid = zube_cli_pidfile_read (pid_path);
-    return zube_cli_process_alive (pid, needle) ? pid : -1;
 }
 
 //  One round trip to bus/ping with the cluster's client config; the
@@ -207,143 +160,459 @@ s_print_log_tail (const char *path, int lines)
         free (ring[i]);
 }
 
+//  One process of the cluster, as `up` starts it and the supervisor keeps
+//  it running. Components start in table order and stop in reverse.
+typedef struct s_component_s s_component_t;
+typedef int (s_ready_fn) (s_component_t *component, const char *config_path);
+
+struct s_component_s {
+    const char *name;    //  "broker": run/broker.pid, logs/broker.log
+    const char *program; //  what `ps` shows, to recognise it in a pid file
+    char path[PATH_MAX]; //  the program as started
+    char *argv[32];
+    int argc;
+    char log[PATH_MAX + 32];
+    char pid_file[PATH_MAX + 32];
+    s_ready_fn *ready;
+    int port; //  for s_port_ready
+    pid_t pid;
+    int64_t started_ns;
+    int backoff_ms;
+    int64_t restart_at_ns;
+    bool enabled;
+};
+
+//  Every process `up` may start, in start order; `down` looks for all.
+enum { S_REDIS, S_ETCD, S_BROKER, S_APISERVER, S_COMPONENT_COUNT };
+
+//  Paths and settings of one cluster.
+typedef struct {
+    char dir[PATH_MAX];
+    char certs[PATH_MAX + 16];
+    char config[PATH_MAX + 16];
+    char logs[PATH_MAX + 16];
+    char run[PATH_MAX + 16];
+    char data[PATH_MAX + 16];
+    char supervisor_pid[PATH_MAX + 32];
+    int port;
+    bool insecure;
+    char store_url[PATH_MAX + 64];
+    //  Strings the argv of the components point into.
+    char strings[16][PATH_MAX + 64];
+    int string_count;
+    s_component_t components[S_COMPONENT_COUNT];
+} zube_cluster_t;
+
 static const char *
-s_broker_program (char *buf, size_t size)
+s_cluster_string (zube_cluster_t *cluster, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+static const char *
+s_cluster_string (zube_cluster_t *cluster, const char *format, ...)
 {
-    const char *path = zube_cli_sibling_program ("zube-broker", buf, size);
-    return path ? path : "zube-broker";
+    assert (cluster->string_count < 16);
+    char *buf = cluster->strings[cluster->string_count++];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (buf, PATH_MAX + 64, format, args);
+    va_end (args);
+    return buf;
 }
 
-static pid_t
-s_start_broker (zube_cluster_t *cluster, const char *program, int port, bool insecure)
+static void
+s_component_arg (s_component_t *component, const char *arg)
 {
-    char bind[64];
-    snprintf (bind, sizeof bind, "tcp://127.0.0.1:%d", port);
-    char *argv[8];
-    int argc = 0;
-    argv[argc++] = (char *) program;
-    argv[argc++] = "--bind";
-    argv[argc++] = bind;
-    if (insecure)
-        argv[argc++] = "--insecure";
-    else {
-        argv[argc++] = "--certs";
-        argv[argc++] = cluster->certs;
-    }
-    argv[argc] = NULL;
-    pid_t pid = zube_cli_spawn (argv, cluster->broker_log);
-    if (pid < 0)
-        zube_cli_error ("cannot start %s: %s%s", program, strerror (errno),
-                        strchr (program, '/') ? "" : " (not beside zube, nor in $PATH)");
-    else
-    if (zube_cli_pidfile_write (cluster->broker_pid, pid) != 0)
-        fprintf (stderr, "zube: warning: cannot write %s: %s\n", cluster->broker_pid,
-                 strerror (errno));
-    return pid;
+    assert (component->argc < 31);
+    component->argv[component->argc++] = (char *) arg;
+    component->argv[component->argc] = NULL;
 }
 
-//  Waits until the broker answers a ping. 0, or -1 (it died, or did not
-//  answer in time, or we were interrupted).
 static int
-s_wait_ready (zube_cluster_t *cluster, pid_t pid)
+s_cluster_paths (zube_cluster_t *cluster, const char *dir, bool create)
 {
+    char home_dir[PATH_MAX];
+    if (!dir) {
+        const char *home = getenv ("HOME");
+        if (!home || !*home) {
+            zube_cli_error ("$HOME is not set: name the cluster folder with --dir DIR");
+            return -1;
+        }
+        snprintf (home_dir, sizeof home_dir, "%s/.zube/cluster", home);
+        dir = home_dir;
+    }
+    if (create && zube_cli_mkdir_p (dir, 0755) != 0) {
+        zube_cli_error ("cannot create %s: %s", dir, strerror (errno));
+        return -1;
+    }
+    //  Absolute, so the commands we print work from any folder.
+    if (!realpath (dir, cluster->dir))
+        snprintf (cluster->dir, sizeof cluster->dir, "%s", dir);
+    snprintf (cluster->certs, sizeof cluster->certs, "%s/certs", cluster->dir);
+    snprintf (cluster->config, sizeof cluster->config, "%s/zubeconfig", cluster->dir);
+    snprintf (cluster->logs, sizeof cluster->logs, "%s/logs", cluster->dir);
+    snprintf (cluster->run, sizeof cluster->run, "%s/run", cluster->dir);
+    snprintf (cluster->data, sizeof cluster->data, "%s/data", cluster->dir);
+    snprintf (cluster->supervisor_pid, sizeof cluster->supervisor_pid, "%s/zube.pid",
+              cluster->run);
+    static const struct {
+        const char *name;
+        const char *program;
+    } names[S_COMPONENT_COUNT] = {[S_REDIS] = {"redis", "redis-server"},
+                                  [S_ETCD] = {"etcd", "etcd"},
+                                  [S_BROKER] = {"broker", "zube-broker"},
+                                  [S_APISERVER] = {"apiserver", "zube-apiserver"}};
+    for (int i = 0; i < S_COMPONENT_COUNT; i++) {
+        s_component_t *component = &cluster->components[i];
+        component->name = names[i].name;
+        component->program = names[i].program;
+        snprintf (component->log, sizeof component->log, "%s/%s.log", cluster->logs,
+                  component->name);
+        snprintf (component->pid_file, sizeof component->pid_file, "%s/%s.pid", cluster->run,
+                  component->name);
+        component->pid = -1;
+    }
+    if (create
+        && (zube_cli_mkdir_p (cluster->logs, 0755) != 0
+            || zube_cli_mkdir_p (cluster->run, 0755) != 0
+            || zube_cli_mkdir_p (cluster->data, 0700) != 0)) {
+        zube_cli_error ("cannot create %s/{logs,run,data}: %s", cluster->dir, strerror (errno));
+        return -1;
+    }
+    return 0;
+}
+
+//  The pid in a pid file if that process still runs (and is what the file
+//  says it is), else -1.
+static pid_t
+s_running (const char *pid_path, const char *needle)
+{
+    pid_t pid = zube_cli_pidfile_read (pid_path);
+    return zube_cli_process_alive (pid, needle) ? pid : -1;
+}
+
+static bool
+s_port_open (int port)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons ((uint16_t) port),
+                               .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    int rc = connect (fd, (struct sockaddr *) &addr, sizeof addr);
+    close (fd);
+    return rc == 0;
+}
+
+static int
+s_port_ready (s_component_t *component, const char *config_path)
+{
+    (void) config_path;
+    return s_port_open (component->port) ? 0 : -1;
+}
+
+//  The broker is ready when it answers a ping.
+static int
+s_broker_ready (s_component_t *component, const char *config_path)
+{
+    (void) component;
     zube_config_t *config = NULL;
-    zube_bus_t *bus = s_connect (cluster->config, &config);
+    zube_bus_t *bus = s_connect (config_path, &config);
     if (!bus)
         return -1;
-    int rc = -1;
-    int64_t deadline = zube_cli_now_ns () + (int64_t) ZUBE_READY_TIMEOUT_MS * 1000000;
-    while (!s_stop && zube_cli_now_ns () < deadline) {
-        if (!zube_cli_process_alive (pid, NULL)) {
-            int status = 0;
-            waitpid (pid, &status, WNOHANG);
-            zube_cli_error ("zube-broker exited during start-up");
-            s_print_log_tail (cluster->broker_log, 12);
-            break;
-        }
-        if (s_ping (bus, 500, NULL) == 0) {
-            rc = 0;
-            break;
-        }
-    }
-    if (rc != 0 && !s_stop && zube_cli_process_alive (pid, NULL)) {
-        zube_cli_error ("zube-broker (pid %d) did not answer within %d s", (int) pid,
-                        ZUBE_READY_TIMEOUT_MS / 1000);
-        s_print_log_tail (cluster->broker_log, 12);
-    }
+    int rc = s_ping (bus, 500, NULL);
     zube_bus_destroy (&bus);
     zube_config_destroy (&config);
     return rc;
 }
 
-static void
-s_stop_broker (zube_cluster_t *cluster, pid_t pid)
+//  The apiserver is ready when it answers a read (any answer from the
+//  service itself, even NotFound, means it serves).
+static int
+s_apiserver_ready (s_component_t *component, const char *config_path)
 {
-    if (pid > 0 && zube_cli_process_stop (pid, ZUBE_STOP_TIMEOUT_MS) != 0)
-        fprintf (stderr, "zube: warning: broker pid %d survived SIGKILL\n", (int) pid);
-    unlink (cluster->broker_pid);
+    (void) component;
+    zube_config_t *config = NULL;
+    zube_bus_t *bus = s_connect (config_path, &config);
+    if (!bus)
+        return -1;
+    Zube__GetRequest request = ZUBE__GET_REQUEST__INIT;
+    request.resource = "namespaces";
+    request.name = "default";
+    uint8_t packed[64];
+    size_t size = zube__get_request__pack (&request, packed);
+    zube_bus_reply_t *reply = NULL;
+    int rc = zube_bus_call (bus, "api", "get", packed, size, 500, &reply);
+    if (rc == 0 && reply->status != ZUBE_OK && reply->status != ZUBE_NOT_FOUND)
+        rc = -1;
+    zube_bus_reply_destroy (&reply);
+    zube_bus_destroy (&bus);
+    zube_config_destroy (&config);
+    return rc;
 }
 
-//  Foreground: restart the broker with back-off whenever it dies, until a
-//  signal; then stop it.
 static int
-s_supervise (zube_cluster_t *cluster, const char *program, pid_t pid, int port, bool insecure)
+s_write_text (const char *path, const char *text)
+{
+    FILE *file = fopen (path, "w");
+    if (!file)
+        return -1;
+    int rc = fputs (text, file) < 0 ? -1 : 0;
+    if (fclose (file) != 0)
+        rc = -1;
+    return rc;
+}
+
+//  A Redis that acknowledges a write only once it is on disk: the
+//  apiserver's group commit relies on it (docs/api-protocol.md).
+static int
+s_plan_redis (zube_cluster_t *cluster, int port)
+{
+    s_component_t *component = &cluster->components[S_REDIS];
+    const char *dir = s_cluster_string (cluster, "%s/redis", cluster->data);
+    if (zube_cli_mkdir_p (dir, 0700) != 0) {
+        zube_cli_error ("cannot create %s: %s", dir, strerror (errno));
+        return -1;
+    }
+    const char *conf = s_cluster_string (cluster, "%s/redis.conf", dir);
+    char text[PATH_MAX + 512];
+    snprintf (text, sizeof text,
+              "# written by zube up: the store of the cluster in %s\n"
+              "bind 127.0.0.1\nport %d\nprotected-mode yes\ndir %s\n"
+              "appendonly yes\nappendfsync always\nsave \"\"\ndaemonize no\n",
+              cluster->dir, port, dir);
+    if (s_write_text (conf, text) != 0) {
+        zube_cli_error ("cannot write %s: %s", conf, strerror (errno));
+        return -1;
+    }
+    snprintf (component->path, sizeof component->path, "redis-server");
+    s_component_arg (component, component->path);
+    s_component_arg (component, conf);
+    component->port = port;
+    component->ready = s_port_ready;
+    component->enabled = true;
+    snprintf (cluster->store_url, sizeof cluster->store_url, "redis://127.0.0.1:%d", port);
+    return 0;
+}
+
+static int
+s_plan_etcd (zube_cluster_t *cluster, int port)
+{
+    s_component_t *component = &cluster->components[S_ETCD];
+    const char *dir = s_cluster_string (cluster, "%s/etcd", cluster->data);
+    const char *client_url = s_cluster_string (cluster, "http://127.0.0.1:%d", port);
+    const char *peer_url = s_cluster_string (cluster, "http://127.0.0.1:%d", port + 1);
+    const char *initial = s_cluster_string (cluster, "zube=%s", peer_url);
+    snprintf (component->path, sizeof component->path, "etcd");
+    const char *args[] = {component->path, "--name", "zube", "--data-dir", dir,
+                          "--listen-client-urls", client_url, "--advertise-client-urls",
+                          client_url, "--listen-peer-urls", peer_url,
+                          "--initial-advertise-peer-urls", peer_url, "--initial-cluster",
+                          initial, NULL};
+    for (int i = 0; args[i]; i++)
+        s_component_arg (component, args[i]);
+    component->port = port;
+    component->ready = s_port_ready;
+    component->enabled = true;
+    snprintf (cluster->store_url, sizeof cluster->store_url, "etcd://127.0.0.1:%d", port);
+    return 0;
+}
+
+//  The components of a cluster and their command lines, from the flags.
+//  store: "lmdb" (default), "lmdb:DIR", "redis" or "etcd" (a server
+//  started here, ports PORT+3 and PORT+4), or a redis:// or etcd:// URL
+//  of a server that already runs.
+static int
+s_plan (zube_cluster_t *cluster, const char *store)
+{
+    int port = cluster->port;
+    if (!store || strcmp (store, "lmdb") == 0)
+        snprintf (cluster->store_url, sizeof cluster->store_url, "lmdb:%s/store",
+                  cluster->data);
+    else
+    if (strcmp (store, "redis") == 0) {
+        if (s_plan_redis (cluster, port + 3) != 0)
+            return -1;
+    }
+    else
+    if (strcmp (store, "etcd") == 0) {
+        if (s_plan_etcd (cluster, port + 3) != 0)
+            return -1;
+    }
+    else {
+        char plugin[32];
+        if (zube_store_url_plugin (store, plugin, sizeof plugin) != 0) {
+            zube_cli_error ("--store \"%s\" is not a store: use lmdb, lmdb:DIR, redis, etcd, "
+                            "redis://HOST:PORT[/DB] or etcd://HOST:PORT[,HOST:PORT...]",
+                            store);
+            return -1;
+        }
+        snprintf (cluster->store_url, sizeof cluster->store_url, "%s", store);
+    }
+
+    s_component_t *broker = &cluster->components[S_BROKER];
+    if (!zube_cli_sibling_program ("zube-broker", broker->path, sizeof broker->path))
+        snprintf (broker->path, sizeof broker->path, "zube-broker");
+    s_component_arg (broker, broker->path);
+    s_component_arg (broker, "--bind");
+    s_component_arg (broker, s_cluster_string (cluster, "tcp://127.0.0.1:%d", port));
+    if (cluster->insecure)
+        s_component_arg (broker, "--insecure");
+    else {
+        s_component_arg (broker, "--certs");
+        s_component_arg (broker, cluster->certs);
+    }
+    broker->ready = s_broker_ready;
+    broker->enabled = true;
+
+    s_component_t *apiserver = &cluster->components[S_APISERVER];
+    if (!zube_cli_sibling_program ("zube-apiserver", apiserver->path, sizeof apiserver->path))
+        snprintf (apiserver->path, sizeof apiserver->path, "zube-apiserver");
+    s_component_arg (apiserver, apiserver->path);
+    s_component_arg (apiserver, "--bus");
+    s_component_arg (apiserver, s_cluster_string (cluster, "tcp://127.0.0.1:%d", port));
+    if (cluster->insecure)
+        s_component_arg (apiserver, "--insecure");
+    else {
+        s_component_arg (apiserver, "--certs");
+        s_component_arg (apiserver, cluster->certs);
+        s_component_arg (apiserver, "--name");
+        s_component_arg (apiserver, "apiserver");
+    }
+    s_component_arg (apiserver, "--store");
+    s_component_arg (apiserver, cluster->store_url);
+    s_component_arg (apiserver, "--data-dir");
+    s_component_arg (apiserver, cluster->data);
+    apiserver->ready = s_apiserver_ready;
+    apiserver->enabled = true;
+    return 0;
+}
+
+static pid_t
+s_component_start (s_component_t *component)
+{
+    component->pid = zube_cli_spawn (component->argv, component->log);
+    component->started_ns = zube_cli_now_ns ();
+    if (component->pid < 0)
+        zube_cli_error ("cannot start %s: %s%s", component->path, strerror (errno),
+                        strchr (component->path, '/') ? "" : " (not beside zube, nor in $PATH)");
+    else
+    if (zube_cli_pidfile_write (component->pid_file, component->pid) != 0)
+        fprintf (stderr, "zube: warning: cannot write %s: %s\n", component->pid_file,
+                 strerror (errno));
+    return component->pid;
+}
+
+//  Waits until the component answers. 0, or -1 (it died, or did not
+//  answer in time, or we were interrupted).
+static int
+s_component_wait_ready (s_component_t *component, const char *config_path)
+{
+    int64_t deadline = zube_cli_now_ns () + (int64_t) ZUBE_READY_TIMEOUT_MS * 1000000;
+    while (!s_stop && zube_cli_now_ns () < deadline) {
+        int status = 0;
+        if (waitpid (component->pid, &status, WNOHANG) == component->pid
+            || !zube_cli_process_alive (component->pid, NULL)) {
+            zube_cli_error ("%s exited during start-up", component->program);
+            s_print_log_tail (component->log, 12);
+            component->pid = -1;
+            return -1;
+        }
+        if (component->ready (component, config_path) == 0)
+            return 0;
+        s_nap (100);
+    }
+    if (!s_stop) {
+        zube_cli_error ("%s (pid %d) did not answer within %d s", component->program,
+                        (int) component->pid, ZUBE_READY_TIMEOUT_MS / 1000);
+        s_print_log_tail (component->log, 12);
+    }
+    return -1;
+}
+
+static void
+s_component_stop (s_component_t *component)
+{
+    if (component->pid > 0 && zube_cli_process_stop (component->pid, ZUBE_STOP_TIMEOUT_MS) != 0)
+        fprintf (stderr, "zube: warning: %s pid %d survived SIGKILL\n", component->name,
+                 (int) component->pid);
+    component->pid = -1;
+    unlink (component->pid_file);
+}
+
+static void
+s_cluster_stop (zube_cluster_t *cluster)
+{
+    for (int i = S_COMPONENT_COUNT - 1; i >= 0; i--)
+        if (cluster->components[i].enabled)
+            s_component_stop (&cluster->components[i]);
+}
+
+//  Foreground: restart each component with its own back-off whenever it
+//  dies, until a signal; then stop them all, last started first.
+static int
+s_supervise (zube_cluster_t *cluster)
 {
     if (zube_cli_pidfile_write (cluster->supervisor_pid, getpid ()) != 0)
         fprintf (stderr, "zube: warning: cannot write %s: %s\n", cluster->supervisor_pid,
                  strerror (errno));
-    int backoff_ms = ZUBE_RESTART_MIN_MS;
-    int64_t started = zube_cli_now_ns ();
+    for (int i = 0; i < S_COMPONENT_COUNT; i++)
+        cluster->components[i].backoff_ms = ZUBE_RESTART_MIN_MS;
     while (!s_stop) {
-        int status = 0;
-        pid_t done = pid > 0 ? waitpid (pid, &status, WNOHANG) : -1;
-        if (pid > 0 && done == 0) {
-            s_nap (200);
-            continue;
-        }
-        int64_t ran_ms = (zube_cli_now_ns () - started) / 1000000;
-        if (ran_ms >= ZUBE_RESTART_RESET_MS)
-            backoff_ms = ZUBE_RESTART_MIN_MS;
-        if (pid > 0) {
-            if (WIFSIGNALED (status))
-                printf ("zube: broker (pid %d) killed by signal %d after %.1f s; restarting in %.1f s\n",
-                        (int) pid, WTERMSIG (status), ran_ms / 1000.0, backoff_ms / 1000.0);
+        int64_t now = zube_cli_now_ns ();
+        for (int i = 0; i < S_COMPONENT_COUNT && !s_stop; i++) {
+            s_component_t *component = &cluster->components[i];
+            if (!component->enabled)
+                continue;
+            if (component->pid > 0) {
+                int status = 0;
+                if (waitpid (component->pid, &status, WNOHANG) != component->pid)
+                    continue;
+                int64_t ran_ms = (now - component->started_ns) / 1000000;
+                if (ran_ms >= ZUBE_RESTART_RESET_MS)
+                    component->backoff_ms = ZUBE_RESTART_MIN_MS;
+                if (WIFSIGNALED (status))
+                    printf ("zube: %s (pid %d) killed by signal %d after %.1f s; "
+                            "restarting in %.1f s\n",
+                            component->name, (int) component->pid, WTERMSIG (status),
+                            ran_ms / 1000.0, component->backoff_ms / 1000.0);
+                else
+                    printf ("zube: %s (pid %d) exited with status %d after %.1f s; "
+                            "restarting in %.1f s\n",
+                            component->name, (int) component->pid, WEXITSTATUS (status),
+                            ran_ms / 1000.0, component->backoff_ms / 1000.0);
+                fflush (stdout);
+                component->pid = -1;
+                component->restart_at_ns = now + (int64_t) component->backoff_ms * 1000000;
+                component->backoff_ms = component->backoff_ms * 2 > ZUBE_RESTART_MAX_MS
+                                            ? ZUBE_RESTART_MAX_MS
+                                            : component->backoff_ms * 2;
+            }
             else
-                printf ("zube: broker (pid %d) exited with status %d after %.1f s; restarting in %.1f s\n",
-                        (int) pid, WEXITSTATUS (status), ran_ms / 1000.0, backoff_ms / 1000.0);
-            fflush (stdout);
+            if (now >= component->restart_at_ns && s_component_start (component) > 0) {
+                printf ("zube: %s restarted (pid %d)\n", component->name, (int) component->pid);
+                fflush (stdout);
+            }
         }
-        for (int waited = 0; waited < backoff_ms && !s_stop; waited += 100)
-            s_nap (100);
-        if (s_stop) {
-            pid = -1;
-            break;
-        }
-        backoff_ms = backoff_ms * 2 > ZUBE_RESTART_MAX_MS ? ZUBE_RESTART_MAX_MS : backoff_ms * 2;
-        started = zube_cli_now_ns ();
-        pid = s_start_broker (cluster, program, port, insecure);
-        if (pid > 0) {
-            printf ("zube: broker restarted (pid %d)\n", (int) pid);
-            fflush (stdout);
-        }
+        s_nap (200);
     }
-    printf ("\nzube: stopping the broker%s\n", pid > 0 ? "" : " (not running)");
+    printf ("\nzube: stopping the cluster\n");
     fflush (stdout);
-    s_stop_broker (cluster, pid);
+    s_cluster_stop (cluster);
     unlink (cluster->supervisor_pid);
     printf ("zube: stopped\n");
     return 0;
 }
 
 static int
-s_write_client_config (zube_cluster_t *cluster, int port, bool insecure)
+s_write_client_config (zube_cluster_t *cluster)
 {
     zube_config_t *config = zube_config_new ();
     char endpoint[64], error[1024];
-    snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", cluster->port);
     zube_config_set_broker (config, endpoint);
-    zube_config_set_insecure (config, insecure);
-    if (!insecure) {
+    zube_config_set_insecure (config, cluster->insecure);
+    if (!cluster->insecure) {
         //  Relative, so the folder can be moved or mounted elsewhere.
         zube_config_set_certs_dir (config, "certs");
         zube_config_set_name (config, "admin");
@@ -392,10 +661,23 @@ s_parse (const zube_command_t *command, const char *path, const zube_cli_flag_t 
     return count;
 }
 
+//  The first component of the cluster in dir that still runs, or NULL.
+static s_component_t *
+s_cluster_running (zube_cluster_t *cluster)
+{
+    for (int i = 0; i < S_COMPONENT_COUNT; i++) {
+        s_component_t *component = &cluster->components[i];
+        component->pid = s_running (component->pid_file, component->program);
+        if (component->pid > 0)
+            return component;
+    }
+    return NULL;
+}
+
 static int
 s_up (const zube_command_t *command, int argc, char **argv)
 {
-    const char *dir = NULL;
+    const char *dir = NULL, *store = NULL;
     bool detach = false, insecure = false;
     long port = ZUBE_DEFAULT_PORT;
     zube_cli_flag_t flags[] = {
@@ -407,7 +689,11 @@ s_up (const zube_command_t *command, int argc, char **argv)
          .help = "Run the bus without CurveZMQ (no certificates)"},
         {.name = "port", .short_name = 'p', .type = ZUBE_CLI_INT, .value = &port,
          .value_name = "PORT",
-         .help = "Broker port on 127.0.0.1 (default 7400; events use PORT+1 and PORT+2)"},
+         .help = "Broker port on 127.0.0.1 (default 7400; events use PORT+1 and PORT+2,\n"
+                 "a store server started here PORT+3 and PORT+4)"},
+        {.name = "store", .type = ZUBE_CLI_STRING, .value = &store, .value_name = "STORE",
+         .help = "lmdb (default: DIR/data/store), lmdb:PATH, redis or etcd (a server\n"
+                 "started here), or redis://HOST:PORT[/DB], etcd://HOST:PORT[,...]"},
         {0}};
     char *args[argc + 1];
     int count = s_parse (command, "zube up", flags, argc, argv, args);
@@ -417,52 +703,62 @@ s_up (const zube_command_t *command, int argc, char **argv)
         zube_cli_error ("unexpected argument \"%s\"", args[0]);
         return 1;
     }
-    if (port < 1 || port > 65533) {
-        zube_cli_error ("--port must be between 1 and 65533");
+    if (port < 1 || port > 65530) {
+        zube_cli_error ("--port must be between 1 and 65530");
         return 1;
     }
-    zube_cluster_t cluster;
+    static zube_cluster_t cluster;
+    memset (&cluster, 0, sizeof cluster);
     if (s_cluster_paths (&cluster, dir, true) != 0)
         return 1;
     pid_t running = s_running (cluster.supervisor_pid, "zube");
-    if (running < 0)
-        running = s_running (cluster.broker_pid, "zube-broker");
-    if (running > 0) {
+    s_component_t *component = s_cluster_running (&cluster);
+    if (running > 0 || component) {
         zube_cli_error ("a cluster already runs in %s (pid %d): stop it with "
-                        "\"zube down --dir %s\"", cluster.dir, (int) running, cluster.dir);
+                        "\"zube down --dir %s\"", cluster.dir,
+                        (int) (running > 0 ? running : component->pid), cluster.dir);
         return 1;
     }
+    cluster.port = (int) port;
+    cluster.insecure = insecure;
+    if (s_plan (&cluster, store) != 0)
+        return 1;
     if (!insecure
         && (s_create_certs (cluster.certs, "broker") != 0
-            || s_create_certs (cluster.certs, "admin") != 0))
+            || s_create_certs (cluster.certs, "admin") != 0
+            || s_create_certs (cluster.certs, "apiserver") != 0))
         return 1;
-    if (s_write_client_config (&cluster, (int) port, insecure) != 0)
+    if (s_write_client_config (&cluster) != 0)
         return 1;
 
-    char program_buf[PATH_MAX];
-    const char *program = s_broker_program (program_buf, sizeof program_buf);
-    pid_t pid = s_start_broker (&cluster, program, (int) port, insecure);
-    if (pid < 0)
-        return 1;
-    if (s_wait_ready (&cluster, pid) != 0) {
-        s_stop_broker (&cluster, pid);
-        return 1;
+    for (int i = 0; i < S_COMPONENT_COUNT; i++) {
+        component = &cluster.components[i];
+        if (!component->enabled)
+            continue;
+        if (s_component_start (component) < 0
+            || s_component_wait_ready (component, cluster.config) != 0) {
+            s_cluster_stop (&cluster);
+            return 1;
+        }
     }
-    printf ("zube: broker running (pid %d) at tcp://127.0.0.1:%ld, %s\n", (int) pid, port,
-            insecure ? "insecure" : "secure (CurveZMQ)");
+    printf ("zube: cluster running at tcp://127.0.0.1:%ld, %s, store %s\n", port,
+            insecure ? "insecure" : "secure (CurveZMQ)", cluster.store_url);
+    for (int i = 0; i < S_COMPONENT_COUNT; i++) {
+        component = &cluster.components[i];
+        if (component->enabled)
+            printf ("  %-10s pid %-7d log %s\n", component->name, (int) component->pid,
+                    component->log);
+    }
     printf ("  cluster folder: %s\n", cluster.dir);
     printf ("  client config:  %s\n", cluster.config);
-    printf ("  broker log:     %s\n", cluster.broker_log);
-    printf ("\nTry:\n  zubectl --config %s bus services\n", cluster.config);
+    printf ("\nTry:\n  zubectl --config %s get namespaces\n", cluster.config);
     if (detach) {
         printf ("Stop it with:\n  zube down --dir %s\n", cluster.dir);
         return 0;
     }
     printf ("Stop it with Ctrl-C here, or \"zube down --dir %s\".\n\n", cluster.dir);
     fflush (stdout);
-    char program_copy[PATH_MAX];
-    snprintf (program_copy, sizeof program_copy, "%s", program);
-    return s_supervise (&cluster, program_copy, pid, (int) port, insecure);
+    return s_supervise (&cluster);
 }
 
 static int
@@ -481,32 +777,38 @@ s_down (const zube_command_t *command, int argc, char **argv)
         zube_cli_error ("unexpected argument \"%s\"", args[0]);
         return 1;
     }
-    zube_cluster_t cluster;
+    static zube_cluster_t cluster;
+    memset (&cluster, 0, sizeof cluster);
     if (s_cluster_paths (&cluster, dir, false) != 0)
         return 1;
     bool stopped_any = false;
     int rc = 0;
-    //  A supervisor first, or it would restart the broker we stop.
+    //  A supervisor first, or it would restart what we stop; it stops its
+    //  components itself.
     pid_t supervisor = s_running (cluster.supervisor_pid, "zube");
     if (supervisor > 0) {
         printf ("zube: stopping the supervisor (pid %d)\n", (int) supervisor);
-        if (zube_cli_process_stop (supervisor, ZUBE_STOP_TIMEOUT_MS + 5000) != 0) {
+        if (zube_cli_process_stop (supervisor, ZUBE_STOP_TIMEOUT_MS * S_COMPONENT_COUNT + 5000)
+            != 0) {
             zube_cli_error ("the supervisor (pid %d) did not stop", (int) supervisor);
             rc = 1;
         }
         stopped_any = true;
     }
     unlink (cluster.supervisor_pid);
-    pid_t broker = s_running (cluster.broker_pid, "zube-broker");
-    if (broker > 0) {
-        printf ("zube: stopping the broker (pid %d)\n", (int) broker);
-        if (zube_cli_process_stop (broker, ZUBE_STOP_TIMEOUT_MS) != 0) {
-            zube_cli_error ("the broker (pid %d) did not stop", (int) broker);
-            rc = 1;
+    for (int i = S_COMPONENT_COUNT - 1; i >= 0; i--) {
+        s_component_t *component = &cluster.components[i];
+        pid_t pid = s_running (component->pid_file, component->program);
+        if (pid > 0) {
+            printf ("zube: stopping the %s (pid %d)\n", component->name, (int) pid);
+            if (zube_cli_process_stop (pid, ZUBE_STOP_TIMEOUT_MS) != 0) {
+                zube_cli_error ("the %s (pid %d) did not stop", component->name, (int) pid);
+                rc = 1;
+            }
+            stopped_any = true;
         }
-        stopped_any = true;
+        unlink (component->pid_file);
     }
-    unlink (cluster.broker_pid);
     if (!stopped_any)
         printf ("zube: nothing runs in %s\n", cluster.dir);
     else
@@ -531,46 +833,70 @@ s_status (const zube_command_t *command, int argc, char **argv)
         zube_cli_error ("unexpected argument \"%s\"", args[0]);
         return 1;
     }
-    zube_cluster_t cluster;
+    static zube_cluster_t cluster;
+    memset (&cluster, 0, sizeof cluster);
     if (s_cluster_paths (&cluster, dir, false) != 0)
         return 1;
     printf ("Cluster folder: %s\n", cluster.dir);
     zube_cli_table_t *table = zube_cli_table_new (3);
     zube_cli_table_addv (table, "COMPONENT", "PID", "STATUS");
     pid_t supervisor = s_running (cluster.supervisor_pid, "zube");
-    pid_t broker = s_running (cluster.broker_pid, "zube-broker");
     char pid_text[32], status_text[512];
     if (supervisor > 0) {
         snprintf (pid_text, sizeof pid_text, "%d", (int) supervisor);
         zube_cli_table_addv (table, "supervisor", pid_text, "running (zube up in the foreground)");
     }
-    bool healthy = false;
-    if (broker > 0) {
-        snprintf (pid_text, sizeof pid_text, "%d", (int) broker);
-        zube_config_t *config = NULL;
-        //  Quiet: an unreachable broker is reported in the table.
-        zube_log_level_t level = zube_log_get_level ();
-        zube_log_set_level (ZUBE_LOG_OFF);
-        zube_bus_t *bus = access (cluster.config, R_OK) == 0 ? s_connect (cluster.config, &config)
-                                                               : NULL;
-        double rtt_ms = 0;
-        if (bus && s_ping (bus, 2000, &rtt_ms) == 0) {
-            snprintf (status_text, sizeof status_text, "running, answers at %s (%.2f ms)",
-                      zube_config_broker (config), rtt_ms);
-            healthy = true;
+    //  Quiet: an unreachable service is reported in the table.
+    zube_log_level_t level = zube_log_get_level ();
+    zube_log_set_level (ZUBE_LOG_OFF);
+    bool have_config = access (cluster.config, R_OK) == 0;
+    bool healthy = true, any = false;
+    for (int i = 0; i < S_COMPONENT_COUNT; i++) {
+        s_component_t *component = &cluster.components[i];
+        pid_t pid = s_running (component->pid_file, component->program);
+        bool required = i == S_BROKER || i == S_APISERVER;
+        if (pid <= 0) {
+            if (required) {
+                zube_cli_table_addv (table, component->name, "-", "stopped");
+                healthy = false;
+            }
+            continue;
+        }
+        any = true;
+        snprintf (pid_text, sizeof pid_text, "%d", (int) pid);
+        if (i == S_BROKER && have_config) {
+            zube_config_t *config = NULL;
+            zube_bus_t *bus = s_connect (cluster.config, &config);
+            double rtt_ms = 0;
+            if (bus && s_ping (bus, 2000, &rtt_ms) == 0)
+                snprintf (status_text, sizeof status_text, "running, answers at %s (%.2f ms)",
+                          zube_config_broker (config), rtt_ms);
+            else {
+                snprintf (status_text, sizeof status_text,
+                          "running, but does not answer at %s",
+                          config ? zube_config_broker (config) : "(no client config)");
+                healthy = false;
+            }
+            zube_bus_destroy (&bus);
+            zube_config_destroy (&config);
         }
         else
-            snprintf (status_text, sizeof status_text, "running, but does not answer at %s",
-                      config ? zube_config_broker (config) : "(no client config)");
-        zube_log_set_level (level);
-        zube_bus_destroy (&bus);
-        zube_config_destroy (&config);
-        zube_cli_table_addv (table, "broker", pid_text, status_text);
+        if (i == S_APISERVER && have_config) {
+            if (s_apiserver_ready (component, cluster.config) == 0)
+                snprintf (status_text, sizeof status_text, "running, serves \"api\"");
+            else {
+                snprintf (status_text, sizeof status_text, "running, but does not answer");
+                healthy = false;
+            }
+        }
+        else
+            snprintf (status_text, sizeof status_text, "running");
+        zube_cli_table_addv (table, component->name, pid_text, status_text);
     }
-    else
-        zube_cli_table_addv (table, "broker", "-", "stopped");
+    zube_log_set_level (level);
     zube_cli_table_print (table, stdout);
     zube_cli_table_destroy (&table);
+    healthy = healthy && any;
     if (healthy)
         printf ("\nClient config: %s\n", cluster.config);
     return healthy ? 0 : 1;
@@ -633,24 +959,26 @@ static const zube_command_t s_certs_commands[] = {
 static const zube_command_t s_commands[] = {
     {.name = "up",
      .summary = "Start a local cluster and supervise it (or leave it running with --detach)",
-     .usage = "up [--dir DIR] [--detach] [--insecure] [--port PORT]",
-     .description = "Creates DIR, the certificates (broker, admin) and the client config\n"
-                    "DIR/zubeconfig, starts zube-broker with its log in DIR/logs, and waits\n"
-                    "until it answers. In the foreground it restarts the broker with back-off\n"
-                    "when it dies, until Ctrl-C; with --detach it returns and leaves the\n"
-                    "broker's pid in DIR/run/broker.pid.",
+     .usage = "up [--dir DIR] [--detach] [--insecure] [--port PORT] [--store STORE]",
+     .description = "Creates DIR, the certificates (broker, admin, apiserver) and the client\n"
+                    "config DIR/zubeconfig, then starts, each with its log in DIR/logs and\n"
+                    "its pid in DIR/run: a redis-server (appendfsync always) or etcd when\n"
+                    "--store redis or etcd asks for one, zube-broker, and zube-apiserver on\n"
+                    "the store; it waits until each answers. In the foreground it restarts\n"
+                    "any that dies, with back-off, until Ctrl-C; with --detach it returns.",
      .handler = s_up},
     {.name = "down",
      .summary = "Stop what \"zube up\" started",
      .usage = "down [--dir DIR]",
-     .description = "Stops the supervisor and the broker (SIGTERM, then SIGKILL after 10 s)\n"
-                    "and removes their pid files. Nothing running is not an error.",
+     .description = "Stops the supervisor and every process of the cluster, last started\n"
+                    "first (SIGTERM, then SIGKILL after 10 s), and removes their pid files.\n"
+                    "Nothing running is not an error.",
      .handler = s_down},
     {.name = "status",
      .summary = "Show what runs in a local cluster",
      .usage = "status [--dir DIR]",
-     .description = "Lists the cluster's processes and pings the broker. Exits 0 when the\n"
-                    "broker runs and answers, 1 otherwise.",
+     .description = "Lists the cluster's processes, pings the broker and asks the apiserver.\n"
+                    "Exits 0 when the broker and the apiserver run and answer, 1 otherwise.",
      .handler = s_status},
     {.name = "certs",
      .summary = "Manage the cluster's certificates",

@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -399,6 +400,33 @@ s_try_list (const char *list, const char *name, char *tried, size_t tried_size)
     }
 }
 
+//  A program run from a build tree finds the plugins built beside it
+//  (BUILD/plugins; libtool runs BUILD/.libs/lt-NAME or BUILD/.libs/NAME),
+//  so `zube up` from a fresh build works without an install.
+static char *
+s_try_build_tree (const char *name, char *tried, size_t tried_size)
+{
+    char self_path[PATH_MAX];
+    ssize_t length = readlink ("/proc/self/exe", self_path, sizeof self_path - 1);
+    if (length <= 0)
+        return NULL;
+    self_path[length] = 0;
+    char *slash = strrchr (self_path, '/');
+    if (!slash)
+        return NULL;
+    *slash = 0;
+    size_t dir_length = strlen (self_path);
+    if (dir_length >= 6 && strcmp (self_path + dir_length - 6, "/.libs") == 0)
+        self_path[dir_length - 6] = 0;
+    //  Only a build tree: one with a Makefile beside the plugins.
+    char probe[PATH_MAX + 32];
+    snprintf (probe, sizeof probe, "%s/Makefile", self_path);
+    if (access (probe, R_OK) != 0)
+        return NULL;
+    snprintf (probe, sizeof probe, "%s/plugins", self_path);
+    return s_try_list (probe, name, tried, tried_size);
+}
+
 char *
 zube_plugin_host_find (zube_plugin_host_t *self, const char *name, char **error_p)
 {
@@ -419,6 +447,8 @@ zube_plugin_host_find (zube_plugin_host_t *self, const char *name, char **error_
             free (dir);
         }
     }
+    if (!path)
+        path = s_try_build_tree (name, tried, sizeof tried);
     if (!path)
         path = s_try_list (ZUBE_PLUGINDIR, name, tried, sizeof tried);
     if (!path)

@@ -673,6 +673,17 @@ s_service_thread (void *arg)
 }
 
 static pid_t
+s_component_pid (const char *cluster, const char *name)
+{
+    char path[800];
+    snprintf (path, sizeof path, "%s/run/%s.pid", cluster, name);
+    char *text = zt_read_file (path);
+    pid_t pid = text ? (pid_t) atoi (text) : -1;
+    free (text);
+    return pid;
+}
+
+static pid_t
 s_broker_pid (void)
 {
     char path[800];
@@ -715,12 +726,14 @@ test_zube_up_detach (void)
 
     char path[800];
     const char *expected[] = {"zubeconfig", "certs/broker.cert", "certs/private/admin.cert_secret",
-                              "run/broker.pid", "logs/broker.log"};
+                              "run/broker.pid", "logs/broker.log", "run/apiserver.pid",
+                              "logs/apiserver.log", "data/store"};
     for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++) {
         snprintf (path, sizeof path, "%s/%s", s_cluster, expected[i]);
         ZT_ASSERT_MSG (access (path, R_OK) == 0, "%s is missing", path);
     }
     ZT_ASSERT (s_process_alive (s_broker_pid ()));
+    ZT_ASSERT (s_process_alive (s_component_pid (s_cluster, "apiserver")));
     char *config = zt_read_file (s_config);
     char endpoint[64];
     snprintf (endpoint, sizeof endpoint, "broker: tcp://127.0.0.1:%d\n", s_port);
@@ -855,6 +868,13 @@ test_zube_status (void)
     ZT_ASSERT_STR_CONTAINS (result.out, "broker");
     ZT_ASSERT_STR_CONTAINS (result.out, pid_text);
     ZT_ASSERT_STR_CONTAINS (result.out, "running, answers");
+    ZT_ASSERT_STR_CONTAINS (result.out, "serves \"api\"");
+    s_result_free (&result);
+
+    //  The apiserver answers through the cluster's config, as admin.
+    result = s_run (30000, "zubectl", "--config", s_config, "get", "namespaces", NULL);
+    S_ASSERT_EXIT (result, 0);
+    ZT_ASSERT_STR_CONTAINS (result.out, "kube-system");
     s_result_free (&result);
 }
 
@@ -864,10 +884,12 @@ test_zube_down (void)
     ZT_ASSERT_MSG (s_port > 0, "no cluster");
     pid_t pid = s_broker_pid ();
     ZT_ASSERT (pid > 0);
+    pid_t apiserver = s_component_pid (s_cluster, "apiserver");
     s_result_t result = s_run (30000, "zube", "down", "--dir", s_cluster, NULL);
     S_ASSERT_EXIT (result, 0);
     s_result_free (&result);
     ZT_ASSERT_MSG (!s_process_alive (pid), "broker pid %d still runs", (int) pid);
+    ZT_ASSERT_MSG (!s_process_alive (apiserver), "apiserver pid %d still runs", (int) apiserver);
     char path[800];
     snprintf (path, sizeof path, "%s/run/broker.pid", s_cluster);
     ZT_ASSERT (access (path, F_OK) != 0);
@@ -884,6 +906,49 @@ test_zube_down (void)
     S_ASSERT_EXIT (result, 0);
     ZT_ASSERT_STR_CONTAINS (result.out, "nothing runs");
     s_result_free (&result);
+}
+
+//  `zube up --store redis` starts its own redis-server, durable on every
+//  write, and `zube down` leaves nothing running.
+static void
+test_zube_up_store_redis (void)
+{
+    char cluster[700];
+    snprintf (cluster, sizeof cluster, "%s/redis-cluster", s_dir);
+    int base = zt_free_port (5);
+    ZT_ASSERT (base > 0);
+    char port[16], config[800];
+    snprintf (port, sizeof port, "%d", base);
+    snprintf (config, sizeof config, "%s/zubeconfig", cluster);
+    s_result_t result = s_run (60000, "zube", "up", "--detach", "--insecure", "--dir", cluster,
+                               "--port", port, "--store", "redis", NULL);
+    S_ASSERT_EXIT (result, 0);
+    char url[64];
+    snprintf (url, sizeof url, "store redis://127.0.0.1:%d", base + 3);
+    ZT_ASSERT_STR_CONTAINS (result.out, url);
+    s_result_free (&result);
+    char path[800];
+    snprintf (path, sizeof path, "%s/data/redis/redis.conf", cluster);
+    char *conf = zt_read_file (path);
+    ZT_ASSERT (conf != NULL);
+    ZT_ASSERT_STR_CONTAINS (conf, "appendfsync always\n");
+    free (conf);
+    pid_t redis = s_component_pid (cluster, "redis");
+    ZT_ASSERT (s_process_alive (redis));
+
+    result = s_run (30000, "zubectl", "--config", config, "create", "namespace", "stored", NULL);
+    S_ASSERT_EXIT (result, 0);
+    ZT_ASSERT_STR_CONTAINS (result.out, "namespace/stored created");
+    s_result_free (&result);
+    //  The write is in Redis' append-only file, not only in memory.
+    ZT_ASSERT (zt_wait_port (base + 3, 1000));
+
+    result = s_run (60000, "zube", "down", "--dir", cluster, NULL);
+    S_ASSERT_EXIT (result, 0);
+    ZT_ASSERT_STR_CONTAINS (result.out, "stopping the redis");
+    s_result_free (&result);
+    ZT_ASSERT_MSG (!s_process_alive (redis), "redis-server pid %d still runs", (int) redis);
+    ZT_ASSERT (!zt_wait_port (base + 3, 100));
 }
 
 static void
@@ -994,6 +1059,21 @@ main (void)
     //  Whatever failed above, leave nothing running.
     if (s_port > 0) {
         pid_t pid = s_broker_pid ();
+        if (s_process_alive (pid))
+            kill (pid, SIGKILL);
+        pid = s_component_pid (s_cluster, "apiserver");
+        if (s_process_alive (pid))
+            kill (pid, SIGKILL);
+    }
+    if (zt_which ("redis-server"))
+        ZT_RUN (test_zube_up_store_redis);
+    else
+        zt_skip ("test_zube_up_store_redis", "redis-server is not installed");
+    char redis_cluster[700];
+    snprintf (redis_cluster, sizeof redis_cluster, "%s/redis-cluster", s_dir);
+    const char *names[] = {"apiserver", "broker", "redis"};
+    for (size_t i = 0; i < 3; i++) {
+        pid_t pid = s_component_pid (redis_cluster, names[i]);
         if (s_process_alive (pid))
             kill (pid, SIGKILL);
     }
