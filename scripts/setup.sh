@@ -92,10 +92,17 @@ s_run_main () {
     bin="$ROOT/build/default"
     dir=$(mktemp -d /tmp/zube-main-XXXXXX)
     trap '"$bin/zube" down --dir "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+    ctl="$bin/zubectl --config $dir/zubeconfig"
     "$bin/zube" up --detach --dir "$dir"
-    "$bin/zubectl" --config "$dir/zubeconfig" version
-    "$bin/zubectl" --config "$dir/zubeconfig" bus services
-    "$bin/zubectl" --config "$dir/zubeconfig" bus ping --count 3
+    $ctl version
+    $ctl bus services
+    echo "+ zubectl apply -f examples/manifests/"
+    $ctl apply -f "$ROOT/examples/manifests/"
+    echo "+ zubectl get namespaces,nodes,deployments,pods,services -A"
+    $ctl get namespaces,nodes,deployments,pods,services -A
+    echo "+ zubectl label pod app tier=demo; zubectl get pods -l tier=demo -o wide"
+    $ctl label pod app tier=demo
+    $ctl get pods -l tier=demo -o wide
     "$bin/zube" down --dir "$dir"
 }
 
