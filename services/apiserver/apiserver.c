@@ -288,7 +288,14 @@ api_reply_error (zube_apiserver_t *self, zube_bus_request_t *request,
             zube__status_cause__init (&cause_storage[i]);
             cause_storage[i].reason = (char *)causes->errors[i].type;
             cause_storage[i].field = (char *)causes->errors[i].field;
-            cause_storage[i].message = (char *)causes->errors[i].message;
+            //  Kubernetes' StatusCause.message is the cause without its
+            //  field ("Invalid value: ..."); the field is beside it.
+            const char *text = causes->errors[i].message;
+            size_t field_length = strlen (causes->errors[i].field);
+            if (field_length && strncmp (text, causes->errors[i].field, field_length) == 0
+                && strncmp (text + field_length, ": ", 2) == 0)
+                text += field_length + 2;
+            cause_storage[i].message = (char *)text;
             cause_list[i] = &cause_storage[i];
         }
         cause_count = count;
