@@ -1483,6 +1483,7 @@ s_watch_acked (zube_api_t *api, zube_status_t status, ProtobufCMessage *reply,
 
 typedef struct {
     size_t writes, acked, ack_errors, events, missed, before_ack, duplicates;
+    size_t unanswered;      //  no reply within the drain time
     double rate, seconds;
     double p50_ms, p99_ms, max_ms;
     double after_ack_p50_ms, after_ack_p99_ms;
@@ -1619,6 +1620,7 @@ s_watch_run (s_bench_t *bench, s_watch_result_t *result)
     *result = (s_watch_result_t) {.writes = sent,
                                   .acked = watch.acked,
                                   .ack_errors = watch.ack_errors,
+                                  .unanswered = sent - watch.acked,
                                   .duplicates = atomic_load (&watch.duplicates),
                                   .seconds = (double) sending / 1e9};
     result->rate = sending > 0 ? (double) sent / ((double) sending / 1e9) : 0;
@@ -1928,7 +1930,7 @@ zube_bench_api (int argc, char **argv)
 
     double ratio = raw.per_s > 0 ? creates.per_s / raw.per_s : 0;
     size_t errors = creates.errors + updates.errors + gets.errors + raw.errors
-                    + watch.ack_errors + watch.missed;
+                    + watch.ack_errors + watch.unanswered + watch.missed;
     if (bench.json) {
         printf ("{\n  \"mode\": \"api\",\n  \"store\": ");
         zube_cli_json_string (stdout, s_store_name (bench.kind));
@@ -1953,6 +1955,7 @@ zube_bench_api (int argc, char **argv)
         printf ("  \"watch_acked_per_s\": %.1f,\n", watch.acked_per_s);
         printf ("  \"watch_writes\": %zu,\n", watch.writes);
         printf ("  \"watch_write_errors\": %zu,\n", watch.ack_errors);
+        printf ("  \"watch_unanswered\": %zu,\n", watch.unanswered);
         printf ("  \"watch_events\": %zu,\n", watch.events);
         printf ("  \"watch_missed\": %zu,\n", watch.missed);
         printf ("  \"watch_before_ack\": %zu,\n", watch.before_ack);
@@ -2000,9 +2003,9 @@ zube_bench_api (int argc, char **argv)
                 S_WATCH_TOPIC, watch.p50_ms, watch.p99_ms, watch.max_ms,
                 watch.after_ack_p50_ms, watch.after_ack_p99_ms);
         printf ("  %zu writes sent at %.0f/s (asked %ld/s), acknowledged at %.0f/s; %zu events, "
-                "%zu missed, %zu write errors, %zu events before their ack\n",
+                "%zu missed, %zu write errors, %zu unanswered, %zu events before their ack\n",
                 watch.writes, watch.rate, bench.watch_rate, watch.acked_per_s, watch.events,
-                watch.missed, watch.ack_errors, watch.before_ack);
+                watch.missed, watch.ack_errors, watch.unanswered, watch.before_ack);
         printf ("store %s, %ld CPUs\n", bench.store_url, sysconf (_SC_NPROCESSORS_ONLN));
     }
     rc = errors ? 1 : 0;
