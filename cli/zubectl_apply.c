@@ -186,6 +186,8 @@ s_merge (const zube_kind_t *kind, const ProtobufCMessage *live, const ProtobufCM
 
 //  The manifest's object as it is written: its namespace set, and for
 //  apply the last-applied annotation holding it.
+#define S_LAST_APPLIED_MAX (200 * 1024)
+
 static ProtobufCMessage *
 s_desired (zubectl_t *self, const zube_kind_t *kind, const ProtobufCMessage *object,
            const char *namespace, bool annotate)
@@ -210,6 +212,18 @@ s_desired (zubectl_t *self, const zube_kind_t *kind, const ProtobufCMessage *obj
         return desired;
     const ProtobufCMessage *base = desired ? desired : object;
     char *json = zube_codec_encode_json (base, false);
+    //  Kubernetes caps all annotations of an object at 256 KiB: a manifest
+    //  that large is applied without its copy (the server still judges the
+    //  object itself, size included).
+    if (json && strlen (json) > S_LAST_APPLIED_MAX) {
+        free (json);
+        if (desired)
+            return desired;
+        ProtobufCMessage *copy = NULL;
+        if (zube_merge_patch_apply (object, "{}", &copy, error, sizeof error) != 0)
+            zube_cli_error ("%s", error);
+        return copy;
+    }
     char *quoted = json ? zubectl_json_quote (json) : NULL;
     char *key = zubectl_json_quote (ZUBECTL_LAST_APPLIED);
     ProtobufCMessage *annotated = NULL;
@@ -322,9 +336,20 @@ s_apply_object (zubectl_t *self, const char *source, zube_codec_object_t *object
         zube_status_t status =
             zube_api_update (api, kind->resource, namespace, merged, NULL, false, &updated, &error);
         protobuf_c_message_free_unpacked (merged, NULL);
+        //  The merge may differ from the live object only in what the
+        //  server defaults (a list replaced whole loses its defaulted
+        //  fields): the server then writes nothing and answers the live
+        //  resourceVersion, which is "unchanged" as kubectl says it.
+        const Zube__ObjectMeta *live_meta = zube_object_meta (live);
+        const Zube__ObjectMeta *updated_meta =
+            status == ZUBE_OK ? zube_object_meta (updated) : NULL;
+        bool unchanged = live_meta && updated_meta && live_meta->resource_version
+                         && updated_meta->resource_version
+                         && strcmp (live_meta->resource_version,
+                                    updated_meta->resource_version) == 0;
         protobuf_c_message_free_unpacked (live, NULL);
         if (status == ZUBE_OK) {
-            s_print_result (self, kind, name, "configured");
+            s_print_result (self, kind, name, unchanged ? "unchanged" : "configured");
             protobuf_c_message_free_unpacked (updated, NULL);
             rc = 0;
             break;

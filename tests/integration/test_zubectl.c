@@ -325,6 +325,83 @@ test_apply_syntax_error (void)
     s_result_free (&result);
 }
 
+//  The bad-input list, one file each: every one is a clear error
+//  naming the file, document and field (or the object), and nothing of it
+//  is written.
+static void
+s_assert_apply_fails (const char *name, const char *text, const char *const *expected,
+                      const char *resource, const char *object)
+{
+    char path[600];
+    s_write_file (name, text, path, sizeof path);
+    s_result_t result = s_zubectl ("apply", "-f", path, NULL);
+    ZT_ASSERT_MSG (result.status == 1, "%s: exit %d, stdout: %s, stderr: %s", name,
+                   result.status, result.out ? result.out : "", result.err ? result.err : "");
+    ZT_ASSERT_MSG (result.out && strstr (result.out, "created") == NULL,
+                   "%s: something was created: %s", name, result.out ? result.out : "");
+    for (size_t i = 0; expected[i]; i++)
+        ZT_ASSERT_MSG (result.err && strstr (result.err, expected[i]),
+                       "%s: stderr lacks \"%s\": %s", name, expected[i],
+                       result.err ? result.err : "");
+    s_result_free (&result);
+    result = s_zubectl ("get", resource, object, "-A", "--ignore-not-found", "-o", "name", NULL);
+    ZT_ASSERT_MSG (result.status == 0 && result.out && *result.out == 0,
+                   "%s: %s/%s exists after a failed apply: %s", name, resource, object,
+                   result.out ? result.out : "");
+    s_result_free (&result);
+}
+
+static void
+test_apply_bad_input (void)
+{
+    s_assert_apply_fails ("unknown-kind.yaml",
+                          "apiVersion: v1\nkind: Widget\nmetadata:\n  name: w\n",
+                          (const char *[]) {"unknown-kind.yaml", "document 1", "Widget", NULL},
+                          "configmaps", "w");
+    s_assert_apply_fails ("unknown-field.yaml",
+                          "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: uf\n"
+                          "  labelz:\n    a: b\n",
+                          (const char *[]) {"unknown-field.yaml", "document 1",
+                                            "metadata.labelz", "unknown field", NULL},
+                          "configmaps", "uf");
+    s_assert_apply_fails ("invalid-name.yaml",
+                          "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Not_Valid\n",
+                          (const char *[]) {"metadata.name", "Invalid value", "Not_Valid",
+                                            "RFC 1123", NULL},
+                          "configmaps", "Not_Valid");
+    s_assert_apply_fails ("missing-namespace.yaml",
+                          "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: mn\n"
+                          "  namespace: nowhere\n",
+                          (const char *[]) {"(NotFound)", "namespaces \"nowhere\" not found",
+                                            NULL},
+                          "configmaps", "mn");
+    s_assert_apply_fails ("alias-bomb.yaml",
+                          "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bomb\n"
+                          "  annotations:\n"
+                          "    a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+                          "    b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                          "    c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+                          "    d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+                          "    e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+                          "    f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n",
+                          (const char *[]) {"alias-bomb.yaml", "document 1", "alias", NULL},
+                          "configmaps", "bomb");
+
+    //  An object over 1.5 MiB (but under the codec's 3 MiB document limit):
+    //  the apiserver refuses it by size.
+    size_t big = 1600 * 1024;
+    char *text = malloc (big + 256);
+    ZT_ASSERT (text != NULL);
+    int n = snprintf (text, 256, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: huge\n"
+                                 "data:\n  blob: ");
+    memset (text + n, 'x', big);
+    strcpy (text + n + big, "\n");
+    s_assert_apply_fails ("huge.yaml", text,
+                          (const char *[]) {"huge.yaml", "RequestEntityTooLarge", "too large", NULL},
+                          "configmaps", "huge");
+    free (text);
+}
+
 static void
 test_apply_directory (void)
 {
@@ -748,6 +825,7 @@ main (void)
         {"test_apply_multi_document", test_apply_multi_document},
         {"test_apply_bad_document", test_apply_bad_document},
         {"test_apply_syntax_error", test_apply_syntax_error},
+        {"test_apply_bad_input", test_apply_bad_input},
         {"test_apply_directory", test_apply_directory},
         {"test_get_formats", test_get_formats},
         {"test_get_selectors", test_get_selectors},
