@@ -749,9 +749,13 @@ s_commit_once (zube_store_backend_t *self, const zube_store_op_t *ops, size_t co
         if (ops[first].group)
             while (end < count && ops[end].group == ops[first].group)
                 end++;
-        MDB_txn *group;
+        //  A group of one needs no nested transaction: s_apply checks
+        //  everything before it writes, and a failed write ends the whole
+        //  batch. A nested transaction per operation cost more than the
+        //  writes themselves (each begin copies and clears a dirty list).
+        MDB_txn *group = txn;
         *where = "begin group";
-        if ((rc = mdb_txn_begin (self->env, txn, 0, &group)) != 0) {
+        if (end - first > 1 && (rc = mdb_txn_begin (self->env, txn, 0, &group)) != 0) {
             mdb_txn_abort (txn);
             return rc;
         }
@@ -762,14 +766,16 @@ s_commit_once (zube_store_backend_t *self, const zube_store_op_t *ops, size_t co
             rc = s_apply (self, group, &ops[i], &next, &results[i], &group_status);
         if (rc == 0 && group_status == ZUBE_OK) {
             *where = "commit group";
-            rc = mdb_txn_commit (group);
+            if (group != txn)
+                rc = mdb_txn_commit (group);
             if (rc == 0) {
                 written += end - first;
                 revision = next;
             }
         }
         else {
-            mdb_txn_abort (group);
+            if (group != txn)
+                mdb_txn_abort (group);
             for (size_t i = first; i < end && rc == 0; i++)
                 results[i] = (zube_store_result_t) {
                     .status = group_status,
