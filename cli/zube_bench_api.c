@@ -3,8 +3,9 @@
 
     Starts a zube-broker, a zube-apiserver and (for --store lmdb, redis or
     etcd) the backend server, all on free loopback ports in a temporary
-    folder, then measures with N concurrent clients (one thread, one bus
-    connection and one zube_api_t each, one request in flight each): pod
+    folder, then measures with N concurrent clients (one request in flight
+    each, driven by T threads with one bus connection and one zube_api_t
+    each, through async calls): pod
     creates, updates (read-modify-write at the resourceVersion the client
     holds) and gets per second; the raw backend with the same concurrency
     (redis: SET from N connections; etcd: /v3/kv/put from N threads; lmdb:
@@ -30,6 +31,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -54,6 +56,7 @@
 #define S_DEFAULT_DURATION_MS 5000
 #define S_DEFAULT_WATCH_RATE 5000
 #define S_DEFAULT_WATCH_DURATION_MS 3000
+#define S_DEFAULT_THREADS 2
 //  Deadline of every request of the measured phases.
 #define S_CALL_TIMEOUT_MS 30000
 //  How long the backend, broker and apiserver may take to come up.
@@ -140,8 +143,16 @@ s_compare_int64 (const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+//  CPU time per successful operation of a phase, in microseconds, of each
+//  process (from /proc and getrusage): on a shared machine these move far
+//  less with the load than the rates do, and they say who does the work.
+typedef struct {
+    double bench, broker, apiserver, backend;
+} s_cpu_t;
+
 //  The figures of one measured phase.
 typedef struct {
+    s_cpu_t cpu_us;
     size_t ok;
     size_t errors;
     double seconds;
@@ -364,6 +375,7 @@ typedef struct {
     //  Flags
     const char *store;
     long clients;
+    long threads;
     bool json;
     int64_t duration_ms;
     long requests;
@@ -720,6 +732,55 @@ s_teardown (s_bench_t *self)
     self->dir[0] = 0;
 }
 
+//  CPU seconds (user + system, every thread) a process used so far; 0 for
+//  none or gone.
+static double
+s_process_cpu (pid_t pid)
+{
+    char path[64], text[1024];
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *file = pid > 0 ? fopen (path, "r") : NULL;
+    if (!file)
+        return 0;
+    size_t size = fread (text, 1, sizeof text - 1, file);
+    fclose (file);
+    text[size] = 0;
+    //  After "pid (comm) ": state, then utime and stime are the 12th and
+    //  13th fields.
+    char *at = strrchr (text, ')');
+    unsigned long long utime = 0, stime = 0;
+    if (!at
+        || sscanf (at + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+                   &stime)
+               != 2)
+        return 0;
+    return (double) (utime + stime) / (double) sysconf (_SC_CLK_TCK);
+}
+
+static s_cpu_t
+s_cpu_now (s_bench_t *bench)
+{
+    struct rusage usage;
+    getrusage (RUSAGE_SELF, &usage);
+    return (s_cpu_t) {
+        .bench = (double) usage.ru_utime.tv_sec + (double) usage.ru_utime.tv_usec / 1e6
+                 + (double) usage.ru_stime.tv_sec + (double) usage.ru_stime.tv_usec / 1e6,
+        .broker = s_process_cpu (bench->broker),
+        .apiserver = s_process_cpu (bench->apiserver),
+        .backend = s_process_cpu (bench->backend),
+    };
+}
+
+static s_cpu_t
+s_cpu_per_op (s_cpu_t before, s_cpu_t after, size_t ops)
+{
+    double n = ops ? (double) ops : 1;
+    return (s_cpu_t) {.bench = (after.bench - before.bench) * 1e6 / n,
+                      .broker = (after.broker - before.broker) * 1e6 / n,
+                      .apiserver = (after.apiserver - before.apiserver) * 1e6 / n,
+                      .backend = (after.backend - before.backend) * 1e6 / n};
+}
+
 //  The apiserver's group commit counters (its `stats` method,
 //  docs/api-protocol.md): how many writes each store transaction carried.
 typedef struct {
@@ -758,35 +819,57 @@ s_mean_batch (s_stats_t before, s_stats_t after)
 }
 
 //  --------------------------------------------------------------------------
-//  Clients: one thread, one bus connection and one zube_api_t each
+//  Clients: N logical clients, each with one request in flight, driven by
+//  T worker threads; a worker has one bus connection and one zube_api_t
+//  and keeps its clients' requests going with async calls, so one wake-up
+//  of its thread handles every reply that arrived meanwhile. With T = N
+//  every client has its own thread and connection.
 
 enum { S_PHASE_CONNECT, S_PHASE_CREATE, S_PHASE_UPDATE, S_PHASE_GET, S_PHASE_QUIT };
 
+typedef struct s_worker_t s_worker_t;
+
 typedef struct {
-    s_bench_t *bench;
+    s_worker_t *worker;
     int index;
-    pthread_t thread;
-    zube_bus_t *bus;
-    zube_api_t *api;
-    Zube__Pod *pod;             //  the template, renamed for each create
     ProtobufCMessage **held;    //  objects to update, as the server last answered
     size_t held_count;
     uint32_t *created;          //  sequence numbers of the pods created
     size_t created_count, created_capacity;
     size_t next_sequence;
     size_t updates;
+    size_t next_get;
     //  This phase
     size_t quota;
+    size_t issued;
     size_t ok, errors;
     s_samples_t samples;
     char error[256];
-    bool connected;
+    //  The request in flight
+    bool busy;
+    int64_t started_ns;
+    size_t slot;                //  update: which held object
 } s_client_t;
+
+struct s_worker_t {
+    s_bench_t *bench;
+    pthread_t thread;
+    zube_bus_t *bus;
+    zube_api_t *api;
+    Zube__Pod *pod;             //  the template, renamed for each create
+    s_client_t *clients;
+    size_t count;
+    size_t busy;                //  clients with a request in flight
+    int phase;
+    bool connected;
+    char error[256];
+};
 
 static void
 s_pod_name (s_client_t *self, size_t sequence, char *buf, size_t size)
 {
-    snprintf (buf, size, "bench-%s-%d-%zu", self->bench->run_id, self->index, sequence);
+    snprintf (buf, size, "bench-%s-%d-%zu", self->worker->bench->run_id, self->index,
+              sequence);
 }
 
 static void
@@ -796,86 +879,18 @@ s_client_failed (s_client_t *self, const char *verb, zube_status_t status,
     self->errors++;
     if (!self->error[0])
         snprintf (self->error, sizeof self->error, "%s: %s: %.200s", verb,
-                  zube_status_reason (status), error->message);
+                  zube_status_reason (status), error ? error->message : "");
 }
 
 static bool
-s_client_more (s_client_t *self, size_t done)
+s_client_more (s_client_t *self)
 {
+    s_bench_t *bench = self->worker->bench;
     if (zsys_interrupted)
         return false;
-    if (self->bench->quota_mode)
-        return done < self->quota;
-    return zube_cli_now_ns () < self->bench->deadline_ns;
-}
-
-static void
-s_client_connect (s_client_t *self)
-{
-    s_bench_t *bench = self->bench;
-    ProtobufCMessage *message = NULL;
-    zube_codec_error_t codec_error;
-    if (zube_codec_decode (s_pod_yaml, strlen (s_pod_yaml), &zube__pod__descriptor, &message,
-                           &codec_error)
-        != 0) {
-        snprintf (self->error, sizeof self->error, "the pod template: %.200s",
-                  codec_error.message);
-        return;
-    }
-    self->pod = (Zube__Pod *) message;
-    self->held = calloc (S_HELD_MAX, sizeof *self->held);
-    self->bus = zube_bus_new (&(zube_bus_config_t) {.endpoint = bench->endpoint,
-                                                    .insecure = true});
-    self->api = self->bus ? zube_api_new (self->bus) : NULL;
-    if (!self->held || !self->api) {
-        snprintf (self->error, sizeof self->error, "cannot connect to %s", bench->endpoint);
-        return;
-    }
-    //  Every connection is up and routed before anything is timed.
-    self->connected = s_wait_apiserver (bench, self->api) == 0;
-    if (!self->connected)
-        snprintf (self->error, sizeof self->error, "the apiserver did not answer");
-}
-
-static void
-s_client_create (s_client_t *self)
-{
-    Zube__ObjectMeta *meta = self->pod->metadata;
-    char *template_name = meta->name;
-    char name[128];
-    for (size_t done = 0; s_client_more (self, done); done++) {
-        size_t sequence = self->next_sequence++;
-        s_pod_name (self, sequence, name, sizeof name);
-        meta->name = name;
-        ProtobufCMessage *object = NULL;
-        zube_api_error_t error;
-        int64_t start = zube_cli_now_ns ();
-        zube_status_t status = zube_api_create (self->api, "pods", S_NAMESPACE,
-                                                &self->pod->base, false, &object, &error);
-        int64_t latency = zube_cli_now_ns () - start;
-        if (status != ZUBE_OK) {
-            s_client_failed (self, "create", status, &error);
-            protobuf_c_message_free_unpacked (object, NULL);
-            continue;
-        }
-        self->ok++;
-        s_samples_add (&self->samples, latency);
-        if (self->created_count == self->created_capacity) {
-            size_t capacity = self->created_capacity ? self->created_capacity * 2 : 1024;
-            uint32_t *grown = realloc (self->created, capacity * sizeof *grown);
-            if (grown) {
-                self->created = grown;
-                self->created_capacity = capacity;
-            }
-        }
-        if (self->created_count < self->created_capacity)
-            self->created[self->created_count++] = (uint32_t) sequence;
-        if (object && self->held_count < S_HELD_MAX)
-            self->held[self->held_count++] = object;
-        else
-            protobuf_c_message_free_unpacked (object, NULL);
-    }
-    meta->name = template_name;
+    if (bench->quota_mode)
+        return self->issued < self->quota;
+    return zube_cli_now_ns () < bench->deadline_ns;
 }
 
 //  The annotation each update changes (its value is the client's count).
@@ -890,106 +905,242 @@ s_update_annotation (ProtobufCMessage *object)
     return NULL;
 }
 
-//  Read-modify-write: the client alone writes its pods, so the object the
-//  last create or update answered holds the current resourceVersion.
-static void
-s_client_update (s_client_t *self)
+static void s_client_done (zube_api_t *api, zube_status_t status, ProtobufCMessage *reply,
+                           const zube_api_error_t *error, void *arg);
+
+static uint8_t *
+s_pack (const ProtobufCMessage *object, size_t *size_p)
 {
-    char value[32];
-    for (size_t done = 0; s_client_more (self, done); done++) {
+    size_t size = protobuf_c_message_get_packed_size (object);
+    uint8_t *data = malloc (size ? size : 1);
+    if (data)
+        *size_p = protobuf_c_message_pack (object, data);
+    return data;
+}
+
+//  Sends the client's next request of the phase (0), or -1 when it could
+//  not be sent.
+static int
+s_client_send (s_client_t *self)
+{
+    s_worker_t *worker = self->worker;
+    char name[128];
+    size_t size = 0;
+    uint8_t *data = NULL;
+    int rc = -1;
+    if (worker->phase == S_PHASE_CREATE) {
+        size_t sequence = self->next_sequence++;
+        s_pod_name (self, sequence, name, sizeof name);
+        Zube__ObjectMeta *meta = worker->pod->metadata;
+        char *template_name = meta->name;
+        meta->name = name;
+        data = s_pack (&worker->pod->base, &size);
+        meta->name = template_name;
+        Zube__CreateRequest request = ZUBE__CREATE_REQUEST__INIT;
+        request.resource = "pods";
+        request.namespace_ = S_NAMESPACE;
+        request.has_object = 1;
+        request.object = (ProtobufCBinaryData) {.len = size, .data = data};
+        self->slot = sequence;
+        self->started_ns = zube_cli_now_ns ();
+        if (data)
+            rc = zube_api_call_async (worker->api, "create", &request.base,
+                                      &zube__object_reply__descriptor, s_client_done, self);
+    }
+    else if (worker->phase == S_PHASE_UPDATE) {
         if (self->held_count == 0) {
-            self->errors++;
-            snprintf (self->error, sizeof self->error, "update: no pod was created");
-            break;
+            s_client_failed (self, "update", ZUBE_NOT_FOUND, NULL);
+            return -1;
         }
-        size_t slot = self->updates++ % self->held_count;
-        ProtobufCMessage *object = self->held[slot];
+        //  Read-modify-write: the client alone writes its pods, so the
+        //  object the last create or update answered holds the current
+        //  resourceVersion.
+        self->slot = self->updates++ % self->held_count;
+        ProtobufCMessage *object = self->held[self->slot];
         Zube__ObjectMeta__AnnotationsEntry *annotation = s_update_annotation (object);
         char *original = annotation ? annotation->value : NULL;
+        char value[32];
         snprintf (value, sizeof value, "%zu", self->updates);
         if (annotation)
             annotation->value = value;
-        ProtobufCMessage *updated = NULL;
-        zube_api_error_t error;
-        int64_t start = zube_cli_now_ns ();
-        zube_status_t status = zube_api_update (self->api, "pods", S_NAMESPACE, object, NULL,
-                                                false, &updated, &error);
-        int64_t latency = zube_cli_now_ns () - start;
+        data = s_pack (object, &size);
         if (annotation)
             annotation->value = original;
-        if (status != ZUBE_OK || !updated) {
-            s_client_failed (self, "update", status, &error);
-            protobuf_c_message_free_unpacked (updated, NULL);
-            continue;
-        }
-        self->ok++;
-        s_samples_add (&self->samples, latency);
-        protobuf_c_message_free_unpacked (object, NULL);
-        self->held[slot] = updated;
+        Zube__UpdateRequest request = ZUBE__UPDATE_REQUEST__INIT;
+        request.resource = "pods";
+        request.namespace_ = S_NAMESPACE;
+        request.name = zube_object_meta (object)->name;
+        request.has_object = 1;
+        request.object = (ProtobufCBinaryData) {.len = size, .data = data};
+        self->started_ns = zube_cli_now_ns ();
+        if (data)
+            rc = zube_api_call_async (worker->api, "update", &request.base,
+                                      &zube__object_reply__descriptor, s_client_done, self);
     }
+    else {
+        if (self->created_count == 0) {
+            s_client_failed (self, "get", ZUBE_NOT_FOUND, NULL);
+            return -1;
+        }
+        s_pod_name (self, self->created[self->next_get++ % self->created_count], name,
+                    sizeof name);
+        Zube__GetRequest request = ZUBE__GET_REQUEST__INIT;
+        request.resource = "pods";
+        request.namespace_ = S_NAMESPACE;
+        request.name = name;
+        self->started_ns = zube_cli_now_ns ();
+        rc = zube_api_call_async (worker->api, "get", &request.base,
+                                  &zube__object_reply__descriptor, s_client_done, self);
+    }
+    free (data);
+    if (rc != 0 && !self->error[0])
+        snprintf (self->error, sizeof self->error, "a request could not be sent");
+    return rc;
+}
+
+//  Keeps the client's one request in flight until its phase is over.
+static void
+s_client_next (s_client_t *self)
+{
+    while (s_client_more (self)) {
+        self->issued++;
+        if (s_client_send (self) == 0)
+            return;
+        self->errors++;
+    }
+    self->busy = false;
+    self->worker->busy--;
 }
 
 static void
-s_client_get (s_client_t *self)
+s_client_done (zube_api_t *api, zube_status_t status, ProtobufCMessage *reply,
+               const zube_api_error_t *error, void *arg)
 {
-    char name[128];
-    size_t next = 0;
-    for (size_t done = 0; s_client_more (self, done); done++) {
-        if (self->created_count == 0) {
-            self->errors++;
-            snprintf (self->error, sizeof self->error, "get: no pod was created");
-            break;
-        }
-        s_pod_name (self, self->created[next++ % self->created_count], name, sizeof name);
-        ProtobufCMessage *object = NULL;
-        zube_api_error_t error;
-        int64_t start = zube_cli_now_ns ();
-        zube_status_t status =
-            zube_api_get (self->api, "pods", S_NAMESPACE, name, &object, &error);
-        int64_t latency = zube_cli_now_ns () - start;
-        protobuf_c_message_free_unpacked (object, NULL);
-        if (status != ZUBE_OK) {
-            s_client_failed (self, "get", status, &error);
-            continue;
-        }
+    s_client_t *self = arg;
+    s_worker_t *worker = self->worker;
+    int64_t latency = zube_cli_now_ns () - self->started_ns;
+    static const char *verbs[] = {[S_PHASE_CREATE] = "create", [S_PHASE_UPDATE] = "update",
+                                  [S_PHASE_GET] = "get"};
+    Zube__ObjectReply *answer = (Zube__ObjectReply *) reply;
+    ProtobufCMessage *object = NULL;
+    if (status == ZUBE_OK && worker->phase != S_PHASE_GET)
+        object = answer && answer->has_object
+                     ? (ProtobufCMessage *) zube__pod__unpack (NULL, answer->object.len,
+                                                               answer->object.data)
+                     : NULL;
+    if (status != ZUBE_OK || (worker->phase != S_PHASE_GET && !object))
+        s_client_failed (self, verbs[worker->phase], status, error);
+    else {
         self->ok++;
         s_samples_add (&self->samples, latency);
+        if (worker->phase == S_PHASE_CREATE) {
+            if (self->created_count == self->created_capacity) {
+                size_t capacity = self->created_capacity ? self->created_capacity * 2 : 1024;
+                uint32_t *grown = realloc (self->created, capacity * sizeof *grown);
+                if (grown) {
+                    self->created = grown;
+                    self->created_capacity = capacity;
+                }
+            }
+            if (self->created_count < self->created_capacity)
+                self->created[self->created_count++] = (uint32_t) self->slot;
+            if (self->held_count < S_HELD_MAX) {
+                self->held[self->held_count++] = object;
+                object = NULL;
+            }
+        }
+        else if (worker->phase == S_PHASE_UPDATE) {
+            protobuf_c_message_free_unpacked (self->held[self->slot], NULL);
+            self->held[self->slot] = object;
+            object = NULL;
+        }
     }
+    protobuf_c_message_free_unpacked (object, NULL);
+    protobuf_c_message_free_unpacked (reply, NULL);
+    s_client_next (self);
+}
+
+static void
+s_worker_connect (s_worker_t *self)
+{
+    s_bench_t *bench = self->bench;
+    ProtobufCMessage *message = NULL;
+    zube_codec_error_t codec_error;
+    if (zube_codec_decode (s_pod_yaml, strlen (s_pod_yaml), &zube__pod__descriptor, &message,
+                           &codec_error)
+        != 0) {
+        snprintf (self->error, sizeof self->error, "the pod template: %.200s",
+                  codec_error.message);
+        return;
+    }
+    self->pod = (Zube__Pod *) message;
+    for (size_t i = 0; i < self->count; i++)
+        if (!(self->clients[i].held = calloc (S_HELD_MAX, sizeof (ProtobufCMessage *)))) {
+            snprintf (self->error, sizeof self->error, "out of memory");
+            return;
+        }
+    self->bus = zube_bus_new (&(zube_bus_config_t) {.endpoint = bench->endpoint,
+                                                    .insecure = true});
+    self->api = self->bus ? zube_api_new (self->bus) : NULL;
+    if (!self->api) {
+        snprintf (self->error, sizeof self->error, "cannot connect to %s", bench->endpoint);
+        return;
+    }
+    //  Every connection is up and routed before anything is timed.
+    self->connected = s_wait_apiserver (bench, self->api) == 0;
+    if (!self->connected)
+        snprintf (self->error, sizeof self->error, "the apiserver did not answer");
+}
+
+static void
+s_worker_phase (s_worker_t *self)
+{
+    self->busy = 0;
+    for (size_t i = 0; i < self->count; i++) {
+        self->clients[i].busy = true;
+        self->busy++;
+    }
+    for (size_t i = 0; i < self->count; i++)
+        s_client_next (&self->clients[i]);
+    while (self->busy > 0)
+        if (zube_bus_poll (self->bus, 100) < 0)
+            break;
 }
 
 static void *
-s_client_thread (void *arg)
+s_worker_thread (void *arg)
 {
-    s_client_t *self = arg;
+    s_worker_t *self = arg;
     s_bench_t *bench = self->bench;
-    //  The barriers count every client: they are used once all started.
+    //  The barriers count every worker: they are used once all started.
     while (atomic_load (&bench->gate) == 0)
         usleep (1000);
     while (atomic_load (&bench->gate) > 0) {
         pthread_barrier_wait (&bench->start);
-        int phase = bench->phase;
-        if (phase == S_PHASE_QUIT)
+        self->phase = bench->phase;
+        if (self->phase == S_PHASE_QUIT)
             break;
-        if (phase == S_PHASE_CONNECT)
-            s_client_connect (self);
-        else if (self->connected) {
-            if (phase == S_PHASE_CREATE)
-                s_client_create (self);
-            else if (phase == S_PHASE_UPDATE)
-                s_client_update (self);
-            else
-                s_client_get (self);
-        }
+        if (self->phase == S_PHASE_CONNECT)
+            s_worker_connect (self);
+        else if (self->connected)
+            s_worker_phase (self);
         pthread_barrier_wait (&bench->done);
     }
-    for (size_t i = 0; i < self->held_count; i++)
-        protobuf_c_message_free_unpacked (self->held[i], NULL);
-    free (self->held);
-    free (self->created);
-    if (self->pod)
-        protobuf_c_message_free_unpacked (&self->pod->base, NULL);
+    //  Calls still waiting (after an interruption) end here, their
+    //  clients still alive.
     zube_api_destroy (&self->api);
     zube_bus_destroy (&self->bus);
+    for (size_t i = 0; i < self->count; i++) {
+        s_client_t *client = &self->clients[i];
+        for (size_t j = 0; j < client->held_count; j++)
+            protobuf_c_message_free_unpacked (client->held[j], NULL);
+        free (client->held);
+        free (client->created);
+        client->held = NULL;
+        client->created = NULL;
+    }
+    if (self->pod)
+        protobuf_c_message_free_unpacked (&self->pod->base, NULL);
     return NULL;
 }
 
@@ -1000,7 +1151,7 @@ s_clients_run (s_bench_t *bench, s_client_t *clients, int phase, s_result_t *res
 {
     size_t count = (size_t) bench->clients;
     for (size_t i = 0; i < count; i++) {
-        clients[i].ok = clients[i].errors = 0;
+        clients[i].ok = clients[i].errors = clients[i].issued = 0;
         clients[i].samples.count = 0;
         clients[i].error[0] = 0;
         clients[i].quota = (size_t) bench->requests / count
@@ -1692,8 +1843,15 @@ s_table_row (zube_cli_table_t *table, const char *name, const s_result_t *result
 }
 
 static void
-s_json_phase (const char *prefix, const s_result_t *result)
+s_json_phase (const char *prefix, const s_result_t *result, bool backend)
 {
+    printf ("  \"%s_cpu_us_bench\": %.1f,\n", prefix, result->cpu_us.bench);
+    printf ("  \"%s_cpu_us_broker\": %.1f,\n", prefix, result->cpu_us.broker);
+    printf ("  \"%s_cpu_us_apiserver\": %.1f,\n", prefix, result->cpu_us.apiserver);
+    if (backend)
+        printf ("  \"%s_cpu_us_backend\": %.1f,\n", prefix, result->cpu_us.backend);
+    else
+        printf ("  \"%s_cpu_us_backend\": null,\n", prefix);
     printf ("  \"%s_p50_ms\": %.3f,\n", prefix, result->p50_ms);
     printf ("  \"%s_p99_ms\": %.3f,\n", prefix, result->p99_ms);
     printf ("  \"%s_max_ms\": %.3f,\n", prefix, result->max_ms);
@@ -1740,6 +1898,10 @@ zube_bench_api (int argc, char **argv)
                  "etcd://HOST:PORT, lmdb:DIR (default lmdb)"},
         {.name = "clients", .short_name = 'c', .type = ZUBE_CLI_INT, .value = &bench.clients,
          .value_name = "N", .help = "Concurrent clients, one bus connection each (default 32)"},
+        {.name = "threads", .short_name = 't', .type = ZUBE_CLI_INT, .value = &bench.threads,
+         .value_name = "T",
+         .help = "Client threads, one bus connection each, sharing the clients with async "
+                 "calls (default 2; --threads N: a thread and a connection per client)"},
         {.name = "duration", .short_name = 'd', .type = ZUBE_CLI_DURATION, .value = &duration_ms,
          .value_name = "S", .help = "Length of each phase (default 5s)"},
         {.name = "requests", .short_name = 'n', .type = ZUBE_CLI_INT, .value = &bench.requests,
@@ -1780,11 +1942,15 @@ zube_bench_api (int argc, char **argv)
     bench.watch_duration_ms =
         watch_duration_ms >= 0 ? watch_duration_ms : S_DEFAULT_WATCH_DURATION_MS;
     bench.quota_mode = bench.requests > 0;
-    if (bench.clients < 1 || bench.clients > 1024 || bench.requests < 0
+    if (bench.threads == 0)
+        bench.threads = bench.clients < S_DEFAULT_THREADS ? bench.clients : S_DEFAULT_THREADS;
+    if (bench.clients < 1 || bench.clients > 1024 || bench.threads < 1
+        || bench.threads > bench.clients || bench.requests < 0
         || bench.requests > 100000000 || bench.duration_ms < 100
         || bench.duration_ms > 3600000 || bench.watch_rate < 1 || bench.watch_rate > 1000000
         || bench.watch_duration_ms < 100 || bench.watch_duration_ms > 600000) {
-        zube_cli_error ("--clients must be 1..1024, --requests 0..100000000, --duration "
+        zube_cli_error ("--clients must be 1..1024, --threads 1..--clients, --requests "
+                        "0..100000000, --duration "
                         "100ms..1h, --watch-rate 1..1000000 and --watch-duration 100ms..10m");
         return 1;
     }
@@ -1829,6 +1995,7 @@ zube_bench_api (int argc, char **argv)
 
     int rc = 1;
     s_client_t *clients = NULL;
+    s_worker_t *workers = NULL;
     size_t threads = 0;
     bool barriers = false;
     s_result_t creates = {0}, updates = {0}, gets = {0}, raw = {0};
@@ -1846,42 +2013,50 @@ zube_bench_api (int argc, char **argv)
     }
     snprintf (bench.dir, sizeof bench.dir, "%s", dir_template);
     if (!bench.json) {
-        printf ("zube-bench api: store %s, %ld clients, %s per phase; starting the servers\n",
-                bench.store, bench.clients, bench.quota_mode ? "--requests" : "--duration");
+        printf ("zube-bench api: store %s, %ld clients on %ld threads, %s per phase; starting "
+                "the servers\n",
+                bench.store, bench.clients, bench.threads,
+                bench.quota_mode ? "--requests" : "--duration");
         fflush (stdout);
     }
     if (s_backend_start (&bench) != 0 || s_cluster_start (&bench) != 0)
         goto cleanup;
 
     clients = calloc ((size_t) bench.clients, sizeof *clients);
-    if (!clients) {
+    workers = calloc ((size_t) bench.threads, sizeof *workers);
+    if (!clients || !workers) {
         zube_cli_error ("out of memory");
         goto cleanup;
     }
-    pthread_barrier_init (&bench.start, NULL, (unsigned) bench.clients + 1);
-    pthread_barrier_init (&bench.done, NULL, (unsigned) bench.clients + 1);
+    //  Clients go to the workers in turn, as evenly as they divide.
+    for (size_t w = 0, next = 0; w < (size_t) bench.threads; w++) {
+        size_t share = (size_t) (bench.clients / bench.threads)
+                       + (w < (size_t) (bench.clients % bench.threads) ? 1 : 0);
+        workers[w] = (s_worker_t) {.bench = &bench, .clients = &clients[next], .count = share};
+        for (size_t i = 0; i < share; i++, next++)
+            clients[next] = (s_client_t) {.worker = &workers[w], .index = (int) next};
+    }
+    pthread_barrier_init (&bench.start, NULL, (unsigned) bench.threads + 1);
+    pthread_barrier_init (&bench.done, NULL, (unsigned) bench.threads + 1);
     barriers = true;
-    for (threads = 0; threads < (size_t) bench.clients; threads++) {
-        clients[threads] = (s_client_t) {.bench = &bench, .index = (int) threads};
-        if (pthread_create (&clients[threads].thread, NULL, s_client_thread,
-                            &clients[threads])
+    for (threads = 0; threads < (size_t) bench.threads; threads++)
+        if (pthread_create (&workers[threads].thread, NULL, s_worker_thread, &workers[threads])
             != 0)
             break;
-    }
-    if (threads < (size_t) bench.clients) {
-        zube_cli_error ("cannot start %ld client threads", bench.clients);
+    if (threads < (size_t) bench.threads) {
+        zube_cli_error ("cannot start %ld client threads", bench.threads);
         atomic_store (&bench.gate, -1);
         for (size_t i = 0; i < threads; i++)
-            pthread_join (clients[i].thread, NULL);
+            pthread_join (workers[i].thread, NULL);
         threads = 0;
         goto cleanup;
     }
     atomic_store (&bench.gate, 1);
     s_clients_run (&bench, clients, S_PHASE_CONNECT, NULL);
     for (size_t i = 0; i < threads; i++)
-        if (!clients[i].connected) {
+        if (!workers[i].connected) {
             if (!zsys_interrupted)
-                zube_cli_error ("client %zu: %s", i, clients[i].error);
+                zube_cli_error ("client thread %zu: %s", i, workers[i].error);
             goto cleanup;
         }
 
@@ -1892,25 +2067,34 @@ zube_bench_api (int argc, char **argv)
     control = zube_bus_new (&(zube_bus_config_t) {.endpoint = bench.endpoint,
                                                    .insecure = true});
     s_stats_t stats_before = s_apiserver_stats (control);
+    s_cpu_t cpu_before = s_cpu_now (&bench);
     s_clients_run (&bench, clients, S_PHASE_CREATE, &creates);
     if (zsys_interrupted)
         goto cleanup;
+    s_cpu_t cpu_after = s_cpu_now (&bench);
+    creates.cpu_us = s_cpu_per_op (cpu_before, cpu_after, creates.ok);
     s_stats_t stats_after = s_apiserver_stats (control);
     create_batch = s_mean_batch (stats_before, stats_after);
+    cpu_before = s_cpu_now (&bench);
     s_clients_run (&bench, clients, S_PHASE_UPDATE, &updates);
     if (zsys_interrupted)
         goto cleanup;
+    cpu_after = s_cpu_now (&bench);
+    updates.cpu_us = s_cpu_per_op (cpu_before, cpu_after, updates.ok);
     stats_before = stats_after;
     stats_after = s_apiserver_stats (control);
     update_batch = s_mean_batch (stats_before, stats_after);
+    cpu_before = s_cpu_now (&bench);
     s_clients_run (&bench, clients, S_PHASE_GET, &gets);
     if (zsys_interrupted)
         goto cleanup;
+    cpu_after = s_cpu_now (&bench);
+    gets.cpu_us = s_cpu_per_op (cpu_before, cpu_after, gets.ok);
 
     //  The raw writes carry as many bytes as a stored pod.
     bench.value_bytes = clients[0].held_count
                             ? protobuf_c_message_get_packed_size (clients[0].held[0])
-                            : protobuf_c_message_get_packed_size (&clients[0].pod->base);
+                            : protobuf_c_message_get_packed_size (&workers[0].pod->base);
     value = malloc (bench.value_bytes ? bench.value_bytes : 1);
     if (!value) {
         zube_cli_error ("out of memory");
@@ -1918,11 +2102,13 @@ zube_bench_api (int argc, char **argv)
     }
     for (size_t i = 0; i < bench.value_bytes; i++)
         value[i] = (uint8_t) ('a' + i % 26);
+    cpu_before = s_cpu_now (&bench);
     int raw_rc = bench.kind == S_STORE_REDIS  ? s_raw_redis (&bench, value, &raw)
                  : bench.kind == S_STORE_ETCD ? s_raw_etcd (&bench, value, &raw)
                                               : s_raw_lmdb (&bench, value, &raw);
     if (raw_rc != 0)
         goto cleanup;
+    raw.cpu_us = s_cpu_per_op (cpu_before, s_cpu_now (&bench), raw.ok);
     stats_before = s_apiserver_stats (control);
     if (s_watch_run (&bench, &watch) != 0)
         goto cleanup;
@@ -1938,6 +2124,7 @@ zube_bench_api (int argc, char **argv)
         zube_cli_json_string (stdout, bench.store_url);
         printf (",\n  \"store_started\": %s,\n", bench.external ? "false" : "true");
         printf ("  \"clients\": %ld,\n", bench.clients);
+        printf ("  \"client_threads\": %ld,\n", bench.threads);
         printf ("  \"creates_per_s\": %.1f,\n", creates.per_s);
         printf ("  \"updates_per_s\": %.1f,\n", updates.per_s);
         printf ("  \"gets_per_s\": %.1f,\n", gets.per_s);
@@ -1959,10 +2146,10 @@ zube_bench_api (int argc, char **argv)
         printf ("  \"watch_events\": %zu,\n", watch.events);
         printf ("  \"watch_missed\": %zu,\n", watch.missed);
         printf ("  \"watch_before_ack\": %zu,\n", watch.before_ack);
-        s_json_phase ("create", &creates);
-        s_json_phase ("update", &updates);
-        s_json_phase ("get", &gets);
-        s_json_phase ("raw", &raw);
+        s_json_phase ("create", &creates, bench.backend > 0);
+        s_json_phase ("update", &updates, bench.backend > 0);
+        s_json_phase ("get", &gets, bench.backend > 0);
+        s_json_phase ("raw", &raw, bench.backend > 0);
         printf ("  \"create_mean_batch\": %.2f,\n", create_batch);
         printf ("  \"update_mean_batch\": %.2f,\n", update_batch);
         printf ("  \"watch_mean_batch\": %.2f,\n", watch_batch);
@@ -1989,6 +2176,24 @@ zube_bench_api (int argc, char **argv)
                   : bench.kind == S_STORE_ETCD ? "etcd put"
                                                : "lmdb commit");
         s_table_row (table, raw_name, &raw);
+        printf ("\n");
+        zube_cli_table_print (table, stdout);
+        zube_cli_table_destroy (&table);
+        table = zube_cli_table_new (5);
+        zube_cli_table_addv (table, "CPU PER REQUEST (us)", "BENCH", "BROKER", "APISERVER",
+                             "BACKEND");
+        const s_result_t *phases[] = {&creates, &updates, &gets, &raw};
+        const char *phase_names[] = {"create pod", "update pod", "get pod", raw_name};
+        for (size_t i = 0; i < 4; i++) {
+            char cells[4][32];
+            snprintf (cells[0], sizeof cells[0], "%.1f", phases[i]->cpu_us.bench);
+            snprintf (cells[1], sizeof cells[1], "%.1f", phases[i]->cpu_us.broker);
+            snprintf (cells[2], sizeof cells[2], "%.1f", phases[i]->cpu_us.apiserver);
+            snprintf (cells[3], sizeof cells[3], bench.backend > 0 ? "%.1f" : "-",
+                      phases[i]->cpu_us.backend);
+            zube_cli_table_addv (table, phase_names[i], cells[0], cells[1], cells[2],
+                                 cells[3]);
+        }
         printf ("\n");
         zube_cli_table_print (table, stdout);
         zube_cli_table_destroy (&table);
@@ -2026,7 +2231,7 @@ cleanup:
         bench.phase = S_PHASE_QUIT;
         pthread_barrier_wait (&bench.start);
         for (size_t i = 0; i < threads; i++)
-            pthread_join (clients[i].thread, NULL);
+            pthread_join (workers[i].thread, NULL);
     }
     if (clients)
         for (size_t i = 0; i < (size_t) bench.clients; i++)
@@ -2036,6 +2241,7 @@ cleanup:
         pthread_barrier_destroy (&bench.done);
     }
     free (clients);
+    free (workers);
     free (value);
     zube_bus_destroy (&control);
     s_teardown (&bench);
