@@ -61,6 +61,7 @@
 #define S_RMW_WRITERS 50
 #define S_READY_TIMEOUT_MS (S_ASAN ? 60000 : 30000)
 #define S_MAX_VIOLATIONS 12
+#define S_RESUME_TIMEOUT_MS 15000
 
 static int s_rounds;
 static unsigned int s_seed;
@@ -352,6 +353,8 @@ static struct {
     char first_error[ZUBE_STATUS_COUNT][256];
     size_t error_counts[ZUBE_STATUS_COUNT];
     atomic_bool stop;
+    //  Writes acknowledged so far (the crash rounds wait for them to flow).
+    atomic_size_t acks;
     //  The counter case: bumped just before each kill -9; when to stop.
     atomic_int kills;
     _Atomic int64_t until;
@@ -367,6 +370,7 @@ s_shared_reset (void)
     memset (s_shared.error_counts, 0, sizeof s_shared.error_counts);
     pthread_mutex_unlock (&s_shared.lock);
     atomic_store (&s_shared.stop, false);
+    atomic_store (&s_shared.acks, 0);
     atomic_store (&s_shared.kills, 0);
     atomic_store (&s_shared.until, 0);
 }
@@ -433,6 +437,7 @@ s_note_ack (int64_t floor, int64_t revision, const char *what)
     if (revision > s_shared.max_acked)
         s_shared.max_acked = revision;
     pthread_mutex_unlock (&s_shared.lock);
+    atomic_fetch_add (&s_shared.acks, 1);
 }
 
 static void
@@ -847,6 +852,25 @@ s_verify_writes (s_cluster_t *cluster, size_t *creates_p, size_t *updates_p)
 //  ---------------------------------------------------------------------
 //  The crash rounds
 
+//  Waits until every writer could have had a write acknowledged since the
+//  last restart; answers how long that took.
+static int64_t
+s_wait_writes_flow (s_cluster_t *cluster, int round)
+{
+    int64_t started = zt_now_ms ();
+    size_t before = atomic_load (&s_shared.acks);
+    while (atomic_load (&s_shared.acks) < before + S_WRITERS) {
+        if (zt_now_ms () - started > S_RESUME_TIMEOUT_MS) {
+            s_print_errors ();
+            ZT_FAIL ("round %d: %zu writes acknowledged in the %d ms after the "
+                     "apiserver answered again",
+                     round, atomic_load (&s_shared.acks) - before, S_RESUME_TIMEOUT_MS);
+        }
+        zube_bus_poll (cluster->bus, 10);
+    }
+    return zt_now_ms () - started;
+}
+
 static void
 s_crash_rounds (s_backend_t backend, s_target_t target)
 {
@@ -857,8 +881,15 @@ s_crash_rounds (s_backend_t backend, s_target_t target)
                          : backend == S_REDIS       ? "redis-server"
                                                     : "etcd";
     int64_t started = zt_now_ms ();
-    int64_t longest_restart = 0;
+    int64_t longest_restart = 0, longest_resume = 0;
     for (int round = 1; round <= s_rounds; round++) {
+        //  A crash lands in the middle of writes: first they flow again
+        //  (writers whose request was at a killed apiserver wait for their
+        //  deadline, or for the broker to find it dead, and go on), then
+        //  they run for 0.3 to 1 s.
+        int64_t waited = s_wait_writes_flow (&s_cluster, round);
+        if (waited > longest_resume)
+            longest_resume = waited;
         s_sleep_polling (&s_cluster, 300 + (int)(rand_r (&s_seed) % 701));
         int64_t killed = zt_now_ms ();
         s_crash_and_restart (&s_cluster, target, round);
@@ -898,11 +929,12 @@ s_crash_rounds (s_backend_t backend, s_target_t target)
         already_exists += s_writers[index].already_exists;
     }
     printf ("# %s, kill -9 of %s: %d rounds in %.1f s (longest restart %" PRId64
-            " ms): %zu creates and %zu counter updates acknowledged, highest "
-            "resourceVersion %" PRId64 "; %zu errors, %zu conflicts, %zu creates "
-            "retried into AlreadyExists\n",
+            " ms, longest wait for writes to flow again %" PRId64 " ms): %zu creates "
+            "and %zu counter updates acknowledged, highest resourceVersion %" PRId64
+            "; %zu errors, %zu conflicts, %zu creates retried into AlreadyExists\n",
             s_backend_names[backend], victim, s_rounds, elapsed / 1000.0, longest_restart,
-            creates, updates, s_max_acked (), errors, conflicts, already_exists);
+            longest_resume, creates, updates, s_max_acked (), errors, conflicts,
+            already_exists);
     s_print_errors ();
     s_assert_no_violation ();
     //  Writes must have gone on between the crashes.
