@@ -57,7 +57,12 @@
 #define S_WRITERS 5
 //  5 writers x one write per 25 ms: 200 writes/s.
 #define S_WRITE_PERIOD_MS 25
+//  Deadlines: the first writers give up before the broker finds a killed
+//  apiserver dead (3 of its 1 s heartbeats), the others outlive that, so
+//  their requests are sent again to the apiserver that replaced it.
 #define S_WRITE_TIMEOUT_MS 2000
+#define S_WRITE_LONG_TIMEOUT_MS 6000
+#define S_LONG_TIMEOUT_WRITERS 2
 #define S_RMW_WRITERS 50
 #define S_READY_TIMEOUT_MS (S_ASAN ? 60000 : 30000)
 #define S_MAX_VIOLATIONS 12
@@ -745,7 +750,9 @@ s_writers_start (s_cluster_t *cluster)
         ZT_ASSERT (writer->bus);
         writer->api = zube_api_new (writer->bus);
         ZT_ASSERT (writer->api);
-        zube_api_set_timeout (writer->api, S_WRITE_TIMEOUT_MS);
+        zube_api_set_timeout (writer->api, index < S_WRITERS - S_LONG_TIMEOUT_WRITERS
+                                               ? S_WRITE_TIMEOUT_MS
+                                               : S_WRITE_LONG_TIMEOUT_MS);
     }
     for (int index = 0; index < S_WRITERS; index++) {
         s_writer_t *writer = &s_writers[index];
