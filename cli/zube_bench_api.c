@@ -643,8 +643,8 @@ s_backend_start (s_bench_t *self)
                       self->kind == S_STORE_REDIS ? s_redis_ready : s_etcd_ready)
         != 0) {
         if (!zsys_interrupted) {
-            zube_cli_error ("%s did not come up on port %d; see %s", program, self->port,
-                            self->backend_log);
+            zube_cli_error ("%s did not come up on port %d; the end of its log:", program,
+                            self->port);
             s_log_tail (self->backend_log);
         }
         return -1;
@@ -671,9 +671,11 @@ s_wait_apiserver (s_bench_t *self, zube_api_t *api)
             || !zube_cli_process_alive (self->broker, NULL))
             break;
     }
-    if (!zsys_interrupted) {
-        zube_cli_error ("the apiserver did not answer (%s); see %s", error.message,
-                        self->apiserver_log);
+    //  Every client thread may get here: one report is enough.
+    static atomic_flag reported = ATOMIC_FLAG_INIT;
+    if (!zsys_interrupted && !atomic_flag_test_and_set (&reported)) {
+        zube_cli_error ("the apiserver did not answer (%s); the end of its log:",
+                        error.message);
         s_log_tail (self->apiserver_log);
     }
     return -1;
@@ -2055,7 +2057,7 @@ zube_bench_api (int argc, char **argv)
     s_clients_run (&bench, clients, S_PHASE_CONNECT, NULL);
     for (size_t i = 0; i < threads; i++)
         if (!workers[i].connected) {
-            if (!zsys_interrupted)
+            if (!zsys_interrupted && !strstr (workers[i].error, "did not answer"))
                 zube_cli_error ("client thread %zu: %s", i, workers[i].error);
             goto cleanup;
         }
