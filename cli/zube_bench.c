@@ -6,8 +6,12 @@
     same workload over a bare ZeroMQ DEALER/ROUTER pair without the broker,
     the upper bound the broker is measured against. Each side gets a
     warm-up first. Prints a table, or with --json exactly one JSON object
-    holding every figure. */
+    holding every figure, among them what each side cost per request in
+    context switches and CPU time (the bench's process and the broker's,
+    from /proc): on a shared machine these move far less with the load
+    than the rates do. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -57,6 +61,76 @@ typedef struct {
     size_t completed;
     size_t errors;
 } bench_run_t;
+
+//  What a process has cost so far: the context switches of all its
+//  threads (voluntary: it slept; involuntary: it was preempted) and its
+//  CPU time.
+typedef struct {
+    uint64_t voluntary;
+    uint64_t involuntary;
+    double cpu_seconds;
+} bench_usage_t;
+
+static void
+s_usage_read (pid_t pid, bench_usage_t *usage)
+{
+    *usage = (bench_usage_t) {0};
+    char path[64];
+    snprintf (path, sizeof path, "/proc/%d/task", (int) pid);
+    DIR *tasks = opendir (path);
+    struct dirent *entry;
+    while (tasks && (entry = readdir (tasks))) {
+        if (entry->d_name[0] == '.')
+            continue;
+        char status_path[PATH_MAX], line[256];
+        snprintf (status_path, sizeof status_path, "%s/%s/status", path, entry->d_name);
+        FILE *status = fopen (status_path, "r");
+        unsigned long long value;
+        while (status && fgets (line, sizeof line, status)) {
+            if (sscanf (line, "voluntary_ctxt_switches: %llu", &value) == 1)
+                usage->voluntary += value;
+            else if (sscanf (line, "nonvoluntary_ctxt_switches: %llu", &value) == 1)
+                usage->involuntary += value;
+        }
+        if (status)
+            fclose (status);
+    }
+    if (tasks)
+        closedir (tasks);
+    //  utime and stime, the 14th and 15th fields, after the parenthesised name.
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *stat = fopen (path, "r");
+    char buffer[1024];
+    size_t size = stat ? fread (buffer, 1, sizeof buffer - 1, stat) : 0;
+    if (stat)
+        fclose (stat);
+    buffer[size] = 0;
+    char *fields = strrchr (buffer, ')');
+    unsigned long long user = 0, system = 0;
+    if (fields && sscanf (fields + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                          &user, &system) == 2)
+        usage->cpu_seconds = (double) (user + system) / sysconf (_SC_CLK_TCK);
+}
+
+//  The cost per completed request between two readings.
+typedef struct {
+    double csw;             //  voluntary + involuntary
+    double csw_voluntary;
+    double cpu_us;
+} bench_cost_t;
+
+static bench_cost_t
+s_cost (const bench_usage_t *before, const bench_usage_t *after, size_t requests)
+{
+    double count = requests ? (double) requests : 1;
+    uint64_t voluntary = after->voluntary - before->voluntary;
+    uint64_t involuntary = after->involuntary - before->involuntary;
+    return (bench_cost_t) {
+        .csw = (voluntary + involuntary) / count,
+        .csw_voluntary = voluntary / count,
+        .cpu_us = (after->cpu_seconds - before->cpu_seconds) * 1e6 / count,
+    };
+}
 
 static int
 s_compare_int64 (const void *a, const void *b)
@@ -500,6 +574,7 @@ s_bench_bus (int argc, char **argv)
     for (size_t i = 0; i < run.payload_bytes; i++)
         run.payload[i] = (uint8_t) (i * 31 + 7);
     bench_result_t broker_result = {0}, raw_result = {0};
+    bench_cost_t broker_bench_cost = {0}, broker_process_cost = {0}, raw_cost = {0};
     size_t warmup_broker = 0, warmup_raw = 0;
     bool auto_requests = requests == 0;
     char broker_version[64] = "unknown";
@@ -597,8 +672,15 @@ s_bench_bus (int argc, char **argv)
         fflush (stdout);
     }
     {
+        bench_usage_t self_before, self_after, broker_before, broker_after;
+        s_usage_read (getpid (), &self_before);
+        s_usage_read (broker, &broker_before);
         int64_t elapsed = s_broker_run (bus, &run, 0);
+        s_usage_read (getpid (), &self_after);
+        s_usage_read (broker, &broker_after);
         s_summarize (&run, elapsed, &broker_result);
+        broker_bench_cost = s_cost (&self_before, &self_after, run.completed);
+        broker_process_cost = s_cost (&broker_before, &broker_after, run.completed);
     }
     atomic_store (&service.stop, true);
     pthread_join (service.thread, NULL);
@@ -639,8 +721,12 @@ s_bench_bus (int argc, char **argv)
         s_raw_run (dealer, &run, BENCH_WARMUP_NS, start_ns);
         warmup_raw = run.completed;
         run.requests = measured;
+        bench_usage_t before, after;
+        s_usage_read (getpid (), &before);
         int64_t elapsed = s_raw_run (dealer, &run, 0, start_ns);
+        s_usage_read (getpid (), &after);
         s_summarize (&run, elapsed, &raw_result);
+        raw_cost = s_cost (&before, &after, run.completed);
     }
     if (zsys_interrupted) {
         zube_cli_error ("interrupted");
@@ -656,6 +742,21 @@ s_bench_bus (int argc, char **argv)
                 warmup_broker, warmup_raw);
         s_json_side ("broker", &broker_result);
         s_json_side ("raw", &raw_result);
+        //  Per request: "broker_*" the bench's process and the broker's
+        //  together, "broker_process_*" the broker's alone.
+        printf ("  \"broker_csw_per_request\": %.3f,\n",
+                broker_bench_cost.csw + broker_process_cost.csw);
+        printf ("  \"broker_csw_voluntary_per_request\": %.3f,\n",
+                broker_bench_cost.csw_voluntary + broker_process_cost.csw_voluntary);
+        printf ("  \"broker_cpu_us_per_request\": %.2f,\n",
+                broker_bench_cost.cpu_us + broker_process_cost.cpu_us);
+        printf ("  \"broker_process_csw_per_request\": %.3f,\n", broker_process_cost.csw);
+        printf ("  \"broker_process_csw_voluntary_per_request\": %.3f,\n",
+                broker_process_cost.csw_voluntary);
+        printf ("  \"broker_process_cpu_us_per_request\": %.2f,\n", broker_process_cost.cpu_us);
+        printf ("  \"raw_csw_per_request\": %.3f,\n", raw_cost.csw);
+        printf ("  \"raw_csw_voluntary_per_request\": %.3f,\n", raw_cost.csw_voluntary);
+        printf ("  \"raw_cpu_us_per_request\": %.2f,\n", raw_cost.cpu_us);
         printf ("  \"broker_version\": ");
         zube_cli_json_string (stdout, broker_version);
         printf (",\n  \"cpus\": %ld,\n", sysconf (_SC_NPROCESSORS_ONLN));
@@ -670,7 +771,15 @@ s_bench_bus (int argc, char **argv)
         printf ("\n");
         zube_cli_table_print (table, stdout);
         zube_cli_table_destroy (&table);
-        printf ("\nratio broker/raw: %.3f (target >= 0.5); warm-up %zu + %zu requests; "
+        printf ("\nper request: broker path %.2f context switches (%.2f voluntary; broker "
+                "process %.2f), %.1f us CPU (broker process %.1f); raw %.2f context switches "
+                "(%.2f voluntary), %.1f us CPU\n",
+                broker_bench_cost.csw + broker_process_cost.csw,
+                broker_bench_cost.csw_voluntary + broker_process_cost.csw_voluntary,
+                broker_process_cost.csw, broker_bench_cost.cpu_us + broker_process_cost.cpu_us,
+                broker_process_cost.cpu_us, raw_cost.csw, raw_cost.csw_voluntary,
+                raw_cost.cpu_us);
+        printf ("ratio broker/raw: %.3f (target >= 0.5); warm-up %zu + %zu requests; "
                 "broker %s, %ld CPUs\n",
                 ratio, warmup_broker, warmup_raw, broker_version,
                 sysconf (_SC_NPROCESSORS_ONLN));
