@@ -33,6 +33,7 @@
 #include "zube/bus.h"
 #include "bus.pb-c.h"
 #include "zube_cli.h"
+#include "zube_bench.h"
 
 #define BENCH_SERVICE "bench.echo"
 #define BENCH_TIMEOUT_MS 30000
@@ -821,6 +822,9 @@ static const bench_mode_t s_modes[] = {
     {.name = "bus",
      .summary = "Request/reply through zube-broker against bare ZeroMQ DEALER/ROUTER",
      .handler = s_bench_bus},
+    {.name = "api",
+     .summary = "Pod creates, updates, gets and watch latency through zube-apiserver",
+     .handler = zube_bench_api},
     {0}};
 
 static void

@@ -1899,7 +1899,7 @@ zube_bench_api (int argc, char **argv)
          .help = "lmdb, redis or etcd (started here), or redis://HOST:PORT[/DB], "
                  "etcd://HOST:PORT, lmdb:DIR (default lmdb)"},
         {.name = "clients", .short_name = 'c', .type = ZUBE_CLI_INT, .value = &bench.clients,
-         .value_name = "N", .help = "Concurrent clients, one bus connection each (default 32)"},
+         .value_name = "N", .help = "Concurrent clients, one request in flight each (default 32)"},
         {.name = "threads", .short_name = 't', .type = ZUBE_CLI_INT, .value = &bench.threads,
          .value_name = "T",
          .help = "Client threads, one bus connection each, sharing the clients with async "
