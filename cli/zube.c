@@ -304,6 +304,55 @@ s_port_open (int port)
     return rc == 0;
 }
 
+//  0 if port on 127.0.0.1 can be bound now, else -1 with errno set.
+static int
+s_port_free (int port)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons ((uint16_t) port),
+                               .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    int rc = bind (fd, (struct sockaddr *) &addr, sizeof addr);
+    int error = errno;
+    close (fd);
+    errno = error;
+    return rc;
+}
+
+//  Every port the cluster will listen on must be free before anything
+//  starts, so a taken one is named instead of a process dying on it.
+static int
+s_check_ports (zube_cluster_t *cluster)
+{
+    struct {
+        int offset;
+        const char *what;
+        bool used;
+    } ports[] = {
+        {0, "the broker's requests", true},
+        {1, "the broker's publishers", true},
+        {2, "the broker's subscribers", true},
+        {3, "the store server", cluster->components[S_REDIS].enabled
+                                    || cluster->components[S_ETCD].enabled},
+        {4, "etcd's peers", cluster->components[S_ETCD].enabled},
+    };
+    for (size_t i = 0; i < sizeof ports / sizeof ports[0]; i++) {
+        if (!ports[i].used)
+            continue;
+        int port = cluster->port + ports[i].offset;
+        if (s_port_free (port) != 0) {
+            zube_cli_error ("port %d (%s) on 127.0.0.1 is not free: %s; choose another base "
+                            "port with --port",
+                            port, ports[i].what,
+                            errno == EADDRINUSE ? "already in use" : strerror (errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int
 s_port_ready (s_component_t *component, const char *config_path)
 {
@@ -721,7 +770,7 @@ s_up (const zube_command_t *command, int argc, char **argv)
     }
     cluster.port = (int) port;
     cluster.insecure = insecure;
-    if (s_plan (&cluster, store) != 0)
+    if (s_plan (&cluster, store) != 0 || s_check_ports (&cluster) != 0)
         return 1;
     if (!insecure
         && (s_create_certs (cluster.certs, "broker") != 0

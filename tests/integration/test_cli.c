@@ -951,6 +951,31 @@ test_zube_up_store_redis (void)
     ZT_ASSERT (!zt_wait_port (base + 3, 100));
 }
 
+//  A port the cluster needs is taken: up names it, starts nothing.
+static void
+test_zube_up_port_taken (void)
+{
+    int base = zt_free_port (3);
+    ZT_ASSERT (base > 0);
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons ((uint16_t) (base + 2)),
+                               .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    ZT_ASSERT (bind (fd, (struct sockaddr *) &addr, sizeof addr) == 0 && listen (fd, 1) == 0);
+    char cluster[700], port[16], expected[64];
+    snprintf (cluster, sizeof cluster, "%s/taken-cluster", s_dir);
+    snprintf (port, sizeof port, "%d", base);
+    s_result_t result = s_run (30000, "zube", "up", "--detach", "--insecure", "--dir", cluster,
+                               "--port", port, NULL);
+    close (fd);
+    S_ASSERT_EXIT (result, 1);
+    snprintf (expected, sizeof expected, "port %d (the broker's subscribers)", base + 2);
+    ZT_ASSERT_STR_CONTAINS (result.err, expected);
+    ZT_ASSERT_STR_CONTAINS (result.err, "already in use");
+    s_result_free (&result);
+    ZT_ASSERT (s_component_pid (cluster, "broker") <= 0);
+}
+
 static void
 test_zube_certs_create (void)
 {
@@ -1052,6 +1077,7 @@ main (void)
     ZT_RUN (test_zubectl_unknown_command);
     ZT_RUN (test_zubectl_without_config);
     ZT_RUN (test_zube_certs_create);
+    ZT_RUN (test_zube_up_port_taken);
     ZT_RUN (test_zube_up_detach);
     ZT_RUN (test_zubectl_against_cluster);
     ZT_RUN (test_zube_status);
