@@ -14,7 +14,16 @@
     serialises writers across processes, so several apiservers on one
     machine can share a directory.
 
-    The map grows by doubling when a write finds it full. */
+    The map grows by doubling when a write finds it full.
+
+    LMDB must not open one environment twice in a process (its locks are
+    per process), yet the apiserver opens its store twice: one backend
+    for its commit thread, one for the reads of its bus thread. Backends
+    on the same directory therefore share one MDB_env (a process-wide
+    list, reference counted); LMDB lets one thread write while others
+    read. Each backend keeps its own read transaction. Growing the map
+    needs no transaction active in the process: every operation holds the
+    shared env's lock for reading, growing holds it for writing. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +34,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <limits.h>
+#include <pthread.h>
 #include <unistd.h>
 #include "zube/store.h"
 
@@ -34,8 +45,24 @@
 #define S_OBJECT_HEADER 8
 #define S_EVENT_HEADER 16
 
+//  One environment, shared by the backends open on its directory.
+typedef struct s_shared_t {
+    char *path; //  realpath of the directory
+    MDB_env *env;
+    MDB_dbi objects;
+    MDB_dbi events;
+    MDB_dbi meta;
+    int references;
+    pthread_rwlock_t resize;
+    struct s_shared_t *next;
+} s_shared_t;
+
+static pthread_mutex_t s_shared_lock = PTHREAD_MUTEX_INITIALIZER;
+static s_shared_t *s_shared_list = NULL;
+
 struct zube_store_backend_t {
     const zube_host_t *host;
+    s_shared_t *shared;
     char *dir;
     MDB_env *env;
     MDB_dbi objects;
@@ -113,7 +140,17 @@ s_txn_begin (zube_store_backend_t *self, unsigned int flags, MDB_txn **txn_p)
             mdb_txn_abort (self->reader);
             self->reader = NULL;
         }
+        //  Adopting the new size needs no transaction active in this
+        //  process: from the shared lock held for reading to writing
+        if (self->shared) {
+            pthread_rwlock_unlock (&self->shared->resize);
+            pthread_rwlock_wrlock (&self->shared->resize);
+        }
         rc = mdb_env_set_mapsize (self->env, 0);
+        if (self->shared) {
+            pthread_rwlock_unlock (&self->shared->resize);
+            pthread_rwlock_rdlock (&self->shared->resize);
+        }
         if (rc == 0) {
             MDB_envinfo info;
             mdb_env_info (self->env, &info);
@@ -362,7 +399,24 @@ s_close (zube_store_backend_t **backend_p)
     zube_store_backend_t *self = *backend_p;
     if (self->reader)
         mdb_txn_abort (self->reader);
-    if (self->env)
+    if (self->shared) {
+        pthread_mutex_lock (&s_shared_lock);
+        s_shared_t *shared = self->shared;
+        if (--shared->references == 0) {
+            for (s_shared_t **at = &s_shared_list; *at; at = &(*at)->next)
+                if (*at == shared) {
+                    *at = shared->next;
+                    break;
+                }
+            if (shared->env)
+                mdb_env_close (shared->env);
+            pthread_rwlock_destroy (&shared->resize);
+            free (shared->path);
+            free (shared);
+        }
+        pthread_mutex_unlock (&s_shared_lock);
+    }
+    else if (self->env)
         mdb_env_close (self->env);
     free (self->dir);
     free (self);
@@ -399,13 +453,59 @@ s_open (const zube_host_t *host, const char *url, const char *const *options,
         s_close (&self);
         return ZUBE_UNAVAILABLE;
     }
+    char path[PATH_MAX];
+    if (!realpath (self->dir, path)) {
+        snprintf (error, error_size, "cannot resolve %s: %s", self->dir, strerror (errno));
+        s_close (&self);
+        return ZUBE_UNAVAILABLE;
+    }
+    pthread_mutex_lock (&s_shared_lock);
+    s_shared_t *shared = s_shared_list;
+    while (shared && strcmp (shared->path, path) != 0)
+        shared = shared->next;
+    if (shared) {
+        shared->references++;
+        self->shared = shared;
+        self->env = shared->env;
+        self->objects = shared->objects;
+        self->events = shared->events;
+        self->meta = shared->meta;
+        MDB_envinfo info;
+        mdb_env_info (self->env, &info);
+        self->map_size = info.me_mapsize;
+        pthread_mutex_unlock (&s_shared_lock);
+        *backend_p = self;
+        return ZUBE_OK;
+    }
     const char *where = "";
     int rc = s_env_open (self, &where);
+    shared = rc == 0 ? calloc (1, sizeof *shared) : NULL;
+    if (shared && !(shared->path = strdup (path))) {
+        free (shared);
+        shared = NULL;
+    }
+    if (rc == 0 && !shared) {
+        pthread_mutex_unlock (&s_shared_lock);
+        snprintf (error, error_size, "out of memory");
+        s_close (&self);
+        return ZUBE_INTERNAL;
+    }
     if (rc != 0) {
+        pthread_mutex_unlock (&s_shared_lock);
         snprintf (error, error_size, "%s: %s: %s", self->dir, where, mdb_strerror (rc));
         s_close (&self);
         return rc == MDB_VERSION_MISMATCH || rc == MDB_INVALID ? ZUBE_INTERNAL : ZUBE_UNAVAILABLE;
     }
+    pthread_rwlock_init (&shared->resize, NULL);
+    shared->env = self->env;
+    shared->objects = self->objects;
+    shared->events = self->events;
+    shared->meta = self->meta;
+    shared->references = 1;
+    shared->next = s_shared_list;
+    s_shared_list = shared;
+    self->shared = shared;
+    pthread_mutex_unlock (&s_shared_lock);
     host->log (host, ZUBE_LOG_INFO, "msg=\"store opened\" dir=%s map_size=%zu", self->dir,
                self->map_size);
     *backend_p = self;
@@ -815,8 +915,17 @@ s_grow (zube_store_backend_t *self)
         mdb_txn_abort (self->reader);
         self->reader = NULL;
     }
-    size_t size = self->map_size * 2;
-    if (mdb_env_set_mapsize (self->env, size) != 0)
+    //  No transaction may be active in the process: the shared lock,
+    //  held for reading by the caller, is taken for writing meanwhile
+    pthread_rwlock_unlock (&self->shared->resize);
+    pthread_rwlock_wrlock (&self->shared->resize);
+    MDB_envinfo info;
+    mdb_env_info (self->env, &info);
+    size_t size = info.me_mapsize > self->map_size ? info.me_mapsize : self->map_size * 2;
+    int rc = mdb_env_set_mapsize (self->env, size);
+    pthread_rwlock_unlock (&self->shared->resize);
+    pthread_rwlock_rdlock (&self->shared->resize);
+    if (rc != 0)
         return false;
     self->map_size = size;
     self->host->log (self->host, ZUBE_LOG_INFO, "msg=\"store map grown\" dir=%s map_size=%zu",
@@ -996,6 +1105,10 @@ s_check_snapshot (const char *path, const char **where)
 static zube_status_t
 s_restore (zube_store_backend_t *self, int fd)
 {
+    if (self->shared && self->shared->references > 1)
+        return s_fail (self, ZUBE_UNAVAILABLE,
+                       "lmdb %s: restore: the store is open more than once in this process",
+                       self->dir);
     char *incoming = NULL, *data_file = NULL;
     if (asprintf (&incoming, "%s/restore.mdb.tmp", self->dir) < 0)
         return s_fail (self, ZUBE_INTERNAL, "out of memory");
@@ -1034,7 +1147,14 @@ s_restore (zube_store_backend_t *self, int fd)
                          strerror (rc));
     }
     s_fsync_dir (self->dir);
-    if ((rc = s_env_open (self, &where)) != 0) {
+    rc = s_env_open (self, &where);
+    if (self->shared) {
+        self->shared->env = self->env;
+        self->shared->objects = self->objects;
+        self->shared->events = self->events;
+        self->shared->meta = self->meta;
+    }
+    if (rc != 0) {
         status = s_fail (self, ZUBE_INTERNAL, "lmdb %s: reopen after restore: %s: %s", self->dir,
                          where, mdb_strerror (rc));
         goto done;
@@ -1048,6 +1168,63 @@ done:
 }
 
 //  ---------------------------------------------------------------------
+
+//  ---------------------------------------------------------------------
+//  Every operation runs with the shared env's lock held for reading (see
+//  the top of the file); restore is alone by contract.
+
+#define S_LOCKED(call) \
+    do { \
+        pthread_rwlock_rdlock (&self->shared->resize); \
+        zube_status_t locked_status = call; \
+        pthread_rwlock_unlock (&self->shared->resize); \
+        return locked_status; \
+    } while (0)
+
+static zube_status_t
+s_get_locked (zube_store_backend_t *self, const char *key, zube_store_kv_fn *fn, void *arg)
+{
+    S_LOCKED (s_get (self, key, fn, arg));
+}
+
+static zube_status_t
+s_range_locked (zube_store_backend_t *self, const zube_store_range_t *range,
+                zube_store_kv_fn *fn, void *arg, zube_store_range_result_t *result)
+{
+    S_LOCKED (s_range (self, range, fn, arg, result));
+}
+
+static zube_status_t
+s_txn_commit_locked (zube_store_backend_t *self, const zube_store_op_t *ops, size_t count,
+                     zube_store_result_t *results)
+{
+    S_LOCKED (s_txn_commit (self, ops, count, results));
+}
+
+static zube_status_t
+s_revision_locked (zube_store_backend_t *self, int64_t *revision_p, int64_t *compacted_p)
+{
+    S_LOCKED (s_revision (self, revision_p, compacted_p));
+}
+
+static zube_status_t
+s_events_locked (zube_store_backend_t *self, int64_t since, size_t limit,
+                 zube_store_event_fn *fn, void *arg, int64_t *revision_p)
+{
+    S_LOCKED (s_events (self, since, limit, fn, arg, revision_p));
+}
+
+static zube_status_t
+s_compact_locked (zube_store_backend_t *self, int64_t revision)
+{
+    S_LOCKED (s_compact (self, revision));
+}
+
+static zube_status_t
+s_snapshot_locked (zube_store_backend_t *self, int fd)
+{
+    S_LOCKED (s_snapshot (self, fd));
+}
 
 static zube_plugin_rc_t
 s_init (const zube_host_t *host, char *error, size_t error_size)
@@ -1065,13 +1242,13 @@ static const zube_store_ops_t s_ops = {
     .open = s_open,
     .close = s_close,
     .errmsg = s_errmsg,
-    .get = s_get,
-    .range = s_range,
-    .txn_commit = s_txn_commit,
-    .revision = s_revision,
-    .events = s_events,
-    .compact = s_compact,
-    .snapshot = s_snapshot,
+    .get = s_get_locked,
+    .range = s_range_locked,
+    .txn_commit = s_txn_commit_locked,
+    .revision = s_revision_locked,
+    .events = s_events_locked,
+    .compact = s_compact_locked,
+    .snapshot = s_snapshot_locked,
     .restore = s_restore,
 };
 
