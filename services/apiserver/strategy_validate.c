@@ -28,13 +28,53 @@ typedef zube_field_errors_t s_errors_t;
 static void s_path (char *out, size_t size, const char *format, ...)
     __attribute__ ((format (printf, 3, 4)));
 
+//  vsnprintf for the only conversions paths use (%s, %zu), several
+//  times faster: every field validated formats its path, error or not.
+//  Anything else goes to vsnprintf.
 static void
 s_path (char *out, size_t size, const char *format, ...)
 {
+    if (!size)
+        return;
     va_list args;
     va_start (args, format);
-    vsnprintf (out, size, format, args);
+    size_t at = 0;
+    const char *f = format;
+    for (; *f; f++) {
+        if (*f != '%') {
+            if (at + 1 < size)
+                out[at++] = *f;
+            continue;
+        }
+        if (f[1] == 's') {
+            const char *text = va_arg (args, const char *);
+            if (!text)
+                text = "(null)";
+            while (*text && at + 1 < size)
+                out[at++] = *text++;
+            f++;
+        } else if (f[1] == 'z' && f[2] == 'u') {
+            size_t value = va_arg (args, size_t);
+            char digits[24];
+            size_t n = 0;
+            do {
+                digits[n++] = (char)('0' + value % 10);
+                value /= 10;
+            } while (value);
+            while (n && at + 1 < size)
+                out[at++] = digits[--n];
+            f += 2;
+        } else
+            break;
+    }
     va_end (args);
+    if (*f) {
+        va_start (args, format);
+        vsnprintf (out, size, format, args);
+        va_end (args);
+        return;
+    }
+    out[at] = 0;
 }
 
 //  Go's %q of a string (what Kubernetes prints for string bad values)
