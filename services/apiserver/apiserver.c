@@ -1,12 +1,13 @@
 /*  apiserver - the bus service "api": dispatch by method, Kubernetes'
     errors, and the helpers every verb shares.
 
-    One thread runs everything: zube_bus_poll hands requests to the
-    handler, which answers reads at once and queues writes; after the bus
-    has nothing more ready, the writer commits the batch in one store
-    transaction, the follower reads the new events back (and publishes
-    them when this instance holds the publisher lease) and only then is
-    each write answered. */
+    The bus thread runs everything but the commits: zube_bus_poll hands
+    requests to the handler, which answers reads at once and prepares and
+    queues writes; when the commit thread is idle, the writer hands it
+    what was gathered as one store transaction and goes on gathering.
+    Once that commit is done, the follower reads the new events back (and
+    publishes them when this instance holds the publisher lease) and only
+    then is each write of the batch answered (writer.c). */
 #include "apiserver_private.h"
 #include "zube/log.h"
 #include <errno.h>
@@ -202,13 +203,29 @@ s_varint (uint8_t *out, uint64_t value)
 }
 
 size_t
+api_format_rv (char *buf, int64_t rv)
+{
+    char digits[24];
+    size_t n = 0;
+    uint64_t value = rv < 0 ? 0 : (uint64_t)rv;
+    do {
+        digits[n++] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = digits[n - 1 - i];
+    buf[n] = 0;
+    return n;
+}
+
+size_t
 api_with_rv (const api_kind_t *kind, const void *value, size_t size, int64_t rv,
              uint8_t *out)
 {
     if (size)
         memcpy (out, value, size);
     char digits[24];
-    int length = snprintf (digits, sizeof digits, "%" PRId64, rv);
+    int length = (int)api_format_rv (digits, rv);
     //  metadata { resource_version (5): digits }
     uint8_t inner[32];
     size_t inner_size = 0;
@@ -236,7 +253,7 @@ api_reply_object (zube_apiserver_t *self, zube_bus_request_t *request,
     }
     size_t object_size = api_with_rv (kind, value, size, rv, object);
     char rv_text[24];
-    snprintf (rv_text, sizeof rv_text, "%" PRId64, rv);
+    api_format_rv (rv_text, rv);
     Zube__ObjectReply reply = ZUBE__OBJECT_REPLY__INIT;
     reply.has_object = true;
     reply.object.data = object;
@@ -376,13 +393,21 @@ api_authorize (zube_apiserver_t *self, zube_bus_request_t *request, const char *
 //  ---------------------------------------------------------------------
 //  Time and randomness
 
+//  Every create stamps the time: formatted once a second, not each time
+//  (only the bus thread calls this).
 void
 api_timestamp (char *buf, size_t size, int64_t offset_seconds)
 {
+    static time_t cached_at = (time_t)-1;
+    static char cached[32];
     time_t now = time (NULL) + (time_t)offset_seconds;
-    struct tm utc;
-    gmtime_r (&now, &utc);
-    strftime (buf, size, "%Y-%m-%dT%H:%M:%SZ", &utc);
+    if (now != cached_at) {
+        struct tm utc;
+        gmtime_r (&now, &utc);
+        strftime (cached, sizeof cached, "%Y-%m-%dT%H:%M:%SZ", &utc);
+        cached_at = now;
+    }
+    snprintf (buf, size, "%s", cached);
 }
 
 //  Random bytes come from the kernel in blocks, not one call per uid.
@@ -530,6 +555,7 @@ zube_apiserver_new (const zube_apiserver_config_t *config, char *error, size_t e
         return NULL;
     }
     self->pending_tail = &self->pending;
+    self->waiting_tail = &self->waiting;
     self->namespaces = zhashx_new ();
     if (zube_store_url_plugin (config->store_url, self->store_scheme,
                                sizeof self->store_scheme) != 0) {
@@ -579,6 +605,8 @@ zube_apiserver_new (const zube_apiserver_config_t *config, char *error, size_t e
         zube_apiserver_destroy (&self);
         return NULL;
     }
+    //  Without a second store handle the commits run on this thread
+    api_writer_start (self, config->store_url);
     if (zube_bus_serve (self->bus, "api", s_handle, self) != 0) {
         snprintf (error, error_size, "cannot serve \"api\" on the bus");
         zube_apiserver_destroy (&self);
@@ -600,6 +628,9 @@ zube_apiserver_destroy (zube_apiserver_t **self_p)
     zube_apiserver_t *self = *self_p;
     if (!self)
         return;
+    //  The batch in flight is answered before anything goes away
+    if (self->busy_keys)
+        api_writer_stop (self);
     if (self->watch)
         api_watch_release (self);
     if (self->batches || self->requests[API_VERB_GET] || self->requests[API_VERB_LIST])
@@ -636,17 +667,23 @@ zube_apiserver_run (zube_apiserver_t *self)
 {
     while (!zsys_interrupted) {
         int timeout = api_watch_tick (self);
-        if (self->pending || self->retry)
+        if (self->pending || self->retry || self->waiting || self->inflight)
             timeout = 0;
         int rc = zube_bus_poll (self->bus, timeout);
         if (rc < 0)
             break;
+        bool received = rc > 0;
         //  Gather what is ready into one batch, bounded
         while (rc > 0 && self->pending_count < API_BATCH_MAX) {
             rc = zube_bus_poll (self->bus, 0);
             if (rc < 0)
                 break;
         }
+        //  The bus has no way to wake us when a commit is done: with a
+        //  batch in flight and nothing received, wait for it a moment
+        //  (then look at the bus again)
+        if (api_writer_busy (self, received ? 0 : 200))
+            continue;
         api_writer_flush (self);
     }
     return 0;

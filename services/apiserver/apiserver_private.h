@@ -21,6 +21,7 @@
 #include "zube/status.h"
 #include "zube/store_client.h"
 #include <czmq.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -101,6 +102,11 @@ struct _api_pending_t {
     uint8_t *reply;
     size_t reply_size;
     const char *name;
+    //  Its key has a write queued or in flight: prepared again once the
+    //  batch in flight is answered (api_writer_key_busy)
+    bool wait;
+    bool deferred;
+    bool busy_key; //  its key is counted in busy_keys
     api_pending_t *next;
 };
 
@@ -125,6 +131,27 @@ struct _zube_apiserver_t {
     zube_store_op_t *ops;
     zube_store_result_t *results;
     size_t ops_size;
+    //  Writes waiting for their key (see api_pending_t.wait), and the
+    //  keys of every write queued or in flight -> count
+    api_pending_t *waiting;
+    api_pending_t **waiting_tail;
+    zhashx_t *busy_keys;
+    //  The commit thread: it owns commit_store and commits the batch in
+    //  flight while this thread gathers and prepares the next one.
+    //  Everything below lock is shared with it.
+    zube_store_t *commit_store;
+    pthread_t committer;
+    bool committer_started;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_cond_t done;
+    bool submitted;
+    bool completed;
+    bool stopping;
+    size_t inflight_count;
+    zube_status_t commit_status;
+    char commit_error[512];
+    api_pending_t *inflight;
 
     api_watch_t *watch;
     api_backup_t *backup;
@@ -166,6 +193,8 @@ uint8_t *api_scratch (uint8_t **buffer, size_t *capacity, size_t size);
 //  returns the size.
 size_t api_with_rv (const api_kind_t *kind, const void *value, size_t size, int64_t rv,
                     uint8_t *out);
+//  A revision (>= 0) in decimal into buf (>= 21 bytes); its length.
+size_t api_format_rv (char *buf, int64_t rv);
 //  Upper bound of what api_with_rv adds.
 #define API_RV_SUFFIX_MAX 32
 //  Answers an ObjectReply with the object value (stored form) at rv.
@@ -218,11 +247,26 @@ int api_registry_bootstrap (zube_apiserver_t *self);
 //  ---------------------------------------------------------------------
 //  writer.c: group commit
 
+//  Opens the commit thread's own store handle and starts it; without it
+//  (-1) every commit runs on the bus thread.
+int api_writer_start (zube_apiserver_t *self, const char *store_url);
+//  Waits for the batch in flight, answers it, stops the commit thread and
+//  closes its store (before a restore, and at exit).
+void api_writer_stop (zube_apiserver_t *self);
+//  True when a batch is in flight; answers it first when its commit is
+//  done, waiting up to wait_us for that.
+bool api_writer_busy (zube_apiserver_t *self, int wait_us);
+//  True (and pending->wait set) when pending's key has a write queued or
+//  in flight: the caller answers nothing and returns false from prepare.
+bool api_writer_key_busy (zube_apiserver_t *self, api_pending_t *pending);
+//  Prepares pending and queues it, parks it (wait) or releases it.
+void api_writer_submit (zube_apiserver_t *self, api_pending_t *pending);
 api_pending_t *api_writer_slot (zube_apiserver_t *self);
 void api_writer_release (zube_apiserver_t *self, api_pending_t *pending);
 //  Queues a prepared write for the next commit.
 void api_writer_queue (zube_apiserver_t *self, api_pending_t *pending);
-//  Commits everything queued in one transaction and answers each write.
+//  Hands everything queued to the commit thread as one transaction when
+//  it is idle (or, without one, commits and answers at once).
 void api_writer_flush (zube_apiserver_t *self);
 void api_writer_destroy (zube_apiserver_t *self);
 

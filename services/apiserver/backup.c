@@ -227,10 +227,15 @@ api_restore_handle (zube_apiserver_t *self, zube_bus_request_t *request)
     reply.received = file->received;
     char rv[24] = "";
     if (req->last) {
-        //  Writes still queued go first: they were answered as durable
+        //  Writes queued or in flight commit first; the commit thread
+        //  stops meanwhile and closes its store handle (a store is
+        //  restored by its only user)
+        api_writer_busy (self, -1);
         api_writer_flush (self);
+        api_writer_stop (self);
         lseek (file->fd, 0, SEEK_SET);
         zube_status_t status = zube_store_restore (self->store, file->fd);
+        api_writer_start (self, zube_store_url (self->store));
         if (status != ZUBE_OK) {
             api_reply_error (self, request, status, NULL, NULL, NULL,
                              "restore failed (the store is unchanged): %s",

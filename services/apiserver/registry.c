@@ -359,10 +359,7 @@ api_registry_create (zube_apiserver_t *self, zube_bus_request_t *request)
     pending->verb = API_VERB_CREATE;
     pending->kind = kind;
     pending->message = &req->base;
-    if (api_registry_prepare (self, pending))
-        api_writer_queue (self, pending);
-    else
-        api_writer_release (self, pending);
+    api_writer_submit (self, pending);
 }
 
 //  ---------------------------------------------------------------------
@@ -409,6 +406,8 @@ s_prepare_bind (zube_apiserver_t *self, api_pending_t *pending)
         goto done;
     }
     pending->name = strrchr (pending->key, '/') + 1;
+    if (api_writer_key_busy (self, pending))
+        goto done;
     zube_status_t status = s_read (self, pending->key, &value, &size, &revision);
     if (status == ZUBE_NOT_FOUND) {
         api_reply_not_found (self, request, kind, name);
@@ -932,6 +931,10 @@ s_prepare_update (zube_apiserver_t *self, api_pending_t *pending)
         return false;
     }
     pending->name = strrchr (pending->key, '/') + 1;
+    if (api_writer_key_busy (self, pending)) {
+        s_free_message (&object);
+        return false;
+    }
     uint8_t *value = NULL;
     size_t size = 0;
     int64_t revision = 0;
@@ -1002,6 +1005,8 @@ s_prepare_patch (zube_apiserver_t *self, api_pending_t *pending)
         return false;
     }
     pending->name = strrchr (pending->key, '/') + 1;
+    if (api_writer_key_busy (self, pending))
+        return false;
     uint8_t *value = NULL;
     size_t size = 0;
     int64_t revision = 0;
@@ -1093,10 +1098,7 @@ s_queue_write (zube_apiserver_t *self, zube_bus_request_t *request, api_verb_t v
     pending->verb = verb;
     pending->kind = kind;
     pending->message = message;
-    if (api_registry_prepare (self, pending))
-        api_writer_queue (self, pending);
-    else
-        api_writer_release (self, pending);
+    api_writer_submit (self, pending);
 }
 
 void
@@ -1166,6 +1168,8 @@ s_prepare_delete (zube_apiserver_t *self, api_pending_t *pending)
         return false;
     }
     pending->name = strrchr (pending->key, '/') + 1;
+    if (api_writer_key_busy (self, pending))
+        return false;
     uint8_t *value = NULL;
     size_t size = 0;
     int64_t revision = 0;

@@ -269,8 +269,8 @@ s_publish_one (zube_apiserver_t *self, const s_event_t *event, const char *topic
                int64_t prev)
 {
     char rv[24], prev_rv[24];
-    snprintf (rv, sizeof rv, "%" PRId64, event->revision);
-    snprintf (prev_rv, sizeof prev_rv, "%" PRId64, prev);
+    api_format_rv (rv, event->revision);
+    api_format_rv (prev_rv, prev);
     uint8_t *object = api_scratch (&self->scratch, &self->scratch_size,
                                    event->value_size + API_RV_SUFFIX_MAX);
     if (!object)
@@ -473,7 +473,9 @@ api_watch_tick (zube_apiserver_t *self)
 {
     api_watch_t *watch = self->watch;
     int64_t now = s_now_ms ();
-    if (now >= watch->next_follow_ms)
+    //  Not while a batch of ours is in flight: its events come once it is
+    //  durable, just before its answers
+    if (now >= watch->next_follow_ms && !self->inflight)
         api_watch_follow (self);
     if (now >= watch->next_lease_ms) {
         s_lease_tick (self);
