@@ -67,6 +67,9 @@
 #define S_READY_TIMEOUT_MS (S_ASAN ? 60000 : 30000)
 #define S_MAX_VIOLATIONS 12
 #define S_RESUME_TIMEOUT_MS 15000
+//  How long after being told to stop a writer may still be in its last
+//  call (its deadline, and then some).
+#define S_STOP_MARGIN_MS 20000
 
 static int s_rounds;
 static unsigned int s_seed;
@@ -494,6 +497,29 @@ s_data_set (Zube__ConfigMap *config_map, const char *key, const char *value)
     return false;
 }
 
+//  Joins a thread that was told to stop. Every call it makes ends by its
+//  deadline (bus.h: exactly one outcome), so it must end within margin_ms;
+//  one that does not is stuck in a call that never ends: it is reported,
+//  and zsys_interrupted (which makes a waiting zube_bus_call return)
+//  frees it. Returns false when it was stuck.
+static bool
+s_join (pthread_t thread, const char *who, int margin_ms)
+{
+    struct timespec limit;
+    clock_gettime (CLOCK_REALTIME, &limit);
+    limit.tv_sec += margin_ms / 1000;
+    if (pthread_timedjoin_np (thread, NULL, &limit) == 0)
+        return true;
+    s_violation ("%s: still in a call %d ms after it was told to stop, although "
+                 "every call has a deadline of at most %d ms (a bus call without "
+                 "an outcome at its deadline)",
+                 who, margin_ms, S_WRITE_LONG_TIMEOUT_MS);
+    zsys_interrupted = 1;
+    pthread_join (thread, NULL);
+    zsys_interrupted = 0;
+    return false;
+}
+
 static zube_bus_t *
 s_bus_new (s_cluster_t *cluster)
 {
@@ -767,8 +793,10 @@ s_writers_stop (void)
     atomic_store (&s_shared.stop, true);
     for (int index = 0; index < S_WRITERS; index++) {
         s_writer_t *writer = &s_writers[index];
+        char who[32];
+        snprintf (who, sizeof who, "writer %d", index);
         if (writer->started)
-            pthread_join (writer->thread, NULL);
+            s_join (writer->thread, who, S_STOP_MARGIN_MS);
         writer->started = false;
     }
 }
@@ -1020,8 +1048,10 @@ s_incrementers_destroy (void)
     atomic_store (&s_shared.stop, true);
     for (int index = 0; index < S_RMW_WRITERS; index++) {
         s_incrementer_t *incrementer = &s_incrementers[index];
+        char who[32];
+        snprintf (who, sizeof who, "incrementer %d", index);
         if (incrementer->started)
-            pthread_join (incrementer->thread, NULL);
+            s_join (incrementer->thread, who, S_STOP_MARGIN_MS);
         zube_api_destroy (&incrementer->api);
         zube_bus_destroy (&incrementer->bus);
         *incrementer = (s_incrementer_t){0};
@@ -1097,9 +1127,15 @@ s_counter (s_backend_t backend, bool crash)
         printf ("# apiserver killed after %d ms, answering again after %" PRId64 " ms\n",
                 run_ms / 2, zt_now_ms () - killed);
     }
+    //  They stop at the end of their run; give them that long first.
+    int64_t left = atomic_load (&s_shared.until) - zt_now_ms ();
+    if (left > 0)
+        s_sleep_polling (&s_cluster, (int)left);
     for (int index = 0; index < S_RMW_WRITERS; index++) {
         s_incrementer_t *incrementer = &s_incrementers[index];
-        pthread_join (incrementer->thread, NULL);
+        char who[32];
+        snprintf (who, sizeof who, "incrementer %d", index);
+        s_join (incrementer->thread, who, S_STOP_MARGIN_MS);
         incrementer->started = false;
     }
     size_t acknowledged = 0, conflicts = 0, ambiguous = 0, read_errors = 0;
