@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include "zube/log.h"
 #include "zube/plugin_host.h"
+#include "zube/runtime.h"
 #include "zube/store.h"
 
 #ifndef ZUBE_PLUGINDIR
@@ -541,6 +542,44 @@ zube_plugin_check_descriptor (const zube_plugin_t *descriptor, const char *path,
             if (!required[i].present) {
                 snprintf (error, error_size,
                           "%s: store ops %s: expected a function, found NULL", path,
+                          required[i].name);
+                return -1;
+            }
+        return 0;
+    }
+    if (d->kind == ZUBE_PLUGIN_RUNTIME) {
+        const zube_runtime_ops_t *ops = d->ops;
+        if (ops->struct_size < ZUBE_RUNTIME_OPS_SIZE_V1) {
+            snprintf (error, error_size,
+                      "%s: runtime ops struct_size: expected at least %zu, found %" PRIu32,
+                      path, (size_t) ZUBE_RUNTIME_OPS_SIZE_V1, ops->struct_size);
+            return -1;
+        }
+        //  probe, logs and exec are optional: the client answers for them.
+        struct {
+            const char *name;
+            bool present;
+        } required[] = {
+            {"open", ops->open != NULL},
+            {"close", ops->close != NULL},
+            {"errmsg", ops->errmsg != NULL},
+            {"run_sandbox", ops->run_sandbox != NULL},
+            {"stop_sandbox", ops->stop_sandbox != NULL},
+            {"remove_sandbox", ops->remove_sandbox != NULL},
+            {"sandbox_status", ops->sandbox_status != NULL},
+            {"list_sandboxes", ops->list_sandboxes != NULL},
+            {"create_container", ops->create_container != NULL},
+            {"start_container", ops->start_container != NULL},
+            {"stop_container", ops->stop_container != NULL},
+            {"remove_container", ops->remove_container != NULL},
+            {"container_status", ops->container_status != NULL},
+            {"list_containers", ops->list_containers != NULL},
+            {"tick", ops->tick != NULL},
+        };
+        for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+            if (!required[i].present) {
+                snprintf (error, error_size,
+                          "%s: runtime ops %s: expected a function, found NULL", path,
                           required[i].name);
                 return -1;
             }

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "zube/plugin_host.h"
+#include "zube/runtime_client.h"
 #include "zube/store_client.h"
 #include "../zube_test.h"
 //  zt_rmtree's snprintf into a fixed buffer trips -Wformat-truncation when
@@ -334,6 +335,88 @@ test_check_descriptor_fields (void)
     ZT_ASSERT_STR_EQ (zube_plugin_kind_name ((zube_plugin_kind_t) 99), "none");
 }
 
+//  A runtime table is checked like a store's: size first, then every
+//  required operation by name; probe, logs and exec may be missing.
+static zube_status_t
+s_stub_runtime_open (const zube_host_t *host, const char *const *options,
+                     zube_runtime_backend_t **backend_p, char *error, size_t error_size)
+{
+    *backend_p = NULL;
+    snprintf (error, error_size, "stub runtime runs nothing");
+    return ZUBE_UNAVAILABLE;
+}
+
+static void
+s_stub_runtime_close (zube_runtime_backend_t **backend_p)
+{
+    *backend_p = NULL;
+}
+
+static const char *
+s_stub_runtime_errmsg (zube_runtime_backend_t *backend)
+{
+    return "";
+}
+
+static void
+test_check_runtime_descriptor (void)
+{
+    zube_runtime_ops_t ops = {.struct_size = sizeof ops,
+                              .open = s_stub_runtime_open,
+                              .close = s_stub_runtime_close,
+                              .errmsg = s_stub_runtime_errmsg};
+    zube_plugin_t descriptor = {.struct_size = sizeof descriptor,
+                                .abi_version = ZUBE_ABI_VERSION,
+                                .name = "rt",
+                                .version = "1",
+                                .kind = ZUBE_PLUGIN_RUNTIME,
+                                .ops = &ops};
+    char error[512];
+    ZT_ASSERT_INT_EQ (zube_plugin_check_descriptor (&descriptor, "rt.so", ZUBE_PLUGIN_RUNTIME,
+                                                    error, sizeof error), -1);
+    ZT_ASSERT_STR_EQ (error, "rt.so: runtime ops run_sandbox: expected a function, found NULL");
+
+    //  Every required operation present (any function will do for the
+    //  check), the optional ones absent: accepted.
+    void (*any) (void) = (void (*) (void)) s_stub_runtime_close;
+    void (**slot) (void) = (void (**) (void)) &ops.run_sandbox;
+    void (**end) (void) = (void (**) (void)) &ops.probe;
+    for (; slot < end; slot++)
+        *slot = any;
+    ZT_ASSERT_INT_EQ (zube_plugin_check_descriptor (&descriptor, "rt.so", ZUBE_PLUGIN_RUNTIME,
+                                                    error, sizeof error), 0);
+
+    ops.tick = NULL;
+    zube_plugin_check_descriptor (&descriptor, "rt.so", ZUBE_PLUGIN_RUNTIME, error, sizeof error);
+    ZT_ASSERT_STR_EQ (error, "rt.so: runtime ops tick: expected a function, found NULL");
+
+    ops.struct_size = offsetof (zube_runtime_ops_t, probe);
+    zube_plugin_check_descriptor (&descriptor, "rt.so", ZUBE_PLUGIN_RUNTIME, error, sizeof error);
+    S_ASSERT_CONTAINS (error, "rt.so: runtime ops struct_size: expected at least ");
+
+    //  A runtime where a store is asked for: the kind is named.
+    zube_plugin_check_descriptor (&descriptor, "rt.so", ZUBE_PLUGIN_STORE, error, sizeof error);
+    ZT_ASSERT_STR_EQ (error, "rt.so: descriptor kind: expected store, found runtime");
+}
+
+//  A store plugin asked for as a runtime is refused by kind, and the
+//  runtime client names the runtime in its error.
+static void
+test_runtime_open_wrong_kind (void)
+{
+    zube_plugin_host_t *loader = s_loader ();
+    char *error = NULL;
+    zube_runtime_t *runtime = zube_runtime_open (loader, "zt_good", NULL, &error);
+    bool opened = runtime != NULL;
+    zube_runtime_close (&runtime);
+    zube_plugin_host_destroy (&loader);
+    ZT_ASSERT (!opened);
+    ZT_ASSERT (error);
+    S_ASSERT_CONTAINS (error, "runtime zt_good: ");
+    S_ASSERT_CONTAINS (error, "descriptor kind: expected runtime, found store");
+    free (error);
+}
+
 //  The store client reports a backend's open failure with the URL and text.
 static void
 test_store_open_reports_backend_error (void)
@@ -397,5 +480,7 @@ main (void)
     ZT_RUN (test_load_by_file_path);
     ZT_RUN (test_check_descriptor_fields);
     ZT_RUN (test_store_open_reports_backend_error);
+    ZT_RUN (test_check_runtime_descriptor);
+    ZT_RUN (test_runtime_open_wrong_kind);
     return zt_done ();
 }
