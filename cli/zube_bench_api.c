@@ -2223,7 +2223,9 @@ zube_bench_api (int argc, char **argv)
                             : raw.error[0]     ? raw.error
                                                : watch.error;
         zube_cli_error ("%zu operations failed or went unseen (first: %s)", errors,
-                        first[0] ? first : "events missing on " S_WATCH_TOPIC);
+                        first[0]             ? first
+                        : watch.unanswered ? "watch writes without a reply"
+                                           : "events missing on " S_WATCH_TOPIC);
     }
 
 cleanup:
