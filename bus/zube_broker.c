@@ -157,6 +157,7 @@ struct _zube_broker_t {
     //  State
     zhashx_t *peers;                //  s_rid_t -> s_peer_t
     s_peer_t *peer_list;
+    s_peer_t *recent [2];           //  the last peers heard from, newest first
     zhashx_t *services;             //  name -> s_service_t
     size_t waiting_total;
     s_request_t **buckets;          //  in-flight by (route, correlation id)
@@ -227,18 +228,24 @@ s_header_rewrite (const s_header_t *header, const s_stamp_t *stamp, zmq_msg_t *m
     if (zmq_msg_init_size (msg, size) != 0)
         return -1;
     uint8_t *out = (uint8_t *) zmq_msg_data (msg);
+    //  The kept fields are copied in runs, one memcpy between two dropped
+    //  fields rather than one per field
     const uint8_t *cursor = header->data, *end = header->data + header->size;
+    const uint8_t *run = cursor;
     while (cursor < end) {
         const uint8_t *start = cursor;
         uint64_t number = 0, value = 0;
         s_bytes_t bytes = {NULL, 0};
         unsigned wire_type;
         zube_bus_wire_field_read (&cursor, end, &number, &value, &bytes, &wire_type);
-        if (number != ZUBE_BUS_F_SENDER && number != ZUBE_BUS_F_ROUTE && number != ZUBE_BUS_F_DEADLINE_MS) {
-            memcpy (out, start, cursor - start);
-            out += cursor - start;
+        if (number == ZUBE_BUS_F_SENDER || number == ZUBE_BUS_F_ROUTE || number == ZUBE_BUS_F_DEADLINE_MS) {
+            memcpy (out, run, start - run);
+            out += start - run;
+            run = cursor;
         }
     }
+    memcpy (out, run, end - run);
+    out += end - run;
     if (stamp->deadline_ms) {
         *out++ = ZUBE_BUS_F_DEADLINE_MS << 3;
         out = zube_bus_wire_varint_write (out, *stamp->deadline_ms);
@@ -832,6 +839,9 @@ s_peer_forget (zube_broker_t *self, s_peer_t *peer, const char *reason)
         s_instance_forget (self, peer->instances [0], reason);
     }
     zhashx_delete (self->peers, &peer->rid);
+    for (int i = 0; i < 2; i++)
+        if (self->recent [i] == peer)
+            self->recent [i] = NULL;
     if (peer->prev)
         peer->prev->next = peer->next;
     else
@@ -871,9 +881,23 @@ s_peer_require (zube_broker_t *self, zmq_msg_t *rid_msg, zmq_msg_t *header_msg,
     rid.size = zmq_msg_size (rid_msg);
     if (rid.size == 0 || rid.size > 255)
         return NULL;
-    memcpy (rid.data, zmq_msg_data (rid_msg), rid.size);
-    s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, &rid);
     *created = false;
+    //  Traffic comes in runs from a few busy peers (a client and the
+    //  instance serving it): the last two are checked before the table
+    const uint8_t *data = (const uint8_t *) zmq_msg_data (rid_msg);
+    s_peer_t *peer = NULL;
+    for (int i = 0; i < 2 && !peer; i++)
+        if (self->recent [i] && self->recent [i]->rid.size == rid.size
+            && memcmp (self->recent [i]->rid.data, data, rid.size) == 0)
+            peer = self->recent [i];
+    if (!peer) {
+        memcpy (rid.data, data, rid.size);
+        peer = (s_peer_t *) zhashx_lookup (self->peers, &rid);
+        if (peer) {
+            self->recent [1] = self->recent [0];
+            self->recent [0] = peer;
+        }
+    }
     if (peer && !self->secure)
         return peer;
     const char *key = NULL;
@@ -883,6 +907,7 @@ s_peer_require (zube_broker_t *self, zmq_msg_t *rid_msg, zmq_msg_t *header_msg,
             return peer;
         s_peer_forget (self, peer, "replaced");
     }
+    memcpy (rid.data, data, rid.size);
     const char *sender = s_sender_of (self, header_msg, &key);
     if (!sender) {
         self->counters.unauthorized++;
