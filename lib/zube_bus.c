@@ -670,6 +670,9 @@ s_send_request (zube_bus_t *self, zube_bus_pending_t *pending)
         pending->retry_at = now + ZUBE_BUS_SEND_RETRY_MS;
         s_timer_at (self, pending->retry_at);
     }
+    //  Whoever sent it, the call's deadline stays armed: a resent request
+    //  the broker drops (its deadline passed on the way) must still end.
+    s_timer_at (self, pending->deadline);
 }
 
 //  Starts a call: validates, records it in self->pending and sends it.

@@ -343,6 +343,72 @@ test_instance_killed_mid_request (void)
     s_teardown ();
 }
 
+//  A request sent again after "instance ... died" to the other instance,
+//  which dies too, after the request's deadline: the broker drops it (its
+//  deadline passed), so nothing ever answers. The caller still gets its
+//  one outcome, DEADLINE_EXCEEDED, at the deadline (the resend once left
+//  no timer armed, and the call waited forever).
+static void
+test_resent_request_still_expires (void)
+{
+    s_setup ();
+    pid_t first = s_start_service ("doomed");
+    pid_t second = s_start_service ("doomed");
+    ZT_ASSERT (first > 0 && second > 0);
+    zube_bus_t *bus = s_bus_new ();
+    bool seen[2] = {false, false};
+    int64_t until = zt_now_ms () + 10000;
+    while (!(seen[0] && seen[1]) && zt_now_ms () < until) {
+        char *text = s_call_text (bus, "doomed", "pid", 5000);
+        if (text && atoi (text) == first)
+            seen[0] = true;
+        if (text && atoi (text) == second)
+            seen[1] = true;
+        free (text);
+    }
+    ZT_ASSERT (seen[0] && seen[1]);
+
+    //  Death is detected 3 heartbeats (600 ms) after a kill: the first
+    //  kill leaves room for a resend, the second does not.
+    const int timeout_ms = 1200;
+    s_outcome_t outcome = {0};
+    int64_t started = zt_now_ms ();
+    ZT_ASSERT (zube_bus_call_async (bus, "doomed", "slow", NULL, 0, timeout_ms, s_record,
+                                    &outcome) > 0);
+    char path[512];
+    snprintf (path, sizeof path, "%s/slow.log", s_dir);
+    int killed = 0;
+    until = started + 5000;
+    while (outcome.outcomes == 0 && zt_now_ms () < until) {
+        zube_bus_poll (bus, 10);
+        char *text = zt_read_file (path);
+        //  slow.log gets one line per instance that received the request.
+        int lines = 0;
+        for (const char *c = text; c && *c; c++)
+            lines += *c == '\n';
+        for (const char *line = text; line && killed < lines && killed < 2;) {
+            //  Kill the instance on line number `killed`.
+            for (int skip = 0; skip < killed; skip++)
+                line = strchr (line, '\n') + 1;
+            kill ((pid_t) atoi (line), SIGKILL);
+            killed++;
+            line = text;
+        }
+        free (text);
+    }
+    for (int index = 0; index < 10; index++)
+        zube_bus_poll (bus, 20);
+    ZT_ASSERT_INT_EQ (outcome.outcomes, 1);
+    printf ("# %d instances killed; outcome %d after %" PRId64 " ms\n", killed, outcome.status,
+            outcome.at - started);
+    ZT_ASSERT_MSG (outcome.at - started <= timeout_ms + 500, "outcome after %" PRId64 " ms",
+                   outcome.at - started);
+    ZT_ASSERT_MSG (outcome.status == ZUBE_DEADLINE_EXCEEDED || outcome.status == ZUBE_UNAVAILABLE,
+                   "status %d", outcome.status);
+    zube_bus_destroy (&bus);
+    s_teardown ();
+}
+
 //  The broker dies (SIGKILL) and comes back on the same port while 1000
 //  requests are in flight. Clients and the service reconnect by themselves;
 //  each request ends with exactly one reply or one error, and the service
@@ -565,6 +631,7 @@ main (int argc, char *argv[])
     zube_log_set_level (getenv ("ZUBE_TEST_DEBUG") ? ZUBE_LOG_DEBUG : ZUBE_LOG_ERROR);
     s_dir = zt_tempdir ("bus-failover");
     ZT_RUN (test_instance_killed_mid_request);
+    ZT_RUN (test_resent_request_still_expires);
     s_teardown ();
     ZT_RUN (test_broker_restart_1000_in_flight);
     s_teardown ();
