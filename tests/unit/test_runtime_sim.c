@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "zube/runtime_client.h"
 #include "core.pb-c.h"
+#include "../../plugins/runtime/sim/sim_behaviour.h"
 #include "../zube_test.h"
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 #include "../zube_testproc.h"
@@ -632,14 +633,16 @@ test_image_missing (void)
                                               .index = 1};
     ZT_ASSERT_INT_EQ (zube_runtime_create_container (runtime, sandbox, &config, id, sizeof id),
                       ZUBE_BAD_REQUEST);
-    S_ASSERT_CONTAINS (zube_runtime_error (runtime), "ErrImageNeverPull");
-    S_ASSERT_CONTAINS (zube_runtime_error (runtime),
-                       "\"registry.example.com/team/bad:v2\" is not present");
+    ZT_ASSERT_STR_EQ (zube_runtime_error (runtime),
+                      "Failed to pull image \"registry.example.com/team/bad:v2\": not found "
+                      "(sim.zube.io/image-missing)");
     config = (zube_runtime_container_config_t) {.struct_size = sizeof config, .name = "ghost",
                                                 .index = 2};
     ZT_ASSERT_INT_EQ (zube_runtime_create_container (runtime, sandbox, &config, id, sizeof id),
                       ZUBE_BAD_REQUEST);
-    S_ASSERT_CONTAINS (zube_runtime_error (runtime), "\"ghost:1.0\"");
+    ZT_ASSERT_STR_EQ (zube_runtime_error (runtime),
+                      "Failed to pull image \"ghost:1.0\": not found (sim option "
+                      "missing_images)");
     config = (zube_runtime_container_config_t) {.struct_size = sizeof config, .name = "gone",
                                                 .index = 3};
     ZT_ASSERT_INT_EQ (zube_runtime_create_container (runtime, sandbox, &config, id, sizeof id),
@@ -837,8 +840,9 @@ test_state_dir_adoption (void)
     char *dir = zt_tempdir ("sim");
     ZT_ASSERT (dir);
     char option[512], path[600];
-    snprintf (option, sizeof option, "state_dir=%s", dir);
-    snprintf (path, sizeof path, "%s/sim-state", dir);
+    //  The directory is made at open, parents included.
+    snprintf (option, sizeof option, "state_dir=%s/zubelet/runtime", dir);
+    snprintf (path, sizeof path, "%s/zubelet/runtime/sim-state", dir);
     const char *options[] = {option, NULL};
     zube_runtime_t *runtime = s_open (options);
     char sandboxes[3][ZUBE_RUNTIME_ID_MAX], ids[3][ZUBE_RUNTIME_ID_MAX];
@@ -1047,10 +1051,74 @@ test_scale (void)
     free (ids);
 }
 
+//  The annotation parsers (sim_behaviour.c, compiled into this test).
+static void
+test_annotation_parsers (void)
+{
+    ZT_ASSERT_INT_EQ (sim_duration_ms ("1.5s"), 1500);
+    ZT_ASSERT_INT_EQ (sim_duration_ms ("2m"), 120000);
+    ZT_ASSERT_INT_EQ (sim_duration_ms ("100ms"), 100);
+    ZT_ASSERT_INT_EQ (sim_duration_ms ("1h30m"), 5400000);
+    ZT_ASSERT_INT_EQ (sim_duration_ms ("0.3s"), 300);
+    ZT_ASSERT_INT_EQ (sim_duration_ms (".5s"), 500);
+    ZT_ASSERT_INT_EQ (sim_duration_ms ("1500us"), 2);
+    ZT_ASSERT_INT_EQ (sim_duration_ms ("1m0.25s"), 60250);
+    ZT_ASSERT_INT_EQ (sim_duration_ms ("0"), 0);
+    ZT_ASSERT_INT_EQ (sim_duration_ms ("+3s"), 3000);
+    const char *bad[] = {"", "1", "s", "-1s", "1x", "1.s.", "1 s", "ms", "1e3s", "100000000h"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ZT_ASSERT_MSG (sim_duration_ms (bad[i]) == -1, "\"%s\" parsed", bad[i]);
+
+    ZT_ASSERT_INT_EQ (sim_exit_code ("0"), 0);
+    ZT_ASSERT_INT_EQ (sim_exit_code ("255"), 255);
+    ZT_ASSERT_INT_EQ (sim_exit_code ("256"), -1);
+    ZT_ASSERT_INT_EQ (sim_exit_code ("-1"), -1);
+    ZT_ASSERT_INT_EQ (sim_exit_code ("1a"), -1);
+    ZT_ASSERT_INT_EQ (sim_bool ("true"), 1);
+    ZT_ASSERT_INT_EQ (sim_bool ("false"), 0);
+    ZT_ASSERT_INT_EQ (sim_bool ("yes"), -1);
+
+    sim_fail_rule_t rules[4];
+    char error[256];
+    ZT_ASSERT (sim_fail_probe_parse ("liveness:after=30s, readiness:always,startup:until=1m",
+                                     rules, error, sizeof error));
+    ZT_ASSERT_INT_EQ (rules[ZUBE_RUNTIME_PROBE_LIVENESS].mode, SIM_FAIL_AFTER);
+    ZT_ASSERT_INT_EQ (rules[ZUBE_RUNTIME_PROBE_LIVENESS].ms, 30000);
+    ZT_ASSERT_INT_EQ (rules[ZUBE_RUNTIME_PROBE_READINESS].mode, SIM_FAIL_ALWAYS);
+    ZT_ASSERT_INT_EQ (rules[ZUBE_RUNTIME_PROBE_STARTUP].mode, SIM_FAIL_UNTIL);
+    ZT_ASSERT_INT_EQ (rules[ZUBE_RUNTIME_PROBE_STARTUP].ms, 60000);
+    ZT_ASSERT (!sim_fail_probe_parse ("liveliness:always", rules, error, sizeof error));
+    S_ASSERT_CONTAINS (error, "liveliness");
+    ZT_ASSERT (!sim_fail_probe_parse ("readiness:after=soon", rules, error, sizeof error));
+
+    char image[512], id[512];
+    const char *cases[][2] = {
+        {"busybox", "docker.io/library/busybox:latest"},
+        {"nginx:1.25", "docker.io/library/nginx:1.25"},
+        {"bitnami/redis", "docker.io/bitnami/redis:latest"},
+        {"quay.io/x/y", "quay.io/x/y:latest"},
+        {"localhost:5000/app:v1", "localhost:5000/app:v1"},
+        {"localhost/app", "localhost/app:latest"},
+        {"busybox@sha256:abc", "docker.io/library/busybox@sha256:abc"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sim_image_normalize (cases[i][0], image, sizeof image);
+        ZT_ASSERT_STR_EQ (image, cases[i][1]);
+    }
+    sim_image_id ("localhost:5000/app:v1", id, sizeof id);
+    ZT_ASSERT (strncmp (id, "localhost:5000/app@sha256:", 26) == 0);
+    char again[512];
+    sim_image_id ("localhost:5000/app:v1", again, sizeof again);
+    ZT_ASSERT_STR_EQ (id, again);
+    sim_image_id ("localhost:5000/app:v2", again, sizeof again);
+    ZT_ASSERT (strcmp (id, again) != 0);
+}
+
 int
 main (void)
 {
     s_plugins = zube_plugin_host_new ();
+    ZT_RUN (test_annotation_parsers);
     ZT_RUN (test_lifecycle_start_delay_and_run_duration);
     ZT_RUN (test_exit_codes_and_reasons);
     ZT_RUN (test_init_containers);

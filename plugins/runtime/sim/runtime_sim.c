@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "zube/runtime.h"
@@ -1171,6 +1172,29 @@ s_option (s_sim_t *self, const char *option)
                    (int) key_length, option);
 }
 
+//  mkdir -p PATH (0700: the state names every pod of the node).
+static zube_status_t
+s_make_dir (s_sim_t *self, const char *path)
+{
+    char copy[4096];
+    if (strlen (path) >= sizeof copy)
+        return s_fail (self, ZUBE_BAD_REQUEST, "sim: state_dir too long");
+    strcpy (copy, path);
+    for (char *p = copy + 1;; p++) {
+        if (*p != '/' && *p != 0)
+            continue;
+        char saved = *p;
+        *p = 0;
+        if (mkdir (copy, 0700) != 0 && errno != EEXIST)
+            return s_fail (self, ZUBE_UNAVAILABLE, "sim: state_dir %s: %s", copy,
+                           strerror (errno));
+        *p = saved;
+        if (!saved)
+            break;
+    }
+    return ZUBE_OK;
+}
+
 static void
 s_destroy (s_sim_t *self)
 {
@@ -1215,6 +1239,8 @@ s_open (const zube_host_t *host, const char *const *options,
     zube_status_t status = ZUBE_OK;
     for (size_t i = 0; options && options[i] && status == ZUBE_OK; i++)
         status = s_option (self, options[i]);
+    if (status == ZUBE_OK && self->state_dir)
+        status = s_make_dir (self, self->state_dir);
     if (status == ZUBE_OK && self->state_dir)
         status = s_load (self);
     if (status != ZUBE_OK) {
@@ -1607,14 +1633,15 @@ s_container_link (s_sim_t *self, uint32_t slot)
     container->link = S_NONE;
 }
 
-static bool
+//  What makes the image missing (for the error), or NULL when it is not.
+static const char *
 s_image_missing (s_sim_t *self, const s_sandbox_t *sandbox, uint32_t index, bool init)
 {
     const char *name = s_spec_names (sandbox)[index]->text;
     if (sim_bool (s_behaviour (sandbox, "image-missing", name, init)) == 1)
-        return true;
+        return SIM_ANNOTATION_PREFIX "image-missing";
     if (!self->missing_images)
-        return false;
+        return NULL;
     const char *image = s_spec_images (sandbox)[index]->text;
     char normalized[512];
     sim_image_normalize (image, normalized, sizeof normalized);
@@ -1624,9 +1651,9 @@ s_image_missing (s_sim_t *self, const s_sandbox_t *sandbox, uint32_t index, bool
         for (const char *p = strstr (self->missing_images, candidates[i]); p && length;
              p = strstr (p + 1, candidates[i]))
             if (p[-1] == ',' && p[length] == ',')
-                return true;
+                return "sim option missing_images";
     }
-    return false;
+    return NULL;
 }
 
 static zube_status_t
@@ -1668,13 +1695,10 @@ s_create_container (zube_runtime_backend_t *self, const char *sandbox_id,
                            "pod %s",
                            config->name, config->attempt, pod);
     }
-    if (s_image_missing (self, sandbox, index, config->init)) {
-        const char *image = s_spec_images (sandbox)[index]->text;
-        return s_fail (self, ZUBE_BAD_REQUEST,
-                       "ErrImageNeverPull: Container image \"%s\" is not present with pull "
-                       "policy of Never",
-                       image);
-    }
+    const char *missing = s_image_missing (self, sandbox, index, config->init);
+    if (missing)
+        return s_fail (self, ZUBE_BAD_REQUEST, "Failed to pull image \"%s\": not found (%s)",
+                       s_spec_images (sandbox)[index]->text, missing);
     uint32_t slot = s_pool_alloc (&self->containers);
     if (slot == S_NONE)
         return s_fail (self, ZUBE_INTERNAL, "sim: out of memory");
