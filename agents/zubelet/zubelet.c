@@ -687,8 +687,10 @@ zubelet_new (const zubelet_config_t *config, char *error, size_t error_size)
     self->stats_timer.fn = s_stats_timer;
     self->tick_at = INT64_MAX;
 
-    if (s_mkdirs (config->state_dir) != 0) {
-        snprintf (error, error_size, "--state-dir: cannot create %s: %s", config->state_dir,
+    char runtime_dir[4200];
+    snprintf (runtime_dir, sizeof runtime_dir, "%s/runtime", config->state_dir);
+    if (s_mkdirs (config->state_dir) != 0 || s_mkdirs (runtime_dir) != 0) {
+        snprintf (error, error_size, "--state-dir: cannot create %s: %s", runtime_dir,
                   strerror (errno));
         zubelet_destroy (&self);
         return NULL;

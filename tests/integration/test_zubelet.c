@@ -1,0 +1,833 @@
+/*  test_zubelet - the node agent against a real zube-broker, zube-apiserver
+    (lmdb in a temporary directory, free ports) and the sim runtime plugin:
+    nodes from a shapes file, leases, pods through their phases (Running,
+    Succeeded, Failed, CrashLoopBackOff with its back-off schedule, missing
+    images), deletion with grace, a pod bound to a node nobody hosts, kill
+    -9 and adoption, and the start errors (malformed shapes file, node name
+    held by another zubelet, unreachable broker). */
+#define _GNU_SOURCE
+#include "../zube_testproc.h"
+#include "../zube_test.h"
+#include "zube/api.h"
+#include "zube/codec.h"
+#include "core.pb-c.h"
+#include "coordination.pb-c.h"
+#include <czmq.h>
+
+static char *s_dir;
+static char s_endpoint[64];
+static pid_t s_broker;
+static pid_t s_apiserver;
+static pid_t s_zubelet;
+static zube_bus_t *s_bus;
+static zube_api_t *s_api;
+static char s_shapes[600];
+static char s_state[600];
+
+#define S_BACKOFF_BASE_S 2
+
+//  ---------------------------------------------------------------------
+//  Helpers
+
+static void
+s_write_file (const char *name, const char *text, char *path, size_t size)
+{
+    snprintf (path, size, "%s/%s", s_dir, name);
+    FILE *file = fopen (path, "w");
+    ZT_ASSERT_MSG (file, "cannot write %s", path);
+    fputs (text, file);
+    fclose (file);
+}
+
+static void
+s_print_log_tail (const char *name)
+{
+    char path[700];
+    snprintf (path, sizeof path, "%s/%s", s_dir, name);
+    char *text = zt_read_file (path);
+    if (!text)
+        return;
+    size_t length = strlen (text);
+    const char *tail = length > 2500 ? text + length - 2500 : text;
+    printf ("# --- %s ---\n", name);
+    for (const char *line = tail; *line;) {
+        const char *end = strchr (line, '\n');
+        size_t n = end ? (size_t) (end - line) : strlen (line);
+        printf ("# %.*s\n", (int) n, line);
+        line += n + (end ? 1 : 0);
+    }
+    free (text);
+}
+
+//  Starts a zubelet with the common flags plus extra (NULL-terminated)
+static pid_t
+s_zubelet_start (const char *log, const char *state, ...)
+{
+    char *argv[40];
+    int argc = 0;
+    argv[argc++] = (char *) zt_program ("zubelet");
+    argv[argc++] = "--bus";
+    argv[argc++] = s_endpoint;
+    argv[argc++] = "--insecure";
+    argv[argc++] = "--state-dir";
+    argv[argc++] = (char *) state;
+    va_list args;
+    va_start (args, state);
+    const char *arg;
+    while ((arg = va_arg (args, const char *)) && argc < 39)
+        argv[argc++] = (char *) arg;
+    va_end (args);
+    argv[argc] = NULL;
+    char path[700];
+    snprintf (path, sizeof path, "%s/%s", s_dir, log);
+    return zt_spawn (argv, path);
+}
+
+//  Runs a zubelet that is expected to stop by itself; its exit code and
+//  its output (malloc'd) back
+static int
+s_zubelet_run (char **output_p, int timeout_ms, ...)
+{
+    static int serial = 0;
+    char log[64];
+    snprintf (log, sizeof log, "zubelet-run-%d.log", serial++);
+    char *argv[40];
+    int argc = 0;
+    argv[argc++] = (char *) zt_program ("zubelet");
+    va_list args;
+    va_start (args, timeout_ms);
+    const char *arg;
+    while ((arg = va_arg (args, const char *)) && argc < 39)
+        argv[argc++] = (char *) arg;
+    va_end (args);
+    argv[argc] = NULL;
+    char path[700];
+    snprintf (path, sizeof path, "%s/%s", s_dir, log);
+    pid_t pid = zt_spawn (argv, path);
+    int status = 0;
+    int64_t until = zt_now_ms () + timeout_ms;
+    while (waitpid (pid, &status, WNOHANG) != pid) {
+        if (zt_now_ms () > until) {
+            kill (pid, SIGKILL);
+            waitpid (pid, &status, 0);
+            break;
+        }
+        usleep (20000);
+    }
+    *output_p = zt_read_file (path);
+    return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+}
+
+static ProtobufCMessage *
+s_get (const char *resource, const char *ns, const char *name)
+{
+    ProtobufCMessage *object = NULL;
+    zube_api_error_t error;
+    if (zube_api_get (s_api, resource, ns, name, &object, &error) != ZUBE_OK)
+        return NULL;
+    return object;
+}
+
+static char *
+s_get_json (const char *resource, const char *ns, const char *name)
+{
+    ProtobufCMessage *object = s_get (resource, ns, name);
+    if (!object)
+        return NULL;
+    char *json = zube_codec_encode_json (object, false);
+    protobuf_c_message_free_unpacked (object, NULL);
+    return json;
+}
+
+static void
+s_create_pod (const char *yaml)
+{
+    ProtobufCMessage *pod = NULL;
+    zube_codec_error_t codec_error;
+    ZT_ASSERT_MSG (zube_codec_decode (yaml, strlen (yaml), &zube__pod__descriptor, &pod,
+                                      &codec_error) == 0,
+                   "bad pod yaml: %s", codec_error.message);
+    zube_api_error_t error;
+    zube_status_t status = zube_api_create (s_api, "pods", "default", pod, false, NULL, &error);
+    protobuf_c_message_free_unpacked (pod, NULL);
+    ZT_ASSERT_MSG (status == ZUBE_OK, "create pod: %.900s", error.message);
+}
+
+static Zube__Pod *
+s_pod (const char *name)
+{
+    return (Zube__Pod *) s_get ("pods", "default", name);
+}
+
+static const char *
+s_phase (Zube__Pod *pod)
+{
+    return pod && pod->status && pod->status->phase ? pod->status->phase : "";
+}
+
+//  Polls the pod until its phase is PHASE; the pod (caller frees) or NULL
+static Zube__Pod *
+s_wait_phase (const char *name, const char *phase, int timeout_ms)
+{
+    int64_t until = zt_now_ms () + timeout_ms;
+    while (zt_now_ms () < until) {
+        Zube__Pod *pod = s_pod (name);
+        if (pod && streq (s_phase (pod), phase))
+            return pod;
+        if (pod)
+            protobuf_c_message_free_unpacked (&pod->base, NULL);
+        usleep (100000);
+    }
+    return NULL;
+}
+
+static Zube__PodCondition *
+s_condition (Zube__Pod *pod, const char *type)
+{
+    for (size_t i = 0; pod->status && i < pod->status->n_conditions; i++)
+        if (streq (pod->status->conditions[i]->type, type))
+            return pod->status->conditions[i];
+    return NULL;
+}
+
+static int64_t
+s_time_s (const char *text)
+{
+    struct tm tm = {0};
+    if (!text || !strptime (text, "%Y-%m-%dT%H:%M:%S", &tm))
+        return 0;
+    return (int64_t) timegm (&tm);
+}
+
+static Zube__Lease *
+s_lease (const char *node)
+{
+    return (Zube__Lease *) s_get ("leases", "kube-node-lease", node);
+}
+
+static char *
+s_renew_time (const char *node)
+{
+    Zube__Lease *lease = s_lease (node);
+    char *renew = lease && lease->spec && lease->spec->renew_time
+                      ? strdup (lease->spec->renew_time)
+                      : NULL;
+    if (lease)
+        protobuf_c_message_free_unpacked (&lease->base, NULL);
+    return renew;
+}
+
+//  ---------------------------------------------------------------------
+//  The cluster
+
+static bool
+s_start_cluster (char *why, size_t why_size)
+{
+    snprintf (s_endpoint, sizeof s_endpoint, "tcp://127.0.0.1:%d", zt_free_port (3));
+    char log[700], store[700], data[700];
+    snprintf (log, sizeof log, "%s/broker.log", s_dir);
+    char *broker_argv[] = {(char *) zt_program ("zube-broker"), "--insecure", "--bind",
+                           s_endpoint, NULL};
+    s_broker = zt_spawn (broker_argv, log);
+    if (s_broker <= 0 || !zt_wait_port (atoi (strrchr (s_endpoint, ':') + 1), 5000)) {
+        snprintf (why, why_size, "zube-broker did not start");
+        return false;
+    }
+    snprintf (store, sizeof store, "lmdb:%s/store", s_dir);
+    snprintf (data, sizeof data, "%s/data", s_dir);
+    mkdir (data, 0700);
+    snprintf (log, sizeof log, "%s/apiserver.log", s_dir);
+    char *apiserver_argv[] = {(char *) zt_program ("zube-apiserver"), "--bus", s_endpoint,
+                              "--insecure", "--store", store, "--data-dir", data, NULL};
+    s_apiserver = zt_spawn (apiserver_argv, log);
+    s_bus = zube_bus_new (&(zube_bus_config_t){.endpoint = s_endpoint, .insecure = true});
+    s_api = zube_api_new (s_bus);
+    zube_api_set_timeout (s_api, 5000);
+    for (int64_t until = zt_now_ms () + 30000; zt_now_ms () < until;) {
+        ProtobufCMessage *ns = s_get ("namespaces", NULL, "kube-node-lease");
+        if (ns) {
+            protobuf_c_message_free_unpacked (ns, NULL);
+            return true;
+        }
+        if (waitpid (s_apiserver, NULL, WNOHANG) == s_apiserver) {
+            s_apiserver = 0;
+            break;
+        }
+        usleep (200000);
+    }
+    s_print_log_tail ("apiserver.log");
+    snprintf (why, why_size, "zube-apiserver does not answer");
+    return false;
+}
+
+static void
+s_stop_cluster (void)
+{
+    if (s_zubelet > 0)
+        zt_stop (s_zubelet, SIGTERM, 5000);
+    zube_api_destroy (&s_api);
+    zube_bus_destroy (&s_bus);
+    if (s_apiserver > 0)
+        zt_stop (s_apiserver, SIGTERM, 5000);
+    if (s_broker > 0)
+        zt_stop (s_broker, SIGTERM, 3000);
+}
+
+//  ---------------------------------------------------------------------
+//  Nodes
+
+static const char *s_shapes_yaml =
+    "apiVersion: zube.io/v1alpha1\n"
+    "kind: NodeShapes\n"
+    "shapes:\n"
+    "- name: small\n"
+    "  count: 4\n"
+    "  cpu: \"2\"\n"
+    "  memory: 8Gi\n"
+    "  pods: 50\n"
+    "  zones: [zone-a, zone-b]\n"
+    "  region: region-1\n"
+    "  labels: {tier: web}\n"
+    "- name: big\n"
+    "  count: 3\n"
+    "  cpu: \"16\"\n"
+    "  memory: 64Gi\n"
+    "  reserved: {cpu: 500m, memory: 1Gi}\n"
+    "  zone: zone-c\n"
+    "  region: region-1\n"
+    "- name: gpu\n"
+    "  weight: 1\n"
+    "  cpu: \"8\"\n"
+    "  memory: 32Gi\n"
+    "  ephemeralStorage: 200Gi\n"
+    "  extendedResources: {nvidia.com/gpu: \"4\"}\n"
+    "  zone: zone-c\n"
+    "  taints:\n"
+    "  - {key: nvidia.com/gpu, value: \"true\", effect: NoSchedule}\n";
+
+static void
+test_nodes_register_from_shapes (void)
+{
+    s_write_file ("shapes.yaml", s_shapes_yaml, s_shapes, sizeof s_shapes);
+    snprintf (s_state, sizeof s_state, "%s/state", s_dir);
+    char base[16];
+    snprintf (base, sizeof base, "%ds", S_BACKOFF_BASE_S);
+    s_zubelet = s_zubelet_start ("zubelet.log", s_state, "--nodes", "10", "--node-name-prefix",
+                                 "shp-", "--node-shapes", s_shapes,
+                                 "--node-status-update-frequency", "1s",
+                                 "--lease-duration-seconds", "6", "--crash-loop-backoff-base",
+                                 base, "--log-level", "debug", NULL);
+    ZT_ASSERT (s_zubelet > 0);
+    char *json = NULL;
+    for (int64_t until = zt_now_ms () + 20000; zt_now_ms () < until && !json;) {
+        json = s_get_json ("nodes", NULL, "shp-0010");
+        if (!json || !strstr (json, "\"KubeletReady\"")) {
+            free (json);
+            json = NULL;
+            usleep (100000);
+        }
+    }
+    if (!json)
+        s_print_log_tail ("zubelet.log");
+    ZT_ASSERT_MSG (json, "node shp-0010 did not register as Ready");
+    //  shp-0008..0010 are the gpu shape (the weighted rest)
+    ZT_ASSERT_STR_CONTAINS (json, "\"node.kubernetes.io/instance-type\":\"gpu\"");
+    ZT_ASSERT_STR_CONTAINS (json, "\"nvidia.com/gpu\":\"4\"");
+    ZT_ASSERT_STR_CONTAINS (json, "\"ephemeral-storage\":\"200Gi\"");
+    ZT_ASSERT_STR_CONTAINS (json, "\"taints\":[{\"key\":\"nvidia.com/gpu\",\"value\":\"true\","
+                                  "\"effect\":\"NoSchedule\"}]");
+    ZT_ASSERT_STR_CONTAINS (json, "\"containerRuntimeVersion\":\"sim://0.1\"");
+    ZT_ASSERT_STR_CONTAINS (json, "\"type\":\"InternalIP\"");
+    free (json);
+    //  Every one of the 10 nodes, with its shape
+    static const char *expected[10] = {"small", "small", "small", "small", "big",
+                                       "big",   "big",   "gpu",   "gpu",   "gpu"};
+    for (int i = 1; i <= 10; i++) {
+        char name[32], label[96];
+        snprintf (name, sizeof name, "shp-%04d", i);
+        json = s_get_json ("nodes", NULL, name);
+        ZT_ASSERT_MSG (json, "node %s missing", name);
+        snprintf (label, sizeof label, "\"node.kubernetes.io/instance-type\":\"%s\"",
+                  expected[i - 1]);
+        ZT_ASSERT_STR_CONTAINS (json, label);
+        snprintf (label, sizeof label, "\"kubernetes.io/hostname\":\"%s\"", name);
+        ZT_ASSERT_STR_CONTAINS (json, label);
+        ZT_ASSERT_STR_CONTAINS (json, "\"kubernetes.io/os\":\"linux\"");
+        ZT_ASSERT_STR_CONTAINS (json, "\"kubernetes.io/arch\":");
+        if (i == 1) {
+            ZT_ASSERT_STR_CONTAINS (json, "\"topology.kubernetes.io/zone\":\"zone-a\"");
+            ZT_ASSERT_STR_CONTAINS (json, "\"topology.kubernetes.io/region\":\"region-1\"");
+            ZT_ASSERT_STR_CONTAINS (json, "\"tier\":\"web\"");
+            ZT_ASSERT_STR_CONTAINS (json, "\"capacity\":{\"cpu\":\"2\",\"memory\":\"8Gi\","
+                                          "\"pods\":\"50\"");
+            for (const char *type = "MemoryPressure"; type;
+                 type = streq (type, "MemoryPressure") ? "DiskPressure"
+                        : streq (type, "DiskPressure") ? "PIDPressure"
+                                                         : NULL) {
+                char text[64];
+                snprintf (text, sizeof text, "\"type\":\"%s\",\"status\":\"False\"", type);
+                ZT_ASSERT_STR_CONTAINS (json, text);
+            }
+            ZT_ASSERT_STR_CONTAINS (json, "\"lastHeartbeatTime\":");
+        }
+        if (i == 2)
+            ZT_ASSERT_STR_CONTAINS (json, "\"topology.kubernetes.io/zone\":\"zone-b\"");
+        if (i == 5) {
+            ZT_ASSERT_STR_CONTAINS (json, "\"capacity\":{\"cpu\":\"16\",\"memory\":\"64Gi\"");
+            ZT_ASSERT_STR_CONTAINS (json,
+                                    "\"allocatable\":{\"cpu\":\"15500m\",\"memory\":\"63Gi\"");
+            ZT_ASSERT_STR_CONTAINS (json, "\"topology.kubernetes.io/zone\":\"zone-c\"");
+        }
+        free (json);
+    }
+    json = s_get_json ("nodes", NULL, "shp-0011");
+    ZT_ASSERT_MSG (!json, "shp-0011 exists: %s", json);
+}
+
+static void
+test_leases_renewed (void)
+{
+    Zube__Lease *lease = s_lease ("shp-0003");
+    ZT_ASSERT_MSG (lease && lease->spec, "no lease for shp-0003");
+    ZT_ASSERT_INT_EQ (lease->spec->lease_duration_seconds, 6);
+    ZT_ASSERT (lease->spec->holder_identity && *lease->spec->holder_identity);
+    //  MicroTime: six digits of fraction
+    const char *dot = lease->spec->renew_time ? strchr (lease->spec->renew_time, '.') : NULL;
+    ZT_ASSERT_MSG (dot && strlen (dot) == 8 && dot[7] == 'Z', "renewTime %s",
+                   lease->spec->renew_time ? lease->spec->renew_time : "(none)");
+    protobuf_c_message_free_unpacked (&lease->base, NULL);
+    for (int i = 1; i <= 10; i += 3) {
+        char name[32];
+        snprintf (name, sizeof name, "shp-%04d", i);
+        char *first = s_renew_time (name);
+        ZT_ASSERT_MSG (first, "no lease for %s", name);
+        usleep (1600000);
+        char *second = s_renew_time (name);
+        ZT_ASSERT_MSG (second && !streq (first, second), "lease %s not renewed: %s", name, first);
+        free (first);
+        free (second);
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Pods
+
+static void
+test_pod_running (void)
+{
+    s_create_pod ("apiVersion: v1\nkind: Pod\n"
+                  "metadata: {name: web, annotations: {sim.zube.io/readiness-delay: 1s}}\n"
+                  "spec:\n"
+                  "  nodeName: shp-0001\n"
+                  "  initContainers:\n"
+                  "  - {name: setup, image: busybox, resources: {limits: {cpu: 50m, memory: 16Mi}}}\n"
+                  "  containers:\n"
+                  "  - name: app\n"
+                  "    image: nginx:1.25\n"
+                  "    resources: {requests: {cpu: 100m, memory: 64Mi}, limits: {cpu: 100m, "
+                  "memory: 64Mi}}\n"
+                  "    readinessProbe: {exec: {command: [cat, /ready]}, periodSeconds: 1}\n");
+    Zube__Pod *pod = s_wait_phase ("web", "Running", 15000);
+    ZT_ASSERT_MSG (pod, "web is not Running");
+    //  Ready once the readiness probe passes
+    for (int64_t until = zt_now_ms () + 10000; zt_now_ms () < until;) {
+        Zube__PodCondition *ready = s_condition (pod, "Ready");
+        if (ready && streq (ready->status, "True"))
+            break;
+        protobuf_c_message_free_unpacked (&pod->base, NULL);
+        usleep (200000);
+        pod = s_pod ("web");
+        ZT_ASSERT (pod);
+    }
+    Zube__PodStatus *status = pod->status;
+    static const char *types[4] = {"PodScheduled", "Initialized", "ContainersReady", "Ready"};
+    for (int i = 0; i < 4; i++) {
+        Zube__PodCondition *cond = s_condition (pod, types[i]);
+        ZT_ASSERT_MSG (cond, "no %s condition", types[i]);
+        ZT_ASSERT_STR_EQ (cond->status, "True");
+        ZT_ASSERT (cond->last_transition_time && *cond->last_transition_time);
+    }
+    ZT_ASSERT (status->pod_ip && *status->pod_ip);
+    ZT_ASSERT_INT_EQ (status->n_pod_ips, 1);
+    ZT_ASSERT_STR_EQ (status->host_ip, "172.16.0.1");
+    ZT_ASSERT (status->start_time && *status->start_time);
+    ZT_ASSERT_STR_EQ (status->qos_class, "Guaranteed");
+    ZT_ASSERT_INT_EQ (status->n_init_container_statuses, 1);
+    Zube__ContainerStatus *init = status->init_container_statuses[0];
+    ZT_ASSERT_STR_EQ (init->name, "setup");
+    ZT_ASSERT (init->state && init->state->terminated);
+    ZT_ASSERT_INT_EQ (init->state->terminated->exit_code, 0);
+    ZT_ASSERT_STR_EQ (init->state->terminated->reason, "Completed");
+    ZT_ASSERT_INT_EQ (status->n_container_statuses, 1);
+    Zube__ContainerStatus *app = status->container_statuses[0];
+    ZT_ASSERT_STR_EQ (app->name, "app");
+    ZT_ASSERT (app->state && app->state->running && app->state->running->started_at);
+    ZT_ASSERT (app->ready && app->started);
+    ZT_ASSERT_INT_EQ (app->restart_count, 0);
+    ZT_ASSERT_STR_EQ (app->image, "nginx:1.25");
+    ZT_ASSERT_MSG (app->image_id && strstr (app->image_id, "sha256:"), "imageID %s",
+                   app->image_id ? app->image_id : "(none)");
+    ZT_ASSERT_MSG (app->container_id && strncmp (app->container_id, "sim://", 6) == 0,
+                   "containerID %s", app->container_id ? app->container_id : "(none)");
+    //  Init before app
+    ZT_ASSERT (s_time_s (init->state->terminated->finished_at) <=
+               s_time_s (app->state->running->started_at));
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+}
+
+static void
+test_pod_succeeded (void)
+{
+    s_create_pod ("apiVersion: v1\nkind: Pod\n"
+                  "metadata: {name: job, annotations: {sim.zube.io/run-duration: 1s}}\n"
+                  "spec: {nodeName: shp-0002, restartPolicy: Never, containers: [{name: c, "
+                  "image: busybox, resources: {requests: {cpu: 10m}}}]}\n");
+    Zube__Pod *pod = s_wait_phase ("job", "Succeeded", 15000);
+    ZT_ASSERT_MSG (pod, "job did not succeed");
+    Zube__ContainerStatus *c = pod->status->container_statuses[0];
+    ZT_ASSERT (c->state && c->state->terminated);
+    ZT_ASSERT_INT_EQ (c->state->terminated->exit_code, 0);
+    ZT_ASSERT_STR_EQ (c->state->terminated->reason, "Completed");
+    int64_t ran = s_time_s (c->state->terminated->finished_at) -
+                  s_time_s (c->state->terminated->started_at);
+    ZT_ASSERT_MSG (ran >= 0 && ran <= 2, "ran %" PRId64 "s", ran);
+    ZT_ASSERT (!c->ready);
+    ZT_ASSERT_STR_EQ (pod->status->qos_class, "Burstable");
+    Zube__PodCondition *ready = s_condition (pod, "Ready");
+    ZT_ASSERT (ready && streq (ready->status, "False"));
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+}
+
+static void
+test_pod_failed (void)
+{
+    s_create_pod ("apiVersion: v1\nkind: Pod\n"
+                  "metadata: {name: broken, annotations: {sim.zube.io/run-duration: 500ms, "
+                  "sim.zube.io/exit-code: \"1\"}}\n"
+                  "spec: {nodeName: shp-0003, restartPolicy: Never, containers: [{name: c, "
+                  "image: busybox}]}\n");
+    Zube__Pod *pod = s_wait_phase ("broken", "Failed", 15000);
+    ZT_ASSERT_MSG (pod, "broken did not fail");
+    Zube__ContainerStatus *c = pod->status->container_statuses[0];
+    ZT_ASSERT (c->state && c->state->terminated);
+    ZT_ASSERT_INT_EQ (c->state->terminated->exit_code, 1);
+    ZT_ASSERT_STR_EQ (c->state->terminated->reason, "Error");
+    ZT_ASSERT_INT_EQ (c->restart_count, 0);
+    ZT_ASSERT_STR_EQ (pod->status->qos_class, "BestEffort");
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+}
+
+//  Restarts of a crashing container: run k starts at S[k] and finishes at
+//  F[k]; the back-off before run k+1 is S[k+1] - F[k], which must double
+//  (base, 2 base, 4 base), read from lastState as each wait shows it.
+static void
+test_pod_crash_loop_backoff (void)
+{
+    s_create_pod ("apiVersion: v1\nkind: Pod\n"
+                  "metadata: {name: crash, annotations: {sim.zube.io/run-duration: 200ms, "
+                  "sim.zube.io/exit-code: \"1\"}}\n"
+                  "spec: {nodeName: shp-0004, containers: [{name: c, image: busybox}]}\n");
+    int64_t started[8] = {0}, finished[8] = {0};
+    bool seen_message = false;
+    char uid[64] = "";
+    int top = -1;
+    for (int64_t until = zt_now_ms () + 45000; zt_now_ms () < until && top < 3;) {
+        Zube__Pod *pod = s_pod ("crash");
+        ZT_ASSERT (pod);
+        snprintf (uid, sizeof uid, "%s", pod->metadata->uid);
+        Zube__ContainerStatus *c =
+            pod->status && pod->status->n_container_statuses ? pod->status->container_statuses[0]
+                                                             : NULL;
+        if (c && c->state && c->state->waiting && c->last_state && c->last_state->terminated &&
+            streq (c->state->waiting->reason, "CrashLoopBackOff") && c->restart_count < 8) {
+            int k = c->restart_count;
+            started[k] = s_time_s (c->last_state->terminated->started_at);
+            finished[k] = s_time_s (c->last_state->terminated->finished_at);
+            ZT_ASSERT_INT_EQ (c->last_state->terminated->exit_code, 1);
+            if (k > top)
+                top = k;
+            char expected[200];
+            snprintf (expected, sizeof expected,
+                      "back-off %ds restarting failed container=c pod=crash_default(%s)",
+                      S_BACKOFF_BASE_S << k, uid);
+            if (c->state->waiting->message && streq (c->state->waiting->message, expected))
+                seen_message = true;
+            ZT_ASSERT_STR_EQ (pod->status->phase, "Running");
+        }
+        protobuf_c_message_free_unpacked (&pod->base, NULL);
+        usleep (100000);
+    }
+    ZT_ASSERT_MSG (top >= 3, "saw restarts up to %d only", top);
+    ZT_ASSERT_MSG (seen_message, "no CrashLoopBackOff message as Kubernetes writes it");
+    for (int k = 0; k < 3; k++) {
+        ZT_ASSERT_MSG (started[k] && started[k + 1], "run %d or %d not seen", k, k + 1);
+        int64_t backoff = started[k + 1] - finished[k];
+        int64_t want = (int64_t) S_BACKOFF_BASE_S << k;
+        //  Timestamps have whole seconds
+        ZT_ASSERT_MSG (backoff >= want - 1 && backoff <= want + 1,
+                       "back-off before run %d: %" PRId64 "s, expected %" PRId64 "s", k + 1,
+                       backoff, want);
+    }
+}
+
+static void
+test_pod_image_missing (void)
+{
+    s_create_pod ("apiVersion: v1\nkind: Pod\n"
+                  "metadata: {name: never, annotations: {sim.zube.io/image-missing: \"true\"}}\n"
+                  "spec: {nodeName: shp-0005, containers: [{name: c, image: nope:1, "
+                  "imagePullPolicy: Never}]}\n");
+    s_create_pod ("apiVersion: v1\nkind: Pod\n"
+                  "metadata: {name: pull, annotations: {sim.zube.io/image-missing: \"true\"}}\n"
+                  "spec: {nodeName: shp-0005, containers: [{name: c, image: nope:2}]}\n");
+    const char *names[2] = {"never", "pull"};
+    const char *reasons[2] = {"ErrImageNeverPull", "ImagePullBackOff"};
+    for (int i = 0; i < 2; i++) {
+        bool found = false;
+        for (int64_t until = zt_now_ms () + 10000; zt_now_ms () < until && !found;) {
+            Zube__Pod *pod = s_pod (names[i]);
+            ZT_ASSERT (pod);
+            Zube__ContainerStatus *c = pod->status && pod->status->n_container_statuses
+                                           ? pod->status->container_statuses[0]
+                                           : NULL;
+            if (c && c->state && c->state->waiting &&
+                streq (c->state->waiting->reason, reasons[i])) {
+                found = true;
+                ZT_ASSERT_STR_EQ (pod->status->phase, "Pending");
+                ZT_ASSERT_MSG (c->state->waiting->message &&
+                                   strstr (c->state->waiting->message, "nope:"),
+                               "message %s",
+                               c->state->waiting->message ? c->state->waiting->message : "");
+            }
+            protobuf_c_message_free_unpacked (&pod->base, NULL);
+            usleep (100000);
+        }
+        ZT_ASSERT_MSG (found, "%s: no %s", names[i], reasons[i]);
+    }
+}
+
+static void
+test_pod_delete_with_grace (void)
+{
+    s_create_pod ("apiVersion: v1\nkind: Pod\n"
+                  "metadata: {name: doomed}\n"
+                  "spec: {nodeName: shp-0006, terminationGracePeriodSeconds: 20, containers: "
+                  "[{name: c, image: busybox}]}\n");
+    Zube__Pod *pod = s_wait_phase ("doomed", "Running", 15000);
+    ZT_ASSERT_MSG (pod, "doomed is not Running");
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+    ProtobufCMessage *deleted = NULL;
+    zube_api_error_t error;
+    zube_api_delete_options_t options = {.grace_period_seconds = 5};
+    ZT_ASSERT_MSG (zube_api_delete (s_api, "pods", "default", "doomed", &options, &deleted,
+                                    &error) == ZUBE_OK,
+                   "delete: %.900s", error.message);
+    Zube__Pod *marked = (Zube__Pod *) deleted;
+    ZT_ASSERT (marked->metadata->deletion_timestamp);
+    ZT_ASSERT_INT_EQ (marked->metadata->deletion_grace_period_seconds, 5);
+    protobuf_c_message_free_unpacked (deleted, NULL);
+    //  The zubelet stops it and deletes it with grace 0
+    bool gone = false;
+    for (int64_t until = zt_now_ms () + 10000; zt_now_ms () < until && !gone;) {
+        pod = s_pod ("doomed");
+        gone = pod == NULL;
+        if (pod)
+            protobuf_c_message_free_unpacked (&pod->base, NULL);
+        usleep (100000);
+    }
+    ZT_ASSERT_MSG (gone, "doomed is still there");
+}
+
+static void
+test_pod_on_unknown_node_stays_pending (void)
+{
+    s_create_pod ("apiVersion: v1\nkind: Pod\n"
+                  "metadata: {name: orphan}\n"
+                  "spec: {nodeName: no-such-node, containers: [{name: c, image: busybox}]}\n");
+    usleep (2500000);
+    Zube__Pod *pod = s_pod ("orphan");
+    ZT_ASSERT (pod);
+    const char *phase = s_phase (pod);
+    ZT_ASSERT_MSG (streq (phase, "") || streq (phase, "Pending"), "phase %s", phase);
+    ZT_ASSERT (!pod->status || !pod->status->n_container_statuses);
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+    ZT_ASSERT_MSG (waitpid (s_zubelet, NULL, WNOHANG) == 0, "the zubelet died");
+}
+
+//  kill -9: renewals stop; a restart adopts the running pods
+static void
+test_kill_and_adopt (void)
+{
+    Zube__Pod *pod = s_pod ("web");
+    ZT_ASSERT_MSG (pod && streq (s_phase (pod), "Running"), "web is not running");
+    char container_id[128];
+    snprintf (container_id, sizeof container_id, "%s",
+              pod->status->container_statuses[0]->container_id);
+    int restarts = pod->status->container_statuses[0]->restart_count;
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+
+    zt_stop (s_zubelet, SIGKILL, 1000);
+    s_zubelet = 0;
+    usleep (300000);
+    char *before = s_renew_time ("shp-0001");
+    usleep (2500000);
+    char *after = s_renew_time ("shp-0001");
+    ZT_ASSERT_MSG (before && after && streq (before, after), "renewTime moved: %s -> %s",
+                   before ? before : "", after ? after : "");
+    free (before);
+    free (after);
+
+    char base[16];
+    snprintf (base, sizeof base, "%ds", S_BACKOFF_BASE_S);
+    s_zubelet = s_zubelet_start ("zubelet-2.log", s_state, "--nodes", "10", "--node-name-prefix",
+                                 "shp-", "--node-shapes", s_shapes,
+                                 "--node-status-update-frequency", "1s",
+                                 "--lease-duration-seconds", "6", "--crash-loop-backoff-base",
+                                 base, NULL);
+    ZT_ASSERT (s_zubelet > 0);
+    bool renewed = false;
+    char *first = s_renew_time ("shp-0001");
+    for (int64_t until = zt_now_ms () + 10000; zt_now_ms () < until && !renewed;) {
+        char *now = s_renew_time ("shp-0001");
+        renewed = now && first && !streq (now, first);
+        free (now);
+        usleep (200000);
+    }
+    free (first);
+    ZT_ASSERT_MSG (renewed, "the restarted zubelet does not renew");
+    usleep (1500000);
+    pod = s_pod ("web");
+    ZT_ASSERT (pod && pod->status && pod->status->n_container_statuses);
+    ZT_ASSERT_STR_EQ (s_phase (pod), "Running");
+    ZT_ASSERT_STR_EQ (pod->status->container_statuses[0]->container_id, container_id);
+    ZT_ASSERT_INT_EQ (pod->status->container_statuses[0]->restart_count, restarts);
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+}
+
+//  ---------------------------------------------------------------------
+//  Start errors
+
+static void
+test_malformed_shapes_file (void)
+{
+    char path[700];
+    s_write_file ("bad-shapes.yaml",
+                  "shapes:\n- name: small\n  count: 2\n  cpu: four\n", path, sizeof path);
+    char *output = NULL;
+    int code = s_zubelet_run (&output, 10000, "--insecure", "--bus", s_endpoint, "--nodes", "2",
+                              "--node-shapes", path, NULL);
+    ZT_ASSERT_MSG (code == 1, "exit %d: %s", code, output ? output : "");
+    ZT_ASSERT_STR_CONTAINS (output, "bad-shapes.yaml:4:");
+    ZT_ASSERT_STR_CONTAINS (output, "shapes[0].cpu");
+    ZT_ASSERT_STR_CONTAINS (output, "four");
+    free (output);
+    s_write_file ("bad-shapes-2.yaml", "shapes:\n- name: x\n  colour: blue\n", path,
+                  sizeof path);
+    code = s_zubelet_run (&output, 10000, "--insecure", "--bus", s_endpoint, "--nodes", "2",
+                          "--node-shapes", path, NULL);
+    ZT_ASSERT_MSG (code == 1, "exit %d: %s", code, output ? output : "");
+    ZT_ASSERT_STR_CONTAINS (output, "bad-shapes-2.yaml:3: shapes[0].colour: unknown field");
+    free (output);
+}
+
+static void
+test_conflicting_node_name (void)
+{
+    char state[700];
+    snprintf (state, sizeof state, "%s/state-other", s_dir);
+    char *output = NULL;
+    int code = s_zubelet_run (&output, 20000, "--insecure", "--bus", s_endpoint, "--state-dir",
+                              state, "--node-name", "shp-0007", NULL);
+    ZT_ASSERT_MSG (code == 2, "exit %d: %s", code, output ? output : "");
+    ZT_ASSERT_STR_CONTAINS (output, "node name conflict");
+    ZT_ASSERT_STR_CONTAINS (output, "\"shp-0007\"");
+    free (output);
+}
+
+static void
+test_unreachable_broker (void)
+{
+    char bus[64], state[700];
+    snprintf (bus, sizeof bus, "tcp://127.0.0.1:%d", zt_free_port (1));
+    snprintf (state, sizeof state, "%s/state-unreachable", s_dir);
+    char *output = NULL;
+    int64_t start = zt_now_ms ();
+    int code = s_zubelet_run (&output, 20000, "--insecure", "--bus", bus, "--state-dir", state,
+                              "--node-name", "lonely", "--connect-timeout", "2s", NULL);
+    ZT_ASSERT_MSG (code == 2, "exit %d: %s", code, output ? output : "");
+    ZT_ASSERT_STR_CONTAINS (output, "cannot reach the broker at");
+    ZT_ASSERT_STR_CONTAINS (output, bus);
+    ZT_ASSERT (zt_now_ms () - start < 15000);
+    free (output);
+}
+
+static char s_why[256];
+
+static void
+s_cluster_failed (void)
+{
+    ZT_FAIL ("%s", s_why);
+}
+
+static bool
+s_sim_built (void)
+{
+    const char *builddir = getenv ("ZUBE_BUILDDIR");
+    char path[1024];
+    snprintf (path, sizeof path, "%s/plugins/.libs/sim.so", builddir ? builddir : ".");
+    if (access (path, R_OK) == 0)
+        return true;
+    snprintf (path, sizeof path, "%s/plugins/sim.so", builddir ? builddir : ".");
+    return access (path, R_OK) == 0;
+}
+
+int
+main (void)
+{
+    static const struct {
+        const char *name;
+        void (*fn) (void);
+    } cases[] = {
+        {"test_nodes_register_from_shapes", test_nodes_register_from_shapes},
+        {"test_leases_renewed", test_leases_renewed},
+        {"test_pod_running", test_pod_running},
+        {"test_pod_succeeded", test_pod_succeeded},
+        {"test_pod_failed", test_pod_failed},
+        {"test_pod_crash_loop_backoff", test_pod_crash_loop_backoff},
+        {"test_pod_image_missing", test_pod_image_missing},
+        {"test_pod_delete_with_grace", test_pod_delete_with_grace},
+        {"test_pod_on_unknown_node_stays_pending", test_pod_on_unknown_node_stays_pending},
+        {"test_kill_and_adopt", test_kill_and_adopt},
+        {"test_malformed_shapes_file", test_malformed_shapes_file},
+        {"test_conflicting_node_name", test_conflicting_node_name},
+        {"test_unreachable_broker", test_unreachable_broker},
+    };
+    size_t count = sizeof cases / sizeof cases[0];
+    char why[256] = "";
+    if (access (zt_program ("zubelet"), X_OK) != 0)
+        snprintf (why, sizeof why, "zubelet is not built");
+    else if (!s_sim_built ())
+        snprintf (why, sizeof why, "the sim runtime plugin (plugins/sim.so) is not built");
+    if (why[0]) {
+        for (size_t i = 0; i < count; i++)
+            zt_skip (cases[i].name, why);
+        return zt_done ();
+    }
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    s_dir = zt_tempdir ("zubelet");
+    if (!s_start_cluster (why, sizeof why)) {
+        snprintf (s_why, sizeof s_why, "%s", why);
+        zt_run ("test_cluster_starts", s_cluster_failed);
+    } else
+        for (size_t i = 0; i < count; i++)
+            zt_run (cases[i].name, cases[i].fn);
+    if (zt_failed_count) {
+        s_print_log_tail ("zubelet.log");
+        s_print_log_tail ("zubelet-2.log");
+    }
+    s_stop_cluster ();
+    zt_rmtree (s_dir);
+    free (s_dir);
+    return zt_done ();
+}
