@@ -606,7 +606,14 @@ zube_apiserver_new (const zube_apiserver_config_t *config, char *error, size_t e
         return NULL;
     }
     //  Without a second store handle the commits run on this thread
-    api_writer_start (self, config->store_url);
+    self->single_thread = config->single_thread;
+    if (config->single_thread || api_writer_start (self, config->store_url) != 0)
+        api_writer_init (self);
+    if (!self->busy_keys) {
+        snprintf (error, error_size, "out of memory");
+        zube_apiserver_destroy (&self);
+        return NULL;
+    }
     if (zube_bus_serve (self->bus, "api", s_handle, self) != 0) {
         snprintf (error, error_size, "cannot serve \"api\" on the bus");
         zube_apiserver_destroy (&self);

@@ -27,6 +27,9 @@ typedef struct {
     const char *policy_path;
     //  Events kept in memory for watch (default 100000).
     size_t window;
+    //  Commit on the bus thread, between gathering batches, instead of on
+    //  a commit thread of its own (with a second store handle).
+    bool single_thread;
 } zube_apiserver_config_t;
 
 //  Opens the store, loads the policy and connects to the bus. NULL with

@@ -140,6 +140,7 @@ struct _zube_apiserver_t {
     //  flight while this thread gathers and prepares the next one.
     //  Everything below lock is shared with it.
     zube_store_t *commit_store;
+    bool single_thread; //  --commit-thread off
     pthread_t committer;
     bool committer_started;
     pthread_mutex_t lock;
@@ -247,6 +248,8 @@ int api_registry_bootstrap (zube_apiserver_t *self);
 //  ---------------------------------------------------------------------
 //  writer.c: group commit
 
+//  The writer's state, without a commit thread.
+void api_writer_init (zube_apiserver_t *self);
 //  Opens the commit thread's own store handle and starts it; without it
 //  (-1) every commit runs on the bus thread.
 int api_writer_start (zube_apiserver_t *self, const char *store_url);

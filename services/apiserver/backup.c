@@ -235,7 +235,8 @@ api_restore_handle (zube_apiserver_t *self, zube_bus_request_t *request)
         api_writer_stop (self);
         lseek (file->fd, 0, SEEK_SET);
         zube_status_t status = zube_store_restore (self->store, file->fd);
-        api_writer_start (self, zube_store_url (self->store));
+        if (!self->single_thread)
+            api_writer_start (self, zube_store_url (self->store));
         if (status != ZUBE_OK) {
             api_reply_error (self, request, status, NULL, NULL, NULL,
                              "restore failed (the store is unchanged): %s",

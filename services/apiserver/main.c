@@ -32,6 +32,7 @@ typedef struct {
     const char *policy;
     long long window;
     const char *log_level;
+    bool single_thread;
 } s_options_t;
 
 static void
@@ -56,6 +57,8 @@ s_usage (FILE *stream)
         "  --data-dir DIR       where the default lmdb store lives [./zube-data]\n"
         "  --policy FILE        authorization policy (YAML) [built-in]\n"
         "  --window N           events kept in memory for watch [100000]\n"
+        "  --commit-thread on|off  commit on a thread of its own while the next\n"
+        "                       batch is gathered [on]\n"
         "  --log-level LEVEL    debug, info, warn, error, off [info]\n"
         "  --version            print the version\n"
         "  --help               print this help\n");
@@ -80,7 +83,8 @@ s_options_parse (s_options_t *options, int argc, char *argv[])
         }
         static const char *with_value[] = {"--bus",    "--certs",  "--name",
                                            "--config", "--store",  "--data-dir",
-                                           "--policy", "--window", "--log-level"};
+                                           "--policy", "--window", "--log-level",
+                                           "--commit-thread"};
         const char *equals = strchr (arg, '=');
         size_t name_size = equals ? (size_t)(equals - arg) : strlen (arg);
         size_t index;
@@ -141,6 +145,16 @@ s_options_parse (s_options_t *options, int argc, char *argv[])
                 return -1;
             }
             options->log_level = value;
+            break;
+        case 9:
+            if (!streq (value, "on") && !streq (value, "off")) {
+                fprintf (stderr,
+                         "zube-apiserver: --commit-thread: expected on or off, got "
+                         "\"%s\"\n",
+                         value);
+                return -1;
+            }
+            options->single_thread = streq (value, "off");
             break;
         }
     }
@@ -219,6 +233,7 @@ main (int argc, char *argv[])
         .store_url = store_url,
         .policy_path = options.policy,
         .window = (size_t)options.window,
+        .single_thread = options.single_thread,
     };
     zube_config_bus_config (config, &server_config.bus);
     zube_apiserver_t *server = zube_apiserver_new (&server_config, error, sizeof error);

@@ -233,8 +233,8 @@ s_committer (void *arg)
     return NULL;
 }
 
-int
-api_writer_start (zube_apiserver_t *self, const char *store_url)
+void
+api_writer_init (zube_apiserver_t *self)
 {
     if (!self->busy_keys) {
         self->busy_keys = zhashx_new ();
@@ -247,6 +247,12 @@ api_writer_start (zube_apiserver_t *self, const char *store_url)
         pthread_condattr_destroy (&attr);
         pthread_cond_init (&self->wake, NULL);
     }
+}
+
+int
+api_writer_start (zube_apiserver_t *self, const char *store_url)
+{
+    api_writer_init (self);
     if (!self->busy_keys)
         return -1;
     char *error = NULL;
