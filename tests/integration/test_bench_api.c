@@ -2,8 +2,7 @@
     every figure, and it leaves no process and no folder behind, also when
     interrupted. Speed is the bench's business, never checked here. */
 #define _GNU_SOURCE
-#include "../zube_testproc.h"
-#include "../zube_test.h"
+#include "../zt_cluster.h"
 #include <ctype.h>
 #include <math.h>
 
@@ -12,55 +11,8 @@ static char *s_dir;
 //  --------------------------------------------------------------------------
 //  Running zube-bench
 
-typedef struct {
-    int status;     //  exit code, or 128 + signal
-    char *out;
-    char *err;
-} s_result_t;
-
-static void
-s_result_free (s_result_t *result)
-{
-    free (result->out);
-    free (result->err);
-    result->out = result->err = NULL;
-}
-
-static pid_t
-s_start (char **argv, const char *out_path, const char *err_path)
-{
-    fflush (stdout);
-    pid_t pid = fork ();
-    if (pid == 0) {
-        int out = open (out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int err = open (err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int null_fd = open ("/dev/null", O_RDONLY);
-        dup2 (out, STDOUT_FILENO);
-        dup2 (err, STDERR_FILENO);
-        dup2 (null_fd, STDIN_FILENO);
-        execv (argv[0], argv);
-        _exit (127);
-    }
-    return pid;
-}
-
-static int
-s_wait (pid_t pid, int timeout_ms)
-{
-    int status = 0;
-    int64_t deadline = zt_now_ms () + timeout_ms;
-    while (waitpid (pid, &status, WNOHANG) != pid) {
-        if (zt_now_ms () > deadline) {
-            kill (pid, SIGKILL);
-            waitpid (pid, &status, 0);
-            break;
-        }
-        usleep (10000);
-    }
-    return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
-}
-
-static s_result_t
+//  Runs zube-bench with args (NULL-terminated); kills it after timeout_ms.
+static zt_run_t
 s_run (int timeout_ms, char **args)
 {
     char *argv[32] = {(char *) zt_program ("zube-bench")};
@@ -68,13 +20,7 @@ s_run (int timeout_ms, char **args)
     for (; args[argc - 1] && argc < 31; argc++)
         argv[argc] = args[argc - 1];
     argv[argc] = NULL;
-    char out_path[600], err_path[600];
-    snprintf (out_path, sizeof out_path, "%s/bench.out", s_dir);
-    snprintf (err_path, sizeof err_path, "%s/bench.err", s_dir);
-    s_result_t result = {.status = s_wait (s_start (argv, out_path, err_path), timeout_ms)};
-    result.out = zt_read_file (out_path);
-    result.err = zt_read_file (err_path);
-    return result;
+    return zt_run_capture (timeout_ms, argv);
 }
 
 //  --------------------------------------------------------------------------
@@ -266,7 +212,7 @@ s_bench_short (const char *store)
 {
     char *args[] = {"api", "--store", (char *) store, "--clients", "4", "--requests", "2000",
                     "--json", NULL};
-    s_result_t result = s_run (300000, args);
+    zt_run_t result = s_run (300000, args);
     ZT_ASSERT_MSG (result.status == 0, "exit %d; stdout:\n%s\nstderr:\n%s", result.status,
                    result.out ? result.out : "", result.err ? result.err : "");
     s_json_t json;
@@ -309,7 +255,7 @@ s_bench_short (const char *store)
     ZT_ASSERT_MSG (!left, "pid %d still runs with %s", (int) left, dir);
     left = s_process_with (endpoint);
     ZT_ASSERT_MSG (!left, "pid %d still runs with %s", (int) left, endpoint);
-    s_result_free (&result);
+    zt_run_free (&result);
 }
 
 static void
@@ -334,7 +280,7 @@ test_bench_api_interrupted (void)
     char out_path[600], err_path[600];
     snprintf (out_path, sizeof out_path, "%s/interrupted.out", s_dir);
     snprintf (err_path, sizeof err_path, "%s/interrupted.err", s_dir);
-    pid_t bench = s_start (argv, out_path, err_path);
+    pid_t bench = zt_run_start (argv, out_path, err_path);
     ZT_ASSERT (bench > 0);
     //  Wait for the broker and the apiserver, then for the phases to run.
     pid_t children[8];
@@ -367,7 +313,7 @@ test_bench_api_interrupted (void)
     free (out);
     usleep (500000);
     kill (bench, SIGINT);
-    int status = s_wait (bench, 60000);
+    int status = zt_run_wait (bench, 60000);
     char *err = zt_read_file (err_path);
     ZT_ASSERT_MSG (status == 1, "exit %d after SIGINT; stderr:\n%s", status, err ? err : "");
     ZT_ASSERT_STR_CONTAINS (err, "interrupted");

@@ -1,8 +1,7 @@
 /*  test_cli - the client config file, and the command-line programs
     zubectl, zube and zube-bench run as a user would run them. */
 #define _GNU_SOURCE
-#include "../zube_testproc.h"
-#include "../zube_test.h"
+#include "../zt_cluster.h"
 #include <ctype.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -14,15 +13,6 @@
 #include "../../cli/zube_cli.h"
 
 static char *s_dir;
-
-static void
-s_write_file (const char *path, const char *text)
-{
-    FILE *file = fopen (path, "w");
-    ZT_ASSERT_MSG (file, "cannot write %s", path);
-    fputs (text, file);
-    fclose (file);
-}
 
 static void
 test_config_parse_good (void)
@@ -108,8 +98,8 @@ test_config_relative_certs_dir (void)
     snprintf (path, sizeof path, "%s/cfg", s_dir);
     mkdir (path, 0755);
     snprintf (path, sizeof path, "%s/cfg/zubeconfig", s_dir);
-    s_write_file (path, "apiVersion: zube.io/v1alpha1\nkind: Config\n"
-                        "broker: tcp://127.0.0.1:7400\ncertsDir: certs\nname: admin\n");
+    ZT_WRITE_FILE (path, "apiVersion: zube.io/v1alpha1\nkind: Config\n"
+                         "broker: tcp://127.0.0.1:7400\ncertsDir: certs\nname: admin\n");
     zube_config_t *config = zube_config_load (path, error, sizeof error);
     ZT_ASSERT_MSG (config, "load failed: %s", error);
     char expect[512];
@@ -180,7 +170,7 @@ test_config_lookup_order (void)
     snprintf (command, sizeof command, "mkdir -p '%s'", path);
     ZT_ASSERT_INT_EQ (system (command), 0);
     snprintf (path, sizeof path, "%s/.zube/cluster/zubeconfig", home);
-    s_write_file (path, "broker: tcp://127.0.0.1:1001\ninsecure: true\n");
+    ZT_WRITE_FILE (path, "broker: tcp://127.0.0.1:1001\ninsecure: true\n");
     config = zube_config_resolve (NULL, error, sizeof error);
     ZT_ASSERT_MSG (config, "%s", error);
     ZT_ASSERT_INT_EQ (zube_config_source (config), ZUBE_CONFIG_FROM_HOME);
@@ -189,7 +179,7 @@ test_config_lookup_order (void)
 
     //  $ZUBECONFIG wins over the home file.
     snprintf (env_path, sizeof env_path, "%s/env-config", s_dir);
-    s_write_file (env_path, "broker: tcp://127.0.0.1:1002\ninsecure: true\n");
+    ZT_WRITE_FILE (env_path, "broker: tcp://127.0.0.1:1002\ninsecure: true\n");
     setenv (ZUBE_CONFIG_ENV, env_path, 1);
     config = zube_config_resolve (NULL, error, sizeof error);
     ZT_ASSERT_MSG (config, "%s", error);
@@ -199,7 +189,7 @@ test_config_lookup_order (void)
 
     //  --config wins over both.
     snprintf (flag_path, sizeof flag_path, "%s/flag-config", s_dir);
-    s_write_file (flag_path, "broker: tcp://127.0.0.1:1003\ninsecure: true\n");
+    ZT_WRITE_FILE (flag_path, "broker: tcp://127.0.0.1:1003\ninsecure: true\n");
     config = zube_config_resolve (flag_path, error, sizeof error);
     ZT_ASSERT_MSG (config, "%s", error);
     ZT_ASSERT_INT_EQ (zube_config_source (config), ZUBE_CONFIG_FROM_FLAG);
@@ -318,77 +308,18 @@ test_cli_flags (void)
 //  --------------------------------------------------------------------------
 //  Running the programs
 
-typedef struct {
-    int status;         //  exit code, or 128 + signal
-    char *out;
-    char *err;
-} s_result_t;
-
-static void
-s_result_free (s_result_t *result)
-{
-    free (result->out);
-    free (result->err);
-    result->out = result->err = NULL;
-}
-
 //  Runs a program of the build tree with args (NULL-terminated), stdout
 //  and stderr captured apart; kills it after timeout_ms.
-static s_result_t
+static zt_run_t
 s_run (int timeout_ms, const char *program, ...)
 {
-    char *argv[32];
-    int argc = 0;
-    argv[argc++] = (char *) zt_program (program);
     va_list args;
     va_start (args, program);
-    const char *arg;
-    while ((arg = va_arg (args, const char *)) && argc < 31)
-        argv[argc++] = (char *) arg;
+    zt_run_t result =
+        zt_run_capture_va (timeout_ms, (const char *[]){zt_program (program), NULL}, args);
     va_end (args);
-    argv[argc] = NULL;
-
-    static int serial = 0;
-    char out_path[600], err_path[600];
-    snprintf (out_path, sizeof out_path, "%s/run-%d.out", s_dir, serial);
-    snprintf (err_path, sizeof err_path, "%s/run-%d.err", s_dir, serial++);
-    s_result_t result = {.status = -1};
-    fflush (stdout);
-    pid_t pid = fork ();
-    if (pid == 0) {
-        int out = open (out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int err = open (err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int null_fd = open ("/dev/null", O_RDONLY);
-        dup2 (out, STDOUT_FILENO);
-        dup2 (err, STDERR_FILENO);
-        dup2 (null_fd, STDIN_FILENO);
-        execv (argv[0], argv);
-        _exit (127);
-    }
-    int status = 0;
-    int64_t deadline = zt_now_ms () + timeout_ms;
-    while (true) {
-        pid_t done = waitpid (pid, &status, WNOHANG);
-        if (done == pid)
-            break;
-        if (zt_now_ms () > deadline) {
-            kill (pid, SIGKILL);
-            waitpid (pid, &status, 0);
-            break;
-        }
-        usleep (5000);
-    }
-    result.status = WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
-    result.out = zt_read_file (out_path);
-    result.err = zt_read_file (err_path);
     return result;
 }
-
-#define S_ASSERT_EXIT(result, code)                                           \
-    ZT_ASSERT_MSG ((result).status == (code),                                 \
-                   "exit %d, expected %d; stdout:\n%s\nstderr:\n%s",          \
-                   (result).status, (code), (result).out ? (result).out : "", \
-                   (result).err ? (result).err : "")
 
 //  A minimal JSON reader: checks that text is exactly one JSON object
 //  (with nothing but white space around it) and finds the numbers of its
@@ -555,50 +486,50 @@ s_json_number (s_json_t *json, const char *key, double *value)
 static void
 test_zubectl_version_client (void)
 {
-    s_result_t result = s_run (20000, "zubectl", "version", "--client", NULL);
-    S_ASSERT_EXIT (result, 0);
+    zt_run_t result = s_run (20000, "zubectl", "version", "--client", NULL);
+    ZT_ASSERT_EXIT (result, 0);
     char expect[64];
     snprintf (expect, sizeof expect, "Client Version: %s\n", ZUBE_VERSION_STRING);
     ZT_ASSERT_STR_EQ (result.out, expect);
-    s_result_free (&result);
+    zt_run_free (&result);
 
     result = s_run (20000, "zubectl", "version", "--client", "-o", "json", NULL);
-    S_ASSERT_EXIT (result, 0);
+    ZT_ASSERT_EXIT (result, 0);
     s_json_t json;
     ZT_ASSERT_MSG (s_json_parse (&json, result.out), "not one JSON object: %s", result.out);
     ZT_ASSERT_STR_CONTAINS (result.out, "\"clientVersion\"");
-    s_result_free (&result);
+    zt_run_free (&result);
 
     result = s_run (20000, "zubectl", "version", "--client", "-o", "wide", NULL);
-    S_ASSERT_EXIT (result, 1);
+    ZT_ASSERT_EXIT (result, 1);
     ZT_ASSERT_STR_CONTAINS (result.err, "error: unable to match a printer suitable for the output format \"wide\"");
-    s_result_free (&result);
+    zt_run_free (&result);
 }
 
 static void
 test_zubectl_unknown_command (void)
 {
-    s_result_t result = s_run (20000, "zubectl", "foo", NULL);
-    S_ASSERT_EXIT (result, 1);
+    zt_run_t result = s_run (20000, "zubectl", "foo", NULL);
+    ZT_ASSERT_EXIT (result, 1);
     ZT_ASSERT_STR_CONTAINS (result.err, "error: unknown command \"foo\" for \"zubectl\"");
     ZT_ASSERT_STR_CONTAINS (result.err, "zubectl --help");
-    s_result_free (&result);
+    zt_run_free (&result);
 
     result = s_run (20000, "zubectl", "bus", "nope", NULL);
-    S_ASSERT_EXIT (result, 1);
+    ZT_ASSERT_EXIT (result, 1);
     ZT_ASSERT_STR_CONTAINS (result.err, "error: unknown command \"nope\" for \"zubectl bus\"");
-    s_result_free (&result);
+    zt_run_free (&result);
 
     result = s_run (20000, "zubectl", "version", "--bogus", NULL);
-    S_ASSERT_EXIT (result, 1);
+    ZT_ASSERT_EXIT (result, 1);
     ZT_ASSERT_STR_CONTAINS (result.err, "error: unknown flag: --bogus");
-    s_result_free (&result);
+    zt_run_free (&result);
 
     //  Help on every command, exit 0.
     result = s_run (20000, "zubectl", "bus", "ping", "--help", NULL);
-    S_ASSERT_EXIT (result, 0);
+    ZT_ASSERT_EXIT (result, 0);
     ZT_ASSERT_STR_CONTAINS (result.out, "--count");
-    s_result_free (&result);
+    zt_run_free (&result);
 }
 
 static void
@@ -610,14 +541,14 @@ test_zubectl_without_config (void)
     char *saved_home = getenv ("HOME") ? strdup (getenv ("HOME")) : NULL;
     setenv ("HOME", home, 1);
     unsetenv (ZUBE_CONFIG_ENV);
-    s_result_t result = s_run (20000, "zubectl", "bus", "services", NULL);
+    zt_run_t result = s_run (20000, "zubectl", "bus", "services", NULL);
     if (saved_home)
         setenv ("HOME", saved_home, 1);
     free (saved_home);
-    S_ASSERT_EXIT (result, 1);
+    ZT_ASSERT_EXIT (result, 1);
     ZT_ASSERT_STR_CONTAINS (result.err, "error: no client config");
     ZT_ASSERT_STR_CONTAINS (result.err, "zube up");
-    s_result_free (&result);
+    zt_run_free (&result);
 }
 
 //  --------------------------------------------------------------------------
@@ -718,11 +649,11 @@ test_zube_up_detach (void)
     ZT_ASSERT (s_port > 0);
     char port[16];
     snprintf (port, sizeof port, "%d", s_port);
-    s_result_t result = s_run (60000, "zube", "up", "--detach", "--dir", s_cluster, "--port",
+    zt_run_t result = s_run (60000, "zube", "up", "--detach", "--dir", s_cluster, "--port",
                                port, NULL);
-    S_ASSERT_EXIT (result, 0);
+    ZT_ASSERT_EXIT (result, 0);
     ZT_ASSERT_STR_CONTAINS (result.out, "zubectl --config");
-    s_result_free (&result);
+    zt_run_free (&result);
 
     char path[800];
     const char *expected[] = {"zubeconfig", "certs/broker.cert", "certs/private/admin.cert_secret",
@@ -744,27 +675,27 @@ test_zube_up_detach (void)
 
     //  A second `up` on the same folder refuses.
     result = s_run (60000, "zube", "up", "--detach", "--dir", s_cluster, "--port", port, NULL);
-    S_ASSERT_EXIT (result, 1);
+    ZT_ASSERT_EXIT (result, 1);
     ZT_ASSERT_STR_CONTAINS (result.err, "already runs");
-    s_result_free (&result);
+    zt_run_free (&result);
 }
 
 static void
 test_zubectl_against_cluster (void)
 {
     ZT_ASSERT_MSG (s_port > 0, "no cluster");
-    s_result_t result = s_run (30000, "zubectl", "--config", s_config, "version", NULL);
-    S_ASSERT_EXIT (result, 0);
+    zt_run_t result = s_run (30000, "zubectl", "--config", s_config, "version", NULL);
+    ZT_ASSERT_EXIT (result, 0);
     ZT_ASSERT_STR_CONTAINS (result.out, "Client Version: ");
     ZT_ASSERT_STR_CONTAINS (result.out, "Server Version: ");
-    s_result_free (&result);
+    zt_run_free (&result);
 
     //  No service yet: the counters only.
     result = s_run (30000, "zubectl", "--config", s_config, "bus", "services", NULL);
-    S_ASSERT_EXIT (result, 0);
+    ZT_ASSERT_EXIT (result, 0);
     ZT_ASSERT_STR_CONTAINS (result.out, "(secure)");
     ZT_ASSERT_STR_CONTAINS (result.out, "Counters: routed=");
-    s_result_free (&result);
+    zt_run_free (&result);
 
     s_service_t service;
     atomic_init (&service.stop, false);
@@ -776,7 +707,7 @@ test_zubectl_against_cluster (void)
         usleep (20000);
     bool ready = atomic_load (&service.ready);
 
-    s_result_t table = {0}, wide = {0}, json_result = {0}, ping = {0};
+    zt_run_t table = {0}, wide = {0}, json_result = {0}, ping = {0};
     if (ready) {
         table = s_run (30000, "zubectl", "--config", s_config, "bus", "services", NULL);
         wide = s_run (30000, "zubectl", "bus", "services", "-o", "wide", "--config", s_config, NULL);
@@ -789,7 +720,7 @@ test_zubectl_against_cluster (void)
     pthread_join (thread, NULL);
     ZT_ASSERT_MSG (ready, "the test service did not answer through the broker");
 
-    S_ASSERT_EXIT (table, 0);
+    ZT_ASSERT_EXIT (table, 0);
     ZT_ASSERT_STR_CONTAINS (table.out, "SERVICE");
     ZT_ASSERT_STR_CONTAINS (table.out, "INSTANCES");
     ZT_ASSERT_STR_CONTAINS (table.out, "IN-FLIGHT");
@@ -811,14 +742,14 @@ test_zubectl_against_cluster (void)
     ZT_ASSERT (routed >= 1);
     ZT_ASSERT (replied >= 1);
 
-    S_ASSERT_EXIT (wide, 0);
+    ZT_ASSERT_EXIT (wide, 0);
     ZT_ASSERT_STR_CONTAINS (wide.out, "INSTANCE-NAMES");
     ZT_ASSERT_STR_CONTAINS (wide.out, "SENDERS");
     ZT_ASSERT_STR_CONTAINS (wide.out, "HANDLED");
     ZT_ASSERT_STR_CONTAINS (wide.out, "IDLE");
     ZT_ASSERT_STR_CONTAINS (wide.out, "admin");      //  the sender, from the certificate
 
-    S_ASSERT_EXIT (json_result, 0);
+    ZT_ASSERT_EXIT (json_result, 0);
     s_json_t json;
     ZT_ASSERT_MSG (s_json_parse (&json, json_result.out), "not one JSON object: %s",
                    json_result.out);
@@ -841,41 +772,41 @@ test_zubectl_against_cluster (void)
     ZT_ASSERT (reply->secure);
     protobuf_c_message_free_unpacked (message, NULL);
 
-    S_ASSERT_EXIT (ping, 0);
+    ZT_ASSERT_EXIT (ping, 0);
     ZT_ASSERT_STR_CONTAINS (ping.out, "2 sent, 2 received, 0% lost");
 
-    s_result_free (&table);
-    s_result_free (&wide);
-    s_result_free (&json_result);
-    s_result_free (&ping);
+    zt_run_free (&table);
+    zt_run_free (&wide);
+    zt_run_free (&json_result);
+    zt_run_free (&ping);
 
     //  A server error is printed kubectl's way.
     result = s_run (30000, "zubectl", "--config", s_config, "--request-timeout", "500ms", "bus",
                     "services", "-o", "yaml", NULL);
-    S_ASSERT_EXIT (result, 0);
+    ZT_ASSERT_EXIT (result, 0);
     ZT_ASSERT_STR_CONTAINS (result.out, "counters:");
-    s_result_free (&result);
+    zt_run_free (&result);
 }
 
 static void
 test_zube_status (void)
 {
     ZT_ASSERT_MSG (s_port > 0, "no cluster");
-    s_result_t result = s_run (30000, "zube", "status", "--dir", s_cluster, NULL);
-    S_ASSERT_EXIT (result, 0);
+    zt_run_t result = s_run (30000, "zube", "status", "--dir", s_cluster, NULL);
+    ZT_ASSERT_EXIT (result, 0);
     char pid_text[32];
     snprintf (pid_text, sizeof pid_text, "%d", (int) s_broker_pid ());
     ZT_ASSERT_STR_CONTAINS (result.out, "broker");
     ZT_ASSERT_STR_CONTAINS (result.out, pid_text);
     ZT_ASSERT_STR_CONTAINS (result.out, "running, answers");
     ZT_ASSERT_STR_CONTAINS (result.out, "serves \"api\"");
-    s_result_free (&result);
+    zt_run_free (&result);
 
     //  The apiserver answers through the cluster's config, as admin.
     result = s_run (30000, "zubectl", "--config", s_config, "get", "namespaces", NULL);
-    S_ASSERT_EXIT (result, 0);
+    ZT_ASSERT_EXIT (result, 0);
     ZT_ASSERT_STR_CONTAINS (result.out, "kube-system");
-    s_result_free (&result);
+    zt_run_free (&result);
 }
 
 static void
@@ -885,9 +816,9 @@ test_zube_down (void)
     pid_t pid = s_broker_pid ();
     ZT_ASSERT (pid > 0);
     pid_t apiserver = s_component_pid (s_cluster, "apiserver");
-    s_result_t result = s_run (30000, "zube", "down", "--dir", s_cluster, NULL);
-    S_ASSERT_EXIT (result, 0);
-    s_result_free (&result);
+    zt_run_t result = s_run (30000, "zube", "down", "--dir", s_cluster, NULL);
+    ZT_ASSERT_EXIT (result, 0);
+    zt_run_free (&result);
     ZT_ASSERT_MSG (!s_process_alive (pid), "broker pid %d still runs", (int) pid);
     ZT_ASSERT_MSG (!s_process_alive (apiserver), "apiserver pid %d still runs", (int) apiserver);
     char path[800];
@@ -897,15 +828,15 @@ test_zube_down (void)
     ZT_ASSERT (!zt_wait_port (s_port, 100));
 
     result = s_run (30000, "zube", "status", "--dir", s_cluster, NULL);
-    S_ASSERT_EXIT (result, 1);
+    ZT_ASSERT_EXIT (result, 1);
     ZT_ASSERT_STR_CONTAINS (result.out, "stopped");
-    s_result_free (&result);
+    zt_run_free (&result);
 
     //  Down again: nothing to stop, not an error.
     result = s_run (30000, "zube", "down", "--dir", s_cluster, NULL);
-    S_ASSERT_EXIT (result, 0);
+    ZT_ASSERT_EXIT (result, 0);
     ZT_ASSERT_STR_CONTAINS (result.out, "nothing runs");
-    s_result_free (&result);
+    zt_run_free (&result);
 }
 
 //  `zube up --store redis` starts its own redis-server, durable on every
@@ -920,13 +851,13 @@ test_zube_up_store_redis (void)
     char port[16], config[800];
     snprintf (port, sizeof port, "%d", base);
     snprintf (config, sizeof config, "%s/zubeconfig", cluster);
-    s_result_t result = s_run (60000, "zube", "up", "--detach", "--insecure", "--dir", cluster,
+    zt_run_t result = s_run (60000, "zube", "up", "--detach", "--insecure", "--dir", cluster,
                                "--port", port, "--store", "redis", NULL);
-    S_ASSERT_EXIT (result, 0);
+    ZT_ASSERT_EXIT (result, 0);
     char url[64];
     snprintf (url, sizeof url, "store redis://127.0.0.1:%d", base + 3);
     ZT_ASSERT_STR_CONTAINS (result.out, url);
-    s_result_free (&result);
+    zt_run_free (&result);
     char path[800];
     snprintf (path, sizeof path, "%s/data/redis/redis.conf", cluster);
     char *conf = zt_read_file (path);
@@ -937,16 +868,16 @@ test_zube_up_store_redis (void)
     ZT_ASSERT (s_process_alive (redis));
 
     result = s_run (30000, "zubectl", "--config", config, "create", "namespace", "stored", NULL);
-    S_ASSERT_EXIT (result, 0);
+    ZT_ASSERT_EXIT (result, 0);
     ZT_ASSERT_STR_CONTAINS (result.out, "namespace/stored created");
-    s_result_free (&result);
+    zt_run_free (&result);
     //  The write is in Redis' append-only file, not only in memory.
     ZT_ASSERT (zt_wait_port (base + 3, 1000));
 
     result = s_run (60000, "zube", "down", "--dir", cluster, NULL);
-    S_ASSERT_EXIT (result, 0);
+    ZT_ASSERT_EXIT (result, 0);
     ZT_ASSERT_STR_CONTAINS (result.out, "stopping the redis");
-    s_result_free (&result);
+    zt_run_free (&result);
     ZT_ASSERT_MSG (!s_process_alive (redis), "redis-server pid %d still runs", (int) redis);
     ZT_ASSERT (!zt_wait_port (base + 3, 100));
 }
@@ -965,14 +896,14 @@ test_zube_up_port_taken (void)
     char cluster[700], port[16], expected[64];
     snprintf (cluster, sizeof cluster, "%s/taken-cluster", s_dir);
     snprintf (port, sizeof port, "%d", base);
-    s_result_t result = s_run (30000, "zube", "up", "--detach", "--insecure", "--dir", cluster,
+    zt_run_t result = s_run (30000, "zube", "up", "--detach", "--insecure", "--dir", cluster,
                                "--port", port, NULL);
     close (fd);
-    S_ASSERT_EXIT (result, 1);
+    ZT_ASSERT_EXIT (result, 1);
     snprintf (expected, sizeof expected, "port %d (the broker's subscribers)", base + 2);
     ZT_ASSERT_STR_CONTAINS (result.err, expected);
     ZT_ASSERT_STR_CONTAINS (result.err, "already in use");
-    s_result_free (&result);
+    zt_run_free (&result);
     ZT_ASSERT (s_component_pid (cluster, "broker") <= 0);
 }
 
@@ -981,10 +912,10 @@ test_zube_certs_create (void)
 {
     char dir[700];
     snprintf (dir, sizeof dir, "%s/certs-only", s_dir);
-    s_result_t result = s_run (30000, "zube", "certs", "create", "--dir", dir, "alice", "node-1",
+    zt_run_t result = s_run (30000, "zube", "certs", "create", "--dir", dir, "alice", "node-1",
                                NULL);
-    S_ASSERT_EXIT (result, 0);
-    s_result_free (&result);
+    ZT_ASSERT_EXIT (result, 0);
+    zt_run_free (&result);
     const char *expected[] = {"broker.cert", "broker.cert_secret", "public/alice.cert",
                               "private/alice.cert_secret", "public/node-1.cert",
                               "private/node-1.cert_secret"};
@@ -994,9 +925,9 @@ test_zube_certs_create (void)
         ZT_ASSERT_MSG (access (path, R_OK) == 0, "%s is missing", path);
     }
     result = s_run (30000, "zube", "certs", "create", "--dir", dir, "Not Valid", NULL);
-    S_ASSERT_EXIT (result, 1);
+    ZT_ASSERT_EXIT (result, 1);
     ZT_ASSERT_STR_CONTAINS (result.err, "not a valid certificate name");
-    s_result_free (&result);
+    zt_run_free (&result);
 }
 
 //  --------------------------------------------------------------------------
@@ -1005,8 +936,8 @@ test_zube_certs_create (void)
 static void
 test_zube_bench_bus_json (void)
 {
-    s_result_t result = s_run (180000, "zube-bench", "bus", "--requests", "2000", "--json", NULL);
-    S_ASSERT_EXIT (result, 0);
+    zt_run_t result = s_run (180000, "zube-bench", "bus", "--requests", "2000", "--json", NULL);
+    ZT_ASSERT_EXIT (result, 0);
     s_json_t json;
     ZT_ASSERT_MSG (s_json_parse (&json, result.out), "not exactly one JSON object:\n%s",
                    result.out);
@@ -1028,7 +959,7 @@ test_zube_bench_bus_json (void)
     ZT_ASSERT_INT_EQ ((long) requests, 2000);
     ZT_ASSERT_INT_EQ ((long) in_flight, 100);
     ZT_ASSERT_INT_EQ ((long) payload, 256);
-    s_result_free (&result);
+    zt_run_free (&result);
 }
 
 //  --------------------------------------------------------------------------
