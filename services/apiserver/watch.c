@@ -334,6 +334,10 @@ void
 api_watch_follow (zube_apiserver_t *self)
 {
     api_watch_t *watch = self->watch;
+    //  A batch of ours in flight may already be visible in the store but
+    //  not yet durable: its events are read once it is (writer.c)
+    if (self->inflight)
+        return;
     for (int round = 0; round < 1000; round++) {
         int64_t store_revision = 0;
         int64_t before = watch->revision;
@@ -473,9 +477,7 @@ api_watch_tick (zube_apiserver_t *self)
 {
     api_watch_t *watch = self->watch;
     int64_t now = s_now_ms ();
-    //  Not while a batch of ours is in flight: its events come once it is
-    //  durable, just before its answers
-    if (now >= watch->next_follow_ms && !self->inflight)
+    if (now >= watch->next_follow_ms)
         api_watch_follow (self);
     if (now >= watch->next_lease_ms) {
         s_lease_tick (self);

@@ -187,11 +187,12 @@ s_finish (zube_apiserver_t *self)
         for (size_t i = 0; i < count; i++)
             self->results[i] = (zube_store_result_t){
                 .status = status == ZUBE_INTERNAL ? ZUBE_INTERNAL : ZUBE_UNAVAILABLE};
-    } else
-        api_watch_follow (self);
+    }
     api_pending_t *batch = self->inflight;
     self->inflight = NULL;
     self->inflight_count = 0;
+    if (status == ZUBE_OK)
+        api_watch_follow (self);
     size_t at = 0;
     while (batch) {
         api_pending_t *pending = batch;
