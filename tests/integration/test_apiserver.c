@@ -8,8 +8,7 @@
 //  zt_rmtree's paths and the assertion texts (messages up to 2 KiB into a
 //  1 KiB failure line) trip -Wformat-truncation; truncating is fine there.
 #pragma GCC diagnostic ignored "-Wformat-truncation"
-#include "../zube_test.h"
-#include "../zube_testproc.h"
+#include "../zt_cluster.h"
 #include "api.pb-c.h"
 #include "core.pb-c.h"
 #include "zube/api.h"
@@ -18,89 +17,22 @@
 #include <czmq.h>
 #include <inttypes.h>
 
-typedef struct {
-    char *dir;
-    pid_t broker;
-    pid_t apiserver;
-    char endpoint[64];
-    char log[512];
-    zube_bus_t *bus;
-    zube_api_t *api;
-} s_cluster_t;
+static zt_cluster_t s_main;
 
-static s_cluster_t s_main;
-
+//  A broker and an apiserver (lmdb), one log for both; certs NULL:
+//  insecure, else the test's connection is client. extra: more apiserver
+//  flags.
 static bool
-s_api_ready (void *arg)
-{
-    s_cluster_t *cluster = (s_cluster_t *)arg;
-    ProtobufCMessage *ns = NULL;
-    zube_api_set_timeout (cluster->api, 500);
-    zube_status_t status =
-        zube_api_get (cluster->api, "namespaces", NULL, "default", &ns, NULL);
-    if (ns)
-        protobuf_c_message_free_unpacked (ns, NULL);
-    zube_api_set_timeout (cluster->api, 10000);
-    return status == ZUBE_OK;
-}
-
-//  Starts a broker and an apiserver; certs NULL: insecure. extra: more
-//  apiserver flags.
-static bool
-s_cluster_start (s_cluster_t *cluster, const char *certs, const char *client,
+s_cluster_start (zt_cluster_t *cluster, const char *certs, const char *client,
                  const char *const *extra)
 {
-    memset (cluster, 0, sizeof *cluster);
-    cluster->dir = zt_tempdir ("apiserver");
-    int port = zt_free_port (3);
-    snprintf (cluster->endpoint, sizeof cluster->endpoint, "tcp://127.0.0.1:%d", port);
-    snprintf (cluster->log, sizeof cluster->log, "%s/log", cluster->dir);
-    const char *broker_argv[] = {
-        zt_program ("zube-broker"),       "--bind", cluster->endpoint,
-        certs ? "--certs" : "--insecure", certs,    NULL};
-    cluster->broker = zt_spawn ((char *const *)broker_argv, cluster->log);
-    char store[600];
-    snprintf (store, sizeof store, "lmdb:%s/store", cluster->dir);
-    const char *argv[32] = {zt_program ("zube-apiserver"), "--bus", cluster->endpoint,
-                            "--store", store};
-    int argc = 5;
-    if (certs) {
-        argv[argc++] = "--certs";
-        argv[argc++] = certs;
-        argv[argc++] = "--name";
-        argv[argc++] = "apiserver";
-    } else
-        argv[argc++] = "--insecure";
-    for (int i = 0; extra && extra[i]; i++)
-        argv[argc++] = extra[i];
-    argv[argc] = NULL;
-    cluster->apiserver = zt_spawn ((char *const *)argv, cluster->log);
-    cluster->bus = zube_bus_new (&(zube_bus_config_t){.endpoint = cluster->endpoint,
-                                                      .insecure = certs == NULL,
-                                                      .certs_dir = certs,
-                                                      .name = client});
-    cluster->api = cluster->bus ? zube_api_new (cluster->bus) : NULL;
-    return cluster->api &&
-           zt_wait_ready (&cluster->apiserver, 15000, s_api_ready, cluster);
-}
-
-static void
-s_cluster_stop (s_cluster_t *cluster, bool keep_dir)
-{
-    zube_api_destroy (&cluster->api);
-    zube_bus_destroy (&cluster->bus);
-    if (cluster->apiserver > 0) {
-        int status = zt_stop (cluster->apiserver, SIGTERM, 5000);
-        if (!(WIFEXITED (status) && WEXITSTATUS (status) == 0))
-            printf ("# apiserver exit status %d\n", status);
-    }
-    if (cluster->broker > 0)
-        zt_stop (cluster->broker, SIGTERM, 5000);
-    cluster->apiserver = cluster->broker = 0;
-    if (!keep_dir && cluster->dir)
-        zt_rmtree (cluster->dir);
-    free (cluster->dir);
-    cluster->dir = NULL;
+    return zt_cluster_start (cluster, &(zt_cluster_options_t){.tag = "apiserver",
+                                                              .certs = certs,
+                                                              .client_name = client,
+                                                              .apiserver_args = extra,
+                                                              .broker_log = "log",
+                                                              .apiserver_log = "log",
+                                                              .ready_timeout_ms = 15000});
 }
 
 //  ---------------------------------------------------------------------
@@ -738,12 +670,12 @@ test_bad_input (void)
 static void
 test_watch_gone (void)
 {
-    s_cluster_t saved = s_main;
-    s_cluster_t small;
+    zt_cluster_t saved = s_main;
+    zt_cluster_t small;
     bool up = s_cluster_start (&small, NULL, NULL,
                                (const char *const[]){"--window", "5", NULL});
     s_main = small;
-    ZT_ASSERT_MSG (up, "the apiserver did not start; log in %s", small.log);
+    ZT_ASSERT_MSG (up, "the apiserver did not start; log in %s", small.apiserver_log);
     zube_api_error_t error;
     for (int i = 0; i < 30; i++) {
         char name[16];
@@ -766,14 +698,14 @@ test_watch_gone (void)
     ZT_ASSERT_INT_EQ (status, ZUBE_GONE);
     ZT_ASSERT_STR_EQ (error.reason, "Gone");
     ZT_ASSERT_STR_CONTAINS (error.message, "too old resource version: 2 (");
-    s_cluster_stop (&small, false);
+    zt_cluster_stop (&small, false);
     s_main = saved;
 }
 
 static void
 test_forbidden (void)
 {
-    s_cluster_t saved = s_main;
+    zt_cluster_t saved = s_main;
     char *keys = zt_tempdir ("apicerts");
     char certs[512], error_text[256];
     snprintf (certs, sizeof certs, "%s/certs", keys);
@@ -782,10 +714,10 @@ test_forbidden (void)
         ZT_ASSERT_MSG (
             zube_certs_create (certs, names[i], error_text, sizeof error_text) == 0, "%s",
             error_text);
-    s_cluster_t secure;
+    zt_cluster_t secure;
     bool up = s_cluster_start (&secure, certs, "admin", NULL);
     s_main = secure;
-    ZT_ASSERT_MSG (up, "the secure apiserver did not start; log in %s", secure.log);
+    ZT_ASSERT_MSG (up, "the secure apiserver did not start; log in %s", secure.apiserver_log);
     zube_api_error_t error;
     Zube__ConfigMap *map = s_configmap ("mine", "default");
     ZT_ASSERT_INT_EQ (s_create ("configmaps", "default", map, NULL, &error), ZUBE_OK);
@@ -808,7 +740,7 @@ test_forbidden (void)
     zube_api_destroy (&api);
     zube_bus_destroy (&bus);
     S_FREE (map);
-    s_cluster_stop (&secure, false);
+    zt_cluster_stop (&secure, false);
     zt_rmtree (keys);
     free (keys);
     s_main = saved;
@@ -821,12 +753,9 @@ main (void)
     zsys_set_logstream (NULL);
     setenv ("ZSYS_LOGSYSTEM", "false", 1);
     if (!s_cluster_start (&s_main, NULL, NULL, NULL)) {
-        printf ("# the apiserver did not start; its log: %s\n", s_main.log);
-        char *log = zt_read_file (s_main.log);
-        printf ("# %s\n", log ? log : "");
-        free (log);
+        printf ("# the apiserver did not start: %s\n", s_main.why);
         ZT_RUN (test_default_namespaces);
-        s_cluster_stop (&s_main, true);
+        zt_cluster_stop (&s_main, true);
         return zt_done ();
     }
     ZT_RUN (test_default_namespaces);
@@ -841,6 +770,6 @@ main (void)
     ZT_RUN (test_bad_input);
     ZT_RUN (test_watch_gone);
     ZT_RUN (test_forbidden);
-    s_cluster_stop (&s_main, zt_failed_count > 0);
+    zt_cluster_stop (&s_main, zt_failed_count > 0);
     return zt_done ();
 }
