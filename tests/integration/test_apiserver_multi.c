@@ -9,8 +9,7 @@
 //  zt_rmtree's paths and the assertion texts trip -Wformat-truncation.
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 #include "../zt_etcd.h"
-#include "../zube_test.h"
-#include "../zube_testproc.h"
+#include "../zt_cluster.h"
 #include "api.pb-c.h"
 #include "core.pb-c.h"
 #include "zube/api.h"
@@ -20,15 +19,11 @@
 
 #define S_MAX_EVENTS 4096
 
+//  A broker and two apiservers on one store; the apiservers' pids are
+//  here, not in base.
 typedef struct {
-    char *dir;
-    char endpoint[64];
-    char log[512];
-    char store[128];
-    pid_t broker;
+    zt_cluster_t base;
     pid_t apiservers[2];
-    zube_bus_t *bus;
-    zube_api_t *api;
 } s_cluster_t;
 
 //  What the bus delivered on api/configmaps
@@ -55,54 +50,20 @@ s_on_event (zube_bus_t *bus, const char *topic, const uint8_t *payload, size_t s
 }
 
 static bool
-s_ready (void *arg)
-{
-    s_cluster_t *cluster = (s_cluster_t *)arg;
-    zube_api_set_timeout (cluster->api, 500);
-    zube_status_t status =
-        zube_api_get (cluster->api, "namespaces", NULL, "default", NULL, NULL);
-    zube_api_set_timeout (cluster->api, 10000);
-    return status == ZUBE_OK;
-}
-
-static pid_t
-s_apiserver_start (s_cluster_t *cluster)
-{
-    const char *argv[] = {zt_program ("zube-apiserver"),
-                          "--bus",
-                          cluster->endpoint,
-                          "--insecure",
-                          "--store",
-                          cluster->store,
-                          NULL};
-    return zt_spawn ((char *const *)argv, cluster->log);
-}
-
-static bool
 s_start (s_cluster_t *cluster, const char *store)
 {
     memset (cluster, 0, sizeof *cluster);
-    cluster->dir = zt_tempdir ("apimulti");
-    snprintf (cluster->store, sizeof cluster->store, "%s", store);
-    int port = zt_free_port (3);
-    snprintf (cluster->endpoint, sizeof cluster->endpoint, "tcp://127.0.0.1:%d", port);
-    snprintf (cluster->log, sizeof cluster->log, "%s/log", cluster->dir);
-    const char *argv[] = {zt_program ("zube-broker"),
-                          "--bind",
-                          cluster->endpoint,
-                          "--insecure",
-                          "--heartbeat",
-                          "200",
-                          NULL};
-    cluster->broker = zt_spawn ((char *const *)argv, cluster->log);
-    cluster->bus = zube_bus_new (
-        &(zube_bus_config_t){.endpoint = cluster->endpoint, .insecure = true});
-    cluster->api = zube_api_new (cluster->bus);
     //  One at a time, so the first makes the default namespaces alone
-    cluster->apiservers[0] = s_apiserver_start (cluster);
-    if (!zt_wait_ready (&cluster->apiservers[0], 20000, s_ready, cluster))
+    bool up = zt_cluster_start (&cluster->base, &(zt_cluster_options_t){.tag = "apimulti",
+                                                                       .store = store,
+                                                                       .heartbeat_ms = 200,
+                                                                       .broker_log = "log",
+                                                                       .apiserver_log = "log"});
+    cluster->apiservers[0] = cluster->base.apiserver;
+    cluster->base.apiserver = 0;
+    if (!up)
         return false;
-    cluster->apiservers[1] = s_apiserver_start (cluster);
+    cluster->apiservers[1] = zt_cluster_spawn_apiserver (&cluster->base);
     usleep (500000);
     return waitpid (cluster->apiservers[1], NULL, WNOHANG) == 0;
 }
@@ -110,16 +71,10 @@ s_start (s_cluster_t *cluster, const char *store)
 static void
 s_stop (s_cluster_t *cluster)
 {
-    zube_api_destroy (&cluster->api);
-    zube_bus_destroy (&cluster->bus);
     for (int i = 0; i < 2; i++)
         if (cluster->apiservers[i] > 0)
             zt_stop (cluster->apiservers[i], SIGTERM, 5000);
-    if (cluster->broker > 0)
-        zt_stop (cluster->broker, SIGTERM, 5000);
-    if (cluster->dir)
-        zt_rmtree (cluster->dir);
-    free (cluster->dir);
+    zt_cluster_stop (&cluster->base, false);
     memset (cluster, 0, sizeof *cluster);
 }
 
@@ -148,7 +103,7 @@ s_write (s_cluster_t *cluster, zube_api_t *other, const char *prefix, int count,
         ProtobufCMessage *created = NULL;
         zube_api_error_t error;
         zube_status_t status =
-            zube_api_create (i % 2 ? other : cluster->api, "configmaps", "default",
+            zube_api_create (i % 2 ? other : cluster->base.api, "configmaps", "default",
                              &map->base, false, &created, &error);
         protobuf_c_message_free_unpacked (&map->base, NULL);
         if (status != ZUBE_OK) {
@@ -214,12 +169,11 @@ s_run_backend (const char *store)
 {
     s_cluster_t cluster;
     bool up = s_start (&cluster, store);
-    ZT_ASSERT_MSG (up, "the apiservers did not start; log in %s", cluster.log);
-    zube_bus_t *other_bus = zube_bus_new (
-        &(zube_bus_config_t){.endpoint = cluster.endpoint, .insecure = true});
+    ZT_ASSERT_MSG (up, "the apiservers did not start (%s); log in %s", cluster.base.why,
+                   cluster.base.apiserver_log);
+    zube_bus_t *other_bus = zt_cluster_bus_new (&cluster.base, NULL);
     zube_api_t *other = zube_api_new (other_bus);
-    zube_bus_t *watcher = zube_bus_new (
-        &(zube_bus_config_t){.endpoint = cluster.endpoint, .insecure = true});
+    zube_bus_t *watcher = zt_cluster_bus_new (&cluster.base, NULL);
     s_events_t *events = calloc (1, sizeof *events);
     ZT_ASSERT (zube_bus_subscribe (watcher, "api/configmaps", s_on_event, events) == 0);
     //  Until one of them holds the lease and the subscription is through
@@ -227,7 +181,7 @@ s_run_backend (const char *store)
     while (zt_now_ms () < deadline) {
         zube_bus_poll (watcher, 100);
         bool publisher = false;
-        if (s_stats (cluster.bus, &publisher) > 0 && publisher)
+        if (s_stats (cluster.base.bus, &publisher) > 0 && publisher)
             break;
     }
     zube_bus_poll (watcher, 300);
@@ -252,7 +206,7 @@ s_run_backend (const char *store)
     for (int i = 0; i < 4; i++) {
         Zube__WatchEventBatch *batch = NULL;
         zube_api_error_t error;
-        ZT_ASSERT_INT_EQ (zube_api_watch_since (i % 2 ? other : cluster.api, "configmaps",
+        ZT_ASSERT_INT_EQ (zube_api_watch_since (i % 2 ? other : cluster.base.api, "configmaps",
                                                 "default", since, &batch, &error),
                           ZUBE_OK);
         ZT_ASSERT_INT_EQ (batch->n_events, 100);
@@ -265,7 +219,7 @@ s_run_backend (const char *store)
     int publisher_pid = -1;
     for (int i = 0; i < 10 && publisher_pid < 0; i++) {
         bool publisher = false;
-        int pid = s_stats (cluster.bus, &publisher);
+        int pid = s_stats (cluster.base.bus, &publisher);
         if (publisher)
             publisher_pid = pid;
     }
@@ -289,7 +243,7 @@ s_run_backend (const char *store)
     zube_bus_poll (watcher, 300);
     ZT_ASSERT_MSG (s_check_events (events, rvs, 100, &last, why, sizeof why), "%s", why);
     bool publisher = false;
-    ZT_ASSERT_INT_EQ (s_stats (cluster.bus, &publisher), cluster.apiservers[1 - victim]);
+    ZT_ASSERT_INT_EQ (s_stats (cluster.base.bus, &publisher), cluster.apiservers[1 - victim]);
     ZT_ASSERT (publisher);
 
     zube_bus_destroy (&watcher);
