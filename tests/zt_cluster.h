@@ -105,6 +105,22 @@ zt_broker_start (const char *endpoint, const char *certs, int heartbeat_ms, int 
     return pid;
 }
 
+//  Alive, and not a zombie (a process that is not our child, or not yet
+//  waited for).
+static inline bool
+zt_process_alive (pid_t pid)
+{
+    if (pid <= 0)
+        return false;
+    char path[64];
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    char *stat = zt_read_file (path);
+    char *paren = stat ? strrchr (stat, ')') : NULL;
+    bool alive = paren && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
+    free (stat);
+    return alive;
+}
+
 //  The last lines of a file, as TAP comments (nothing if it is unreadable).
 static inline void
 zt_log_tail (const char *path, int lines)
@@ -242,6 +258,24 @@ zt_run_capture_va (int timeout_ms, const char *const head[], va_list tail)
     return zt_run_capture (timeout_ms, argv);
 }
 
+//  A man page of the source tree ("zubectl.1", below $ZUBE_SRCDIR/man, else
+//  ../man) rendered as `man -l` shows it to a user, 80 columns, warnings
+//  on: its text in out, the warnings in err. Status -1 when man is not
+//  installed.
+static inline zt_run_t
+zt_man_render (const char *page)
+{
+    const char *man = zt_which ("man");
+    if (!man)
+        return (zt_run_t){.status = -1};
+    char program[1024], path[1024];
+    snprintf (program, sizeof program, "%s", man);
+    const char *srcdir = getenv ("ZUBE_SRCDIR");
+    snprintf (path, sizeof path, "%s/man/%s", srcdir ? srcdir : "..", page);
+    char *argv[] = {"/usr/bin/env", "MANWIDTH=80", program, "--warnings", "-l", path, NULL};
+    return zt_run_capture (60000, argv);
+}
+
 //  Fails the case unless result exited with code, showing what it printed.
 #define ZT_ASSERT_EXIT(result, code)                                          \
     ZT_ASSERT_MSG ((result).status == (code),                                 \
@@ -280,6 +314,9 @@ typedef struct {
     const char *const *apiserver_argv;
     //  No apiserver at all, and no connection of the test's: a broker.
     bool broker_only;
+    //  The broker's port on 127.0.0.1 (it binds port + 1, + 2 too), for a
+    //  test that must name the endpoint first; 0: free ones are found.
+    int port;
     //  The broker's --heartbeat and --hwm; 0: its defaults.
     int heartbeat_ms;
     int hwm;
@@ -314,7 +351,7 @@ struct _zt_cluster_t {
     zube_bus_t *bus;
     zube_api_t *api;
     //  What went wrong, when a call answered false.
-    char why[1024];
+    char why[400];
 };
 
 //  A new connection to the cluster's broker: config's fields, with the
@@ -374,14 +411,14 @@ zt_cluster_wait_api (zt_cluster_t *cluster, int timeout_ms)
             cluster->apiserver = 0;
             zt_log_tail (cluster->apiserver_log, 20);
             snprintf (cluster->why, sizeof cluster->why,
-                      "zube-apiserver exited before it was ready (log %s)",
+                      "zube-apiserver exited before it was ready (log %.300s)",
                       cluster->apiserver_log);
             return false;
         }
         if (zt_now_ms () > until) {
             zt_log_tail (cluster->apiserver_log, 20);
             snprintf (cluster->why, sizeof cluster->why,
-                      "zube-apiserver not ready within %d ms (log %s)", timeout_ms,
+                      "zube-apiserver not ready within %d ms (log %.300s)", timeout_ms,
                       cluster->apiserver_log);
             return false;
         }
@@ -437,7 +474,7 @@ zt_cluster_start_apiserver (zt_cluster_t *cluster)
     cluster->apiserver = zt_cluster_spawn_apiserver (cluster);
     if (cluster->apiserver <= 0) {
         cluster->apiserver = 0;
-        snprintf (cluster->why, sizeof cluster->why, "cannot start %s",
+        snprintf (cluster->why, sizeof cluster->why, "cannot start %.300s",
                   zt_program ("zube-apiserver"));
         return false;
     }
@@ -476,7 +513,7 @@ zt_cluster_start_broker (zt_cluster_t *cluster)
         return true;
     cluster->broker = 0;
     zt_log_tail (cluster->broker_log, 20);
-    snprintf (cluster->why, sizeof cluster->why, "cannot start %s",
+    snprintf (cluster->why, sizeof cluster->why, "cannot start %.300s",
               zt_program ("zube-broker"));
     return false;
 }
@@ -549,7 +586,7 @@ zt_cluster_start (zt_cluster_t *cluster, const zt_cluster_options_t *options)
                   options->data_dir);
         mkdir (cluster->data_dir, 0700);
     }
-    cluster->port = zt_free_port (3);
+    cluster->port = options->port > 0 ? options->port : zt_free_port (3);
     snprintf (cluster->endpoint, sizeof cluster->endpoint, "tcp://127.0.0.1:%d",
               cluster->port);
     if (!zt_cluster_start_broker (cluster))
@@ -568,7 +605,7 @@ zt_cluster_start (zt_cluster_t *cluster, const zt_cluster_options_t *options)
     zube_api_set_timeout (cluster->api,
                           options->api_timeout_ms > 0 ? options->api_timeout_ms : 10000);
     if (!options->apiserver_argv && access (zt_program ("zube-apiserver"), X_OK) != 0) {
-        snprintf (cluster->why, sizeof cluster->why, "zube-apiserver is not built (%s)",
+        snprintf (cluster->why, sizeof cluster->why, "zube-apiserver is not built (%.300s)",
                   zt_program ("zube-apiserver"));
         return false;
     }

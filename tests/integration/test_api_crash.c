@@ -27,8 +27,7 @@
 
     Cases of a backend whose server is not installed are skipped. */
 #define _GNU_SOURCE
-#include "../zube_test.h"
-#include "../zube_testproc.h"
+#include "../zt_cluster.h"
 //  zt_etcd.h after zube_testproc.h; zt_rmtree's snprintf into a fixed
 //  buffer trips -Wformat-truncation when GCC inlines it (short paths).
 #pragma GCC diagnostic ignored "-Wformat-truncation"
@@ -40,7 +39,6 @@
 #include <czmq.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <sys/prctl.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define S_ASAN 1
@@ -75,61 +73,6 @@ static int s_rounds;
 static unsigned int s_seed;
 
 //  ---------------------------------------------------------------------
-//  Processes
-
-//  zt_spawn, except that the child is killed when this test process dies:
-//  a crashed test leaves no broker or apiserver running behind it.
-static pid_t
-s_spawn (char *const argv[], const char *log_path)
-{
-    pid_t parent = getpid ();
-    pid_t pid = fork ();
-    if (pid != 0)
-        return pid;
-    prctl (PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid () != parent)
-        _exit (127);
-    setpgid (0, 0);
-    int fd = open (log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-        dup2 (fd, STDOUT_FILENO);
-        dup2 (fd, STDERR_FILENO);
-        close (fd);
-    }
-    int null_fd = open ("/dev/null", O_RDONLY);
-    if (null_fd >= 0) {
-        dup2 (null_fd, STDIN_FILENO);
-        close (null_fd);
-    }
-    execv (argv[0], argv);
-    _exit (127);
-}
-
-//  The last lines of a log, as TAP comments, for a failed case.
-static void
-s_print_log_tail (const char *path, int lines)
-{
-    char *text = zt_read_file (path);
-    if (!text)
-        return;
-    size_t length = strlen (text);
-    const char *start = text + length;
-    int seen = 0;
-    while (start > text && seen <= lines)
-        if (*--start == '\n')
-            seen++;
-    if (*start == '\n')
-        start++;
-    printf ("# --- last lines of %s\n", path);
-    for (const char *line = start; *line;) {
-        size_t span = strcspn (line, "\n");
-        printf ("#   %.*s\n", (int)span, line);
-        line += span + (line[span] == '\n');
-    }
-    free (text);
-}
-
-//  ---------------------------------------------------------------------
 //  A cluster: broker, apiserver and the store server behind it
 
 typedef enum { S_LMDB, S_REDIS, S_ETCD } s_backend_t;
@@ -138,52 +81,19 @@ static const char *s_backend_names[] = {"lmdb", "redis", "etcd"};
 
 typedef struct {
     s_backend_t backend;
-    char *dir;
-    char endpoint[64];
+    //  Broker, apiserver and the test's own connection (readiness probes
+    //  and checks).
+    zt_cluster_t base;
     char store_url[320];
-    char data_dir[300];
-    char broker_log[300];
-    char apiserver_log[300];
-    pid_t broker;
-    pid_t apiserver;
     zt_redis_t redis;
     zt_etcd_t etcd;
-    //  The test's own connection: readiness probes and checks.
-    zube_bus_t *bus;
-    zube_api_t *api;
 } s_cluster_t;
 
 static s_cluster_t s_cluster;
 
-static bool
-s_broker_start (s_cluster_t *cluster)
-{
-    char *argv[] = {(char *)zt_program ("zube-broker"), "--insecure", "--bind",
-                    cluster->endpoint, NULL};
-    cluster->broker = s_spawn (argv, cluster->broker_log);
-    int port = atoi (strrchr (cluster->endpoint, ':') + 1);
-    return cluster->broker > 0 && zt_wait_port (port, 5000);
-}
-
-static bool
-s_apiserver_spawn (s_cluster_t *cluster)
-{
-    char *argv[] = {(char *)zt_program ("zube-apiserver"),
-                    "--bus",
-                    cluster->endpoint,
-                    "--insecure",
-                    "--store",
-                    cluster->store_url,
-                    "--data-dir",
-                    cluster->data_dir,
-                    NULL};
-    cluster->apiserver = s_spawn (argv, cluster->apiserver_log);
-    return cluster->apiserver > 0;
-}
-
 //  Ready: the apiserver answers a read from its store.
 static bool
-s_api_answers (s_cluster_t *cluster)
+s_api_answers (zt_cluster_t *cluster)
 {
     zube_api_error_t error;
     ProtobufCMessage *object = NULL;
@@ -197,22 +107,8 @@ s_api_answers (s_cluster_t *cluster)
 static void
 s_wait_api_ready (s_cluster_t *cluster, const char *after)
 {
-    int64_t until = zt_now_ms () + S_READY_TIMEOUT_MS;
-    while (!s_api_answers (cluster)) {
-        if (cluster->apiserver > 0 &&
-            waitpid (cluster->apiserver, NULL, WNOHANG) == cluster->apiserver) {
-            cluster->apiserver = 0;
-            s_print_log_tail (cluster->apiserver_log, 20);
-            ZT_FAIL ("%s: zube-apiserver (%s) exited before it was ready", after,
-                     s_backend_names[cluster->backend]);
-        }
-        if (zt_now_ms () > until) {
-            s_print_log_tail (cluster->apiserver_log, 20);
-            ZT_FAIL ("%s: zube-apiserver (%s) not ready within %d ms", after,
-                     s_backend_names[cluster->backend], S_READY_TIMEOUT_MS);
-        }
-        zube_bus_poll (cluster->bus, 50);
-    }
+    if (!zt_cluster_wait_api (&cluster->base, S_READY_TIMEOUT_MS))
+        ZT_FAIL ("%s: %s (%s)", after, cluster->base.why, s_backend_names[cluster->backend]);
 }
 
 //  Keeps the test's own connection alive while it waits.
@@ -221,56 +117,40 @@ s_sleep_polling (s_cluster_t *cluster, int ms)
 {
     int64_t until = zt_now_ms () + ms;
     for (int64_t now = zt_now_ms (); now < until; now = zt_now_ms ())
-        zube_bus_poll (cluster->bus, (int)(until - now));
+        zube_bus_poll (cluster->base.bus, (int)(until - now));
 }
 
 static void
 s_cluster_start (s_cluster_t *cluster, s_backend_t backend)
 {
     *cluster = (s_cluster_t){.backend = backend};
-    cluster->dir = zt_tempdir ("api-crash");
-    ZT_ASSERT (cluster->dir);
-    snprintf (cluster->endpoint, sizeof cluster->endpoint, "tcp://127.0.0.1:%d",
-              zt_free_port (3));
-    snprintf (cluster->data_dir, sizeof cluster->data_dir, "%s/data", cluster->dir);
-    snprintf (cluster->broker_log, sizeof cluster->broker_log, "%s/broker.log",
-              cluster->dir);
-    snprintf (cluster->apiserver_log, sizeof cluster->apiserver_log, "%s/apiserver.log",
-              cluster->dir);
-    ZT_ASSERT (mkdir (cluster->data_dir, 0700) == 0);
-    ZT_ASSERT_MSG (s_broker_start (cluster), "cannot start %s",
-                   zt_program ("zube-broker"));
-
-    if (backend == S_LMDB)
-        snprintf (cluster->store_url, sizeof cluster->store_url, "lmdb:%s/store",
-                  cluster->dir);
-    else if (backend == S_REDIS) {
+    if (backend == S_REDIS) {
         if (!zt_redis_start (&cluster->redis)) {
             char log[300];
             snprintf (log, sizeof log, "%s/redis.log", cluster->redis.dir);
-            s_print_log_tail (log, 20);
+            zt_log_tail (log, 20);
             ZT_FAIL ("redis-server did not start");
         }
         snprintf (cluster->store_url, sizeof cluster->store_url, "redis://127.0.0.1:%d/0",
                   cluster->redis.port);
-    } else {
+    } else if (backend == S_ETCD) {
         if (!zt_etcd_start (&cluster->etcd)) {
             char log[300];
             snprintf (log, sizeof log, "%s/etcd.log", cluster->etcd.dir);
-            s_print_log_tail (log, 20);
+            zt_log_tail (log, 20);
             ZT_FAIL ("etcd did not start");
         }
         snprintf (cluster->store_url, sizeof cluster->store_url, "%s", cluster->etcd.url);
     }
-    cluster->bus = zube_bus_new (
-        &(zube_bus_config_t){.endpoint = cluster->endpoint, .insecure = true});
-    ZT_ASSERT (cluster->bus);
-    cluster->api = zube_api_new (cluster->bus);
-    ZT_ASSERT (cluster->api);
-    zube_api_set_timeout (cluster->api, 1000);
-    ZT_ASSERT_MSG (s_apiserver_spawn (cluster), "cannot start %s",
-                   zt_program ("zube-apiserver"));
-    s_wait_api_ready (cluster, "first start");
+    bool up = zt_cluster_start (
+        &cluster->base,
+        &(zt_cluster_options_t){.tag = "api-crash",
+                                .store = backend == S_LMDB ? NULL : cluster->store_url,
+                                .data_dir = "data",
+                                .api_timeout_ms = 1000,
+                                .ready_timeout_ms = S_READY_TIMEOUT_MS,
+                                .ready = s_api_answers});
+    ZT_ASSERT_MSG (up, "first start: %s (%s)", cluster->base.why, s_backend_names[backend]);
 
     //  The namespace the cases write in.
     Zube__ObjectMeta meta = ZUBE__OBJECT_META__INIT;
@@ -280,38 +160,25 @@ s_cluster_start (s_cluster_t *cluster, s_backend_t backend)
     namespace.kind = "Namespace";
     namespace.metadata = &meta;
     zube_api_error_t error;
-    zube_api_set_timeout (cluster->api, 10000);
-    zube_status_t status = zube_api_create (cluster->api, "namespaces", NULL,
+    zube_api_set_timeout (cluster->base.api, 10000);
+    zube_status_t status = zube_api_create (cluster->base.api, "namespaces", NULL,
                                             &namespace.base, false, NULL, &error);
-    zube_api_set_timeout (cluster->api, 1000);
+    zube_api_set_timeout (cluster->base.api, 1000);
     ZT_ASSERT_MSG (status == ZUBE_OK || status == ZUBE_ALREADY_EXISTS,
                    "create namespace %s: %s %s", S_NAMESPACE, zube_status_reason (status),
                    error.message);
 }
 
+//  keep_logs: print the ends of the logs (and keep the cluster's
+//  directory).
 static void
 s_cluster_destroy (s_cluster_t *cluster, bool keep_logs)
 {
-    if (keep_logs && cluster->dir) {
-        s_print_log_tail (cluster->apiserver_log, 30);
-        s_print_log_tail (cluster->broker_log, 10);
-    }
-    zube_api_destroy (&cluster->api);
-    zube_bus_destroy (&cluster->bus);
-    if (cluster->apiserver > 0)
-        zt_stop (cluster->apiserver, SIGTERM, 5000);
-    cluster->apiserver = 0;
+    zt_cluster_stop (&cluster->base, keep_logs);
     if (cluster->redis.dir[0])
         zt_redis_destroy (&cluster->redis);
     if (cluster->etcd.dir[0])
         zt_etcd_destroy (&cluster->etcd);
-    if (cluster->broker > 0)
-        zt_stop (cluster->broker, SIGTERM, 3000);
-    cluster->broker = 0;
-    if (cluster->dir)
-        zt_rmtree (cluster->dir);
-    free (cluster->dir);
-    cluster->dir = NULL;
 }
 
 typedef enum { S_KILL_APISERVER, S_KILL_STORE } s_target_t;
@@ -324,16 +191,16 @@ s_crash_and_restart (s_cluster_t *cluster, s_target_t target, int round)
     char after[64];
     snprintf (after, sizeof after, "after crash %d", round);
     if (target == S_KILL_APISERVER) {
-        zt_stop (cluster->apiserver, SIGKILL, 5000);
-        cluster->apiserver = 0;
-        ZT_ASSERT_MSG (s_apiserver_spawn (cluster), "cannot start %s",
+        zt_cluster_kill_apiserver (&cluster->base, SIGKILL);
+        cluster->base.apiserver = zt_cluster_spawn_apiserver (&cluster->base);
+        ZT_ASSERT_MSG (cluster->base.apiserver > 0, "cannot start %s",
                        zt_program ("zube-apiserver"));
     } else if (cluster->backend == S_REDIS) {
         zt_redis_stop (&cluster->redis, SIGKILL);
         if (!zt_redis_start (&cluster->redis)) {
             char log[300];
             snprintf (log, sizeof log, "%s/redis.log", cluster->redis.dir);
-            s_print_log_tail (log, 20);
+            zt_log_tail (log, 20);
             ZT_FAIL ("%s: redis-server did not come back", after);
         }
     } else if (cluster->backend == S_ETCD) {
@@ -341,7 +208,7 @@ s_crash_and_restart (s_cluster_t *cluster, s_target_t target, int round)
         if (!zt_etcd_start (&cluster->etcd)) {
             char log[300];
             snprintf (log, sizeof log, "%s/etcd.log", cluster->etcd.dir);
-            s_print_log_tail (log, 20);
+            zt_log_tail (log, 20);
             ZT_FAIL ("%s: etcd did not come back", after);
         }
     }
@@ -518,13 +385,6 @@ s_join (pthread_t thread, const char *who, int margin_ms)
     pthread_join (thread, NULL);
     zsys_interrupted = 0;
     return false;
-}
-
-static zube_bus_t *
-s_bus_new (s_cluster_t *cluster)
-{
-    return zube_bus_new (
-        &(zube_bus_config_t){.endpoint = cluster->endpoint, .insecure = true});
 }
 
 //  ---------------------------------------------------------------------
@@ -772,7 +632,7 @@ s_writers_start (s_cluster_t *cluster)
     for (int index = 0; index < S_WRITERS; index++) {
         s_writer_t *writer = &s_writers[index];
         *writer = (s_writer_t){.index = index};
-        writer->bus = s_bus_new (cluster);
+        writer->bus = zt_cluster_bus_new (&cluster->base, NULL);
         ZT_ASSERT (writer->bus);
         writer->api = zube_api_new (writer->bus);
         ZT_ASSERT (writer->api);
@@ -823,12 +683,12 @@ s_writers_destroy (void)
 static void
 s_verify_writes (s_cluster_t *cluster, size_t *creates_p, size_t *updates_p)
 {
-    zube_api_set_timeout (cluster->api, 30000);
+    zube_api_set_timeout (cluster->base.api, 30000);
     zube_api_list_options_t options = {.namespace = S_NAMESPACE};
     zube_api_list_t *list = NULL;
     zube_api_error_t error;
     zube_status_t status =
-        zube_api_list (cluster->api, "configmaps", &options, &list, &error);
+        zube_api_list (cluster->base.api, "configmaps", &options, &list, &error);
     ZT_ASSERT_MSG (status == ZUBE_OK, "list after the last restart: %s %s",
                    zube_status_reason (status), error.message);
     int64_t max_acked = s_max_acked ();
@@ -879,7 +739,7 @@ s_verify_writes (s_cluster_t *cluster, size_t *creates_p, size_t *updates_p)
     }
     zhashx_destroy (&stored);
     zube_api_list_destroy (&list);
-    zube_api_set_timeout (cluster->api, 1000);
+    zube_api_set_timeout (cluster->base.api, 1000);
     *creates_p = creates;
     *updates_p = updates;
 }
@@ -901,7 +761,7 @@ s_wait_writes_flow (s_cluster_t *cluster, int round)
                      "apiserver answered again",
                      round, atomic_load (&s_shared.acks) - before, S_RESUME_TIMEOUT_MS);
         }
-        zube_bus_poll (cluster->bus, 10);
+        zube_bus_poll (cluster->base.bus, 10);
     }
     return zt_now_ms () - started;
 }
@@ -937,10 +797,10 @@ s_crash_rounds (s_backend_t backend, s_target_t target)
         zube_api_list_options_t options = {.namespace = S_NAMESPACE, .limit = 1};
         zube_api_list_t *list = NULL;
         zube_api_error_t error;
-        zube_api_set_timeout (s_cluster.api, 10000);
+        zube_api_set_timeout (s_cluster.base.api, 10000);
         zube_status_t status =
-            zube_api_list (s_cluster.api, "configmaps", &options, &list, &error);
-        zube_api_set_timeout (s_cluster.api, 1000);
+            zube_api_list (s_cluster.base.api, "configmaps", &options, &list, &error);
+        zube_api_set_timeout (s_cluster.base.api, 1000);
         ZT_ASSERT_MSG (status == ZUBE_OK, "list after crash %d: %s %s", round,
                        zube_status_reason (status), error.message);
         int64_t list_revision = strtoll (list->resource_version, NULL, 10);
@@ -1063,10 +923,10 @@ s_read_rmw_counter (s_cluster_t *cluster)
 {
     zube_api_error_t error;
     ProtobufCMessage *object = NULL;
-    zube_api_set_timeout (cluster->api, 10000);
+    zube_api_set_timeout (cluster->base.api, 10000);
     zube_status_t status =
-        zube_api_get (cluster->api, "configmaps", S_NAMESPACE, "rmw", &object, &error);
-    zube_api_set_timeout (cluster->api, 1000);
+        zube_api_get (cluster->base.api, "configmaps", S_NAMESPACE, "rmw", &object, &error);
+    zube_api_set_timeout (cluster->base.api, 1000);
     ZT_ASSERT_MSG (status == ZUBE_OK, "get the counter: %s %s",
                    zube_status_reason (status), error.message);
     const char *value = s_data_value ((Zube__ConfigMap *)object, "n");
@@ -1094,17 +954,17 @@ s_counter (s_backend_t backend, bool crash)
     config_map.n_data = 1;
     config_map.data = data;
     zube_api_error_t error;
-    zube_api_set_timeout (s_cluster.api, 10000);
-    zube_status_t status = zube_api_create (s_cluster.api, "configmaps", S_NAMESPACE,
+    zube_api_set_timeout (s_cluster.base.api, 10000);
+    zube_status_t status = zube_api_create (s_cluster.base.api, "configmaps", S_NAMESPACE,
                                             &config_map.base, false, NULL, &error);
-    zube_api_set_timeout (s_cluster.api, 1000);
+    zube_api_set_timeout (s_cluster.base.api, 1000);
     ZT_ASSERT_MSG (status == ZUBE_OK, "create the counter: %s %s",
                    zube_status_reason (status), error.message);
 
     int run_ms = S_ASAN ? 2000 : 3000;
     for (int index = 0; index < S_RMW_WRITERS; index++) {
         s_incrementer_t *incrementer = &s_incrementers[index];
-        incrementer->bus = s_bus_new (&s_cluster);
+        incrementer->bus = zt_cluster_bus_new (&s_cluster.base, NULL);
         ZT_ASSERT (incrementer->bus);
         incrementer->api = zube_api_new (incrementer->bus);
         ZT_ASSERT (incrementer->api);

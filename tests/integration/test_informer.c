@@ -15,15 +15,13 @@
     under AddressSanitizer). */
 #define _GNU_SOURCE
 
-#include "../zube_test.h"
-#include "../zube_testproc.h"
+#include "../zt_cluster.h"
 #include "../zt_fake_api.h"
 
 #include "zube/api.h"
 #include "zube/informer.h"
 #include "zube/log.h"
 #include <czmq.h>
-#include <sys/prctl.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define S_DEFAULT_EVENTS 20000
@@ -37,90 +35,61 @@
 #endif
 
 static char *s_dir;
-static char s_endpoint[64];
-static pid_t s_broker;
-static pid_t s_apiserver;
-static int s_broker_hwm;
+static zt_cluster_t s_cluster;
 static bool s_real; //  the real zube-apiserver, not the fake
 static int s_case;
 
 //  --------------------------------------------------------------------------
 //  Processes
 
-static pid_t
-s_spawn (char *const argv[], const char *log_path)
-{
-    pid_t parent = getpid ();
-    pid_t pid = fork ();
-    if (pid != 0)
-        return pid;
-    prctl (PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid () != parent)
-        _exit (127);
-    setpgid (0, 0);
-    int fd = open (log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-        dup2 (fd, STDOUT_FILENO);
-        dup2 (fd, STDERR_FILENO);
-        close (fd);
-    }
-    execv (argv[0], argv);
-    _exit (127);
-}
-
+//  Ready: a list answers (the fake has no default namespaces).
 static bool
-s_start_broker (void)
-{
-    char log_path[512], hwm[16];
-    snprintf (log_path, sizeof log_path, "%s/broker.log", s_dir);
-    snprintf (hwm, sizeof hwm, "%d", s_broker_hwm > 0 ? s_broker_hwm : 100000);
-    char *argv[] = {(char *)zt_program ("zube-broker"), "--insecure", "--bind", s_endpoint,
-                    "--heartbeat", "200", "--hwm", hwm, NULL};
-    s_broker = s_spawn (argv, log_path);
-    return s_broker > 0 && zt_wait_port (atoi (strrchr (s_endpoint, ':') + 1), 5000);
-}
-
-static bool
-s_api_ready (zube_api_t *api)
+s_api_ready (zt_cluster_t *cluster)
 {
     zube_api_list_t *list = NULL;
     zube_api_list_options_t options = {.limit = 1};
-    if (zube_api_list (api, "pods", &options, &list, NULL) != ZUBE_OK)
+    if (zube_api_list (cluster->api, "pods", &options, &list, NULL) != ZUBE_OK)
         return false;
     zube_api_list_destroy (&list);
     return true;
 }
 
-static bool
-s_start_apiserver (int window)
+//  A broker (heartbeat 200 ms, HWM broker_hwm or 100000) and the api
+//  service (the real one on lmdb, or the fake) with a window of window
+//  events, each case's store, data and log apart in s_dir; then the
+//  namespaces the cases write in (the apiserver wants them first).
+static void
+s_setup (int broker_hwm, int window)
 {
-    char log_path[512], window_text[16], store[600];
-    snprintf (log_path, sizeof log_path, "%s/apiserver-%d.log", s_dir, s_case);
+    s_case++;
+    //  What the cluster borrows, kept for a broker restart.
+    static char endpoint[64], window_text[16], store[600], data[32], log[32];
+    static const char *fake_argv[5];
+    int port = zt_free_port (3);
+    snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
     snprintf (window_text, sizeof window_text, "%d", window);
-    if (s_real) {
-        snprintf (store, sizeof store, "lmdb:%s/store-%d", s_dir, s_case);
-        char data_dir[600];
-        snprintf (data_dir, sizeof data_dir, "%s/data-%d", s_dir, s_case);
-        char *argv[] = {(char *)zt_program ("zube-apiserver"), "--bus", s_endpoint,
-                        "--insecure", "--store", store, "--data-dir", data_dir,
-                        "--window", window_text, NULL};
-        s_apiserver = s_spawn (argv, log_path);
-    } else {
-        char *argv[] = {"/proc/self/exe", "--child-api", s_endpoint, window_text, NULL};
-        s_apiserver = s_spawn (argv, log_path);
-    }
-    if (s_apiserver <= 0)
-        return false;
-    zube_bus_t *bus = zube_bus_new (&(zube_bus_config_t){
-        .endpoint = s_endpoint, .insecure = true, .heartbeat_ms = 200});
-    zube_api_t *api = zube_api_new (bus);
-    zube_api_set_timeout (api, 1000);
-    bool ready = false;
-    int64_t until = zt_now_ms () + 20000;
-    while (!ready && zt_now_ms () < until && waitpid (s_apiserver, NULL, WNOHANG) == 0)
-        ready = s_api_ready (api);
-    //  The namespaces the cases write in (the apiserver wants them first).
-    for (int index = 0; ready && index < 4; index++) {
+    snprintf (store, sizeof store, "lmdb:%s/store-%d", s_dir, s_case);
+    snprintf (data, sizeof data, "data-%d", s_case);
+    snprintf (log, sizeof log, "apiserver-%d.log", s_case);
+    fake_argv[0] = "/proc/self/exe";
+    fake_argv[1] = "--child-api";
+    fake_argv[2] = endpoint;
+    fake_argv[3] = window_text;
+    fake_argv[4] = NULL;
+    bool up = zt_cluster_start (
+        &s_cluster, &(zt_cluster_options_t){.dir = s_dir,
+                                           .port = port,
+                                           .store = store,
+                                           .data_dir = s_real ? data : NULL,
+                                           .window = window,
+                                           .apiserver_argv = s_real ? NULL : fake_argv,
+                                           .heartbeat_ms = 200,
+                                           .hwm = broker_hwm > 0 ? broker_hwm : 100000,
+                                           .client_heartbeat_ms = 200,
+                                           .apiserver_log = log,
+                                           .api_timeout_ms = 1000,
+                                           .ready = s_api_ready});
+    for (int index = 0; up && index < 4; index++) {
         Zube__Namespace ns = ZUBE__NAMESPACE__INIT;
         Zube__ObjectMeta meta = ZUBE__OBJECT_META__INIT;
         char name[16];
@@ -130,39 +99,24 @@ s_start_apiserver (int window)
         ns.kind = "Namespace";
         ns.metadata = &meta;
         zube_status_t status =
-            zube_api_create (api, "namespaces", NULL, &ns.base, false, NULL, NULL);
-        ready = status == ZUBE_OK || status == ZUBE_ALREADY_EXISTS;
+            zube_api_create (s_cluster.api, "namespaces", NULL, &ns.base, false, NULL, NULL);
+        up = status == ZUBE_OK || status == ZUBE_ALREADY_EXISTS;
     }
-    zube_api_destroy (&api);
-    zube_bus_destroy (&bus);
-    return ready;
-}
-
-static void
-s_setup (int broker_hwm, int window)
-{
-    s_case++;
-    s_broker_hwm = broker_hwm;
-    snprintf (s_endpoint, sizeof s_endpoint, "tcp://127.0.0.1:%d", zt_free_port (3));
-    ZT_ASSERT_MSG (s_start_broker (), "cannot start %s", zt_program ("zube-broker"));
-    ZT_ASSERT_MSG (s_start_apiserver (window), "the api service does not answer (%s)",
-                   s_real ? zt_program ("zube-apiserver") : "fake");
+    ZT_ASSERT_MSG (up, "the api service does not answer (%s): %s",
+                   s_real ? zt_program ("zube-apiserver") : "fake", s_cluster.why);
 }
 
 static void
 s_teardown (void)
 {
-    zt_stop (s_apiserver, SIGTERM, 5000);
-    s_apiserver = 0;
-    zt_stop (s_broker, SIGTERM, 3000);
-    s_broker = 0;
+    zt_cluster_stop (&s_cluster, false);
 }
 
 static zube_bus_t *
 s_bus_new (int hwm)
 {
-    return zube_bus_new (&(zube_bus_config_t){
-        .endpoint = s_endpoint, .insecure = true, .heartbeat_ms = 200, .hwm = hwm});
+    return zt_cluster_bus_new (&s_cluster,
+                               &(zube_bus_config_t){.heartbeat_ms = 200, .hwm = hwm});
 }
 
 //  --------------------------------------------------------------------------
@@ -892,9 +846,9 @@ s_restart_broker (void *arg)
 {
     zube_bus_t **buses = arg;
     (void)buses;
-    zt_stop (s_broker, SIGKILL, 1000);
+    zt_cluster_kill_broker (&s_cluster, SIGKILL);
     usleep (300000);
-    if (!s_start_broker ())
+    if (!zt_cluster_start_broker (&s_cluster))
         printf ("# broker did not come back\n");
     printf ("# broker restarted\n");
 }
