@@ -7,54 +7,23 @@
     replies and that every asynchronous call ends exactly once. */
 #define _GNU_SOURCE
 
-#include "../zube_test.h"
-#include "../zube_testproc.h"
+#include "../zt_cluster.h"
 #include "../zt_fake_api.h"
 
 #include "zube/api.h"
 #include "zube/log.h"
 #include <czmq.h>
-#include <sys/prctl.h>
 
 static char *s_dir;
-static char s_endpoint[64];
-static pid_t s_broker;
+static zt_cluster_t s_cluster; //  a broker only: the service is the fake
 static pid_t s_fake;
-
-//  --------------------------------------------------------------------------
-//  Processes
-
-static pid_t
-s_spawn (char *const argv[], const char *log_path)
-{
-    pid_t parent = getpid ();
-    pid_t pid = fork ();
-    if (pid != 0)
-        return pid;
-    prctl (PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid () != parent)
-        _exit (127);
-    setpgid (0, 0);
-    int fd = open (log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-        dup2 (fd, STDOUT_FILENO);
-        dup2 (fd, STDERR_FILENO);
-        close (fd);
-    }
-    execv (argv[0], argv);
-    _exit (127);
-}
 
 static bool
 s_start_broker (void)
 {
-    snprintf (s_endpoint, sizeof s_endpoint, "tcp://127.0.0.1:%d", zt_free_port (3));
-    char log_path[512];
-    snprintf (log_path, sizeof log_path, "%s/broker.log", s_dir);
-    char *argv[] = {(char *)zt_program ("zube-broker"), "--insecure", "--bind", s_endpoint,
-                    "--heartbeat", "200", NULL};
-    s_broker = s_spawn (argv, log_path);
-    return s_broker > 0 && zt_wait_port (atoi (strrchr (s_endpoint, ':') + 1), 5000);
+    return zt_cluster_start (&s_cluster, &(zt_cluster_options_t){.dir = s_dir,
+                                                                .broker_only = true,
+                                                                .heartbeat_ms = 200});
 }
 
 static bool
@@ -62,8 +31,8 @@ s_start_fake (void)
 {
     char log_path[512];
     snprintf (log_path, sizeof log_path, "%s/fake.log", s_dir);
-    char *argv[] = {"/proc/self/exe", "--child-api", s_endpoint, NULL};
-    s_fake = s_spawn (argv, log_path);
+    char *argv[] = {"/proc/self/exe", "--child-api", s_cluster.endpoint, NULL};
+    s_fake = zt_spawn_tied (argv, log_path);
     return s_fake > 0;
 }
 
@@ -72,15 +41,13 @@ s_stop_all (void)
 {
     zt_stop (s_fake, SIGTERM, 3000);
     s_fake = 0;
-    zt_stop (s_broker, SIGTERM, 3000);
-    s_broker = 0;
+    zt_cluster_stop (&s_cluster, false);
 }
 
 static zube_bus_t *
 s_bus_new (void)
 {
-    return zube_bus_new (&(zube_bus_config_t){
-        .endpoint = s_endpoint, .insecure = true, .heartbeat_ms = 200});
+    return zt_cluster_bus_new (&s_cluster, &(zube_bus_config_t){.heartbeat_ms = 200});
 }
 
 static Zube__Pod *

@@ -7,15 +7,13 @@
     so every child has a fresh ZeroMQ context. */
 #define _GNU_SOURCE //  strndup, and what zube_testproc.h needs
 
-#include "../zube_test.h"
-#include "../zube_testproc.h"
+#include "../zt_cluster.h"
 
 #include "bus.pb-c.h"
 #include "zube/bus.h"
 #include "zube/certs.h"
 #include "zube/log.h"
 #include <czmq.h>
-#include <sys/prctl.h>
 
 #define HEARTBEAT_MS 200
 
@@ -28,60 +26,12 @@ static int s_child_count;
 //  --------------------------------------------------------------------------
 //  Processes
 
-//  zt_spawn, except that the child is killed when this test process dies:
-//  a crashed test leaves no broker or service instance running behind it.
-static pid_t
-s_spawn (char *const argv[], const char *log_path)
-{
-    pid_t parent = getpid ();
-    pid_t pid = fork ();
-    if (pid != 0)
-        return pid;
-    prctl (PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid () != parent)
-        _exit (127);
-    setpgid (0, 0);
-    int fd =
-        open (log_path ? log_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-        dup2 (fd, STDOUT_FILENO);
-        dup2 (fd, STDERR_FILENO);
-        close (fd);
-    }
-    int null_fd = open ("/dev/null", O_RDONLY);
-    if (null_fd >= 0) {
-        dup2 (null_fd, STDIN_FILENO);
-        close (null_fd);
-    }
-    execv (argv[0], argv);
-    _exit (127);
-}
-
 static pid_t
 s_start_broker (const char *endpoint, const char *certs_dir, const char *log_name)
 {
     char log_path[512];
     snprintf (log_path, sizeof log_path, "%s/%s", s_dir, log_name);
-    char *argv[8];
-    int argc = 0;
-    argv[argc++] = (char *)zt_program ("zube-broker");
-    if (certs_dir) {
-        argv[argc++] = "--certs";
-        argv[argc++] = (char *)certs_dir;
-    } else
-        argv[argc++] = "--insecure";
-    argv[argc++] = "--bind";
-    argv[argc++] = (char *)endpoint;
-    argv[argc++] = "--heartbeat";
-    argv[argc++] = "200";
-    argv[argc] = NULL;
-    pid_t pid = s_spawn (argv, log_path);
-    int port = atoi (strrchr (endpoint, ':') + 1);
-    if (pid > 0 && !zt_wait_port (port, 5000)) {
-        zt_stop (pid, SIGKILL, 1000);
-        return -1;
-    }
-    return pid;
+    return zt_broker_start (endpoint, certs_dir, HEARTBEAT_MS, 0, log_path);
 }
 
 //  Starts this program again as a child; argv without argv [0].
@@ -92,7 +42,7 @@ s_start_child (const char *mode, const char *arg1, const char *arg2, const char 
     snprintf (log_path, sizeof log_path, "%s/children.log", s_dir);
     char *argv[] = {"/proc/self/exe", (char *)mode, s_endpoint, (char *)arg1,
                     (char *)arg2,     (char *)arg3, NULL};
-    pid_t pid = s_spawn (argv, log_path);
+    pid_t pid = zt_spawn_tied (argv, log_path);
     if (pid > 0 && s_child_count < 64)
         s_children[s_child_count++] = pid;
     return pid;
@@ -929,7 +879,7 @@ s_round_trip (const char *bind, const char *connect_to, const char *ready_path, 
                     "--heartbeat",
                     "200",
                     NULL};
-    pid_t broker = s_spawn (argv, log_path);
+    pid_t broker = zt_spawn_tied (argv, log_path);
     ZT_ASSERT (broker > 0);
     bool up = false;
     for (int waited = 0; !up && waited < 5000; waited += 20) {
