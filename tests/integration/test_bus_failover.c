@@ -9,13 +9,11 @@
     program re-executed with --child-service, so each has its own process. */
 #define _GNU_SOURCE //  strndup, and what zube_testproc.h needs
 
-#include "../zube_test.h"
-#include "../zube_testproc.h"
+#include "../zt_cluster.h"
 
 #include "zube/bus.h"
 #include "zube/log.h"
 #include <czmq.h>
-#include <sys/prctl.h>
 
 #define HEARTBEAT_MS 200
 
@@ -28,53 +26,12 @@ static int s_child_count;
 //  --------------------------------------------------------------------------
 //  Processes
 
-//  zt_spawn, except that the child is killed when this test process dies:
-//  a crashed test leaves no broker or service instance running behind it.
-static pid_t
-s_spawn (char *const argv[], const char *log_path)
-{
-    pid_t parent = getpid ();
-    pid_t pid = fork ();
-    if (pid != 0)
-        return pid;
-    prctl (PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid () != parent)
-        _exit (127);
-    setpgid (0, 0);
-    int fd =
-        open (log_path ? log_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-        dup2 (fd, STDOUT_FILENO);
-        dup2 (fd, STDERR_FILENO);
-        close (fd);
-    }
-    int null_fd = open ("/dev/null", O_RDONLY);
-    if (null_fd >= 0) {
-        dup2 (null_fd, STDIN_FILENO);
-        close (null_fd);
-    }
-    execv (argv[0], argv);
-    _exit (127);
-}
-
 static pid_t
 s_start_broker (void)
 {
     char log_path[512];
     snprintf (log_path, sizeof log_path, "%s/broker.log", s_dir);
-    char *argv[] = {(char *)zt_program ("zube-broker"),
-                    "--insecure",
-                    "--bind",
-                    s_endpoint,
-                    "--heartbeat",
-                    "200",
-                    NULL};
-    pid_t pid = s_spawn (argv, log_path);
-    if (pid > 0 && !zt_wait_port (atoi (strrchr (s_endpoint, ':') + 1), 5000)) {
-        zt_stop (pid, SIGKILL, 1000);
-        return -1;
-    }
-    return pid;
+    return zt_broker_start (s_endpoint, NULL, HEARTBEAT_MS, 0, log_path);
 }
 
 //  A fresh broker on a fresh port for each case.
@@ -103,7 +60,7 @@ s_start_service (const char *service)
     snprintf (log_path, sizeof log_path, "%s/children.log", s_dir);
     char *argv[] = {
         "/proc/self/exe", "--child-service", s_endpoint, (char *)service, s_dir, NULL};
-    pid_t pid = s_spawn (argv, log_path);
+    pid_t pid = zt_spawn_tied (argv, log_path);
     if (pid > 0 && s_child_count < 16)
         s_children[s_child_count++] = pid;
     return pid;
@@ -282,22 +239,19 @@ s_record (zube_bus_t *bus, zube_bus_reply_t *reply, void *arg)
     zube_bus_reply_destroy (&reply);
 }
 
-//  Two instances; the one that received the request is killed: the broker
-//  answers UNAVAILABLE "instance ... died" and the library sends the
-//  request again, to the survivor, within the deadline.
-static void
-test_instance_killed_mid_request (void)
+//  Two instances of service, and a connection once both are registered
+//  (each has answered "pid" at least once).
+static zube_bus_t *
+s_start_two (const char *service, pid_t *first_p, pid_t *second_p)
 {
-    s_setup ();
-    pid_t first = s_start_service ("slowpoke");
-    pid_t second = s_start_service ("slowpoke");
+    pid_t first = *first_p = s_start_service (service);
+    pid_t second = *second_p = s_start_service (service);
     ZT_ASSERT (first > 0 && second > 0);
     zube_bus_t *bus = s_bus_new ();
-    //  Both registered: each answers "pid" at least once.
     bool seen[2] = {false, false};
     int64_t until = zt_now_ms () + 10000;
     while (!(seen[0] && seen[1]) && zt_now_ms () < until) {
-        char *text = s_call_text (bus, "slowpoke", "pid", 5000);
+        char *text = s_call_text (bus, service, "pid", 5000);
         if (text && atoi (text) == first)
             seen[0] = true;
         if (text && atoi (text) == second)
@@ -305,6 +259,18 @@ test_instance_killed_mid_request (void)
         free (text);
     }
     ZT_ASSERT (seen[0] && seen[1]);
+    return bus;
+}
+
+//  Two instances; the one that received the request is killed: the broker
+//  answers UNAVAILABLE "instance ... died" and the library sends the
+//  request again, to the survivor, within the deadline.
+static void
+test_instance_killed_mid_request (void)
+{
+    s_setup ();
+    pid_t first, second;
+    zube_bus_t *bus = s_start_two ("slowpoke", &first, &second);
 
     s_outcome_t outcome = {0};
     int64_t started = zt_now_ms ();
@@ -313,7 +279,7 @@ test_instance_killed_mid_request (void)
     char path[512];
     snprintf (path, sizeof path, "%s/slow.log", s_dir);
     pid_t victim = 0;
-    until = zt_now_ms () + 5000;
+    int64_t until = zt_now_ms () + 5000;
     while (!victim && zt_now_ms () < until) {
         zube_bus_poll (bus, 20);
         char *text = zt_read_file (path);
@@ -352,21 +318,8 @@ static void
 test_resent_request_still_expires (void)
 {
     s_setup ();
-    pid_t first = s_start_service ("doomed");
-    pid_t second = s_start_service ("doomed");
-    ZT_ASSERT (first > 0 && second > 0);
-    zube_bus_t *bus = s_bus_new ();
-    bool seen[2] = {false, false};
-    int64_t until = zt_now_ms () + 10000;
-    while (!(seen[0] && seen[1]) && zt_now_ms () < until) {
-        char *text = s_call_text (bus, "doomed", "pid", 5000);
-        if (text && atoi (text) == first)
-            seen[0] = true;
-        if (text && atoi (text) == second)
-            seen[1] = true;
-        free (text);
-    }
-    ZT_ASSERT (seen[0] && seen[1]);
+    pid_t first, second;
+    zube_bus_t *bus = s_start_two ("doomed", &first, &second);
 
     //  Death is detected 3 heartbeats (600 ms) after a kill: the first
     //  kill leaves room for a resend, the second does not.
@@ -378,7 +331,7 @@ test_resent_request_still_expires (void)
     char path[512];
     snprintf (path, sizeof path, "%s/slow.log", s_dir);
     int killed = 0;
-    until = started + 5000;
+    int64_t until = started + 5000;
     while (outcome.outcomes == 0 && zt_now_ms () < until) {
         zube_bus_poll (bus, 10);
         char *text = zt_read_file (path);
