@@ -625,21 +625,6 @@ s_broker_pid (void)
     return pid;
 }
 
-//  Alive and not a zombie (the broker is not our child once zube exits).
-static bool
-s_process_alive (pid_t pid)
-{
-    if (pid <= 0 || kill (pid, 0) != 0)
-        return false;
-    char path[64];
-    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-    char *text = zt_read_file (path);
-    char *paren = text ? strrchr (text, ')') : NULL;
-    bool alive = paren && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
-    free (text);
-    return alive;
-}
-
 static void
 test_zube_up_detach (void)
 {
@@ -663,8 +648,8 @@ test_zube_up_detach (void)
         snprintf (path, sizeof path, "%s/%s", s_cluster, expected[i]);
         ZT_ASSERT_MSG (access (path, R_OK) == 0, "%s is missing", path);
     }
-    ZT_ASSERT (s_process_alive (s_broker_pid ()));
-    ZT_ASSERT (s_process_alive (s_component_pid (s_cluster, "apiserver")));
+    ZT_ASSERT (zt_process_alive (s_broker_pid ()));
+    ZT_ASSERT (zt_process_alive (s_component_pid (s_cluster, "apiserver")));
     char *config = zt_read_file (s_config);
     char endpoint[64];
     snprintf (endpoint, sizeof endpoint, "broker: tcp://127.0.0.1:%d\n", s_port);
@@ -819,8 +804,8 @@ test_zube_down (void)
     zt_run_t result = s_run (30000, "zube", "down", "--dir", s_cluster, NULL);
     ZT_ASSERT_EXIT (result, 0);
     zt_run_free (&result);
-    ZT_ASSERT_MSG (!s_process_alive (pid), "broker pid %d still runs", (int) pid);
-    ZT_ASSERT_MSG (!s_process_alive (apiserver), "apiserver pid %d still runs", (int) apiserver);
+    ZT_ASSERT_MSG (!zt_process_alive (pid), "broker pid %d still runs", (int) pid);
+    ZT_ASSERT_MSG (!zt_process_alive (apiserver), "apiserver pid %d still runs", (int) apiserver);
     char path[800];
     snprintf (path, sizeof path, "%s/run/broker.pid", s_cluster);
     ZT_ASSERT (access (path, F_OK) != 0);
@@ -865,7 +850,7 @@ test_zube_up_store_redis (void)
     ZT_ASSERT_STR_CONTAINS (conf, "appendfsync always\n");
     free (conf);
     pid_t redis = s_component_pid (cluster, "redis");
-    ZT_ASSERT (s_process_alive (redis));
+    ZT_ASSERT (zt_process_alive (redis));
 
     result = s_run (30000, "zubectl", "--config", config, "create", "namespace", "stored", NULL);
     ZT_ASSERT_EXIT (result, 0);
@@ -878,7 +863,7 @@ test_zube_up_store_redis (void)
     ZT_ASSERT_EXIT (result, 0);
     ZT_ASSERT_STR_CONTAINS (result.out, "stopping the redis");
     zt_run_free (&result);
-    ZT_ASSERT_MSG (!s_process_alive (redis), "redis-server pid %d still runs", (int) redis);
+    ZT_ASSERT_MSG (!zt_process_alive (redis), "redis-server pid %d still runs", (int) redis);
     ZT_ASSERT (!zt_wait_port (base + 3, 100));
 }
 
@@ -968,27 +953,20 @@ test_zube_bench_bus_json (void)
 static void
 test_man_pages_render (void)
 {
-    const char *srcdir = getenv ("ZUBE_SRCDIR");
-    if (system ("command -v man >/dev/null 2>&1") != 0) {
-        printf ("# man is not installed: nothing checked\n");
-        return;
-    }
     const char *pages[] = {"zube-broker.1", "zubectl.1", "zube.1", "zube-bench.1",
                            "zube-config.5", "zube.7"};
     for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++) {
-        char command[1400], err_path[700];
-        snprintf (err_path, sizeof err_path, "%s/man.err", s_dir);
-        snprintf (command, sizeof command,
-                  "MANWIDTH=80 man --warnings -l '%s/man/%s' >/dev/null 2>'%s'",
-                  srcdir ? srcdir : "..", pages[i], err_path);
-        int rc = system (command);
-        char *err = zt_read_file (err_path);
-        ZT_ASSERT_MSG (rc == 0 && err && *err == 0, "man %s: exit %d: %s", pages[i], rc,
-                       err ? err : "");
-        free (err);
+        zt_run_t result = zt_man_render (pages[i]);
+        if (result.status == -1) {
+            printf ("# man is not installed: nothing checked\n");
+            return;
+        }
+        ZT_ASSERT_MSG (result.status == 0 && result.err && *result.err == 0,
+                       "man %s: exit %d: %s", pages[i], result.status,
+                       result.err ? result.err : "");
+        zt_run_free (&result);
     }
 }
-
 
 int
 main (void)
@@ -1016,10 +994,10 @@ main (void)
     //  Whatever failed above, leave nothing running.
     if (s_port > 0) {
         pid_t pid = s_broker_pid ();
-        if (s_process_alive (pid))
+        if (zt_process_alive (pid))
             kill (pid, SIGKILL);
         pid = s_component_pid (s_cluster, "apiserver");
-        if (s_process_alive (pid))
+        if (zt_process_alive (pid))
             kill (pid, SIGKILL);
     }
     if (zt_which ("redis-server"))
@@ -1031,7 +1009,7 @@ main (void)
     const char *names[] = {"apiserver", "broker", "redis"};
     for (size_t i = 0; i < 3; i++) {
         pid_t pid = s_component_pid (redis_cluster, names[i]);
-        if (s_process_alive (pid))
+        if (zt_process_alive (pid))
             kill (pid, SIGKILL);
     }
     ZT_RUN (test_zube_bench_bus_json);
