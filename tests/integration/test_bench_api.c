@@ -100,18 +100,6 @@ s_children (pid_t parent, pid_t *pids, size_t max)
     return count;
 }
 
-static bool
-s_alive (pid_t pid)
-{
-    char path[64];
-    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-    char *stat = zt_read_file (path);
-    char *paren = stat ? strrchr (stat, ')') : NULL;
-    bool alive = paren && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
-    free (stat);
-    return alive;
-}
-
 //  --------------------------------------------------------------------------
 //  The JSON object: one, with the keys the bench promises
 
@@ -319,7 +307,7 @@ test_bench_api_interrupted (void)
     ZT_ASSERT_STR_CONTAINS (err, "interrupted");
     free (err);
     for (size_t i = 0; i < count; i++)
-        ZT_ASSERT_MSG (!s_alive (children[i]), "child %d still runs", (int) children[i]);
+        ZT_ASSERT_MSG (!zt_process_alive (children[i]), "child %d still runs", (int) children[i]);
     ZT_ASSERT_MSG (access (dir, F_OK) != 0, "%s still exists", dir);
     pid_t left = s_process_with (dir);
     ZT_ASSERT_MSG (!left, "pid %d still runs with %s", (int) left, dir);
