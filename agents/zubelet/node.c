@@ -260,6 +260,13 @@ s_register_retry (zubelet_t *self, zl_node_t *node, const zube_api_error_t *erro
 {
     if (self->closing)
         return;
+    if (node->state == ZL_NODE_READY) {
+        //  A periodic status report failed: again in a second, lease unaffected
+        zube_log_warn ("msg=\"node status report failed, retrying\" node=%s error=\"%s\"",
+                       node->name, error ? error->message : "");
+        zl_timer_set (self, &node->status_timer, zl_now_mono () + ZL_RETRY_MS);
+        return;
+    }
     zube_log_warn ("msg=\"node registration failed, retrying\" node=%s error=\"%s\"",
                    node->name, error ? error->message : "");
     node->state = ZL_NODE_REGISTERING;
@@ -281,6 +288,14 @@ s_register_done (zubelet_t *self, zl_node_t *node)
         //  The first renewal at once (it creates the lease), then at the
         //  node's phase of the interval
         s_lease_renew (self, node);
+        //  Then at the node's phase of the interval, within one interval
+        int64_t interval = self->config.renew_interval_ms;
+        int64_t phase = interval * (int64_t)node->index / (int64_t)self->node_count;
+        int64_t now = zl_now_mono ();
+        int64_t next = self->lease_epoch + phase;
+        if (next <= now)
+            next += ((now - next) / interval + 1) * interval;
+        zl_timer_set (self, &node->lease_timer, next);
         s_register_next (self);
     }
     int64_t period = self->config.status_report_ms;
@@ -299,8 +314,14 @@ s_status_written (zubelet_t *self, zube_status_t status, ProtobufCMessage *objec
     if (status == ZUBE_OK)
         s_register_done (self, node);
     else if (status == ZUBE_NOT_FOUND) {
-        //  Deleted meanwhile: register again
-        node->state = ZL_NODE_REGISTERING;
+        //  Deleted meanwhile: register again (create)
+        if (node->state == ZL_NODE_READY) {
+            node->state = ZL_NODE_NEW;
+            if (self->registered)
+                self->registered--;
+            self->registering++;
+        } else
+            node->state = ZL_NODE_NEW;
         s_register (self, node);
     } else if (status != ZUBE_UNAVAILABLE || !self->api)
         s_register_retry (self, node, error);
@@ -596,14 +617,15 @@ zl_node_start_registrations (zubelet_t *self)
     int64_t now = zl_now_mono ();
     int64_t wall_s = zl_now_wall_ms () / 1000;
     int64_t interval = self->config.renew_interval_ms;
+    self->lease_epoch = now;
     for (size_t i = 0; i < self->node_count; i++) {
         zl_node_t *node = &self->nodes[i];
         node->registered_s = wall_s;
         node->lease_timer.fn = s_lease_timer;
         node->status_timer.fn = s_status_timer;
-        //  Node i renews at phase i/N of every interval
-        int64_t phase = interval * (int64_t)i / (int64_t)self->node_count;
-        zl_timer_set (self, &node->lease_timer, now + phase + interval / 2);
+        //  Node i renews at phase i/N of every interval, from its
+        //  registration on
+        (void)interval;
     }
     s_register_next (self);
 }

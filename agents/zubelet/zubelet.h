@@ -266,6 +266,7 @@ struct _zubelet_t {
     size_t registering;         //  registrations in flight
     size_t next_register;       //  next node to start registering
     size_t registered;
+    int64_t lease_epoch;        //  monotonic ms: phase 0 of the renewals
     //  Pods
     zhashx_t *pods;             //  namespace/name -> zl_pod_t * (live ones)
     zl_pod_t *pod_list;         //  owns every record
