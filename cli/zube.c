@@ -4,7 +4,7 @@
     ~/.zube/cluster):
 
         DIR/certs/        the certificate directory (zube certs create)
-        DIR/zubeconfig    the client config zubectl reads (zube-config(5))
+        DIR/config    the client config zubectl reads (zube-config(5))
         DIR/data/         the apiserver's data: the LMDB store (data/store),
                           or a Redis or etcd server's files (data/redis,
                           data/etcd) when `up` starts one
@@ -20,6 +20,7 @@
     `zube down` stops whatever `up` started, last started first. */
 #define _GNU_SOURCE
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <netinet/in.h>
@@ -175,6 +176,11 @@ struct s_component_s {
     char pid_file[PATH_MAX + 32];
     s_ready_fn *ready;
     int port; //  for s_port_ready
+    char name_buf[64];
+    //  A zubelet: the node whose registration says it is ready.
+    char node[256];
+    //  Its certificate's name (created by up unless --insecure).
+    const char *cert;
     pid_t pid;
     int64_t started_ns;
     int backoff_ms;
@@ -183,7 +189,9 @@ struct s_component_s {
 };
 
 //  Every process `up` may start, in start order; `down` looks for all.
-enum { S_REDIS, S_ETCD, S_BROKER, S_APISERVER, S_COMPONENT_COUNT };
+enum { S_REDIS, S_ETCD, S_BROKER, S_APISERVER, S_FIXED_COUNT };
+//  Zubelets come after the fixed components, one per process.
+#define S_COMPONENT_MAX 64
 
 //  Paths and settings of one cluster.
 typedef struct {
@@ -197,10 +205,15 @@ typedef struct {
     int port;
     bool insecure;
     char store_url[PATH_MAX + 64];
+    long nodes;
+    long sim_nodes;
+    const char *node_shapes;
+    const char *runtime;
     //  Strings the argv of the components point into.
-    char strings[16][PATH_MAX + 64];
-    int string_count;
-    s_component_t components[S_COMPONENT_COUNT];
+    char strings[256 * 1024];
+    size_t strings_used;
+    s_component_t components[S_COMPONENT_MAX];
+    int count;
 } zube_cluster_t;
 
 static const char *
@@ -210,12 +223,15 @@ s_cluster_string (zube_cluster_t *cluster, const char *format, ...)
 static const char *
 s_cluster_string (zube_cluster_t *cluster, const char *format, ...)
 {
-    assert (cluster->string_count < 16);
-    char *buf = cluster->strings[cluster->string_count++];
+    char *buf = cluster->strings + cluster->strings_used;
+    size_t room = sizeof cluster->strings - cluster->strings_used;
     va_list args;
     va_start (args, format);
-    vsnprintf (buf, PATH_MAX + 64, format, args);
+    int length = vsnprintf (buf, room, format, args);
     va_end (args);
+    //  The table is sized for the largest cluster up starts (64 processes).
+    assert (length >= 0 && (size_t) length < room);
+    cluster->strings_used += (size_t) length + 1;
     return buf;
 }
 
@@ -225,6 +241,27 @@ s_component_arg (s_component_t *component, const char *arg)
     assert (component->argc < 31);
     component->argv[component->argc++] = (char *) arg;
     component->argv[component->argc] = NULL;
+}
+
+//  The component called name (a zubelet's), added if it is not there yet;
+//  NULL when the table is full.
+static s_component_t *
+s_component_add (zube_cluster_t *cluster, const char *name, const char *program)
+{
+    for (int i = 0; i < cluster->count; i++)
+        if (strcmp (cluster->components[i].name, name) == 0)
+            return &cluster->components[i];
+    if (cluster->count >= S_COMPONENT_MAX)
+        return NULL;
+    s_component_t *component = &cluster->components[cluster->count++];
+    memset (component, 0, sizeof *component);
+    snprintf (component->name_buf, sizeof component->name_buf, "%s", name);
+    component->name = component->name_buf;
+    component->program = program;
+    snprintf (component->log, sizeof component->log, "%s/%s.log", cluster->logs, name);
+    snprintf (component->pid_file, sizeof component->pid_file, "%s/%s.pid", cluster->run, name);
+    component->pid = -1;
+    return component;
 }
 
 static int
@@ -248,7 +285,7 @@ s_cluster_paths (zube_cluster_t *cluster, const char *dir, bool create)
     if (!realpath (dir, cluster->dir))
         snprintf (cluster->dir, sizeof cluster->dir, "%s", dir);
     snprintf (cluster->certs, sizeof cluster->certs, "%s/certs", cluster->dir);
-    snprintf (cluster->config, sizeof cluster->config, "%s/zubeconfig", cluster->dir);
+    snprintf (cluster->config, sizeof cluster->config, "%s/config", cluster->dir);
     snprintf (cluster->logs, sizeof cluster->logs, "%s/logs", cluster->dir);
     snprintf (cluster->run, sizeof cluster->run, "%s/run", cluster->dir);
     snprintf (cluster->data, sizeof cluster->data, "%s/data", cluster->dir);
@@ -257,11 +294,11 @@ s_cluster_paths (zube_cluster_t *cluster, const char *dir, bool create)
     static const struct {
         const char *name;
         const char *program;
-    } names[S_COMPONENT_COUNT] = {[S_REDIS] = {"redis", "redis-server"},
+    } names[S_FIXED_COUNT] = {[S_REDIS] = {"redis", "redis-server"},
                                   [S_ETCD] = {"etcd", "etcd"},
                                   [S_BROKER] = {"broker", "zube-broker"},
                                   [S_APISERVER] = {"apiserver", "zube-apiserver"}};
-    for (int i = 0; i < S_COMPONENT_COUNT; i++) {
+    for (int i = 0; i < S_FIXED_COUNT; i++) {
         s_component_t *component = &cluster->components[i];
         component->name = names[i].name;
         component->program = names[i].program;
@@ -271,6 +308,23 @@ s_cluster_paths (zube_cluster_t *cluster, const char *dir, bool create)
                   component->name);
         component->pid = -1;
     }
+    cluster->count = S_FIXED_COUNT;
+    //  Zubelets a cluster started earlier, found by their pid files, so
+    //  down and status see them whatever flags started them.
+    struct dirent **entries = NULL;
+    int found = scandir (cluster->run, &entries, NULL, alphasort);
+    for (int i = 0; i < found; i++) {
+        const char *file = entries[i]->d_name;
+        size_t length = strlen (file);
+        if (strncmp (file, "zubelet-", 8) == 0 && length > 12 && length <= 60
+            && strcmp (file + length - 4, ".pid") == 0) {
+            char name[64];
+            snprintf (name, sizeof name, "%.*s", (int) (length - 4), file);
+            s_component_add (cluster, name, "zubelet");
+        }
+        free (entries[i]);
+    }
+    free (entries);
     if (create
         && (zube_cli_mkdir_p (cluster->logs, 0755) != 0
             || zube_cli_mkdir_p (cluster->run, 0755) != 0
@@ -398,6 +452,106 @@ s_apiserver_ready (s_component_t *component, const char *config_path)
     zube_bus_destroy (&bus);
     zube_config_destroy (&config);
     return rc;
+}
+
+//  A zubelet is ready when its (last) node is registered.
+static int
+s_zubelet_ready (s_component_t *component, const char *config_path)
+{
+    zube_config_t *config = NULL;
+    zube_bus_t *bus = s_connect (config_path, &config);
+    if (!bus)
+        return -1;
+    Zube__GetRequest request = ZUBE__GET_REQUEST__INIT;
+    request.resource = "nodes";
+    request.name = component->node;
+    uint8_t packed[512];
+    size_t size = zube__get_request__pack (&request, packed);
+    zube_bus_reply_t *reply = NULL;
+    int rc = zube_bus_call (bus, "api", "get", packed, size, 500, &reply);
+    if (rc == 0 && reply->status != ZUBE_OK)
+        rc = -1;
+    zube_bus_reply_destroy (&reply);
+    zube_bus_destroy (&bus);
+    zube_config_destroy (&config);
+    return rc;
+}
+
+//  A zubelet process: one node (node_name), or count hollow nodes named
+//  prefix0001.. (prefix set); certificate identity as authz.h expects.
+static int
+s_plan_zubelet (zube_cluster_t *cluster, const char *name, const char *node_name,
+                const char *prefix, long count)
+{
+    s_component_t *component = s_component_add (cluster, name, "zubelet");
+    if (!component) {
+        zube_cli_error ("too many processes in one cluster (at most %d)", S_COMPONENT_MAX);
+        return -1;
+    }
+    if (!zube_cli_sibling_program ("zubelet", component->path, sizeof component->path))
+        snprintf (component->path, sizeof component->path, "zubelet");
+    s_component_arg (component, component->path);
+    s_component_arg (component, "--bus");
+    s_component_arg (component, s_cluster_string (cluster, "tcp://127.0.0.1:%d", cluster->port));
+    if (cluster->insecure)
+        s_component_arg (component, "--insecure");
+    else {
+        s_component_arg (component, "--certs");
+        s_component_arg (component, cluster->certs);
+        component->cert = node_name ? s_cluster_string (cluster, "node-%s", node_name)
+                                    : s_cluster_string (cluster, "nodes-%s", prefix);
+        s_component_arg (component, "--name");
+        s_component_arg (component, component->cert);
+    }
+    s_component_arg (component, "--runtime");
+    s_component_arg (component, cluster->runtime);
+    if (node_name) {
+        s_component_arg (component, "--node-name");
+        s_component_arg (component, node_name);
+        snprintf (component->node, sizeof component->node, "%s", node_name);
+    }
+    else {
+        s_component_arg (component, "--nodes");
+        s_component_arg (component, s_cluster_string (cluster, "%ld", count));
+        s_component_arg (component, "--node-name-prefix");
+        s_component_arg (component, prefix);
+        int width = 4;
+        for (long n = count; n >= 10000; n /= 10)
+            width++;
+        snprintf (component->node, sizeof component->node, "%s%0*ld", prefix, width, count);
+    }
+    s_component_arg (component, "--state-dir");
+    s_component_arg (component, s_cluster_string (cluster, "%s/%s", cluster->data, name));
+    if (cluster->node_shapes) {
+        s_component_arg (component, "--node-shapes");
+        s_component_arg (component, cluster->node_shapes);
+    }
+    component->ready = s_zubelet_ready;
+    component->enabled = true;
+    return 0;
+}
+
+//  The zubelets of the flags: --nodes N processes of one node each
+//  (node-1 ...), and one process for --sim-nodes N hollow nodes (sim-0001 ...).
+static int
+s_plan_nodes (zube_cluster_t *cluster)
+{
+    if (cluster->nodes > S_COMPONENT_MAX - S_FIXED_COUNT - 1) {
+        zube_cli_error ("--nodes %ld: at most %d node processes; use --sim-nodes for more",
+                        cluster->nodes, S_COMPONENT_MAX - S_FIXED_COUNT - 1);
+        return -1;
+    }
+    for (long i = 1; i <= cluster->nodes; i++) {
+        char name[64], node[32];
+        snprintf (node, sizeof node, "node-%ld", i);
+        snprintf (name, sizeof name, "zubelet-%s", node);
+        if (s_plan_zubelet (cluster, name, s_cluster_string (cluster, "%s", node), NULL, 0) != 0)
+            return -1;
+    }
+    if (cluster->sim_nodes > 0
+        && s_plan_zubelet (cluster, "zubelet-sim", NULL, "sim-", cluster->sim_nodes) != 0)
+        return -1;
+    return 0;
 }
 
 static int
@@ -534,7 +688,7 @@ s_plan (zube_cluster_t *cluster, const char *store)
     s_component_arg (apiserver, cluster->data);
     apiserver->ready = s_apiserver_ready;
     apiserver->enabled = true;
-    return 0;
+    return s_plan_nodes (cluster);
 }
 
 static pid_t
@@ -592,7 +746,7 @@ s_component_stop (s_component_t *component)
 static void
 s_cluster_stop (zube_cluster_t *cluster)
 {
-    for (int i = S_COMPONENT_COUNT - 1; i >= 0; i--)
+    for (int i = cluster->count - 1; i >= 0; i--)
         if (cluster->components[i].enabled)
             s_component_stop (&cluster->components[i]);
 }
@@ -605,11 +759,11 @@ s_supervise (zube_cluster_t *cluster)
     if (zube_cli_pidfile_write (cluster->supervisor_pid, getpid ()) != 0)
         fprintf (stderr, "zube: warning: cannot write %s: %s\n", cluster->supervisor_pid,
                  strerror (errno));
-    for (int i = 0; i < S_COMPONENT_COUNT; i++)
+    for (int i = 0; i < cluster->count; i++)
         cluster->components[i].backoff_ms = ZUBE_RESTART_MIN_MS;
     while (!s_stop) {
         int64_t now = zube_cli_now_ns ();
-        for (int i = 0; i < S_COMPONENT_COUNT && !s_stop; i++) {
+        for (int i = 0; i < cluster->count && !s_stop; i++) {
             s_component_t *component = &cluster->components[i];
             if (!component->enabled)
                 continue;
@@ -714,7 +868,7 @@ s_parse (const zube_command_t *command, const char *path, const zube_cli_flag_t 
 static s_component_t *
 s_cluster_running (zube_cluster_t *cluster)
 {
-    for (int i = 0; i < S_COMPONENT_COUNT; i++) {
+    for (int i = 0; i < cluster->count; i++) {
         s_component_t *component = &cluster->components[i];
         component->pid = s_running (component->pid_file, component->program);
         if (component->pid > 0)
@@ -726,9 +880,9 @@ s_cluster_running (zube_cluster_t *cluster)
 static int
 s_up (const zube_command_t *command, int argc, char **argv)
 {
-    const char *dir = NULL, *store = NULL;
+    const char *dir = NULL, *store = NULL, *node_shapes = NULL, *runtime = "sim";
     bool detach = false, insecure = false;
-    long port = ZUBE_DEFAULT_PORT;
+    long port = ZUBE_DEFAULT_PORT, nodes = 1, sim_nodes = 0;
     zube_cli_flag_t flags[] = {
         {.name = "dir", .type = ZUBE_CLI_STRING, .value = &dir, .value_name = "DIR",
          .help = "The cluster's folder (default ~/.zube/cluster)"},
@@ -743,6 +897,14 @@ s_up (const zube_command_t *command, int argc, char **argv)
         {.name = "store", .type = ZUBE_CLI_STRING, .value = &store, .value_name = "STORE",
          .help = "lmdb (default: DIR/data/store), lmdb:PATH, redis or etcd (a server\n"
                  "started here), or redis://HOST:PORT[/DB], etcd://HOST:PORT[,...]"},
+        {.name = "nodes", .type = ZUBE_CLI_INT, .value = &nodes, .value_name = "N",
+         .help = "Node agents, one zubelet process each: node-1 .. node-N (default 1)"},
+        {.name = "sim-nodes", .type = ZUBE_CLI_INT, .value = &sim_nodes, .value_name = "N",
+         .help = "Hollow nodes sim-0001 .. in one more zubelet process (default 0)"},
+        {.name = "node-shapes", .type = ZUBE_CLI_STRING, .value = &node_shapes,
+         .value_name = "FILE", .help = "What the nodes look like (zubelet(1), docs/node-shapes.md)"},
+        {.name = "runtime", .type = ZUBE_CLI_STRING, .value = &runtime, .value_name = "NAME",
+         .help = "The zubelets' runtime plugin: sim (default) or oci"},
         {0}};
     char *args[argc + 1];
     int count = s_parse (command, "zube up", flags, argc, argv, args);
@@ -768,8 +930,28 @@ s_up (const zube_command_t *command, int argc, char **argv)
                         (int) (running > 0 ? running : component->pid), cluster.dir);
         return 1;
     }
+    if (nodes < 0 || sim_nodes < 0 || sim_nodes > 1000000) {
+        zube_cli_error ("--nodes and --sim-nodes must be 0 or more (--sim-nodes at most 1000000)");
+        return 1;
+    }
+    if (strcmp (runtime, "sim") != 0 && strcmp (runtime, "oci") != 0) {
+        zube_cli_error ("--runtime \"%s\": expected sim or oci", runtime);
+        return 1;
+    }
+    char shapes_path[PATH_MAX];
+    if (node_shapes) {
+        if (!realpath (node_shapes, shapes_path)) {
+            zube_cli_error ("--node-shapes %s: %s", node_shapes, strerror (errno));
+            return 1;
+        }
+        node_shapes = shapes_path;
+    }
     cluster.port = (int) port;
     cluster.insecure = insecure;
+    cluster.nodes = nodes;
+    cluster.sim_nodes = sim_nodes;
+    cluster.node_shapes = node_shapes;
+    cluster.runtime = runtime;
     if (s_plan (&cluster, store) != 0 || s_check_ports (&cluster) != 0)
         return 1;
     if (!insecure
@@ -777,10 +959,13 @@ s_up (const zube_command_t *command, int argc, char **argv)
             || s_create_certs (cluster.certs, "admin") != 0
             || s_create_certs (cluster.certs, "apiserver") != 0))
         return 1;
+    for (int i = S_FIXED_COUNT; i < cluster.count && !insecure; i++)
+        if (cluster.components[i].cert && s_create_certs (cluster.certs, cluster.components[i].cert) != 0)
+            return 1;
     if (s_write_client_config (&cluster) != 0)
         return 1;
 
-    for (int i = 0; i < S_COMPONENT_COUNT; i++) {
+    for (int i = 0; i < cluster.count; i++) {
         component = &cluster.components[i];
         if (!component->enabled)
             continue;
@@ -792,11 +977,18 @@ s_up (const zube_command_t *command, int argc, char **argv)
     }
     printf ("zube: cluster running at tcp://127.0.0.1:%ld, %s, store %s\n", port,
             insecure ? "insecure" : "secure (CurveZMQ)", cluster.store_url);
-    for (int i = 0; i < S_COMPONENT_COUNT; i++) {
+    for (int i = 0; i < cluster.count; i++) {
         component = &cluster.components[i];
         if (component->enabled)
-            printf ("  %-10s pid %-7d log %s\n", component->name, (int) component->pid,
+            printf ("  %-18s pid %-7d log %s\n", component->name, (int) component->pid,
                     component->log);
+    }
+    const char *not_yet[] = {"zube-scheduler", "zube-controller-manager"};
+    for (size_t i = 0; i < sizeof not_yet / sizeof not_yet[0]; i++) {
+        char path[PATH_MAX];
+        if (!zube_cli_sibling_program (not_yet[i], path, sizeof path))
+            printf ("  %-18s not started: %s is not built yet\n",
+                    not_yet[i] + 5, not_yet[i]);
     }
     printf ("  cluster folder: %s\n", cluster.dir);
     printf ("  client config:  %s\n", cluster.config);
@@ -837,7 +1029,7 @@ s_down (const zube_command_t *command, int argc, char **argv)
     pid_t supervisor = s_running (cluster.supervisor_pid, "zube");
     if (supervisor > 0) {
         printf ("zube: stopping the supervisor (pid %d)\n", (int) supervisor);
-        if (zube_cli_process_stop (supervisor, ZUBE_STOP_TIMEOUT_MS * S_COMPONENT_COUNT + 5000)
+        if (zube_cli_process_stop (supervisor, ZUBE_STOP_TIMEOUT_MS * 4 + 5000)
             != 0) {
             zube_cli_error ("the supervisor (pid %d) did not stop", (int) supervisor);
             rc = 1;
@@ -845,7 +1037,7 @@ s_down (const zube_command_t *command, int argc, char **argv)
         stopped_any = true;
     }
     unlink (cluster.supervisor_pid);
-    for (int i = S_COMPONENT_COUNT - 1; i >= 0; i--) {
+    for (int i = cluster.count - 1; i >= 0; i--) {
         s_component_t *component = &cluster.components[i];
         pid_t pid = s_running (component->pid_file, component->program);
         if (pid > 0) {
@@ -900,10 +1092,10 @@ s_status (const zube_command_t *command, int argc, char **argv)
     zube_log_set_level (ZUBE_LOG_OFF);
     bool have_config = access (cluster.config, R_OK) == 0;
     bool healthy = true, any = false;
-    for (int i = 0; i < S_COMPONENT_COUNT; i++) {
+    for (int i = 0; i < cluster.count; i++) {
         s_component_t *component = &cluster.components[i];
         pid_t pid = s_running (component->pid_file, component->program);
-        bool required = i == S_BROKER || i == S_APISERVER;
+        bool required = i == S_BROKER || i == S_APISERVER || i >= S_FIXED_COUNT;
         if (pid <= 0) {
             if (required) {
                 zube_cli_table_addv (table, component->name, "-", "stopped");
@@ -976,7 +1168,9 @@ s_certs_create (const zube_command_t *command, int argc, char **argv)
     for (int i = 0; i < count; i++)
         if (!zube_certs_name_valid (args[i])) {
             zube_cli_error ("\"%s\" is not a valid certificate name (lower-case letters, digits, "
-                            "'.', '-' and '_', at most 253 characters)", args[i]);
+                            "'.', '-' and '_', starting with a letter or digit, at most 253 "
+                            "characters)",
+                            args[i]);
             return 1;
         }
     //  The broker's certificate always, then the peers named.
@@ -1010,7 +1204,7 @@ static const zube_command_t s_commands[] = {
      .summary = "Start a local cluster and supervise it (or leave it running with --detach)",
      .usage = "up [--dir DIR] [--detach] [--insecure] [--port PORT] [--store STORE]",
      .description = "Creates DIR, the certificates (broker, admin, apiserver) and the client\n"
-                    "config DIR/zubeconfig, then starts, each with its log in DIR/logs and\n"
+                    "config DIR/config, then starts, each with its log in DIR/logs and\n"
                     "its pid in DIR/run: a redis-server (appendfsync always) or etcd when\n"
                     "--store redis or etcd asks for one, zube-broker, and zube-apiserver on\n"
                     "the store; it waits until each answers. In the foreground it restarts\n"

@@ -171,7 +171,7 @@ static const zubectl_command_t s_commands[] = {
 
 static const char *s_top_description =
     "zubectl controls a zube cluster: it talks to the broker named by the client\n"
-    "config (--config, $ZUBECONFIG, or ~/.zube/cluster/zubeconfig, which \"zube up\"\n"
+    "config (--config, $ZUBE_CONFIG, ~/.zube/config, or ~/.zube/cluster/config, which \"zube up\"\n"
     "writes). See zubectl(1), zube-config(5) and zube(7).";
 
 #define ZUBECTL_GLOBAL_FLAG_COUNT 9
@@ -182,7 +182,8 @@ s_global_flags (zubectl_t *self, zube_cli_flag_t *flags)
     zube_cli_flag_t table[] = {
         {.name = "config", .type = ZUBE_CLI_STRING, .value = &self->config_path,
          .value_name = "FILE",
-         .help = "Client config file (default $ZUBECONFIG, else ~/.zube/cluster/zubeconfig)"},
+         .help = "Client config file (default $ZUBE_CONFIG, else ~/.zube/config, else\n"
+                 "~/.zube/cluster/config)"},
         {.name = "broker", .type = ZUBE_CLI_STRING, .value = &self->broker,
          .value_name = "ENDPOINT", .help = "Broker endpoint, overriding the config (tcp://HOST:PORT)"},
         {.name = "insecure", .type = ZUBE_CLI_BOOL, .value = &self->insecure,

@@ -33,9 +33,12 @@ zube_certs_name_valid (const char *name)
         bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
         if (!alnum && c != '.' && c != '-' && c != '_')
             return false;
-        //  Starts and ends with a letter or digit, as DNS-1123 names do;
-        //  this also keeps "." and ".." out of paths.
-        if ((i == 0 || i == length - 1) && !alnum)
+        //  Starts with a letter or digit and ends with one or '-' (so
+        //  "nodes-sim-", the identity of the nodes sim-*, is a name); this
+        //  also keeps "." and ".." out of paths.
+        if (i == 0 && !alnum)
+            return false;
+        if (i == length - 1 && !alnum && c != '-')
             return false;
     }
     return true;
@@ -113,7 +116,7 @@ zube_certs_create (const char *dir, const char *name, char *error, size_t error_
     }
     if (!zube_certs_name_valid (name)) {
         snprintf (error, error_size, "invalid certificate name \"%s\": use [a-z0-9._-], "
-                  "starting and ending with a letter or digit", name ? name : "");
+                  "starting with a letter or digit and ending with one or '-'", name ? name : "");
         return -1;
     }
     char public_dir [PATH_MAX], private_dir [PATH_MAX];

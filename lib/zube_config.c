@@ -1,4 +1,4 @@
-/*  zube_config - the client config file (zubeconfig), read by zubectl.
+/*  zube_config - the client config file, read by zubectl.
 
     The file is small and flat, so it is read with libyaml's document
     loader: every node keeps its line, which is what an error about an
@@ -350,9 +350,10 @@ zube_config_resolve (const char *explicit_path, char *error, size_t error_size)
         return self;
     }
     const char *home = getenv ("HOME");
-    if (home && *home) {
+    const char *home_files[] = {ZUBE_CONFIG_HOME_PATH, ZUBE_CONFIG_CLUSTER_PATH};
+    for (size_t i = 0; home && *home && i < 2; i++) {
         char *home_path = NULL;
-        if (asprintf (&home_path, "%s/%s", home, ZUBE_CONFIG_HOME_PATH) < 0)
+        if (asprintf (&home_path, "%s/%s", home, home_files[i]) < 0)
             home_path = NULL;
         struct stat st;
         if (home_path && stat (home_path, &st) == 0) {
@@ -503,11 +504,13 @@ zube_config_check (zube_config_t *self, char *error, size_t error_size)
     if (!self->certs_dir_path || !self->name) {
         if (self->source == ZUBE_CONFIG_FROM_DEFAULTS)
             s_error (error, error_size,
-                     "no client config: no --config, $%s is not set and ~/%s does not exist.\n"
+                     "no client config: no --config, $%s is not set, and neither ~/%s nor ~/%s "
+                     "exists.\n"
                      "Start a local cluster with \"zube up\" (it writes ~/%s), "
                      "or pass --config FILE, or --certs-dir DIR and --name NAME for a secure "
                      "broker, or --insecure for a broker started with --insecure",
-                     ZUBE_CONFIG_ENV, ZUBE_CONFIG_HOME_PATH, ZUBE_CONFIG_HOME_PATH);
+                     ZUBE_CONFIG_ENV, ZUBE_CONFIG_HOME_PATH, ZUBE_CONFIG_CLUSTER_PATH,
+                     ZUBE_CONFIG_CLUSTER_PATH);
         else
             s_error (error, error_size,
                      "%s: %s is not set and insecure is false: set certsDir and name (or "

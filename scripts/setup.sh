@@ -92,7 +92,7 @@ s_run_main () {
     bin="$ROOT/build/default"
     dir=$(mktemp -d /tmp/zube-main-XXXXXX)
     trap '"$bin/zube" down --dir "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
-    ctl="$bin/zubectl --config $dir/zubeconfig"
+    ctl="$bin/zubectl --config $dir/config"
     "$bin/zube" up --detach --dir "$dir"
     $ctl version
     $ctl bus services

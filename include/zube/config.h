@@ -1,4 +1,4 @@
-/*  zube_config - the client config file (zubeconfig), read by zubectl.
+/*  zube_config - the client config file, read by zubectl.
 
     Like kubectl's kubeconfig, it tells a client where the broker is and
     who it is there. A YAML mapping (zube-config(5)):
@@ -12,7 +12,8 @@
         timeoutMs: 10000
 
     Lookup order (zube_config_resolve): an explicit path (--config FILE),
-    else $ZUBECONFIG, else ~/.zube/cluster/zubeconfig, else the defaults
+    else $ZUBE_CONFIG, else ~/.zube/config, else ~/.zube/cluster/config
+    (what `zube up` writes for its default cluster), else the defaults
     (tcp://127.0.0.1:7400, secure, no certificates: zube_config_check then
     says how to connect). Unknown keys are an error naming key and line.
 
@@ -38,9 +39,11 @@ extern "C" {
 #define ZUBE_CONFIG_API_VERSION "zube.io/v1alpha1"
 #define ZUBE_CONFIG_KIND "Config"
 //  Environment variable naming the config file, like $KUBECONFIG.
-#define ZUBE_CONFIG_ENV "ZUBECONFIG"
-//  The file `zube up` writes by default, relative to $HOME.
-#define ZUBE_CONFIG_HOME_PATH ".zube/cluster/zubeconfig"
+#define ZUBE_CONFIG_ENV "ZUBE_CONFIG"
+//  The user's own file, relative to $HOME, like ~/.kube/config.
+#define ZUBE_CONFIG_HOME_PATH ".zube/config"
+//  The file `zube up` writes for its default cluster, relative to $HOME.
+#define ZUBE_CONFIG_CLUSTER_PATH ".zube/cluster/config"
 
 typedef struct _zube_config_t zube_config_t;
 
@@ -48,8 +51,8 @@ typedef struct _zube_config_t zube_config_t;
 typedef enum {
     ZUBE_CONFIG_FROM_DEFAULTS = 0,  //  no file: built-in defaults
     ZUBE_CONFIG_FROM_FLAG = 1,      //  an explicit path (--config)
-    ZUBE_CONFIG_FROM_ENV = 2,       //  $ZUBECONFIG
-    ZUBE_CONFIG_FROM_HOME = 3       //  ~/.zube/cluster/zubeconfig
+    ZUBE_CONFIG_FROM_ENV = 2,       //  $ZUBE_CONFIG
+    ZUBE_CONFIG_FROM_HOME = 3       //  ~/.zube/config or ~/.zube/cluster/config
 } zube_config_source_t;
 
 //  A config holding the defaults: broker tcp://127.0.0.1:7400, secure,

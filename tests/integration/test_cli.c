@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "../zt_cluster.h"
 #include <ctype.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include "zube/zube.h"
@@ -169,7 +170,7 @@ test_config_lookup_order (void)
     char command[1024];
     snprintf (command, sizeof command, "mkdir -p '%s'", path);
     ZT_ASSERT_INT_EQ (system (command), 0);
-    snprintf (path, sizeof path, "%s/.zube/cluster/zubeconfig", home);
+    snprintf (path, sizeof path, "%s/.zube/cluster/config", home);
     ZT_WRITE_FILE (path, "broker: tcp://127.0.0.1:1001\ninsecure: true\n");
     config = zube_config_resolve (NULL, error, sizeof error);
     ZT_ASSERT_MSG (config, "%s", error);
@@ -177,7 +178,16 @@ test_config_lookup_order (void)
     ZT_ASSERT_STR_EQ (zube_config_broker (config), "tcp://127.0.0.1:1001");
     zube_config_destroy (&config);
 
-    //  $ZUBECONFIG wins over the home file.
+    //  ~/.zube/config wins over the default cluster's.
+    snprintf (path, sizeof path, "%s/.zube/config", home);
+    ZT_WRITE_FILE (path, "broker: tcp://127.0.0.1:1004\ninsecure: true\n");
+    config = zube_config_resolve (NULL, error, sizeof error);
+    ZT_ASSERT_MSG (config, "%s", error);
+    ZT_ASSERT_INT_EQ (zube_config_source (config), ZUBE_CONFIG_FROM_HOME);
+    ZT_ASSERT_STR_EQ (zube_config_broker (config), "tcp://127.0.0.1:1004");
+    zube_config_destroy (&config);
+
+    //  $ZUBE_CONFIG wins over the home files.
     snprintf (env_path, sizeof env_path, "%s/env-config", s_dir);
     ZT_WRITE_FILE (env_path, "broker: tcp://127.0.0.1:1002\ninsecure: true\n");
     setenv (ZUBE_CONFIG_ENV, env_path, 1);
@@ -204,7 +214,7 @@ test_config_lookup_order (void)
     setenv (ZUBE_CONFIG_ENV, flag_path, 1);
     config = zube_config_resolve (NULL, error, sizeof error);
     ZT_ASSERT (config == NULL);
-    ZT_ASSERT_STR_CONTAINS (error, "$ZUBECONFIG");
+    ZT_ASSERT_STR_CONTAINS (error, "$ZUBE_CONFIG");
 
     unsetenv (ZUBE_CONFIG_ENV);
     if (saved_home)
@@ -606,7 +616,7 @@ s_service_thread (void *arg)
 static pid_t
 s_component_pid (const char *cluster, const char *name)
 {
-    char path[800];
+    char path[1200];
     snprintf (path, sizeof path, "%s/run/%s.pid", cluster, name);
     char *text = zt_read_file (path);
     pid_t pid = text ? (pid_t) atoi (text) : -1;
@@ -625,11 +635,34 @@ s_broker_pid (void)
     return pid;
 }
 
+//  SIGKILL for every process a cluster folder's pid files name.
+static void
+s_kill_cluster (const char *cluster)
+{
+    char run[800];
+    snprintf (run, sizeof run, "%s/run", cluster);
+    struct dirent **entries = NULL;
+    int count = scandir (run, &entries, NULL, alphasort);
+    for (int i = 0; i < count; i++) {
+        size_t length = strlen (entries[i]->d_name);
+        if (length > 4 && strcmp (entries[i]->d_name + length - 4, ".pid") == 0
+            && strcmp (entries[i]->d_name, "zube.pid") != 0) {
+            char name[256];
+            snprintf (name, sizeof name, "%.*s", (int) (length - 4), entries[i]->d_name);
+            pid_t pid = s_component_pid (cluster, name);
+            if (zt_process_alive (pid))
+                kill (pid, SIGKILL);
+        }
+        free (entries[i]);
+    }
+    free (entries);
+}
+
 static void
 test_zube_up_detach (void)
 {
     snprintf (s_cluster, sizeof s_cluster, "%s/cluster", s_dir);
-    snprintf (s_config, sizeof s_config, "%s/zubeconfig", s_cluster);
+    snprintf (s_config, sizeof s_config, "%s/config", s_cluster);
     s_port = zt_free_port (3);
     ZT_ASSERT (s_port > 0);
     char port[16];
@@ -641,7 +674,7 @@ test_zube_up_detach (void)
     zt_run_free (&result);
 
     char path[800];
-    const char *expected[] = {"zubeconfig", "certs/broker.cert", "certs/private/admin.cert_secret",
+    const char *expected[] = {"config", "certs/broker.cert", "certs/private/admin.cert_secret",
                               "run/broker.pid", "logs/broker.log", "run/apiserver.pid",
                               "logs/apiserver.log", "data/store"};
     for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++) {
@@ -785,12 +818,20 @@ test_zube_status (void)
     ZT_ASSERT_STR_CONTAINS (result.out, pid_text);
     ZT_ASSERT_STR_CONTAINS (result.out, "running, answers");
     ZT_ASSERT_STR_CONTAINS (result.out, "serves \"api\"");
+    //  The default node agent.
+    ZT_ASSERT_STR_CONTAINS (result.out, "zubelet-node-1");
     zt_run_free (&result);
 
     //  The apiserver answers through the cluster's config, as admin.
     result = s_run (30000, "zubectl", "--config", s_config, "get", "namespaces", NULL);
     ZT_ASSERT_EXIT (result, 0);
     ZT_ASSERT_STR_CONTAINS (result.out, "kube-system");
+    zt_run_free (&result);
+
+    //  The node agent registered its node (as node-node-1).
+    result = s_run (30000, "zubectl", "--config", s_config, "get", "nodes", "-o", "name", NULL);
+    ZT_ASSERT_EXIT (result, 0);
+    ZT_ASSERT_STR_EQ (result.out, "node/node-1\n");
     zt_run_free (&result);
 }
 
@@ -835,7 +876,7 @@ test_zube_up_store_redis (void)
     ZT_ASSERT (base > 0);
     char port[16], config[800];
     snprintf (port, sizeof port, "%d", base);
-    snprintf (config, sizeof config, "%s/zubeconfig", cluster);
+    snprintf (config, sizeof config, "%s/config", cluster);
     zt_run_t result = s_run (60000, "zube", "up", "--detach", "--insecure", "--dir", cluster,
                                "--port", port, "--store", "redis", NULL);
     ZT_ASSERT_EXIT (result, 0);
@@ -890,6 +931,52 @@ test_zube_up_port_taken (void)
     ZT_ASSERT_STR_CONTAINS (result.err, "already in use");
     zt_run_free (&result);
     ZT_ASSERT (s_component_pid (cluster, "broker") <= 0);
+}
+
+//  Nodes: three node agents and a hollow-node process with ten nodes; all
+//  registered when up returns; down stops every zubelet.
+static void
+test_zube_up_nodes (void)
+{
+    char cluster[700], config[800], port[16];
+    snprintf (cluster, sizeof cluster, "%s/nodes-cluster", s_dir);
+    snprintf (config, sizeof config, "%s/config", cluster);
+    int base = zt_free_port (3);
+    ZT_ASSERT (base > 0);
+    snprintf (port, sizeof port, "%d", base);
+    zt_run_t result = s_run (60000, "zube", "up", "--detach", "--dir", cluster, "--port", port,
+                             "--nodes", "3", "--sim-nodes", "10", NULL);
+    ZT_ASSERT_EXIT (result, 0);
+    ZT_ASSERT_STR_CONTAINS (result.out, "zubelet-node-3");
+    ZT_ASSERT_STR_CONTAINS (result.out, "zubelet-sim");
+    ZT_ASSERT_STR_CONTAINS (result.out, "zube-scheduler is not built yet");
+    zt_run_free (&result);
+    //  One certificate per node agent, so authorization tells them apart.
+    const char *certs[] = {"certs/private/node-node-1.cert_secret",
+                           "certs/private/node-node-3.cert_secret",
+                           "certs/private/nodes-sim-.cert_secret",
+                           "certs/private/apiserver.cert_secret"};
+    char path[900];
+    for (size_t i = 0; i < sizeof certs / sizeof certs[0]; i++) {
+        snprintf (path, sizeof path, "%s/%s", cluster, certs[i]);
+        ZT_ASSERT_MSG (access (path, R_OK) == 0, "%s is missing", path);
+    }
+    result = s_run (30000, "zubectl", "--config", config, "get", "nodes", "-o", "name", NULL);
+    ZT_ASSERT_EXIT (result, 0);
+    ZT_ASSERT_STR_EQ (result.out, "node/node-1\nnode/node-2\nnode/node-3\nnode/sim-0001\n"
+                                  "node/sim-0002\nnode/sim-0003\nnode/sim-0004\nnode/sim-0005\n"
+                                  "node/sim-0006\nnode/sim-0007\nnode/sim-0008\nnode/sim-0009\n"
+                                  "node/sim-0010\n");
+    zt_run_free (&result);
+    pid_t sim = s_component_pid (cluster, "zubelet-sim");
+    pid_t node2 = s_component_pid (cluster, "zubelet-node-2");
+    ZT_ASSERT (zt_process_alive (sim) && zt_process_alive (node2));
+
+    result = s_run (60000, "zube", "down", "--dir", cluster, NULL);
+    ZT_ASSERT_EXIT (result, 0);
+    ZT_ASSERT_STR_CONTAINS (result.out, "stopping the zubelet-sim");
+    zt_run_free (&result);
+    ZT_ASSERT (!zt_process_alive (sim) && !zt_process_alive (node2));
 }
 
 static void
@@ -991,26 +1078,17 @@ main (void)
     ZT_RUN (test_zubectl_against_cluster);
     ZT_RUN (test_zube_status);
     ZT_RUN (test_zube_down);
-    //  Whatever failed above, leave nothing running.
-    if (s_port > 0) {
-        pid_t pid = s_broker_pid ();
-        if (zt_process_alive (pid))
-            kill (pid, SIGKILL);
-        pid = s_component_pid (s_cluster, "apiserver");
-        if (zt_process_alive (pid))
-            kill (pid, SIGKILL);
-    }
+    ZT_RUN (test_zube_up_nodes);
     if (zt_which ("redis-server"))
         ZT_RUN (test_zube_up_store_redis);
     else
         zt_skip ("test_zube_up_store_redis", "redis-server is not installed");
-    char redis_cluster[700];
-    snprintf (redis_cluster, sizeof redis_cluster, "%s/redis-cluster", s_dir);
-    const char *names[] = {"apiserver", "broker", "redis"};
-    for (size_t i = 0; i < 3; i++) {
-        pid_t pid = s_component_pid (redis_cluster, names[i]);
-        if (zt_process_alive (pid))
-            kill (pid, SIGKILL);
+    //  Whatever failed above, leave nothing running.
+    const char *clusters[] = {"cluster", "nodes-cluster", "redis-cluster", "taken-cluster"};
+    for (size_t i = 0; i < sizeof clusters / sizeof clusters[0]; i++) {
+        char dir[700];
+        snprintf (dir, sizeof dir, "%s/%s", s_dir, clusters[i]);
+        s_kill_cluster (dir);
     }
     ZT_RUN (test_zube_bench_bus_json);
     ZT_RUN (test_man_pages_render);

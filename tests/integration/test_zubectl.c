@@ -666,7 +666,7 @@ int
 main (void)
 {
     s_dir = zt_tempdir ("zubectl");
-    unsetenv ("ZUBECONFIG");
+    unsetenv ("ZUBE_CONFIG");
     char why[1024] = "";
     s_ready = s_start_cluster (why, sizeof why);
     struct {

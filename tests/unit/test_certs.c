@@ -23,6 +23,11 @@ test_name_valid (void)
     ZT_ASSERT (zube_certs_name_valid ("node-1.example"));
     ZT_ASSERT (zube_certs_name_valid ("sim_0001"));
     ZT_ASSERT (zube_certs_name_valid ("a"));
+    //  The identity of a zubelet hosting the nodes sim-0001, sim-0002, ...
+    ZT_ASSERT (zube_certs_name_valid ("nodes-sim-"));
+    ZT_ASSERT (!zube_certs_name_valid ("-a"));
+    ZT_ASSERT (!zube_certs_name_valid ("a."));
+    ZT_ASSERT (!zube_certs_name_valid ("a_"));
     ZT_ASSERT (!zube_certs_name_valid (NULL));
     ZT_ASSERT (!zube_certs_name_valid (""));
     ZT_ASSERT (!zube_certs_name_valid ("Alice"));
