@@ -96,13 +96,17 @@ s_run_main () {
     "$bin/zube" up --detach --dir "$dir"
     $ctl version
     $ctl bus services
-    echo "+ zubectl apply -f examples/manifests/"
-    $ctl apply -f "$ROOT/examples/manifests/"
-    echo "+ zubectl get namespaces,nodes,deployments,pods,services -A"
-    $ctl get namespaces,nodes,deployments,pods,services -A
-    echo "+ zubectl label pod app tier=demo; zubectl get pods -l tier=demo -o wide"
-    $ctl label pod app tier=demo
-    $ctl get pods -l tier=demo -o wide
+    echo "+ zubectl apply -f examples/workload/demo.yaml"
+    $ctl apply -f "$ROOT/examples/workload/demo.yaml"
+    for _ in $(seq 50); do
+        $ctl get pod web -n demo --no-headers 2>/dev/null | grep -q Running && break
+        sleep 0.2
+    done
+    echo "+ zubectl get nodes,pods -A -o wide"
+    $ctl get nodes,pods -A -o wide
+    echo "+ zubectl label pod web -n demo tier=frontend; zubectl get pods -A -l tier=frontend"
+    $ctl label pod web -n demo tier=frontend
+    $ctl get pods -A -l tier=frontend
     "$bin/zube" down --dir "$dir"
 }
 
