@@ -761,6 +761,35 @@ test_unreachable_broker (void)
     free (output);
 }
 
+//  Last: a clean SIGTERM exit (0), and no sanitizer report in any
+//  zubelet's log (an --enable-asan build writes them there)
+static void
+test_clean_exit_no_sanitizer_reports (void)
+{
+    ZT_ASSERT (s_zubelet > 0);
+    int status = zt_stop (s_zubelet, SIGTERM, 10000);
+    s_zubelet = 0;
+    ZT_ASSERT_MSG (WIFEXITED (status) && WEXITSTATUS (status) == 0, "wait status %d", status);
+    DIR *dir = opendir (s_dir);
+    ZT_ASSERT (dir);
+    struct dirent *entry;
+    while ((entry = readdir (dir))) {
+        if (strncmp (entry->d_name, "zubelet", 7) != 0)
+            continue;
+        char path[700];
+        snprintf (path, sizeof path, "%s/%s", s_dir, entry->d_name);
+        char *text = zt_read_file (path);
+        bool clean = !text || (!strstr (text, "Sanitizer") && !strstr (text, "runtime error:"));
+        free (text);
+        if (!clean) {
+            closedir (dir);
+            s_print_log_tail (entry->d_name);
+            ZT_FAIL ("sanitizer report in %s", entry->d_name);
+        }
+    }
+    closedir (dir);
+}
+
 static char s_why[256];
 
 static void
@@ -801,6 +830,7 @@ main (void)
         {"test_malformed_shapes_file", test_malformed_shapes_file},
         {"test_conflicting_node_name", test_conflicting_node_name},
         {"test_unreachable_broker", test_unreachable_broker},
+        {"test_clean_exit_no_sanitizer_reports", test_clean_exit_no_sanitizer_reports},
     };
     size_t count = sizeof cases / sizeof cases[0];
     char why[256] = "";
