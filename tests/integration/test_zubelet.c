@@ -570,6 +570,40 @@ test_pod_crash_loop_backoff (void)
     }
 }
 
+//  A liveness probe that starts failing after 1 s: the container is
+//  killed and restarted (restartCount up, lastState terminated)
+static void
+test_pod_liveness_restart (void)
+{
+    s_create_pod ("apiVersion: v1\nkind: Pod\n"
+                  "metadata: {name: sick, annotations: {sim.zube.io/fail-probe: "
+                  "\"liveness:after=1s\"}}\n"
+                  "spec:\n"
+                  "  nodeName: shp-0008\n"
+                  "  containers:\n"
+                  "  - name: c\n"
+                  "    image: busybox\n"
+                  "    livenessProbe: {exec: {command: [ok]}, periodSeconds: 1, "
+                  "failureThreshold: 2}\n");
+    bool restarted = false;
+    for (int64_t until = zt_now_ms () + 20000; zt_now_ms () < until && !restarted;) {
+        Zube__Pod *pod = s_pod ("sick");
+        ZT_ASSERT (pod);
+        Zube__ContainerStatus *c = pod->status && pod->status->n_container_statuses
+                                       ? pod->status->container_statuses[0]
+                                       : NULL;
+        if (c && c->restart_count >= 1 && c->last_state && c->last_state->terminated) {
+            restarted = true;
+            ZT_ASSERT_MSG (c->last_state->terminated->exit_code == 137 ||
+                               c->last_state->terminated->exit_code == 143,
+                           "exit code %d", c->last_state->terminated->exit_code);
+        }
+        protobuf_c_message_free_unpacked (&pod->base, NULL);
+        usleep (100000);
+    }
+    ZT_ASSERT_MSG (restarted, "sick was not restarted by its liveness probe");
+}
+
 static void
 test_pod_image_missing (void)
 {
@@ -668,6 +702,13 @@ test_kill_and_adopt (void)
 
     zt_stop (s_zubelet, SIGKILL, 1000);
     s_zubelet = 0;
+    //  A pod deleted for good while no zubelet runs: its sandbox goes at
+    //  the restart
+    zube_api_error_t error;
+    zube_api_delete_options_t force = {.grace_period_seconds = 0};
+    ZT_ASSERT_MSG (zube_api_delete (s_api, "pods", "default", "job", &force, NULL, &error) ==
+                       ZUBE_OK,
+                   "delete job: %.900s", error.message);
     usleep (300000);
     char *before = s_renew_time ("shp-0001");
     usleep (2500000);
@@ -702,6 +743,12 @@ test_kill_and_adopt (void)
     ZT_ASSERT_STR_EQ (pod->status->container_statuses[0]->container_id, container_id);
     ZT_ASSERT_INT_EQ (pod->status->container_statuses[0]->restart_count, restarts);
     protobuf_c_message_free_unpacked (&pod->base, NULL);
+    char path[700];
+    snprintf (path, sizeof path, "%s/zubelet-2.log", s_dir);
+    char *log = zt_read_file (path);
+    ZT_ASSERT_STR_CONTAINS (log, "pod adopted\" pod=default/web");
+    ZT_ASSERT_STR_CONTAINS (log, "removing the sandbox of a pod that is gone");
+    free (log);
 }
 
 //  ---------------------------------------------------------------------
@@ -823,6 +870,7 @@ main (void)
         {"test_pod_succeeded", test_pod_succeeded},
         {"test_pod_failed", test_pod_failed},
         {"test_pod_crash_loop_backoff", test_pod_crash_loop_backoff},
+        {"test_pod_liveness_restart", test_pod_liveness_restart},
         {"test_pod_image_missing", test_pod_image_missing},
         {"test_pod_delete_with_grace", test_pod_delete_with_grace},
         {"test_pod_on_unknown_node_stays_pending", test_pod_on_unknown_node_stays_pending},
