@@ -8,7 +8,7 @@
     only for the pods bound to this process's nodes (pod.c drives them
     through the runtime and reports their status). Pod events reach the
     process through one subscription to the node topics of its nodes
-    (docs/zubelet.md in docs/node-shapes.md says how gaps are repaired). */
+    (zubelet.c and docs/node-shapes.md say how gaps are repaired). */
 #ifndef ZUBELET_H_INCLUDED
 #define ZUBELET_H_INCLUDED
 
