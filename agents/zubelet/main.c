@@ -241,8 +241,8 @@ s_options_parse (s_options_t *options, int argc, char *argv[])
         fprintf (stderr, "zubelet: --node-name excludes --nodes and --node-name-prefix\n");
         return -1;
     }
-    if (options->prefix && !options->nodes) {
-        fprintf (stderr, "zubelet: --node-name-prefix needs --nodes\n");
+    if (options->prefix && !options->nodes && !options->shapes) {
+        fprintf (stderr, "zubelet: --node-name-prefix needs --nodes (or --node-shapes)\n");
         return -1;
     }
     if (options->renew_ms && options->renew_ms >= options->lease_duration_s * 1000) {
@@ -284,22 +284,16 @@ main (int argc, char *argv[])
     char host[256] = "";
     const char *prefix = options.prefix ? options.prefix : "sim-";
     if (!options.node_name && !options.nodes) {
+        //  (becomes hollow nodes if a shapes file gives every shape a count)
         if (gethostname (host, sizeof host - 1) != 0 || !host[0])
             snprintf (host, sizeof host, "localhost");
         for (char *c = host; *c; c++)
             *c = (char)tolower ((unsigned char)*c);
         options.node_name = host;
     }
-    if (options.node_name && !s_name_ok (options.node_name)) {
-        fprintf (stderr,
-                 "zubelet: --node-name: \"%s\" is not a valid node name (a lowercase RFC 1123 "
-                 "subdomain: a-z, 0-9, '-' and '.', starting and ending alphanumeric)\n",
-                 options.node_name);
-        return S_EXIT_USAGE;
-    }
     char probe[300];
     snprintf (probe, sizeof probe, "%s1", prefix);
-    if (options.nodes && !s_name_ok (probe)) {
+    if ((options.nodes || options.prefix) && !s_name_ok (probe)) {
         fprintf (stderr,
                  "zubelet: --node-name-prefix: \"%s\" does not make valid node names "
                  "(lowercase a-z, 0-9, '-', '.', starting alphanumeric)\n",
@@ -316,13 +310,28 @@ main (int argc, char *argv[])
             fprintf (stderr, "zubelet: --node-shapes: %s\n", error);
             return S_EXIT_USAGE;
         }
-        if (!options.nodes && !options.node_name) {
-            fprintf (stderr, "zubelet: --node-shapes needs --nodes or --node-name\n");
-            zl_shapes_destroy (&shapes);
-            return S_EXIT_USAGE;
+        if (!options.nodes && options.node_name == host) {
+            //  No --nodes: as many hollow nodes as the counts say
+            options.nodes = (long long)zl_shapes_total (shapes);
+            if (!options.nodes) {
+                fprintf (stderr, "zubelet: --node-shapes %s: give every shape a count, or "
+                                 "say how many nodes with --nodes\n",
+                         options.shapes);
+                zl_shapes_destroy (&shapes);
+                return S_EXIT_USAGE;
+            }
         }
     } else
         shapes = zl_shapes_default (options.nodes == 0 && strcmp (options.runtime, "sim") != 0);
+    if (!options.nodes && !s_name_ok (options.node_name)) {
+        fprintf (stderr,
+                 "zubelet: --node-name: \"%s\" is not a valid node name (a lowercase RFC 1123 "
+                 "subdomain: a-z, 0-9, '-' and '.', starting and ending alphanumeric)\n",
+                 options.node_name);
+        zl_shapes_destroy (&shapes);
+        return S_EXIT_USAGE;
+    }
+
     if (!shapes || zl_shapes_prepare (shapes) != 0) {
         fprintf (stderr, "zubelet: out of memory\n");
         zl_shapes_destroy (&shapes);

@@ -658,7 +658,10 @@ zubelet_new (const zubelet_config_t *config, char *error, size_t error_size)
         return NULL;
     }
     zhashx_set_destructor (self->adoptable, (zhashx_destructor_fn *)zstr_free);
-    if (zl_shapes_assign (config->shapes, self->node_count, shape_of, ordinal_of, error,
+    //  One named node takes the first shape whatever the counts say (zube
+    //  up hands every one-node zubelet the same file)
+    if (!config->node_name &&
+        zl_shapes_assign (config->shapes, self->node_count, shape_of, ordinal_of, error,
                           error_size) != 0) {
         free (shape_of);
         free (ordinal_of);
@@ -786,7 +789,9 @@ s_first_contact (zubelet_t *self, char *error, size_t error_size)
 int
 zubelet_run (zubelet_t *self, char *error, size_t error_size)
 {
-    zube_api_set_timeout (self->api, 2000);
+    zube_api_set_timeout (self->api, self->config.connect_timeout_ms < 2000
+                                         ? self->config.connect_timeout_ms
+                                         : 2000);
     if (s_first_contact (self, error, error_size) != 0)
         return 2;
     zube_api_set_timeout (self->api, ZUBE_BUS_DEFAULT_TIMEOUT_MS);
