@@ -55,6 +55,8 @@ struct _api_watch_t {
     int64_t next_follow_ms;
     int64_t next_lease_ms;
     int64_t next_compact_ms;
+    //  The revision the log was last compacted to (by this instance).
+    int64_t compacted_to;
     //  The lease
     bool publisher;
     int64_t published;
@@ -483,12 +485,17 @@ api_watch_tick (zube_apiserver_t *self)
         s_lease_tick (self);
         watch->next_lease_ms = now + API_LEASE_RENEW_MS;
     }
-    if (now >= watch->next_compact_ms) {
-        //  The log keeps twice the window: instances that follow a little
-        //  behind, and watchers past the window, still find their events
-        int64_t keep = (int64_t)watch->capacity * 2;
-        if (watch->publisher && watch->published > keep)
-            zube_store_compact (self->store, watch->published - keep);
+    //  The log keeps twice the window: instances that follow a little
+    //  behind, and watchers past the window, still find their events.
+    //  Compacted every second, and as soon as a burst has written more
+    //  than that, so the log stays bounded (and "watch since" past it is
+    //  Gone) whatever the write rate.
+    int64_t keep = (int64_t)watch->capacity * 2;
+    if (now >= watch->next_compact_ms
+        || (watch->publisher && watch->published - watch->compacted_to > 2 * keep)) {
+        if (watch->publisher && watch->published > keep
+            && zube_store_compact (self->store, watch->published - keep) == ZUBE_OK)
+            watch->compacted_to = watch->published - keep;
         watch->next_compact_ms = now + API_LEASE_RENEW_MS;
     }
     int64_t next = watch->next_follow_ms;
