@@ -180,6 +180,9 @@ struct _zube_apiserver_t {
 //  apiserver.c: kinds, errors, helpers
 
 const api_kind_t *api_kind_by_resource (zube_apiserver_t *self, const char *resource);
+//  The same for a request, answering NotFound itself when there is none.
+const api_kind_t *api_registry_kind (zube_apiserver_t *self, zube_bus_request_t *request,
+                                     const char *resource);
 //  The kind whose resource is the key's second part ("/registry/pods/...").
 const api_kind_t *api_kind_by_key (zube_apiserver_t *self, const char *key,
                                    size_t key_size);

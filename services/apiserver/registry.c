@@ -328,6 +328,19 @@ s_prepare_create (zube_apiserver_t *self, api_pending_t *pending)
     return true;
 }
 
+//  The kind a request names, or NULL after answering NotFound as
+//  Kubernetes words it.
+const api_kind_t *
+api_registry_kind (zube_apiserver_t *self, zube_bus_request_t *request, const char *resource)
+{
+    const api_kind_t *kind = api_kind_by_resource (self, resource);
+    if (!kind)
+        api_reply_error (self, request, ZUBE_NOT_FOUND, NULL, NULL, NULL,
+                         "the server doesn't have a resource type \"%s\"",
+                         resource ? resource : "");
+    return kind;
+}
+
 void
 api_registry_create (zube_apiserver_t *self, zube_bus_request_t *request)
 {
@@ -337,11 +350,8 @@ api_registry_create (zube_apiserver_t *self, zube_bus_request_t *request)
         self->errors++;
         return;
     }
-    const api_kind_t *kind = api_kind_by_resource (self, req->resource);
+    const api_kind_t *kind = api_registry_kind (self, request, req->resource);
     if (!kind) {
-        api_reply_error (self, request, ZUBE_NOT_FOUND, NULL, NULL, NULL,
-                         "the server doesn't have a resource type \"%s\"",
-                         req->resource ? req->resource : "");
         zube__create_request__free_unpacked (req, NULL);
         return;
     }
@@ -518,12 +528,10 @@ api_registry_get (zube_apiserver_t *self, zube_bus_request_t *request)
         self->errors++;
         return;
     }
-    const api_kind_t *kind = api_kind_by_resource (self, req->resource);
+    const api_kind_t *kind = api_registry_kind (self, request, req->resource);
     char key[320];
     if (!kind)
-        api_reply_error (self, request, ZUBE_NOT_FOUND, NULL, NULL, NULL,
-                         "the server doesn't have a resource type \"%s\"",
-                         req->resource ? req->resource : "");
+        ;
     else if (!api_authorize (self, request, "get", kind, req->subresource,
                              req->namespace_, req->name, NULL, NULL))
         ;
@@ -680,18 +688,14 @@ api_registry_list (zube_apiserver_t *self, zube_bus_request_t *request)
         self->errors++;
         return;
     }
-    const api_kind_t *kind = api_kind_by_resource (self, req->resource);
+    const api_kind_t *kind = api_registry_kind (self, request, req->resource);
     const char *ns = req->namespace_ && *req->namespace_ ? req->namespace_ : NULL;
     s_list_t list = {.self = self, .kind = kind};
     char *after = NULL, *token = NULL;
     int64_t list_revision = 0;
     char error[512];
-    if (!kind) {
-        api_reply_error (self, request, ZUBE_NOT_FOUND, NULL, NULL, NULL,
-                         "the server doesn't have a resource type \"%s\"",
-                         req->resource ? req->resource : "");
+    if (!kind)
         goto done;
-    }
     if (!kind->kind->namespaced)
         ns = NULL;
     if (!api_authorize (self, request, "list", kind, NULL, ns, NULL, NULL, NULL))
@@ -1110,11 +1114,8 @@ api_registry_update (zube_apiserver_t *self, zube_bus_request_t *request)
         self->errors++;
         return;
     }
-    const api_kind_t *kind = api_kind_by_resource (self, req->resource);
+    const api_kind_t *kind = api_registry_kind (self, request, req->resource);
     if (!kind) {
-        api_reply_error (self, request, ZUBE_NOT_FOUND, NULL, NULL, NULL,
-                         "the server doesn't have a resource type \"%s\"",
-                         req->resource ? req->resource : "");
         zube__update_request__free_unpacked (req, NULL);
         return;
     }
@@ -1134,11 +1135,8 @@ api_registry_patch (zube_apiserver_t *self, zube_bus_request_t *request)
         self->errors++;
         return;
     }
-    const api_kind_t *kind = api_kind_by_resource (self, req->resource);
+    const api_kind_t *kind = api_registry_kind (self, request, req->resource);
     if (!kind) {
-        api_reply_error (self, request, ZUBE_NOT_FOUND, NULL, NULL, NULL,
-                         "the server doesn't have a resource type \"%s\"",
-                         req->resource ? req->resource : "");
         zube__patch_request__free_unpacked (req, NULL);
         return;
     }
@@ -1320,11 +1318,8 @@ api_registry_delete (zube_apiserver_t *self, zube_bus_request_t *request)
         self->errors++;
         return;
     }
-    const api_kind_t *kind = api_kind_by_resource (self, req->resource);
+    const api_kind_t *kind = api_registry_kind (self, request, req->resource);
     if (!kind) {
-        api_reply_error (self, request, ZUBE_NOT_FOUND, NULL, NULL, NULL,
-                         "the server doesn't have a resource type \"%s\"",
-                         req->resource ? req->resource : "");
         zube__delete_request__free_unpacked (req, NULL);
         return;
     }

@@ -636,13 +636,9 @@ api_watch_handle (zube_apiserver_t *self, zube_bus_request_t *request)
     s_watch_reply_t reply = {.self = self};
     char error[512];
     int64_t through = 0;
-    const api_kind_t *kind = api_kind_by_resource (self, req->resource);
-    if (!kind) {
-        api_reply_error (self, request, ZUBE_NOT_FOUND, NULL, NULL, NULL,
-                         "the server doesn't have a resource type \"%s\"",
-                         req->resource ? req->resource : "");
+    const api_kind_t *kind = api_registry_kind (self, request, req->resource);
+    if (!kind)
         goto done;
-    }
     reply.kind = kind;
     reply.ns = kind->kind->namespaced && req->namespace_ && *req->namespace_
                    ? req->namespace_
