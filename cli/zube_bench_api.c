@@ -255,68 +255,11 @@ s_rmtree (const char *dir)
     rmdir (dir);
 }
 
-//  zube_cli_spawn, plus: the child dies with zube-bench (PR_SET_PDEATHSIG),
-//  so not even a SIGKILL of the bench leaves a server behind. Call it from
-//  the main thread only: the signal follows the thread that forked.
+//  Servers die with zube-bench, so not even a SIGKILL of it leaves one.
 static pid_t
 s_spawn (char *const argv[], const char *log_path)
 {
-    int report[2];
-    if (pipe2 (report, O_CLOEXEC) != 0)
-        return -1;
-    pid_t parent = getpid ();
-    pid_t pid = fork ();
-    if (pid < 0) {
-        close (report[0]);
-        close (report[1]);
-        return -1;
-    }
-    if (pid == 0) {
-        setsid ();
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid () != parent)
-            _exit (127);
-        signal (SIGINT, SIG_DFL);
-        signal (SIGTERM, SIG_DFL);
-        signal (SIGPIPE, SIG_DFL);
-        sigset_t none;
-        sigemptyset (&none);
-        sigprocmask (SIG_SETMASK, &none, NULL);
-        int fd = open (log_path ? log_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2 (fd, STDOUT_FILENO);
-            dup2 (fd, STDERR_FILENO);
-            if (fd > STDERR_FILENO)
-                close (fd);
-        }
-        int null_fd = open ("/dev/null", O_RDONLY);
-        if (null_fd >= 0) {
-            dup2 (null_fd, STDIN_FILENO);
-            if (null_fd > STDERR_FILENO)
-                close (null_fd);
-        }
-        if (strchr (argv[0], '/'))
-            execv (argv[0], argv);
-        else
-            execvp (argv[0], argv);
-        int error = errno;
-        if (write (report[1], &error, sizeof error) < 0) {
-        }
-        _exit (127);
-    }
-    close (report[1]);
-    int error = 0;
-    ssize_t n;
-    do
-        n = read (report[0], &error, sizeof error);
-    while (n < 0 && errno == EINTR);
-    close (report[0]);
-    if (n == (ssize_t) sizeof error) {
-        waitpid (pid, NULL, 0);
-        errno = error;
-        return -1;
-    }
-    return pid;
+    return zube_cli_spawn_tied (argv, log_path, true);
 }
 
 static void

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -406,10 +407,17 @@ zube_cli_sibling_program (const char *name, char *buf, size_t buf_size)
 pid_t
 zube_cli_spawn (char *const argv[], const char *log_path)
 {
+    return zube_cli_spawn_tied (argv, log_path, false);
+}
+
+pid_t
+zube_cli_spawn_tied (char *const argv[], const char *log_path, bool tied)
+{
     //  A pipe with close-on-exec tells the parent whether exec worked.
     int report[2];
     if (pipe2 (report, O_CLOEXEC) != 0)
         return -1;
+    pid_t parent = getpid ();
     pid_t pid = fork ();
     if (pid < 0) {
         close (report[0]);
@@ -418,6 +426,11 @@ zube_cli_spawn (char *const argv[], const char *log_path)
     }
     if (pid == 0) {
         setsid ();
+        if (tied) {
+            prctl (PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid () != parent)
+                _exit (127);
+        }
         signal (SIGINT, SIG_DFL);
         signal (SIGTERM, SIG_DFL);
         signal (SIGPIPE, SIG_DFL);

@@ -81,6 +81,11 @@ const char *zube_cli_sibling_program (const char *name, char *buf, size_t buf_si
 //  /dev/null). Returns the pid, or -1 with errno set. A program that
 //  cannot be executed exits 127.
 pid_t zube_cli_spawn (char *const argv[], const char *log_path);
+//  The same; tied: the child also dies with this process
+//  (PR_SET_PDEATHSIG), so not even a SIGKILL of it leaves a server behind.
+//  Call it from the main thread only: the signal follows the thread that
+//  forked.
+pid_t zube_cli_spawn_tied (char *const argv[], const char *log_path, bool tied);
 
 //  True if pid is alive and its command line contains `needle` (guards
 //  against a recycled pid); needle NULL: any process.
