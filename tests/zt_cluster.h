@@ -36,27 +36,7 @@
 static inline pid_t
 zt_spawn_tied (char *const argv[], const char *log_path)
 {
-    pid_t parent = getpid ();
-    pid_t pid = fork ();
-    if (pid != 0)
-        return pid;
-    prctl (PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid () != parent)
-        _exit (127);
-    setpgid (0, 0);
-    int fd = open (log_path ? log_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-        dup2 (fd, STDOUT_FILENO);
-        dup2 (fd, STDERR_FILENO);
-        close (fd);
-    }
-    int null_fd = open ("/dev/null", O_RDONLY);
-    if (null_fd >= 0) {
-        dup2 (null_fd, STDIN_FILENO);
-        close (null_fd);
-    }
-    execv (argv[0], argv);
-    _exit (127);
+    return zt_spawn_ex (argv, log_path, true);
 }
 
 //  The port of "tcp://host:port" (0 for an endpoint without one).

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -112,13 +113,21 @@ zt_program (const char *name)
 }
 
 //  Starts argv[0] (a path) with argv; stdout and stderr go to log_path
-//  (appended) when given, else /dev/null. Returns the pid, or -1.
+//  (appended) when given, else /dev/null. tied: the child is killed when
+//  this test process dies (a crashed test leaves no server behind).
+//  Returns the pid, or -1.
 static inline pid_t
-zt_spawn (char *const argv[], const char *log_path)
+zt_spawn_ex (char *const argv[], const char *log_path, bool tied)
 {
+    pid_t parent = getpid ();
     pid_t pid = fork ();
     if (pid != 0)
         return pid;
+    if (tied) {
+        prctl (PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid () != parent)
+            _exit (127);
+    }
     setpgid (0, 0);
     int fd = open (log_path ? log_path : "/dev/null",
                    O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -134,6 +143,12 @@ zt_spawn (char *const argv[], const char *log_path)
     }
     execv (argv[0], argv);
     _exit (127);
+}
+
+static inline pid_t
+zt_spawn (char *const argv[], const char *log_path)
+{
+    return zt_spawn_ex (argv, log_path, false);
 }
 
 //  Sends sig, then waits up to timeout_ms for the process to end (SIGKILL
