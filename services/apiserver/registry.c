@@ -8,6 +8,7 @@
     need) and queued for the writer's group commit, which may hand a write
     that lost a race back to api_registry_prepare. */
 #define _GNU_SOURCE
+#include <assert.h>
 #include "apiserver_private.h"
 #include "zube/log.h"
 #include "zube/patch.h"
@@ -341,20 +342,37 @@ api_registry_kind (zube_apiserver_t *self, zube_bus_request_t *request, const ch
     return kind;
 }
 
+//  Unpacks a request whose message has a "resource" field and resolves
+//  that resource; NULL after answering (bad bytes, unknown resource).
+static ProtobufCMessage *
+s_unpack_with_kind (zube_apiserver_t *self, zube_bus_request_t *request,
+                    const ProtobufCMessageDescriptor *descriptor, const api_kind_t **kind_p)
+{
+    ProtobufCMessage *req = zube_bus_request_unpack_or_reject (request, descriptor);
+    if (!req) {
+        self->errors++;
+        return NULL;
+    }
+    const ProtobufCFieldDescriptor *field =
+        protobuf_c_message_descriptor_get_field_by_name (descriptor, "resource");
+    assert (field && field->type == PROTOBUF_C_TYPE_STRING);
+    const char *resource = *(const char *const *) ((const char *) req + field->offset);
+    *kind_p = api_registry_kind (self, request, resource);
+    if (!*kind_p) {
+        protobuf_c_message_free_unpacked (req, NULL);
+        return NULL;
+    }
+    return req;
+}
+
 void
 api_registry_create (zube_apiserver_t *self, zube_bus_request_t *request)
 {
-    Zube__CreateRequest *req = (Zube__CreateRequest *)zube_bus_request_unpack_or_reject (
-        request, &zube__create_request__descriptor);
-    if (!req) {
-        self->errors++;
+    const api_kind_t *kind = NULL;
+    Zube__CreateRequest *req = (Zube__CreateRequest *)s_unpack_with_kind (
+        self, request, &zube__create_request__descriptor, &kind);
+    if (!req)
         return;
-    }
-    const api_kind_t *kind = api_registry_kind (self, request, req->resource);
-    if (!kind) {
-        zube__create_request__free_unpacked (req, NULL);
-        return;
-    }
     if (!s_size_ok (self, request, req->object.len)) {
         zube__create_request__free_unpacked (req, NULL);
         return;
@@ -1108,17 +1126,11 @@ s_queue_write (zube_apiserver_t *self, zube_bus_request_t *request, api_verb_t v
 void
 api_registry_update (zube_apiserver_t *self, zube_bus_request_t *request)
 {
-    Zube__UpdateRequest *req = (Zube__UpdateRequest *)zube_bus_request_unpack_or_reject (
-        request, &zube__update_request__descriptor);
-    if (!req) {
-        self->errors++;
+    const api_kind_t *kind = NULL;
+    Zube__UpdateRequest *req = (Zube__UpdateRequest *)s_unpack_with_kind (
+        self, request, &zube__update_request__descriptor, &kind);
+    if (!req)
         return;
-    }
-    const api_kind_t *kind = api_registry_kind (self, request, req->resource);
-    if (!kind) {
-        zube__update_request__free_unpacked (req, NULL);
-        return;
-    }
     if (!s_size_ok (self, request, req->object.len)) {
         zube__update_request__free_unpacked (req, NULL);
         return;
@@ -1129,17 +1141,11 @@ api_registry_update (zube_apiserver_t *self, zube_bus_request_t *request)
 void
 api_registry_patch (zube_apiserver_t *self, zube_bus_request_t *request)
 {
-    Zube__PatchRequest *req = (Zube__PatchRequest *)zube_bus_request_unpack_or_reject (
-        request, &zube__patch_request__descriptor);
-    if (!req) {
-        self->errors++;
+    const api_kind_t *kind = NULL;
+    Zube__PatchRequest *req = (Zube__PatchRequest *)s_unpack_with_kind (
+        self, request, &zube__patch_request__descriptor, &kind);
+    if (!req)
         return;
-    }
-    const api_kind_t *kind = api_registry_kind (self, request, req->resource);
-    if (!kind) {
-        zube__patch_request__free_unpacked (req, NULL);
-        return;
-    }
     if (!s_size_ok (self, request, req->patch.len)) {
         zube__patch_request__free_unpacked (req, NULL);
         return;
@@ -1312,17 +1318,11 @@ done:
 void
 api_registry_delete (zube_apiserver_t *self, zube_bus_request_t *request)
 {
-    Zube__DeleteRequest *req = (Zube__DeleteRequest *)zube_bus_request_unpack_or_reject (
-        request, &zube__delete_request__descriptor);
-    if (!req) {
-        self->errors++;
+    const api_kind_t *kind = NULL;
+    Zube__DeleteRequest *req = (Zube__DeleteRequest *)s_unpack_with_kind (
+        self, request, &zube__delete_request__descriptor, &kind);
+    if (!req)
         return;
-    }
-    const api_kind_t *kind = api_registry_kind (self, request, req->resource);
-    if (!kind) {
-        zube__delete_request__free_unpacked (req, NULL);
-        return;
-    }
     s_queue_write (self, request, API_VERB_DELETE, kind, &req->base);
 }
 
