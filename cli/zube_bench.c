@@ -420,40 +420,6 @@ s_raw_run (void *dealer, bench_run_t *run, int64_t max_ns, int64_t *start_ns)
 //  --------------------------------------------------------------------------
 //  The mode
 
-//  A loopback port with the next two free too (the broker binds port+1
-//  and port+2 for events).
-static int
-s_free_ports (int count)
-{
-    for (int attempt = 0; attempt < 100; attempt++) {
-        int fd = socket (AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in address = {.sin_family = AF_INET,
-                                      .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
-        socklen_t length = sizeof address;
-        if (fd < 0)
-            return -1;
-        if (bind (fd, (struct sockaddr *) &address, sizeof address) != 0
-            || getsockname (fd, (struct sockaddr *) &address, &length) != 0) {
-            close (fd);
-            continue;
-        }
-        int base = ntohs (address.sin_port);
-        close (fd);
-        bool free_all = base + count < 65000;
-        for (int i = 1; free_all && i < count; i++) {
-            int probe = socket (AF_INET, SOCK_STREAM, 0);
-            struct sockaddr_in at = {.sin_family = AF_INET, .sin_port = htons (base + i),
-                                     .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
-            if (bind (probe, (struct sockaddr *) &at, sizeof at) != 0)
-                free_all = false;
-            close (probe);
-        }
-        if (free_all)
-            return base;
-    }
-    return -1;
-}
-
 static void
 s_rmtree (const char *dir)
 {
@@ -549,8 +515,8 @@ s_bench_bus (int argc, char **argv)
     if (!program)
         program = "zube-broker";
     snprintf (log_path, sizeof log_path, "%s/broker.log", dir);
-    int port = s_free_ports (3);
-    int raw_port = s_free_ports (1);
+    int port = zube_cli_free_ports (3);
+    int raw_port = zube_cli_free_ports (1);
     if (port < 0 || raw_port < 0) {
         zube_cli_error ("no free loopback ports");
         s_rmtree (dir);

@@ -197,39 +197,6 @@ s_result_error (s_result_t *result, const char *text)
 //  --------------------------------------------------------------------------
 //  Processes, ports, folders
 
-//  A loopback port with the next count-1 free too.
-static int
-s_free_ports (int count)
-{
-    for (int attempt = 0; attempt < 100; attempt++) {
-        int fd = socket (AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in address = {.sin_family = AF_INET,
-                                      .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
-        socklen_t length = sizeof address;
-        if (fd < 0)
-            return -1;
-        if (bind (fd, (struct sockaddr *) &address, sizeof address) != 0
-            || getsockname (fd, (struct sockaddr *) &address, &length) != 0) {
-            close (fd);
-            continue;
-        }
-        int base = ntohs (address.sin_port);
-        close (fd);
-        bool free_all = base + count < 65000;
-        for (int i = 1; free_all && i < count; i++) {
-            int probe = socket (AF_INET, SOCK_STREAM, 0);
-            struct sockaddr_in at = {.sin_family = AF_INET, .sin_port = htons (base + i),
-                                     .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
-            if (bind (probe, (struct sockaddr *) &at, sizeof at) != 0)
-                free_all = false;
-            close (probe);
-        }
-        if (free_all)
-            return base;
-    }
-    return -1;
-}
-
 //  Removes a folder tree this run created.
 static void
 s_rmtree (const char *dir)
@@ -550,7 +517,7 @@ s_backend_start (s_bench_t *self)
     }
     const char *program = NULL;
     if (self->kind == S_STORE_REDIS) {
-        self->port = s_free_ports (1);
+        self->port = zube_cli_free_ports (1);
         snprintf (port, sizeof port, "%d", self->port);
         snprintf (self->store_url, sizeof self->store_url, "redis://127.0.0.1:%d", self->port);
         program = "redis-server";
@@ -561,7 +528,7 @@ s_backend_start (s_bench_t *self)
         self->backend = self->port > 0 ? s_spawn (argv, self->backend_log) : -1;
     }
     else {
-        int base = s_free_ports (2);
+        int base = zube_cli_free_ports (2);
         self->port = base;
         snprintf (self->store_url, sizeof self->store_url, "etcd://127.0.0.1:%d", base);
         char client_url[64], peer_url[64], cluster[96];
@@ -632,7 +599,7 @@ s_cluster_start (s_bench_t *self)
         s_program (self->broker_binary, "zube-broker", broker_buf, sizeof broker_buf);
     const char *apiserver = s_program (self->apiserver_binary, "zube-apiserver",
                                        apiserver_buf, sizeof apiserver_buf);
-    int port = s_free_ports (3);
+    int port = zube_cli_free_ports (3);
     if (port < 0) {
         zube_cli_error ("no free loopback ports");
         return -1;

@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -591,4 +594,36 @@ zube_cli_now_ns (void)
     struct timespec ts;
     clock_gettime (CLOCK_MONOTONIC, &ts);
     return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int
+zube_cli_free_ports (int count)
+{
+    for (int attempt = 0; attempt < 100; attempt++) {
+        int fd = socket (AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in address = {.sin_family = AF_INET,
+                                      .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+        socklen_t length = sizeof address;
+        if (fd < 0)
+            return -1;
+        if (bind (fd, (struct sockaddr *) &address, sizeof address) != 0
+            || getsockname (fd, (struct sockaddr *) &address, &length) != 0) {
+            close (fd);
+            continue;
+        }
+        int base = ntohs (address.sin_port);
+        close (fd);
+        bool free_all = base + count < 65000;
+        for (int i = 1; free_all && i < count; i++) {
+            int probe = socket (AF_INET, SOCK_STREAM, 0);
+            struct sockaddr_in at = {.sin_family = AF_INET, .sin_port = htons (base + i),
+                                     .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+            if (bind (probe, (struct sockaddr *) &at, sizeof at) != 0)
+                free_all = false;
+            close (probe);
+        }
+        if (free_all)
+            return base;
+    }
+    return -1;
 }

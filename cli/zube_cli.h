@@ -80,6 +80,9 @@ const char *zube_cli_sibling_program (const char *name, char *buf, size_t buf_si
 //  stdin from /dev/null and stdout and stderr appended to log_path (or
 //  /dev/null). Returns the pid, or -1 with errno set. A program that
 //  cannot be executed exits 127.
+//  A free loopback port whose next count-1 ports are free too (a broker
+//  binds port, port+1 and port+2), or -1.
+int zube_cli_free_ports (int count);
 pid_t zube_cli_spawn (char *const argv[], const char *log_path);
 //  The same; tied: the child also dies with this process
 //  (PR_SET_PDEATHSIG), so not even a SIGKILL of it leaves a server behind.
