@@ -151,6 +151,47 @@ zt_spawn (char *const argv[], const char *log_path)
     return zt_spawn_ex (argv, log_path, false);
 }
 
+//  Stops pid (SIGSTOP) and waits until every one of its threads is stopped:
+//  the signal takes effect asynchronously, and a thread still running can
+//  answer one more request. True once stopped (within a second).
+static inline bool
+zt_freeze (pid_t pid)
+{
+    kill (pid, SIGSTOP);
+    char dir[64];
+    snprintf (dir, sizeof dir, "/proc/%d/task", (int) pid);
+    for (int waited = 0; waited < 1000; waited += 5) {
+        DIR *tasks = opendir (dir);
+        if (!tasks)
+            return false;
+        bool all = true;
+        struct dirent *entry;
+        while (all && (entry = readdir (tasks))) {
+            if (entry->d_name[0] == '.')
+                continue;
+            char path[128], state = 0;
+            snprintf (path, sizeof path, "%s/%s/stat", dir, entry->d_name);
+            FILE *file = fopen (path, "r");
+            //  "pid (comm) S ...": the state follows the last ')'.
+            char line[512] = "";
+            if (file) {
+                if (!fgets (line, sizeof line, file))
+                    line[0] = 0;
+                fclose (file);
+            }
+            char *paren = strrchr (line, ')');
+            if (paren && paren[1] == ' ')
+                state = paren[2];
+            all = state == 'T' || state == 't';
+        }
+        closedir (tasks);
+        if (all)
+            return true;
+        usleep (5000);
+    }
+    return false;
+}
+
 //  Sends sig, then waits up to timeout_ms for the process to end (SIGKILL
 //  after that). Returns the wait status, or -1.
 static inline int

@@ -833,7 +833,7 @@ test_hung_etcd (void)
         s_put_ok (store, "/registry/zt-hung/ns/a", "a", ZUBE_STORE_ANY_REVISION);
     //  Everything is asked while it is stopped, and checked after it goes
     //  on (a failed check must not leave it stopped for the next cases).
-    kill (s_etcd.pid, SIGSTOP);
+    bool frozen = zt_freeze (s_etcd.pid);
     int64_t before = zt_now_ms ();
     zube_status_t read =
         zube_store_get (store, "/registry/zt-hung/ns/a", NULL, NULL, NULL);
@@ -844,6 +844,7 @@ test_hung_etcd (void)
     snprintf (write_error, sizeof write_error, "%s", zube_store_error (store));
     zube_status_t events = zube_store_events (store, start - 1, 0, NULL, NULL, NULL);
     kill (s_etcd.pid, SIGCONT);
+    ZT_ASSERT_MSG (frozen, "the server did not stop on SIGSTOP");
     ZT_ASSERT_INT_EQ (read, ZUBE_UNAVAILABLE);
     ZT_ASSERT_MSG (took >= 400 && took < 3000, "a read gave up after %" PRId64 " ms",
                    took);

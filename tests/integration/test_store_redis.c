@@ -824,11 +824,12 @@ test_connection_loss (void)
     //  write that hung may still happen once it wakes.
     const char *quick[] = {"timeout_ms=300", NULL};
     store = s_open (url, quick);
-    kill (s_redis.pid, SIGSTOP);
+    bool frozen = zt_freeze (s_redis.pid);
     before = zt_now_ms ();
     status = zube_store_put (store, "/registry/c", "c", 1, 0, NULL);
     int64_t waited = zt_now_ms () - before;
     kill (s_redis.pid, SIGCONT);
+    ZT_ASSERT_MSG (frozen, "the server did not stop on SIGSTOP");
     ZT_ASSERT_INT_EQ (status, ZUBE_UNAVAILABLE);
     ZT_ASSERT_STR_CONTAINS (zube_store_error (store), "no answer within 300 ms");
     ZT_ASSERT_MSG (waited >= 250 && waited < 2000, "waited %" PRId64 " ms", waited);
