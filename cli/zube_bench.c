@@ -791,6 +791,9 @@ static const bench_mode_t s_modes[] = {
     {.name = "api",
      .summary = "Pod creates, updates, gets and watch latency through zube-apiserver",
      .handler = zube_bench_api},
+    {.name = "sched",
+     .summary = "Pods bound per second by zube-scheduler on hollow nodes, and its loop alone",
+     .handler = zube_bench_sched},
     {0}};
 
 static void

@@ -11,4 +11,9 @@
 //  status.
 int zube_bench_api (int argc, char **argv);
 
+//  zube-bench sched: pods bound per second end to end on hollow nodes, and
+//  the scheduling loop alone on an in-memory snapshot (--loop-only)
+//  (cli/zube_bench_sched.c, zube-bench(1)). Returns the exit code.
+int zube_bench_sched (int argc, char **argv);
+
 #endif

@@ -118,6 +118,18 @@ static const zubectl_command_t s_commands[] = {
                  "  zubectl patch node node-1 -p '{\"spec\":{\"unschedulable\":true}}'",
      .outputs = "yaml,json,name",
      .handler = zubectl_patch},
+    {.name = "scale",
+     .summary = "Set a new size for a deployment, replica set, stateful set or replication controller",
+     .usage = "scale RESOURCE NAME --replicas COUNT [--current-replicas COUNT] [flags]",
+     .description = "Sets spec.replicas through the resource's scale subresource. With\n"
+                    "--current-replicas, the change is made only if the current size is that\n"
+                    "(a precondition; otherwise a Conflict).",
+     .examples = "  # Scale the replica set web to 3\n"
+                 "  zubectl scale replicaset web --replicas 3\n\n"
+                 "  # Scale deployment web from 2 to 5, only if it has 2 now\n"
+                 "  zubectl scale deployment web --current-replicas 2 --replicas 5",
+     .outputs = "yaml,json,name",
+     .handler = zubectl_scale},
     {.name = "label",
      .summary = "Update the labels on a resource",
      .usage = "label RESOURCE NAME KEY_1=VAL_1 ... KEY_N=VAL_N [KEY-] [--overwrite] [flags]",
@@ -136,6 +148,25 @@ static const zubectl_command_t s_commands[] = {
                  "  zubectl annotate pods web description='my frontend'",
      .outputs = "yaml,json,name",
      .handler = zubectl_annotate},
+    {.name = "logs",
+     .summary = "Print the logs for a container in a pod",
+     .usage = "logs POD [-c CONTAINER] [--previous] [--tail N] [-f] [flags]",
+     .description = "Asks the node agent that runs the pod (its bus service node/<node>) for\n"
+                    "the container's log. The container may be omitted when the pod has one.",
+     .examples = "  # The log of pod web's only container\n"
+                 "  zubectl logs web\n\n"
+                 "  # The last 20 lines of container sidecar of the previous run\n"
+                 "  zubectl logs web -c sidecar --previous --tail 20",
+     .handler = zubectl_logs},
+    {.name = "exec",
+     .summary = "Execute a command in a container",
+     .usage = "exec POD [-c CONTAINER] -- COMMAND [ARG...] [flags]",
+     .description = "Runs COMMAND in the container through the node agent that runs the pod\n"
+                    "(its bus service node/<node>), prints its output, and exits with its exit\n"
+                    "code.",
+     .examples = "  # Run date in pod web\n"
+                 "  zubectl exec web -- date",
+     .handler = zubectl_exec},
     {.name = "backup",
      .summary = "Save a snapshot of the cluster state to a file",
      .usage = "backup FILE [flags]",
@@ -162,6 +193,16 @@ static const zubectl_command_t s_commands[] = {
                  "  zubectl version --client -o yaml",
      .outputs = "yaml,json",
      .handler = zubectl_version},
+    {.name = "plugin",
+     .summary = "List, load, swap and unload the plugins of a running service",
+     .usage = "plugin COMMAND --service SERVICE [flags]",
+     .description = "Every host service answers plugins.list, plugins.load, plugins.swap and\n"
+                    "plugins.unload on the bus (zube-plugin(3)).",
+     .subcommands = zubectl_plugin_commands},
+    {.name = "scheduler",
+     .summary = "Explain, inspect and reconfigure the running scheduler",
+     .usage = "scheduler COMMAND [flags]",
+     .subcommands = zubectl_scheduler_commands},
     {.name = "bus",
      .summary = "Inspect the message bus: registered services, round trips",
      .usage = "bus COMMAND [flags]",

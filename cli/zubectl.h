@@ -197,6 +197,14 @@ int zubectl_describe (zubectl_t *self, const zubectl_command_t *command, int arg
 int zubectl_delete (zubectl_t *self, const zubectl_command_t *command, int argc, char **argv);
 int zubectl_patch (zubectl_t *self, const zubectl_command_t *command, int argc, char **argv);
 int zubectl_label (zubectl_t *self, const zubectl_command_t *command, int argc, char **argv);
+//  cli/zubectl_scale.c
+int zubectl_scale (zubectl_t *self, const zubectl_command_t *command, int argc, char **argv);
+//  cli/zubectl_node.c: what the node agents answer (node/<name>)
+int zubectl_logs (zubectl_t *self, const zubectl_command_t *command, int argc, char **argv);
+int zubectl_exec (zubectl_t *self, const zubectl_command_t *command, int argc, char **argv);
+//  cli/zubectl_plugin.c and cli/zubectl_scheduler.c: command groups
+extern const zubectl_command_t zubectl_plugin_commands[];
+extern const zubectl_command_t zubectl_scheduler_commands[];
 int zubectl_annotate (zubectl_t *self, const zubectl_command_t *command, int argc,
                       char **argv);
 int zubectl_backup (zubectl_t *self, const zubectl_command_t *command, int argc, char **argv);
