@@ -85,6 +85,17 @@ s_object_find (const zube_json_t *object, const char *key, size_t key_len)
     return -1;
 }
 
+//  Removes (and frees) member at.
+static void
+s_object_remove (zube_json_t *object, size_t at)
+{
+    free (object->members[at].key);
+    zube_json_free (&object->members[at].value);
+    memmove (&object->members[at], &object->members[at + 1],
+             (object->count - at - 1) * sizeof object->members[0]);
+    object->count--;
+}
+
 zube_json_t *
 zube_json_get (const zube_json_t *object, const char *key)
 {
@@ -762,11 +773,7 @@ zube_json_merge_patch (zube_json_t *target, const zube_json_t *patch)
         ptrdiff_t at = s_object_find (target, member->key, member->key_len);
         if (member->value->type == ZUBE_JSON_NULL) {
             if (at >= 0) {
-                free (target->members[at].key);
-                zube_json_free (&target->members[at].value);
-                memmove (&target->members[at], &target->members[at + 1],
-                         (target->count - (size_t)at - 1) * sizeof target->members[0]);
-                target->count--;
+                s_object_remove (target, (size_t)at);
             }
             continue;
         }
@@ -776,10 +783,8 @@ zube_json_merge_patch (zube_json_t *target, const zube_json_t *patch)
             target->members[at].value = merged;
             if (!merged) {
                 //  Drop the emptied member so the tree stays whole
-                free (target->members[at].key);
-                memmove (&target->members[at], &target->members[at + 1],
-                         (target->count - (size_t)at - 1) * sizeof target->members[0]);
-                target->count--;
+                target->members[at].value = NULL;
+                s_object_remove (target, (size_t)at);
                 zube_json_free (&target);
                 return NULL;
             }
@@ -795,4 +800,516 @@ zube_json_merge_patch (zube_json_t *target, const zube_json_t *patch)
         }
     }
     return target;
+}
+
+//  ---------------------------------------------------------------------
+//  RFC 6902 JSON patch, with RFC 6901 JSON pointers
+
+#define streq(a, b) (strcmp ((a), (b)) == 0)
+
+bool
+zube_json_equal (const zube_json_t *a, const zube_json_t *b)
+{
+    if (a->type != b->type)
+        return false;
+    switch (a->type) {
+    case ZUBE_JSON_STRING:
+        return a->len == b->len && memcmp (a->text, b->text, a->len) == 0;
+    case ZUBE_JSON_NUMBER:
+        //  1 and 1.0 are one number
+        return (a->len == b->len && memcmp (a->text, b->text, a->len) == 0) ||
+               strtod (a->text, NULL) == strtod (b->text, NULL);
+    case ZUBE_JSON_ARRAY:
+        if (a->count != b->count)
+            return false;
+        for (size_t i = 0; i < a->count; i++)
+            if (!zube_json_equal (a->items[i], b->items[i]))
+                return false;
+        return true;
+    case ZUBE_JSON_OBJECT:
+        if (a->count != b->count)
+            return false;
+        for (size_t i = 0; i < a->count; i++) {
+            ptrdiff_t at = s_object_find (b, a->members[i].key, a->members[i].key_len);
+            if (at < 0 || !zube_json_equal (a->members[i].value, b->members[at].value))
+                return false;
+        }
+        return true;
+    default:
+        return true;
+    }
+}
+
+//  One reference token of a pointer, unescaped (~1 is '/', ~0 is '~');
+//  *rest_p moves past it. -1 on a '~' followed by anything else.
+static int
+s_pointer_token (const char **rest_p, char *token, size_t size, size_t *len_p)
+{
+    const char *at = *rest_p + 1; //  past the '/'
+    size_t len = 0;
+    while (*at && *at != '/') {
+        char c = *at++;
+        if (c == '~') {
+            if (*at != '0' && *at != '1')
+                return -1;
+            c = *at++ == '0' ? '~' : '/';
+        }
+        if (len + 1 < size)
+            token[len++] = c;
+    }
+    token[len] = 0;
+    *len_p = len;
+    *rest_p = at;
+    return 0;
+}
+
+//  An array index: digits without a leading zero, below count (limit);
+//  -1 when it is not one.
+static ptrdiff_t
+s_array_index (const char *token, size_t limit)
+{
+    if (!*token || (token[0] == '0' && token[1]) || strlen (token) > 18)
+        return -1;
+    for (const char *c = token; *c; c++)
+        if (*c < '0' || *c > '9')
+            return -1;
+    long long index = atoll (token);
+    return index < 0 || (size_t)index >= limit ? -1 : (ptrdiff_t)index;
+}
+
+typedef struct {
+    //  The container holding the target (NULL: the target is the root)
+    zube_json_t *parent;
+    char token[512];
+    size_t token_len;
+} s_location_t;
+
+//  Walks pointer to the container of its last token. "" names the root.
+static int
+s_locate (zube_json_t *root, const char *pointer, s_location_t *where, const char **why)
+{
+    where->parent = NULL;
+    if (!*pointer)
+        return 0;
+    if (*pointer != '/') {
+        *why = "a JSON pointer must be empty or start with '/'";
+        return -1;
+    }
+    zube_json_t *node = root;
+    const char *rest = pointer;
+    while (true) {
+        if (s_pointer_token (&rest, where->token, sizeof where->token, &where->token_len)) {
+            *why = "'~' must be followed by 0 or 1";
+            return -1;
+        }
+        if (!*rest) {
+            where->parent = node;
+            if (node->type != ZUBE_JSON_OBJECT && node->type != ZUBE_JSON_ARRAY) {
+                *why = "the parent is neither an object nor an array";
+                return -1;
+            }
+            return 0;
+        }
+        zube_json_t *next = NULL;
+        if (node->type == ZUBE_JSON_OBJECT) {
+            ptrdiff_t at = s_object_find (node, where->token, where->token_len);
+            next = at < 0 ? NULL : node->members[at].value;
+        } else if (node->type == ZUBE_JSON_ARRAY) {
+            ptrdiff_t at = s_array_index (where->token, node->count);
+            next = at < 0 ? NULL : node->items[at];
+        }
+        if (!next) {
+            *why = "the path does not exist";
+            return -1;
+        }
+        node = next;
+    }
+}
+
+//  The value at a location, or NULL.
+static zube_json_t **
+s_slot (zube_json_t **root_p, s_location_t *where)
+{
+    zube_json_t *parent = where->parent;
+    if (!parent)
+        return root_p;
+    if (parent->type == ZUBE_JSON_OBJECT) {
+        ptrdiff_t at = s_object_find (parent, where->token, where->token_len);
+        return at < 0 ? NULL : &parent->members[at].value;
+    }
+    ptrdiff_t at = s_array_index (where->token, parent->count);
+    return at < 0 ? NULL : &parent->items[at];
+}
+
+//  Takes value (also when it fails).
+static int
+s_add (zube_json_t **root_p, s_location_t *where, zube_json_t *value, const char **why)
+{
+    zube_json_t *parent = where->parent;
+    if (!parent) {
+        zube_json_free (root_p);
+        *root_p = value;
+        return 0;
+    }
+    if (parent->type == ZUBE_JSON_OBJECT) {
+        zube_json_t **slot = s_slot (root_p, where);
+        if (slot) {
+            zube_json_free (slot);
+            *slot = value;
+            return 0;
+        }
+        char *key = s_memdup (where->token, where->token_len);
+        if (key && s_object_add (parent, key, where->token_len, value) == 0)
+            return 0;
+        free (key);
+    } else {
+        ptrdiff_t at = streq (where->token, "-")
+                           ? (ptrdiff_t)parent->count
+                           : s_array_index (where->token, parent->count + 1);
+        if (at < 0) {
+            zube_json_free (&value);
+            *why = "the array index is out of range";
+            return -1;
+        }
+        if (s_array_add (parent, value) == 0) {
+            memmove (&parent->items[at + 1], &parent->items[at],
+                     (parent->count - 1 - (size_t)at) * sizeof parent->items[0]);
+            parent->items[at] = value;
+            return 0;
+        }
+    }
+    zube_json_free (&value);
+    *why = "out of memory";
+    return -1;
+}
+
+//  Detaches the value at a location into *value_p.
+static int
+s_remove (zube_json_t **root_p, s_location_t *where, zube_json_t **value_p,
+          const char **why)
+{
+    zube_json_t *parent = where->parent;
+    zube_json_t **slot = s_slot (root_p, where);
+    if (!slot) {
+        *why = "the path does not exist";
+        return -1;
+    }
+    *value_p = *slot;
+    if (!parent)
+        *root_p = NULL;
+    else if (parent->type == ZUBE_JSON_OBJECT) {
+        size_t at = (size_t)s_object_find (parent, where->token, where->token_len);
+        parent->members[at].value = NULL;
+        s_object_remove (parent, at);
+    } else {
+        size_t at = (size_t)(slot - parent->items);
+        memmove (&parent->items[at], &parent->items[at + 1],
+                 (parent->count - at - 1) * sizeof parent->items[0]);
+        parent->count--;
+    }
+    return 0;
+}
+
+static const char *
+s_member_string (const zube_json_t *operation, const char *name)
+{
+    const zube_json_t *value = zube_json_get (operation, name);
+    return value && value->type == ZUBE_JSON_STRING ? value->text : NULL;
+}
+
+//  One operation; why says what failed.
+static int
+s_operation (zube_json_t **root_p, const zube_json_t *operation, const char *op,
+             const char *path, const char **why)
+{
+    s_location_t where, from_where;
+    const zube_json_t *value = zube_json_get (operation, "value");
+    bool needs_value = streq (op, "add") || streq (op, "replace") || streq (op, "test");
+    if (needs_value && !value) {
+        *why = "the operation has no \"value\"";
+        return -1;
+    }
+    const char *from = NULL;
+    if (streq (op, "move") || streq (op, "copy")) {
+        from = s_member_string (operation, "from");
+        if (!from) {
+            *why = "the operation has no \"from\" string";
+            return -1;
+        }
+        if (s_locate (*root_p, from, &from_where, why) || !s_slot (root_p, &from_where)) {
+            *why = "the \"from\" path does not exist";
+            return -1;
+        }
+    }
+    if (s_locate (*root_p, path, &where, why))
+        return -1;
+    if (streq (op, "add")) {
+        zube_json_t *copy = zube_json_clone (value);
+        if (!copy) {
+            *why = "out of memory";
+            return -1;
+        }
+        return s_add (root_p, &where, copy, why);
+    }
+    zube_json_t **slot = NULL;
+    if (streq (op, "remove")) {
+        zube_json_t *removed = NULL;
+        int rc = s_remove (root_p, &where, &removed, why);
+        zube_json_free (&removed);
+        return rc;
+    }
+    if (streq (op, "replace") || streq (op, "test")) {
+        slot = s_slot (root_p, &where);
+        if (!slot) {
+            *why = "the path does not exist";
+            return -1;
+        }
+        if (streq (op, "test")) {
+            if (zube_json_equal (*slot, value))
+                return 0;
+            *why = "test failed: the value differs";
+            return -1;
+        }
+        zube_json_t *copy = zube_json_clone (value);
+        if (!copy) {
+            *why = "out of memory";
+            return -1;
+        }
+        zube_json_free (slot);
+        *slot = copy;
+        return 0;
+    }
+    if (streq (op, "copy")) {
+        zube_json_t *copy = zube_json_clone (*s_slot (root_p, &from_where));
+        if (!copy) {
+            *why = "out of memory";
+            return -1;
+        }
+        return s_add (root_p, &where, copy, why);
+    }
+    if (streq (op, "move")) {
+        size_t from_len = strlen (from);
+        if (strncmp (path, from, from_len) == 0 && path[from_len] == '/') {
+            *why = "a value cannot be moved into one of its own children";
+            return -1;
+        }
+        if (streq (path, from))
+            return 0;
+        zube_json_t *moved = NULL;
+        if (s_remove (root_p, &from_where, &moved, why))
+            return -1;
+        //  The target's parent may have moved with the removal
+        if (s_locate (*root_p, path, &where, why)) {
+            zube_json_free (&moved);
+            return -1;
+        }
+        return s_add (root_p, &where, moved, why);
+    }
+    *why = "unknown operation (add, remove, replace, move, copy or test)";
+    return -1;
+}
+
+int
+zube_json_patch (zube_json_t **root_p, const zube_json_t *patch, char *error,
+                 size_t error_size)
+{
+    if (patch->type != ZUBE_JSON_ARRAY) {
+        snprintf (error, error_size, "a JSON patch must be an array of operations");
+        return -1;
+    }
+    for (size_t i = 0; i < patch->count; i++) {
+        const zube_json_t *operation = patch->items[i];
+        const char *op = s_member_string (operation, "op");
+        const char *path = s_member_string (operation, "path");
+        const char *why = NULL;
+        if (operation->type != ZUBE_JSON_OBJECT)
+            why = "an operation must be an object";
+        else if (!op)
+            why = "the operation has no \"op\" string";
+        else if (!path)
+            why = "the operation has no \"path\" string";
+        else if (!*root_p)
+            why = "the document is empty";
+        if (why || s_operation (root_p, operation, op, path, &why)) {
+            snprintf (error, error_size, "operation %zu (%s %s): %s", i, op ? op : "?",
+                      path ? path : "?", why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Strategic merge patch: RFC 7386 plus Kubernetes' merge keys for the
+//  lists whose Go fields carry patchStrategy "merge"
+
+//  The merge key of a list member named field, or NULL (the list is
+//  replaced whole).
+static const char *
+s_merge_key (const char *field, size_t len, const zube_json_t *patch_list)
+{
+    static const struct {
+        const char *field;
+        const char *key;
+    } keys[] = {
+        {"containers", "name"},       {"initContainers", "name"},
+        {"ephemeralContainers", "name"}, {"volumes", "name"},
+        {"env", "name"},              {"volumeMounts", "mountPath"},
+        {"volumeDevices", "devicePath"}, {"imagePullSecrets", "name"},
+        {"conditions", "type"},       {"hostAliases", "ip"},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strlen (keys[i].field) == len && memcmp (keys[i].field, field, len) == 0)
+            return keys[i].key;
+    //  Container ports merge on containerPort, a Service's on port
+    if (len == 5 && memcmp (field, "ports", 5) == 0) {
+        for (size_t i = 0; i < patch_list->count; i++)
+            if (zube_json_get (patch_list->items[i], "containerPort"))
+                return "containerPort";
+        return "port";
+    }
+    return NULL;
+}
+
+static zube_json_t *s_strategic (zube_json_t *target, const zube_json_t *patch,
+                                 char *error, size_t error_size);
+
+//  Merges the patch list into the target list by key; consumes target.
+static zube_json_t *
+s_strategic_list (zube_json_t *target, const zube_json_t *patch, const char *key,
+                  char *error, size_t error_size)
+{
+    for (size_t i = 0; i < patch->count; i++) {
+        const zube_json_t *item = patch->items[i];
+        const zube_json_t *id = zube_json_get (item, key);
+        if (!id) {
+            snprintf (error, error_size, "a list item has no merge key \"%s\"", key);
+            zube_json_free (&target);
+            return NULL;
+        }
+        const zube_json_t *directive = zube_json_get (item, "$patch");
+        bool remove = directive && directive->type == ZUBE_JSON_STRING &&
+                      streq (directive->text, "delete");
+        size_t at = 0;
+        while (at < target->count &&
+               !(zube_json_get (target->items[at], key) &&
+                 zube_json_equal (zube_json_get (target->items[at], key), id)))
+            at++;
+        if (remove) {
+            if (at < target->count) {
+                zube_json_free (&target->items[at]);
+                memmove (&target->items[at], &target->items[at + 1],
+                         (target->count - at - 1) * sizeof target->items[0]);
+                target->count--;
+            }
+            continue;
+        }
+        zube_json_t *merged = s_strategic (at < target->count ? target->items[at] : NULL,
+                                           item, error, error_size);
+        if (at < target->count)
+            target->items[at] = NULL;
+        if (!merged || (at == target->count && s_array_add (target, merged))) {
+            if (at < target->count)
+                target->items[at] = s_node_new (ZUBE_JSON_NULL);
+            zube_json_free (&merged);
+            zube_json_free (&target);
+            if (!*error)
+                snprintf (error, error_size, "out of memory");
+            return NULL;
+        }
+        if (at < target->count)
+            target->items[at] = merged;
+    }
+    return target;
+}
+
+static zube_json_t *
+s_strategic (zube_json_t *target, const zube_json_t *patch, char *error,
+             size_t error_size)
+{
+    if (patch->type != ZUBE_JSON_OBJECT) {
+        zube_json_free (&target);
+        return zube_json_clone (patch);
+    }
+    const zube_json_t *directive = zube_json_get (patch, "$patch");
+    if (directive) {
+        if (directive->type == ZUBE_JSON_STRING && streq (directive->text, "replace")) {
+            zube_json_free (&target);
+            target = NULL;
+        } else if (!(directive->type == ZUBE_JSON_STRING &&
+                     streq (directive->text, "delete"))) {
+            snprintf (error, error_size, "$patch: unsupported value (delete or replace)");
+            zube_json_free (&target);
+            return NULL;
+        }
+    }
+    if (!target || target->type != ZUBE_JSON_OBJECT) {
+        zube_json_free (&target);
+        if (!(target = s_node_new (ZUBE_JSON_OBJECT)))
+            return NULL;
+    }
+    for (size_t i = 0; i < patch->count; i++) {
+        const zube_json_member_t *member = &patch->members[i];
+        if (member->key_len && member->key[0] == '$') {
+            if (streq (member->key, "$patch"))
+                continue;
+            snprintf (error, error_size, "the directive \"%s\" is not supported",
+                      member->key);
+            zube_json_free (&target);
+            return NULL;
+        }
+        ptrdiff_t at = s_object_find (target, member->key, member->key_len);
+        const zube_json_t *value = member->value;
+        if (value->type == ZUBE_JSON_NULL) {
+            if (at >= 0) {
+                s_object_remove (target, (size_t)at);
+            }
+            continue;
+        }
+        zube_json_t *old = at >= 0 ? target->members[at].value : NULL;
+        const char *key = value->type == ZUBE_JSON_ARRAY
+                              ? s_merge_key (member->key, member->key_len, value)
+                              : NULL;
+        zube_json_t *merged;
+        if (key && old && old->type == ZUBE_JSON_ARRAY)
+            merged = s_strategic_list (old, value, key, error, error_size);
+        else if (key) {
+            zube_json_free (&old);
+            zube_json_t *empty = s_node_new (ZUBE_JSON_ARRAY);
+            merged = empty ? s_strategic_list (empty, value, key, error, error_size) : NULL;
+        } else
+            merged = s_strategic (old, value, error, error_size);
+        if (at >= 0)
+            target->members[at].value = merged;
+        if (!merged) {
+            if (at >= 0) {
+                target->members[at].value = NULL;
+                s_object_remove (target, (size_t)at);
+            }
+            zube_json_free (&target);
+            return NULL;
+        }
+        if (at < 0) {
+            char *copy = s_memdup (member->key, member->key_len);
+            if (!copy || s_object_add (target, copy, member->key_len, merged)) {
+                free (copy);
+                zube_json_free (&merged);
+                zube_json_free (&target);
+                return NULL;
+            }
+        }
+    }
+    return target;
+}
+
+zube_json_t *
+zube_json_strategic_merge (zube_json_t *target, const zube_json_t *patch, char *error,
+                           size_t error_size)
+{
+    if (error_size)
+        *error = 0;
+    zube_json_t *merged = s_strategic (target, patch, error, error_size);
+    if (!merged && error_size && !*error)
+        snprintf (error, error_size, "out of memory");
+    return merged;
 }

@@ -62,4 +62,27 @@ zube_json_t *zube_json_get (const zube_json_t *object, const char *key);
 //  target is freed then).
 zube_json_t *zube_json_merge_patch (zube_json_t *target, const zube_json_t *patch);
 
+//  Deep equality (object members in any order; numbers by value).
+bool zube_json_equal (const zube_json_t *a, const zube_json_t *b);
+
+//  RFC 6902 JSON patch: applies patch (an array of operations) to
+//  *root_p in place, in order. Returns 0, or -1 with error naming the
+//  operation's index, op and path ("operation 1 (test /a): test failed:
+//  the value differs"); *root_p is then partly patched, so callers patch
+//  a copy they can drop.
+int zube_json_patch (zube_json_t **root_p, const zube_json_t *patch, char *error,
+                     size_t error_size);
+
+//  Kubernetes' strategic merge patch, for what zube supports of it: a
+//  merge patch whose lists of containers, initContainers,
+//  ephemeralContainers, volumes, env, imagePullSecrets and conditions
+//  merge by name (conditions by type), volumeMounts by mountPath, ports
+//  by containerPort (a Service's by port); an item with "$patch":
+//  "delete" removes its match; an object with "$patch": "replace" is
+//  replaced whole. Every other list (tolerations included) is replaced,
+//  as in a merge patch. Other "$" directives are an error. Consumes
+//  target; NULL with error on failure.
+zube_json_t *zube_json_strategic_merge (zube_json_t *target, const zube_json_t *patch,
+                                        char *error, size_t error_size);
+
 #endif

@@ -1,13 +1,21 @@
-/*  zube_patch - JSON merge patch (RFC 7386) on objects of any kind.
+/*  zube_patch - patches on objects of any kind: JSON merge patch (RFC
+    7386), JSON patch (RFC 6902) and Kubernetes' strategic merge patch.
 
-    The apiserver applies `application/merge-patch+json` (and, as a
-    subset, strategic merge patch, whose differences for lists are not
-    modelled) through the generic codec: the object is encoded as JSON,
-    the patch merged into it (objects merge key by key, null removes a
-    key, anything else replaces), and the result decoded back into the
-    object's kind with the codec's strict checks, so an unknown field in
-    a patch is the same clear error as in a manifest. zubectl label and
-    annotate build their patches with the same functions.
+    The apiserver applies all three through the generic codec: the object
+    is encoded as JSON, the patch applied to that tree, and the result
+    decoded back into the object's kind with the codec's strict checks,
+    so an unknown field in a patch is the same clear error as in a
+    manifest. A merge patch merges objects key by key (null removes a
+    key, anything else replaces); a JSON patch runs its add, remove,
+    replace, move, copy and test operations in order (JSON pointers with
+    ~0 and ~1, "-" appends to an array); a strategic merge patch is a
+    merge patch whose lists of containers, initContainers,
+    ephemeralContainers, volumes, env, imagePullSecrets, conditions
+    (by type), volumeMounts (by mountPath) and ports (by containerPort,
+    a Service's by port) merge item by item by that key, with
+    "$patch": "delete" on an item removing it; other lists (tolerations
+    among them) are replaced. zubectl label and annotate build their
+    patches with the same functions.
 
         ProtobufCMessage *patched = NULL;
         char error[512];
@@ -25,6 +33,36 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+typedef enum {
+    ZUBE_PATCH_MERGE = 0, //  application/merge-patch+json
+    ZUBE_PATCH_STRATEGIC, //  application/strategic-merge-patch+json
+    ZUBE_PATCH_JSON,      //  application/json-patch+json
+    ZUBE_PATCH_UNKNOWN
+} zube_patch_type_t;
+
+//  What zube_patch_apply answers besides 0.
+#define ZUBE_PATCH_BAD -1    //  the patch document is malformed
+#define ZUBE_PATCH_FAILED -2 //  it does not apply (a failed test, a missing path,
+                             //  a result that is not a valid object)
+
+//  The type a patch's content type names (NULL or "": merge).
+zube_patch_type_t zube_patch_type_parse (const char *content_type);
+
+//  Applies patch (JSON text) of type to a copy of object; *result_p is
+//  the patched copy, a new message of the same kind. Returns 0,
+//  ZUBE_PATCH_BAD or ZUBE_PATCH_FAILED with error saying what is wrong;
+//  a failing JSON patch operation is named by its index, op and path:
+//  "json patch: operation 1 (test /spec/replicas): test failed: the
+//  value differs".
+int zube_patch_apply (const ProtobufCMessage *object, zube_patch_type_t type,
+                      const char *patch, ProtobufCMessage **result_p, char *error,
+                      size_t error_size);
+
+//  Applies a JSON patch to target, both JSON text; the patched JSON
+//  (malloc'd, compact) or NULL with error.
+char *zube_json_patch_json (const char *target, const char *patch, char *error,
+                            size_t error_size);
 
 //  Merges patch (JSON text, NUL-terminated) into a copy of object and
 //  returns the copy as a new message of the same kind in *result_p.

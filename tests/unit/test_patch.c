@@ -323,6 +323,208 @@ test_apply_errors (void)
     protobuf_c_message_free_unpacked (&pod->base, NULL);
 }
 
+//  ---------------------------------------------------------------------
+//  JSON patch (RFC 6902)
+
+static void
+s_check_json_patch (const char *target, const char *patch, const char *expected,
+                    int line)
+{
+    char error[512] = "";
+    char *patched = zube_json_patch_json (target, patch, error, sizeof error);
+    char copy[512];
+    snprintf (copy, sizeof copy, "%s", patched ? patched : error);
+    int same = patched && expected && strcmp (patched, expected) == 0;
+    int failed_as_expected = !patched && !expected;
+    free (patched);
+    if (!same && !failed_as_expected)
+        ZT_FAIL ("line %d: %s + %s -> %s, expected %s", line, target, patch, copy,
+                 expected ? expected : "an error");
+}
+
+#define S_CHECK_JSON_PATCH(target, patch, expected)                                      \
+    s_check_json_patch (target, patch, expected, __LINE__)
+
+static void
+test_json_patch_rfc6902 (void)
+{
+    //  Appendix A, A.1 to A.16
+    S_CHECK_JSON_PATCH ("{\"foo\":\"bar\"}",
+                        "[{\"op\":\"add\",\"path\":\"/baz\",\"value\":\"qux\"}]",
+                        "{\"foo\":\"bar\",\"baz\":\"qux\"}");
+    S_CHECK_JSON_PATCH ("{\"foo\":[\"bar\",\"baz\"]}",
+                        "[{\"op\":\"add\",\"path\":\"/foo/1\",\"value\":\"qux\"}]",
+                        "{\"foo\":[\"bar\",\"qux\",\"baz\"]}");
+    S_CHECK_JSON_PATCH ("{\"baz\":\"qux\",\"foo\":\"bar\"}",
+                        "[{\"op\":\"remove\",\"path\":\"/baz\"}]", "{\"foo\":\"bar\"}");
+    S_CHECK_JSON_PATCH ("{\"foo\":[\"bar\",\"qux\",\"baz\"]}",
+                        "[{\"op\":\"remove\",\"path\":\"/foo/1\"}]",
+                        "{\"foo\":[\"bar\",\"baz\"]}");
+    S_CHECK_JSON_PATCH ("{\"baz\":\"qux\",\"foo\":\"bar\"}",
+                        "[{\"op\":\"replace\",\"path\":\"/baz\",\"value\":\"boo\"}]",
+                        "{\"baz\":\"boo\",\"foo\":\"bar\"}");
+    S_CHECK_JSON_PATCH (
+        "{\"foo\":{\"bar\":\"baz\",\"waldo\":\"fred\"},\"qux\":{\"corge\":\"grault\"}}",
+        "[{\"op\":\"move\",\"from\":\"/foo/waldo\",\"path\":\"/qux/thud\"}]",
+        "{\"foo\":{\"bar\":\"baz\"},\"qux\":{\"corge\":\"grault\",\"thud\":\"fred\"}}");
+    S_CHECK_JSON_PATCH ("{\"foo\":[\"all\",\"grass\",\"cows\",\"eat\"]}",
+                        "[{\"op\":\"move\",\"from\":\"/foo/1\",\"path\":\"/foo/3\"}]",
+                        "{\"foo\":[\"all\",\"cows\",\"eat\",\"grass\"]}");
+    S_CHECK_JSON_PATCH ("{\"baz\":\"qux\",\"foo\":[\"a\",2,\"c\"]}",
+                        "[{\"op\":\"test\",\"path\":\"/baz\",\"value\":\"qux\"},"
+                        "{\"op\":\"test\",\"path\":\"/foo/1\",\"value\":2}]",
+                        "{\"baz\":\"qux\",\"foo\":[\"a\",2,\"c\"]}");
+    S_CHECK_JSON_PATCH ("{\"baz\":\"qux\"}",
+                        "[{\"op\":\"test\",\"path\":\"/baz\",\"value\":\"bar\"}]", NULL);
+    S_CHECK_JSON_PATCH ("{\"foo\":\"bar\"}",
+                        "[{\"op\":\"add\",\"path\":\"/child\",\"value\":{\"grandchild\":{}}}]",
+                        "{\"foo\":\"bar\",\"child\":{\"grandchild\":{}}}");
+    S_CHECK_JSON_PATCH ("{\"foo\":\"bar\"}",
+                        "[{\"op\":\"add\",\"path\":\"/baz\",\"value\":\"qux\",\"xyz\":123}]",
+                        "{\"foo\":\"bar\",\"baz\":\"qux\"}");
+    S_CHECK_JSON_PATCH ("{\"foo\":\"bar\"}",
+                        "[{\"op\":\"add\",\"path\":\"/baz/bat\",\"value\":\"qux\"}]", NULL);
+    S_CHECK_JSON_PATCH ("{\"/\":9,\"~1\":10}",
+                        "[{\"op\":\"test\",\"path\":\"/~01\",\"value\":10}]",
+                        "{\"/\":9,\"~1\":10}");
+    S_CHECK_JSON_PATCH ("{\"/\":9,\"~1\":10}",
+                        "[{\"op\":\"test\",\"path\":\"/~01\",\"value\":\"10\"}]", NULL);
+    S_CHECK_JSON_PATCH ("{\"foo\":[\"bar\"]}",
+                        "[{\"op\":\"add\",\"path\":\"/foo/-\",\"value\":[\"abc\",\"def\"]}]",
+                        "{\"foo\":[\"bar\",[\"abc\",\"def\"]]}");
+    //  ~1 is '/', copy, numbers by value, objects in any order
+    S_CHECK_JSON_PATCH ("{\"a/b\":1}", "[{\"op\":\"copy\",\"from\":\"/a~1b\",\"path\":\"/c\"}]",
+                        "{\"a/b\":1,\"c\":1}");
+    S_CHECK_JSON_PATCH ("{\"n\":1.0,\"o\":{\"x\":1,\"y\":2}}",
+                        "[{\"op\":\"test\",\"path\":\"/n\",\"value\":1},"
+                        "{\"op\":\"test\",\"path\":\"/o\",\"value\":{\"y\":2,\"x\":1}}]",
+                        "{\"n\":1.0,\"o\":{\"x\":1,\"y\":2}}");
+    //  Errors: out of range, leading zero, a move into its own child,
+    //  an unknown op, a missing value
+    S_CHECK_JSON_PATCH ("{\"a\":[1]}", "[{\"op\":\"add\",\"path\":\"/a/2\",\"value\":0}]",
+                        NULL);
+    S_CHECK_JSON_PATCH ("{\"a\":[1,2]}", "[{\"op\":\"remove\",\"path\":\"/a/01\"}]", NULL);
+    S_CHECK_JSON_PATCH ("{\"a\":{\"b\":{}}}",
+                        "[{\"op\":\"move\",\"from\":\"/a\",\"path\":\"/a/b/c\"}]", NULL);
+    S_CHECK_JSON_PATCH ("{}", "[{\"op\":\"frob\",\"path\":\"/a\"}]", NULL);
+    S_CHECK_JSON_PATCH ("{}", "[{\"op\":\"add\",\"path\":\"/a\"}]", NULL);
+    S_CHECK_JSON_PATCH ("{}", "[{\"op\":\"remove\",\"path\":\"a\"}]", NULL);
+    S_CHECK_JSON_PATCH ("{}", "[{\"op\":\"remove\",\"path\":\"/~2\"}]", NULL);
+
+    //  The error names the operation's index, op and path
+    char error[512];
+    ZT_ASSERT (zube_json_patch_json ("{\"a\":1}",
+                                     "[{\"op\":\"replace\",\"path\":\"/a\",\"value\":2},"
+                                     "{\"op\":\"test\",\"path\":\"/a\",\"value\":3}]",
+                                     error, sizeof error) == NULL);
+    ZT_ASSERT_STR_EQ (error,
+                      "json patch: operation 1 (test /a): test failed: the value differs");
+    ZT_ASSERT (zube_json_patch_json ("{\"a\":1}", "[{\"op\":\"remove\",\"path\":\"/b/c\"}]",
+                                     error, sizeof error) == NULL);
+    ZT_ASSERT_STR_EQ (error, "json patch: operation 0 (remove /b/c): the path does not "
+                             "exist");
+    ZT_ASSERT (zube_json_patch_json ("{}", "{}", error, sizeof error) == NULL);
+    ZT_ASSERT_STR_EQ (error, "json patch: a JSON patch must be an array of operations");
+}
+
+static void
+test_patch_apply_types (void)
+{
+    Zube__Pod *pod = s_pod ();
+    ProtobufCMessage *out = NULL;
+    char error[512] = "";
+    ZT_ASSERT_INT_EQ (zube_patch_type_parse ("application/json-patch+json"),
+                      ZUBE_PATCH_JSON);
+    ZT_ASSERT_INT_EQ (zube_patch_type_parse (NULL), ZUBE_PATCH_MERGE);
+    ZT_ASSERT_INT_EQ (zube_patch_type_parse ("application/strategic-merge-patch+json"),
+                      ZUBE_PATCH_STRATEGIC);
+    ZT_ASSERT_INT_EQ (zube_patch_type_parse ("text/plain"), ZUBE_PATCH_UNKNOWN);
+
+    //  JSON patch on an object: append a container, replace an image
+    ZT_ASSERT_INT_EQ (
+        zube_patch_apply (&pod->base, ZUBE_PATCH_JSON,
+                          "[{\"op\":\"test\",\"path\":\"/metadata/labels/app\","
+                          "\"value\":\"web\"},"
+                          "{\"op\":\"replace\",\"path\":\"/spec/containers/0/image\","
+                          "\"value\":\"nginx:1.27\"},"
+                          "{\"op\":\"add\",\"path\":\"/spec/containers/-\","
+                          "\"value\":{\"name\":\"log\",\"image\":\"fluentd\"}},"
+                          "{\"op\":\"remove\",\"path\":\"/metadata/labels/tier\"}]",
+                          &out, error, sizeof error),
+        0);
+    Zube__Pod *patched = (Zube__Pod *)out;
+    ZT_ASSERT_INT_EQ (patched->spec->n_containers, 3);
+    ZT_ASSERT_STR_EQ (patched->spec->containers[0]->image, "nginx:1.27");
+    ZT_ASSERT_STR_EQ (patched->spec->containers[2]->name, "log");
+    ZT_ASSERT (s_label (patched->metadata, "tier") == NULL);
+    protobuf_c_message_free_unpacked (out, NULL);
+    out = (ProtobufCMessage *)1;
+    ZT_ASSERT_INT_EQ (zube_patch_apply (&pod->base, ZUBE_PATCH_JSON,
+                                        "[{\"op\":\"test\",\"path\":\"/spec/nodeName\","
+                                        "\"value\":\"x\"}]",
+                                        &out, error, sizeof error),
+                      ZUBE_PATCH_FAILED);
+    ZT_ASSERT_STR_CONTAINS (error, "operation 0 (test /spec/nodeName)");
+    ZT_ASSERT_INT_EQ (zube_patch_apply (&pod->base, ZUBE_PATCH_JSON, "[", &out, error,
+                                        sizeof error),
+                      ZUBE_PATCH_BAD);
+    ZT_ASSERT_INT_EQ (zube_patch_apply (&pod->base, ZUBE_PATCH_JSON,
+                                        "[{\"op\":\"add\",\"path\":\"/spec/bogus\","
+                                        "\"value\":1}]",
+                                        &out, error, sizeof error),
+                      ZUBE_PATCH_FAILED);
+    ZT_ASSERT_STR_CONTAINS (error, "unknown field \"bogus\"");
+    ZT_ASSERT (out == (ProtobufCMessage *)1);
+
+    //  Strategic merge: containers merge by name, ports by containerPort,
+    //  $patch delete removes, other lists replace
+    out = NULL;
+    ZT_ASSERT_INT_EQ (
+        zube_patch_apply (&pod->base, ZUBE_PATCH_STRATEGIC,
+                          "{\"spec\":{\"containers\":[{\"name\":\"app\","
+                          "\"image\":\"nginx:1.26\",\"ports\":[{\"containerPort\":443}],"
+                          "\"env\":[{\"name\":\"A\",\"value\":\"1\"}]},"
+                          "{\"name\":\"side\",\"$patch\":\"delete\"},"
+                          "{\"name\":\"new\",\"image\":\"redis\"}],"
+                          "\"tolerations\":[{\"key\":\"k\",\"operator\":\"Exists\"}]}}",
+                          &out, error, sizeof error),
+        0);
+    ZT_ASSERT_MSG (out != NULL, "%s", error);
+    patched = (Zube__Pod *)out;
+    ZT_ASSERT_INT_EQ (patched->spec->n_containers, 2);
+    ZT_ASSERT_STR_EQ (patched->spec->containers[0]->name, "app");
+    ZT_ASSERT_STR_EQ (patched->spec->containers[0]->image, "nginx:1.26");
+    ZT_ASSERT_INT_EQ (patched->spec->containers[0]->n_ports, 2);
+    ZT_ASSERT_INT_EQ (patched->spec->containers[0]->ports[0]->container_port, 80);
+    ZT_ASSERT_INT_EQ (patched->spec->containers[0]->ports[1]->container_port, 443);
+    ZT_ASSERT_INT_EQ (patched->spec->containers[0]->n_env, 1);
+    ZT_ASSERT_STR_EQ (patched->spec->containers[1]->name, "new");
+    ZT_ASSERT_INT_EQ (patched->spec->n_tolerations, 1);
+    protobuf_c_message_free_unpacked (out, NULL);
+    //  The same as a merge patch replaces the list
+    out = NULL;
+    ZT_ASSERT_INT_EQ (zube_patch_apply (&pod->base, ZUBE_PATCH_MERGE,
+                                        "{\"spec\":{\"containers\":[{\"name\":\"app\","
+                                        "\"image\":\"nginx:1.26\"}]}}",
+                                        &out, error, sizeof error),
+                      0);
+    ZT_ASSERT_INT_EQ (((Zube__Pod *)out)->spec->n_containers, 1);
+    protobuf_c_message_free_unpacked (out, NULL);
+    out = (ProtobufCMessage *)1;
+    ZT_ASSERT_INT_EQ (zube_patch_apply (&pod->base, ZUBE_PATCH_STRATEGIC,
+                                        "{\"spec\":{\"containers\":[{\"image\":\"x\"}]}}",
+                                        &out, error, sizeof error),
+                      ZUBE_PATCH_FAILED);
+    ZT_ASSERT_STR_CONTAINS (error, "no merge key \"name\"");
+    ZT_ASSERT_INT_EQ (zube_patch_apply (&pod->base, ZUBE_PATCH_STRATEGIC,
+                                        "{\"$setElementOrder/containers\":[]}", &out,
+                                        error, sizeof error),
+                      ZUBE_PATCH_FAILED);
+    ZT_ASSERT_STR_CONTAINS (error, "not supported");
+    ZT_ASSERT (out == (ProtobufCMessage *)1);
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+}
+
 int
 main (void)
 {
@@ -333,5 +535,7 @@ main (void)
     ZT_RUN (test_apply_labels);
     ZT_RUN (test_apply_nested);
     ZT_RUN (test_apply_errors);
+    ZT_RUN (test_json_patch_rfc6902);
+    ZT_RUN (test_patch_apply_types);
     return zt_done ();
 }
