@@ -334,8 +334,10 @@ s_object_from_reply (const zube_kind_t *kind, Zube__ObjectReply *reply,
                                   reply->kind);
     if (named)
         kind = named;
+    //  The scale subresource answers autoscaling/v1 Scale, no kind of its own
+    bool scale = !named && reply->kind && strcmp (reply->kind, "Scale") == 0;
     ProtobufCMessage *object = protobuf_c_message_unpack (
-        kind->descriptor, NULL, reply->has_object ? reply->object.len : 0,
+        scale ? &zube__scale__descriptor : kind->descriptor, NULL, reply->has_object ? reply->object.len : 0,
         reply->has_object && reply->object.data ? reply->object.data
                                                 : (const uint8_t *)"");
     if (!object) {
@@ -498,6 +500,31 @@ zube_api_list (zube_api_t *self, const char *resource,
     *list_p = list;
     s_error_ok (error);
     return ZUBE_OK;
+}
+
+zube_status_t
+zube_api_get_scale (zube_api_t *self, const char *resource, const char *namespace,
+                    const char *name, Zube__Scale **scale_p, zube_api_error_t *error)
+{
+    const zube_kind_t *kind = s_kind (resource, error);
+    if (!kind)
+        return ZUBE_NOT_FOUND;
+    Zube__GetRequest request = ZUBE__GET_REQUEST__INIT;
+    request.resource = (char *)resource;
+    request.namespace_ = (char *)namespace;
+    request.name = (char *)name;
+    request.subresource = "scale";
+    ProtobufCMessage *object = NULL;
+    zube_status_t status = s_object_call (self, "get", kind, &request.base,
+                                          scale_p ? &object : NULL, error);
+    if (status == ZUBE_OK && scale_p && object->descriptor != &zube__scale__descriptor) {
+        protobuf_c_message_free_unpacked (object, NULL);
+        s_error_set (error, ZUBE_INTERNAL, "the reply is not a Scale");
+        return ZUBE_INTERNAL;
+    }
+    if (scale_p)
+        *scale_p = (Zube__Scale *)object;
+    return status;
 }
 
 zube_status_t

@@ -113,13 +113,21 @@ zube_status_t zube_api_get (zube_api_t *self, const char *resource, const char *
 zube_status_t zube_api_list (zube_api_t *self, const char *resource,
                              const zube_api_list_options_t *options,
                              zube_api_list_t **list_p, zube_api_error_t *error);
-//  subresource: NULL (the object; status changes ignored) or "status".
+//  The scale subresource of a deployment or replicaset: its
+//  autoscaling/v1 Scale (spec.replicas, status.replicas, status.selector).
+zube_status_t zube_api_get_scale (zube_api_t *self, const char *resource,
+                                  const char *namespace, const char *name,
+                                  Zube__Scale **scale_p, zube_api_error_t *error);
+//  subresource: NULL (the object; status changes ignored), "status", or
+//  "scale" (object is a Scale; *object_p a Scale too).
 //  The object's metadata.resourceVersion, if set, must be current.
 zube_status_t zube_api_update (zube_api_t *self, const char *resource,
                                const char *namespace, const ProtobufCMessage *object,
                                const char *subresource, bool dry_run,
                                ProtobufCMessage **object_p, zube_api_error_t *error);
-//  patch_type: NULL for "application/merge-patch+json"; patch: JSON text.
+//  patch_type: NULL for "application/merge-patch+json",
+//  "application/json-patch+json" or "application/strategic-merge-patch+json";
+//  patch: JSON text. subresource "scale" patches the Scale (and answers it).
 zube_status_t zube_api_patch (zube_api_t *self, const char *resource,
                               const char *namespace, const char *name,
                               const char *patch_type, const char *patch,

@@ -77,6 +77,8 @@ s_kinds_load (zube_apiserver_t *self)
                       info->kind->resource);
         info->is_pod = streq (info->kind->resource, "pods") && !*info->kind->group;
         info->is_namespace = streq (info->kind->resource, "namespaces");
+        info->scalable = info->spec_offset >= 0 && info->status_offset >= 0 &&
+                         api_scale_supported (info);
     }
     return 0;
 }
@@ -245,6 +247,11 @@ void
 api_reply_object (zube_apiserver_t *self, zube_bus_request_t *request,
                   const api_kind_t *kind, const void *value, size_t size, int64_t rv)
 {
+    //  A request on the scale subresource is answered with the Scale
+    if (kind->scalable && api_scale_wanted (request)) {
+        api_scale_reply (self, request, kind, value, size, rv);
+        return;
+    }
     uint8_t *object =
         api_scratch (&self->scratch, &self->scratch_size, size + API_RV_SUFFIX_MAX);
     if (!object) {

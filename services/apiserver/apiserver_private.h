@@ -73,6 +73,8 @@ typedef struct {
     char qualified[96];
     bool is_pod;
     bool is_namespace;
+    //  Has the scale subresource (api_scale_supported)
+    bool scalable;
     //  Last revision published on api/<resource>, as followed.
     int64_t topic_rv;
 } api_kind_t;
@@ -294,6 +296,24 @@ void api_watch_release (zube_apiserver_t *self);
 void api_watch_reset (zube_apiserver_t *self);
 int64_t api_watch_revision (zube_apiserver_t *self);
 bool api_watch_publisher (zube_apiserver_t *self);
+
+//  ---------------------------------------------------------------------
+//  scale.c: the scale subresource
+
+//  True when kind's spec has replicas and a LabelSelector selector and
+//  its status replicas (deployments, replicasets).
+bool api_scale_supported (const api_kind_t *kind);
+//  True when request is a get, update or patch of the scale subresource.
+bool api_scale_wanted (zube_bus_request_t *request);
+//  The Scale of object at rv (new, the caller frees it); -1: no memory.
+int api_scale_of (const api_kind_t *kind, const ProtobufCMessage *object, int64_t rv,
+                  Zube__Scale **scale_p);
+//  Answers an ObjectReply holding the Scale of the stored object value.
+void api_scale_reply (zube_apiserver_t *self, zube_bus_request_t *request,
+                      const api_kind_t *kind, const void *value, size_t size, int64_t rv);
+//  A copy of old with spec.replicas set (NULL: no memory).
+ProtobufCMessage *api_scale_apply (const api_kind_t *kind, const ProtobufCMessage *old,
+                                   int32_t replicas);
 
 //  ---------------------------------------------------------------------
 //  backup.c

@@ -537,6 +537,23 @@ done:
 //  ---------------------------------------------------------------------
 //  Get and list
 
+//  True when kind has subresource (NULL or "": the object itself), else
+//  answers NotFound as Kubernetes does for a path it does not serve.
+static bool
+s_subresource_known (zube_apiserver_t *self, zube_bus_request_t *request,
+                     const api_kind_t *kind, const char *verb, const char *subresource,
+                     const char *name)
+{
+    if (!subresource || !*subresource ||
+        (streq (subresource, "status") && kind->kind->has_status) ||
+        (streq (subresource, "scale") && kind->scalable))
+        return true;
+    api_reply_error (self, request, ZUBE_NOT_FOUND, kind, name, NULL,
+                     "the server could not find the requested resource (%s %s/%s)", verb,
+                     kind->qualified, subresource);
+    return false;
+}
+
 void
 api_registry_get (zube_apiserver_t *self, zube_bus_request_t *request)
 {
@@ -549,6 +566,9 @@ api_registry_get (zube_apiserver_t *self, zube_bus_request_t *request)
     const api_kind_t *kind = api_registry_kind (self, request, req->resource);
     char key[320];
     if (!kind)
+        ;
+    else if (!s_subresource_known (self, request, kind, "get", req->subresource,
+                                   req->name))
         ;
     else if (!api_authorize (self, request, "get", kind, req->subresource,
                              req->namespace_, req->name, NULL, NULL))
@@ -896,6 +916,147 @@ s_prepare_write (zube_apiserver_t *self, api_pending_t *pending, ProtobufCMessag
     return true;
 }
 
+//  Writes the replicas of a Scale into the parent object old (stored as
+//  old_value at revision). by_patch: the Scale came from a patch, whose
+//  resourceVersion must still be the one read (else the client named it).
+static bool
+s_scale_write (zube_apiserver_t *self, api_pending_t *pending, const Zube__Scale *scale,
+               const ProtobufCMessage *old, const uint8_t *old_value, size_t old_size,
+               int64_t revision, bool by_patch, bool dry_run)
+{
+    zube_bus_request_t *request = pending->request;
+    const api_kind_t *kind = pending->kind;
+    const char *name = pending->name;
+    const Zube__ObjectMeta *meta = scale->metadata;
+    int64_t client_rv = api_parse_rv (meta ? meta->resource_version : NULL);
+    if (client_rv < 0) {
+        api_reply_error (self, request, ZUBE_BAD_REQUEST, kind, name, NULL,
+                         "invalid resourceVersion \"%s\"", meta->resource_version);
+        return false;
+    }
+    if ((client_rv && client_rv != revision) || (by_patch && client_rv != revision)) {
+        api_reply_conflict (self, request, kind, name);
+        return false;
+    }
+    if (meta && meta->name && *meta->name && !streq (meta->name, name)) {
+        api_reply_error (self, request, ZUBE_BAD_REQUEST, kind, name, NULL,
+                         "the name of the object (%s) does not match the name on the "
+                         "request (%s)",
+                         meta->name, name);
+        return false;
+    }
+    if (!scale->spec || !scale->spec->has_replicas || scale->spec->replicas < 0) {
+        zube_field_errors_t errors = {0};
+        if (!scale->spec || !scale->spec->has_replicas)
+            zube_field_errors_add (&errors, "FieldValueRequired", "spec.replicas",
+                                   "Required value");
+        else
+            zube_field_errors_add (&errors, "FieldValueInvalid", "spec.replicas",
+                                   "Invalid value: %d: must be greater "
+                                   "than or equal to 0",
+                                   scale->spec->replicas);
+        api_reply_error (self, request, ZUBE_INVALID, kind, name, &errors,
+                         "Scale.autoscaling \"%s\" is invalid: %s", name,
+                         errors.errors[0].message);
+        return false;
+    }
+    ProtobufCMessage *object = api_scale_apply (kind, old, scale->spec->replicas);
+    if (!object) {
+        zube_bus_respond_error (request, ZUBE_INTERNAL, "out of memory");
+        return false;
+    }
+    //  by_patch: the patch read this revision; a lost race reads again
+    return s_prepare_write (self, pending, object, old_value, old_size, revision, NULL,
+                            by_patch ? 0 : client_rv, dry_run);
+}
+
+//  update with subresource scale: the object is a Scale.
+static bool
+s_prepare_scale_update (zube_apiserver_t *self, api_pending_t *pending)
+{
+    Zube__UpdateRequest *req = (Zube__UpdateRequest *)pending->message;
+    zube_bus_request_t *request = pending->request;
+    const api_kind_t *kind = pending->kind;
+    Zube__Scale *scale = zube__scale__unpack (NULL, req->object.len, req->object.data);
+    if (!scale) {
+        api_reply_error (self, request, ZUBE_BAD_REQUEST, kind, req->name, NULL,
+                         "the object is not a valid Scale (zube.Scale) message");
+        return false;
+    }
+    const char *name = req->name && *req->name                        ? req->name
+                       : scale->metadata && scale->metadata->name ? scale->metadata->name
+                                                                  : "";
+    const char *ns = NULL;
+    if (kind->kind->namespaced)
+        ns = req->namespace_ && *req->namespace_ ? req->namespace_
+             : scale->metadata && scale->metadata->namespace_ && *scale->metadata->namespace_
+                 ? scale->metadata->namespace_
+                 : "default";
+    bool queued = false;
+    uint8_t *value = NULL;
+    size_t size = 0;
+    int64_t revision = 0;
+    ProtobufCMessage *old = NULL;
+    if (!*name || api_key (kind, ns, name, pending->key, sizeof pending->key) < 0) {
+        api_reply_not_found (self, request, kind, name);
+        goto done;
+    }
+    pending->name = strrchr (pending->key, '/') + 1;
+    if (api_writer_key_busy (self, pending))
+        goto done;
+    zube_status_t status = s_read (self, pending->key, &value, &size, &revision);
+    old = status == ZUBE_OK
+              ? protobuf_c_message_unpack (kind->kind->descriptor, NULL, size, value)
+              : NULL;
+    if (!api_authorize (self, request, "update", kind, "scale", ns, name, old, old))
+        goto done;
+    if (status == ZUBE_NOT_FOUND)
+        api_reply_not_found (self, request, kind, name);
+    else if (status != ZUBE_OK)
+        s_reply_store_error (self, request, status);
+    else if (!old)
+        api_reply_error (self, request, ZUBE_INTERNAL, kind, name, NULL,
+                         "the stored object cannot be decoded");
+    else
+        queued = s_scale_write (self, pending, scale, old, value, size, revision, false,
+                                req->dry_run);
+done:
+    s_free_message (&old);
+    free (value);
+    zube__scale__free_unpacked (scale, NULL);
+    return queued;
+}
+
+//  Applies the request's patch to object; answers the error itself.
+static int
+s_apply_patch (zube_apiserver_t *self, api_pending_t *pending,
+               const ProtobufCMessage *object, zube_patch_type_t type,
+               ProtobufCMessage **patched_p)
+{
+    Zube__PatchRequest *req = (Zube__PatchRequest *)pending->message;
+    char *text = malloc (req->patch.len + 1);
+    if (!text) {
+        zube_bus_respond_error (pending->request, ZUBE_INTERNAL, "out of memory");
+        return -1;
+    }
+    if (req->patch.len)
+        memcpy (text, req->patch.data, req->patch.len);
+    text[req->patch.len] = 0;
+    char error[1024] = "";
+    int rc = zube_patch_apply (object, type, text, patched_p, error, sizeof error);
+    if (rc == ZUBE_PATCH_FAILED) {
+        //  As Kubernetes: the patch does not apply, Invalid on field "patch"
+        zube_field_errors_t errors = {0};
+        zube_field_errors_add (&errors, "FieldValueInvalid", "patch",
+                               "Invalid value: \"%.200s\": %s", text, error);
+        s_reply_invalid (self, pending->request, pending->kind, pending->name, &errors);
+    } else if (rc != 0)
+        api_reply_error (self, pending->request, ZUBE_BAD_REQUEST, pending->kind,
+                         pending->name, NULL, "%s", error);
+    free (text);
+    return rc == 0 ? 0 : -1;
+}
+
 static bool
 s_prepare_update (zube_apiserver_t *self, api_pending_t *pending)
 {
@@ -904,12 +1065,10 @@ s_prepare_update (zube_apiserver_t *self, api_pending_t *pending)
     const api_kind_t *kind = pending->kind;
     const char *subresource =
         req->subresource && *req->subresource ? req->subresource : NULL;
-    if (subresource && !(streq (subresource, "status") && kind->kind->has_status)) {
-        api_reply_error (self, request, ZUBE_NOT_FOUND, kind, req->name, NULL,
-                         "the server could not find the requested resource (put %s/%s)",
-                         kind->qualified, subresource);
+    if (!s_subresource_known (self, request, kind, "put", subresource, req->name))
         return false;
-    }
+    if (subresource && streq (subresource, "scale"))
+        return s_prepare_scale_update (self, pending);
     ProtobufCMessage *object = protobuf_c_message_unpack (
         kind->kind->descriptor, NULL, req->object.len, req->object.data);
     if (!object) {
@@ -1007,19 +1166,15 @@ s_prepare_patch (zube_apiserver_t *self, api_pending_t *pending)
             ? (req->namespace_ && *req->namespace_ ? req->namespace_ : "default")
             : NULL;
     const char *name = req->name ? req->name : "";
-    if (subresource && !(streq (subresource, "status") && kind->kind->has_status)) {
-        api_reply_error (self, request, ZUBE_NOT_FOUND, kind, name, NULL,
-                         "the server could not find the requested resource (patch %s/%s)",
-                         kind->qualified, subresource);
+    if (!s_subresource_known (self, request, kind, "patch", subresource, name))
         return false;
-    }
-    if (req->patch_type && *req->patch_type &&
-        !streq (req->patch_type, "application/merge-patch+json") &&
-        !streq (req->patch_type, "application/strategic-merge-patch+json")) {
+    zube_patch_type_t patch_type = zube_patch_type_parse (req->patch_type);
+    if (patch_type == ZUBE_PATCH_UNKNOWN) {
         api_reply_error (self, request, ZUBE_BAD_REQUEST, kind, name, NULL,
-                         "the patch type \"%s\" is not supported (use "
-                         "application/merge-patch+json)",
-                         req->patch_type);
+                         "the body of the request was in an unknown format - accepted "
+                         "media types include: application/json-patch+json, "
+                         "application/merge-patch+json, "
+                         "application/strategic-merge-patch+json");
         return false;
     }
     if (!*name || api_key (kind, ns, name, pending->key, sizeof pending->key) < 0) {
@@ -1055,29 +1210,37 @@ s_prepare_patch (zube_apiserver_t *self, api_pending_t *pending)
         return false;
     }
     //  The patch sees the object as a client would, resourceVersion included
+    //  (or, on the scale subresource, the parent's Scale)
     char rv_text[24];
     snprintf (rv_text, sizeof rv_text, "%" PRId64, revision);
     api_set_string (&api_meta_ensure (kind, old)->resource_version, rv_text);
-    char *text = malloc (req->patch.len + 1);
-    if (!text) {
+    bool scale = subresource && streq (subresource, "scale");
+    Zube__Scale *view = NULL;
+    if (scale && api_scale_of (kind, old, revision, &view) != 0) {
         s_free_message (&old);
         free (value);
         zube_bus_respond_error (request, ZUBE_INTERNAL, "out of memory");
         return false;
     }
-    if (req->patch.len)
-        memcpy (text, req->patch.data, req->patch.len);
-    text[req->patch.len] = 0;
     ProtobufCMessage *patched = NULL;
-    char error[512] = "";
-    int rc = zube_merge_patch_apply (old, text, &patched, error, sizeof error);
-    free (text);
-    s_free_message (&old);
-    if (rc != 0 || !patched) {
-        api_reply_error (self, request, ZUBE_BAD_REQUEST, kind, name, NULL, "%s", error);
+    int rc = s_apply_patch (self, pending, scale ? &view->base : old, patch_type,
+                            &patched);
+    if (view)
+        zube__scale__free_unpacked (view, NULL);
+    if (rc != 0) {
+        s_free_message (&old);
         free (value);
         return false;
     }
+    if (scale) {
+        bool queued = s_scale_write (self, pending, (Zube__Scale *)patched, old, value,
+                                     size, revision, true, req->dry_run);
+        s_free_message (&patched);
+        s_free_message (&old);
+        free (value);
+        return queued;
+    }
+    s_free_message (&old);
     Zube__ObjectMeta *meta = api_meta_ensure (kind, patched);
     int64_t client_rv = api_parse_rv (meta->resource_version);
     if (client_rv != revision) {

@@ -1,0 +1,306 @@
+/*  test_api_verbs - the verbs issue 3 added to zube-apiserver, as a real
+    process behind a real zube-broker on an lmdb store in a temporary
+    directory: the scale subresource of deployments and replicasets, JSON
+    patch and strategic merge patch, deletion propagation (Orphan,
+    Foreground, Background), and watch bookmarks and timeouts. */
+#define _GNU_SOURCE
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+#include "../zt_cluster.h"
+#include "api.pb-c.h"
+#include "apps.pb-c.h"
+#include "core.pb-c.h"
+#include "zube/api.h"
+#include "zube/bus.h"
+#include "zube/codec.h"
+#include <czmq.h>
+#include <inttypes.h>
+
+static zt_cluster_t s_main;
+
+#define S_FREE(object)                                                                   \
+    do {                                                                                 \
+        if (object)                                                                      \
+            protobuf_c_message_free_unpacked ((ProtobufCMessage *)(object), NULL);       \
+        (object) = NULL;                                                                 \
+    } while (0)
+
+//  An object of descriptor's kind from YAML (the test fails on bad YAML).
+static ProtobufCMessage *
+s_decode (const char *yaml, const ProtobufCMessageDescriptor *descriptor)
+{
+    ProtobufCMessage *object = NULL;
+    zube_codec_error_t error;
+    if (zube_codec_decode (yaml, strlen (yaml), descriptor, &object, &error))
+        ZT_FAIL ("decode: %s: %s", error.field, error.message);
+    return object;
+}
+
+static Zube__Deployment *
+s_deployment (const char *name, int replicas)
+{
+    char yaml[1024];
+    snprintf (yaml, sizeof yaml,
+              "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: %s\n"
+              "  namespace: default\nspec:\n  replicas: %d\n  selector:\n"
+              "    matchLabels:\n      app: %s\n  template:\n    metadata:\n"
+              "      labels:\n        app: %s\n    spec:\n      containers:\n"
+              "      - name: app\n        image: nginx:1.25\n",
+              name, replicas, name, name);
+    return (Zube__Deployment *)s_decode (yaml, &zube__deployment__descriptor);
+}
+
+static int64_t
+s_rv (const ProtobufCMessage *object)
+{
+    Zube__ObjectMeta *meta = zube_object_meta (object);
+    return meta && meta->resource_version ? strtoll (meta->resource_version, NULL, 10)
+                                          : -1;
+}
+
+//  ---------------------------------------------------------------------
+//  Scale
+
+static void
+test_scale (void)
+{
+    zube_api_error_t error;
+    Zube__Deployment *deployment = s_deployment ("web", 2), *created = NULL;
+    ZT_ASSERT_INT_EQ (zube_api_create (s_main.api, "deployments", "default",
+                                       &deployment->base, false,
+                                       (ProtobufCMessage **)&created, &error),
+                      ZUBE_OK);
+    S_FREE (deployment);
+    //  A status, as the deployment controller would write it
+    ZT_ASSERT_INT_EQ (zube_api_patch (s_main.api, "deployments", "default", "web", NULL,
+                                      "{\"status\":{\"replicas\":1}}", "status", false,
+                                      NULL, &error),
+                      ZUBE_OK);
+    Zube__Scale *scale = NULL;
+    ZT_ASSERT_INT_EQ (
+        zube_api_get_scale (s_main.api, "deployments", "default", "web", &scale, &error),
+        ZUBE_OK);
+    ZT_ASSERT_STR_EQ (scale->kind, "Scale");
+    ZT_ASSERT_STR_EQ (scale->api_version, "autoscaling/v1");
+    ZT_ASSERT_STR_EQ (scale->metadata->name, "web");
+    ZT_ASSERT_STR_EQ (scale->metadata->namespace_, "default");
+    ZT_ASSERT_STR_EQ (scale->metadata->uid, created->metadata->uid);
+    ZT_ASSERT_INT_EQ (scale->spec->replicas, 2);
+    ZT_ASSERT_INT_EQ (scale->status->replicas, 1);
+    ZT_ASSERT_STR_EQ (scale->status->selector, "app=web");
+    int64_t read_rv = s_rv (&scale->base);
+    ZT_ASSERT (read_rv > s_rv (&created->base));
+
+    //  Update at the revision read: the parent's spec.replicas changes,
+    //  the answer is the new Scale
+    scale->spec->replicas = 5;
+    Zube__Scale *updated = NULL;
+    ZT_ASSERT_INT_EQ (zube_api_update (s_main.api, "deployments", "default",
+                                       &scale->base, "scale", false,
+                                       (ProtobufCMessage **)&updated, &error),
+                      ZUBE_OK);
+    ZT_ASSERT (updated->base.descriptor == &zube__scale__descriptor);
+    ZT_ASSERT_INT_EQ (updated->spec->replicas, 5);
+    ZT_ASSERT (s_rv (&updated->base) > read_rv);
+    Zube__Deployment *got = NULL;
+    ZT_ASSERT_INT_EQ (zube_api_get (s_main.api, "deployments", "default", "web",
+                                    (ProtobufCMessage **)&got, &error),
+                      ZUBE_OK);
+    ZT_ASSERT_INT_EQ (got->spec->replicas, 5);
+    ZT_ASSERT_INT_EQ (got->metadata->generation, 2);
+    ZT_ASSERT_INT_EQ (got->status->replicas, 1);
+    S_FREE (got);
+
+    //  The same (now stale) resourceVersion: Conflict, nothing written
+    scale->spec->replicas = 7;
+    ZT_ASSERT_INT_EQ (zube_api_update (s_main.api, "deployments", "default",
+                                       &scale->base, "scale", false, NULL, &error),
+                      ZUBE_CONFLICT);
+    ZT_ASSERT_STR_CONTAINS (error.message, "the object has been modified");
+    //  Negative replicas: Invalid on spec.replicas
+    free (scale->metadata->resource_version);
+    scale->metadata->resource_version = NULL;
+    scale->spec->replicas = -1;
+    ZT_ASSERT_INT_EQ (zube_api_update (s_main.api, "deployments", "default",
+                                       &scale->base, "scale", false, NULL, &error),
+                      ZUBE_INVALID);
+    ZT_ASSERT_STR_EQ (error.reason, "Invalid");
+    ZT_ASSERT_INT_EQ (error.cause_count, 1);
+    ZT_ASSERT_STR_EQ (error.causes[0].field, "spec.replicas");
+    ZT_ASSERT_STR_CONTAINS (error.message, "Invalid value: -1");
+    //  A merge patch of the Scale, as kubectl scale sends it
+    Zube__Scale *patched = NULL;
+    ZT_ASSERT_INT_EQ (zube_api_patch (s_main.api, "deployments", "default", "web", NULL,
+                                      "{\"spec\":{\"replicas\":3}}", "scale", false,
+                                      (ProtobufCMessage **)&patched, &error),
+                      ZUBE_OK);
+    ZT_ASSERT (patched->base.descriptor == &zube__scale__descriptor);
+    ZT_ASSERT_INT_EQ (patched->spec->replicas, 3);
+    ZT_ASSERT_INT_EQ (zube_api_patch (s_main.api, "deployments", "default", "web", NULL,
+                                      "{\"spec\":{\"replicas\":-4}}", "scale", false,
+                                      NULL, &error),
+                      ZUBE_INVALID);
+    ZT_ASSERT_INT_EQ (zube_api_get (s_main.api, "deployments", "default", "web",
+                                    (ProtobufCMessage **)&got, &error),
+                      ZUBE_OK);
+    ZT_ASSERT_INT_EQ (got->spec->replicas, 3);
+    S_FREE (got);
+
+    //  Kinds without the subresource, and a missing parent: NotFound
+    Zube__Scale *none = NULL;
+    ZT_ASSERT_INT_EQ (
+        zube_api_get_scale (s_main.api, "configmaps", "default", "web", &none, &error),
+        ZUBE_NOT_FOUND);
+    ZT_ASSERT_STR_CONTAINS (error.message, "the server could not find the requested "
+                                           "resource");
+    ZT_ASSERT_INT_EQ (zube_api_update (s_main.api, "pods", "default", &scale->base,
+                                       "scale", false, NULL, &error),
+                      ZUBE_NOT_FOUND);
+    ZT_ASSERT_INT_EQ (
+        zube_api_get_scale (s_main.api, "deployments", "default", "nope", &none, &error),
+        ZUBE_NOT_FOUND);
+    ZT_ASSERT_STR_CONTAINS (error.message, "\"nope\" not found");
+
+    //  ReplicaSets have it too
+    char yaml[] = "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: rs\n"
+                  "spec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: rs\n"
+                  "    matchExpressions:\n    - key: tier\n      operator: In\n"
+                  "      values: [a, b]\n  template:\n    metadata:\n      labels:\n"
+                  "        app: rs\n        tier: a\n    spec:\n      containers:\n"
+                  "      - name: app\n        image: nginx\n";
+    ProtobufCMessage *rs = s_decode (yaml, &zube__replica_set__descriptor);
+    ZT_ASSERT_INT_EQ (
+        zube_api_create (s_main.api, "replicasets", "default", rs, false, NULL, &error),
+        ZUBE_OK);
+    S_FREE (rs);
+    ZT_ASSERT_INT_EQ (
+        zube_api_get_scale (s_main.api, "replicasets", "default", "rs", &none, &error),
+        ZUBE_OK);
+    ZT_ASSERT_INT_EQ (none->spec->replicas, 1);
+    ZT_ASSERT_INT_EQ (none->status->replicas, 0);
+    ZT_ASSERT_STR_EQ (none->status->selector, "app=rs,tier in (a,b)");
+    S_FREE (none);
+    S_FREE (patched);
+    S_FREE (updated);
+    S_FREE (scale);
+    S_FREE (created);
+}
+
+//  ---------------------------------------------------------------------
+//  Patch types
+
+static void
+test_json_patch (void)
+{
+    zube_api_error_t error;
+    Zube__ConfigMap *map = (Zube__ConfigMap *)s_decode (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: jp\ndata:\n  a: \"1\"\n"
+        "  b: \"2\"\n",
+        &zube__config_map__descriptor);
+    Zube__ConfigMap *created = NULL;
+    ZT_ASSERT_INT_EQ (zube_api_create (s_main.api, "configmaps", "default", &map->base,
+                                       false, (ProtobufCMessage **)&created, &error),
+                      ZUBE_OK);
+    S_FREE (map);
+    const char *type = "application/json-patch+json";
+    Zube__ConfigMap *patched = NULL;
+    ZT_ASSERT_INT_EQ (
+        zube_api_patch (s_main.api, "configmaps", "default", "jp", type,
+                        "[{\"op\":\"test\",\"path\":\"/data/a\",\"value\":\"1\"},"
+                        "{\"op\":\"remove\",\"path\":\"/data/b\"},"
+                        "{\"op\":\"add\",\"path\":\"/metadata/labels\",\"value\":{}},"
+                        "{\"op\":\"add\",\"path\":\"/metadata/labels/x~1y\",\"value\":\"z\"}]",
+                        NULL, false, (ProtobufCMessage **)&patched, &error),
+        ZUBE_OK);
+    ZT_ASSERT_INT_EQ (patched->n_data, 1);
+    ZT_ASSERT_STR_EQ (patched->data[0]->key, "a");
+    ZT_ASSERT_INT_EQ (patched->metadata->n_labels, 1);
+    ZT_ASSERT_STR_EQ (patched->metadata->labels[0]->key, "x/y");
+    int64_t rv = s_rv (&patched->base);
+    S_FREE (patched);
+    //  A failing test: Invalid naming the operation, nothing written
+    ZT_ASSERT_INT_EQ (
+        zube_api_patch (s_main.api, "configmaps", "default", "jp", type,
+                        "[{\"op\":\"replace\",\"path\":\"/data/a\",\"value\":\"9\"},"
+                        "{\"op\":\"test\",\"path\":\"/data/a\",\"value\":\"1\"}]",
+                        NULL, false, NULL, &error),
+        ZUBE_INVALID);
+    ZT_ASSERT_INT_EQ (error.code, 422);
+    ZT_ASSERT_STR_EQ (error.causes[0].field, "patch");
+    ZT_ASSERT_STR_CONTAINS (error.message, "operation 1 (test /data/a)");
+    //  A path that is not there
+    ZT_ASSERT_INT_EQ (zube_api_patch (s_main.api, "configmaps", "default", "jp", type,
+                                      "[{\"op\":\"replace\",\"path\":\"/data/zz\","
+                                      "\"value\":\"9\"}]",
+                                      NULL, false, NULL, &error),
+                      ZUBE_INVALID);
+    ZT_ASSERT_STR_CONTAINS (error.message, "operation 0 (replace /data/zz)");
+    //  Not an array; an unknown type
+    ZT_ASSERT_INT_EQ (zube_api_patch (s_main.api, "configmaps", "default", "jp", type,
+                                      "{\"data\":{}}", NULL, false, NULL, &error),
+                      ZUBE_BAD_REQUEST);
+    ZT_ASSERT_INT_EQ (zube_api_patch (s_main.api, "configmaps", "default", "jp",
+                                      "text/plain", "{}", NULL, false, NULL, &error),
+                      ZUBE_BAD_REQUEST);
+    ZT_ASSERT_STR_CONTAINS (error.message, "application/json-patch+json");
+    Zube__ConfigMap *got = NULL;
+    ZT_ASSERT_INT_EQ (zube_api_get (s_main.api, "configmaps", "default", "jp",
+                                    (ProtobufCMessage **)&got, &error),
+                      ZUBE_OK);
+    ZT_ASSERT_INT_EQ (s_rv (&got->base), rv);
+    ZT_ASSERT_STR_EQ (got->data[0]->value, "1");
+    S_FREE (got);
+    S_FREE (created);
+}
+
+static void
+test_strategic_patch (void)
+{
+    zube_api_error_t error;
+    Zube__Deployment *deployment = s_deployment ("smp", 1);
+    ZT_ASSERT_INT_EQ (zube_api_create (s_main.api, "deployments", "default",
+                                       &deployment->base, false, NULL, &error),
+                      ZUBE_OK);
+    S_FREE (deployment);
+    Zube__Deployment *patched = NULL;
+    ZT_ASSERT_INT_EQ (
+        zube_api_patch (s_main.api, "deployments", "default", "smp",
+                        "application/strategic-merge-patch+json",
+                        "{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":"
+                        "\"sidecar\",\"image\":\"busybox\"},{\"name\":\"app\",\"env\":"
+                        "[{\"name\":\"A\",\"value\":\"1\"}]}]}}}}",
+                        NULL, false, (ProtobufCMessage **)&patched, &error),
+        ZUBE_OK);
+    Zube__PodSpec *spec = patched->spec->template_->spec;
+    ZT_ASSERT_INT_EQ (spec->n_containers, 2);
+    ZT_ASSERT_STR_EQ (spec->containers[0]->name, "app");
+    ZT_ASSERT_STR_EQ (spec->containers[0]->image, "nginx:1.25");
+    ZT_ASSERT_INT_EQ (spec->containers[0]->n_env, 1);
+    ZT_ASSERT_STR_EQ (spec->containers[1]->name, "sidecar");
+    S_FREE (patched);
+}
+
+//  ---------------------------------------------------------------------
+
+int
+main (void)
+{
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    setenv ("ZSYS_LOGSYSTEM", "false", 1);
+    bool up = zt_cluster_start (
+        &s_main, &(zt_cluster_options_t){.tag = "verbs",
+                                         .broker_log = "log",
+                                         .apiserver_log = "log",
+                                         .ready_timeout_ms = 15000});
+    if (!up) {
+        printf ("# the apiserver did not start: %s\n", s_main.why);
+        ZT_FAIL ("no cluster");
+        zt_cluster_stop (&s_main, true);
+        return zt_done ();
+    }
+    ZT_RUN (test_scale);
+    ZT_RUN (test_json_patch);
+    ZT_RUN (test_strategic_patch);
+    zt_cluster_stop (&s_main, zt_failed_count > 0);
+    return zt_done ();
+}
