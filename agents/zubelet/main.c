@@ -40,6 +40,7 @@ typedef struct {
     int64_t backoff_max_ms;
     int64_t connect_timeout_ms;
     const char *log_level;
+    const char *admin_identities;
 } s_options_t;
 
 static void
@@ -71,6 +72,8 @@ s_usage (FILE *stream)
         "  --crash-loop-backoff-max D      back-off cap [5m]\n"
         "  --connect-timeout D             wait at start for the broker and apiserver [30s]\n"
         "  --log-level LEVEL               debug, info, warn, error, off [info]\n"
+        "  --admin-identities LIST         who may call logs and exec on node/<name>:\n"
+        "                                  names or prefixes ending in * [admin,anonymous]\n"
         "  --version                       print the version\n"
         "  --help                          print this help\n"
         "\n"
@@ -145,7 +148,8 @@ s_options_parse (s_options_t *options, int argc, char *argv[])
                                            "--crash-loop-backoff-base",
                                            "--crash-loop-backoff-max",
                                            "--connect-timeout",
-                                           "--log-level"};
+                                           "--log-level",
+                                           "--admin-identities"};
         const char *equals = strchr (arg, '=');
         size_t name_size = equals ? (size_t)(equals - arg) : strlen (arg);
         size_t index;
@@ -222,6 +226,7 @@ s_options_parse (s_options_t *options, int argc, char *argv[])
             }
             options->log_level = value;
             break;
+        case 17: options->admin_identities = value; break;
         }
     }
     if (options->insecure && (options->certs || options->name)) {
@@ -384,6 +389,8 @@ main (int argc, char *argv[])
         .backoff_base_ms = options.backoff_base_ms ? options.backoff_base_ms : 10000,
         .backoff_max_ms = options.backoff_max_ms ? options.backoff_max_ms : 5 * 60 * 1000,
         .status_min_interval_ms = 250,
+        .admin_identities = options.admin_identities ? options.admin_identities
+                                                      : ZL_ADMIN_IDENTITIES,
         .connect_timeout_ms =
             options.connect_timeout_ms ? (int)options.connect_timeout_ms : 30000,
     };

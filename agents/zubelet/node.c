@@ -124,8 +124,10 @@ s_node_build (zubelet_t *self, zl_node_t *node)
     zl_json_string (&json, &size, &used, node->name);
     s_append (&json, &size, &used,
               ",\"annotations\":{\"node.alpha.kubernetes.io/ttl\":\"0\","
-              "\"zube.io/zubelet\":\"%s\"},\"labels\":{\"kubernetes.io/hostname\":",
+              "\"zube.io/zubelet\":\"%s\",\"" ZL_SERVICE_ANNOTATION "\":",
               self->identity);
+    zl_json_string (&json, &size, &used, zl_server_name (self));
+    s_append (&json, &size, &used, "},\"labels\":{\"kubernetes.io/hostname\":");
     zl_json_string (&json, &size, &used, node->name);
     s_append (&json, &size, &used,
               ",\"kubernetes.io/os\":\"linux\",\"kubernetes.io/arch\":\"%s\""

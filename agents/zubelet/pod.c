@@ -454,6 +454,14 @@ zl_pod_apply (zubelet_t *self, zl_node_t *node, const char *type, Zube__Pod **po
     s_sync_soon (self, p);
 }
 
+zl_pod_t *
+zl_pod_find (zubelet_t *self, const char *pod_namespace, const char *name)
+{
+    char key[600];
+    snprintf (key, sizeof key, "%s/%s", pod_namespace, name);
+    return (zl_pod_t *)zhashx_lookup (self->pods, key);
+}
+
 void
 zl_pod_forget_unseen (zubelet_t *self, zhashx_t *seen)
 {

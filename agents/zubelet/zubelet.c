@@ -817,6 +817,8 @@ zubelet_run (zubelet_t *self, char *error, size_t error_size)
         zube_bus_poll (self->bus, 500);
     }
     zl_pod_adoption_done (self);
+    if (zl_server_start (self, error, error_size) != 0)
+        return 2;
     zube_log_info ("msg=\"pods listed\" pods=%zu revision=%" PRId64, zhashx_size (self->pods),
                    self->watermark);
     s_repair_start (self);

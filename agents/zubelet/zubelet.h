@@ -26,6 +26,10 @@
 
 #define ZL_LEASE_NAMESPACE "kube-node-lease"
 #define ZL_CONTAINER_RUNTIME_VERSION "sim://0.1"
+//  Who may call logs and exec (the apiserver's default admin bindings)
+#define ZL_ADMIN_IDENTITIES "admin,anonymous"
+//  The Node annotation naming the bus service of its node agent
+#define ZL_SERVICE_ANNOTATION "zube.io/node-agent-service"
 
 typedef struct _zubelet_t zubelet_t;
 typedef struct zl_timer_t zl_timer_t;
@@ -235,6 +239,7 @@ typedef struct {
     int64_t backoff_max_ms;
     int64_t status_min_interval_ms;
     int connect_timeout_ms;
+    const char *admin_identities;   //  comma-separated, prefixes end in *
 } zubelet_config_t;
 
 typedef struct {
@@ -286,6 +291,7 @@ struct _zubelet_t {
     size_t heap_capacity;
     zl_stats_t stats;
     bool closing;               //  destroying: callbacks start nothing
+    char service[300];          //  our bus service (server.c)
     bool fatal;                 //  stop with an error (conflict)
     char fatal_error[1024];
 };
@@ -329,5 +335,14 @@ void zl_pod_adoption_done (zubelet_t *self);
 //  After a relist: pods not seen since mark are gone.
 void zl_pod_forget_unseen (zubelet_t *self, zhashx_t *seen);
 void zl_pod_destroy_all (zubelet_t *self);
+//  The record of pod namespace/name on one of our nodes, or NULL.
+zl_pod_t *zl_pod_find (zubelet_t *self, const char *pod_namespace, const char *name);
+
+//  server.c: the node service (logs, exec), docs/node-agent.md
+//  The service name: node/<name> for one node, node/<prefix>* for many.
+const char *zl_server_name (zubelet_t *self);
+int zl_server_start (zubelet_t *self, char *error, size_t error_size);
+//  Whether identity is one of config.admin_identities.
+bool zl_server_is_admin (const char *list, const char *identity);
 
 #endif

@@ -150,6 +150,9 @@ typedef struct {
     int64_t tail_lines;
     //  The previous instance (attempt - 1) of the container.
     bool previous;
+    //  Appended (check struct_size): only lines written at or after this
+    //  wall-clock time in milliseconds (0: all), as kubectl's --since.
+    int64_t since_ms;
 } zube_runtime_logs_options_t;
 
 //  ---------------------------------------------------------------------

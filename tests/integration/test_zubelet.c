@@ -6,8 +6,7 @@
     -9 and adoption, and the start errors (malformed shapes file, node name
     held by another zubelet, unreachable broker). */
 #define _GNU_SOURCE
-#include "../zube_testproc.h"
-#include "../zube_test.h"
+#include "../zt_cluster.h"
 #include "zube/api.h"
 #include "zube/codec.h"
 #include "core.pb-c.h"
@@ -688,6 +687,152 @@ test_pod_on_unknown_node_stays_pending (void)
     ZT_ASSERT_MSG (waitpid (s_zubelet, NULL, WNOHANG) == 0, "the zubelet died");
 }
 
+//  ---------------------------------------------------------------------
+//  Logs and exec through the node service
+
+//  Runs zubectl against the test's broker (NULL-terminated arguments)
+static zt_run_t
+s_zubectl (const char *first, ...)
+{
+    va_list args;
+    va_start (args, first);
+    zt_run_t result = zt_run_capture_va (
+        30000,
+        (const char *[]) {zt_program ("zubectl"), "--broker", s_endpoint, "--insecure",
+                          "--request-timeout", "5s", first, NULL},
+        args);
+    va_end (args);
+    return result;
+}
+
+#define S_EXPECT(result, code, out_text, err_text)                                    \
+    do {                                                                             \
+        ZT_ASSERT_MSG ((result).status == (code), "exit %d (expected %d): %s%s",      \
+                       (result).status, (code), (result).out ? (result).out : "",    \
+                       (result).err ? (result).err : "");                            \
+        if (out_text)                                                                \
+            ZT_ASSERT_STR_CONTAINS ((result).out, (const char *) (out_text));        \
+        if (err_text)                                                                \
+            ZT_ASSERT_STR_CONTAINS ((result).err, (const char *) (err_text));        \
+    } while (0)
+
+static const char *s_talker_yaml =
+    "apiVersion: v1\nkind: Pod\n"
+    "metadata:\n"
+    "  name: talker\n"
+    "  annotations:\n"
+    "    sim.zube.io/logs.app: \"hello from app\\nsecond line\"\n"
+    "    sim.zube.io/exec.app: \"ls /data => 0: a.txt\"\n"
+    "spec:\n"
+    "  nodeName: shp-0002\n"
+    "  containers:\n"
+    "  - {name: app, image: busybox}\n"
+    "  - {name: side, image: busybox}\n";
+
+static void
+test_logs_and_exec (void)
+{
+    s_create_pod (s_talker_yaml);
+    Zube__Pod *pod = s_wait_phase ("talker", "Running", 15000);
+    ZT_ASSERT_MSG (pod, "talker is not Running");
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+    //  One service for the process, named on every node
+    char *json = s_get_json ("nodes", NULL, "shp-0002");
+    ZT_ASSERT_STR_CONTAINS (json, "\"zube.io/node-agent-service\":\"node/shp-*\"");
+    free (json);
+
+    zt_run_t r = s_zubectl ("logs", "talker", NULL);
+    S_EXPECT (r, 1, NULL, "a container name must be specified for pod talker, choose one of: "
+                          "[app side]");
+    zt_run_free (&r);
+    r = s_zubectl ("logs", "talker", "-c", "app", NULL);
+    S_EXPECT (r, 0, "\nhello from app\nsecond line\n", NULL);
+    ZT_ASSERT_STR_CONTAINS (r.out, "sim: container app started at ");
+    zt_run_free (&r);
+    r = s_zubectl ("logs", "talker", "-c", "app", "--tail", "1", NULL);
+    S_EXPECT (r, 0, NULL, NULL);
+    ZT_ASSERT_STR_EQ (r.out, "second line\n");
+    zt_run_free (&r);
+    r = s_zubectl ("logs", "talker", "-c", "app", "--limit-bytes", "5", NULL);
+    S_EXPECT (r, 0, NULL, NULL);
+    ZT_ASSERT_STR_EQ (r.out, "sim: ");
+    zt_run_free (&r);
+    r = s_zubectl ("logs", "talker", "-c", "app", "--previous", NULL);
+    S_EXPECT (r, 1, NULL, "previous terminated container \"app\" in pod \"talker\" not found");
+    zt_run_free (&r);
+    r = s_zubectl ("logs", "talker", "-c", "nope", NULL);
+    S_EXPECT (r, 1, NULL, "container nope is not valid for pod talker");
+    zt_run_free (&r);
+    r = s_zubectl ("logs", "no-such-pod", NULL);
+    S_EXPECT (r, 1, NULL, "Error from server (NotFound): pods \"no-such-pod\" not found");
+    zt_run_free (&r);
+
+    r = s_zubectl ("exec", "talker", "-c", "app", "--", "echo", "hi", "there", NULL);
+    S_EXPECT (r, 0, NULL, NULL);
+    ZT_ASSERT_STR_EQ (r.out, "hi there\n");
+    zt_run_free (&r);
+    r = s_zubectl ("exec", "talker", "-c", "app", "--", "ls", "/data", NULL);
+    S_EXPECT (r, 0, "a.txt\n", NULL);
+    zt_run_free (&r);
+    r = s_zubectl ("exec", "talker", "-c", "side", "--", "sh", "-c", "exit 7", NULL);
+    S_EXPECT (r, 7, NULL, "command terminated with exit code 7");
+    zt_run_free (&r);
+    r = s_zubectl ("exec", "talker", "-c", "side", "--", "false", NULL);
+    S_EXPECT (r, 1, NULL, "command terminated with exit code 1");
+    zt_run_free (&r);
+    r = s_zubectl ("exec", "talker", "--", "true", NULL);
+    S_EXPECT (r, 1, NULL, "a container name must be specified for pod talker");
+    zt_run_free (&r);
+    r = s_zubectl ("exec", "talker", "-c", "app", NULL);
+    S_EXPECT (r, 1, NULL, "you must specify at least one command for the container");
+    zt_run_free (&r);
+    //  kubectl's errors for pods that cannot answer
+    r = s_zubectl ("exec", "job", "--", "true", NULL);
+    S_EXPECT (r, 1, NULL, "cannot exec into a container in a completed pod; current phase is "
+                          "Succeeded");
+    zt_run_free (&r);
+    r = s_zubectl ("logs", "job", NULL);
+    S_EXPECT (r, 0, "exited with code 0 (Completed)", NULL);
+    zt_run_free (&r);
+    r = s_zubectl ("--request-timeout", "1s", "logs", "orphan", NULL);
+    S_EXPECT (r, 1, NULL, "the node agent of node \"no-such-node\" is unreachable");
+    zt_run_free (&r);
+}
+
+//  Only admin identities: a zubelet that admits "admin" alone refuses
+//  the test's anonymous identity, naming it
+static void
+test_logs_and_exec_forbidden (void)
+{
+    char state[700];
+    snprintf (state, sizeof state, "%s/state-authz", s_dir);
+    pid_t zubelet = s_zubelet_start ("zubelet-authz.log", state, "--node-name", "authz-node",
+                                     "--admin-identities", "admin,ops-*", NULL);
+    ZT_ASSERT (zubelet > 0);
+    s_create_pod ("apiVersion: v1\nkind: Pod\nmetadata: {name: guarded}\n"
+                  "spec: {nodeName: authz-node, containers: [{name: c, image: busybox}]}\n");
+    Zube__Pod *pod = s_wait_phase ("guarded", "Running", 20000);
+    if (!pod)
+        s_print_log_tail ("zubelet-authz.log");
+    ZT_ASSERT_MSG (pod, "guarded is not Running");
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+    zt_run_t r = s_zubectl ("logs", "guarded", NULL);
+    int status = r.status;
+    char *err = r.err ? strdup (r.err) : NULL;
+    zt_run_free (&r);
+    r = s_zubectl ("exec", "guarded", "--", "true", NULL);
+    zube_api_error_t error;
+    zube_api_delete (s_api, "pods", "default", "guarded",
+                     &(zube_api_delete_options_t) {.grace_period_seconds = 0}, NULL, &error);
+    zt_stop (zubelet, SIGTERM, 10000);
+    ZT_ASSERT_MSG (status == 1, "logs exit %d", status);
+    ZT_ASSERT_STR_CONTAINS (err, "Error from server (Forbidden): User \"anonymous\" cannot get "
+                                 "resource \"pods/log\"");
+    free (err);
+    S_EXPECT (r, 1, NULL, "User \"anonymous\" cannot create resource \"pods/exec\"");
+    zt_run_free (&r);
+}
+
 //  kill -9: renewals stop; a restart adopts the running pods
 static void
 test_kill_and_adopt (void)
@@ -874,6 +1019,8 @@ main (void)
         {"test_pod_image_missing", test_pod_image_missing},
         {"test_pod_delete_with_grace", test_pod_delete_with_grace},
         {"test_pod_on_unknown_node_stays_pending", test_pod_on_unknown_node_stays_pending},
+        {"test_logs_and_exec", test_logs_and_exec},
+        {"test_logs_and_exec_forbidden", test_logs_and_exec_forbidden},
         {"test_kill_and_adopt", test_kill_and_adopt},
         {"test_malformed_shapes_file", test_malformed_shapes_file},
         {"test_conflicting_node_name", test_conflicting_node_name},

@@ -1403,6 +1403,7 @@ s_check_annotation (s_sim_t *self, const char *key, const char *value,
             break;
         case SIM_KEY_IMAGE_MISSING:
         case SIM_KEY_OOM:
+        case SIM_KEY_HOST_PROBES:
             ok = sim_bool (value) >= 0;
             snprintf (why, sizeof why, "expected \"true\" or \"false\"");
             break;
@@ -1411,6 +1412,10 @@ s_check_annotation (s_sim_t *self, const char *key, const char *value,
             ok = sim_fail_probe_parse (value, rules, why, sizeof why);
             break;
         }
+        case SIM_KEY_EXEC:
+            ok = sim_exec_rules_check (value, why, sizeof why);
+            break;
+        case SIM_KEY_LOGS:
         case SIM_KEY_UNKNOWN:
             break;
     }
@@ -1909,6 +1914,13 @@ s_probe (zube_runtime_backend_t *self, const char *container_id,
         return s_fail (self, ZUBE_BAD_REQUEST, "sim: probe kind %d", (int) kind);
     static const char *kinds[] = {"", "liveness", "readiness", "startup"};
     s_container_t *container = s_container_at (self, slot);
+    s_sandbox_t *owner = s_sandbox_at (self, container->sandbox);
+    if (sim_bool (s_behaviour (owner, "host-probes", s_spec_names (owner)[container->index]->text,
+                               container->init))
+        == 1)
+        return s_fail (self, ZUBE_UNAVAILABLE,
+                       "sim: probes of this container are the host's "
+                       "(" SIM_ANNOTATION_PREFIX "host-probes)");
     if (container->state != ZUBE_RUNTIME_CONTAINER_RUNNING) {
         snprintf (message, message_size, "container is not running");
         return ZUBE_OK;
@@ -1958,6 +1970,13 @@ s_timestamp (int64_t wall_ms, char *out, size_t size)
     snprintf (out, size, "%s.%03dZ", date, (int) (wall_ms % 1000));
 }
 
+//  One log line: its wall time and text (no newline).
+typedef struct {
+    int64_t at;
+    const char *text;
+    size_t length;
+} s_line_t;
+
 static zube_status_t
 s_logs (zube_runtime_backend_t *self, const char *container_id,
         const zube_runtime_logs_options_t *options, zube_runtime_output_fn *fn, void *arg)
@@ -1974,7 +1993,8 @@ s_logs (zube_runtime_backend_t *self, const char *container_id,
         uint32_t previous = S_NONE;
         for (uint32_t c = sandbox->containers; c != S_NONE; c = s_container_at (self, c)->link) {
             s_container_t *other = s_container_at (self, c);
-            if (other->index == container->index && other->attempt + 1 == container->attempt)
+            if (other->index == container->index && other->init == container->init
+                && other->attempt + 1 == container->attempt)
                 previous = c;
         }
         if (previous == S_NONE)
@@ -1984,39 +2004,70 @@ s_logs (zube_runtime_backend_t *self, const char *container_id,
         slot = previous;
         container = s_container_at (self, slot);
     }
-    char lines[2][512];
-    int count = 0;
-    char when[40];
+    int64_t since_ms = options && options->struct_size >= offsetof (zube_runtime_logs_options_t,
+                                                                        since_ms)
+                                                               + sizeof options->since_ms
+                           ? options->since_ms
+                           : 0;
+    //  The started line, the lines of sim.zube.io/logs (written at the
+    //  start), the exited line
+    char started[512] = "", exited[512] = "", when[40];
+    const char *script = container->started_ms
+                             ? s_behaviour (sandbox, "logs", name, container->init)
+                             : NULL;
+    size_t capacity = 2;
+    for (const char *c = script; c && *c; c++)
+        capacity += *c == '\n';
+    capacity++;
+    s_line_t *lines = calloc (capacity, sizeof *lines);
+    if (!lines)
+        return s_fail (self, ZUBE_INTERNAL, "sim: out of memory");
+    size_t count = 0;
     if (container->started_ms) {
         s_timestamp (container->started_ms, when, sizeof when);
-        snprintf (lines[count++], sizeof lines[0], "sim: container %s started at %s\n", name,
-                  when);
+        snprintf (started, sizeof started, "sim: container %s started at %s", name, when);
+        lines[count++] = (s_line_t) {container->started_ms, started, strlen (started)};
+    }
+    for (const char *line = script; line && *line;) {
+        const char *end = strchr (line, '\n');
+        size_t length = end ? (size_t) (end - line) : strlen (line);
+        lines[count++] = (s_line_t) {container->started_ms, line, length};
+        line += length + (end ? 1 : 0);
     }
     if (container->state == ZUBE_RUNTIME_CONTAINER_EXITED) {
         s_timestamp (container->finished_ms, when, sizeof when);
-        snprintf (lines[count++], sizeof lines[0],
-                  "sim: container %s exited with code %d (%s) at %s\n", name,
-                  container->exit_code,
+        snprintf (exited, sizeof exited, "sim: container %s exited with code %d (%s) at %s",
+                  name, container->exit_code,
                   container->reason < S_REASON_COUNT ? s_reason_names[container->reason] : "",
                   when);
+        lines[count++] = (s_line_t) {container->finished_ms, exited, strlen (exited)};
     }
-    int first = 0;
-    if (options && options->tail_lines >= 0 && options->tail_lines < count)
-        first = count - (int) options->tail_lines;
-    for (int i = first; i < count; i++)
-        if (fn (arg, lines[i], strlen (lines[i]), false) != 0)
+    size_t first = 0;
+    while (first < count && lines[first].at < since_ms)
+        first++;
+    if (options && options->tail_lines >= 0 && (size_t) options->tail_lines < count - first)
+        first = count - (size_t) options->tail_lines;
+    for (size_t i = first; i < count; i++)
+        if (fn (arg, lines[i].text, lines[i].length, false) != 0 || fn (arg, "\n", 1, false) != 0)
             break;
+    free (lines);
     return ZUBE_OK;
 }
 
-//  Runs nothing: echoes argv joined by spaces, exit code 0.
+static int
+s_emit (zube_runtime_output_fn *fn, void *arg, const char *text, size_t length, bool error)
+{
+    return fn && length ? fn (arg, text, length, error) : 0;
+}
+
+//  Runs nothing. echo, true, false, cat (stdin back) and sh -c 'exit N'
+//  are emulated; anything else answers what a rule of sim.zube.io/exec
+//  says, else "executable file not found" with 127 (a shell's code).
 static zube_status_t
 s_exec (zube_runtime_backend_t *self, const char *container_id, const char *const *argv,
         const void *stdin_data, size_t stdin_size, int64_t timeout_ms,
         zube_runtime_output_fn *fn, void *arg, int *exit_code_p)
 {
-    (void) stdin_data;
-    (void) stdin_size;
     (void) timeout_ms;
     s_begin (self);
     uint32_t slot = s_container_find (self, container_id);
@@ -2025,17 +2076,62 @@ s_exec (zube_runtime_backend_t *self, const char *container_id, const char *cons
                        container_id ? container_id : "(null)");
     if (!argv || !argv[0])
         return s_fail (self, ZUBE_BAD_REQUEST, "sim: exec: no command");
-    if (s_container_at (self, slot)->state != ZUBE_RUNTIME_CONTAINER_RUNNING)
+    s_container_t *container = s_container_at (self, slot);
+    if (container->state != ZUBE_RUNTIME_CONTAINER_RUNNING)
         return s_fail (self, ZUBE_CONFLICT, "sim: exec: container %s is not running",
                        container_id);
+    s_sandbox_t *sandbox = s_sandbox_at (self, container->sandbox);
+    const char *name = s_spec_names (sandbox)[container->index]->text;
+    const char *rules = s_behaviour (sandbox, "exec", name, container->init);
+    size_t length = 0;
+    for (size_t i = 0; argv[i]; i++)
+        length += strlen (argv[i]) + 1;
+    char *command = malloc (length + 1);
+    if (!command)
+        return s_fail (self, ZUBE_INTERNAL, "sim: out of memory");
+    command[0] = 0;
     for (size_t i = 0; argv[i]; i++) {
-        if ((i > 0 && fn && fn (arg, " ", 1, false) != 0)
-            || (fn && fn (arg, argv[i], strlen (argv[i]), false) != 0))
-            break;
+        if (i)
+            strcat (command, " ");
+        strcat (command, argv[i]);
     }
-    if (fn)
-        fn (arg, "\n", 1, false);
-    *exit_code_p = 0;
+    const char *base = strrchr (argv[0], '/') ? strrchr (argv[0], '/') + 1 : argv[0];
+    int code = 0;
+    const char *output = NULL;
+    size_t output_length = 0;
+    char *end = NULL;
+    if (rules && sim_exec_rule_find (rules, command, &code, &output, &output_length)) {
+        s_emit (fn, arg, output, output_length, false);
+        if (output_length)
+            s_emit (fn, arg, "\n", 1, false);
+    } else if (strcmp (base, "echo") == 0) {
+        bool stop = false;
+        for (size_t i = 1; argv[i] && !stop; i++)
+            stop = (i > 1 && s_emit (fn, arg, " ", 1, false) != 0)
+                   || s_emit (fn, arg, argv[i], strlen (argv[i]), false) != 0;
+        s_emit (fn, arg, "\n", 1, false);
+    } else if (strcmp (base, "true") == 0 && !argv[1])
+        code = 0;
+    else if (strcmp (base, "false") == 0 && !argv[1])
+        code = 1;
+    else if (strcmp (base, "cat") == 0 && !argv[1])
+        s_emit (fn, arg, stdin_data, stdin_data ? stdin_size : 0, false);
+    else if ((strcmp (base, "sh") == 0 || strcmp (base, "bash") == 0) && argv[1] && strcmp (argv[1], "-c") == 0
+             && argv[2] && !argv[3] && strncmp (argv[2], "exit ", 5) == 0
+             && (code = (int) strtol (argv[2] + 5, &end, 10), end && !*end && end > argv[2] + 5)
+             && code >= 0 && code <= 255)
+        ;
+    else {
+        char message[600];
+        int n = snprintf (message, sizeof message,
+                          "sim: exec: \"%.200s\": executable file not found in $PATH (no "
+                          SIM_ANNOTATION_PREFIX "exec rule for \"%.200s\")\n",
+                          argv[0], command);
+        s_emit (fn, arg, message, n > 0 ? strlen (message) : 0, true);
+        code = 127;
+    }
+    free (command);
+    *exit_code_p = code;
     return ZUBE_OK;
 }
 

@@ -22,6 +22,9 @@ static const struct {
     {"image-missing", SIM_KEY_IMAGE_MISSING},
     {"oom", SIM_KEY_OOM},
     {"stop-exit-code", SIM_KEY_STOP_EXIT_CODE},
+    {"logs", SIM_KEY_LOGS},
+    {"exec", SIM_KEY_EXEC},
+    {"host-probes", SIM_KEY_HOST_PROBES},
 };
 
 sim_key_t
@@ -239,4 +242,86 @@ sim_image_id (const char *normalized, char *out, size_t size)
     snprintf (out, size, "%.*s@sha256:%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64,
               (int) repo_length, normalized, s_mix (hash), s_mix (hash + 1), s_mix (hash + 2),
               s_mix (hash + 3));
+}
+
+//  One line of exec rules: the command [line, arrow), the code, the
+//  output [output, end). false when the line has no " => CODE".
+static bool
+s_exec_line (const char *line, const char *end, const char **arrow_p, int *code_p,
+             const char **output_p)
+{
+    const char *arrow = NULL;
+    for (const char *p = line; p + 4 <= end; p++)
+        if (memcmp (p, " => ", 4) == 0)
+            arrow = p;
+    if (!arrow)
+        return false;
+    const char *p = arrow + 4;
+    int code = 0, digits = 0;
+    while (p < end && isdigit ((unsigned char) *p) && digits < 4) {
+        code = code * 10 + (*p++ - '0');
+        digits++;
+    }
+    if (!digits || code > 255)
+        return false;
+    if (p < end && *p != ':')
+        return false;
+    if (p < end)
+        p++;
+    if (p < end && *p == ' ')
+        p++;
+    *arrow_p = arrow;
+    *code_p = code;
+    *output_p = p;
+    return true;
+}
+
+bool
+sim_exec_rule_find (const char *rules, const char *command, int *code_p,
+                    const char **output_p, size_t *length_p)
+{
+    size_t command_length = strlen (command);
+    for (const char *line = rules; line && *line;) {
+        const char *end = strchr (line, '\n');
+        if (!end)
+            end = line + strlen (line);
+        const char *arrow, *output;
+        int code;
+        if (s_exec_line (line, end, &arrow, &code, &output)
+            && (size_t) (arrow - line) == command_length
+            && memcmp (line, command, command_length) == 0) {
+            *code_p = code;
+            *output_p = output;
+            *length_p = (size_t) (end - output);
+            return true;
+        }
+        line = *end ? end + 1 : end;
+    }
+    return false;
+}
+
+bool
+sim_exec_rules_check (const char *rules, char *error, size_t error_size)
+{
+    int number = 1;
+    for (const char *line = rules; line && *line; number++) {
+        const char *end = strchr (line, '\n');
+        if (!end)
+            end = line + strlen (line);
+        const char *arrow, *output;
+        int code;
+        bool blank = true;
+        for (const char *p = line; p < end; p++)
+            if (!isspace ((unsigned char) *p))
+                blank = false;
+        if (!blank && !s_exec_line (line, end, &arrow, &code, &output)) {
+            snprintf (error, error_size,
+                      "line %d: expected \"COMMAND => CODE\" or \"COMMAND => CODE: OUTPUT\" "
+                      "(CODE 0..255)",
+                      number);
+            return false;
+        }
+        line = *end ? end + 1 : end;
+    }
+    return true;
 }

@@ -23,7 +23,10 @@ typedef enum {
     SIM_KEY_FAIL_PROBE,
     SIM_KEY_IMAGE_MISSING,
     SIM_KEY_OOM,
-    SIM_KEY_STOP_EXIT_CODE
+    SIM_KEY_STOP_EXIT_CODE,
+    SIM_KEY_LOGS,
+    SIM_KEY_EXEC,
+    SIM_KEY_HOST_PROBES
 } sim_key_t;
 
 //  The key of a base name ("run-duration"), SIM_KEY_UNKNOWN if none.
@@ -60,6 +63,16 @@ typedef struct {
 //  false, with a reason in error, when it does not parse.
 bool sim_fail_probe_parse (const char *text, sim_fail_rule_t rules[4], char *error,
                            size_t error_size);
+
+//  The exec rules of sim.zube.io/exec: one per line, "COMMAND => CODE"
+//  or "COMMAND => CODE: OUTPUT", COMMAND the argv joined by single
+//  spaces. Finds the rule for command: true with *code_p and the output
+//  (output_p, *length_p: up to the end of its line), false when no rule
+//  matches. sim_exec_rules_check: false, with a reason, when a line does
+//  not parse.
+bool sim_exec_rule_find (const char *rules, const char *command, int *code_p,
+                         const char **output_p, size_t *length_p);
+bool sim_exec_rules_check (const char *rules, char *error, size_t error_size);
 
 //  The image as containerd reports it: "busybox" ->
 //  "docker.io/library/busybox:latest". Truncated to size.

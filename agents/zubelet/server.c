@@ -1,0 +1,330 @@
+/*  server - the node agent's bus service: logs and exec.
+
+    One service per process, whatever the number of nodes it hosts:
+    node/<name> for one node, node/<prefix>* for hollow nodes. The
+    broker keeps a linear list of a peer's registrations (every READY
+    scans it), so 5000 services per process would cost 12.5 million
+    compares at each (re)registration; one service costs one. The
+    request names the node, and each Node carries the service name in
+    its zube.io/node-agent-service annotation, so a client finds it
+    from the pod's spec.nodeName (docs/node-agent.md).
+
+    Only admin identities may call it (--admin-identities, the
+    apiserver's default admin bindings by default): logs and exec read
+    and run anything in a pod, as pods/log and pods/exec do in
+    Kubernetes. The runtime's logs and exec run on the loop's thread;
+    sim answers at once. */
+#define _GNU_SOURCE
+#include "zubelet.h"
+#include "zube/log.h"
+#include "node.pb-c.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  Replies stay under the bus's 4 MiB message limit
+#define ZL_OUTPUT_MAX (3 * 1024 * 1024)
+#define ZL_EXEC_TIMEOUT_S 60
+
+const char *
+zl_server_name (zubelet_t *self)
+{
+    if (!self->service[0]) {
+        if (self->node_count == 1)
+            snprintf (self->service, sizeof self->service, "node/%s", self->nodes[0].name);
+        else
+            snprintf (self->service, sizeof self->service, "node/%s*", self->config.prefix);
+    }
+    return self->service;
+}
+
+bool
+zl_server_is_admin (const char *list, const char *identity)
+{
+    if (!list || !identity || !*identity)
+        return false;
+    size_t identity_length = strlen (identity);
+    for (const char *item = list; *item;) {
+        size_t length = strcspn (item, ",");
+        if (length && item[length - 1] == '*') {
+            if (identity_length > length - 1 && strncmp (identity, item, length - 1) == 0)
+                return true;
+        } else if (length == identity_length && strncmp (identity, item, length) == 0)
+            return true;
+        item += length + (item[length] ? 1 : 0);
+    }
+    return false;
+}
+
+//  Output gathered from the runtime, up to ZL_OUTPUT_MAX per stream
+typedef struct {
+    char *data[2];
+    size_t size[2];
+    size_t capacity[2];
+    bool truncated;
+} s_output_t;
+
+static int
+s_collect (void *arg, const char *data, size_t size, bool stderr_stream)
+{
+    s_output_t *out = (s_output_t *)arg;
+    int k = stderr_stream ? 1 : 0;
+    if (out->size[k] + size > ZL_OUTPUT_MAX) {
+        out->truncated = true;
+        size = ZL_OUTPUT_MAX - out->size[k];
+    }
+    if (out->size[k] + size > out->capacity[k]) {
+        size_t capacity = (out->size[k] + size) * 2;
+        char *grown = realloc (out->data[k], capacity);
+        if (!grown)
+            return -1;
+        out->data[k] = grown;
+        out->capacity[k] = capacity;
+    }
+    memcpy (out->data[k] + out->size[k], data, size);
+    out->size[k] += size;
+    return out->truncated ? -1 : 0;
+}
+
+static void
+s_output_free (s_output_t *out)
+{
+    free (out->data[0]);
+    free (out->data[1]);
+}
+
+//  The container a request means: CONTAINER, or the pod's only one.
+//  NULL after answering the error.
+static zl_container_t *
+s_container (zube_bus_request_t *request, zl_pod_t *p, const char *name)
+{
+    const char *pod = p->pod->metadata->name;
+    if (!name || !*name) {
+        if (p->container_count - p->init_count == 1)
+            return &p->containers[p->init_count];
+        char names[1000] = "", inits[1000] = "";
+        for (size_t i = 0; i < p->container_count; i++) {
+            char *list = p->containers[i].init ? inits : names;
+            size_t used = strlen (list);
+            snprintf (list + used, sizeof names - used, "%s%s", used ? " " : "",
+                      p->containers[i].name);
+        }
+        zube_bus_respond_error (request, ZUBE_BAD_REQUEST,
+                                "a container name must be specified for pod %s, choose one "
+                                "of: [%s]%s%s%s",
+                                pod, names, inits[0] ? " or one of the init containers: [" : "",
+                                inits, inits[0] ? "]" : "");
+        return NULL;
+    }
+    for (size_t i = 0; i < p->container_count; i++)
+        if (streq (p->containers[i].name, name))
+            return &p->containers[i];
+    zube_bus_respond_error (request, ZUBE_BAD_REQUEST, "container %s is not valid for pod %s",
+                            name, pod);
+    return NULL;
+}
+
+//  The authorization, the node and the pod of a request; NULL after
+//  answering the error.
+static zl_pod_t *
+s_request_pod (zubelet_t *self, zube_bus_request_t *request, const char *verb,
+               const char *subresource, const char *node_name, const char *pod_namespace,
+               const char *pod_name)
+{
+    const char *sender = zube_bus_request_sender (request);
+    const char *ns = pod_namespace && *pod_namespace ? pod_namespace : "default";
+    if (!zl_server_is_admin (self->config.admin_identities, sender)) {
+        zube_log_warn ("msg=\"forbidden\" identity=\"%s\" verb=%s resource=pods/%s",
+                       sender ? sender : "", verb, subresource);
+        zube_bus_respond_error (request, ZUBE_FORBIDDEN,
+                                "User \"%s\" cannot %s resource \"pods/%s\" in API group \"\" "
+                                "in the namespace \"%s\": only admin identities may use the "
+                                "node agent of node \"%s\"",
+                                sender ? sender : "", verb, subresource, ns,
+                                node_name ? node_name : "");
+        return NULL;
+    }
+    zl_node_t *node =
+        node_name ? (zl_node_t *)zhashx_lookup (self->node_by_name, node_name) : NULL;
+    if (!node) {
+        zube_bus_respond_error (request, ZUBE_NOT_FOUND,
+                                "node \"%s\" is not hosted by this node agent (%s)",
+                                node_name ? node_name : "", zl_server_name (self));
+        return NULL;
+    }
+    zl_pod_t *p = pod_name ? zl_pod_find (self, ns, pod_name) : NULL;
+    if (!p || p->node != node) {
+        zube_bus_respond_error (request, ZUBE_NOT_FOUND, "pods \"%s\" not found on node \"%s\"",
+                                pod_name ? pod_name : "", node->name);
+        return NULL;
+    }
+    return p;
+}
+
+static void
+s_logs (zubelet_t *self, zube_bus_request_t *request)
+{
+    Zube__NodeLogsRequest *req = (Zube__NodeLogsRequest *)zube_bus_request_unpack_or_reject (
+        request, &zube__node_logs_request__descriptor);
+    if (!req)
+        return;
+    zl_pod_t *p = s_request_pod (self, request, "get", "log", req->node_name, req->namespace_,
+                                 req->pod);
+    zl_container_t *c = p ? s_container (request, p, req->container) : NULL;
+    if (!c) {
+        zube__node_logs_request__free_unpacked (req, NULL);
+        return;
+    }
+    const char *pod = p->pod->metadata->name;
+    //  The instance: the current one, or with --previous the one the
+    //  status shows as lastState
+    const char *id = c->id;
+    bool waiting_restart = c->id[0] && c->state == ZUBE_RUNTIME_CONTAINER_EXITED && !c->done
+                           && c->waiting_reason[0];
+    if (req->previous)
+        id = waiting_restart ? c->id : c->last.valid ? c->last.id : "";
+    if (!id[0]) {
+        if (req->previous)
+            zube_bus_respond_error (request, ZUBE_BAD_REQUEST,
+                                    "previous terminated container \"%s\" in pod \"%s\" not "
+                                    "found",
+                                    c->name, pod);
+        else
+            zube_bus_respond_error (request, ZUBE_BAD_REQUEST,
+                                    "container \"%s\" in pod \"%s\" is waiting to start: %s",
+                                    c->name, pod,
+                                    c->waiting_reason[0] ? c->waiting_reason
+                                                         : "ContainerCreating");
+        zube__node_logs_request__free_unpacked (req, NULL);
+        return;
+    }
+    bool follow = req->has_offset && req->offset > 0;
+    zube_runtime_logs_options_t options = {
+        .struct_size = sizeof options,
+        .tail_lines = !follow && req->has_tail_lines && req->tail_lines >= 0 ? req->tail_lines
+                                                                            : -1,
+        .since_ms = !follow && req->has_since_seconds && req->since_seconds > 0
+                        ? zl_now_wall_ms () - req->since_seconds * 1000
+                        : 0};
+    s_output_t out = {0};
+    zube_status_t status = zube_runtime_logs (self->runtime, id, &options, s_collect, &out);
+    if (status != ZUBE_OK) {
+        zube_bus_respond_error (request, status, "%s", zube_runtime_error (self->runtime));
+        s_output_free (&out);
+        zube__node_logs_request__free_unpacked (req, NULL);
+        return;
+    }
+    size_t from = follow ? (size_t)req->offset : 0;
+    if (from > out.size[0])
+        from = out.size[0];
+    size_t length = out.size[0] - from;
+    if (req->has_limit_bytes && req->limit_bytes >= 0 && (size_t)req->limit_bytes < length)
+        length = (size_t)req->limit_bytes;
+    Zube__NodeLogsReply reply = ZUBE__NODE_LOGS_REPLY__INIT;
+    reply.has_data = true;
+    reply.data.data = (uint8_t *)(out.data[0] ? out.data[0] + from : "");
+    reply.data.len = length;
+    reply.has_size = true;
+    reply.size = (int64_t)(from + length);
+    reply.has_running = true;
+    reply.running = !req->previous && c->state == ZUBE_RUNTIME_CONTAINER_RUNNING
+                    && streq (id, c->id);
+    reply.container = c->name;
+    zube_bus_respond_msg (request, &reply.base);
+    s_output_free (&out);
+    zube__node_logs_request__free_unpacked (req, NULL);
+}
+
+static void
+s_exec (zubelet_t *self, zube_bus_request_t *request)
+{
+    Zube__NodeExecRequest *req = (Zube__NodeExecRequest *)zube_bus_request_unpack_or_reject (
+        request, &zube__node_exec_request__descriptor);
+    if (!req)
+        return;
+    zl_pod_t *p = s_request_pod (self, request, "create", "exec", req->node_name,
+                                 req->namespace_, req->pod);
+    zl_container_t *c = p ? s_container (request, p, req->container) : NULL;
+    if (!c) {
+        zube__node_exec_request__free_unpacked (req, NULL);
+        return;
+    }
+    if (!req->n_command || !req->command[0] || !*req->command[0]) {
+        zube_bus_respond_error (request, ZUBE_BAD_REQUEST, "you must specify at least one "
+                                                           "command for the container");
+        zube__node_exec_request__free_unpacked (req, NULL);
+        return;
+    }
+    if (!c->id[0] || c->state != ZUBE_RUNTIME_CONTAINER_RUNNING) {
+        zube_bus_respond_error (request, ZUBE_BAD_REQUEST,
+                                "container %s is not running in pod %s (%s)", c->name,
+                                p->pod->metadata->name,
+                                c->waiting_reason[0] ? c->waiting_reason
+                                : c->id[0]           ? "terminated"
+                                                     : "ContainerCreating");
+        zube__node_exec_request__free_unpacked (req, NULL);
+        return;
+    }
+    const char **argv = calloc (req->n_command + 1, sizeof *argv);
+    if (!argv) {
+        zube_bus_respond_error (request, ZUBE_INTERNAL, "out of memory");
+        zube__node_exec_request__free_unpacked (req, NULL);
+        return;
+    }
+    for (size_t i = 0; i < req->n_command; i++)
+        argv[i] = req->command[i];
+    int64_t timeout_s = req->has_timeout_seconds && req->timeout_seconds > 0
+                            ? req->timeout_seconds
+                            : ZL_EXEC_TIMEOUT_S;
+    s_output_t out = {0};
+    int exit_code = -1;
+    zube_status_t status = zube_runtime_exec (
+        self->runtime, c->id, argv, req->has_stdin ? req->stdin.data : NULL,
+        req->has_stdin ? req->stdin.len : 0, timeout_s * 1000, s_collect, &out, &exit_code);
+    free (argv);
+    if (status != ZUBE_OK)
+        zube_bus_respond_error (request, status, "%s", zube_runtime_error (self->runtime));
+    else {
+        Zube__NodeExecReply reply = ZUBE__NODE_EXEC_REPLY__INIT;
+        reply.has_stdout = reply.has_stderr = reply.has_exit_code = true;
+        reply.stdout.data = (uint8_t *)out.data[0];
+        reply.stdout.len = out.size[0];
+        reply.stderr.data = (uint8_t *)out.data[1];
+        reply.stderr.len = out.size[1];
+        reply.exit_code = exit_code;
+        reply.container = c->name;
+        zube_bus_respond_msg (request, &reply.base);
+        zube_log_info ("msg=\"exec\" pod=%s container=%s identity=\"%s\" command=\"%s\" "
+                       "exit_code=%d",
+                       p->key, c->name, zube_bus_request_sender (request), req->command[0],
+                       exit_code);
+    }
+    s_output_free (&out);
+    zube__node_exec_request__free_unpacked (req, NULL);
+}
+
+static void
+s_handle (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
+{
+    (void)bus;
+    zubelet_t *self = (zubelet_t *)arg;
+    const char *method = zube_bus_request_method (request);
+    if (streq (method, "logs"))
+        s_logs (self, request);
+    else if (streq (method, "exec"))
+        s_exec (self, request);
+    else
+        zube_bus_respond_error (request, ZUBE_NOT_FOUND,
+                                "%s: unknown method \"%s\" (expected logs or exec)",
+                                zl_server_name (self), method);
+}
+
+int
+zl_server_start (zubelet_t *self, char *error, size_t error_size)
+{
+    if (zube_bus_serve (self->bus, zl_server_name (self), s_handle, self) != 0) {
+        snprintf (error, error_size, "cannot serve %s on the bus", zl_server_name (self));
+        return -1;
+    }
+    return 0;
+}
