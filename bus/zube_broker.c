@@ -14,6 +14,12 @@
     hash table by (client route, correlation id) and on a timer wheel by
     deadline. The broker reads headers only: payload frames are moved from
     the receiving socket to the sending one without a copy.
+
+    Batches (docs/bus-protocol.md): a message may be one frame holding
+    several requests and replies; each entry is handled as the classic
+    message it stands for. What one drain of the ROUTER has for a peer
+    that reads batches is queued on the peer (s_entry_send) and sent as one
+    frame when the drain ends (s_batches_flush), or when the batch is full.
 */
 #include <czmq.h>
 #include <errno.h>
@@ -39,6 +45,7 @@
 #define S_POOL_MAX          4096    //  request records kept for reuse
 #define S_NAME_MAX          255
 #define S_FRAMES            3
+#define S_HEARTBEAT_BYTES   96      //  the broker's packed HEARTBEAT at most
 #define S_WAITING_FACTOR    4       //  all services together: 4 x --max-waiting
 #define S_SHUTDOWN_LINGER   200     //  ms to flush DISCONNECTs at the end
 #define S_HEARTBEAT_MIN     10
@@ -113,7 +120,23 @@ struct _s_peer_t {
     bool unreachable;           //  a send failed: not picked until it speaks
     s_instance_t **instances;
     size_t instances_size, instances_max;
+    bool batches;               //  reads batches: its READY/HEARTBEAT said so
+    uint32_t batch_max;         //  bytes one batch to it may hold
+    zube_bus_batch_t out;       //  queued for it, sent when the drain ends
+    uint32_t out_replied;       //  forwarded replies in out (counted when sent)
+    uint32_t out_requests;      //  requests in out
+    s_peer_t *flush_next;       //  the broker's list of peers with out
+    bool flush_listed;
 };
+
+//  A payload as received: its bytes, and the frame that holds them alone
+//  when it came in a classic message (then moved on without a copy),
+//  NULL when it is an entry of a batch
+typedef struct {
+    const uint8_t *data;
+    size_t size;
+    zmq_msg_t *frame;
+} s_body_t;
 
 //  Received headers are read in place (lib/zube_bus_wire.h, shared with
 //  the client library)
@@ -158,6 +181,8 @@ struct _zube_broker_t {
     zhashx_t *peers;                //  s_rid_t -> s_peer_t
     s_peer_t *peer_list;
     s_peer_t *recent [2];           //  the last peers heard from, newest first
+    s_peer_t *last_client;          //  the last peer a reply went to
+    s_peer_t *flush_head;           //  peers with a batch queued
     zhashx_t *services;             //  name -> s_service_t
     size_t waiting_total;
     s_request_t **buckets;          //  in-flight by (route, correlation id)
@@ -178,7 +203,7 @@ struct _zube_broker_t {
     zmq_msg_t frames [S_FRAMES];
     zmq_msg_t scratch;
     s_header_t header;
-    uint8_t heartbeat [64];
+    uint8_t heartbeat [S_HEARTBEAT_BYTES];
     size_t heartbeat_size;
 
     char epoch [17];
@@ -189,6 +214,12 @@ static void s_peer_forget (zube_broker_t *self, s_peer_t *peer, const char *reas
 static void s_instance_forget (zube_broker_t *self, s_instance_t *instance,
                                const char *reason);
 static void s_service_dispatch_waiting (zube_broker_t *self, s_service_t *service);
+static void s_answer_error (zube_broker_t *self, const uint8_t *route, size_t route_size,
+                            uint64_t correlation_id, zube_status_t status, const char *format,
+                            ...);
+static void s_request_wait (zube_broker_t *self, s_service_t *service, const s_header_t *header,
+                            zmq_msg_t *header_msg, const uint8_t *route, size_t route_size,
+                            const char *sender, s_body_t *payload, int64_t deadline);
 
 
 //  --------------------------------------------------------------------------
@@ -212,10 +243,9 @@ typedef struct {
     const uint64_t *deadline_ms;
 } s_stamp_t;
 
-//  Writes header without its sender, route and deadline, then the
-//  stamp's values, into msg.
-static int
-s_header_rewrite (const s_header_t *header, const s_stamp_t *stamp, zmq_msg_t *msg)
+//  The size of header rewritten with stamp
+static size_t
+s_header_rewrite_size (const s_header_t *header, const s_stamp_t *stamp)
 {
     size_t size = header->size - header->span [ZUBE_BUS_F_SENDER] - header->span [ZUBE_BUS_F_ROUTE]
                 - header->span [ZUBE_BUS_F_DEADLINE_MS];
@@ -225,9 +255,15 @@ s_header_rewrite (const s_header_t *header, const s_stamp_t *stamp, zmq_msg_t *m
         size += 1 + zube_bus_wire_varint_size (stamp->sender->size) + stamp->sender->size;
     if (stamp->route)
         size += 1 + zube_bus_wire_varint_size (stamp->route->size) + stamp->route->size;
-    if (zmq_msg_init_size (msg, size) != 0)
-        return -1;
-    uint8_t *out = (uint8_t *) zmq_msg_data (msg);
+    return size;
+}
+
+//  Writes header without its sender, route and deadline, then the
+//  stamp's values, at out (s_header_rewrite_size bytes).
+static void
+s_header_rewrite_into (const s_header_t *header, const s_stamp_t *stamp, uint8_t *out)
+{
+    uint8_t *start_out = out;
     //  The kept fields are copied in runs, one memcpy between two dropped
     //  fields rather than one per field
     const uint8_t *cursor = header->data, *end = header->data + header->size;
@@ -262,7 +298,17 @@ s_header_rewrite (const s_header_t *header, const s_stamp_t *stamp, zmq_msg_t *m
         memcpy (out, stamp->route->data, stamp->route->size);
         out += stamp->route->size;
     }
-    assert (out == (uint8_t *) zmq_msg_data (msg) + size);
+    assert ((size_t) (out - start_out) == s_header_rewrite_size (header, stamp));
+    (void) start_out;
+}
+
+//  The same into a new frame
+static int
+s_header_rewrite (const s_header_t *header, const s_stamp_t *stamp, zmq_msg_t *msg)
+{
+    if (zmq_msg_init_size (msg, s_header_rewrite_size (header, stamp)) != 0)
+        return -1;
+    s_header_rewrite_into (header, stamp, (uint8_t *) zmq_msg_data (msg));
     return 0;
 }
 
@@ -565,11 +611,216 @@ s_router_send (zube_broker_t *self, const uint8_t *rid, size_t rid_size,
     return rc < 0 ? -1 : 0;
 }
 
+//  The peer behind a routing id, when the broker knows it: mostly the one a
+//  reply went to last, or one of the last two heard from
+static s_peer_t *
+s_peer_find (zube_broker_t *self, const uint8_t *rid, size_t rid_size)
+{
+    s_peer_t *candidates [3] = {self->last_client, self->recent [0], self->recent [1]};
+    for (int i = 0; i < 3; i++)
+        if (candidates [i] && candidates [i]->rid.size == rid_size
+            && memcmp (candidates [i]->rid.data, rid, rid_size) == 0)
+            return candidates [i];
+    if (rid_size == 0 || rid_size > 255)
+        return NULL;
+    s_rid_t key;
+    key.size = rid_size;
+    memcpy (key.data, rid, rid_size);
+    s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, &key);
+    if (peer)
+        self->last_client = peer;
+    return peer;
+}
+
+static void
+s_flush_unlist (zube_broker_t *self, s_peer_t *peer)
+{
+    if (!peer->flush_listed)
+        return;
+    for (s_peer_t **link = &self->flush_head; *link; link = &(*link)->flush_next)
+        if (*link == peer) {
+            *link = peer->flush_next;
+            break;
+        }
+    peer->flush_next = NULL;
+    peer->flush_listed = false;
+}
+
+//  A peer forgotten with a batch queued: its requests were answered when
+//  its instances were forgotten; the replies in it are dropped
+static void
+s_batch_discard (zube_broker_t *self, s_peer_t *peer)
+{
+    self->counters.dropped += peer->out.count - peer->out_requests;
+    zube_bus_batch_clear (&peer->out);
+    peer->out_requests = peer->out_replied = 0;
+    s_flush_unlist (self, peer);
+}
+
+//  A batch the ROUTER refused: each request in it gets what a classic one
+//  refused at once gets in s_request_route (the peer gone: it waits for
+//  another instance; full: TOO_MANY_REQUESTS), each reply is dropped.
+//  data is the batch frame.
+static void
+s_batch_failed (zube_broker_t *self, s_peer_t *peer, const uint8_t *data, size_t size,
+                int error)
+{
+    if (error == EHOSTUNREACH)
+        peer->unreachable = true;
+    const uint8_t *cursor, *end = data + size;
+    uint32_t count;
+    if (!zube_bus_batch_check (data, size, &cursor, &count))
+        return;
+    for (uint32_t index = 0; index < count; index++) {
+        zube_bus_batch_entry_t entry;
+        if (!zube_bus_batch_next (&cursor, end, &entry))
+            break;      //  cannot happen: checked as a whole
+        s_header_t header;
+        s_request_t *request = NULL;
+        if (zube_bus_wire_scan (&header, entry.header, entry.header_size)
+            && header.varint [ZUBE_BUS_F_KIND] == ZUBE__BUS_KIND__BUS_REQUEST
+            && S_HAS (&header, ZUBE_BUS_F_ROUTE)) {
+            const s_bytes_t *route = &header.bytes [ZUBE_BUS_F_ROUTE];
+            request = s_table_lookup (self, route->data, route->size,
+                                      header.varint [ZUBE_BUS_F_CORRELATION_ID]);
+            if (request && request->instance->peer != peer)
+                request = NULL;
+        }
+        self->counters.dropped++;
+        if (!request)
+            continue;       //  a reply, or a request already answered
+        s_instance_t *instance = request->instance;
+        s_service_t *service = instance->service;
+        int64_t deadline = request->deadline;
+        uint8_t route [256];
+        size_t route_size = request->route_size;
+        memcpy (route, request->route, route_size);
+        s_request_forget (self, request);
+        self->counters.routed--;
+        if (error == EHOSTUNREACH) {
+            self->counters.dropped--;   //  not lost: it waits
+            char sender [S_NAME_MAX + 1];
+            if (!s_name_copy (&header, ZUBE_BUS_F_SENDER, sender))
+                snprintf (sender, sizeof sender, "anonymous");
+            s_body_t body = {entry.payload, entry.payload_size, NULL};
+            s_request_wait (self, service, &header, NULL, route, route_size, sender, &body,
+                            deadline);
+            s_service_dispatch_waiting (self, service);
+        }
+        else
+            s_answer_error (self, route, route_size, header.varint [ZUBE_BUS_F_CORRELATION_ID],
+                            ZUBE_TOO_MANY_REQUESTS, "instance %s of service %s is overloaded",
+                            instance->name, service->name);
+    }
+}
+
+//  Sends what is queued for peer as one message [rid][batch]
+static void
+s_batch_flush (zube_broker_t *self, s_peer_t *peer)
+{
+    s_flush_unlist (self, peer);
+    if (!peer->out.count)
+        return;
+    uint32_t replied = peer->out_replied, count = peer->out.count;
+    peer->out_replied = peer->out_requests = 0;
+    zmq_msg_t frame;
+    if (zube_bus_batch_take (&peer->out, &frame) != 0) {
+        //  Out of memory: lost; the callers time their requests out
+        self->counters.dropped += count;
+        zube_bus_batch_clear (&peer->out);
+        return;
+    }
+    self->touched |= 1u << S_POLL_ROUTER;
+    if (zmq_send (self->router, peer->rid.data, peer->rid.size, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0) {
+        //  Once the routing frame is accepted the other part is too
+        if (zmq_msg_send (&frame, self->router, ZMQ_DONTWAIT) < 0)
+            zmq_msg_close (&frame);
+        self->counters.replied += replied;
+        peer->last_sent = self->now;
+        return;
+    }
+    int error = zmq_errno ();
+    s_batch_failed (self, peer, (const uint8_t *) zmq_msg_data (&frame), zmq_msg_size (&frame),
+                    error);
+    zmq_msg_close (&frame);
+}
+
+//  Sends every batch queued (what that does may queue more: sent too)
+static void
+s_batches_flush (zube_broker_t *self)
+{
+    while (self->flush_head)
+        s_batch_flush (self, self->flush_head);
+}
+
+//  Sends a request or a reply: header rewritten with stamp, then payload,
+//  to peer, or to the routing id rid when the broker knows no peer there.
+//  A peer that reads batches gets it queued, sent when the drain ends (a
+//  failure then is s_batch_failed's), unless its payload is over
+//  ZUBE_BUS_BATCH_INLINE_MAX: that one goes at once as a classic message
+//  (its frame moved, not copied), after what was queued. Returns 1 when
+//  queued, 0 when sent, -1 when the send failed (zmq_errno says why; the
+//  payload is still the caller's).
+static int
+s_entry_send (zube_broker_t *self, s_peer_t *peer, const uint8_t *rid, size_t rid_size,
+              const s_header_t *header, const s_stamp_t *stamp, s_body_t *payload,
+              bool request)
+{
+    size_t header_size = s_header_rewrite_size (header, stamp);
+    if (peer && peer->batches && payload->size <= ZUBE_BUS_BATCH_INLINE_MAX) {
+        size_t entry_size = zube_bus_batch_entry_size (header_size, payload->size);
+        if (!zube_bus_batch_fits (&peer->out, entry_size, peer->batch_max))
+            s_batch_flush (self, peer);
+        uint8_t *out = zube_bus_batch_fits (&peer->out, entry_size, peer->batch_max)
+                     ? zube_bus_batch_add (&peer->out, header_size, payload->data, payload->size)
+                     : NULL;
+        if (out) {
+            s_header_rewrite_into (header, stamp, out);
+            if (request)
+                peer->out_requests++;
+            if (!peer->flush_listed) {
+                peer->flush_next = self->flush_head;
+                self->flush_head = peer;
+                peer->flush_listed = true;
+            }
+            return 1;
+        }
+    }
+    if (peer) {
+        s_batch_flush (self, peer);
+        rid = peer->rid.data;
+        rid_size = peer->rid.size;
+    }
+    zmq_msg_t header_msg, copy;
+    zmq_msg_t *frame = payload->frame;
+    if (zmq_msg_init_size (&header_msg, header_size) != 0)
+        return -1;
+    s_header_rewrite_into (header, stamp, (uint8_t *) zmq_msg_data (&header_msg));
+    if (!frame) {
+        if (zmq_msg_init_size (&copy, payload->size) != 0) {
+            zmq_msg_close (&header_msg);
+            errno = ENOMEM;
+            return -1;
+        }
+        if (payload->size)
+            memcpy (zmq_msg_data (&copy), payload->data, payload->size);
+        frame = &copy;
+    }
+    if (s_router_send (self, rid, rid_size, &header_msg, frame) == 0)
+        return 0;
+    int error = zmq_errno ();
+    zmq_msg_close (&header_msg);
+    if (frame == &copy)
+        zmq_msg_close (&copy);
+    errno = error;
+    return -1;
+}
+
 //  The broker's own answer to a request: a REPLY with a status.
 static void
 s_answer (zube_broker_t *self, const uint8_t *route, size_t route_size,
           uint64_t correlation_id, zube_status_t status, const char *error,
-          zmq_msg_t *payload)
+          s_body_t *payload)
 {
     Zube__BusHeader header = ZUBE__BUS_HEADER__INIT;
     header.has_version = true;
@@ -581,20 +832,21 @@ s_answer (zube_broker_t *self, const uint8_t *route, size_t route_size,
     header.has_status = status != ZUBE_OK;
     header.status = (Zube__StatusCode) status;
     header.error = (char *) error;
-    header.sender = (char *) "broker";
-    zmq_msg_t header_msg, empty;
-    zmq_msg_init (&empty);
-    if (!payload)
-        payload = &empty;
-    if (s_header_pack (&header, &header_msg) != 0) {
-        zmq_msg_close (&empty);
-        return;
-    }
-    if (s_router_send (self, route, route_size, &header_msg, payload) != 0) {
+    uint8_t packed [1024];
+    size_t size = zube__bus_header__get_packed_size (&header);
+    s_header_t scanned;
+    if (size > sizeof packed)
+        return;     //  error texts are shorter (s_answer_error)
+    zube__bus_header__pack (&header, packed);
+    zube_bus_wire_scan (&scanned, packed, size);
+    static const char broker [] = "broker";
+    s_bytes_t sender = {(const uint8_t *) broker, sizeof broker - 1};
+    s_stamp_t stamp = {&sender, NULL, NULL};
+    s_body_t empty = {NULL, 0, NULL};
+    s_peer_t *peer = s_peer_find (self, route, route_size);
+    if (s_entry_send (self, peer, route, route_size, &scanned, &stamp,
+                      payload ? payload : &empty, false) < 0)
         self->counters.dropped++;
-        zmq_msg_close (&header_msg);
-    }
-    zmq_msg_close (&empty);
 }
 
 static void
@@ -612,6 +864,7 @@ s_answer_error (zube_broker_t *self, const uint8_t *route, size_t route_size,
 static void
 s_control_send (zube_broker_t *self, s_peer_t *peer, Zube__BusKind kind)
 {
+    s_batch_flush (self, peer);     //  what was queued goes first
     zmq_msg_t msg;
     if (kind == ZUBE__BUS_KIND__BUS_HEARTBEAT) {
         if (zmq_msg_init_size (&msg, self->heartbeat_size) != 0)
@@ -838,6 +1091,9 @@ s_peer_forget (zube_broker_t *self, s_peer_t *peer, const char *reason)
             self->counters.instance_deaths++;
         s_instance_forget (self, peer->instances [0], reason);
     }
+    s_batch_discard (self, peer);
+    if (self->last_client == peer)
+        self->last_client = NULL;
     zhashx_delete (self->peers, &peer->rid);
     for (int i = 0; i < 2; i++)
         if (self->recent [i] == peer)
@@ -930,7 +1186,7 @@ s_peer_require (zube_broker_t *self, zmq_msg_t *rid_msg, zmq_msg_t *header_msg,
 static int
 s_request_route (zube_broker_t *self, s_service_t *service, const s_header_t *header,
                  const uint8_t *route, size_t route_size, const char *sender,
-                 zmq_msg_t *payload, int64_t deadline)
+                 s_body_t *payload, int64_t deadline)
 {
     int64_t remaining = deadline - self->now;
     uint64_t deadline_ms = remaining < 1 ? 1 : remaining > UINT32_MAX ? UINT32_MAX
@@ -942,14 +1198,11 @@ s_request_route (zube_broker_t *self, s_service_t *service, const s_header_t *he
 
     s_instance_t *instance;
     while ((instance = s_service_pick (service))) {
-        zmq_msg_t header_msg;
-        if (s_header_rewrite (header, &stamp, &header_msg) != 0)
-            return 1;
-        if (s_router_send (self, instance->peer->rid.data, instance->peer->rid.size,
-                           &header_msg, payload) == 0)
+        if (s_entry_send (self, instance->peer, NULL, 0, header, &stamp, payload, true) >= 0)
             break;
         int error = zmq_errno ();
-        zmq_msg_close (&header_msg);
+        if (error == ENOMEM)
+            return 1;
         if (error == EHOSTUNREACH) {
             //  Its connection is gone: skip it until it speaks again
             instance->peer->unreachable = true;
@@ -986,10 +1239,12 @@ s_request_route (zube_broker_t *self, s_service_t *service, const s_header_t *he
 
 //  Keeps a request until an instance of its service registers, or its
 //  deadline passes. Takes header_msg and payload.
+//  header_msg is the frame header was read from, or NULL when it came in a
+//  batch (then header and payload are copied).
 static void
 s_request_wait (zube_broker_t *self, s_service_t *service, const s_header_t *header,
-                const uint8_t *route, size_t route_size, const char *sender,
-                zmq_msg_t *header_msg, zmq_msg_t *payload, int64_t deadline)
+                zmq_msg_t *header_msg, const uint8_t *route, size_t route_size,
+                const char *sender, s_body_t *payload, int64_t deadline)
 {
     if (service->waiting >= self->max_waiting
         || self->waiting_total >= S_WAITING_FACTOR * self->max_waiting) {
@@ -1015,8 +1270,16 @@ s_request_wait (zube_broker_t *self, s_service_t *service, const s_header_t *hea
     wait->sender = sender_copy;
     zmq_msg_init (&wait->header);
     zmq_msg_init (&wait->payload);
-    zmq_msg_move (&wait->header, header_msg);
-    zmq_msg_move (&wait->payload, payload);
+    if (header_msg)
+        zmq_msg_move (&wait->header, header_msg);
+    else
+    if (zmq_msg_init_size (&wait->header, header->size) == 0)
+        memcpy (zmq_msg_data (&wait->header), header->data, header->size);
+    if (payload->frame)
+        zmq_msg_move (&wait->payload, payload->frame);
+    else
+    if (zmq_msg_init_size (&wait->payload, payload->size) == 0 && payload->size)
+        memcpy (zmq_msg_data (&wait->payload), payload->data, payload->size);
     request->list_prev = service->waiting_tail;
     if (service->waiting_tail)
         service->waiting_tail->list_next = request;
@@ -1037,9 +1300,10 @@ s_service_dispatch_waiting (zube_broker_t *self, s_service_t *service)
         s_header_t header;
         //  The header was scanned when it arrived: it still scans
         s_header_scan (&header, &request->wait->header);
+        s_body_t payload = {(const uint8_t *) zmq_msg_data (&request->wait->payload),
+                            zmq_msg_size (&request->wait->payload), &request->wait->payload};
         if (s_request_route (self, service, &header, request->route, request->route_size,
-                             request->wait->sender, &request->wait->payload,
-                             request->deadline) == 1)
+                             request->wait->sender, &payload, request->deadline) == 1)
             break;
         s_waiting_unlink (self, request);
         s_request_free (self, request);
@@ -1058,13 +1322,12 @@ s_service_compare (const void *a, const void *b)
 
 static void
 s_bus_services (zube_broker_t *self, const uint8_t *route, size_t route_size,
-                uint64_t correlation_id, zmq_msg_t *payload)
+                uint64_t correlation_id, s_body_t *payload)
 {
     const char *prefix = "";
     Zube__BusServicesRequest *query = NULL;
-    if (zmq_msg_size (payload)) {
-        query = zube__bus_services_request__unpack (NULL, zmq_msg_size (payload),
-                                                    (const uint8_t *) zmq_msg_data (payload));
+    if (payload->size) {
+        query = zube__bus_services_request__unpack (NULL, payload->size, payload->data);
         if (!query) {
             s_answer_error (self, route, route_size, correlation_id, ZUBE_BAD_REQUEST,
                             "bus services: payload is not a BusServicesRequest");
@@ -1148,7 +1411,9 @@ s_bus_services (zube_broker_t *self, const uint8_t *route, size_t route_size,
     reply.uptime_ms = (uint64_t) (self->now - self->started);
     zmq_msg_t reply_msg;
     if (s_message_pack (&reply.base, &reply_msg) == 0) {
-        s_answer (self, route, route_size, correlation_id, ZUBE_OK, NULL, &reply_msg);
+        s_body_t body = {(const uint8_t *) zmq_msg_data (&reply_msg), zmq_msg_size (&reply_msg),
+                         &reply_msg};
+        s_answer (self, route, route_size, correlation_id, ZUBE_OK, NULL, &body);
         zmq_msg_close (&reply_msg);
     }
 done:
@@ -1178,14 +1443,16 @@ s_bus_info (zube_broker_t *self, const uint8_t *route, size_t route_size,
     reply.heartbeat_ms = self->heartbeat_ms;
     zmq_msg_t reply_msg;
     if (s_message_pack (&reply.base, &reply_msg) == 0) {
-        s_answer (self, route, route_size, correlation_id, ZUBE_OK, NULL, &reply_msg);
+        s_body_t body = {(const uint8_t *) zmq_msg_data (&reply_msg), zmq_msg_size (&reply_msg),
+                         &reply_msg};
+        s_answer (self, route, route_size, correlation_id, ZUBE_OK, NULL, &body);
         zmq_msg_close (&reply_msg);
     }
 }
 
 static void
 s_bus_answer (zube_broker_t *self, const s_header_t *header, const uint8_t *route,
-              size_t route_size, zmq_msg_t *payload)
+              size_t route_size, s_body_t *payload)
 {
     uint64_t correlation_id = header->varint [ZUBE_BUS_F_CORRELATION_ID];
     char method [S_NAME_MAX + 1];
@@ -1209,7 +1476,8 @@ s_bus_answer (zube_broker_t *self, const s_header_t *header, const uint8_t *rout
 
 //  REQUEST: answer `bus`, forward to an instance, or keep it waiting
 static void
-s_request_accept (zube_broker_t *self, s_peer_t *peer, const s_header_t *header)
+s_request_accept (zube_broker_t *self, s_peer_t *peer, const s_header_t *header,
+                  zmq_msg_t *header_msg, s_body_t *payload)
 {
     zmq_msg_t *route_msg = &self->frames [0];
     const uint8_t *route = (const uint8_t *) zmq_msg_data (route_msg);
@@ -1220,7 +1488,7 @@ s_request_accept (zube_broker_t *self, s_peer_t *peer, const s_header_t *header)
         return;
     }
     if (streq (name, "bus")) {
-        s_bus_answer (self, header, route, route_size, &self->frames [2]);
+        s_bus_answer (self, header, route, route_size, payload);
         return;
     }
     uint32_t deadline_ms = S_HAS (header, ZUBE_BUS_F_DEADLINE_MS)
@@ -1229,19 +1497,20 @@ s_request_accept (zube_broker_t *self, s_peer_t *peer, const s_header_t *header)
     s_service_t *service = (s_service_t *) zhashx_lookup (self->services, name);
     if (service
         && s_request_route (self, service, header, route, route_size, peer->sender,
-                            &self->frames [2], deadline) == 0)
+                            payload, deadline) == 0)
         return;
     if (!service)
         service = s_service_require (self, name);
     if (service)
-        s_request_wait (self, service, header, route, route_size, peer->sender,
-                        &self->frames [1], &self->frames [2], deadline);
+        s_request_wait (self, service, header, header_msg, route, route_size, peer->sender,
+                        payload, deadline);
 }
 
 //  REPLY: back to the client, if the broker still remembers the request
 //  and the reply comes from the instance it was sent to
 static void
-s_reply_forward (zube_broker_t *self, s_peer_t *peer, const s_header_t *header)
+s_reply_forward (zube_broker_t *self, s_peer_t *peer, const s_header_t *header,
+                 s_body_t *payload)
 {
     const s_bytes_t *route = &header->bytes [ZUBE_BUS_F_ROUTE];
     if (!S_HAS (header, ZUBE_BUS_F_ROUTE) || route->size == 0 || route->size > 255) {
@@ -1259,15 +1528,16 @@ s_reply_forward (zube_broker_t *self, s_peer_t *peer, const s_header_t *header)
     s_request_forget (self, request);
     s_bytes_t sender = {(const uint8_t *) peer->sender, strlen (peer->sender)};
     s_stamp_t stamp = {&sender, NULL, NULL};
-    zmq_msg_t header_msg;
-    if (s_header_rewrite (header, &stamp, &header_msg) != 0)
-        return;
-    if (s_router_send (self, route->data, route->size, &header_msg, &self->frames [2]) == 0)
+    s_peer_t *client = s_peer_find (self, route->data, route->size);
+    int rc = s_entry_send (self, client, route->data, route->size, header, &stamp, payload,
+                           false);
+    if (rc == 1)
+        client->out_replied++;
+    else
+    if (rc == 0)
         self->counters.replied++;
-    else {
+    else
         self->counters.dropped++;
-        zmq_msg_close (&header_msg);
-    }
 }
 
 static void
@@ -1328,18 +1598,10 @@ s_recv_rest (zube_broker_t *self, void *socket, bool *oversized)
     return count;
 }
 
+//  A message from a peer passed: the peer is alive
 static void
-s_router_handle (zube_broker_t *self, size_t frames)
+s_peer_heard (zube_broker_t *self, s_peer_t *peer)
 {
-    s_header_t *header = &self->header;
-    if (!s_header_scan (header, &self->frames [1]) || !s_header_valid (header, frames, false)) {
-        self->counters.dropped++;
-        return;
-    }
-    bool created;
-    s_peer_t *peer = s_peer_require (self, &self->frames [0], &self->frames [1], &created);
-    if (!peer)
-        return;
     peer->last_seen = self->now;
     if (peer->unreachable) {
         //  Back (a reconnect kept its routing id): what waited for its
@@ -1348,19 +1610,104 @@ s_router_handle (zube_broker_t *self, size_t frames)
         for (size_t i = 0; i < peer->instances_size; i++)
             s_service_dispatch_waiting (self, peer->instances [i]->service);
     }
-    uint64_t kind = header->varint [ZUBE_BUS_F_KIND];
-    if ((kind == ZUBE__BUS_KIND__BUS_READY || kind == ZUBE__BUS_KIND__BUS_HEARTBEAT)
-        && S_HAS (header, ZUBE_BUS_F_HEARTBEAT_MS) && (uint32_t) header->varint [ZUBE_BUS_F_HEARTBEAT_MS]) {
+}
+
+//  READY and HEARTBEAT say how often the peer heartbeats and whether it
+//  reads batches, up to how many bytes
+static void
+s_peer_learn (zube_broker_t *self, s_peer_t *peer, const s_header_t *header)
+{
+    if (S_HAS (header, ZUBE_BUS_F_HEARTBEAT_MS) && (uint32_t) header->varint [ZUBE_BUS_F_HEARTBEAT_MS]) {
         uint32_t interval = (uint32_t) header->varint [ZUBE_BUS_F_HEARTBEAT_MS];
         peer->heartbeat_ms = interval < S_HEARTBEAT_MIN ? S_HEARTBEAT_MIN
                            : interval > S_HEARTBEAT_MAX ? S_HEARTBEAT_MAX : interval;
     }
+    uint64_t limit = S_HAS (header, ZUBE_BUS_F_BATCH_MAX_BYTES)
+                   ? header->varint [ZUBE_BUS_F_BATCH_MAX_BYTES] : ZUBE_BUS_BATCH_BYTES;
+    bool batches = S_HAS (header, ZUBE_BUS_F_BATCH_FORMAT)
+                && header->varint [ZUBE_BUS_F_BATCH_FORMAT] >= ZUBE_BUS_BATCH_FORMAT;
+    if (!batches && peer->batches)
+        s_batch_flush (self, peer);
+    peer->batches = batches;
+    peer->batch_max = (uint32_t) (limit < ZUBE_BUS_BATCH_BYTES ? limit : ZUBE_BUS_BATCH_BYTES);
+    if (self->max_message_size < peer->batch_max)
+        peer->batch_max = (uint32_t) self->max_message_size;
+}
+
+//  A batch: one frame of entries, each handled as the classic message
+//  [header][payload] it stands for, with the sender of its connection. A
+//  batch whose framing does not hold (zube_bus_batch_check) is dropped
+//  whole and counted once; an entry whose header does not pass, or that is
+//  not a REQUEST or REPLY, is dropped and counted alone.
+static void
+s_router_handle_batch (zube_broker_t *self)
+{
+    const uint8_t *data = (const uint8_t *) zmq_msg_data (&self->frames [1]);
+    size_t size = zmq_msg_size (&self->frames [1]);
+    const uint8_t *cursor, *end = data + size;
+    uint32_t count;
+    if (!zube_bus_batch_check (data, size, &cursor, &count)) {
+        self->counters.dropped++;
+        zube_log_debug ("msg=\"malformed batch dropped\" bytes=%zu", size);
+        return;
+    }
+    s_header_t *header = &self->header;
+    s_peer_t *peer = NULL;
+    for (uint32_t index = 0; index < count; index++) {
+        zube_bus_batch_entry_t entry;
+        if (!zube_bus_batch_next (&cursor, end, &entry))
+            break;      //  cannot happen: checked as a whole
+        if (!zube_bus_wire_scan (header, entry.header, entry.header_size)
+            || !s_header_valid (header, 3, false)) {
+            self->counters.dropped++;
+            continue;
+        }
+        if (!peer) {
+            bool created;
+            peer = s_peer_require (self, &self->frames [0], &self->frames [1], &created);
+            if (!peer)
+                return;
+            s_peer_heard (self, peer);
+        }
+        s_body_t payload = {entry.payload, entry.payload_size, NULL};
+        if (header->varint [ZUBE_BUS_F_KIND] == ZUBE__BUS_KIND__BUS_REQUEST)
+            s_request_accept (self, peer, header, NULL, &payload);
+        else
+            s_reply_forward (self, peer, header, &payload);
+    }
+}
+
+static void
+s_router_handle (zube_broker_t *self, size_t frames)
+{
+    s_header_t *header = &self->header;
+    if (frames == 2 && zube_bus_batch_is ((const uint8_t *) zmq_msg_data (&self->frames [1]),
+                                          zmq_msg_size (&self->frames [1]))) {
+        s_router_handle_batch (self);
+        return;
+    }
+    if (!s_header_scan (header, &self->frames [1]) || !s_header_valid (header, frames, false)) {
+        self->counters.dropped++;
+        return;
+    }
+    bool created;
+    s_peer_t *peer = s_peer_require (self, &self->frames [0], &self->frames [1], &created);
+    if (!peer)
+        return;
+    s_peer_heard (self, peer);
+    uint64_t kind = header->varint [ZUBE_BUS_F_KIND];
+    if (kind == ZUBE__BUS_KIND__BUS_READY || kind == ZUBE__BUS_KIND__BUS_HEARTBEAT)
+        s_peer_learn (self, peer, header);
+    s_body_t payload = {NULL, 0, NULL};
+    if (frames == 3)
+        payload = (s_body_t) {(const uint8_t *) zmq_msg_data (&self->frames [2]),
+                              zmq_msg_size (&self->frames [2]), &self->frames [2]};
     switch (kind) {
         case ZUBE__BUS_KIND__BUS_REQUEST:
-            s_request_accept (self, peer, header);
+            s_request_accept (self, peer, header, &self->frames [1], &payload);
             break;
         case ZUBE__BUS_KIND__BUS_REPLY:
-            s_reply_forward (self, peer, header);
+            s_reply_forward (self, peer, header, &payload);
             break;
         case ZUBE__BUS_KIND__BUS_READY:
             s_instance_register (self, peer, header);
@@ -1384,8 +1731,15 @@ static bool
 s_router_drain (zube_broker_t *self)
 {
     for (int count = 0; count < S_BATCH; count++) {
-        if (zmq_msg_recv (&self->frames [0], self->router, ZMQ_DONTWAIT) < 0)
-            return true;
+        if (zmq_msg_recv (&self->frames [0], self->router, ZMQ_DONTWAIT) < 0) {
+            if (!self->flush_head)
+                return true;
+            //  What the drain queued leaves now. The send may have taken
+            //  the ROUTER's "readable" off its ZMQ_FD: drain once more
+            //  before sleeping
+            s_batches_flush (self);
+            return false;
+        }
         if ((count & 63) == 63)
             self->now = zclock_mono ();
         bool oversized;
@@ -1400,6 +1754,7 @@ s_router_drain (zube_broker_t *self)
         else
             s_router_handle (self, frames);
     }
+    s_batches_flush (self);
     return false;
 }
 
@@ -1684,6 +2039,12 @@ zube_broker_new (const zube_broker_config_t *config)
     heartbeat.has_heartbeat_ms = true;
     heartbeat.heartbeat_ms = self->heartbeat_ms;
     heartbeat.instance = self->epoch;
+    heartbeat.has_batch_format = true;      //  we read batches
+    heartbeat.batch_format = ZUBE_BUS_BATCH_FORMAT;
+    heartbeat.has_batch_max_bytes = true;
+    heartbeat.batch_max_bytes = self->max_message_size < UINT32_MAX
+                              ? (uint32_t) self->max_message_size : UINT32_MAX;
+    assert (zube__bus_header__get_packed_size (&heartbeat) <= sizeof self->heartbeat);
     self->heartbeat_size = zube__bus_header__pack (&heartbeat, self->heartbeat);
 
     if (self->secure) {
@@ -1930,6 +2291,8 @@ zube_broker_step (zube_broker_t *self, int timeout_ms)
         }
         self->next_tick = self->now + S_TICK_MS;
     }
+    //  What the timers answered
+    s_batches_flush (self);
     //  A send may have taken a socket's "readable" command off its ZMQ_FD
     //  while messages wait: such a socket is drained before sleeping again
     self->pending |= self->touched;
@@ -2027,6 +2390,7 @@ zube_broker_destroy (zube_broker_t **self_p)
         self->peer_list = peer->next;
         if (self->peers)
             zhashx_delete (self->peers, &peer->rid);
+        zube_bus_batch_clear (&peer->out);
         free (peer->instances);
         free (peer->sender);
         free (peer);

@@ -183,6 +183,7 @@ typedef struct {
     atomic_bool ready;
     atomic_bool failed;
     const char *endpoint;
+    bool no_batching;
     pthread_t thread;
 } echo_service_t;
 
@@ -198,8 +199,8 @@ static void *
 s_echo_service_thread (void *arg)
 {
     echo_service_t *service = arg;
-    zube_bus_t *bus = zube_bus_new (&(zube_bus_config_t) {.endpoint = service->endpoint,
-                                                          .insecure = true});
+    zube_bus_t *bus = zube_bus_new (&(zube_bus_config_t) {
+        .endpoint = service->endpoint, .insecure = true, .no_batching = service->no_batching});
     if (!bus || zube_bus_serve (bus, BENCH_SERVICE, s_echo_handler, NULL) != 0) {
         atomic_store (&service->failed, true);
         zube_bus_destroy (&bus);
@@ -225,9 +226,42 @@ typedef struct {
     broker_slot_t *slots;
     size_t free_head;       //  index of a free slot, or SIZE_MAX
     size_t in_flight;
+    size_t sent;
+    int64_t stop_sending;
 } broker_client_t;
 
 static broker_client_t *s_broker_client;
+
+static void s_broker_reply (zube_bus_t *bus, zube_bus_reply_t *reply, void *arg);
+
+//  Keeps run->in_flight calls going. Called from the reply callback too, as
+//  an asynchronous client does: the calls a pass of the loop starts leave
+//  together (in one batch when the broker reads them).
+static void
+s_broker_fill (zube_bus_t *bus, broker_client_t *client)
+{
+    bench_run_t *run = client->run;
+    if (client->sent >= run->requests || zube_cli_now_ns () >= client->stop_sending)
+        return;
+    while (client->free_head != SIZE_MAX && client->sent < run->requests) {
+        size_t index = client->free_head;
+        broker_slot_t *slot = &client->slots[index];
+        client->free_head = slot->next_free;
+        slot->start_ns = zube_cli_now_ns ();
+        client->in_flight++;
+        client->sent++;
+        if (!zube_bus_call_async (bus, BENCH_SERVICE, "echo", run->payload, run->payload_bytes,
+                                  BENCH_TIMEOUT_MS, s_broker_reply, slot)) {
+            //  Not queued: the callback will not come.
+            run->errors++;
+            run->completed++;
+            client->in_flight--;
+            slot->next_free = client->free_head;
+            client->free_head = index;
+            break;
+        }
+    }
+}
 
 static void
 s_broker_reply (zube_bus_t *bus, zube_bus_reply_t *reply, void *arg)
@@ -252,6 +286,7 @@ s_broker_reply (zube_bus_t *bus, zube_bus_reply_t *reply, void *arg)
     slot->next_free = client->free_head;
     client->free_head = index;
     client->in_flight--;
+    s_broker_fill (bus, client);
 }
 
 //  Runs until `requests` completed, or until max_ns passed (then waits for
@@ -267,32 +302,13 @@ s_broker_run (zube_bus_t *bus, bench_run_t *run, int64_t max_ns)
     }
     s_broker_client = &client;
     run->completed = run->errors = 0;
-    size_t sent = 0;
     int64_t start = zube_cli_now_ns ();
-    int64_t stop_sending = max_ns > 0 ? start + max_ns : INT64_MAX;
-    while (run->completed < sent || sent < run->requests) {
-        bool may_send = sent < run->requests && zube_cli_now_ns () < stop_sending;
-        if (!may_send && run->completed == sent)
+    client.stop_sending = max_ns > 0 ? start + max_ns : INT64_MAX;
+    while (run->completed < client.sent || client.sent < run->requests) {
+        bool may_send = client.sent < run->requests && zube_cli_now_ns () < client.stop_sending;
+        if (!may_send && run->completed == client.sent)
             break;
-        while (may_send && client.free_head != SIZE_MAX && sent < run->requests) {
-            size_t index = client.free_head;
-            broker_slot_t *slot = &client.slots[index];
-            client.free_head = slot->next_free;
-            slot->start_ns = zube_cli_now_ns ();
-            client.in_flight++;
-            sent++;
-            if (!zube_bus_call_async (bus, BENCH_SERVICE, "echo", run->payload,
-                                      run->payload_bytes, BENCH_TIMEOUT_MS, s_broker_reply,
-                                      slot)) {
-                //  Not queued: the callback will not come.
-                run->errors++;
-                run->completed++;
-                client.in_flight--;
-                slot->next_free = client.free_head;
-                client.free_head = index;
-                break;
-            }
-        }
+        s_broker_fill (bus, &client);
         if (zube_bus_poll (bus, 100) < 0)
             break;
     }
@@ -463,7 +479,7 @@ static int
 s_bench_bus (int argc, char **argv)
 {
     long requests = 0, in_flight = 100, payload_bytes = 256;
-    bool json = false;
+    bool json = false, no_batch = false;
     const char *broker_binary = NULL;
     zube_cli_flag_t flags[] = {
         {.name = "requests", .short_name = 'n', .type = ZUBE_CLI_INT, .value = &requests,
@@ -475,6 +491,8 @@ s_bench_bus (int argc, char **argv)
          .help = "Payload bytes per request and reply (default 256)"},
         {.name = "json", .type = ZUBE_CLI_BOOL, .value = &json,
          .help = "Print one JSON object with every figure instead of a table"},
+        {.name = "no-batch", .type = ZUBE_CLI_BOOL, .value = &no_batch,
+         .help = "The broker side without batches: every request and reply its own message"},
         {.name = "broker-binary", .type = ZUBE_CLI_STRING, .value = &broker_binary,
          .value_name = "PATH",
          .help = "The zube-broker to start (default: beside zube-bench, else in $PATH)"},
@@ -546,7 +564,7 @@ s_bench_bus (int argc, char **argv)
     bool auto_requests = requests == 0;
     char broker_version[64] = "unknown";
 
-    echo_service_t service = {.endpoint = endpoint};
+    echo_service_t service = {.endpoint = endpoint, .no_batching = no_batch};
     atomic_init (&service.stop, false);
     atomic_init (&service.ready, false);
     atomic_init (&service.failed, false);
@@ -559,7 +577,8 @@ s_bench_bus (int argc, char **argv)
 
     //  The client; the first call waits in the broker until the echo
     //  service registered, so it also tells that everything is up.
-    bus = zube_bus_new (&(zube_bus_config_t) {.endpoint = endpoint, .insecure = true});
+    bus = zube_bus_new (&(zube_bus_config_t) {
+        .endpoint = endpoint, .insecure = true, .no_batching = no_batch});
     if (!bus) {
         zube_cli_error ("cannot open a bus connection to %s", endpoint);
         goto cleanup;
@@ -634,8 +653,9 @@ s_bench_bus (int argc, char **argv)
         goto cleanup;
     }
     if (!json) {
-        printf ("zube-bench bus: %zu requests per side, %zu in flight, %zu-byte payloads\n",
-                run.requests, run.in_flight, run.payload_bytes);
+        printf ("zube-bench bus: %zu requests per side, %zu in flight, %zu-byte payloads, "
+                "batching %s\n",
+                run.requests, run.in_flight, run.payload_bytes, no_batch ? "off" : "on");
         fflush (stdout);
     }
     {
@@ -705,6 +725,7 @@ s_bench_bus (int argc, char **argv)
         printf ("{\n  \"mode\": \"bus\",\n");
         printf ("  \"requests\": %zu,\n  \"in_flight\": %zu,\n  \"payload_bytes\": %zu,\n",
                 run.requests, run.in_flight, run.payload_bytes);
+        printf ("  \"batching\": %s,\n", no_batch ? "false" : "true");
         printf ("  \"warmup_broker_requests\": %zu,\n  \"warmup_raw_requests\": %zu,\n",
                 warmup_broker, warmup_raw);
         s_json_side ("broker", &broker_result);

@@ -32,6 +32,8 @@
 #include <unistd.h>
 
 static void s_send_request (zube_bus_t *self, zube_bus_pending_t *pending);
+static zube_bus_pending_t *s_pending_lookup (zube_bus_t *self, uint64_t correlation_id);
+static void s_timer_at (zube_bus_t *self, int64_t when);
 
 //  --------------------------------------------------------------------------
 //  Small helpers
@@ -320,6 +322,7 @@ int
 zube_bus__send_broker (zube_bus_t *self, const Zube__BusHeader *header,
                        const void *payload, size_t payload_size, bool with_payload)
 {
+    zube_bus__flush (self); //  what was written before goes first
     if (!self->dealer)
         return -1;
     if (zube_bus__send_frames (self->dealer, NULL, header, payload, payload_size,
@@ -358,6 +361,116 @@ zube_bus__send_broker_msg (zube_bus_t *self, zmq_msg_t *header, zmq_msg_t *paylo
     return 0;
 }
 
+//  Batches (docs/bus-protocol.md). Once the broker said it reads them, the
+//  requests and replies written inside the loop (zube_bus_poll, a waiting
+//  zube_bus_call, their callbacks) are queued in self->out and leave as one
+//  frame when the loop is about to wait or the batch is full
+//  (zube_bus__flush). Outside the loop, and for a payload over
+//  ZUBE_BUS_BATCH_INLINE_MAX, each is sent at once as a classic message:
+//  nothing waits for a loop that may not come.
+
+//  Where a request's or reply's header of header_size bytes is to be
+//  written: into the batch (payload copied in after it; *queued_p true), or
+//  into header_msg, a new frame that the caller sends with the payload. NULL
+//  when out of memory.
+uint8_t *
+zube_bus__entry_start (zube_bus_t *self, size_t header_size, const void *payload,
+                       size_t payload_size, zmq_msg_t *header_msg, bool *queued_p)
+{
+    *queued_p = false;
+    if (self->batching && self->broker_batches && self->dealer && self->depth > 0 &&
+        payload_size <= ZUBE_BUS_BATCH_INLINE_MAX) {
+        size_t entry_size = zube_bus_batch_entry_size (header_size, payload_size);
+        if (!zube_bus_batch_fits (&self->out, entry_size, self->broker_batch_max))
+            zube_bus__flush (self);
+        uint8_t *out =
+            zube_bus_batch_fits (&self->out, entry_size, self->broker_batch_max)
+                ? zube_bus_batch_add (&self->out, header_size, payload, payload_size)
+                : NULL;
+        if (out) {
+            *queued_p = true;
+            return out;
+        }
+    }
+    if (zmq_msg_init_size (header_msg, header_size) != 0)
+        return NULL;
+    return (uint8_t *)zmq_msg_data (header_msg);
+}
+
+//  A request of a batch that was not sent is sent again shortly, as
+//  s_send_request does with one refused at once.
+static void
+s_send_refused (zube_bus_t *self, uint64_t correlation_id)
+{
+    zube_bus_pending_t *pending = s_pending_lookup (self, correlation_id);
+    if (pending && pending->generation == self->generation && !pending->retry_at) {
+        pending->attempt--;
+        pending->generation = 0;
+        pending->retry_at = s_now () + ZUBE_BUS_SEND_RETRY_MS;
+        s_timer_at (self, pending->retry_at);
+    }
+}
+
+//  A batch the DEALER did not take: to a broker that no longer reads
+//  batches (another one answers now) each entry goes as a classic message;
+//  what still does not go is refused: its requests are sent again shortly,
+//  its replies are lost (the caller's retry is answered from the reply
+//  cache).
+static void
+s_batch_unsent (zube_bus_t *self, zmq_msg_t *frame)
+{
+    const uint8_t *data = zmq_msg_data (frame), *cursor, *end = data + zmq_msg_size (frame);
+    uint32_t count;
+    if (!zube_bus_batch_check (data, zmq_msg_size (frame), &cursor, &count))
+        return;
+    bool one_by_one = !self->broker_batches;
+    for (uint32_t index = 0; index < count; index++) {
+        zube_bus_batch_entry_t entry;
+        zube_bus_wire_t header;
+        if (!zube_bus_batch_next (&cursor, end, &entry) ||
+            !zube_bus_wire_scan (&header, entry.header, entry.header_size))
+            break; //  cannot happen: we wrote it
+        zmq_msg_t header_msg, payload;
+        if (one_by_one && zmq_msg_init_size (&header_msg, entry.header_size) == 0) {
+            memcpy (zmq_msg_data (&header_msg), entry.header, entry.header_size);
+            if (zmq_msg_init_size (&payload, entry.payload_size) == 0) {
+                if (entry.payload_size)
+                    memcpy (zmq_msg_data (&payload), entry.payload, entry.payload_size);
+                if (zube_bus__send_broker_msg (self, &header_msg, &payload) == 0)
+                    continue;
+            } else
+                zmq_msg_close (&header_msg);
+        }
+        if (header.varint[ZUBE_BUS_F_KIND] == ZUBE__BUS_KIND__BUS_REQUEST)
+            s_send_refused (self, header.varint[ZUBE_BUS_F_CORRELATION_ID]);
+        else
+            zube_log_debug ("msg=\"reply not sent\" correlation_id=%" PRIu64,
+                            header.varint[ZUBE_BUS_F_CORRELATION_ID]);
+    }
+}
+
+//  Sends what self->out holds, as one message
+void
+zube_bus__flush (zube_bus_t *self)
+{
+    if (!self->out.count)
+        return;
+    zmq_msg_t frame;
+    if (!self->dealer || zube_bus_batch_take (&self->out, &frame) != 0) {
+        //  Out of memory: its requests end at their deadline
+        zube_bus_batch_clear (&self->out);
+        return;
+    }
+    if (self->broker_batches &&
+        zmq_msg_send (&frame, self->dealer_handle, ZMQ_DONTWAIT) >= 0) {
+        s_sent (self);
+        return;
+    }
+    zube_log_debug ("msg=\"batch to broker refused\" errno=%d", errno);
+    s_batch_unsent (self, &frame);
+    zmq_msg_close (&frame);
+}
+
 //  Receives one whole message without blocking into frames [0..max-1].
 //  Returns the number of frames, 0 when nothing is waiting, or max + 1
 //  when the message had more frames than that (the extra ones are read
@@ -393,8 +506,14 @@ s_recv_message (void *socket, zmq_msg_t *frames, int max)
 bool
 zube_bus__header_scan (zube_bus_wire_t *header, zmq_msg_t *frame)
 {
-    return zube_bus_wire_scan (header, (const uint8_t *)zmq_msg_data (frame),
-                               zmq_msg_size (frame)) &&
+    return zube_bus__header_scan_bytes (header, (const uint8_t *)zmq_msg_data (frame),
+                                        zmq_msg_size (frame));
+}
+
+bool
+zube_bus__header_scan_bytes (zube_bus_wire_t *header, const uint8_t *data, size_t size)
+{
+    return zube_bus_wire_scan (header, data, size) &&
            ZUBE_BUS_WIRE_HAS (header, ZUBE_BUS_F_VERSION) &&
            header->varint[ZUBE_BUS_F_VERSION] == ZUBE__BUS_VERSION__BUS_VERSION_1 &&
            ZUBE_BUS_WIRE_HAS (header, ZUBE_BUS_F_KIND);
@@ -442,6 +561,18 @@ zube_bus__socket_new (zube_bus_t *self, int type, const char *endpoint)
 //  --------------------------------------------------------------------------
 //  Broker connection: heartbeats, READY, reconnects
 
+//  HEARTBEAT and READY say that we read batches, and up to what size
+static void
+s_batches_offer (zube_bus_t *self, Zube__BusHeader *header)
+{
+    if (!self->batching)
+        return;
+    header->has_batch_format = 1;
+    header->batch_format = ZUBE_BUS_BATCH_FORMAT;
+    header->has_batch_max_bytes = 1;
+    header->batch_max_bytes = (uint32_t)self->max_msg_size;
+}
+
 static void
 s_send_heartbeat (zube_bus_t *self)
 {
@@ -450,6 +581,7 @@ s_send_heartbeat (zube_bus_t *self)
     header.has_heartbeat_ms = 1;
     header.heartbeat_ms = (uint32_t)self->heartbeat_ms;
     header.instance = self->instance;
+    s_batches_offer (self, &header);
     if (zube_bus__send_broker (self, &header, NULL, 0, false) != 0)
         self->last_sent = s_now (); //  do not retry at once: the HWM is full
 }
@@ -463,6 +595,7 @@ zube_bus__send_ready (zube_bus_t *self, const char *service)
     header.instance = self->instance;
     header.has_heartbeat_ms = 1;
     header.heartbeat_ms = (uint32_t)self->heartbeat_ms;
+    s_batches_offer (self, &header);
     zube_bus__send_broker (self, &header, NULL, 0, false);
 }
 
@@ -512,6 +645,7 @@ s_connect (zube_bus_t *self)
     self->dealer_fd = zsock_fd (dealer);
     self->generation++;
     self->connected = false;
+    self->broker_batches = false; //  until this broker says so
     self->last_heard = s_now ();
     //  The protocol asks for a heartbeat on connect: a broker that does
     //  not know us answers it at once with its epoch.
@@ -527,6 +661,9 @@ s_connect (zube_bus_t *self)
 static void
 s_disconnect (zube_bus_t *self)
 {
+    //  What was queued is lost with the DEALER: s_resync sends the calls
+    //  again, and callers retry for the replies
+    zube_bus_batch_clear (&self->out);
     zsock_destroy (&self->dealer);
     self->dealer_handle = NULL;
     self->connected = false;
@@ -633,8 +770,12 @@ s_send_request (zube_bus_t *self, zube_bus_pending_t *pending)
                   zube_bus_wire_varint_field_size (ZUBE_BUS_F_ATTEMPT, pending->attempt + 1);
     zmq_msg_t header, payload;
     int rc = -1;
-    if (zmq_msg_init_size (&header, size) == 0) {
-        uint8_t *out = (uint8_t *)zmq_msg_data (&header);
+    bool queued;
+    uint8_t *start =
+        zube_bus__entry_start (self, size, zmq_msg_data (&pending->payload),
+                               zmq_msg_size (&pending->payload), &header, &queued);
+    if (start) {
+        uint8_t *out = start;
         out = zube_bus_wire_varint_field_write (out, ZUBE_BUS_F_VERSION,
                                                 ZUBE__BUS_VERSION__BUS_VERSION_1);
         out = zube_bus_wire_varint_field_write (out, ZUBE_BUS_F_KIND,
@@ -652,11 +793,14 @@ s_send_request (zube_bus_t *self, zube_bus_pending_t *pending)
                                                 pending->sequence);
         out = zube_bus_wire_varint_field_write (out, ZUBE_BUS_F_ATTEMPT,
                                                 pending->attempt + 1);
-        assert (out == (uint8_t *)zmq_msg_data (&header) + size);
+        assert (out == start + size);
         //  The payload frame shares the record's buffer (no copy); the
         //  record keeps it for a resend.
         zmq_msg_init (&payload);
-        if (zmq_msg_copy (&payload, &pending->payload) == 0)
+        if (queued) {
+            zmq_msg_close (&payload);
+            rc = 0;
+        } else if (zmq_msg_copy (&payload, &pending->payload) == 0)
             rc = zube_bus__send_broker_msg (self, &header, &payload);
         else {
             zmq_msg_close (&payload);
@@ -802,7 +946,8 @@ s_schedule_retry (zube_bus_t *self, zube_bus_pending_t *pending, const char *why
 }
 
 static void
-s_handle_reply (zube_bus_t *self, const zube_bus_wire_t *header, zmq_msg_t *payload)
+s_handle_reply (zube_bus_t *self, const zube_bus_wire_t *header, const void *data,
+                size_t size)
 {
     if (!ZUBE_BUS_WIRE_HAS (header, ZUBE_BUS_F_CORRELATION_ID))
         return;
@@ -836,8 +981,6 @@ s_handle_reply (zube_bus_t *self, const zube_bus_wire_t *header, zmq_msg_t *payl
             free (error);
         return;
     }
-    const void *data = payload ? zmq_msg_data (payload) : NULL;
-    size_t size = payload ? zmq_msg_size (payload) : 0;
     zube_bus_reply_t *reply = zube_bus__reply_new (status, error, data, size, correlation_id);
     if (error != error_buffer)
         free (error);
@@ -1019,10 +1162,52 @@ zube_bus_in_flight (zube_bus_t *self)
 //  --------------------------------------------------------------------------
 //  The loop
 
+//  A batch from the broker: every entry as the classic message it stands
+//  for. A batch whose framing does not hold is dropped whole; an entry
+//  that is not a well-formed REQUEST or REPLY is dropped alone.
+static void
+s_handle_broker_batch (zube_bus_t *self, zmq_msg_t *frame, int64_t now)
+{
+    const uint8_t *data = zmq_msg_data (frame), *cursor, *end = data + zmq_msg_size (frame);
+    uint32_t count;
+    if (!zube_bus_batch_check (data, zmq_msg_size (frame), &cursor, &count)) {
+        zube_log_debug ("msg=\"dropped malformed batch from broker\" bytes=%zu",
+                        zmq_msg_size (frame));
+        return;
+    }
+    self->last_heard = now;
+    for (uint32_t index = 0; index < count; index++) {
+        zube_bus_batch_entry_t entry;
+        zube_bus_wire_t header;
+        if (!zube_bus_batch_next (&cursor, end, &entry))
+            break; //  cannot happen: checked as a whole
+        uint64_t kind = 0;
+        if (zube_bus__header_scan_bytes (&header, entry.header, entry.header_size))
+            kind = header.varint[ZUBE_BUS_F_KIND];
+        if (kind == ZUBE__BUS_KIND__BUS_REPLY)
+            s_handle_reply (self, &header, entry.payload, entry.payload_size);
+        else if (kind == ZUBE__BUS_KIND__BUS_REQUEST) {
+            zmq_msg_t payload;
+            if (zmq_msg_init_size (&payload, entry.payload_size) != 0)
+                continue;
+            if (entry.payload_size)
+                memcpy (zmq_msg_data (&payload), entry.payload, entry.payload_size);
+            zube_bus__handle_request (self, &header, &payload);
+            zmq_msg_close (&payload);
+        } else
+            zube_log_debug ("msg=\"dropped malformed entry of a batch from broker\"");
+    }
+}
+
 static void
 s_handle_broker_message (zube_bus_t *self, zmq_msg_t *frames, int count, int64_t now)
 {
     zube_bus_wire_t header;
+    if (count == 1 && self->batching &&
+        zube_bus_batch_is (zmq_msg_data (&frames[0]), zmq_msg_size (&frames[0]))) {
+        s_handle_broker_batch (self, &frames[0], now);
+        return;
+    }
     if (count < 1 || count > 2 || !zube_bus__header_scan (&header, &frames[0])) {
         zube_log_debug ("msg=\"dropped malformed message from broker\" frames=%d", count);
         return;
@@ -1031,6 +1216,13 @@ s_handle_broker_message (zube_bus_t *self, zmq_msg_t *frames, int count, int64_t
     uint64_t kind = header.varint[ZUBE_BUS_F_KIND];
     bool restarted = false;
     if (kind == ZUBE__BUS_KIND__BUS_HEARTBEAT) {
+        uint64_t limit = header.varint[ZUBE_BUS_F_BATCH_MAX_BYTES];
+        self->broker_batches =
+            ZUBE_BUS_WIRE_HAS (&header, ZUBE_BUS_F_BATCH_FORMAT) &&
+            header.varint[ZUBE_BUS_F_BATCH_FORMAT] >= ZUBE_BUS_BATCH_FORMAT &&
+            ZUBE_BUS_WIRE_HAS (&header, ZUBE_BUS_F_BATCH_MAX_BYTES);
+        self->broker_batch_max =
+            (uint32_t)MIN (limit, MIN ((uint64_t)ZUBE_BUS_BATCH_BYTES, self->max_msg_size));
         uint32_t interval = (uint32_t)header.varint[ZUBE_BUS_F_HEARTBEAT_MS];
         if (ZUBE_BUS_WIRE_HAS (&header, ZUBE_BUS_F_HEARTBEAT_MS) && interval > 0 &&
             interval < INT_MAX / ZUBE_BUS_HEARTBEAT_LIVENESS)
@@ -1062,7 +1254,8 @@ s_handle_broker_message (zube_bus_t *self, zmq_msg_t *frames, int count, int64_t
     zmq_msg_t *payload = count == 2 ? &frames[1] : NULL;
     switch (kind) {
     case ZUBE__BUS_KIND__BUS_REPLY:
-        s_handle_reply (self, &header, payload);
+        s_handle_reply (self, &header, payload ? zmq_msg_data (payload) : NULL,
+                        payload ? zmq_msg_size (payload) : 0);
         break;
     case ZUBE__BUS_KIND__BUS_REQUEST:
         zube_bus__handle_request (self, &header, payload);
@@ -1099,6 +1292,8 @@ s_read_sockets (zube_bus_t *self)
         if ((index & 31) == 31)
             now = s_now ();
     }
+    //  What the handlers and callbacks wrote leaves now, as one batch
+    zube_bus__flush (self);
     for (int index = 0; index < ZUBE_BUS_READ_BATCH && self->sub; index++) {
         zmq_msg_t frames[3];
         int count = s_recv_message (zsock_resolve (self->sub), frames, 3);
@@ -1175,6 +1370,9 @@ s_run_once (zube_bus_t *self, int64_t until)
     if (self->last_pass && now - self->last_pass > interval &&
         self->last_heard < now - interval)
         self->last_heard = now - interval;
+    //  What was written since the last pass (inside a callback that then
+    //  called zube_bus_call) leaves first
+    zube_bus__flush (self);
     //  Read first: under load there is always something waiting, and no
     //  system call is needed to learn it. Only when both sockets answered
     //  EAGAIN (which also took in every command libzmq had queued for
@@ -1200,6 +1398,7 @@ s_run_once (zube_bus_t *self, int64_t until)
         s_read_sockets (self);
     }
     s_run_timers (self);
+    zube_bus__flush (self);
     self->last_pass = s_now ();
 }
 
@@ -1284,6 +1483,7 @@ zube_bus_new (const zube_bus_config_t *config)
         return NULL;
     self->endpoint = strdup (endpoint);
     self->insecure = config->insecure;
+    self->batching = !config->no_batching;
     self->heartbeat_ms =
         config->heartbeat_ms ? config->heartbeat_ms : ZUBE_BUS_DEFAULT_HEARTBEAT_MS;
     self->max_msg_size =
@@ -1389,6 +1589,7 @@ zube_bus_destroy (zube_bus_t **self_p)
         zsock_set_linger (self->dealer, 100);
     }
     zsock_destroy (&self->dealer);
+    zube_bus_batch_clear (&self->out);
     zsock_destroy (&self->pub);
     zsock_destroy (&self->sub);
 

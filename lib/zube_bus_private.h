@@ -185,6 +185,10 @@ struct _zube_bus_t {
     bool register_again; //  we were silent too long: READY again
     int64_t last_pass;
     int64_t reconnect_at; //  while dealer is NULL
+    bool batching;           //  we read and send batches (config)
+    bool broker_batches;     //  the broker's heartbeat said it reads them
+    uint32_t broker_batch_max; //  up to this many bytes
+    zube_bus_batch_t out;    //  written during this pass of the loop
     int backoff_ms;
     uint64_t reconnects;
 
@@ -272,6 +276,8 @@ ZUBE_BUS_PRIVATE void zube_bus__header_init (Zube__BusHeader *header, Zube__BusK
 ZUBE_BUS_PRIVATE uint8_t *zube_bus__header_pack (const Zube__BusHeader *header,
                                                  size_t *size_p);
 ZUBE_BUS_PRIVATE bool zube_bus__header_scan (zube_bus_wire_t *header, zmq_msg_t *frame);
+ZUBE_BUS_PRIVATE bool zube_bus__header_scan_bytes (zube_bus_wire_t *header,
+                                                   const uint8_t *data, size_t size);
 ZUBE_BUS_PRIVATE int zube_bus__send_raw (zsock_t *sock, const char *topic,
                                          const uint8_t *header, size_t header_size,
                                          const void *payload, size_t payload_size,
@@ -286,6 +292,10 @@ ZUBE_BUS_PRIVATE int zube_bus__send_broker (zube_bus_t *self,
                                             bool with_payload);
 ZUBE_BUS_PRIVATE int zube_bus__send_broker_msg (zube_bus_t *self, zmq_msg_t *header,
                                                 zmq_msg_t *payload);
+ZUBE_BUS_PRIVATE uint8_t *zube_bus__entry_start (zube_bus_t *self, size_t header_size,
+                                                 const void *payload, size_t payload_size,
+                                                 zmq_msg_t *header_msg, bool *queued_p);
+ZUBE_BUS_PRIVATE void zube_bus__flush (zube_bus_t *self);
 ZUBE_BUS_PRIVATE void zube_bus__send_ready (zube_bus_t *self, const char *service);
 ZUBE_BUS_PRIVATE void zube_bus__send_disconnect (zube_bus_t *self, const char *service);
 ZUBE_BUS_PRIVATE zsock_t *zube_bus__socket_new (zube_bus_t *self, int type,

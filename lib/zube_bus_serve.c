@@ -33,16 +33,19 @@ s_send_reply (zube_bus_t *self, const uint8_t *route, size_t route_size,
         (error ? zube_bus_wire_bytes_field_size (ZUBE_BUS_F_ERROR, error_size) : 0) +
         (route ? zube_bus_wire_bytes_field_size (ZUBE_BUS_F_ROUTE, route_size) : 0);
     zmq_msg_t header, body;
-    if (zmq_msg_init_size (&header, size) != 0) {
+    bool queued;
+    uint8_t *start =
+        zube_bus__entry_start (self, size, payload, payload_size, &header, &queued);
+    if (!start) {
         zube_log_debug ("msg=\"reply not sent\" correlation_id=%" PRIu64, correlation_id);
         return;
     }
-    if (zmq_msg_init_size (&body, payload_size) != 0) {
+    if (!queued && zmq_msg_init_size (&body, payload_size) != 0) {
         zmq_msg_close (&header);
         zube_log_debug ("msg=\"reply not sent\" correlation_id=%" PRIu64, correlation_id);
         return;
     }
-    uint8_t *out = (uint8_t *)zmq_msg_data (&header);
+    uint8_t *out = start;
     out = zube_bus_wire_varint_field_write (out, ZUBE_BUS_F_VERSION,
                                             ZUBE__BUS_VERSION__BUS_VERSION_1);
     out = zube_bus_wire_varint_field_write (out, ZUBE_BUS_F_KIND, ZUBE__BUS_KIND__BUS_REPLY);
@@ -52,7 +55,9 @@ s_send_reply (zube_bus_t *self, const uint8_t *route, size_t route_size,
         out = zube_bus_wire_bytes_field_write (out, ZUBE_BUS_F_ERROR, error, error_size);
     if (route)
         out = zube_bus_wire_bytes_field_write (out, ZUBE_BUS_F_ROUTE, route, route_size);
-    assert (out == (uint8_t *)zmq_msg_data (&header) + size);
+    assert (out == start + size);
+    if (queued)
+        return; //  leaves with the batch, when this pass of the loop ends
     if (payload_size)
         memcpy (zmq_msg_data (&body), payload, payload_size);
     if (zube_bus__send_broker_msg (self, &header, &body) != 0)

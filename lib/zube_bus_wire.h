@@ -11,6 +11,10 @@
     does not scan; unknown fields are skipped (and kept by whoever copies
     the bytes on).
 
+    Batches (docs/bus-protocol.md): one frame that holds several requests
+    and replies, written with zube_bus_batch_add / zube_bus_batch_take and
+    read with zube_bus_batch_check / zube_bus_batch_next.
+
     Header only, all static inline: it is shared by libzube (lib/zube_bus*.c)
     and zube-broker (bus/), and exports nothing. Not installed. */
 #ifndef ZUBE_BUS_WIRE_H_INCLUDED
@@ -19,7 +23,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <zmq.h>
 
 //  BusHeader field numbers (schemas/bus.proto)
 enum {
@@ -40,7 +46,9 @@ enum {
     ZUBE_BUS_F_ROUTE = 15,
     ZUBE_BUS_F_ATTEMPT = 16,
     ZUBE_BUS_F_EVENT_SEQUENCE = 17,
-    ZUBE_BUS_F_COUNT = 18
+    ZUBE_BUS_F_BATCH_FORMAT = 18,
+    ZUBE_BUS_F_BATCH_MAX_BYTES = 19,
+    ZUBE_BUS_F_COUNT = 20
 };
 
 //  A length-delimited field inside a received header
@@ -74,7 +82,8 @@ static const uint8_t zube_bus_wire_types[ZUBE_BUS_F_COUNT] = {
     [ZUBE_BUS_F_SEQUENCE] = 0,    [ZUBE_BUS_F_TOPIC] = 2,
     [ZUBE_BUS_F_HEARTBEAT_MS] = 0, [ZUBE_BUS_F_INSTANCE] = 2,
     [ZUBE_BUS_F_ROUTE] = 2,       [ZUBE_BUS_F_ATTEMPT] = 0,
-    [ZUBE_BUS_F_EVENT_SEQUENCE] = 0,
+    [ZUBE_BUS_F_EVENT_SEQUENCE] = 0, [ZUBE_BUS_F_BATCH_FORMAT] = 0,
+    [ZUBE_BUS_F_BATCH_MAX_BYTES] = 0,
 };
 
 static inline bool
@@ -238,6 +247,175 @@ zube_bus_wire_bytes_field_write (uint8_t *out, int field, const void *data, size
     if (size)
         memcpy (out, data, size);
     return out + size;
+}
+
+//  --------------------------------------------------------------------------
+//  Batches: one frame [0x00][format 1][varint count], then count entries
+//  [varint header size][BusHeader][varint payload size][payload]. The
+//  first byte can never start a BusHeader (it would be the tag of field
+//  number 0, which protobuf forbids), so a receiver tells a batch from a
+//  classic [BusHeader][payload] message by it.
+
+#define ZUBE_BUS_BATCH_MARKER 0x00
+#define ZUBE_BUS_BATCH_FORMAT 1
+#define ZUBE_BUS_BATCH_MAX_ENTRIES 1024     //  what a receiver accepts in one batch
+#define ZUBE_BUS_BATCH_ENTRIES 64           //  what a sender puts in one batch
+#define ZUBE_BUS_BATCH_BYTES (64 * 1024)    //  nor more bytes than this
+#define ZUBE_BUS_BATCH_INLINE_MAX (16 * 1024) //  larger payloads go as classic messages
+#define ZUBE_BUS_BATCH_PREFIX 4             //  bytes kept free for marker, format, count
+
+//  A batch being written: entries after ZUBE_BUS_BATCH_PREFIX free bytes
+typedef struct {
+    uint8_t *data;
+    size_t size;
+    size_t max;
+    uint32_t count;
+} zube_bus_batch_t;
+
+//  The bytes an entry takes in a batch
+static inline size_t
+zube_bus_batch_entry_size (size_t header_size, size_t payload_size)
+{
+    return zube_bus_wire_varint_size (header_size) + header_size +
+           zube_bus_wire_varint_size (payload_size) + payload_size;
+}
+
+//  Whether an entry of entry_size bytes still fits a batch of at most
+//  max_bytes (the receiver's limit) and ZUBE_BUS_BATCH_ENTRIES entries
+static inline bool
+zube_bus_batch_fits (const zube_bus_batch_t *batch, size_t entry_size, size_t max_bytes)
+{
+    size_t used = batch->count ? batch->size : ZUBE_BUS_BATCH_PREFIX;
+    return batch->count < ZUBE_BUS_BATCH_ENTRIES && used + entry_size <= max_bytes;
+}
+
+//  Appends an entry: copies payload in and returns where its header_size
+//  header bytes go (the caller writes them). NULL when out of memory.
+static inline uint8_t *
+zube_bus_batch_add (zube_bus_batch_t *batch, size_t header_size, const void *payload,
+                    size_t payload_size)
+{
+    if (!batch->count)
+        batch->size = ZUBE_BUS_BATCH_PREFIX;
+    size_t needed = batch->size + zube_bus_batch_entry_size (header_size, payload_size);
+    if (needed > batch->max) {
+        size_t max = batch->max ? batch->max : 4096;
+        while (max < needed)
+            max *= 2;
+        uint8_t *data = (uint8_t *)realloc (batch->data, max);
+        if (!data)
+            return NULL;
+        batch->data = data;
+        batch->max = max;
+    }
+    uint8_t *out = zube_bus_wire_varint_write (batch->data + batch->size, header_size);
+    uint8_t *header = out;
+    out = zube_bus_wire_varint_write (out + header_size, payload_size);
+    if (payload_size)
+        memcpy (out, payload, payload_size);
+    batch->size = needed;
+    batch->count++;
+    return header;
+}
+
+static inline void
+zube_bus_batch_free_fn (void *data, void *hint)
+{
+    (void)data;
+    free (hint);
+}
+
+//  Moves the batch into frame (no copy: libzmq frees the buffer once it is
+//  sent) and empties it. -1 when there is nothing in it or no memory.
+static inline int
+zube_bus_batch_take (zube_bus_batch_t *batch, zmq_msg_t *frame)
+{
+    if (!batch->count)
+        return -1;
+    size_t count_size = zube_bus_wire_varint_size (batch->count);
+    size_t start = ZUBE_BUS_BATCH_PREFIX - 2 - count_size;
+    uint8_t *out = batch->data + start;
+    out[0] = ZUBE_BUS_BATCH_MARKER;
+    out[1] = ZUBE_BUS_BATCH_FORMAT;
+    zube_bus_wire_varint_write (out + 2, batch->count);
+    if (zmq_msg_init_data (frame, out, batch->size - start, zube_bus_batch_free_fn,
+                           batch->data) != 0)
+        return -1;
+    batch->data = NULL;
+    batch->size = batch->max = 0;
+    batch->count = 0;
+    return 0;
+}
+
+//  Drops what the batch holds and its buffer
+static inline void
+zube_bus_batch_clear (zube_bus_batch_t *batch)
+{
+    free (batch->data);
+    batch->data = NULL;
+    batch->size = batch->max = 0;
+    batch->count = 0;
+}
+
+static inline bool
+zube_bus_batch_is (const uint8_t *data, size_t size)
+{
+    return size > 0 && data[0] == ZUBE_BUS_BATCH_MARKER;
+}
+
+//  One entry of a received batch, pointing into its frame
+typedef struct {
+    const uint8_t *header;
+    size_t header_size;
+    const uint8_t *payload;
+    size_t payload_size;
+} zube_bus_batch_entry_t;
+
+//  Reads the entry at *cursor; false when its lengths run past end
+static inline bool
+zube_bus_batch_next (const uint8_t **cursor, const uint8_t *end,
+                     zube_bus_batch_entry_t *entry)
+{
+    uint64_t size;
+    if (!zube_bus_wire_varint_read (cursor, end, &size) || size > (uint64_t)(end - *cursor))
+        return false;
+    entry->header = *cursor;
+    entry->header_size = (size_t)size;
+    *cursor += size;
+    if (!zube_bus_wire_varint_read (cursor, end, &size) || size > (uint64_t)(end - *cursor))
+        return false;
+    entry->payload = *cursor;
+    entry->payload_size = (size_t)size;
+    *cursor += size;
+    return true;
+}
+
+//  Checks a received batch's framing as a whole: the marker, format 1, a
+//  count of 1..ZUBE_BUS_BATCH_MAX_ENTRIES, and exactly that many entries
+//  filling the frame to its end. On success *entries_p is where the first
+//  entry starts and *count_p the count. A batch that fails is dropped
+//  whole: nothing in it can be trusted to start where it seems to.
+static inline bool
+zube_bus_batch_check (const uint8_t *data, size_t size, const uint8_t **entries_p,
+                      uint32_t *count_p)
+{
+    const uint8_t *cursor = data + 2, *end = data + size;
+    uint64_t count;
+    if (size < 3 || data[0] != ZUBE_BUS_BATCH_MARKER || data[1] != ZUBE_BUS_BATCH_FORMAT ||
+        !zube_bus_wire_varint_read (&cursor, end, &count) || count == 0 ||
+        count > ZUBE_BUS_BATCH_MAX_ENTRIES)
+        return false;
+    const uint8_t *entries = cursor;
+    for (uint64_t index = 0; index < count; index++) {
+        zube_bus_batch_entry_t entry;
+        if (!zube_bus_batch_next (&cursor, end, &entry))
+            return false;
+    }
+    if (cursor != end)
+        return false;
+    *entries_p = entries;
+    *count_p = (uint32_t)count;
+    return true;
 }
 
 #endif

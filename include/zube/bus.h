@@ -71,6 +71,10 @@ typedef struct {
     //  Send and receive high-water mark of every socket, in messages;
     //  0 means 100000 (as the broker).
     int hwm;
+    //  true: never send or read batches (docs/bus-protocol.md, Batches);
+    //  every request and reply is its own message, as with a broker that
+    //  does not read them.
+    bool no_batching;
 } zube_bus_config_t;
 
 //  The outcome of a call. payload is owned by the reply, NULL when empty.
