@@ -406,9 +406,9 @@ zube_api_create (zube_api_t *self, const char *resource, const char *namespace,
     return status;
 }
 
-zube_status_t
-zube_api_get (zube_api_t *self, const char *resource, const char *namespace,
-              const char *name, ProtobufCMessage **object_p, zube_api_error_t *error)
+static zube_status_t
+s_get (zube_api_t *self, const char *resource, const char *namespace, const char *name,
+       const char *subresource, ProtobufCMessage **object_p, zube_api_error_t *error)
 {
     const zube_kind_t *kind = s_kind (resource, error);
     if (!kind)
@@ -417,7 +417,15 @@ zube_api_get (zube_api_t *self, const char *resource, const char *namespace,
     request.resource = (char *)resource;
     request.namespace_ = (char *)namespace;
     request.name = (char *)name;
+    request.subresource = (char *)subresource;
     return s_object_call (self, "get", kind, &request.base, object_p, error);
+}
+
+zube_status_t
+zube_api_get (zube_api_t *self, const char *resource, const char *namespace,
+              const char *name, ProtobufCMessage **object_p, zube_api_error_t *error)
+{
+    return s_get (self, resource, namespace, name, NULL, object_p, error);
 }
 
 zube_status_t
@@ -506,17 +514,9 @@ zube_status_t
 zube_api_get_scale (zube_api_t *self, const char *resource, const char *namespace,
                     const char *name, Zube__Scale **scale_p, zube_api_error_t *error)
 {
-    const zube_kind_t *kind = s_kind (resource, error);
-    if (!kind)
-        return ZUBE_NOT_FOUND;
-    Zube__GetRequest request = ZUBE__GET_REQUEST__INIT;
-    request.resource = (char *)resource;
-    request.namespace_ = (char *)namespace;
-    request.name = (char *)name;
-    request.subresource = "scale";
     ProtobufCMessage *object = NULL;
-    zube_status_t status = s_object_call (self, "get", kind, &request.base,
-                                          scale_p ? &object : NULL, error);
+    zube_status_t status =
+        s_get (self, resource, namespace, name, "scale", scale_p ? &object : NULL, error);
     if (status == ZUBE_OK && scale_p && object->descriptor != &zube__scale__descriptor) {
         protobuf_c_message_free_unpacked (object, NULL);
         s_error_set (error, ZUBE_INTERNAL, "the reply is not a Scale");

@@ -259,14 +259,23 @@ api_reply_object (zube_apiserver_t *self, zube_bus_request_t *request,
         return;
     }
     size_t object_size = api_with_rv (kind, value, size, rv, object);
+    api_reply_packed (self, request, kind->kind->kind, kind->kind->api_version, object,
+                      object_size, rv);
+}
+
+void
+api_reply_packed (zube_apiserver_t *self, zube_bus_request_t *request,
+                  const char *kind_name, const char *api_version, const uint8_t *object,
+                  size_t object_size, int64_t rv)
+{
     char rv_text[24];
     api_format_rv (rv_text, rv);
     Zube__ObjectReply reply = ZUBE__OBJECT_REPLY__INIT;
     reply.has_object = true;
-    reply.object.data = object;
+    reply.object.data = (uint8_t *)object;
     reply.object.len = object_size;
-    reply.kind = (char *)kind->kind->kind;
-    reply.api_version = (char *)kind->kind->api_version;
+    reply.kind = (char *)kind_name;
+    reply.api_version = (char *)api_version;
     reply.resource_version = rv_text;
     size_t packed_size = zube__object_reply__get_packed_size (&reply);
     uint8_t *packed = api_scratch (&self->scratch2, &self->scratch2_size, packed_size);

@@ -207,6 +207,10 @@ size_t api_format_rv (char *buf, int64_t rv);
 void api_reply_object (zube_apiserver_t *self, zube_bus_request_t *request,
                        const api_kind_t *kind, const void *value, size_t size,
                        int64_t rv);
+//  Answers an ObjectReply holding object (packed, as handed out).
+void api_reply_packed (zube_apiserver_t *self, zube_bus_request_t *request,
+                       const char *kind_name, const char *api_version,
+                       const uint8_t *object, size_t object_size, int64_t rv);
 //  Answers a Kubernetes Status error. name may be NULL; causes only for
 //  ZUBE_INVALID. message printf-style.
 void api_reply_error (zube_apiserver_t *self, zube_bus_request_t *request,

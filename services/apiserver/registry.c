@@ -390,6 +390,22 @@ api_registry_create (zube_apiserver_t *self, zube_bus_request_t *request)
     api_writer_submit (self, pending);
 }
 
+//  The name a request names, else its object's ("" when neither does),
+//  and the same for the namespace ("default" when neither does).
+static const char *
+s_name_of (const char *wanted, const Zube__ObjectMeta *meta)
+{
+    return wanted && *wanted ? wanted : meta && meta->name ? meta->name : "";
+}
+
+static const char *
+s_namespace_of (const char *wanted, const Zube__ObjectMeta *meta)
+{
+    return wanted && *wanted                           ? wanted
+           : meta && meta->namespace_ && *meta->namespace_ ? meta->namespace_
+                                                           : "default";
+}
+
 //  ---------------------------------------------------------------------
 //  Binding: spec.nodeName and the PodScheduled condition in one write
 
@@ -406,14 +422,8 @@ s_prepare_bind (zube_apiserver_t *self, api_pending_t *pending)
                          "the object is not a valid Binding message");
         return false;
     }
-    const char *name = req->name && *req->name ? req->name
-                       : binding->metadata && binding->metadata->name
-                           ? binding->metadata->name
-                           : "";
-    const char *ns = req->namespace_ && *req->namespace_ ? req->namespace_
-                     : binding->metadata && binding->metadata->namespace_
-                         ? binding->metadata->namespace_
-                         : "default";
+    const char *name = s_name_of (req->name, binding->metadata);
+    const char *ns = s_namespace_of (req->namespace_, binding->metadata);
     bool ok = false;
     uint8_t *value = NULL;
     size_t size = 0;
@@ -983,15 +993,9 @@ s_prepare_scale_update (zube_apiserver_t *self, api_pending_t *pending)
                          "the object is not a valid Scale (zube.Scale) message");
         return false;
     }
-    const char *name = req->name && *req->name                        ? req->name
-                       : scale->metadata && scale->metadata->name ? scale->metadata->name
-                                                                  : "";
-    const char *ns = NULL;
-    if (kind->kind->namespaced)
-        ns = req->namespace_ && *req->namespace_ ? req->namespace_
-             : scale->metadata && scale->metadata->namespace_ && *scale->metadata->namespace_
-                 ? scale->metadata->namespace_
-                 : "default";
+    const char *name = s_name_of (req->name, scale->metadata);
+    const char *ns =
+        kind->kind->namespaced ? s_namespace_of (req->namespace_, scale->metadata) : NULL;
     bool queued = false;
     uint8_t *value = NULL;
     size_t size = 0;

@@ -11,6 +11,7 @@
     request on the subresource is the Scale of the parent as stored. */
 #define _GNU_SOURCE
 #include "apiserver_private.h"
+#include "strategy_private.h"
 #include "zube/selector.h"
 #include <inttypes.h>
 #include <stdio.h>
@@ -170,36 +171,14 @@ api_scale_reply (zube_apiserver_t *self, zube_bus_request_t *request,
     }
     zube__scale__pack (scale, packed_scale);
     zube__scale__free_unpacked (scale, NULL);
-    char rv_text[24];
-    api_format_rv (rv_text, rv);
-    Zube__ObjectReply reply = ZUBE__OBJECT_REPLY__INIT;
-    reply.has_object = true;
-    reply.object.data = packed_scale;
-    reply.object.len = scale_size;
-    reply.kind = "Scale";
-    reply.api_version = "autoscaling/v1";
-    reply.resource_version = rv_text;
-    size_t packed_size = zube__object_reply__get_packed_size (&reply);
-    uint8_t *packed = api_scratch (&self->scratch2, &self->scratch2_size, packed_size);
-    if (!packed) {
-        zube_bus_respond_error (request, ZUBE_INTERNAL, "out of memory");
-        return;
-    }
-    zube__object_reply__pack (&reply, packed);
-    zube_bus_respond (request, ZUBE_OK, NULL, packed, packed_size);
+    api_reply_packed (self, request, "Scale", "autoscaling/v1", packed_scale, scale_size,
+                      rv);
 }
 
 ProtobufCMessage *
 api_scale_apply (const api_kind_t *kind, const ProtobufCMessage *old, int32_t replicas)
 {
-    size_t size = protobuf_c_message_get_packed_size (old);
-    uint8_t *buffer = malloc (size ? size : 1);
-    if (!buffer)
-        return NULL;
-    protobuf_c_message_pack (old, buffer);
-    ProtobufCMessage *object =
-        protobuf_c_message_unpack (kind->kind->descriptor, NULL, size, buffer);
-    free (buffer);
+    ProtobufCMessage *object = strategy_message_copy (old);
     if (!object)
         return NULL;
     ProtobufCMessage **spec = api_field (object, kind->spec_offset);
