@@ -47,9 +47,12 @@ typedef struct {
     //  Stops what start started.
     void (*stop) (void);
     //  Where a backend cannot do as the others (etcd): the writes of one
-    //  group share one revision (one etcd txn); a restore writes the
-    //  snapshot's objects anew, at new revisions (etcd's never go back).
+    //  group share one revision (one etcd txn); independent groups of a
+    //  batch commit concurrently, so their revisions follow the commit
+    //  order, not the batch order; a restore writes the snapshot's objects
+    //  anew, at new revisions (etcd's never go back).
     bool group_shares_revision;
+    bool commit_order_revisions;
     bool restore_moves_forward;
 } s_backend_t;
 
@@ -185,6 +188,7 @@ static const s_backend_t s_backends[] = {
      .discard = s_etcd_discard,
      .stop = s_etcd_stop,
      .group_shares_revision = true,
+     .commit_order_revisions = true,
      .restore_moves_forward = true},
 };
 
@@ -781,20 +785,31 @@ test_group_commit_mixed_outcomes (void)
         ZT_ASSERT_MSG (results[i].status == expected[i], "op %zu: %s, expected %s", i,
                        zube_status_reason (results[i].status), zube_status_reason (expected[i]));
     //  Each write took its own revision, increasing in batch order (where
-    //  a group is one backend txn with one revision, its writes share it).
-    int64_t last = before;
+    //  a group is one backend txn with one revision, its writes share it;
+    //  where groups commit concurrently, in the order they committed).
+    size_t order[sizeof ops / sizeof ops[0]];
     size_t written = 0;
     for (size_t i = 0; i < count; i++)
         if (results[i].status == ZUBE_OK) {
-            bool shared = s_backend->group_shares_revision && i > 0 && ops[i].group
-                       && ops[i].group == ops[i - 1].group && results[i - 1].status == ZUBE_OK;
-            ZT_ASSERT_MSG (shared ? results[i].revision == last : results[i].revision > last,
-                           "op %zu: revision %" PRId64 " after %" PRId64, i, results[i].revision,
-                           last);
-            last = results[i].revision;
-            written++;
+            size_t at = written++;
+            while (s_backend->commit_order_revisions && at > 0
+                   && results[order[at - 1]].revision > results[i].revision) {
+                order[at] = order[at - 1];
+                at--;
+            }
+            order[at] = i;
         }
     ZT_ASSERT_INT_EQ (written, 4);
+    int64_t last = before;
+    for (size_t k = 0; k < written; k++) {
+        size_t i = order[k], previous = k > 0 ? order[k - 1] : 0;
+        bool shared = s_backend->group_shares_revision && k > 0 && ops[i].group
+                   && ops[i].group == ops[previous].group;
+        ZT_ASSERT_MSG (shared ? results[i].revision == last : results[i].revision > last,
+                       "op %zu: revision %" PRId64 " after %" PRId64, i, results[i].revision,
+                       last);
+        last = results[i].revision;
+    }
     ZT_ASSERT_INT_EQ (s_revision (), last);
     //  Losers learn the key's revision: x was at x1 before the batch.
     ZT_ASSERT_INT_EQ (results[1].revision, x1);
@@ -807,12 +822,19 @@ test_group_commit_mixed_outcomes (void)
     s_expect_value (x, "x2", results[4].revision);
     s_expect_absent (s_key ("pods/ns/g2"));
     s_expect_value (s_key ("pods/ns/new2"), "n2", results[9].revision);
+    //  One event per write, in revision order.
     s_events_t events;
     s_read_events (&events, before, 0);
     ZT_ASSERT_INT_EQ (events.count, 4);
-    ZT_ASSERT_INT_EQ (events.items[0].revision, results[0].revision);
-    ZT_ASSERT_INT_EQ (events.items[2].revision, results[4].revision);
-    ZT_ASSERT_INT_EQ (events.items[2].type, ZUBE_STORE_EVENT_MODIFIED);
+    for (size_t k = 0; k < written && k < events.count; k++) {
+        size_t i = order[k];
+        ZT_ASSERT_INT_EQ (events.items[k].revision, results[i].revision);
+        //  (s_key's buffer is reused: the written keys by name)
+        const char *name = i == 0 ? "pods/ns/new1" : i == 3 ? "pods/ns/g1" : i == 9 ? "pods/ns/new2" : NULL;
+        ZT_ASSERT_STR_EQ (events.items[k].key, name ? s_key ("%s", name) : x);
+        ZT_ASSERT_INT_EQ (events.items[k].type,
+                          i == 4 ? ZUBE_STORE_EVENT_MODIFIED : ZUBE_STORE_EVENT_ADDED);
+    }
 
     //  A batch where everything loses writes nothing.
     zube_store_op_t losers[] = {
@@ -834,11 +856,19 @@ test_group_commit_mixed_outcomes (void)
                                      .value_size = 1};
     }
     ZT_ASSERT_INT_EQ (zube_store_txn_commit (s_store, many, 100, many_results), ZUBE_OK);
+    //  Each its own revision, the next 100 (in batch order but where
+    //  groups commit concurrently).
+    bool taken[100] = {false};
     for (int i = 0; i < 100; i++) {
         ZT_ASSERT_INT_EQ (many_results[i].status, ZUBE_OK);
-        ZT_ASSERT (many_results[i].revision > (i ? many_results[i - 1].revision : last));
+        int64_t at = many_results[i].revision - last - 1;
+        ZT_ASSERT_MSG (at >= 0 && at < 100 && !taken[at], "op %d: revision %" PRId64, i,
+                       many_results[i].revision);
+        taken[at] = true;
+        if (!s_backend->commit_order_revisions)
+            ZT_ASSERT (many_results[i].revision > (i ? many_results[i - 1].revision : last));
     }
-    ZT_ASSERT_INT_EQ (s_revision (), many_results[99].revision);
+    ZT_ASSERT_INT_EQ (s_revision (), last + 100);
     s_case_end ();
 }
 
@@ -1050,6 +1080,7 @@ main (int argc, char **argv)
                 if (zube_store_url_plugin (url, plugin, sizeof plugin) == 0
                     && strcmp (plugin, s_backends[i].scheme) == 0) {
                     explicit_backend.group_shares_revision = s_backends[i].group_shares_revision;
+                    explicit_backend.commit_order_revisions = s_backends[i].commit_order_revisions;
                     explicit_backend.restore_moves_forward = s_backends[i].restore_moves_forward;
                 }
             chosen = &explicit_backend;

@@ -181,7 +181,7 @@ s_launch (etcd_client_t *self, etcd_request_t *request)
     snprintf (url, sizeof url, "http://%s%s", self->endpoints[request->at],
               request->path);
     CURL *easy = request->easy;
-    long timeout = request->timeout_ms ? request->timeout_ms : self->timeout_ms;
+    long timeout = request->timeout_ms > 0 ? request->timeout_ms : self->timeout_ms;
     curl_easy_setopt (easy, CURLOPT_URL, url);
     curl_easy_setopt (easy, CURLOPT_POSTFIELDS,
                       request->body.data ? request->body.data : "{}");
@@ -192,7 +192,10 @@ s_launch (etcd_client_t *self, etcd_request_t *request)
     curl_easy_setopt (easy, CURLOPT_WRITEDATA, request);
     curl_easy_setopt (easy, CURLOPT_PRIVATE, request);
     curl_easy_setopt (easy, CURLOPT_NOSIGNAL, 1L);
-    if (request->stream_fn) {
+    if (request->stream_fn && request->timeout_ms < 0)
+        //  Open-ended: the caller decides how long it waits for data.
+        curl_easy_setopt (easy, CURLOPT_TIMEOUT_MS, 0L);
+    else if (request->stream_fn) {
         //  A stream may rightly take long: give up only when it stalls.
         curl_easy_setopt (easy, CURLOPT_TIMEOUT_MS, 0L);
         curl_easy_setopt (easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
@@ -279,20 +282,30 @@ s_finished (etcd_client_t *self, etcd_request_t *request, CURLcode code)
     return true;
 }
 
+//  A request whose transfer ended for good, or NULL.
+static etcd_request_t *
+s_next_done (etcd_client_t *self)
+{
+    CURLMsg *message;
+    int queued;
+    while ((message = curl_multi_info_read (self->multi, &queued))) {
+        if (message->msg != CURLMSG_DONE)
+            continue;
+        etcd_request_t *request = NULL;
+        curl_easy_getinfo (message->easy_handle, CURLINFO_PRIVATE, (char **)&request);
+        if (request && s_finished (self, request, message->data.result))
+            return request;
+    }
+    return NULL;
+}
+
 etcd_request_t *
 etcd_client_wait (etcd_client_t *self)
 {
     while (true) {
-        CURLMsg *message;
-        int queued;
-        while ((message = curl_multi_info_read (self->multi, &queued))) {
-            if (message->msg != CURLMSG_DONE)
-                continue;
-            etcd_request_t *request = NULL;
-            curl_easy_getinfo (message->easy_handle, CURLINFO_PRIVATE, (char **)&request);
-            if (request && s_finished (self, request, message->data.result))
-                return request;
-        }
+        etcd_request_t *request = s_next_done (self);
+        if (request)
+            return request;
         if (self->in_flight == 0)
             return NULL;
         int running = 0;
@@ -302,6 +315,19 @@ etcd_client_wait (etcd_client_t *self)
         if (running == (int)self->in_flight)
             curl_multi_poll (self->multi, NULL, 0, 1000, NULL);
     }
+}
+
+etcd_request_t *
+etcd_client_poll (etcd_client_t *self, int wait_ms)
+{
+    etcd_request_t *request = s_next_done (self);
+    if (request || self->in_flight == 0)
+        return request;
+    //  Returns at once when a socket is ready or curl has a timer due.
+    curl_multi_poll (self->multi, NULL, 0, wait_ms, NULL);
+    int running = 0;
+    curl_multi_perform (self->multi, &running);
+    return s_next_done (self);
 }
 
 void

@@ -41,7 +41,8 @@ typedef struct {
     etcd_stream_fn *stream_fn;
     void *stream_arg;
     //  0: the client's timeout. For a stream (stream_fn), the longest
-    //  silence, not the whole request.
+    //  silence, not the whole request; -1: none (an open-ended stream,
+    //  driven by etcd_client_poll until the caller has what it waits for).
     long timeout_ms;
     //  For the caller (the txn scheduler keeps its group here).
     size_t tag;
@@ -78,6 +79,9 @@ int etcd_client_start (etcd_client_t *self, etcd_request_t *request);
 //  Runs the started requests until one ends and answers it; NULL when
 //  none is in flight.
 etcd_request_t *etcd_client_wait (etcd_client_t *self);
+//  Waits at most wait_ms for a started request to have something to do,
+//  does it, and answers one that ended then, or NULL.
+etcd_request_t *etcd_client_poll (etcd_client_t *self, int wait_ms);
 //  Start and wait for this request alone (nothing else may be in flight).
 void etcd_client_call (etcd_client_t *self, etcd_request_t *request);
 //  Frees a request's buffers (and returns its handle to the pool); the

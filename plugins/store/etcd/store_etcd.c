@@ -16,10 +16,13 @@
     earlier groups' writes). A group of several writes shares its txn's
     revision (etcd orders them by sub-revision); a group may not write one
     key twice (etcd refuses it). etcd fsyncs its WAL before it answers,
-    so an answered write is durable. With the option `pipeline=N` up to N
-    groups that touch no common key are in flight at once, each on its own
-    connection, and etcd commits them in one raft batch: revisions then
-    follow the commit order rather than the batch order.
+    so an answered write is durable. Up to `pipeline=N` groups (default
+    32) that touch no common key are in flight at once, each on its own
+    connection, and etcd commits them in one raft batch (one fsync):
+    revisions then follow the commit order rather than the batch order.
+    Groups that touch a key an earlier unfinished group touches wait for
+    it, so each compare sees the batch's earlier writes. pipeline=1 keeps
+    the batch order, one txn (and one fsync) after the other.
 
     If etcd cannot be reached, groups not yet sent are UNAVAILABLE and
     nothing of them is written. A group whose request was sent but whose
@@ -29,16 +32,19 @@
     UNAVAILABLE when no group was confirmed written, else OK with each
     group's own result.
 
-    Events come from etcd's watch: `events (since)` opens a watch from
-    since + 1 over the whole key space with prev_kv, reads the stream until
-    it reaches the revision etcd reported when the watch was created, and
-    closes it. etcd answers a watch below its compacted revision with
-    compact_revision: that, or a read at `since` refused as compacted, is
-    GONE. A `limit` never splits the events of one revision (a group's),
-    since the caller goes on from the last revision it got. etcd has no
-    call that tells the compacted revision; the plugin finds it as the
-    lowest revision etcd still reads at (remembered, so usually one
-    request).
+    Events come from etcd's watch: the first `events (since)` opens one
+    watch from since + 1 over the whole key space with prev_kv, on its own
+    connection, and keeps it open; each call reads the current revision
+    (a read at `since`, which also finds a compacted `since`: GONE) and
+    takes events from the stream until it has every one up to that
+    revision, keeping those that came beyond it for the next call. A
+    call for events before what the stream holds starts it again there.
+    etcd answers a watch below its compacted revision with
+    compact_revision: that is GONE too. A `limit` never splits the events
+    of one revision (a group's), since the caller goes on from the last
+    revision it got. etcd has no call that tells the compacted revision;
+    the plugin finds it as the lowest revision etcd still reads at
+    (remembered, so usually one request).
 
     Snapshot and restore: etcd's own snapshot (/v3/maintenance/snapshot)
     is its bbolt file, restored only by etcdutl into a new data directory
@@ -68,6 +74,7 @@
 #define S_PAGE 500
 #define S_DEFAULT_TIMEOUT_MS 10000
 #define S_MAX_PIPELINE 64
+#define S_DEFAULT_PIPELINE 32
 #define S_SNAPSHOT_PREFIX "/registry/"
 #define S_SNAPSHOT_MAGIC "ZUBEETCD"
 #define S_SNAPSHOT_FORMAT 1
@@ -75,15 +82,51 @@
 #define S_RESTORE_TXN_OPS 128
 #define S_RESTORE_TXN_BYTES ((size_t)1 << 20)
 
+//  One event as the stream delivered it (key and value owned).
+typedef struct {
+    zube_store_event_type_t type;
+    int64_t revision;
+    int64_t prev_revision;
+    char *key;
+    size_t key_size;
+    char *value;
+    size_t value_size;
+} s_event_t;
+
+typedef struct {
+    etcd_client_t *client;
+    etcd_request_t request;
+    etcd_json_t json;
+    bool open;
+    //  Every event with a revision in (base, complete] is in
+    //  events[head .. count): base is what was handed out (or where the
+    //  stream starts), complete the last revision that arrived.
+    int64_t base;
+    int64_t complete;
+    s_event_t *events;
+    size_t head;
+    size_t count;
+    size_t capacity;
+    //  Why the stream stopped (set in its callback, with errmsg), and
+    //  etcd's compacted revision when that was GONE.
+    zube_status_t status;
+    int64_t compact_revision;
+} s_stream_t;
+
 struct zube_store_backend_t {
     const zube_host_t *host;
     char *url;
+    //  "HOST:PORT[,HOST:PORT...]" of the url.
+    char *hosts;
     etcd_client_t *client;
     //  Groups of a batch in flight at once (1: in batch order).
     size_t pipeline;
     long timeout_ms;
     //  etcd's compacted revision as last seen: a lower bound.
     int64_t compacted;
+    //  The watch events come from (see s_events): its own client, so
+    //  other calls never wait for it.
+    s_stream_t stream;
     char error[512];
 };
 
@@ -325,13 +368,20 @@ s_option (zube_store_backend_t *self, const char *option, char *error, size_t er
     return false;
 }
 
+static void s_stream_close (zube_store_backend_t *self);
+
 static void
 s_close (zube_store_backend_t **backend_p)
 {
     if (!backend_p || !*backend_p)
         return;
     zube_store_backend_t *self = *backend_p;
+    s_stream_close (self);
+    etcd_client_destroy (&self->stream.client);
+    etcd_json_free (&self->stream.json);
+    free (self->stream.events);
     etcd_client_destroy (&self->client);
+    free (self->hosts);
     free (self->url);
     free (self);
     *backend_p = NULL;
@@ -354,7 +404,7 @@ s_open (const zube_host_t *host, const char *url, const char *const *options,
         return ZUBE_INTERNAL;
     }
     self->host = host;
-    self->pipeline = 1;
+    self->pipeline = S_DEFAULT_PIPELINE;
     self->timeout_ms = S_DEFAULT_TIMEOUT_MS;
     //  The host's configuration first, the open's options over it.
     const char *settings[] = {"pipeline", "timeout_ms"};
@@ -374,7 +424,7 @@ s_open (const zube_host_t *host, const char *url, const char *const *options,
             return ZUBE_BAD_REQUEST;
         }
     //  "etcd://h:p,h:p" or with one trailing slash.
-    char *hosts = strdup (url + 7);
+    char *hosts = self->hosts = strdup (url + 7);
     if (!hosts) {
         s_close (&self);
         snprintf (error, error_size, "out of memory");
@@ -385,7 +435,6 @@ s_open (const zube_host_t *host, const char *url, const char *const *options,
         hosts[len - 1] = 0;
     char why[256] = "";
     self->client = etcd_client_new (hosts, self->timeout_ms, why, sizeof why);
-    free (hosts);
     if (!self->client) {
         snprintf (error, error_size, "%s: %s", url, why);
         s_close (&self);
@@ -602,29 +651,56 @@ s_revision (zube_store_backend_t *self, int64_t *revision_p, int64_t *compacted_
 }
 
 //  ---------------------------------------------------------------------
-//  Events: a watch, read until it has caught up
+//  Events: one watch stream, kept open
+//
+//  Opening a watch on every call cost a round trip, a new connection and,
+//  above all, etcd's catch-up: a watch that starts in the past is an
+//  "unsynced" watcher, served by a loop that runs every 100 ms, so each
+//  call waited 60 ms on average. One watch kept open is "synced": etcd
+//  pushes each txn's events as it commits. events () reads the stream
+//  until it has every event up to the revision a read reported, and keeps
+//  what came beyond it for the next call.
 
-typedef struct {
-    zube_store_backend_t *self;
-    etcd_json_t json;
-    int64_t since;
-    size_t limit;
-    size_t count;
-    zube_store_event_fn *fn;
-    void *arg;
-    //  etcd's revision when the watch was created (0: not yet).
-    int64_t target;
-    bool caught_up;
-    int64_t compact_revision;
-    zube_status_t status;
-} s_watch_t;
-
-//  One event of a watch answer, handed to the callback. 0, 1 when the
-//  callback said stop, -1 on a bad event.
-static int
-s_watch_event (s_watch_t *watch, int node, int64_t *revision_p)
+static void
+s_event_free (s_event_t *event)
 {
-    const etcd_json_t *json = &watch->json;
+    free (event->key);
+    free (event->value);
+}
+
+static void
+s_stream_clear (s_stream_t *stream)
+{
+    for (size_t i = stream->head; i < stream->count; i++)
+        s_event_free (&stream->events[i]);
+    stream->head = stream->count = 0;
+}
+
+//  Stops the stream (its connection closes) and drops what it buffered.
+static void
+s_stream_close (zube_store_backend_t *self)
+{
+    s_stream_t *stream = &self->stream;
+    if (stream->open)
+        etcd_client_release (stream->client, &stream->request);
+    stream->open = false;
+    s_stream_clear (stream);
+    etcd_json_reset (&stream->json);
+}
+
+//  Records why the stream stops (status, from s_fail); the callback's
+//  answer that ends it.
+static int
+s_stream_stop (zube_store_backend_t *self, zube_status_t status)
+{
+    self->stream.status = status;
+    return 1;
+}
+
+//  One event of a watch answer, decoded: 0, or -1 when it is bad.
+static int
+s_event_read (const etcd_json_t *json, int node, s_event_t *event)
+{
     char *type = etcd_json_string (json, etcd_json_get (json, node, "type"));
     bool deleted = type && strcmp (type, "DELETE") == 0;
     free (type);
@@ -636,114 +712,226 @@ s_watch_event (s_watch_t *watch, int node, int64_t *revision_p)
         s_kv_free (&kv);
         return -1;
     }
-    zube_store_event_t event = {
-        .revision = kv.mod_revision,
-        .key = kv.key,
-        .key_size = kv.key_size,
-    };
+    *event =
+        (s_event_t){.revision = kv.mod_revision, .key = kv.key, .key_size = kv.key_size};
     if (deleted) {
-        event.type = ZUBE_STORE_EVENT_DELETED;
-        event.prev_revision = prev.mod_revision;
-        event.value = prev.value ? prev.value : "";
-        event.value_size = prev.value_size;
+        //  A DELETED event carries the last value the key had.
+        event->type = ZUBE_STORE_EVENT_DELETED;
+        event->prev_revision = prev.mod_revision;
+        event->value = prev.value;
+        event->value_size = prev.value_size;
+        prev.value = NULL;
     } else {
-        event.type = kv.version == 1 ? ZUBE_STORE_EVENT_ADDED : ZUBE_STORE_EVENT_MODIFIED;
-        event.prev_revision = kv.version == 1 ? 0 : prev.mod_revision;
-        event.value = kv.value;
-        event.value_size = kv.value_size;
+        event->type =
+            kv.version == 1 ? ZUBE_STORE_EVENT_ADDED : ZUBE_STORE_EVENT_MODIFIED;
+        event->prev_revision = kv.version == 1 ? 0 : prev.mod_revision;
+        event->value = kv.value;
+        event->value_size = kv.value_size;
+        kv.value = NULL;
     }
-    *revision_p = event.revision;
-    watch->count++;
-    int stop = watch->fn && watch->fn (watch->arg, &event) != 0;
+    kv.key = NULL;
     s_kv_free (&kv);
     s_kv_free (&prev);
-    return stop;
+    return 0;
 }
 
-//  One message of the watch stream; nonzero ends the watch.
 static int
-s_watch_message (void *arg, const char *text, size_t size)
+s_stream_add (s_stream_t *stream, const s_event_t *event)
 {
-    s_watch_t *watch = arg;
-    etcd_json_t *json = &watch->json;
-    if (etcd_json_parse (json, text, size) != 0) {
-        watch->status = s_fail (watch->self, ZUBE_INTERNAL, "etcd: watch: bad JSON (%s)",
-                                json->error);
-        return 1;
+    if (stream->count == stream->capacity && stream->head > 0) {
+        memmove (stream->events, stream->events + stream->head,
+                 (stream->count - stream->head) * sizeof *stream->events);
+        stream->count -= stream->head;
+        stream->head = 0;
     }
+    if (stream->count == stream->capacity) {
+        size_t capacity = stream->capacity ? stream->capacity * 2 : 256;
+        s_event_t *events = realloc (stream->events, capacity * sizeof *events);
+        if (!events)
+            return -1;
+        stream->events = events;
+        stream->capacity = capacity;
+    }
+    stream->events[stream->count++] = *event;
+    return 0;
+}
+
+//  One message of the stream; nonzero ends it (status and error say why).
+//  etcd sends all the events of one revision in one message, so whatever
+//  a message brings completes the revisions it names.
+static int
+s_stream_message (void *arg, const char *text, size_t size)
+{
+    zube_store_backend_t *self = arg;
+    s_stream_t *stream = &self->stream;
+    etcd_json_t *json = &stream->json;
+    if (etcd_json_parse (json, text, size) != 0)
+        return s_stream_stop (self, s_fail (self, ZUBE_INTERNAL,
+                                            "etcd: watch: bad JSON (%s)", json->error));
     int result = etcd_json_get (json, 0, "result");
     if (result < 0) {
         char *message = etcd_json_string (json, etcd_json_get (json, 0, "error.message"));
-        watch->status = s_fail (watch->self, ZUBE_UNAVAILABLE, "etcd: watch: %s",
-                                message ? message : "an answer without a result");
+        s_stream_stop (self, s_fail (self, ZUBE_UNAVAILABLE, "etcd: watch: %s",
+                                     message ? message : "an answer without a result"));
         free (message);
         return 1;
     }
-    watch->compact_revision =
+    stream->compact_revision =
         etcd_json_int (json, etcd_json_get (json, result, "compact_revision"), 0);
-    if (watch->compact_revision > 0) {
-        watch->status = ZUBE_GONE;
-        return 1;
-    }
+    if (stream->compact_revision > 0)
+        return s_stream_stop (self, s_fail (self, ZUBE_GONE, "etcd: watch: compacted"));
     if (etcd_json_bool (json, etcd_json_get (json, result, "canceled"))) {
         char *reason =
             etcd_json_string (json, etcd_json_get (json, result, "cancel_reason"));
-        watch->status = s_fail (watch->self, ZUBE_UNAVAILABLE, "etcd: watch canceled: %s",
-                                reason ? reason : "no reason given");
+        s_stream_stop (self, s_fail (self, ZUBE_UNAVAILABLE, "etcd: watch canceled: %s",
+                                     reason ? reason : "no reason given"));
         free (reason);
         return 1;
     }
-    if (etcd_json_bool (json, etcd_json_get (json, result, "created"))) {
-        watch->target =
-            etcd_json_int (json, etcd_json_get (json, result, "header.revision"), 0);
-        if (watch->target <= watch->since) {
-            watch->caught_up = true;
-            return 1;
-        }
-    }
-    //  A group's writes share a revision; `limit` never splits one (the
-    //  caller goes on from the last revision it got), so a revision whose
-    //  events do not all fit waits for the next call, unless it is the
-    //  first: then it comes whole, over the limit.
-    int64_t last = 0;
     int node = etcd_json_first (json, etcd_json_get (json, result, "events"));
-    while (node >= 0) {
-        int64_t revision =
-            etcd_json_int (json, etcd_json_get (json, node, "kv.mod_revision"), 0);
-        size_t run = 0;
-        int end = node;
-        while (end >= 0 &&
-               etcd_json_int (json, etcd_json_get (json, end, "kv.mod_revision"), 0) ==
-                   revision) {
-            run++;
-            end = json->nodes[end].next;
+    for (; node >= 0; node = json->nodes[node].next) {
+        s_event_t event;
+        if (s_event_read (json, node, &event) != 0)
+            return s_stream_stop (
+                self, s_fail (self, ZUBE_INTERNAL, "etcd: watch: a bad event"));
+        if (event.revision > stream->complete)
+            stream->complete = event.revision;
+        if (event.revision <= stream->base)
+            s_event_free (&event);
+        else if (s_stream_add (stream, &event) != 0) {
+            s_event_free (&event);
+            return s_stream_stop (self,
+                                  s_fail (self, ZUBE_INTERNAL, "etcd: out of memory"));
         }
-        if (watch->limit && watch->count && watch->count + run > watch->limit) {
-            watch->caught_up = true;
-            return 1;
-        }
-        for (; node != end; node = json->nodes[node].next) {
-            int rc = s_watch_event (watch, node, &last);
-            if (rc < 0) {
-                watch->status =
-                    s_fail (watch->self, ZUBE_INTERNAL, "etcd: watch: a bad event");
-                return 1;
-            }
-            if (rc > 0) {
-                watch->caught_up = true;
-                return 1;
-            }
-        }
-        if (watch->limit && watch->count >= watch->limit) {
-            watch->caught_up = true;
-            return 1;
-        }
-    }
-    if (watch->target && last >= watch->target) {
-        watch->caught_up = true;
-        return 1;
     }
     return 0;
+}
+
+//  Starts the watch at revision `from` over the whole key space, keeping
+//  what is buffered.
+static zube_status_t
+s_stream_start (zube_store_backend_t *self, int64_t from)
+{
+    s_stream_t *stream = &self->stream;
+    if (!stream->client) {
+        char why[256] = "";
+        stream->client = etcd_client_new (self->hosts, self->timeout_ms, why, sizeof why);
+        if (!stream->client)
+            return s_fail (self, ZUBE_INTERNAL, "etcd: watch: %s", why);
+    }
+    stream->request = (etcd_request_t){.path = "/v3/watch",
+                                       .stream_fn = s_stream_message,
+                                       .stream_arg = self,
+                                       .timeout_ms = -1};
+    etcd_buf_printf (&stream->request.body,
+                     "{\"create_request\":{\"key\":\"AA==\",\"range_end\":\"AA==\","
+                     "\"start_revision\":\"%" PRId64 "\",\"prev_kv\":true}}",
+                     from);
+    stream->status = ZUBE_OK;
+    stream->compact_revision = 0;
+    stream->open = true;
+    if (etcd_client_start (stream->client, &stream->request) != 0) {
+        zube_status_t status =
+            s_fail (self, ZUBE_UNAVAILABLE, "etcd: watch: %s", stream->request.error);
+        s_stream_close (self);
+        return status;
+    }
+    if (stream->complete < from - 1)
+        stream->complete = from - 1;
+    return ZUBE_OK;
+}
+
+//  Reads the stream until it has every event up to revision `target`, or
+//  `limit` (0: no limit) of them. A stream that ends is started again
+//  once, after what it brought; a stream that stays silent past the
+//  timeout is closed (UNAVAILABLE: etcd is hung or partitioned away).
+static zube_status_t
+s_stream_read (zube_store_backend_t *self, int64_t target, size_t limit)
+{
+    s_stream_t *stream = &self->stream;
+    int64_t deadline = self->host->monotonic_ns (self->host) + self->timeout_ms * 1000000;
+    bool restarted = false;
+    while (stream->complete < target &&
+           !(limit && stream->count - stream->head >= limit)) {
+        etcd_request_t *ended = etcd_client_poll (stream->client, 100);
+        if (ended) {
+            zube_status_t status = stream->status;
+            if (status == ZUBE_OK) {
+                etcd_json_t json = {0};
+                status = s_answer (self, ended, &json);
+                etcd_json_free (&json);
+                if (status == ZUBE_OK)
+                    status = s_fail (self, ZUBE_UNAVAILABLE,
+                                     "etcd %s: the watch ended at revision %" PRId64,
+                                     ended->endpoint, stream->complete);
+            }
+            bool again = !restarted && status == ZUBE_UNAVAILABLE;
+            etcd_client_release (stream->client, &stream->request);
+            stream->open = false;
+            if (!again) {
+                s_stream_close (self);
+                return status;
+            }
+            restarted = true;
+            if ((status = s_stream_start (self, stream->complete + 1)) != ZUBE_OK)
+                return status;
+            continue;
+        }
+        if (self->host->monotonic_ns (self->host) > deadline) {
+            zube_status_t status = s_fail (
+                self, ZUBE_UNAVAILABLE,
+                "etcd %s: the watch brought nothing past revision %" PRId64
+                " in %ld ms (expected %" PRId64 ")",
+                stream->request.endpoint, stream->complete, self->timeout_ms, target);
+            s_stream_close (self);
+            return status;
+        }
+    }
+    return ZUBE_OK;
+}
+
+//  Hands out the buffered events after `since`: a `limit` never splits
+//  the events of one revision (a group's), since the caller goes on from
+//  the last revision it got, unless the first revision alone is larger.
+static void
+s_stream_hand_out (s_stream_t *stream, int64_t since, size_t limit,
+                   zube_store_event_fn *fn, void *arg)
+{
+    size_t handed = 0;
+    bool stop = false;
+    while (stream->head < stream->count && !stop) {
+        s_event_t *first = &stream->events[stream->head];
+        if (first->revision <= since) {
+            s_event_free (first);
+            stream->head++;
+            continue;
+        }
+        size_t run = 1;
+        while (stream->head + run < stream->count &&
+               stream->events[stream->head + run].revision == first->revision)
+            run++;
+        if (limit && handed && handed + run > limit)
+            break;
+        for (size_t i = 0; i < run && !stop; i++) {
+            s_event_t *event = &stream->events[stream->head];
+            zube_store_event_t out = {.type = event->type,
+                                      .revision = event->revision,
+                                      .prev_revision = event->prev_revision,
+                                      .key = event->key,
+                                      .key_size = event->key_size,
+                                      .value = event->value ? event->value : "",
+                                      .value_size = event->value_size};
+            stop = fn && fn (arg, &out) != 0;
+            stream->base = event->revision;
+            s_event_free (event);
+            stream->head++;
+            handed++;
+        }
+        if (limit && handed >= limit)
+            break;
+    }
+    if (stream->head == stream->count)
+        stream->head = stream->count = 0;
 }
 
 static zube_status_t
@@ -753,11 +941,16 @@ s_events (zube_store_backend_t *self, int64_t since, size_t limit,
     if (since < 0)
         return s_fail (self, ZUBE_BAD_REQUEST, "etcd: events since %" PRId64 ": negative",
                        since);
+    s_stream_t *stream = &self->stream;
+    //  Events before what the stream holds are asked again: a new stream.
+    if (stream->open && since < stream->base)
+        s_stream_close (self);
     //  A read at `since` tells whether its events are still there (etcd
     //  keeps the compacted revision itself readable) and the revision now.
     int64_t current = 0, compacted = 0;
     zube_status_t status = s_probe (self, since > 1 ? since : 1, &current);
     if (status == ZUBE_GONE) {
+        s_stream_close (self);
         if (s_compacted (self, &current, &compacted) != ZUBE_OK)
             compacted = self->compacted;
         if (revision_p)
@@ -771,44 +964,25 @@ s_events (zube_store_backend_t *self, int64_t since, size_t limit,
         status = s_probe (self, 0, &current);
     if (revision_p)
         *revision_p = current;
-    if (status != ZUBE_OK || since >= current || current <= 1)
+    if (status != ZUBE_OK)
         return status;
-
-    s_watch_t watch = {.self = self,
-                       .since = since,
-                       .limit = limit,
-                       .fn = fn,
-                       .arg = arg,
-                       .status = ZUBE_OK};
-    //  Not retried elsewhere once it may have handed out events.
-    etcd_request_t request = {
-        .path = "/v3/watch", .stream_fn = s_watch_message, .stream_arg = &watch};
-    etcd_buf_printf (&request.body,
-                     "{\"create_request\":{\"key\":\"AA==\",\"range_end\":\"AA==\","
-                     "\"start_revision\":\"%" PRId64 "\",\"prev_kv\":true}}",
-                     since + 1);
-    etcd_client_call (self->client, &request);
-    if (watch.status != ZUBE_OK)
-        status = watch.status;
-    else if (!watch.caught_up) {
-        etcd_json_t json = {0};
-        status = s_answer (self, &request, &json);
-        etcd_json_free (&json);
-        if (status == ZUBE_OK)
-            status =
-                s_fail (self, ZUBE_UNAVAILABLE,
-                        "etcd %s: watch from %" PRId64 " ended before revision %" PRId64,
-                        request.endpoint, since + 1, watch.target);
-    }
+    if (!stream->open) {
+        stream->base = since;
+        stream->complete = since;
+        if ((status = s_stream_start (self, since + 1)) != ZUBE_OK)
+            return status;
+    } else if (since > stream->base)
+        stream->base = since;
+    if (since >= current || current <= 1)
+        return ZUBE_OK;
+    status = s_stream_read (self, current, limit);
     if (status == ZUBE_GONE)
-        s_fail (self, ZUBE_GONE,
-                "events since %" PRId64 " are compacted (oldest available: since %" PRId64
-                ")",
-                since, watch.compact_revision);
-    if (watch.target && revision_p)
-        *revision_p = watch.target;
-    etcd_json_free (&watch.json);
-    etcd_client_release (self->client, &request);
+        return s_fail (self, ZUBE_GONE,
+                       "events since %" PRId64
+                       " are compacted (oldest available: since %" PRId64 ")",
+                       since, stream->compact_revision);
+    if (status == ZUBE_OK)
+        s_stream_hand_out (stream, since, limit, fn, arg);
     return status;
 }
 
