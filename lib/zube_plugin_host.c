@@ -19,6 +19,7 @@
 #include "zube/log.h"
 #include "zube/plugin_host.h"
 #include "zube/runtime.h"
+#include "zube/scheduler.h"
 #include "zube/store.h"
 
 #ifndef ZUBE_PLUGINDIR
@@ -583,6 +584,23 @@ zube_plugin_check_descriptor (const zube_plugin_t *descriptor, const char *path,
                           required[i].name);
                 return -1;
             }
+        return 0;
+    }
+    if (d->kind == ZUBE_PLUGIN_SCHEDULER) {
+        //  Any subset of the extension points; the scheduler checks the rest
+        const zube_sched_ops_t *ops = d->ops;
+        if (ops->struct_size < ZUBE_SCHED_OPS_SIZE_V1) {
+            snprintf (error, error_size,
+                      "%s: scheduler ops struct_size: expected at least %zu, found %" PRIu32,
+                      path, (size_t) ZUBE_SCHED_OPS_SIZE_V1, ops->struct_size);
+            return -1;
+        }
+        if (!ops->create || !ops->destroy) {
+            snprintf (error, error_size,
+                      "%s: scheduler ops %s: expected a function, found NULL", path,
+                      ops->create ? "destroy" : "create");
+            return -1;
+        }
         return 0;
     }
     snprintf (error, error_size,

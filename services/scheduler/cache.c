@@ -1,0 +1,685 @@
+/*  cache - the scheduler's node cache: every node with what the pods on it
+    take (requests, non-zero requests for scoring, host ports, pod count),
+    kept incrementally as pods and nodes come and go, and the digest of a
+    pod that filter and score read (zube_sched_pod_t).
+
+    A pod is held on a node by its key, whether the node exists yet or not
+    (a placeholder node keeps the totals until the node arrives), so the
+    order in which the informers deliver nodes and pods does not matter. */
+#define _GNU_SOURCE
+#include "zs_sched.h"
+#include "zube/quantity.h"
+#include <czmq.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define S_DEFAULT_MILLI_CPU 100
+#define S_DEFAULT_MEMORY (200 * 1024 * 1024)
+
+//  ---------------------------------------------------------------------
+//  Pods
+
+int64_t
+zs_time_ms (const char *text)
+{
+    if (!text || !*text)
+        return 0;
+    struct tm tm = {0};
+    const char *rest = strptime (text, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!rest)
+        return 0;
+    int64_t ms = (int64_t) timegm (&tm) * 1000;
+    if (*rest == '.') {
+        int64_t scale = 100;
+        for (rest++; *rest >= '0' && *rest <= '9'; rest++, scale /= 10)
+            ms += (*rest - '0') * scale;
+    }
+    return ms;
+}
+
+static int64_t
+s_quantity (const Zube__Quantity *quantity)
+{
+    if (!quantity)
+        return 0;
+    if (quantity->has_milli_value)
+        return quantity->milli_value;
+    int64_t milli = 0;
+    char error[128];
+    if (quantity->string && zube_quantity_parse (quantity->string, &milli, error, sizeof error) == 0)
+        return milli;
+    return 0;
+}
+
+//  Adds (or, max, raises to) amount of resource name into r; scalars
+//  grow the array *scalars_p of r.
+static void
+s_resource_apply (zube_sched_resources_t *r, zube_sched_scalar_t **scalars_p, const char *name,
+                  int64_t milli, bool max)
+{
+    int64_t *slot = NULL;
+    if (streq (name, "cpu"))
+        slot = &r->milli_cpu;
+    else if (streq (name, "memory"))
+        slot = &r->memory, milli = zube_quantity_value (milli);
+    else if (streq (name, "ephemeral-storage"))
+        slot = &r->ephemeral_storage, milli = zube_quantity_value (milli);
+    else if (streq (name, "pods"))
+        slot = &r->pods, milli = zube_quantity_value (milli);
+    else {
+        for (size_t i = 0; i < r->scalar_count; i++)
+            if (streq ((*scalars_p)[i].name, name))
+                slot = &(*scalars_p)[i].milli;
+        if (!slot) {
+            zube_sched_scalar_t *grown =
+                realloc (*scalars_p, (r->scalar_count + 1) * sizeof *grown);
+            if (!grown)
+                return;
+            *scalars_p = grown;
+            grown[r->scalar_count] = (zube_sched_scalar_t){.name = name, .milli = 0};
+            slot = &grown[r->scalar_count++].milli;
+        }
+        r->scalars = *scalars_p;
+    }
+    *slot = max ? (milli > *slot ? milli : *slot) : *slot + milli;
+}
+
+//  One container's requests into r (sum) or r (max), with the non-zero
+//  defaults into score.
+static void
+s_container_requests (zs_pod_t *self, const Zube__Container *container, bool max)
+{
+    const Zube__ResourceRequirements *resources = container->resources;
+    bool has_cpu = false, has_memory = false;
+    zube_sched_resources_t one = {0}, one_score = {0};
+    zube_sched_scalar_t *scalars = NULL;
+    for (size_t i = 0; resources && i < resources->n_requests; i++) {
+        const char *name = resources->requests[i]->key;
+        int64_t milli = s_quantity (resources->requests[i]->value);
+        has_cpu |= streq (name, "cpu");
+        has_memory |= streq (name, "memory");
+        s_resource_apply (&one, &scalars, name, milli, false);
+    }
+    //  Limits stand for absent requests, as Kubernetes defaults them
+    for (size_t i = 0; resources && i < resources->n_limits; i++) {
+        const char *name = resources->limits[i]->key;
+        bool requested = false;
+        for (size_t j = 0; j < resources->n_requests; j++)
+            requested |= streq (resources->requests[j]->key, name);
+        if (!requested) {
+            has_cpu |= streq (name, "cpu");
+            has_memory |= streq (name, "memory");
+            s_resource_apply (&one, &scalars, name, s_quantity (resources->limits[i]->value),
+                              false);
+        }
+    }
+    one_score.milli_cpu = has_cpu ? one.milli_cpu : S_DEFAULT_MILLI_CPU;
+    one_score.memory = has_memory ? one.memory : S_DEFAULT_MEMORY;
+    zube_sched_resources_t *r = &self->view.requests;
+    zube_sched_resources_t *score = &self->view.score_requests;
+    s_resource_apply (r, &self->scalars, "cpu", one.milli_cpu, max);
+    r->memory = max ? (one.memory > r->memory ? one.memory : r->memory) : r->memory + one.memory;
+    r->ephemeral_storage = max ? (one.ephemeral_storage > r->ephemeral_storage
+                                      ? one.ephemeral_storage
+                                      : r->ephemeral_storage)
+                               : r->ephemeral_storage + one.ephemeral_storage;
+    for (size_t i = 0; i < one.scalar_count; i++)
+        s_resource_apply (r, &self->scalars, scalars[i].name, scalars[i].milli, max);
+    score->milli_cpu = max ? (one_score.milli_cpu > score->milli_cpu ? one_score.milli_cpu
+                                                                     : score->milli_cpu)
+                           : score->milli_cpu + one_score.milli_cpu;
+    score->memory = max ? (one_score.memory > score->memory ? one_score.memory : score->memory)
+                        : score->memory + one_score.memory;
+    free (scalars);
+}
+
+static zube_sched_effect_t
+s_effect (const char *effect)
+{
+    if (!effect)
+        return ZUBE_SCHED_EFFECT_ALL;
+    if (streq (effect, "NoSchedule"))
+        return ZUBE_SCHED_NO_SCHEDULE;
+    if (streq (effect, "PreferNoSchedule"))
+        return ZUBE_SCHED_PREFER_NO_SCHEDULE;
+    if (streq (effect, "NoExecute"))
+        return ZUBE_SCHED_NO_EXECUTE;
+    return ZUBE_SCHED_EFFECT_ALL;
+}
+
+static zube_sched_protocol_t
+s_protocol (const char *protocol)
+{
+    if (protocol && streq (protocol, "UDP"))
+        return ZUBE_SCHED_UDP;
+    if (protocol && streq (protocol, "SCTP"))
+        return ZUBE_SCHED_SCTP;
+    return ZUBE_SCHED_TCP;
+}
+
+static Zube__Pod *
+s_pod_copy (const Zube__Pod *pod)
+{
+    size_t size = protobuf_c_message_get_packed_size (&pod->base);
+    uint8_t *data = malloc (size ? size : 1);
+    if (!data)
+        return NULL;
+    protobuf_c_message_pack (&pod->base, data);
+    Zube__Pod *copy = zube__pod__unpack (NULL, size, data);
+    free (data);
+    return copy;
+}
+
+zs_pod_t *
+zs_pod_new (const Zube__Pod *pod)
+{
+    zs_pod_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->object = s_pod_copy (pod);
+    if (!self->object) {
+        free (self);
+        return NULL;
+    }
+    const Zube__ObjectMeta *meta = self->object->metadata;
+    const Zube__PodSpec *spec = self->object->spec;
+    zube_sched_pod_t *view = &self->view;
+    view->struct_size = sizeof *view;
+    view->pod = self->object;
+    view->namespace_ = meta && meta->namespace_ ? meta->namespace_ : "default";
+    view->name = meta && meta->name ? meta->name : "";
+    view->uid = meta && meta->uid ? meta->uid : "";
+    view->created_ms = meta ? zs_time_ms (meta->creation_timestamp) : 0;
+    if (meta && meta->resource_version)
+        self->resource_version = strtoull (meta->resource_version, NULL, 10);
+    if (asprintf (&self->key, "%s/%s", view->namespace_, view->name) < 0) {
+        self->key = NULL;
+        zs_pod_destroy (&self);
+        return NULL;
+    }
+    view->scheduler_name =
+        spec && spec->scheduler_name && *spec->scheduler_name ? spec->scheduler_name
+                                                              : ZS_DEFAULT_SCHEDULER_NAME;
+    view->node_name = spec && spec->node_name ? spec->node_name : "";
+    view->priority = spec && spec->has_priority ? spec->priority : 0;
+
+    size_t labels = meta ? meta->n_labels : 0;
+    self->labels = calloc (labels + 1, sizeof *self->labels);
+    for (size_t i = 0; self->labels && i < labels; i++)
+        self->labels[i] = (zube_sched_label_t){meta->labels[i]->key, meta->labels[i]->value};
+    view->labels = self->labels;
+    view->label_count = self->labels ? labels : 0;
+    if (!spec)
+        return self;
+
+    self->node_selector = calloc (spec->n_node_selector + 1, sizeof *self->node_selector);
+    for (size_t i = 0; self->node_selector && i < spec->n_node_selector; i++)
+        self->node_selector[i] = (zube_sched_label_t){spec->node_selector[i]->key,
+                                                      spec->node_selector[i]->value
+                                                          ? spec->node_selector[i]->value
+                                                          : ""};
+    view->node_selector = self->node_selector;
+    view->node_selector_count = self->node_selector ? spec->n_node_selector : 0;
+
+    self->tolerations = calloc (spec->n_tolerations + 1, sizeof *self->tolerations);
+    for (size_t i = 0; self->tolerations && i < spec->n_tolerations; i++) {
+        const Zube__Toleration *t = spec->tolerations[i];
+        self->tolerations[i] = (zube_sched_toleration_t){
+            .key = t->key ? t->key : "",
+            .value = t->value ? t->value : "",
+            .op = t->operator_ && streq (t->operator_, "Exists") ? ZUBE_SCHED_TOLERATE_EXISTS
+                                                                 : ZUBE_SCHED_TOLERATE_EQUAL,
+            .effect = s_effect (t->effect)};
+    }
+    view->tolerations = self->tolerations;
+    view->toleration_count = self->tolerations ? spec->n_tolerations : 0;
+
+    size_t ports = 0;
+    for (size_t i = 0; i < spec->n_containers; i++)
+        ports += spec->containers[i]->n_ports;
+    self->ports = calloc (ports + 1, sizeof *self->ports);
+    for (size_t i = 0; self->ports && i < spec->n_containers; i++)
+        for (size_t j = 0; j < spec->containers[i]->n_ports; j++) {
+            const Zube__ContainerPort *port = spec->containers[i]->ports[j];
+            if (port->has_host_port && port->host_port > 0)
+                self->ports[view->port_count++] = (zube_sched_port_t){
+                    .host_ip = port->host_ip ? port->host_ip : "",
+                    .port = port->host_port,
+                    .protocol = s_protocol (port->protocol)};
+        }
+    view->ports = self->ports;
+
+    for (size_t i = 0; i < spec->n_containers; i++)
+        s_container_requests (self, spec->containers[i], false);
+    for (size_t i = 0; i < spec->n_init_containers; i++)
+        s_container_requests (self, spec->init_containers[i], true);
+    for (size_t i = 0; i < spec->n_overhead; i++) {
+        s_resource_apply (&view->requests, &self->scalars, spec->overhead[i]->key,
+                          s_quantity (spec->overhead[i]->value), false);
+        if (streq (spec->overhead[i]->key, "cpu"))
+            view->score_requests.milli_cpu += s_quantity (spec->overhead[i]->value);
+        if (streq (spec->overhead[i]->key, "memory"))
+            view->score_requests.memory +=
+                zube_quantity_value (s_quantity (spec->overhead[i]->value));
+    }
+    view->requests.scalars = self->scalars;
+    view->score_requests.ephemeral_storage = view->requests.ephemeral_storage;
+    view->score_requests.scalar_count = view->requests.scalar_count;
+    view->score_requests.scalars = self->scalars;
+    return self;
+}
+
+void
+zs_pod_destroy (zs_pod_t **self_p)
+{
+    zs_pod_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->object)
+        zube__pod__free_unpacked (self->object, NULL);
+    free (self->key);
+    free (self->labels);
+    free (self->node_selector);
+    free (self->tolerations);
+    free (self->ports);
+    free (self->scalars);
+    free (self->score_scalars);
+    free (self);
+    *self_p = NULL;
+}
+
+//  ---------------------------------------------------------------------
+//  Nodes
+
+//  What one pod takes on its node, kept so it can be given back.
+typedef struct {
+    char *node;
+    bool assumed;
+    int64_t milli_cpu, memory, ephemeral_storage, score_cpu, score_memory;
+    size_t scalar_count;
+    zube_sched_scalar_t *scalars; //  names owned
+    size_t port_count;
+    zube_sched_port_t *ports;     //  host_ip owned
+} s_held_t;
+
+struct _zs_node_t {
+    zube_sched_node_t view;
+    char *name;
+    Zube__Node *object; //  NULL: a placeholder for pods of an unknown node
+    zube_sched_label_t *labels;
+    zube_sched_taint_t *taints;
+    zube_sched_scalar_t *allocatable_scalars;
+    zube_sched_scalar_t *requested_scalars; //  names owned
+    zube_sched_port_t *ports;               //  host_ip borrowed from s_held_t
+    size_t port_capacity;
+    size_t pods;
+};
+
+struct _zs_cache_t {
+    zhashx_t *nodes;  //  name -> zs_node_t (placeholders too)
+    zs_node_t **list; //  nodes that exist, index = view.index
+    const zube_sched_node_t **views;
+    size_t count;
+    size_t capacity;
+    zhashx_t *pods;   //  key -> s_held_t
+};
+
+static void
+s_held_destroy (void **item_p)
+{
+    s_held_t *held = *item_p;
+    if (!held)
+        return;
+    free (held->node);
+    for (size_t i = 0; i < held->scalar_count; i++)
+        free ((char *) held->scalars[i].name);
+    free (held->scalars);
+    for (size_t i = 0; i < held->port_count; i++)
+        free ((char *) held->ports[i].host_ip);
+    free (held->ports);
+    free (held);
+    *item_p = NULL;
+}
+
+static void
+s_node_clear_object (zs_node_t *self)
+{
+    if (self->object)
+        zube__node__free_unpacked (self->object, NULL);
+    self->object = NULL;
+    free (self->labels);
+    free (self->taints);
+    free (self->allocatable_scalars);
+    self->labels = NULL;
+    self->taints = NULL;
+    self->allocatable_scalars = NULL;
+}
+
+static void
+s_node_destroy (void **item_p)
+{
+    zs_node_t *self = *item_p;
+    if (!self)
+        return;
+    s_node_clear_object (self);
+    for (size_t i = 0; i < self->view.requested.scalar_count; i++)
+        free ((char *) self->requested_scalars[i].name);
+    free (self->requested_scalars);
+    free (self->ports);
+    free (self->name);
+    free (self);
+    *item_p = NULL;
+}
+
+zs_cache_t *
+zs_cache_new (void)
+{
+    zs_cache_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->nodes = zhashx_new ();
+    self->pods = zhashx_new ();
+    if (!self->nodes || !self->pods) {
+        zs_cache_destroy (&self);
+        return NULL;
+    }
+    zhashx_set_destructor (self->nodes, s_node_destroy);
+    zhashx_set_destructor (self->pods, s_held_destroy);
+    return self;
+}
+
+void
+zs_cache_destroy (zs_cache_t **self_p)
+{
+    zs_cache_t *self = *self_p;
+    if (!self)
+        return;
+    zhashx_destroy (&self->pods);
+    zhashx_destroy (&self->nodes);
+    free (self->list);
+    free (self->views);
+    free (self);
+    *self_p = NULL;
+}
+
+static zs_node_t *
+s_node_get (zs_cache_t *self, const char *name)
+{
+    zs_node_t *node = zhashx_lookup (self->nodes, name);
+    if (node)
+        return node;
+    node = calloc (1, sizeof *node);
+    if (!node || !(node->name = strdup (name))) {
+        free (node);
+        return NULL;
+    }
+    node->view.struct_size = sizeof node->view;
+    node->view.name = node->name;
+    node->view.zone = "";
+    zhashx_insert (self->nodes, name, node);
+    return node;
+}
+
+//  Drops a placeholder that holds nothing any more.
+static void
+s_node_maybe_drop (zs_cache_t *self, zs_node_t *node)
+{
+    if (!node->object && node->pods == 0)
+        zhashx_delete (self->nodes, node->name);
+}
+
+static Zube__Node *
+s_node_copy (const Zube__Node *node)
+{
+    size_t size = protobuf_c_message_get_packed_size (&node->base);
+    uint8_t *data = malloc (size ? size : 1);
+    if (!data)
+        return NULL;
+    protobuf_c_message_pack (&node->base, data);
+    Zube__Node *copy = zube__node__unpack (NULL, size, data);
+    free (data);
+    return copy;
+}
+
+int
+zs_cache_node_set (zs_cache_t *self, const Zube__Node *object)
+{
+    const char *name = object->metadata ? object->metadata->name : NULL;
+    if (!name || !*name)
+        return 0;
+    zs_node_t *node = s_node_get (self, name);
+    Zube__Node *copy = s_node_copy (object);
+    if (!node || !copy) {
+        if (copy)
+            zube__node__free_unpacked (copy, NULL);
+        return -1;
+    }
+    bool known = node->object != NULL;
+    s_node_clear_object (node);
+    node->object = copy;
+    zube_sched_node_t *view = &node->view;
+    view->node = copy;
+    view->generation++;
+    const Zube__ObjectMeta *meta = copy->metadata;
+    node->labels = calloc (meta->n_labels + 1, sizeof *node->labels);
+    view->label_count = 0;
+    view->zone = "";
+    for (size_t i = 0; node->labels && i < meta->n_labels; i++) {
+        node->labels[view->label_count++] =
+            (zube_sched_label_t){meta->labels[i]->key,
+                                 meta->labels[i]->value ? meta->labels[i]->value : ""};
+        if (streq (meta->labels[i]->key, "topology.kubernetes.io/zone"))
+            view->zone = node->labels[view->label_count - 1].value;
+    }
+    view->labels = node->labels;
+    const Zube__NodeSpec *spec = copy->spec;
+    view->unschedulable = spec && spec->has_unschedulable && spec->unschedulable;
+    size_t taints = spec ? spec->n_taints : 0;
+    node->taints = calloc (taints + 1, sizeof *node->taints);
+    view->taint_count = 0;
+    for (size_t i = 0; node->taints && i < taints; i++) {
+        const Zube__Taint *taint = spec->taints[i];
+        node->taints[view->taint_count++] =
+            (zube_sched_taint_t){.key = taint->key ? taint->key : "",
+                                 .value = taint->value ? taint->value : "",
+                                 .effect = s_effect (taint->effect)};
+    }
+    view->taints = node->taints;
+    zube_sched_resources_t *allocatable = &view->allocatable;
+    *allocatable = (zube_sched_resources_t){0};
+    const Zube__NodeStatus *status = copy->status;
+    size_t n = status ? status->n_allocatable : 0;
+    Zube__NodeStatus__AllocatableEntry **entries = status ? status->allocatable : NULL;
+    if (status && !n) {
+        //  No allocatable reported: the capacity is what there is
+        n = status->n_capacity;
+        entries = (Zube__NodeStatus__AllocatableEntry **) status->capacity;
+    }
+    for (size_t i = 0; i < n; i++)
+        s_resource_apply (allocatable, &node->allocatable_scalars, entries[i]->key,
+                          s_quantity (entries[i]->value), false);
+    if (!known) {
+        if (self->count == self->capacity) {
+            size_t capacity = self->capacity ? self->capacity * 2 : 64;
+            zs_node_t **list = realloc (self->list, capacity * sizeof *list);
+            if (list)
+                self->list = list;
+            const zube_sched_node_t **views =
+                realloc (self->views, capacity * sizeof *views);
+            if (views)
+                self->views = views;
+            if (!list || !views)
+                return -1;
+            self->capacity = capacity;
+        }
+        view->index = (uint32_t) self->count;
+        self->list[self->count] = node;
+        self->views[self->count++] = view;
+    }
+    return 0;
+}
+
+void
+zs_cache_node_remove (zs_cache_t *self, const char *name)
+{
+    zs_node_t *node = zhashx_lookup (self->nodes, name);
+    if (!node || !node->object)
+        return;
+    size_t index = node->view.index;
+    self->list[index] = self->list[--self->count];
+    self->views[index] = &self->list[index]->view;
+    self->list[index]->view.index = (uint32_t) index;
+    s_node_clear_object (node);
+    node->view.node = NULL;
+    node->view.generation++;
+    s_node_maybe_drop (self, node);
+}
+
+size_t
+zs_cache_node_count (zs_cache_t *self)
+{
+    return self->count;
+}
+
+const zube_sched_node_t *const *
+zs_cache_nodes (zs_cache_t *self)
+{
+    return self->views;
+}
+
+const zube_sched_node_t *
+zs_cache_node (zs_cache_t *self, const char *name)
+{
+    zs_node_t *node = zhashx_lookup (self->nodes, name);
+    return node && node->object ? &node->view : NULL;
+}
+
+//  Adds (sign 1) or gives back (sign -1) what held takes on node.
+static void
+s_node_account (zs_node_t *node, const s_held_t *held, int sign)
+{
+    zube_sched_node_t *view = &node->view;
+    view->requested.milli_cpu += sign * held->milli_cpu;
+    view->requested.memory += sign * held->memory;
+    view->requested.ephemeral_storage += sign * held->ephemeral_storage;
+    view->score_requested.milli_cpu += sign * held->score_cpu;
+    view->score_requested.memory += sign * held->score_memory;
+    view->score_requested.ephemeral_storage = view->requested.ephemeral_storage;
+    for (size_t i = 0; i < held->scalar_count; i++) {
+        size_t j;
+        for (j = 0; j < view->requested.scalar_count; j++)
+            if (streq (node->requested_scalars[j].name, held->scalars[i].name))
+                break;
+        if (j == view->requested.scalar_count) {
+            zube_sched_scalar_t *grown =
+                realloc (node->requested_scalars, (j + 1) * sizeof *grown);
+            char *name = strdup (held->scalars[i].name);
+            if (!grown || !name) {
+                free (name);
+                if (grown)
+                    node->requested_scalars = grown;
+                continue;
+            }
+            node->requested_scalars = grown;
+            grown[j] = (zube_sched_scalar_t){.name = name, .milli = 0};
+            view->requested.scalar_count++;
+        }
+        node->requested_scalars[j].milli += sign * held->scalars[i].milli;
+    }
+    view->requested.scalars = node->requested_scalars;
+    view->score_requested.scalars = node->requested_scalars;
+    view->score_requested.scalar_count = view->requested.scalar_count;
+    if (sign > 0) {
+        if (node->port_capacity < view->port_count + held->port_count) {
+            size_t capacity = (view->port_count + held->port_count) * 2;
+            zube_sched_port_t *ports = realloc (node->ports, capacity * sizeof *ports);
+            if (ports) {
+                node->ports = ports;
+                node->port_capacity = capacity;
+            }
+        }
+        for (size_t i = 0; i < held->port_count && view->port_count < node->port_capacity; i++)
+            node->ports[view->port_count++] = held->ports[i];
+    }
+    else
+        for (size_t i = 0; i < held->port_count; i++)
+            for (size_t j = 0; j < view->port_count; j++)
+                if (node->ports[j].host_ip == held->ports[i].host_ip) {
+                    node->ports[j] = node->ports[--view->port_count];
+                    break;
+                }
+    view->ports = node->ports;
+    node->pods += sign > 0 ? 1 : (size_t) -1;
+    view->pod_count = (uint32_t) node->pods;
+    view->generation++;
+}
+
+int
+zs_cache_pod_add (zs_cache_t *self, const zs_pod_t *pod, const char *node_name, bool assumed)
+{
+    zs_cache_pod_remove (self, pod->key);
+    s_held_t *held = calloc (1, sizeof *held);
+    zs_node_t *node = s_node_get (self, node_name);
+    if (!held || !node || !(held->node = strdup (node_name))) {
+        free (held);
+        return -1;
+    }
+    const zube_sched_pod_t *view = &pod->view;
+    held->assumed = assumed;
+    held->milli_cpu = view->requests.milli_cpu;
+    held->memory = view->requests.memory;
+    held->ephemeral_storage = view->requests.ephemeral_storage;
+    held->score_cpu = view->score_requests.milli_cpu;
+    held->score_memory = view->score_requests.memory;
+    held->scalars = calloc (view->requests.scalar_count + 1, sizeof *held->scalars);
+    held->ports = calloc (view->port_count + 1, sizeof *held->ports);
+    for (size_t i = 0; held->scalars && i < view->requests.scalar_count; i++) {
+        char *name = strdup (view->requests.scalars[i].name);
+        if (name)
+            held->scalars[held->scalar_count++] =
+                (zube_sched_scalar_t){.name = name, .milli = view->requests.scalars[i].milli};
+    }
+    //  Every held port has its own host_ip string: it also identifies
+    //  the port on the node when it is given back.
+    for (size_t i = 0; held->ports && i < view->port_count; i++) {
+        char *ip = strdup (view->ports[i].host_ip);
+        if (ip) {
+            held->ports[held->port_count] = view->ports[i];
+            held->ports[held->port_count++].host_ip = ip;
+        }
+    }
+    zhashx_insert (self->pods, pod->key, held);
+    s_node_account (node, held, 1);
+    return 0;
+}
+
+bool
+zs_cache_pod_remove (zs_cache_t *self, const char *key)
+{
+    s_held_t *held = zhashx_lookup (self->pods, key);
+    if (!held)
+        return false;
+    zs_node_t *node = zhashx_lookup (self->nodes, held->node);
+    if (node) {
+        s_node_account (node, held, -1);
+        s_node_maybe_drop (self, node);
+    }
+    zhashx_delete (self->pods, key);
+    return true;
+}
+
+const char *
+zs_cache_pod_node (zs_cache_t *self, const char *key, bool *assumed_p)
+{
+    s_held_t *held = zhashx_lookup (self->pods, key);
+    if (assumed_p)
+        *assumed_p = held && held->assumed;
+    return held ? held->node : NULL;
+}
+
+size_t
+zs_cache_pod_count (zs_cache_t *self)
+{
+    return zhashx_size (self->pods);
+}

@@ -1,0 +1,876 @@
+/*  framework - the scheduling cycle of Kubernetes' scheduling framework,
+    run over plugin instances of one profile on the node cache.
+
+    A profile holds one instance per plugin it enables, and per extension
+    point the instances that implement it, in the order the configuration
+    gives. The filter pass starts where the previous cycle stopped (round
+    robin) and stops once it has found Kubernetes' numFeasibleNodesToFind
+    nodes; rejection reasons are counted for the unschedulable message. */
+#define _GNU_SOURCE
+#include "zs_sched.h"
+#include "zube/log.h"
+#include "zube/plugin_host.h"
+#include <czmq.h>
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  ---------------------------------------------------------------------
+//  Registry
+
+struct _zs_registry_t {
+    zube_plugin_host_t *host;
+    zhashx_t *loaded; //  framework name -> zube_plugin_handle_t
+};
+
+zs_registry_t *
+zs_registry_new (const char *path)
+{
+    zs_registry_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->host = zube_plugin_host_new ();
+    self->loaded = zhashx_new ();
+    if (!self->host || !self->loaded) {
+        zs_registry_destroy (&self);
+        return NULL;
+    }
+    if (path)
+        zube_plugin_host_set_path (self->host, path);
+    return self;
+}
+
+void
+zs_registry_destroy (zs_registry_t **self_p)
+{
+    zs_registry_t *self = *self_p;
+    if (!self)
+        return;
+    zhashx_destroy (&self->loaded);
+    zube_plugin_host_destroy (&self->host);
+    free (self);
+    *self_p = NULL;
+}
+
+static zube_plugin_handle_t *
+s_registry_handle (zs_registry_t *self, const char *name, char *error, size_t error_size)
+{
+    zube_plugin_handle_t *handle = zhashx_lookup (self->loaded, name);
+    if (handle)
+        return handle;
+    char file[128];
+    size_t length = 0;
+    for (const char *c = name; *c && length + 1 < sizeof file; c++) {
+        if (!isalnum ((unsigned char) *c)) {
+            snprintf (error, error_size, "unknown plugin \"%s\"", name);
+            return NULL;
+        }
+        file[length++] = (char) tolower ((unsigned char) *c);
+    }
+    file[length] = 0;
+    char *why = NULL;
+    if (!length || !zube_plugin_host_find (self->host, file, &why)) {
+        snprintf (error, error_size, "unknown plugin \"%s\"", name);
+        free (why);
+        return NULL;
+    }
+    handle = zube_plugin_host_load (self->host, file, ZUBE_PLUGIN_SCHEDULER, &why);
+    if (!handle) {
+        snprintf (error, error_size, "plugin \"%s\": %s", name, why ? why : "cannot load");
+        free (why);
+        return NULL;
+    }
+    const zube_sched_ops_t *ops = zube_plugin_handle_ops (handle);
+    const char *problem = NULL;
+    if (ops->struct_size < ZUBE_SCHED_OPS_SIZE_V1)
+        problem = "its scheduler ops table is smaller than ABI 1's";
+    else if (!ops->create || !ops->destroy)
+        problem = "its scheduler ops have no create or destroy";
+    else if (!ops->framework_name || strcmp (ops->framework_name, name) != 0)
+        problem = "its framework_name differs";
+    if (problem) {
+        snprintf (error, error_size, "plugin \"%s\" (%s): %s", name,
+                  zube_plugin_handle_path (handle), problem);
+        zube_plugin_host_unload (self->host, &handle);
+        return NULL;
+    }
+    zhashx_insert (self->loaded, name, handle);
+    return handle;
+}
+
+const zube_sched_ops_t *
+zs_registry_get (zs_registry_t *self, const char *name, char *error, size_t error_size)
+{
+    zube_plugin_handle_t *handle = s_registry_handle (self, name, error, error_size);
+    return handle ? zube_plugin_handle_ops (handle) : NULL;
+}
+
+const zube_host_t *
+zs_registry_host (zs_registry_t *self, const char *name)
+{
+    zube_plugin_handle_t *handle = zhashx_lookup (self->loaded, name);
+    return handle ? zube_plugin_handle_host (handle) : NULL;
+}
+
+//  ---------------------------------------------------------------------
+//  Profiles
+
+const zs_default_plugin_t zs_default_plugins[] = {
+    {"PrioritySort", 0},     {"NodeUnschedulable", 0},
+    {"NodeName", 0},         {"TaintToleration", 3},
+    {"NodeAffinity", 2},     {"NodePorts", 0},
+    {"NodeResourcesFit", 1}, {"NodeResourcesBalancedAllocation", 1},
+    {NULL, 0}};
+
+typedef struct {
+    const char *name;
+    const zube_sched_ops_t *ops;
+    void *self;
+    const zube_host_t *host;
+    int weight;
+    //  Per cycle: pre_filter/pre_score data and whether to skip
+    void *cycle_data;
+    bool skip_filter;
+    bool skip_score;
+} s_instance_t;
+
+typedef enum {
+    S_QUEUE_SORT,
+    S_PRE_FILTER,
+    S_FILTER,
+    S_POST_FILTER,
+    S_PRE_SCORE,
+    S_SCORE,
+    S_RESERVE,
+    S_PERMIT,
+    S_PRE_BIND,
+    S_BIND,
+    S_POST_BIND,
+    S_POINTS
+} s_point_t;
+
+static const char *s_point_names[S_POINTS] = {
+    "queueSort", "preFilter", "filter", "postFilter", "preScore", "score",
+    "reserve",   "permit",    "preBind", "bind",      "postBind"};
+
+#define S_MAX_INSTANCES 64
+
+struct _zs_profile_t {
+    char *name;
+    int percentage;
+    zs_registry_t *registry;
+    size_t instance_count;
+    s_instance_t instances[S_MAX_INSTANCES];
+    size_t point_count[S_POINTS];
+    s_instance_t *points[S_POINTS][S_MAX_INSTANCES];
+    uint64_t cycle;
+    size_t next_start;
+    uint64_t random;
+    //  Scratch of the cycle: feasible nodes and their scores
+    const zube_sched_node_t **feasible;
+    int64_t *scores;
+    int64_t *totals;
+    size_t scratch_size;
+};
+
+static bool
+s_implements (const zube_sched_ops_t *ops, s_point_t point)
+{
+    switch (point) {
+    case S_QUEUE_SORT: return ops->queue_less != NULL;
+    case S_PRE_FILTER: return ops->pre_filter != NULL;
+    case S_FILTER: return ops->filter != NULL;
+    case S_POST_FILTER: return ops->post_filter != NULL;
+    case S_PRE_SCORE: return ops->pre_score != NULL;
+    case S_SCORE: return ops->score != NULL || ops->normalize != NULL;
+    case S_RESERVE: return ops->reserve != NULL || ops->unreserve != NULL;
+    case S_PERMIT: return ops->permit != NULL;
+    case S_PRE_BIND: return ops->pre_bind != NULL;
+    case S_BIND: return ops->bind != NULL;
+    case S_POST_BIND: return ops->post_bind != NULL;
+    default: return false;
+    }
+}
+
+static Zube__SchedulerPluginSet *
+s_point_set (const Zube__SchedulerPlugins *plugins, s_point_t point)
+{
+    if (!plugins)
+        return NULL;
+    switch (point) {
+    case S_QUEUE_SORT: return plugins->queue_sort;
+    case S_PRE_FILTER: return plugins->pre_filter;
+    case S_FILTER: return plugins->filter;
+    case S_POST_FILTER: return plugins->post_filter;
+    case S_PRE_SCORE: return plugins->pre_score;
+    case S_SCORE: return plugins->score;
+    case S_RESERVE: return plugins->reserve;
+    case S_PERMIT: return plugins->permit;
+    case S_PRE_BIND: return plugins->pre_bind;
+    case S_BIND: return plugins->bind;
+    case S_POST_BIND: return plugins->post_bind;
+    default: return NULL;
+    }
+}
+
+//  Which plugins are on at which point, and the score weights, before
+//  instances exist: names borrowed from the config or the defaults.
+typedef struct {
+    size_t count;
+    const char *names[S_MAX_INSTANCES];
+    int weights[S_MAX_INSTANCES];
+    bool at[S_MAX_INSTANCES][S_POINTS];
+    const zube_sched_ops_t *ops[S_MAX_INSTANCES];
+} s_plan_t;
+
+static int
+s_plan_index (s_plan_t *plan, zs_registry_t *registry, const char *name, const char *field,
+              char *error, size_t error_size)
+{
+    for (size_t i = 0; i < plan->count; i++)
+        if (streq (plan->names[i], name))
+            return (int) i;
+    if (plan->count == S_MAX_INSTANCES) {
+        snprintf (error, error_size, "%s: more than %d plugins", field, S_MAX_INSTANCES);
+        return -1;
+    }
+    char why[512];
+    const zube_sched_ops_t *ops = zs_registry_get (registry, name, why, sizeof why);
+    if (!ops) {
+        snprintf (error, error_size, "%s: %s", field, why);
+        return -1;
+    }
+    plan->names[plan->count] = name;
+    plan->ops[plan->count] = ops;
+    return (int) plan->count++;
+}
+
+static bool
+s_weight_ok (const Zube__SchedulerPlugin *plugin, const char *field, char *error,
+             size_t error_size)
+{
+    if (!plugin->has_weight || (plugin->weight >= 1 && plugin->weight <= ZUBE_SCHED_MAX_WEIGHT))
+        return true;
+    snprintf (error, error_size, "%s.weight: Invalid value: %d: must be from 1 to %d", field,
+              plugin->weight, ZUBE_SCHED_MAX_WEIGHT);
+    return false;
+}
+
+//  Applies one PluginSet to the plan: disabled first ("*": all), then
+//  enabled. point S_POINTS is multiPoint (every point a plugin has).
+static int
+s_plan_apply (s_plan_t *plan, zs_registry_t *registry, const Zube__SchedulerPluginSet *set,
+              s_point_t point, const char *field, char *error, size_t error_size)
+{
+    if (!set)
+        return 0;
+    char where[512];
+    for (size_t i = 0; i < set->n_disabled; i++) {
+        const char *name = set->disabled[i]->name ? set->disabled[i]->name : "";
+        snprintf (where, sizeof where, "%s.disabled[%zu].name", field, i);
+        if (!*name) {
+            snprintf (error, error_size, "%s: Required value", where);
+            return -1;
+        }
+        for (size_t j = 0; j < plan->count; j++)
+            if (streq (name, "*") || streq (name, plan->names[j]))
+                for (int p = 0; p < S_POINTS; p++)
+                    if (point == S_POINTS || p == (int) point)
+                        plan->at[j][p] = false;
+    }
+    for (size_t i = 0; i < set->n_enabled; i++) {
+        const Zube__SchedulerPlugin *plugin = set->enabled[i];
+        snprintf (where, sizeof where, "%s.enabled[%zu]", field, i);
+        if (!plugin->name || !*plugin->name) {
+            snprintf (error, error_size, "%s.name: Required value", where);
+            return -1;
+        }
+        char name_field[600];
+        snprintf (name_field, sizeof name_field, "%s.name", where);
+        int index = s_plan_index (plan, registry, plugin->name, name_field, error, error_size);
+        if (index < 0 || !s_weight_ok (plugin, where, error, error_size))
+            return -1;
+        const zube_sched_ops_t *ops = plan->ops[index];
+        if (point != S_POINTS && !s_implements (ops, point)) {
+            snprintf (error, error_size, "%s.name: plugin \"%s\" does not implement %s", where,
+                      plugin->name, s_point_names[point]);
+            return -1;
+        }
+        for (int p = 0; p < S_POINTS; p++)
+            if ((point == S_POINTS || p == (int) point) && s_implements (ops, (s_point_t) p))
+                plan->at[index][p] = true;
+        if (plugin->has_weight && (point == S_POINTS || point == S_SCORE))
+            plan->weights[index] = plugin->weight;
+    }
+    return 0;
+}
+
+//  The pluginConfig args of name as zube_sched_args_t; -1 on bad JSON.
+static int
+s_args (const Zube__KubeSchedulerProfile *config, const char *name, const char *profile_field,
+        zs_flat_t *flat, char *field, size_t field_size, const char **json_p, char *error,
+        size_t error_size)
+{
+    *json_p = "{}";
+    snprintf (field, field_size, "%s.pluginConfig[?].args", profile_field);
+    for (size_t i = 0; config && i < config->n_plugin_config; i++) {
+        const Zube__SchedulerPluginConfig *plugin_config = config->plugin_config[i];
+        if (!plugin_config->name || !streq (plugin_config->name, name))
+            continue;
+        snprintf (field, field_size, "%s.pluginConfig[%zu].args", profile_field, i);
+        if (plugin_config->args && plugin_config->args->json)
+            *json_p = plugin_config->args->json;
+        char why[256];
+        if (zs_flatten_json (*json_p, flat, why, sizeof why) != 0) {
+            snprintf (error, error_size, "%s: %s", field, why);
+            return -1;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+zs_profile_t *
+zs_profile_new (zs_registry_t *registry, const Zube__KubeSchedulerProfile *config,
+                const char *field, int percentage, char *error, size_t error_size)
+{
+    zs_profile_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        snprintf (error, error_size, "out of memory");
+        return NULL;
+    }
+    self->registry = registry;
+    const char *name = config && config->scheduler_name && *config->scheduler_name
+                           ? config->scheduler_name
+                           : ZS_DEFAULT_SCHEDULER_NAME;
+    self->name = strdup (name);
+    self->percentage = config && config->has_percentage_of_nodes_to_score
+                           ? config->percentage_of_nodes_to_score
+                           : percentage;
+    self->random = 0x9e3779b97f4a7c15ULL ^ (uint64_t) zclock_usecs ();
+    if (self->percentage < 0 || self->percentage > 100) {
+        snprintf (error, error_size,
+                  "%s.percentageOfNodesToScore: Invalid value: %d: not in valid range [0-100]",
+                  field, self->percentage);
+        zs_profile_destroy (&self);
+        return NULL;
+    }
+
+    //  The plan: Kubernetes' defaults, then multiPoint, then each point
+    s_plan_t plan = {0};
+    char where[512];
+    for (const zs_default_plugin_t *plugin = zs_default_plugins; plugin->name; plugin++) {
+        int index = s_plan_index (&plan, registry, plugin->name, "default plugins", error,
+                                  error_size);
+        if (index < 0) {
+            zs_profile_destroy (&self);
+            return NULL;
+        }
+        plan.weights[index] = plugin->weight ? plugin->weight : 1;
+        for (int p = 0; p < S_POINTS; p++)
+            plan.at[index][p] = s_implements (plan.ops[index], (s_point_t) p);
+    }
+    const Zube__SchedulerPlugins *plugins = config ? config->plugins : NULL;
+    snprintf (where, sizeof where, "%s.plugins.multiPoint", field);
+    if (plugins
+        && s_plan_apply (&plan, registry, plugins->multi_point, S_POINTS, where, error,
+                         error_size)
+               != 0) {
+        zs_profile_destroy (&self);
+        return NULL;
+    }
+    for (int p = 0; p < S_POINTS; p++) {
+        snprintf (where, sizeof where, "%s.plugins.%s", field, s_point_names[p]);
+        if (s_plan_apply (&plan, registry, s_point_set (plugins, (s_point_t) p), (s_point_t) p,
+                          where, error, error_size)
+            != 0) {
+            zs_profile_destroy (&self);
+            return NULL;
+        }
+    }
+
+    //  The instances, with their args
+    for (size_t i = 0; i < plan.count; i++) {
+        bool used = false;
+        for (int p = 0; p < S_POINTS; p++)
+            used |= plan.at[i][p];
+        if (!used)
+            continue;
+        zs_flat_t flat = {0};
+        char args_field[512];
+        const char *json;
+        if (s_args (config, plan.names[i], field, &flat, args_field, sizeof args_field, &json,
+                    error, error_size)
+            != 0) {
+            zs_profile_destroy (&self);
+            return NULL;
+        }
+        zube_sched_args_t args = {.struct_size = sizeof args,
+                                  .json = json,
+                                  .count = flat.count,
+                                  .keys = (const char *const *) flat.keys,
+                                  .values = (const char *const *) flat.values,
+                                  .field = args_field};
+        char why[512] = "";
+        const zube_host_t *host = zs_registry_host (registry, plan.names[i]);
+        void *instance = plan.ops[i]->create (host, &args, why, sizeof why);
+        zs_flat_clear (&flat);
+        if (!instance) {
+            snprintf (error, error_size, "%s", why[0] ? why : "plugin create failed");
+            if (!why[0])
+                snprintf (error, error_size, "%s: plugin \"%s\" refused its args", args_field,
+                          plan.names[i]);
+            zs_profile_destroy (&self);
+            return NULL;
+        }
+        s_instance_t *slot = &self->instances[self->instance_count++];
+        *slot = (s_instance_t){.name = plan.ops[i]->framework_name,
+                               .ops = plan.ops[i],
+                               .self = instance,
+                               .host = host,
+                               .weight = plan.weights[i] ? plan.weights[i] : 1};
+        for (int p = 0; p < S_POINTS; p++)
+            if (plan.at[i][p])
+                self->points[p][self->point_count[p]++] = slot;
+    }
+    //  A configuration that enables a plugin at an unknown point, or its
+    //  own pluginConfig for a plugin it does not enable, is an error
+    for (size_t i = 0; config && i < config->n_plugin_config; i++) {
+        const char *plugin_name = config->plugin_config[i]->name;
+        bool found = false;
+        for (size_t j = 0; plugin_name && j < self->instance_count; j++)
+            found |= streq (self->instances[j].name, plugin_name);
+        if (!found) {
+            snprintf (error, error_size,
+                      "%s.pluginConfig[%zu].name: Invalid value: \"%s\": no enabled plugin "
+                      "has this name",
+                      field, i, plugin_name ? plugin_name : "");
+            zs_profile_destroy (&self);
+            return NULL;
+        }
+    }
+    if (self->point_count[S_QUEUE_SORT] != 1) {
+        snprintf (error, error_size, "%s.plugins.queueSort: exactly one queue sort plugin is "
+                                     "needed, found %zu",
+                  field, self->point_count[S_QUEUE_SORT]);
+        zs_profile_destroy (&self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+zs_profile_destroy (zs_profile_t **self_p)
+{
+    zs_profile_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->instance_count; i++)
+        self->instances[i].ops->destroy (self->instances[i].self);
+    free (self->feasible);
+    free (self->scores);
+    free (self->totals);
+    free (self->name);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+zs_profile_name (zs_profile_t *self)
+{
+    return self->name;
+}
+
+bool
+zs_profile_less (zs_profile_t *self, const zs_pod_t *a, const zs_pod_t *b)
+{
+    s_instance_t *sort = self->points[S_QUEUE_SORT][0];
+    return sort->ops->queue_less (sort->self, &a->view, &b->view);
+}
+
+char *
+zs_profile_describe (zs_profile_t *self)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *stream = open_memstream (&text, &size);
+    if (!stream)
+        return NULL;
+    for (int p = 0; p < S_POINTS; p++) {
+        if (!self->point_count[p])
+            continue;
+        fprintf (stream, "%s%s:", ftell (stream) ? "; " : "", s_point_names[p]);
+        for (size_t i = 0; i < self->point_count[p]; i++) {
+            fprintf (stream, "%s%s", i ? "," : " ", self->points[p][i]->name);
+            if (p == S_SCORE)
+                fprintf (stream, "*%d", self->points[p][i]->weight);
+        }
+    }
+    fclose (stream);
+    return text;
+}
+
+//  ---------------------------------------------------------------------
+//  The cycle
+
+size_t
+zs_nodes_to_find (size_t all, int percentage)
+{
+    const size_t minimum = 100;
+    if (all < minimum || percentage >= 100)
+        return all;
+    long adaptive = percentage;
+    if (adaptive <= 0) {
+        adaptive = 50 - (long) all / 125;
+        if (adaptive < 5)
+            adaptive = 5;
+    }
+    size_t count = all * (size_t) adaptive / 100;
+    return count < minimum ? minimum : count;
+}
+
+static void
+s_diagnosis_add (zs_diagnosis_t *diagnosis, const char *reasons)
+{
+    //  Each line is one reason
+    while (*reasons) {
+        size_t length = strcspn (reasons, "\n");
+        size_t i;
+        for (i = 0; i < diagnosis->reason_count; i++)
+            if (strlen (diagnosis->reasons[i].text) == length
+                && memcmp (diagnosis->reasons[i].text, reasons, length) == 0)
+                break;
+        if (i == diagnosis->reason_count && i < ZS_MAX_REASONS) {
+            snprintf (diagnosis->reasons[i].text, sizeof diagnosis->reasons[i].text, "%.*s",
+                      (int) length, reasons);
+            diagnosis->reasons[i].nodes = 0;
+            diagnosis->reason_count++;
+        }
+        if (i < ZS_MAX_REASONS)
+            diagnosis->reasons[i].nodes++;
+        reasons += length;
+        if (*reasons == '\n')
+            reasons++;
+    }
+}
+
+static int
+s_reason_compare (const void *a, const void *b)
+{
+    const char *x = *(const char *const *) a, *y = *(const char *const *) b;
+    return strcmp (x, y);
+}
+
+void
+zs_diagnosis_message (const zs_diagnosis_t *diagnosis, char *buf, size_t size)
+{
+    //  Reasons sorted as kube-scheduler sorts them: "<count> <reason>"
+    char *items[ZS_MAX_REASONS];
+    size_t count = 0;
+    for (size_t i = 0; i < diagnosis->reason_count; i++)
+        if (asprintf (&items[count], "%zu %s", diagnosis->reasons[i].nodes,
+                      diagnosis->reasons[i].text)
+            >= 0)
+            count++;
+    qsort (items, count, sizeof items[0], s_reason_compare);
+    size_t used = (size_t) snprintf (buf, size, "0/%zu nodes are available",
+                                     diagnosis->node_count);
+    if (diagnosis->error[0] && used < size)
+        used += (size_t) snprintf (buf + used, size - used, ": %s", diagnosis->error);
+    for (size_t i = 0; i < count; i++) {
+        if (used < size)
+            used += (size_t) snprintf (buf + used, size - used, "%s%s", i ? ", " : ": ",
+                                       items[i]);
+        free (items[i]);
+    }
+    if (used < size)
+        snprintf (buf + used, size - used, ".");
+}
+
+static uint64_t
+s_random (zs_profile_t *self)
+{
+    self->random ^= self->random >> 12;
+    self->random ^= self->random << 25;
+    self->random ^= self->random >> 27;
+    return self->random * 2685821657736338717ULL;
+}
+
+static int
+s_scratch (zs_profile_t *self, size_t count)
+{
+    if (count <= self->scratch_size)
+        return 0;
+    size_t size = count * 2;
+    const zube_sched_node_t **feasible = realloc (self->feasible, size * sizeof *feasible);
+    if (feasible)
+        self->feasible = feasible;
+    int64_t *scores = realloc (self->scores, size * sizeof *scores);
+    if (scores)
+        self->scores = scores;
+    int64_t *totals = realloc (self->totals, size * sizeof *totals);
+    if (totals)
+        self->totals = totals;
+    if (!feasible || !scores || !totals)
+        return -1;
+    self->scratch_size = size;
+    return 0;
+}
+
+static void
+s_cycle_end (zs_profile_t *self)
+{
+    for (size_t i = 0; i < self->instance_count; i++) {
+        s_instance_t *instance = &self->instances[i];
+        if (instance->cycle_data && instance->ops->cycle_free)
+            instance->ops->cycle_free (instance->self, instance->cycle_data);
+        instance->cycle_data = NULL;
+        instance->skip_filter = instance->skip_score = false;
+    }
+}
+
+static void
+s_unreserve_all (zs_profile_t *self, zs_pod_t *pod, const char *node)
+{
+    for (size_t i = self->point_count[S_RESERVE]; i-- > 0;) {
+        s_instance_t *instance = self->points[S_RESERVE][i];
+        if (instance->ops->unreserve)
+            instance->ops->unreserve (instance->self, instance->cycle_data, &pod->view, node);
+    }
+}
+
+//  Runs filter over nodes from the round-robin start; fills feasible.
+static size_t
+s_filter_nodes (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod, zs_diagnosis_t *diagnosis)
+{
+    size_t all = zs_cache_node_count (cache);
+    const zube_sched_node_t *const *nodes = zs_cache_nodes (cache);
+    size_t wanted = zs_nodes_to_find (all, self->percentage);
+    size_t filters = self->point_count[S_FILTER];
+    s_instance_t *active[S_MAX_INSTANCES];
+    size_t active_count = 0;
+    for (size_t i = 0; i < filters; i++)
+        if (!self->points[S_FILTER][i]->skip_filter)
+            active[active_count++] = self->points[S_FILTER][i];
+    size_t start = all ? self->next_start % all : 0;
+    size_t feasible = 0, processed = 0;
+    char reason[512];
+    for (; processed < all && feasible < wanted; processed++) {
+        const zube_sched_node_t *node = nodes[(start + processed) % all];
+        bool fits = true;
+        for (size_t i = 0; i < active_count; i++) {
+            s_instance_t *instance = active[i];
+            reason[0] = 0;
+            zube_sched_code_t code = instance->ops->filter (
+                instance->self, instance->cycle_data, &pod->view, node, reason, sizeof reason);
+            if (code == ZUBE_SCHED_SUCCESS)
+                continue;
+            fits = false;
+            if (code == ZUBE_SCHED_ERROR)
+                snprintf (diagnosis->error, sizeof diagnosis->error, "%s: %s", instance->name,
+                          reason);
+            else {
+                s_diagnosis_add (diagnosis, reason[0] ? reason : instance->name);
+                diagnosis->events |= instance->ops->events ? instance->ops->events : ~0u;
+            }
+            break;
+        }
+        if (fits)
+            self->feasible[feasible++] = node;
+    }
+    self->next_start = all ? (start + processed) % all : 0;
+    diagnosis->evaluated = processed;
+    return feasible;
+}
+
+//  Scores the feasible nodes; answers the index of the best.
+static size_t
+s_score_nodes (zs_profile_t *self, zube_sched_cycle_t *cycle, zs_pod_t *pod,
+               size_t count)
+{
+    memset (self->totals, 0, count * sizeof *self->totals);
+    for (size_t i = 0; i < self->point_count[S_PRE_SCORE]; i++) {
+        s_instance_t *instance = self->points[S_PRE_SCORE][i];
+        cycle->host = instance->host;
+        if (instance->ops->pre_score (instance->self, cycle, &pod->view, self->feasible, count,
+                                      &instance->cycle_data)
+            == ZUBE_SCHED_SKIP)
+            instance->skip_score = true;
+    }
+    for (size_t p = 0; p < self->point_count[S_SCORE]; p++) {
+        s_instance_t *instance = self->points[S_SCORE][p];
+        if (instance->skip_score)
+            continue;
+        int64_t *scores = self->scores;
+        if (instance->ops->score)
+            for (size_t i = 0; i < count; i++) {
+                scores[i] = 0;
+                instance->ops->score (instance->self, instance->cycle_data, &pod->view,
+                                      self->feasible[i], &scores[i]);
+            }
+        else
+            memset (scores, 0, count * sizeof *scores);
+        if (instance->ops->normalize)
+            instance->ops->normalize (instance->self, instance->cycle_data, &pod->view,
+                                      self->feasible, scores, count);
+        for (size_t i = 0; i < count; i++)
+            self->totals[i] += scores[i] * instance->weight;
+    }
+    //  The best; ties broken at random (reservoir sampling)
+    size_t best = 0, ties = 1;
+    for (size_t i = 1; i < count; i++) {
+        if (self->totals[i] > self->totals[best]) {
+            best = i;
+            ties = 1;
+        }
+        else if (self->totals[i] == self->totals[best] && s_random (self) % ++ties == 0)
+            best = i;
+    }
+    return best;
+}
+
+//  Reserve, permit, pre-bind and bind plugins for an assumed pod. 0 on
+//  success (host_bind set when no bind plugin bound it), 1 refused.
+static int
+s_bind_points (zs_profile_t *self, zs_pod_t *pod, const zube_sched_node_t *node,
+               zs_result_t *result)
+{
+    char reason[512] = "";
+    zs_diagnosis_t *diagnosis = &result->diagnosis;
+    for (size_t i = 0; i < self->point_count[S_RESERVE]; i++) {
+        s_instance_t *instance = self->points[S_RESERVE][i];
+        if (instance->ops->reserve
+            && instance->ops->reserve (instance->self, instance->cycle_data, &pod->view, node,
+                                       reason, sizeof reason)
+                   != ZUBE_SCHED_SUCCESS) {
+            snprintf (diagnosis->error, sizeof diagnosis->error, "%s reserve: %s",
+                      instance->name, reason);
+            return 1;
+        }
+    }
+    for (size_t i = 0; i < self->point_count[S_PERMIT]; i++) {
+        s_instance_t *instance = self->points[S_PERMIT][i];
+        int64_t wait_ms = 0;
+        zube_sched_code_t code = instance->ops->permit (
+            instance->self, instance->cycle_data, &pod->view, node->name, &wait_ms, reason,
+            sizeof reason);
+        if (code != ZUBE_SCHED_SUCCESS) {
+            //  Waiting at permit is not built yet: it rejects
+            snprintf (diagnosis->error, sizeof diagnosis->error, "%s permit: %s",
+                      instance->name,
+                      code == ZUBE_SCHED_WAIT ? "waiting at permit is not supported yet"
+                                              : reason);
+            return 1;
+        }
+    }
+    for (size_t i = 0; i < self->point_count[S_PRE_BIND]; i++) {
+        s_instance_t *instance = self->points[S_PRE_BIND][i];
+        if (instance->ops->pre_bind (instance->self, instance->cycle_data, &pod->view,
+                                     node->name, reason, sizeof reason)
+            != ZUBE_SCHED_SUCCESS) {
+            snprintf (diagnosis->error, sizeof diagnosis->error, "%s preBind: %s",
+                      instance->name, reason);
+            return 1;
+        }
+    }
+    result->host_bind = true;
+    for (size_t i = 0; i < self->point_count[S_BIND]; i++) {
+        s_instance_t *instance = self->points[S_BIND][i];
+        zube_sched_code_t code = instance->ops->bind (
+            instance->self, instance->cycle_data, &pod->view, node->name, reason, sizeof reason);
+        if (code == ZUBE_SCHED_SKIP)
+            continue;
+        if (code != ZUBE_SCHED_SUCCESS) {
+            snprintf (diagnosis->error, sizeof diagnosis->error, "%s bind: %s", instance->name,
+                      reason);
+            return 1;
+        }
+        result->host_bind = false;
+        break;
+    }
+    return 0;
+}
+
+int
+zs_profile_schedule (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod, zs_result_t *result)
+{
+    memset (result, 0, sizeof *result);
+    zs_diagnosis_t *diagnosis = &result->diagnosis;
+    size_t all = zs_cache_node_count (cache);
+    diagnosis->node_count = all;
+    if (s_scratch (self, all + 1) != 0)
+        return -1;
+    zube_sched_cycle_t cycle = {.struct_size = sizeof cycle,
+                                .host = NULL,
+                                .cycle = ++self->cycle,
+                                .node_count = all,
+                                .nodes = zs_cache_nodes (cache),
+                                .profile = self->name};
+    char reason[512];
+    int rc = 1;
+    for (size_t i = 0; i < self->point_count[S_PRE_FILTER]; i++) {
+        s_instance_t *instance = self->points[S_PRE_FILTER][i];
+        reason[0] = 0;
+        cycle.host = instance->host;
+        zube_sched_code_t code = instance->ops->pre_filter (
+            instance->self, &cycle, &pod->view, &instance->cycle_data, reason, sizeof reason);
+        if (code == ZUBE_SCHED_SKIP)
+            instance->skip_filter = true;
+        else if (code != ZUBE_SCHED_SUCCESS) {
+            //  Every node fails for this reason
+            snprintf (diagnosis->error, sizeof diagnosis->error, "%s",
+                      reason[0] ? reason : instance->name);
+            diagnosis->events |= instance->ops->events ? instance->ops->events : ~0u;
+            goto done;
+        }
+    }
+    size_t feasible = s_filter_nodes (self, cache, pod, diagnosis);
+    diagnosis->feasible = feasible;
+    if (feasible == 0) {
+        for (size_t i = 0; i < self->point_count[S_POST_FILTER]; i++) {
+            s_instance_t *instance = self->points[S_POST_FILTER][i];
+            char nominated[256] = "";
+            cycle.host = instance->host;
+            instance->ops->post_filter (instance->self, &cycle, instance->cycle_data,
+                                        &pod->view, nominated, sizeof nominated);
+        }
+        goto done;
+    }
+    size_t best = feasible == 1 ? 0 : s_score_nodes (self, &cycle, pod, feasible);
+    const zube_sched_node_t *node = self->feasible[best];
+    //  Assume at once: the next cycle sees the node with this pod on it
+    if (zs_cache_pod_add (cache, pod, node->name, true) != 0) {
+        rc = -1;
+        goto done;
+    }
+    node = zs_cache_node (cache, node->name);
+    if (s_bind_points (self, pod, node, result) != 0) {
+        s_unreserve_all (self, pod, node->name);
+        zs_cache_pod_remove (cache, pod->key);
+        goto done;
+    }
+    result->node = node;
+    rc = 0;
+done:
+    s_cycle_end (self);
+    return rc;
+}
+
+void
+zs_profile_unreserve (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod, const char *node)
+{
+    s_unreserve_all (self, pod, node);
+    bool assumed = false;
+    const char *held = zs_cache_pod_node (cache, pod->key, &assumed);
+    if (held && assumed)
+        zs_cache_pod_remove (cache, pod->key);
+}
+
+void
+zs_profile_post_bind (zs_profile_t *self, zs_pod_t *pod, const char *node)
+{
+    for (size_t i = 0; i < self->point_count[S_POST_BIND]; i++) {
+        s_instance_t *instance = self->points[S_POST_BIND][i];
+        instance->ops->post_bind (instance->self, NULL, &pod->view, node);
+    }
+}

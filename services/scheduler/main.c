@@ -1,0 +1,222 @@
+/*  zube-scheduler - binds pending pods to nodes through a pipeline of
+    scheduler plugins (docs/scheduler.md, zube-scheduler(1)).
+
+    Parses flags, reads the KubeSchedulerConfiguration (--config) and the
+    client config (--kubeconfig), builds the profiles, connects, runs until
+    SIGINT or SIGTERM, tears down in reverse. Exit codes: 0 after a clean
+    shutdown, 1 for bad flags or configuration (the error names the
+    field), 2 when the bus cannot be used at start. */
+#define _GNU_SOURCE
+#include "scheduler.h"
+#include "zube/config.h"
+#include "zube/log.h"
+#include "zube/version.h"
+#include <czmq.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_EXIT_USAGE 1
+#define S_EXIT_START 2
+
+typedef struct {
+    const char *bus;
+    const char *certs;
+    const char *name;
+    bool insecure;
+    const char *kubeconfig;
+    const char *config;
+    const char *plugin_path;
+    const char *log_level;
+    bool check;
+} s_options_t;
+
+static void
+s_usage (FILE *stream)
+{
+    fprintf (stream,
+             "Usage: zube-scheduler (--certs DIR --name NAME | --insecure | --kubeconfig FILE)\n"
+             "                      [options]\n"
+             "\n"
+             "Binds pending pods to nodes through the scheduler plugins of its profiles.\n"
+             "\n"
+             "  --bus EP             broker endpoint [" ZUBE_BUS_DEFAULT_ENDPOINT "]\n"
+             "  --certs DIR          certificate directory (CurveZMQ)\n"
+             "  --name NAME          this peer's certificate name in DIR [scheduler]\n"
+             "  --insecure           connect without CurveZMQ\n"
+             "  --kubeconfig FILE    client config (zube-config(5)); flags override it\n"
+             "  --config FILE        KubeSchedulerConfiguration (zube-scheduler-config(5))\n"
+             "                       [one profile, default-scheduler, Kubernetes' defaults]\n"
+             "  --plugin-path DIRS   more directories to load plugins from (colon separated)\n"
+             "  --check              check --config and exit (0: valid)\n"
+             "  --log-level LEVEL    debug, info, warn, error, off [info]\n"
+             "  --version            print the version\n"
+             "  --help               print this help\n");
+}
+
+static int
+s_options_parse (s_options_t *options, int argc, char *argv[])
+{
+    static const char *with_value[] = {"--bus",    "--certs",       "--name",     "--kubeconfig",
+                                       "--config", "--plugin-path", "--log-level"};
+    const size_t count = sizeof with_value / sizeof with_value[0];
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (streq (arg, "--help") || streq (arg, "-h")) {
+            s_usage (stdout);
+            return 1;
+        }
+        if (streq (arg, "--version")) {
+            printf ("zube-scheduler %s\n", ZUBE_VERSION_STRING);
+            return 1;
+        }
+        if (streq (arg, "--insecure")) {
+            options->insecure = true;
+            continue;
+        }
+        if (streq (arg, "--check")) {
+            options->check = true;
+            continue;
+        }
+        const char *equals = strchr (arg, '=');
+        size_t name_size = equals ? (size_t) (equals - arg) : strlen (arg);
+        size_t index;
+        for (index = 0; index < count; index++)
+            if (strlen (with_value[index]) == name_size
+                && strncmp (with_value[index], arg, name_size) == 0)
+                break;
+        if (index == count) {
+            fprintf (stderr, "zube-scheduler: unknown flag \"%s\" (see --help)\n", arg);
+            return -1;
+        }
+        const char *value = equals ? equals + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (!value || !*value) {
+            fprintf (stderr, "zube-scheduler: %s needs a value\n", with_value[index]);
+            return -1;
+        }
+        const char **slots[] = {&options->bus,    &options->certs,       &options->name,
+                                &options->kubeconfig, &options->config, &options->plugin_path,
+                                &options->log_level};
+        *slots[index] = value;
+    }
+    if (options->log_level && zube_log_level_parse (options->log_level) < 0) {
+        fprintf (stderr, "zube-scheduler: --log-level: expected debug, info, warn, error or "
+                         "off, got \"%s\"\n",
+                 options->log_level);
+        return -1;
+    }
+    if (options->insecure && options->certs) {
+        fprintf (stderr, "zube-scheduler: --insecure excludes --certs\n");
+        return -1;
+    }
+    if (!options->check && !options->insecure && !options->certs && !options->kubeconfig) {
+        fprintf (stderr, "zube-scheduler: one of --certs DIR, --insecure or --kubeconfig FILE "
+                         "is required\n");
+        return -1;
+    }
+    return 0;
+}
+
+int
+main (int argc, char *argv[])
+{
+    zube_log_set_component ("zube-scheduler");
+    s_options_t options = {0};
+    int rc = s_options_parse (&options, argc, argv);
+    if (rc != 0)
+        return rc > 0 ? 0 : S_EXIT_USAGE;
+    if (options.log_level)
+        zube_log_set_level ((zube_log_level_t) zube_log_level_parse (options.log_level));
+
+    char *config_text = NULL;
+    if (options.config) {
+        FILE *file = fopen (options.config, "r");
+        size_t size = 0;
+        if (file) {
+            FILE *stream = open_memstream (&config_text, &size);
+            char chunk[4096];
+            size_t n;
+            while (stream && (n = fread (chunk, 1, sizeof chunk, file)) > 0)
+                fwrite (chunk, 1, n, stream);
+            if (stream)
+                fclose (stream);
+            fclose (file);
+        }
+        if (!config_text) {
+            fprintf (stderr, "zube-scheduler: --config: cannot read %s\n", options.config);
+            return S_EXIT_USAGE;
+        }
+    }
+    char error[2048];
+    if (options.check) {
+        zs_registry_t *registry = zs_registry_new (options.plugin_path);
+        zs_profiles_t profiles;
+        rc = registry ? zs_profiles_load (registry, config_text, &profiles, error, sizeof error)
+                      : -1;
+        if (rc == 0) {
+            for (size_t i = 0; i < profiles.count; i++) {
+                char *text = zs_profile_describe (profiles.profiles[i]);
+                printf ("%s: %s\n", zs_profile_name (profiles.profiles[i]), text ? text : "");
+                free (text);
+            }
+            zs_profiles_clear (&profiles);
+        }
+        else
+            fprintf (stderr, "zube-scheduler: --config %s: %s\n",
+                     options.config ? options.config : "(default)", error);
+        zs_registry_destroy (&registry);
+        free (config_text);
+        return rc == 0 ? 0 : S_EXIT_USAGE;
+    }
+
+    zube_config_t *client = NULL;
+    if (options.kubeconfig) {
+        client = zube_config_load (options.kubeconfig, error, sizeof error);
+        if (!client) {
+            fprintf (stderr, "zube-scheduler: --kubeconfig: %s\n", error);
+            free (config_text);
+            return S_EXIT_USAGE;
+        }
+    }
+    else
+        client = zube_config_new ();
+    if (options.bus)
+        zube_config_set_broker (client, options.bus);
+    if (options.insecure) {
+        zube_config_set_insecure (client, true);
+        zube_config_set_certs_dir (client, NULL);
+        zube_config_set_name (client, NULL);
+    }
+    if (options.certs) {
+        zube_config_set_insecure (client, false);
+        zube_config_set_certs_dir (client, options.certs);
+        zube_config_set_name (client, options.name ? options.name : "scheduler");
+    }
+    if (zube_config_check (client, error, sizeof error) != 0) {
+        fprintf (stderr, "zube-scheduler: %s\n", error);
+        zube_config_destroy (&client);
+        free (config_text);
+        return S_EXIT_USAGE;
+    }
+
+    zsys_init ();
+    zs_scheduler_config_t config = {.config_text = config_text,
+                                    .plugin_path = options.plugin_path};
+    zube_config_bus_config (client, &config.bus);
+    zs_scheduler_t *scheduler = zs_scheduler_new (&config, error, sizeof error);
+    if (!scheduler) {
+        fprintf (stderr, "zube-scheduler: %s\n", error);
+        bool bad_config = !strstr (error, "cannot connect");
+        zube_config_destroy (&client);
+        free (config_text);
+        return bad_config ? S_EXIT_USAGE : S_EXIT_START;
+    }
+    zube_log_info ("msg=\"starting\" broker=%s", zube_config_broker (client));
+    rc = zs_scheduler_run (scheduler, &zsys_interrupted, error, sizeof error);
+    if (rc != 0)
+        zube_log_error ("msg=\"stopped\" error=\"%s\"", error);
+    zs_scheduler_destroy (&scheduler);
+    zube_config_destroy (&client);
+    free (config_text);
+    return rc == 0 ? 0 : S_EXIT_START;
+}

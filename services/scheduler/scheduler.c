@@ -1,0 +1,538 @@
+/*  scheduler - zube-scheduler's service: informers on nodes and pods feed
+    the node cache and the queue; the loop pops pods, runs their profile's
+    cycle, and binds through the apiserver's binding subresource without
+    waiting (many binds in flight). A failed bind un-assumes the pod and
+    requeues it with back-off; a pod no node fits gets PodScheduled=False
+    (reason Unschedulable, kube-scheduler's message) and a FailedScheduling
+    Event, and waits for a cluster event that may help. */
+#define _GNU_SOURCE
+#include "scheduler.h"
+#include "zube/api.h"
+#include "zube/informer.h"
+#include "zube/log.h"
+#include "api.pb-c.h"
+#include <czmq.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+//  Pods scheduled between two polls of the bus, at most
+#define S_BATCH 256
+#define S_MAX_IN_FLIGHT 4096
+
+struct _zs_scheduler_t {
+    zs_scheduler_config_t config;
+    zube_bus_t *bus;
+    zube_api_t *api;
+    zs_registry_t *registry;
+    zs_profiles_t profiles;
+    zs_cache_t *cache;
+    zs_queue_t *queue;
+    zube_informer_t *nodes;
+    zube_informer_t *pods;
+    size_t in_flight;
+    zs_scheduler_stats_t stats;
+};
+
+typedef struct {
+    zs_scheduler_t *scheduler;
+    zs_qpod_t *qpod;
+    char *node;
+} s_bind_t;
+
+static int64_t
+s_now_ms (void)
+{
+    return zclock_mono ();
+}
+
+static void
+s_node_event (zs_scheduler_t *self, uint32_t event)
+{
+    zs_queue_event (self->queue, event, s_now_ms ());
+}
+
+static void
+s_node_added (zube_informer_t *informer, const ProtobufCMessage *object, void *arg)
+{
+    (void) informer;
+    zs_scheduler_t *self = arg;
+    zs_cache_node_set (self->cache, (const Zube__Node *) object);
+    s_node_event (self, ZUBE_SCHED_EVENT_NODE_ADD);
+}
+
+static void
+s_node_updated (zube_informer_t *informer, const ProtobufCMessage *old_object,
+                const ProtobufCMessage *new_object, void *arg)
+{
+    (void) informer, (void) old_object;
+    zs_scheduler_t *self = arg;
+    zs_cache_node_set (self->cache, (const Zube__Node *) new_object);
+    s_node_event (self, ZUBE_SCHED_EVENT_NODE_UPDATE);
+}
+
+static void
+s_node_deleted (zube_informer_t *informer, const ProtobufCMessage *object, void *arg)
+{
+    (void) informer;
+    zs_scheduler_t *self = arg;
+    const Zube__Node *node = (const Zube__Node *) object;
+    if (node->metadata && node->metadata->name)
+        zs_cache_node_remove (self->cache, node->metadata->name);
+}
+
+static bool
+s_terminal (const Zube__Pod *pod)
+{
+    const char *phase = pod->status ? pod->status->phase : NULL;
+    return phase && (streq (phase, "Succeeded") || streq (phase, "Failed"));
+}
+
+//  Any version of a pod: on a node it counts in the cache; pending and
+//  ours it is queued (unless the cache already holds it: assumed).
+static void
+s_pod_seen (zs_scheduler_t *self, const Zube__Pod *object)
+{
+    zs_pod_t *pod = zs_pod_new (object);
+    if (!pod)
+        return;
+    const char *node = pod->view.node_name;
+    if (*node) {
+        zs_queue_remove (self->queue, pod->key);
+        if (s_terminal (object)) {
+            if (zs_cache_pod_remove (self->cache, pod->key))
+                s_node_event (self, ZUBE_SCHED_EVENT_POD_DELETE);
+        }
+        else
+            zs_cache_pod_add (self->cache, pod, node, false);
+        zs_pod_destroy (&pod);
+        return;
+    }
+    zs_profile_t *profile = zs_profiles_find (&self->profiles, pod->view.scheduler_name);
+    bool deleting = object->metadata && object->metadata->deletion_timestamp
+                    && *object->metadata->deletion_timestamp;
+    if (!profile || deleting || s_terminal (object)
+        || zs_cache_pod_node (self->cache, pod->key, NULL)) {
+        zs_pod_destroy (&pod);
+        return;
+    }
+    zs_queue_add (self->queue, &pod, profile, s_now_ms ());
+}
+
+static void
+s_pod_added (zube_informer_t *informer, const ProtobufCMessage *object, void *arg)
+{
+    (void) informer;
+    s_pod_seen (arg, (const Zube__Pod *) object);
+}
+
+static void
+s_pod_updated (zube_informer_t *informer, const ProtobufCMessage *old_object,
+               const ProtobufCMessage *new_object, void *arg)
+{
+    (void) informer, (void) old_object;
+    s_pod_seen (arg, (const Zube__Pod *) new_object);
+}
+
+static void
+s_pod_deleted (zube_informer_t *informer, const ProtobufCMessage *object, void *arg)
+{
+    (void) informer;
+    zs_scheduler_t *self = arg;
+    const Zube__ObjectMeta *meta = ((const Zube__Pod *) object)->metadata;
+    if (!meta || !meta->name)
+        return;
+    char key[600];
+    snprintf (key, sizeof key, "%s/%s", meta->namespace_ ? meta->namespace_ : "default",
+              meta->name);
+    zs_queue_remove (self->queue, key);
+    bool assumed = false;
+    if (zs_cache_pod_node (self->cache, key, &assumed) && !assumed) {
+        zs_cache_pod_remove (self->cache, key);
+        s_node_event (self, ZUBE_SCHED_EVENT_POD_DELETE);
+    }
+}
+
+zs_scheduler_t *
+zs_scheduler_new (const zs_scheduler_config_t *config, char *error, size_t error_size)
+{
+    zs_scheduler_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        snprintf (error, error_size, "out of memory");
+        return NULL;
+    }
+    self->config = *config;
+    self->registry = zs_registry_new (config->plugin_path);
+    self->cache = zs_cache_new ();
+    if (!self->registry || !self->cache) {
+        snprintf (error, error_size, "out of memory");
+        zs_scheduler_destroy (&self);
+        return NULL;
+    }
+    if (zs_profiles_load (self->registry, config->config_text, &self->profiles, error,
+                          error_size)
+        != 0) {
+        zs_scheduler_destroy (&self);
+        return NULL;
+    }
+    self->queue = zs_queue_new (self->profiles.profiles[0], self->profiles.initial_backoff_ms,
+                                self->profiles.max_backoff_ms);
+    self->bus = zube_bus_new (&config->bus);
+    self->api = self->bus ? zube_api_new (self->bus) : NULL;
+    if (!self->queue || !self->bus || !self->api) {
+        snprintf (error, error_size, "cannot connect to the broker at %s",
+                  config->bus.endpoint ? config->bus.endpoint : ZUBE_BUS_DEFAULT_ENDPOINT);
+        zs_scheduler_destroy (&self);
+        return NULL;
+    }
+    for (size_t i = 0; i < self->profiles.count; i++) {
+        char *text = zs_profile_describe (self->profiles.profiles[i]);
+        zube_log_info ("msg=\"profile\" schedulerName=%s plugins=\"%s\"",
+                       zs_profile_name (self->profiles.profiles[i]), text ? text : "");
+        free (text);
+    }
+    return self;
+}
+
+void
+zs_scheduler_destroy (zs_scheduler_t **self_p)
+{
+    zs_scheduler_t *self = *self_p;
+    if (!self)
+        return;
+    zube_informer_destroy (&self->pods);
+    zube_informer_destroy (&self->nodes);
+    //  Binds still in flight are answered into nothing once the bus goes
+    zube_api_destroy (&self->api);
+    zube_bus_destroy (&self->bus);
+    zs_queue_destroy (&self->queue);
+    zs_cache_destroy (&self->cache);
+    zs_profiles_clear (&self->profiles);
+    zs_registry_destroy (&self->registry);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+zs_scheduler_stats (zs_scheduler_t *self, zs_scheduler_stats_t *stats)
+{
+    *stats = self->stats;
+    stats->active = zs_queue_active (self->queue);
+    stats->backoff = zs_queue_backoff_count (self->queue);
+    stats->unschedulable_queue = zs_queue_unschedulable_count (self->queue);
+    stats->in_flight = self->in_flight;
+}
+
+//  ---------------------------------------------------------------------
+//  Binding
+
+static void
+s_bind_done (zube_api_t *api, zube_status_t status, ProtobufCMessage *reply,
+             const zube_api_error_t *error, void *arg)
+{
+    (void) api;
+    s_bind_t *bind = arg;
+    zs_scheduler_t *self = bind->scheduler;
+    zs_qpod_t *qpod = bind->qpod;
+    self->in_flight--;
+    if (reply)
+        protobuf_c_message_free_unpacked (reply, NULL);
+    if (status == ZUBE_OK) {
+        self->stats.bound++;
+        zs_profile_post_bind (qpod->profile, qpod->pod, bind->node);
+        zs_queue_done (self->queue, qpod);
+    }
+    else {
+        self->stats.bind_errors++;
+        zube_log_warn ("msg=\"bind failed\" pod=%s node=%s reason=%s error=\"%s\"",
+                       qpod->pod->key, bind->node, error ? error->reason : "",
+                       error ? error->message : "");
+        zs_profile_unreserve (qpod->profile, self->cache, qpod->pod, bind->node);
+        if (status == ZUBE_NOT_FOUND || status == ZUBE_CONFLICT)
+            //  Gone, or bound by someone else: the informer says which
+            zs_queue_done (self->queue, qpod);
+        else
+            zs_queue_backoff (self->queue, qpod, s_now_ms ());
+    }
+    free (bind->node);
+    free (bind);
+}
+
+static int
+s_bind (zs_scheduler_t *self, zs_qpod_t *qpod, const char *node)
+{
+    s_bind_t *bind = calloc (1, sizeof *bind);
+    if (!bind || !(bind->node = strdup (node))) {
+        free (bind);
+        return -1;
+    }
+    bind->scheduler = self;
+    bind->qpod = qpod;
+    Zube__Binding binding = ZUBE__BINDING__INIT;
+    Zube__ObjectMeta meta = ZUBE__OBJECT_META__INIT;
+    Zube__ObjectReference target = ZUBE__OBJECT_REFERENCE__INIT;
+    binding.api_version = "v1";
+    binding.kind = "Binding";
+    meta.name = (char *) qpod->pod->view.name;
+    meta.namespace_ = (char *) qpod->pod->view.namespace_;
+    meta.uid = (char *) qpod->pod->view.uid;
+    binding.metadata = &meta;
+    target.api_version = "v1";
+    target.kind = "Node";
+    target.name = (char *) node;
+    binding.target = &target;
+    uint8_t buffer[1024];
+    size_t size = protobuf_c_message_get_packed_size (&binding.base);
+    uint8_t *data = size <= sizeof buffer ? buffer : malloc (size);
+    if (!data) {
+        free (bind->node);
+        free (bind);
+        return -1;
+    }
+    protobuf_c_message_pack (&binding.base, data);
+    Zube__CreateRequest request = ZUBE__CREATE_REQUEST__INIT;
+    request.resource = "pods";
+    request.namespace_ = meta.namespace_;
+    request.subresource = "binding";
+    request.name = meta.name;
+    request.field_manager = "zube-scheduler";
+    request.has_object = 1;
+    request.object.len = size;
+    request.object.data = data;
+    int rc = zube_api_call_async (self->api, "create", &request.base, NULL, s_bind_done, bind);
+    if (data != buffer)
+        free (data);
+    if (rc != 0) {
+        free (bind->node);
+        free (bind);
+        return -1;
+    }
+    self->in_flight++;
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Unschedulable pods
+
+static void
+s_write_done (zube_api_t *api, zube_status_t status, ProtobufCMessage *reply,
+              const zube_api_error_t *error, void *arg)
+{
+    (void) api, (void) arg;
+    if (reply)
+        protobuf_c_message_free_unpacked (reply, NULL);
+    if (status != ZUBE_OK && status != ZUBE_CONFLICT && status != ZUBE_NOT_FOUND)
+        zube_log_warn ("msg=\"status or event write failed\" error=\"%s\"",
+                       error ? error->message : "");
+}
+
+static void
+s_rfc3339 (char *buf, size_t size)
+{
+    time_t now = time (NULL);
+    struct tm tm;
+    gmtime_r (&now, &tm);
+    strftime (buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int
+s_send_object (zs_scheduler_t *self, const char *method, const char *resource,
+               const char *namespace, const char *name, const char *subresource,
+               const ProtobufCMessage *object)
+{
+    size_t size = protobuf_c_message_get_packed_size (object);
+    uint8_t *data = malloc (size ? size : 1);
+    if (!data)
+        return -1;
+    protobuf_c_message_pack (object, data);
+    int rc;
+    if (streq (method, "update")) {
+        Zube__UpdateRequest request = ZUBE__UPDATE_REQUEST__INIT;
+        request.resource = (char *) resource;
+        request.namespace_ = (char *) namespace;
+        request.name = (char *) name;
+        request.subresource = (char *) subresource;
+        request.field_manager = "zube-scheduler";
+        request.has_object = 1;
+        request.object.len = size;
+        request.object.data = data;
+        rc = zube_api_call_async (self->api, "update", &request.base, NULL, s_write_done, NULL);
+    }
+    else {
+        Zube__CreateRequest request = ZUBE__CREATE_REQUEST__INIT;
+        request.resource = (char *) resource;
+        request.namespace_ = (char *) namespace;
+        request.field_manager = "zube-scheduler";
+        request.has_object = 1;
+        request.object.len = size;
+        request.object.data = data;
+        rc = zube_api_call_async (self->api, "create", &request.base, NULL, s_write_done, NULL);
+    }
+    free (data);
+    return rc;
+}
+
+//  PodScheduled=False, Unschedulable, message; and an Event. Only when
+//  the condition's message changes, so a pod that keeps failing the same
+//  way writes nothing more.
+static void
+s_report_unschedulable (zs_scheduler_t *self, zs_pod_t *pod, const char *message)
+{
+    Zube__Pod *object = pod->object;
+    bool had_status = object->status != NULL;
+    if (!had_status) {
+        static Zube__PodStatus empty = ZUBE__POD_STATUS__INIT;
+        object->status = &empty;
+    }
+    Zube__PodStatus *status = object->status;
+    Zube__PodCondition *existing = NULL;
+    for (size_t i = 0; i < status->n_conditions; i++)
+        if (status->conditions[i]->type && streq (status->conditions[i]->type, "PodScheduled"))
+            existing = status->conditions[i];
+    bool same = existing && existing->status && streq (existing->status, "False")
+                && existing->message && streq (existing->message, message);
+    if (!same) {
+        char now[64];
+        s_rfc3339 (now, sizeof now);
+        Zube__PodCondition condition = ZUBE__POD_CONDITION__INIT;
+        condition.type = "PodScheduled";
+        condition.status = "False";
+        condition.reason = "Unschedulable";
+        condition.message = (char *) message;
+        condition.last_transition_time = now;
+        Zube__PodCondition **conditions = status->conditions;
+        size_t count = status->n_conditions;
+        Zube__PodCondition **with = calloc (count + 1, sizeof *with);
+        if (with) {
+            size_t n = 0;
+            for (size_t i = 0; i < count; i++)
+                if (conditions[i] != existing)
+                    with[n++] = conditions[i];
+            with[n++] = &condition;
+            status->conditions = with;
+            status->n_conditions = n;
+            s_send_object (self, "update", "pods", pod->view.namespace_, pod->view.name,
+                           "status", &object->base);
+            status->conditions = conditions;
+            status->n_conditions = count;
+            free (with);
+        }
+        //  The Event, as kube-scheduler records it
+        Zube__Event event = ZUBE__EVENT__INIT;
+        Zube__ObjectMeta meta = ZUBE__OBJECT_META__INIT;
+        Zube__ObjectReference involved = ZUBE__OBJECT_REFERENCE__INIT;
+        Zube__EventSource source = ZUBE__EVENT_SOURCE__INIT;
+        char name[512];
+        snprintf (name, sizeof name, "%.250s.%llx", pod->view.name,
+                  (unsigned long long) zclock_time () * 1000000ULL + (uint64_t) (zclock_usecs () % 1000000));
+        event.api_version = "v1";
+        event.kind = "Event";
+        meta.name = name;
+        meta.namespace_ = (char *) pod->view.namespace_;
+        event.metadata = &meta;
+        involved.kind = "Pod";
+        involved.api_version = "v1";
+        involved.namespace_ = (char *) pod->view.namespace_;
+        involved.name = (char *) pod->view.name;
+        involved.uid = (char *) pod->view.uid;
+        event.involved_object = &involved;
+        event.reason = "FailedScheduling";
+        event.message = (char *) message;
+        event.type = "Warning";
+        source.component = "default-scheduler";
+        event.source = &source;
+        event.reporting_component = "default-scheduler";
+        event.first_timestamp = now;
+        event.last_timestamp = now;
+        event.has_count = 1;
+        event.count = 1;
+        s_send_object (self, "create", "events", pod->view.namespace_, NULL, NULL, &event.base);
+    }
+    if (!had_status)
+        object->status = NULL;
+}
+
+//  ---------------------------------------------------------------------
+//  The loop
+
+//  Schedules one popped pod.
+static void
+s_schedule_one (zs_scheduler_t *self, zs_qpod_t *qpod)
+{
+    if (qpod->gone) {
+        zs_queue_done (self->queue, qpod);
+        return;
+    }
+    zs_result_t result;
+    int rc = zs_profile_schedule (qpod->profile, self->cache, qpod->pod, &result);
+    self->stats.attempts++;
+    if (rc == 0) {
+        self->stats.scheduled++;
+        if (!result.host_bind) {
+            self->stats.bound++;
+            zs_profile_post_bind (qpod->profile, qpod->pod, result.node->name);
+            zs_queue_done (self->queue, qpod);
+        }
+        else if (s_bind (self, qpod, result.node->name) != 0) {
+            zs_profile_unreserve (qpod->profile, self->cache, qpod->pod, result.node->name);
+            zs_queue_backoff (self->queue, qpod, s_now_ms ());
+        }
+        return;
+    }
+    if (rc < 0) {
+        self->stats.errors++;
+        zs_queue_backoff (self->queue, qpod, s_now_ms ());
+        return;
+    }
+    self->stats.unschedulable++;
+    char message[2048];
+    zs_diagnosis_message (&result.diagnosis, message, sizeof message);
+    zube_log_info ("msg=\"unschedulable\" pod=%s reason=\"%s\"", qpod->pod->key, message);
+    s_report_unschedulable (self, qpod->pod, message);
+    zs_queue_unschedulable (self->queue, qpod, result.diagnosis.events, s_now_ms ());
+}
+
+int
+zs_scheduler_run (zs_scheduler_t *self, volatile int *interrupted, char *error,
+                  size_t error_size)
+{
+    self->nodes = zube_informer_new (self->bus, &(zube_informer_config_t){
+                                                    .resource = "nodes",
+                                                    .on_add = s_node_added,
+                                                    .on_update = s_node_updated,
+                                                    .on_delete = s_node_deleted,
+                                                    .arg = self});
+    self->pods = zube_informer_new (self->bus, &(zube_informer_config_t){
+                                                   .resource = "pods",
+                                                   .on_add = s_pod_added,
+                                                   .on_update = s_pod_updated,
+                                                   .on_delete = s_pod_deleted,
+                                                   .arg = self});
+    if (!self->nodes || !self->pods || zube_informer_start (self->nodes) != 0
+        || zube_informer_start (self->pods) != 0) {
+        snprintf (error, error_size, "cannot watch nodes and pods");
+        return -1;
+    }
+    zube_log_info ("msg=\"running\" profiles=%zu", self->profiles.count);
+    while (!*interrupted) {
+        int64_t next = zs_queue_flush (self->queue, s_now_ms ());
+        bool ready = zube_informer_has_synced (self->nodes) && zube_informer_has_synced (self->pods);
+        int timeout = 100;
+        if (ready && zs_queue_active (self->queue) && self->in_flight < S_MAX_IN_FLIGHT)
+            timeout = 0;
+        else if (next >= 0 && next < timeout)
+            timeout = (int) next;
+        zube_bus_poll (self->bus, timeout);
+        if (!ready)
+            continue;
+        for (int i = 0; i < S_BATCH && self->in_flight < S_MAX_IN_FLIGHT; i++) {
+            zs_qpod_t *qpod = zs_queue_pop (self->queue);
+            if (!qpod)
+                break;
+            s_schedule_one (self, qpod);
+        }
+    }
+    zube_log_info ("msg=\"stopping\" attempts=%" PRIu64 " bound=%" PRIu64, self->stats.attempts,
+                   self->stats.bound);
+    return 0;
+}
