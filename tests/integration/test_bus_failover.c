@@ -4,16 +4,22 @@
     killed with SIGKILL and restarted on the same port while 1000 requests
     are in flight: clients and services must heal by themselves, every
     request must end with exactly one outcome, and no service may apply a
-    (client_id, sequence) twice. Each case starts its own zube-broker from
+    (client_id, sequence) twice. A service whose TCP connection is cut
+    under libzmq (through a relay the test owns) must come back as the same
+    peer, unnoticed by the broker. Each case starts its own zube-broker from
     the build tree (--insecure, heartbeat 200 ms); service instances are this
     program re-executed with --child-service, so each has its own process. */
 #define _GNU_SOURCE //  strndup, and what zube_testproc.h needs
 
 #include "../zt_cluster.h"
 
+#include "bus.pb-c.h"
 #include "zube/bus.h"
 #include "zube/log.h"
 #include <czmq.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
 #define HEARTBEAT_MS 200
 
@@ -43,9 +49,12 @@ s_setup (void)
     ZT_ASSERT_MSG (s_broker > 0, "cannot start %s", zt_program ("zube-broker"));
 }
 
+static void s_relay_stop (void);
+
 static void
 s_teardown (void)
 {
+    s_relay_stop ();
     for (int index = 0; index < s_child_count; index++)
         zt_stop (s_children[index], SIGTERM, 3000);
     s_child_count = 0;
@@ -54,16 +63,194 @@ s_teardown (void)
 }
 
 static pid_t
-s_start_service (const char *service)
+s_start_service_at (const char *endpoint, const char *service)
 {
     char log_path[512];
     snprintf (log_path, sizeof log_path, "%s/children.log", s_dir);
     char *argv[] = {
-        "/proc/self/exe", "--child-service", s_endpoint, (char *)service, s_dir, NULL};
+        "/proc/self/exe", "--child-service", (char *)endpoint, (char *)service, s_dir, NULL};
     pid_t pid = zt_spawn_tied (argv, log_path);
     if (pid > 0 && s_child_count < 16)
         s_children[s_child_count++] = pid;
     return pid;
+}
+
+static pid_t
+s_start_service (const char *service)
+{
+    return s_start_service_at (s_endpoint, service);
+}
+
+//  --------------------------------------------------------------------------
+//  A TCP relay on 127.0.0.1: every connection accepted on its port is
+//  forwarded byte for byte to the broker's port. s_relay_cut closes both
+//  sides of every connection it carries, as a network that drops them
+//  would: libzmq then reconnects by itself, through the relay again.
+
+#define S_RELAY_MAX 8
+
+typedef struct {
+    int listener;
+    int port;
+    int upstream_port;
+    int fds[S_RELAY_MAX][2]; //  [accepted, upstream], -1 when free
+    atomic_bool stop;
+    atomic_int cut_requests;
+    atomic_int accepted;
+    pthread_t thread;
+    bool running;
+} s_relay_t;
+
+static s_relay_t s_relay;
+
+static int
+s_relay_connect (int port)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons ((uint16_t)port)};
+    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    if (fd >= 0 && connect (fd, (struct sockaddr *)&address, sizeof address) != 0) {
+        close (fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+static void
+s_relay_close (s_relay_t *relay, int index)
+{
+    for (int side = 0; side < 2; side++)
+        if (relay->fds[index][side] >= 0) {
+            close (relay->fds[index][side]);
+            relay->fds[index][side] = -1;
+        }
+}
+
+static void *
+s_relay_run (void *arg)
+{
+    s_relay_t *relay = arg;
+    int cuts_done = 0;
+    while (!atomic_load (&relay->stop)) {
+        int cuts = atomic_load (&relay->cut_requests);
+        if (cuts != cuts_done) {
+            for (int index = 0; index < S_RELAY_MAX; index++)
+                s_relay_close (relay, index);
+            cuts_done = cuts;
+        }
+        struct pollfd fds[1 + 2 * S_RELAY_MAX];
+        int count = 0;
+        fds[count++] = (struct pollfd){.fd = relay->listener, .events = POLLIN};
+        for (int index = 0; index < S_RELAY_MAX; index++)
+            for (int side = 0; side < 2; side++)
+                fds[count++] = (struct pollfd){.fd = relay->fds[index][side], .events = POLLIN};
+        if (poll (fds, (nfds_t)count, 20) <= 0)
+            continue;
+        if (fds[0].revents & POLLIN) {
+            int client = accept (relay->listener, NULL, NULL);
+            int upstream = client >= 0 ? s_relay_connect (relay->upstream_port) : -1;
+            int slot = -1;
+            for (int index = 0; index < S_RELAY_MAX && slot < 0; index++)
+                if (relay->fds[index][0] < 0)
+                    slot = index;
+            if (client >= 0 && upstream >= 0 && slot >= 0) {
+                relay->fds[slot][0] = client;
+                relay->fds[slot][1] = upstream;
+                atomic_fetch_add (&relay->accepted, 1);
+            } else {
+                if (client >= 0)
+                    close (client);
+                if (upstream >= 0)
+                    close (upstream);
+            }
+        }
+        for (int index = 0; index < S_RELAY_MAX; index++)
+            for (int side = 0; side < 2; side++) {
+                short revents = fds[1 + 2 * index + side].revents;
+                if (relay->fds[index][side] < 0 || !(revents & (POLLIN | POLLHUP | POLLERR)))
+                    continue;
+                char buffer[65536];
+                ssize_t size = read (relay->fds[index][side], buffer, sizeof buffer);
+                bool ok = size > 0;
+                for (ssize_t done = 0; ok && done < size;) {
+                    ssize_t wrote =
+                        write (relay->fds[index][1 - side], buffer + done, (size_t)(size - done));
+                    ok = wrote > 0;
+                    done += wrote > 0 ? wrote : 0;
+                }
+                if (!ok)
+                    s_relay_close (relay, index);
+            }
+    }
+    for (int index = 0; index < S_RELAY_MAX; index++)
+        s_relay_close (relay, index);
+    return NULL;
+}
+
+//  Starts the relay to the broker's port; returns its own port
+static int
+s_relay_start (int upstream_port)
+{
+    memset (&s_relay, 0, sizeof s_relay);
+    for (int index = 0; index < S_RELAY_MAX; index++)
+        s_relay.fds[index][0] = s_relay.fds[index][1] = -1;
+    s_relay.upstream_port = upstream_port;
+    s_relay.listener = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = {.sin_family = AF_INET};
+    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    socklen_t size = sizeof address;
+    if (s_relay.listener < 0 ||
+        bind (s_relay.listener, (struct sockaddr *)&address, sizeof address) != 0 ||
+        listen (s_relay.listener, 8) != 0 ||
+        getsockname (s_relay.listener, (struct sockaddr *)&address, &size) != 0)
+        return -1;
+    s_relay.port = ntohs (address.sin_port);
+    if (pthread_create (&s_relay.thread, NULL, s_relay_run, &s_relay) != 0)
+        return -1;
+    s_relay.running = true;
+    return s_relay.port;
+}
+
+static void
+s_relay_cut (void)
+{
+    atomic_fetch_add (&s_relay.cut_requests, 1);
+}
+
+static void
+s_relay_stop (void)
+{
+    if (!s_relay.running)
+        return;
+    atomic_store (&s_relay.stop, true);
+    pthread_join (s_relay.thread, NULL);
+    close (s_relay.listener);
+    s_relay.running = false;
+}
+
+//  The broker's view: instances of service (their names in *names, up to
+//  4) and its instance_deaths counter
+static int
+s_broker_instances (zube_bus_t *bus, const char *service, char names[][128],
+                    uint64_t *deaths_p)
+{
+    Zube__BusServicesRequest query = ZUBE__BUS_SERVICES_REQUEST__INIT;
+    Zube__BusServicesReply *reply = NULL;
+    char error[256];
+    if (zube_bus_call_msg (bus, "bus", "services", &query.base,
+                           &zube__bus_services_reply__descriptor, 5000,
+                           (ProtobufCMessage **)&reply, error, sizeof error) != ZUBE_OK)
+        return -1;
+    int count = 0;
+    for (size_t index = 0; index < reply->n_services; index++)
+        if (streq (reply->services[index]->name, service))
+            for (size_t at = 0; at < reply->services[index]->n_instances; at++, count++)
+                if (count < 4)
+                    snprintf (names[count], 128, "%s",
+                              reply->services[index]->instances[at]->instance);
+    *deaths_p = reply->counters ? reply->counters->instance_deaths : 0;
+    zube__bus_services_reply__free_unpacked (reply, NULL);
+    return count;
 }
 
 static zube_bus_t *
@@ -575,6 +762,60 @@ test_subscriptions_survive_restart (void)
     s_teardown ();
 }
 
+//  A service reaches the broker through a TCP relay; the relay drops both
+//  sides of the connection. libzmq reconnects by itself with the routing
+//  id the library set, so the broker (ZMQ_ROUTER_HANDOVER) keeps the same
+//  peer: no instance died, one instance is listed, under the same name,
+//  and requests are still served by the same process.
+static void
+test_silent_reconnect_keeps_routing_id (void)
+{
+    s_setup ();
+    int relay_port = s_relay_start (zt_endpoint_port (s_endpoint));
+    ZT_ASSERT (relay_port > 0);
+    char relayed[64];
+    snprintf (relayed, sizeof relayed, "tcp://127.0.0.1:%d", relay_port);
+    pid_t child = s_start_service_at (relayed, "relayed");
+    ZT_ASSERT (child > 0);
+    zube_bus_t *bus = s_bus_new ();
+    char *text = s_call_text (bus, "relayed", "pid", 10000);
+    ZT_ASSERT (text);
+    ZT_ASSERT_INT_EQ (atoi (text), child);
+    free (text);
+    char before[4][128], after[4][128];
+    uint64_t deaths_before = 0, deaths_after = 0;
+    ZT_ASSERT_INT_EQ (s_broker_instances (bus, "relayed", before, &deaths_before), 1);
+    ZT_ASSERT_INT_EQ (atomic_load (&s_relay.accepted), 1);
+
+    s_relay_cut ();
+    int64_t until = zt_now_ms () + 10000;
+    while (atomic_load (&s_relay.accepted) < 2 && zt_now_ms () < until)
+        zube_bus_poll (bus, 20);
+    ZT_ASSERT_INT_EQ (atomic_load (&s_relay.accepted), 2);
+    //  Served through the new connection, by the same process
+    for (int round = 0; round < 20; round++) {
+        text = s_call_text (bus, "relayed", "pid", 10000);
+        ZT_ASSERT (text);
+        ZT_ASSERT_INT_EQ (atoi (text), child);
+        free (text);
+    }
+    //  Long enough for the broker to have declared a vanished peer dead
+    //  (3 intervals of 200 ms): it must not have
+    until = zt_now_ms () + 5 * HEARTBEAT_MS;
+    while (zt_now_ms () < until)
+        zube_bus_poll (bus, 20);
+    ZT_ASSERT_INT_EQ (s_broker_instances (bus, "relayed", after, &deaths_after), 1);
+    ZT_ASSERT_STR_EQ (after[0], before[0]);
+    ZT_ASSERT_INT_EQ (deaths_after, deaths_before);
+    ZT_ASSERT_INT_EQ (atomic_load (&s_relay.accepted), 2);
+    text = s_call_text (bus, "relayed", "pid", 10000);
+    ZT_ASSERT (text);
+    ZT_ASSERT_INT_EQ (atoi (text), child);
+    free (text);
+    zube_bus_destroy (&bus);
+    s_teardown ();
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -593,6 +834,8 @@ main (int argc, char *argv[])
     ZT_RUN (test_broker_graceful_restart);
     s_teardown ();
     ZT_RUN (test_subscriptions_survive_restart);
+    s_teardown ();
+    ZT_RUN (test_silent_reconnect_keeps_routing_id);
     s_teardown ();
     if (zt_failed_count == 0 && !getenv ("ZUBE_TEST_KEEP"))
         zt_rmtree (s_dir);
