@@ -44,16 +44,9 @@ s_normalize (void *self_, void *cycle_data, const zube_sched_pod_t *pod,
     }
     for (size_t i = 0; i < count; i++)
         scores[i] = i == chosen ? ZUBE_SCHED_MAX_SCORE : 0;
-    return ZUBE_SCHED_SUCCESS;
-}
-
-static zube_sched_code_t
-s_reserve (void *self_, void *cycle_data, const zube_sched_pod_t *pod,
-           const zube_sched_node_t *node, char *reason, size_t reason_size)
-{
-    s_self_t *self = self_;
-    (void) cycle_data, (void) pod, (void) reason, (void) reason_size;
-    self->next = node->index + 1;
+    //  The turn passes on even if another scorer outweighs this choice
+    if (count)
+        self->next = nodes[chosen]->index + 1;
     return ZUBE_SCHED_SUCCESS;
 }
 
@@ -63,7 +56,6 @@ static const zube_sched_ops_t s_ops = {
     .create = s_create,
     .destroy = s_destroy,
     .normalize = s_normalize,
-    .reserve = s_reserve,
 };
 
 ZUBE_PLUGIN_DEFINE (.name = "roundrobin", .version = "0.1.0", .kind = ZUBE_PLUGIN_SCHEDULER,
