@@ -112,8 +112,9 @@ static const zubectl_command_t s_commands[] = {
     {.name = "patch",
      .summary = "Update fields of a resource",
      .usage = "patch RESOURCE NAME -p PATCH [--type merge|strategic] [flags]",
-     .description = "Applies a JSON merge patch (RFC 7386) to an object. Strategic merge patches\n"
-                    "are applied as merge patches.",
+     .description = "Applies a patch to an object: --type strategic (the default; lists merge by\n"
+                    "Kubernetes' merge keys, see zube-apiserver(1)), merge (RFC 7386) or json\n"
+                    "(RFC 6902).",
      .examples = "  # Partially update a node\n"
                  "  zubectl patch node node-1 -p '{\"spec\":{\"unschedulable\":true}}'",
      .outputs = "yaml,json,name",

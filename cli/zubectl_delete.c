@@ -58,10 +58,39 @@ s_delete_manifest_object (zubectl_t *self, const char *source, zube_codec_object
 }
 
 int
+zubectl_each_type_name (zubectl_t *self, char **args, int count, zubectl_named_fn *fn,
+                        void *arg)
+{
+    int rc = 0;
+    for (int i = 0; i < count; i++) {
+        char *slash = strchr (args[i], '/');
+        if (!slash) {
+            zube_cli_error ("there is no need to specify a resource type as a separate "
+                            "argument when passing arguments in resource/name form");
+            return 1;
+        }
+        *slash = 0;
+        const zube_kind_t *kind = zubectl_kind (args[i]);
+        if (!kind)
+            return 1;
+        if (fn (self, kind, slash + 1, arg) != 0)
+            rc = 1;
+    }
+    return rc;
+}
+
+static int
+s_delete_named (zubectl_t *self, const zube_kind_t *kind, const char *name, void *arg)
+{
+    return s_delete_one (self, (s_delete_t *) arg, kind, zubectl_namespace (self), name);
+}
+
+int
 zubectl_delete (zubectl_t *self, const zubectl_command_t *command, int argc, char **argv)
 {
     const char *filename = NULL, *label_selector = NULL, *field_selector = NULL;
     long grace_period = -1;
+    const char *cascade = "background";
     bool now = false, all = false, all_namespaces = false;
     s_delete_t delete = {.options = {.grace_period_seconds = -1}};
     zube_cli_flag_t flags[] = {
@@ -81,6 +110,10 @@ zubectl_delete (zubectl_t *self, const zubectl_command_t *command, int argc, cha
          .help = "Signal the object to end immediately (grace period 1)"},
         {.name = "ignore-not-found", .type = ZUBE_CLI_BOOL, .value = &delete.ignore_not_found,
          .help = "An object that does not exist is no error"},
+        {.name = "cascade", .type = ZUBE_CLI_STRING, .value = &cascade, .value_name = "MODE",
+         .help = "What happens to the objects it owns: background (default: the garbage "
+                 "collector deletes them after it), foreground (they go first, the object "
+                 "stays until then) or orphan (they stay)"},
         {0}};
     char *args[argc + 1];
     int count = zubectl_parse (self, command, flags, argc, argv, args);
@@ -91,6 +124,22 @@ zubectl_delete (zubectl_t *self, const zubectl_command_t *command, int argc, cha
         return 1;
     }
     delete.options.grace_period_seconds = now ? 1 : grace_period;
+    //  As kubectl: the policy is always sent; true and false are the old
+    //  spellings of background and orphan
+    if (strcmp (cascade, "background") == 0 || strcmp (cascade, "true") == 0)
+        delete.options.propagation_policy = "Background";
+    else
+    if (strcmp (cascade, "foreground") == 0)
+        delete.options.propagation_policy = "Foreground";
+    else
+    if (strcmp (cascade, "orphan") == 0 || strcmp (cascade, "false") == 0)
+        delete.options.propagation_policy = "Orphan";
+    else {
+        zube_cli_error ("invalid cascade value (%s). Must be \"background\", "
+                        "\"foreground\", or \"orphan\".",
+                        cascade);
+        return 1;
+    }
     if (filename) {
         if (count > 0) {
             zube_cli_error ("Unexpected args: [%s]", args[0]);
@@ -112,23 +161,8 @@ zubectl_delete (zubectl_t *self, const zubectl_command_t *command, int argc, cha
     const char *namespace = zubectl_namespace (self);
     int rc = 0;
     //  TYPE/NAME form.
-    if (strchr (args[0], '/')) {
-        for (int i = 0; i < count; i++) {
-            char *slash = strchr (args[i], '/');
-            if (!slash) {
-                zube_cli_error ("there is no need to specify a resource type as a separate "
-                                "argument when passing arguments in resource/name form");
-                return 1;
-            }
-            *slash = 0;
-            const zube_kind_t *kind = zubectl_kind (args[i]);
-            if (!kind)
-                return 1;
-            if (s_delete_one (self, &delete, kind, namespace, slash + 1) != 0)
-                rc = 1;
-        }
-        return rc;
-    }
+    if (strchr (args[0], '/'))
+        return zubectl_each_type_name (self, args, count, s_delete_named, &delete);
     const zube_kind_t *kind = zubectl_kind (args[0]);
     if (!kind)
         return 1;

@@ -1,5 +1,6 @@
 /*  zubectl patch, label, annotate - change fields of one object through
-    the apiserver's merge patch. Each first merges the patch into the live
+    the apiserver's patch (JSON, merge or strategic merge; label and
+    annotate send merge patches). Each first applies the patch to the live
     object here, so a patch that changes nothing says so without writing
     (kubectl's "(no change)"), and label and annotate refuse to change an
     existing value without --overwrite, as kubectl does. */
@@ -73,15 +74,18 @@ s_patch (zubectl_t *self, const zube_kind_t *kind, const char *name, const char 
         zubectl_print_api_error (self, &error, NULL);
         return 1;
     }
-    bool merge = !patch_type || strstr (patch_type, "merge-patch");
-    if (merge) {
-        ProtobufCMessage *merged = NULL;
-        char text[1024];
-        if (zube_merge_patch_apply (live, patch, &merged, text, sizeof text) != 0) {
-            zube_cli_error ("unable to parse \"%s\": %s", patch, text);
-            protobuf_c_message_free_unpacked (live, NULL);
-            return 1;
-        }
+    //  A patch that does not apply here is sent anyway: the server's
+    //  answer names the failing operation as Kubernetes words it
+    ProtobufCMessage *merged = NULL;
+    char text[1024];
+    int applied = zube_patch_apply (live, zube_patch_type_parse (patch_type), patch, &merged,
+                                    text, sizeof text);
+    if (applied == ZUBE_PATCH_BAD) {
+        zube_cli_error ("unable to parse \"%s\": %s", patch, text);
+        protobuf_c_message_free_unpacked (live, NULL);
+        return 1;
+    }
+    if (applied == 0) {
         bool same = zubectl_objects_equal (merged, live);
         protobuf_c_message_free_unpacked (merged, NULL);
         if (same) {
@@ -111,7 +115,8 @@ zubectl_patch (zubectl_t *self, const zubectl_command_t *command, int argc, char
         {.name = "patch", .short_name = 'p', .type = ZUBE_CLI_STRING, .value = &patch,
          .value_name = "PATCH", .help = "The patch to apply, as JSON (YAML is not accepted)"},
         {.name = "type", .type = ZUBE_CLI_STRING, .value = &type, .value_name = "TYPE",
-         .help = "merge or strategic (applied as merge); default strategic"},
+         .help = "json (RFC 6902), merge (RFC 7386) or strategic (default; the list merge "
+                 "keys zube-apiserver(1) lists)"},
         {0}};
     char *args[argc + 1];
     int count = zubectl_parse (self, command, flags, argc, argv, args);
@@ -143,12 +148,7 @@ zubectl_patch (zubectl_t *self, const zubectl_command_t *command, int argc, char
         zube_cli_error ("--type must be one of [json merge strategic], not \"%s\"", type);
         return 1;
     }
-    //  Strategic merge is a merge here (docs/api-protocol.md): compare the
-    //  same way, send what the user asked for.
-    int rc = s_patch (self, kind, name, patch_type, patch, "patched", "patched (no change)");
-    if (rc == 0 && strcmp (type, "json") != 0)
-        return 0;
-    return rc;
+    return s_patch (self, kind, name, patch_type, patch, "patched", "patched (no change)");
 }
 
 //  label and annotate: KEY=VALUE sets, KEY- removes.

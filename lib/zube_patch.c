@@ -173,7 +173,7 @@ zube_patch_apply (const ProtobufCMessage *object, zube_patch_type_t type,
         rc = ZUBE_PATCH_FAILED;
     }
     if (rc == 0 && s_decode (tree, object->descriptor, result_p, error, error_size))
-        rc = ZUBE_PATCH_FAILED;
+        rc = ZUBE_PATCH_BAD;
     zube_json_free (&tree);
     return rc;
 }

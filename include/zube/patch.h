@@ -42,9 +42,12 @@ typedef enum {
 } zube_patch_type_t;
 
 //  What zube_patch_apply answers besides 0.
-#define ZUBE_PATCH_BAD -1    //  the patch document is malformed
-#define ZUBE_PATCH_FAILED -2 //  it does not apply (a failed test, a missing path,
-                             //  a result that is not a valid object)
+//  The patch is malformed, or its result is not a valid object of the
+//  kind (an unknown field, a wrong type): Kubernetes' BadRequest.
+#define ZUBE_PATCH_BAD -1
+//  It does not apply: a failed test, a missing path, a list item without
+//  its merge key (Kubernetes' Invalid, 422).
+#define ZUBE_PATCH_FAILED -2
 
 //  The type a patch's content type names (NULL or "": merge).
 zube_patch_type_t zube_patch_type_parse (const char *content_type);

@@ -1324,6 +1324,53 @@ api_registry_patch (zube_apiserver_t *self, zube_bus_request_t *request)
 //  Delete
 
 static bool
+s_remove_string (char ***list, size_t *count, const char *value)
+{
+    bool removed = false;
+    for (size_t i = 0; i < *count;) {
+        if ((*list)[i] && streq ((*list)[i], value)) {
+            free ((*list)[i]);
+            memmove (&(*list)[i], &(*list)[i + 1], (*count - i - 1) * sizeof (char *));
+            (*count)--;
+            removed = true;
+        } else
+            i++;
+    }
+    return removed;
+}
+
+//  Kubernetes' deletionFinalizersForGarbageCollection: Orphan (or
+//  orphanDependents true) sets the orphan finalizer, Foreground
+//  foregroundDeletion, Background neither; without a policy the object
+//  keeps the ones it has (the default of every kind zube serves is
+//  Background). True when meta's finalizers changed.
+static bool
+s_propagation_finalizers (const Zube__DeleteRequest *req, Zube__ObjectMeta *meta)
+{
+    const char *policy = req->propagation_policy && *req->propagation_policy
+                             ? req->propagation_policy
+                         : req->has_orphan_dependents
+                             ? (req->orphan_dependents ? "Orphan" : "Background")
+                             : NULL;
+    if (!policy)
+        return false;
+    bool orphan = streq (policy, "Orphan");
+    bool foreground = streq (policy, "Foreground");
+    bool changed = false;
+    if (!orphan)
+        changed |= s_remove_string (&meta->finalizers, &meta->n_finalizers, "orphan");
+    if (!foreground)
+        changed |= s_remove_string (&meta->finalizers, &meta->n_finalizers,
+                                    "foregroundDeletion");
+    const char *wanted = orphan ? "orphan" : foreground ? "foregroundDeletion" : NULL;
+    if (wanted && !s_has_string (meta->finalizers, meta->n_finalizers, wanted)) {
+        s_add_string (&meta->finalizers, &meta->n_finalizers, wanted);
+        changed = true;
+    }
+    return changed;
+}
+
+static bool
 s_prepare_delete (zube_apiserver_t *self, api_pending_t *pending)
 {
     Zube__DeleteRequest *req = (Zube__DeleteRequest *)pending->message;
@@ -1334,6 +1381,22 @@ s_prepare_delete (zube_apiserver_t *self, api_pending_t *pending)
             ? (req->namespace_ && *req->namespace_ ? req->namespace_ : "default")
             : NULL;
     const char *name = req->name ? req->name : "";
+    const char *policy = req->propagation_policy;
+    if (policy && *policy && !streq (policy, "Orphan") && !streq (policy, "Foreground") &&
+        !streq (policy, "Background")) {
+        api_reply_error (self, request, ZUBE_BAD_REQUEST, kind, name, NULL,
+                         "propagationPolicy: Unsupported value: \"%s\": supported values: "
+                         "\"Foreground\", \"Background\", \"Orphan\"",
+                         policy);
+        return false;
+    }
+    if (policy && *policy && req->has_orphan_dependents) {
+        api_reply_error (self, request, ZUBE_BAD_REQUEST, kind, name, NULL,
+                         "orphanDependents: Invalid value: %s: orphanDependents and "
+                         "propagationPolicy cannot be both set",
+                         req->orphan_dependents ? "true" : "false");
+        return false;
+    }
     if (!*name || api_key (kind, ns, name, pending->key, sizeof pending->key) < 0) {
         api_reply_not_found (self, request, kind, name);
         return false;
@@ -1388,6 +1451,8 @@ s_prepare_delete (zube_apiserver_t *self, api_pending_t *pending)
         req->preconditions && ((req->preconditions->resource_version &&
                                 *req->preconditions->resource_version) ||
                                (req->preconditions->uid && *req->preconditions->uid));
+    //  Propagation: the finalizers the garbage collector acts on
+    bool finalizers_changed = s_propagation_finalizers (req, meta);
     //  Graceful deletion: what stays, with deletionTimestamp set
     bool graceful = false;
     char when[32];
@@ -1396,7 +1461,7 @@ s_prepare_delete (zube_apiserver_t *self, api_pending_t *pending)
         bool finalized = (!ns_object->spec || ns_object->spec->n_finalizers == 0) &&
                          meta->n_finalizers == 0;
         if (!(meta->deletion_timestamp && finalized)) {
-            if (meta->deletion_timestamp) {
+            if (meta->deletion_timestamp && !finalizers_changed) {
                 api_reply_object (self, request, kind, value, size, revision);
                 goto done;
             }
@@ -1431,25 +1496,30 @@ s_prepare_delete (zube_apiserver_t *self, api_pending_t *pending)
         }
         if (bound_pod && grace > 0) {
             if (meta->deletion_timestamp && meta->has_deletion_grace_period_seconds &&
-                meta->deletion_grace_period_seconds <= grace) {
+                meta->deletion_grace_period_seconds <= grace && !finalizers_changed) {
                 api_reply_object (self, request, kind, value, size, revision);
                 goto done;
             }
             graceful = true;
-            api_timestamp (when, sizeof when, grace);
-            api_set_string (&meta->deletion_timestamp, when);
-            meta->has_deletion_grace_period_seconds = true;
-            meta->deletion_grace_period_seconds = grace;
+            if (!(meta->deletion_timestamp && meta->has_deletion_grace_period_seconds &&
+                  meta->deletion_grace_period_seconds <= grace)) {
+                api_timestamp (when, sizeof when, grace);
+                api_set_string (&meta->deletion_timestamp, when);
+                meta->has_deletion_grace_period_seconds = true;
+                meta->deletion_grace_period_seconds = grace;
+            }
         } else if (meta->n_finalizers > 0) {
-            if (meta->deletion_timestamp) {
+            if (meta->deletion_timestamp && !finalizers_changed) {
                 api_reply_object (self, request, kind, value, size, revision);
                 goto done;
             }
             graceful = true;
-            api_timestamp (when, sizeof when, 0);
-            api_set_string (&meta->deletion_timestamp, when);
-            meta->has_deletion_grace_period_seconds = true;
-            meta->deletion_grace_period_seconds = 0;
+            if (!meta->deletion_timestamp) {
+                api_timestamp (when, sizeof when, 0);
+                api_set_string (&meta->deletion_timestamp, when);
+                meta->has_deletion_grace_period_seconds = true;
+                meta->deletion_grace_period_seconds = 0;
+            }
         }
     }
     if (graceful) {

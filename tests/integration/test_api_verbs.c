@@ -280,6 +280,129 @@ test_strategic_patch (void)
 }
 
 //  ---------------------------------------------------------------------
+//  Deletion propagation
+
+static Zube__ConfigMap *
+s_configmap (const char *name)
+{
+    char yaml[256];
+    snprintf (yaml, sizeof yaml,
+              "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n", name);
+    return (Zube__ConfigMap *)s_decode (yaml, &zube__config_map__descriptor);
+}
+
+static bool
+s_has_finalizer (const Zube__ObjectMeta *meta, const char *name)
+{
+    for (size_t i = 0; i < meta->n_finalizers; i++)
+        if (strcmp (meta->finalizers[i], name) == 0)
+            return true;
+    return false;
+}
+
+static void
+test_propagation (void)
+{
+    zube_api_error_t error;
+    const char *names[] = {"orphan-me", "fg", "bg", "old-style", "bad"};
+    for (size_t i = 0; i < 5; i++) {
+        Zube__ConfigMap *map = s_configmap (names[i]);
+        ZT_ASSERT_INT_EQ (zube_api_create (s_main.api, "configmaps", "default",
+                                           &map->base, false, NULL, &error),
+                          ZUBE_OK);
+        S_FREE (map);
+    }
+    //  Orphan: the orphan finalizer and deletionTimestamp; the object stays
+    Zube__ConfigMap *deleted = NULL;
+    zube_api_delete_options_t orphan = {.grace_period_seconds = -1,
+                                        .propagation_policy = "Orphan"};
+    ZT_ASSERT_INT_EQ (zube_api_delete (s_main.api, "configmaps", "default", "orphan-me",
+                                       &orphan, (ProtobufCMessage **)&deleted, &error),
+                      ZUBE_OK);
+    ZT_ASSERT (deleted->metadata->deletion_timestamp != NULL);
+    ZT_ASSERT (s_has_finalizer (deleted->metadata, "orphan"));
+    S_FREE (deleted);
+    Zube__ConfigMap *got = NULL;
+    ZT_ASSERT_INT_EQ (zube_api_get (s_main.api, "configmaps", "default", "orphan-me",
+                                    (ProtobufCMessage **)&got, &error),
+                      ZUBE_OK);
+    ZT_ASSERT_INT_EQ (got->metadata->n_finalizers, 1);
+    ZT_ASSERT (got->metadata->deletion_timestamp != NULL);
+    //  Removing the finalizer (the garbage collector's part) deletes it
+    ZT_ASSERT_INT_EQ (zube_api_patch (s_main.api, "configmaps", "default", "orphan-me",
+                                      "application/json-patch+json",
+                                      "[{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}]",
+                                      NULL, false, NULL, &error),
+                      ZUBE_OK);
+    ZT_ASSERT_INT_EQ (zube_api_get (s_main.api, "configmaps", "default", "orphan-me",
+                                    NULL, &error),
+                      ZUBE_NOT_FOUND);
+    S_FREE (got);
+
+    //  Foreground: foregroundDeletion; a second delete with Background
+    //  takes it away again, and the object goes at once
+    zube_api_delete_options_t foreground = {.grace_period_seconds = -1,
+                                            .propagation_policy = "Foreground"};
+    ZT_ASSERT_INT_EQ (zube_api_delete (s_main.api, "configmaps", "default", "fg",
+                                       &foreground, (ProtobufCMessage **)&deleted, &error),
+                      ZUBE_OK);
+    ZT_ASSERT (s_has_finalizer (deleted->metadata, "foregroundDeletion"));
+    ZT_ASSERT (!s_has_finalizer (deleted->metadata, "orphan"));
+    ZT_ASSERT (deleted->metadata->deletion_timestamp != NULL);
+    S_FREE (deleted);
+    ZT_ASSERT_INT_EQ (zube_api_get (s_main.api, "configmaps", "default", "fg", NULL,
+                                    &error),
+                      ZUBE_OK);
+    zube_api_delete_options_t background = {.grace_period_seconds = -1,
+                                            .propagation_policy = "Background"};
+    ZT_ASSERT_INT_EQ (zube_api_delete (s_main.api, "configmaps", "default", "fg",
+                                       &background, NULL, &error),
+                      ZUBE_OK);
+    ZT_ASSERT_INT_EQ (zube_api_get (s_main.api, "configmaps", "default", "fg", NULL,
+                                    &error),
+                      ZUBE_NOT_FOUND);
+    //  Background on an object without finalizers: gone at once
+    ZT_ASSERT_INT_EQ (zube_api_delete (s_main.api, "configmaps", "default", "bg",
+                                       &background, NULL, &error),
+                      ZUBE_OK);
+    ZT_ASSERT_INT_EQ (zube_api_get (s_main.api, "configmaps", "default", "bg", NULL,
+                                    &error),
+                      ZUBE_NOT_FOUND);
+    //  orphanDependents: true is Orphan; with a policy too, BadRequest
+    Zube__DeleteRequest request = ZUBE__DELETE_REQUEST__INIT;
+    request.resource = "configmaps";
+    request.namespace_ = "default";
+    request.name = "old-style";
+    request.has_orphan_dependents = true;
+    request.orphan_dependents = true;
+    request.propagation_policy = "Foreground";
+    ZT_ASSERT_INT_EQ (
+        zube_api_call (s_main.api, "delete", &request.base, NULL, NULL, &error),
+        ZUBE_BAD_REQUEST);
+    ZT_ASSERT_STR_CONTAINS (error.message, "cannot be both set");
+    request.propagation_policy = NULL;
+    ZT_ASSERT_INT_EQ (
+        zube_api_call (s_main.api, "delete", &request.base, NULL, NULL, &error), ZUBE_OK);
+    ZT_ASSERT_INT_EQ (zube_api_get (s_main.api, "configmaps", "default", "old-style",
+                                    (ProtobufCMessage **)&got, &error),
+                      ZUBE_OK);
+    ZT_ASSERT (s_has_finalizer (got->metadata, "orphan"));
+    S_FREE (got);
+    //  An unknown policy: BadRequest naming it, nothing changed
+    zube_api_delete_options_t bad = {.grace_period_seconds = -1,
+                                     .propagation_policy = "Sideways"};
+    ZT_ASSERT_INT_EQ (zube_api_delete (s_main.api, "configmaps", "default", "bad", &bad,
+                                       NULL, &error),
+                      ZUBE_BAD_REQUEST);
+    ZT_ASSERT_STR_CONTAINS (error.message, "\"Sideways\"");
+    ZT_ASSERT_INT_EQ (zube_api_get (s_main.api, "configmaps", "default", "bad",
+                                    (ProtobufCMessage **)&got, &error),
+                      ZUBE_OK);
+    ZT_ASSERT (got->metadata->deletion_timestamp == NULL);
+    S_FREE (got);
+}
+
+//  ---------------------------------------------------------------------
 
 int
 main (void)
@@ -301,6 +424,7 @@ main (void)
     ZT_RUN (test_scale);
     ZT_RUN (test_json_patch);
     ZT_RUN (test_strategic_patch);
+    ZT_RUN (test_propagation);
     zt_cluster_stop (&s_main, zt_failed_count > 0);
     return zt_done ();
 }

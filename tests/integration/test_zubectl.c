@@ -617,6 +617,91 @@ test_delete (void)
     zt_run_free (&result);
 }
 
+//  scale, patch --type json|strategic, delete --cascade
+static void
+test_scale_patch_cascade (void)
+{
+    char path[600];
+    s_write_file ("scale.yaml",
+                  "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n"
+                  "  replicas: 2\n  selector:\n    matchLabels:\n      app: web\n"
+                  "  template:\n    metadata:\n      labels:\n        app: web\n"
+                  "    spec:\n      containers:\n      - name: app\n        image: nginx\n",
+                  path, sizeof path);
+    zt_run_t result;
+    S_RUN_OK (result, "apply", "-f", path);
+    zt_run_free (&result);
+    S_RUN_OK (result, "scale", "deployment", "web", "--replicas", "5");
+    ZT_ASSERT_STR_EQ (result.out, "deployment.apps/web scaled\n");
+    zt_run_free (&result);
+    S_RUN_OK (result, "get", "deployment", "web", "-o", "json");
+    ZT_ASSERT_STR_CONTAINS (result.out, "\"replicas\": 5");
+    zt_run_free (&result);
+    //  --current-replicas is a precondition
+    result = s_zubectl ("scale", "deployment/web", "--current-replicas", "2", "--replicas",
+                        "1", NULL);
+    ZT_ASSERT_EXIT (result, 1);
+    ZT_ASSERT_STR_EQ (result.err, "error: Expected replicas to be 2, was 5\n");
+    zt_run_free (&result);
+    S_RUN_OK (result, "scale", "deployment/web", "--current-replicas", "5", "--replicas", "0");
+    ZT_ASSERT_STR_EQ (result.out, "deployment.apps/web scaled\n");
+    zt_run_free (&result);
+    //  A stale --resource-version: Conflict from the server
+    result = s_zubectl ("scale", "deployment", "web", "--resource-version", "1",
+                        "--replicas", "3", NULL);
+    ZT_ASSERT_EXIT (result, 1);
+    ZT_ASSERT_STR_CONTAINS (result.err, "Error from server (Conflict)");
+    zt_run_free (&result);
+    result = s_zubectl ("scale", "deployment", "web", NULL);
+    ZT_ASSERT_EXIT (result, 1);
+    ZT_ASSERT_STR_CONTAINS (result.err, "--replicas=COUNT flag is required");
+    zt_run_free (&result);
+    result = s_zubectl ("scale", "configmap", "cfg", "--replicas", "1", NULL);
+    ZT_ASSERT_EXIT (result, 1);
+    ZT_ASSERT_STR_CONTAINS (result.err, "Error from server (NotFound)");
+    zt_run_free (&result);
+
+    //  JSON patch: applied, then a failing test names its operation
+    S_RUN_OK (result, "patch", "deployment", "web", "--type", "json", "-p",
+              "[{\"op\":\"replace\",\"path\":\"/spec/replicas\",\"value\":4}]");
+    ZT_ASSERT_STR_EQ (result.out, "deployment.apps/web patched\n");
+    zt_run_free (&result);
+    result = s_zubectl ("patch", "deployment", "web", "--type", "json", "-p",
+                        "[{\"op\":\"test\",\"path\":\"/spec/replicas\",\"value\":9}]", NULL);
+    ZT_ASSERT_EXIT (result, 1);
+    ZT_ASSERT_STR_CONTAINS (result.err, "The Deployment \"web\" is invalid: patch: ");
+    ZT_ASSERT_STR_CONTAINS (result.err, "operation 0 (test /spec/replicas)");
+    zt_run_free (&result);
+    //  Strategic (the default): a container added by name, the other kept
+    S_RUN_OK (result, "patch", "deployment", "web", "-p",
+              "{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"log\","
+              "\"image\":\"busybox\"}]}}}}");
+    zt_run_free (&result);
+    S_RUN_OK (result, "get", "deployment", "web", "-o", "json");
+    ZT_ASSERT_STR_CONTAINS (result.out, "\"name\": \"app\"");
+    ZT_ASSERT_STR_CONTAINS (result.out, "\"name\": \"log\"");
+    zt_run_free (&result);
+
+    //  --cascade=orphan keeps the object, with the orphan finalizer
+    S_RUN_OK (result, "delete", "deployment", "web", "--cascade=orphan");
+    ZT_ASSERT_STR_EQ (result.out, "deployment.apps \"web\" deleted\n");
+    zt_run_free (&result);
+    S_RUN_OK (result, "get", "deployment", "web", "-o", "json");
+    ZT_ASSERT_STR_CONTAINS (result.out, "\"orphan\"");
+    ZT_ASSERT_STR_CONTAINS (result.out, "\"deletionTimestamp\"");
+    zt_run_free (&result);
+    result = s_zubectl ("delete", "deployment", "web", "--cascade=sideways", NULL);
+    ZT_ASSERT_EXIT (result, 1);
+    ZT_ASSERT_STR_CONTAINS (result.err, "invalid cascade value (sideways)");
+    zt_run_free (&result);
+    //  background (the default) takes the finalizer away: gone
+    S_RUN_OK (result, "delete", "deployment", "web");
+    zt_run_free (&result);
+    result = s_zubectl ("get", "deployment", "web", NULL);
+    ZT_ASSERT_EXIT (result, 1);
+    zt_run_free (&result);
+}
+
 static void
 test_backup_restore (void)
 {
@@ -685,6 +770,7 @@ main (void)
         {"test_errors", test_errors},
         {"test_get_watch", test_get_watch},
         {"test_delete", test_delete},
+        {"test_scale_patch_cascade", test_scale_patch_cascade},
         {"test_backup_restore", test_backup_restore},
     };
     int failed_before = zt_failed_count;

@@ -472,7 +472,7 @@ test_patch_apply_types (void)
                                         "[{\"op\":\"add\",\"path\":\"/spec/bogus\","
                                         "\"value\":1}]",
                                         &out, error, sizeof error),
-                      ZUBE_PATCH_FAILED);
+                      ZUBE_PATCH_BAD);
     ZT_ASSERT_STR_CONTAINS (error, "unknown field \"bogus\"");
     ZT_ASSERT (out == (ProtobufCMessage *)1);
 
