@@ -795,6 +795,19 @@ test_silent_reconnect_keeps_routing_id (void)
     //  Served through the new connection, by the same process
     for (int round = 0; round < 20; round++) {
         text = s_call_text (bus, "relayed", "pid", 10000);
+        if (!text) {
+            char names[4][128];
+            uint64_t deaths = 0;
+            int instances = s_broker_instances (bus, "relayed", names, &deaths);
+            printf ("# round %d: relay accepted %d, broker lists %d instances, %" PRIu64
+                    " deaths\n",
+                    round, atomic_load (&s_relay.accepted), instances, deaths);
+            char path[512];
+            snprintf (path, sizeof path, "%s/children.log", s_dir);
+            zt_log_tail (path, 30);
+            snprintf (path, sizeof path, "%s/broker.log", s_dir);
+            zt_log_tail (path, 30);
+        }
         ZT_ASSERT (text);
         ZT_ASSERT_INT_EQ (atoi (text), child);
         free (text);
