@@ -10,9 +10,10 @@
     Heartbeats: node i renews its Lease at phase i/N of the renew
     interval, so N nodes spread evenly; its status is written every
     status report period (5 min, Kubernetes' nodeStatusReportFrequency),
-    spread the same way. Lease and status writes are unconditional: a
-    node's lease and status have one writer, checked at start (a Lease
-    renewed recently by another holder is a conflict). */
+    spread the same way. A Lease renewed recently by another holder is a
+    conflict at start; after that renewals are optimistic (at the Lease's
+    resourceVersion, re-read on Conflict, see Lease below). Node status
+    writes are unconditional: a node's status has one writer. */
 #define _GNU_SOURCE
 #include "zubelet.h"
 #include "zube/codec.h"
@@ -510,16 +511,75 @@ s_register_next (zubelet_t *self)
 
 //  ---------------------------------------------------------------------
 //  Lease
+//
+//  Renewals are optimistic, as the kubelet's: the Lease last read or
+//  written is updated at its resourceVersion with our holder and a new
+//  renewTime. A Conflict (another writer, or a restarted zubelet's older
+//  copy) re-reads the Lease and renews that, so labels or annotations
+//  others put on it are kept and no renewal is skipped.
+
+#define ZL_LEASE_RETRIES 5
+
+//  Keeps the Lease the API answered (NULL: forget it, create next time)
+static void
+s_lease_keep (zl_node_t *node, const ProtobufCMessage *lease)
+{
+    free (node->lease_data);
+    node->lease_data = NULL;
+    node->lease_size = 0;
+    if (!lease)
+        return;
+    size_t size = protobuf_c_message_get_packed_size (lease);
+    node->lease_data = malloc (size ? size : 1);
+    if (!node->lease_data)
+        return;
+    protobuf_c_message_pack (lease, node->lease_data);
+    node->lease_size = (uint32_t)size;
+}
+
+static void
+s_lease_got (zubelet_t *self, zube_status_t status, ProtobufCMessage *object,
+             const zube_api_error_t *error, void *arg)
+{
+    zl_node_t *node = (zl_node_t *)arg;
+    node->lease_in_flight = false;
+    if (self->closing)
+        return;
+    if (status == ZUBE_OK && object) {
+        s_lease_keep (node, object);
+        node->lease_exists = true;
+    } else if (status == ZUBE_NOT_FOUND) {
+        s_lease_keep (node, NULL);
+        node->lease_exists = false;
+    } else {
+        zube_log_warn ("msg=\"cannot read the lease after a conflict\" node=%s error=\"%s\"",
+                       node->name, error ? error->message : "");
+        return;     //  the next interval tries again
+    }
+    s_lease_renew (self, node);
+}
+
+static void
+s_lease_reread (zubelet_t *self, zl_node_t *node)
+{
+    Zube__GetRequest request = ZUBE__GET_REQUEST__INIT;
+    request.resource = "leases";
+    request.namespace_ = ZL_LEASE_NAMESPACE;
+    request.name = node->name;
+    if (zl_call (self, "get", &request.base, &zube__lease__descriptor, s_lease_got, node) == 0)
+        node->lease_in_flight = true;
+}
 
 static void
 s_lease_done (zubelet_t *self, zube_status_t status, ProtobufCMessage *object,
               const zube_api_error_t *error, void *arg)
 {
-    (void)object;
     zl_node_t *node = (zl_node_t *)arg;
     node->lease_in_flight = false;
     if (status == ZUBE_OK) {
+        s_lease_keep (node, object);
         node->lease_exists = true;
+        node->lease_retries = 0;
         int64_t now = zl_now_mono ();
         if (node->last_renew_ms) {
             int64_t gap = now - node->last_renew_ms;
@@ -535,11 +595,16 @@ s_lease_done (zubelet_t *self, zube_status_t status, ProtobufCMessage *object,
     if (self->closing)
         return;
     self->stats.renew_errors++;
-    if (status == ZUBE_NOT_FOUND && node->lease_exists) {
+    bool retry = node->lease_retries++ < ZL_LEASE_RETRIES;
+    if (retry && (status == ZUBE_CONFLICT || status == ZUBE_ALREADY_EXISTS)) {
+        //  Someone else wrote it: renew what is there now
+        self->stats.renew_conflicts++;
+        zube_log_debug ("msg=\"lease renewal conflict: reading it again\" node=%s",
+                        node->name);
+        s_lease_reread (self, node);
+    } else if (retry && status == ZUBE_NOT_FOUND && node->lease_exists) {
+        s_lease_keep (node, NULL);
         node->lease_exists = false;
-        s_lease_renew (self, node);
-    } else if (status == ZUBE_ALREADY_EXISTS && !node->lease_exists) {
-        node->lease_exists = true;
         s_lease_renew (self, node);
     } else
         zube_log_warn ("msg=\"lease renewal failed\" node=%s error=\"%s\"", node->name,
@@ -551,31 +616,59 @@ s_lease_renew (zubelet_t *self, zl_node_t *node)
 {
     if (node->lease_in_flight)
         return;
+    if (node->lease_exists && !node->lease_data) {
+        s_lease_reread (self, node);
+        return;
+    }
     char renew[48], acquire[48];
     struct timespec ts;
     clock_gettime (CLOCK_REALTIME, &ts);
     zl_format_micro_time ((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, renew,
                           sizeof renew);
     zl_format_micro_time (node->registered_s * 1000000, acquire, sizeof acquire);
-    Zube__Lease lease = ZUBE__LEASE__INIT;
+    Zube__Lease fresh = ZUBE__LEASE__INIT;
     Zube__ObjectMeta meta = ZUBE__OBJECT_META__INIT;
-    Zube__LeaseSpec spec = ZUBE__LEASE_SPEC__INIT;
-    lease.api_version = "coordination.k8s.io/v1";
-    lease.kind = "Lease";
-    meta.name = node->name;
-    meta.namespace_ = ZL_LEASE_NAMESPACE;
-    lease.metadata = &meta;
-    spec.holder_identity = self->identity;
-    spec.has_lease_duration_seconds = true;
-    spec.lease_duration_seconds = self->config.lease_duration_s;
-    spec.renew_time = renew;
-    spec.acquire_time = acquire;
-    lease.spec = &spec;
-    uint8_t data[1024];
-    size_t size = zube__lease__get_packed_size (&lease);
-    if (size > sizeof data)
+    Zube__LeaseSpec fresh_spec = ZUBE__LEASE_SPEC__INIT;
+    Zube__Lease *lease = &fresh;
+    Zube__Lease *stored = node->lease_data
+                              ? zube__lease__unpack (NULL, node->lease_size, node->lease_data)
+                              : NULL;
+    if (stored && stored->metadata)
+        lease = stored;
+    else {
+        fresh.api_version = "coordination.k8s.io/v1";
+        fresh.kind = "Lease";
+        meta.name = node->name;
+        meta.namespace_ = ZL_LEASE_NAMESPACE;
+        fresh.metadata = &meta;
+    }
+    Zube__LeaseSpec *spec = lease->spec;
+    if (!spec)
+        lease->spec = spec = &fresh_spec;
+    //  Fields we set point into this frame; the stored ones are put back
+    //  before the stored lease is freed
+    char *their_holder = spec->holder_identity, *their_renew = spec->renew_time,
+         *their_acquire = spec->acquire_time;
+    bool taken_over = !their_holder || !streq (their_holder, self->identity);
+    spec->holder_identity = self->identity;
+    spec->has_lease_duration_seconds = true;
+    spec->lease_duration_seconds = self->config.lease_duration_s;
+    spec->renew_time = renew;
+    if (taken_over || !their_acquire)
+        spec->acquire_time = acquire;
+    size_t size = zube__lease__get_packed_size (lease);
+    uint8_t *data = malloc (size ? size : 1);
+    if (data)
+        zube__lease__pack (lease, data);
+    spec->holder_identity = their_holder;
+    spec->renew_time = their_renew;
+    spec->acquire_time = their_acquire;
+    if (lease->spec == &fresh_spec)
+        lease->spec = NULL;
+    if (stored)
+        zube__lease__free_unpacked (stored, NULL);
+    if (!data)
         return;
-    zube__lease__pack (&lease, data);
     int rc;
     if (node->lease_exists) {
         Zube__UpdateRequest request = ZUBE__UPDATE_REQUEST__INIT;
@@ -585,7 +678,8 @@ s_lease_renew (zubelet_t *self, zl_node_t *node)
         request.has_object = true;
         request.object.data = data;
         request.object.len = size;
-        rc = zl_call (self, "update", &request.base, NULL, s_lease_done, node);
+        rc = zl_call (self, "update", &request.base, &zube__lease__descriptor, s_lease_done,
+                      node);
     } else {
         Zube__CreateRequest request = ZUBE__CREATE_REQUEST__INIT;
         request.resource = "leases";
@@ -593,8 +687,10 @@ s_lease_renew (zubelet_t *self, zl_node_t *node)
         request.has_object = true;
         request.object.data = data;
         request.object.len = size;
-        rc = zl_call (self, "create", &request.base, NULL, s_lease_done, node);
+        rc = zl_call (self, "create", &request.base, &zube__lease__descriptor, s_lease_done,
+                      node);
     }
+    free (data);
     if (rc == 0)
         node->lease_in_flight = true;
 }
@@ -609,6 +705,7 @@ s_lease_timer (zubelet_t *self, zl_timer_t *timer)
     if (next <= now)
         next = now + interval;
     zl_timer_set (self, timer, next);
+    node->lease_retries = 0;
     if (node->state == ZL_NODE_READY)
         s_lease_renew (self, node);
 }

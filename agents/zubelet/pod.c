@@ -845,6 +845,40 @@ s_sandbox (zubelet_t *self, zl_pod_t *p, int64_t *wake)
     return true;
 }
 
+//  spec.activeDeadlineSeconds, counted from status.startTime as the
+//  kubelet does: past it the pod is killed and Failed (DeadlineExceeded).
+//  Answers true when it has run out.
+static bool
+s_deadline (zubelet_t *self, zl_pod_t *p, int64_t *wake)
+{
+    Zube__PodSpec *spec = p->pod->spec;
+    if (p->deadline_exceeded)
+        return true;
+    if (!spec || !spec->has_active_deadline_seconds || spec->active_deadline_seconds <= 0)
+        return false;
+    int64_t now_wall = zl_now_wall_ms ();
+    int64_t deadline = (p->start_time_s + spec->active_deadline_seconds) * 1000;
+    if (now_wall < deadline) {
+        s_arm_wake (wake, zl_now_mono () + (deadline - now_wall));
+        return false;
+    }
+    p->deadline_exceeded = true;
+    int64_t grace = spec->has_termination_grace_period_seconds
+                        ? spec->termination_grace_period_seconds
+                        : 30;
+    zube_log_info ("msg=\"pod ran past its active deadline: killing it\" pod=%s "
+                   "active_deadline_s=%" PRId64,
+                   p->key, spec->active_deadline_seconds);
+    if (p->sandbox_id[0]) {
+        for (size_t i = 0; i < p->container_count; i++)
+            if (p->containers[i].id[0] &&
+                p->containers[i].state != ZUBE_RUNTIME_CONTAINER_EXITED)
+                zube_runtime_stop_container (self->runtime, p->containers[i].id, grace * 1000);
+        zl_runtime_poke (self);
+    }
+    return true;
+}
+
 //  Whether the exited container c runs again under the pod's policy
 static bool
 s_restarts (zl_pod_t *p, zl_container_t *c)
@@ -869,7 +903,7 @@ s_pod_sync (zubelet_t *self, zl_pod_t *p)
     }
     int64_t wake = INT64_MAX;
     int64_t now = zl_now_mono ();
-    if (p->finished || !s_sandbox (self, p, &wake))
+    if (p->finished || s_deadline (self, p, &wake) || !s_sandbox (self, p, &wake))
         goto done;
 
     //  Init containers, one after the other, each to success
@@ -928,7 +962,7 @@ done:
 static const char *
 s_phase (zl_pod_t *p)
 {
-    if (p->init_failed)
+    if (p->init_failed || p->deadline_exceeded)
         return "Failed";
     for (size_t i = 0; i < p->init_count; i++)
         if (!p->containers[i].done)
@@ -1198,7 +1232,11 @@ s_status_build (zubelet_t *self, zl_pod_t *p)
                                              terminal ? "PodCompleted" : "ContainersNotReady",
                                              terminal ? NULL : message);
     }
-    if (p->sandbox_error && !p->sandbox_id[0]) {
+    if (p->deadline_exceeded) {
+        status->reason = s_str ("DeadlineExceeded");
+        status->message = s_str ("Pod was active on the node longer than the specified "
+                                 "deadline");
+    } else if (p->sandbox_error && !p->sandbox_id[0]) {
         status->reason = s_str ("SandboxCreateError");
         status->message = s_str (p->sandbox_error);
     }

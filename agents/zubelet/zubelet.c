@@ -548,12 +548,14 @@ s_stats_timer (zubelet_t *self, zl_timer_t *timer)
     zl_timer_set (self, timer, zl_now_mono () + ZL_STATS_MS);
     size_t pods = zhashx_size (self->pods);
     zube_log_info ("msg=\"stats\" nodes=%zu registered=%zu pods=%zu renewals=%" PRIu64
-                   " renew_errors=%" PRIu64 " renew_late=%" PRIu64
+                   " renew_errors=%" PRIu64 " renew_conflicts=%" PRIu64
+                   " renew_late=%" PRIu64
                    " renew_max_gap_ms=%" PRId64 " status_writes=%" PRIu64
                    " pod_events=%" PRIu64 " gaps=%" PRIu64 " repairs=%" PRIu64
                    " in_flight=%zu",
                    self->node_count, self->registered, pods, self->stats.renewals,
-                   self->stats.renew_errors, self->stats.renew_late,
+                   self->stats.renew_errors, self->stats.renew_conflicts,
+                   self->stats.renew_late,
                    self->stats.renew_max_gap_ms, self->stats.status_writes,
                    self->stats.pod_events, self->stats.gaps, self->stats.repairs,
                    zube_bus_in_flight (self->bus));
@@ -732,8 +734,10 @@ zubelet_destroy (zubelet_t **self_p)
     zl_pod_destroy_all (self);
     zube_runtime_close (&self->runtime);
     zube_plugin_host_destroy (&self->plugins);
-    for (size_t i = 0; self->nodes && i < self->node_count; i++)
+    for (size_t i = 0; self->nodes && i < self->node_count; i++) {
         free (self->nodes[i].name);
+        free (self->nodes[i].lease_data);
+    }
     free (self->nodes);
     zhashx_destroy (&self->node_by_name);
     zhashx_destroy (&self->pods);

@@ -124,10 +124,15 @@ typedef struct {
     bool lease_in_flight;
     bool status_in_flight;
     bool lease_exists;      //  created (else the first renewal creates it)
+    uint8_t lease_retries;  //  conflicts in a row
     //  Last revision applied from node/<name>/pods
     int64_t pods_rv;
     int64_t registered_s;   //  wall seconds: conditions' transition time
     int64_t last_renew_ms;  //  monotonic, last renewal acknowledged
+    //  The Lease as last read or written (packed): a renewal updates it
+    //  at its resourceVersion, keeping what other writers put there
+    uint8_t *lease_data;
+    uint32_t lease_size;
     uint32_t pod_count;
     zl_timer_t lease_timer;
     zl_timer_t status_timer;
@@ -215,6 +220,7 @@ typedef struct zl_pod_t_ {
     int refs;               //  calls in flight that point here
     bool dead;              //  forgotten; freed when refs reaches 0
     bool init_failed;       //  an init container failed, restartPolicy Never
+    bool deadline_exceeded; //  ran past spec.activeDeadlineSeconds: killed, Failed
     zl_timer_t sync_timer;
     zl_timer_t status_timer;
     struct zl_pod_t_ *next, *prev;  //  every record, live or terminating
@@ -246,6 +252,7 @@ typedef struct {
     uint64_t renewals;
     uint64_t renew_errors;
     uint64_t renew_late;        //  acknowledged more than interval + 1 s after the last
+    uint64_t renew_conflicts;   //  a renewal met a newer Lease: re-read, retried
     int64_t renew_max_gap_ms;
     uint64_t status_writes;
     uint64_t status_conflicts;

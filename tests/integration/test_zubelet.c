@@ -408,6 +408,71 @@ test_leases_renewed (void)
     }
 }
 
+//  Another writer updates shp-0004's Lease between renewals: each
+//  renewal after such a write meets a Conflict, reads the Lease again
+//  and renews that, so renewals go on and the writer's label stays
+static void
+test_lease_conflicting_writer (void)
+{
+    for (int i = 0; i < 6; i++) {
+        bool written = false;
+        for (int attempt = 0; attempt < 20 && !written; attempt++) {
+            Zube__Lease *lease = s_lease ("shp-0004");
+            ZT_ASSERT_MSG (lease && lease->metadata, "no lease for shp-0004");
+            char value[16];
+            snprintf (value, sizeof value, "%d", i);
+            Zube__ObjectMeta__LabelsEntry entry = ZUBE__OBJECT_META__LABELS_ENTRY__INIT;
+            entry.key = "test.zube.io/writer";
+            entry.value = value;
+            Zube__ObjectMeta__LabelsEntry *entries[1] = {&entry};
+            size_t n_labels = lease->metadata->n_labels;
+            Zube__ObjectMeta__LabelsEntry **labels = lease->metadata->labels;
+            lease->metadata->n_labels = 1;
+            lease->metadata->labels = entries;
+            zube_api_error_t error;
+            zube_status_t status = zube_api_update (s_api, "leases", "kube-node-lease",
+                                                    &lease->base, NULL, false, NULL, &error);
+            lease->metadata->n_labels = n_labels;
+            lease->metadata->labels = labels;
+            protobuf_c_message_free_unpacked (&lease->base, NULL);
+            ZT_ASSERT_MSG (status == ZUBE_OK || status == ZUBE_CONFLICT, "update: %.500s",
+                           error.message);
+            written = status == ZUBE_OK;
+        }
+        ZT_ASSERT_MSG (written, "the test's lease writer never won");
+        usleep (400000);
+    }
+    //  Renewals go on after the last write, and keep the label
+    char *first = s_renew_time ("shp-0004");
+    char *later = NULL;
+    for (int64_t until = zt_now_ms () + 15000; zt_now_ms () < until;) {
+        later = s_renew_time ("shp-0004");
+        if (later && first && strcmp (later, first) > 0)
+            break;
+        free (later);
+        later = NULL;
+        usleep (200000);
+    }
+    ZT_ASSERT_MSG (later, "shp-0004's lease is no longer renewed (last %s)", first);
+    free (first);
+    free (later);
+    Zube__Lease *lease = s_lease ("shp-0004");
+    ZT_ASSERT (lease && lease->metadata && lease->spec);
+    const char *label = NULL;
+    for (size_t i = 0; i < lease->metadata->n_labels; i++)
+        if (streq (lease->metadata->labels[i]->key, "test.zube.io/writer"))
+            label = lease->metadata->labels[i]->value;
+    ZT_ASSERT_MSG (label && streq (label, "5"), "the writer's label was lost: %s",
+                   label ? label : "(none)");
+    ZT_ASSERT_STR_CONTAINS (lease->spec->holder_identity, "zubelet-");
+    protobuf_c_message_free_unpacked (&lease->base, NULL);
+    char path[700];
+    snprintf (path, sizeof path, "%s/zubelet.log", s_dir);
+    char *log = zt_read_file (path);
+    ZT_ASSERT_STR_CONTAINS (log, "lease renewal conflict: reading it again\" node=shp-0004");
+    free (log);
+}
+
 //  ---------------------------------------------------------------------
 //  Pods
 
@@ -685,6 +750,50 @@ test_pod_on_unknown_node_stays_pending (void)
     ZT_ASSERT (!pod->status || !pod->status->n_container_statuses);
     protobuf_c_message_free_unpacked (&pod->base, NULL);
     ZT_ASSERT_MSG (waitpid (s_zubelet, NULL, WNOHANG) == 0, "the zubelet died");
+}
+
+//  activeDeadlineSeconds: killed once it ran that long, Failed with
+//  the kubelet's reason and message
+static void
+test_pod_active_deadline (void)
+{
+    s_create_pod ("apiVersion: v1\nkind: Pod\n"
+                  "metadata: {name: deadline}\n"
+                  "spec: {nodeName: shp-0003, activeDeadlineSeconds: 2, restartPolicy: Always, "
+                  "containers: [{name: c, image: busybox}]}\n");
+    Zube__Pod *pod = s_wait_phase ("deadline", "Running", 15000);
+    ZT_ASSERT_MSG (pod, "deadline did not run");
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+    pod = s_wait_phase ("deadline", "Failed", 15000);
+    ZT_ASSERT_MSG (pod, "deadline is not Failed");
+    ZT_ASSERT_STR_EQ (pod->status->reason, "DeadlineExceeded");
+    ZT_ASSERT_STR_EQ (pod->status->message,
+                      "Pod was active on the node longer than the specified deadline");
+    int64_t ran = 0;
+    for (int64_t until = zt_now_ms () + 10000; zt_now_ms () < until;) {
+        Zube__ContainerStatus *c = pod->status->container_statuses[0];
+        if (c->state && c->state->terminated) {
+            ran = s_time_s (c->state->terminated->finished_at) - s_time_s (pod->status->start_time);
+            break;
+        }
+        protobuf_c_message_free_unpacked (&pod->base, NULL);
+        usleep (200000);
+        pod = s_pod ("deadline");
+        ZT_ASSERT (pod && pod->status && pod->status->n_container_statuses == 1);
+    }
+    Zube__ContainerStatus *c = pod->status->container_statuses[0];
+    ZT_ASSERT_MSG (c->state && c->state->terminated, "the container was not stopped");
+    ZT_ASSERT_INT_EQ (c->restart_count, 0);
+    //  (not before the deadline; the sim's wall clock may drift a second from
+    //  ours, so no tighter bound)
+    ZT_ASSERT_MSG (ran >= 1, "stopped %" PRId64 "s after the start", ran);
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+    //  And it stays Failed: no restart under restartPolicy Always
+    usleep (1500000);
+    pod = s_pod ("deadline");
+    ZT_ASSERT_STR_EQ (s_phase (pod), "Failed");
+    ZT_ASSERT_INT_EQ (pod->status->container_statuses[0]->restart_count, 0);
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
 }
 
 //  ---------------------------------------------------------------------
@@ -1011,6 +1120,7 @@ main (void)
     } cases[] = {
         {"test_nodes_register_from_shapes", test_nodes_register_from_shapes},
         {"test_leases_renewed", test_leases_renewed},
+        {"test_lease_conflicting_writer", test_lease_conflicting_writer},
         {"test_pod_running", test_pod_running},
         {"test_pod_succeeded", test_pod_succeeded},
         {"test_pod_failed", test_pod_failed},
@@ -1019,6 +1129,7 @@ main (void)
         {"test_pod_image_missing", test_pod_image_missing},
         {"test_pod_delete_with_grace", test_pod_delete_with_grace},
         {"test_pod_on_unknown_node_stays_pending", test_pod_on_unknown_node_stays_pending},
+        {"test_pod_active_deadline", test_pod_active_deadline},
         {"test_logs_and_exec", test_logs_and_exec},
         {"test_logs_and_exec_forbidden", test_logs_and_exec_forbidden},
         {"test_kill_and_adopt", test_kill_and_adopt},
