@@ -29,6 +29,11 @@
 
 enum { ZL_PROBE_LIVENESS = 0, ZL_PROBE_READINESS = 1, ZL_PROBE_STARTUP = 2 };
 
+//  The conditions the zubelet writes; others' are kept (readiness gates)
+static const char *s_owned_conditions[ZL_COND_COUNT] = {"PodScheduled", "Initialized",
+                                                        "ContainersReady", "Ready"};
+
+
 static void s_pod_sync (zubelet_t *self, zl_pod_t *p);
 static void s_status_mark (zubelet_t *self, zl_pod_t *p);
 
@@ -244,12 +249,10 @@ s_pod_take_status (zl_pod_t *p)
         return;
     if (status->start_time && !p->start_time_s)
         p->start_time_s = zl_parse_time_ms (status->start_time) / 1000;
-    static const char *names[ZL_COND_COUNT] = {"PodScheduled", "Initialized",
-                                               "ContainersReady", "Ready"};
     for (size_t i = 0; i < status->n_conditions; i++) {
         Zube__PodCondition *cond = status->conditions[i];
         for (int k = 0; k < ZL_COND_COUNT; k++)
-            if (cond->type && streq (cond->type, names[k]) && !p->cond_status[k]) {
+            if (cond->type && streq (cond->type, s_owned_conditions[k]) && !p->cond_status[k]) {
                 p->cond_status[k] = cond->status && streq (cond->status, "True") ? 2 : 1;
                 p->cond_time_s[k] = zl_parse_time_ms (cond->last_transition_time) / 1000;
             }
@@ -1186,6 +1189,73 @@ s_not_ready (zl_container_t *c)
     return !(c->ready && c->state == ZUBE_RUNTIME_CONTAINER_RUNNING);
 }
 
+static Zube__PodCondition *
+s_condition_find (Zube__PodStatus *status, const char *type)
+{
+    for (size_t i = 0; status && i < status->n_conditions; i++)
+        if (status->conditions[i]->type && streq (status->conditions[i]->type, type))
+            return status->conditions[i];
+    return NULL;
+}
+
+//  spec.readinessGates: each gate's condition, set by others, must be
+//  True. false with the kubelet's message for the first that is not.
+static bool
+s_readiness_gates (zl_pod_t *p, char *message, size_t size)
+{
+    Zube__PodSpec *spec = p->pod->spec;
+    for (size_t i = 0; spec && i < spec->n_readiness_gates; i++) {
+        const char *type = spec->readiness_gates[i]->condition_type;
+        if (!type || !*type)
+            continue;
+        Zube__PodCondition *cond = s_condition_find (p->pod->status, type);
+        if (!cond) {
+            snprintf (message, size,
+                      "corresponding condition of pod readiness gate \"%s\" does not exist.",
+                      type);
+            return false;
+        }
+        if (!cond->status || !streq (cond->status, "True")) {
+            snprintf (message, size,
+                      "the status of pod readiness gate \"%s\" is not \"True\", but %s", type,
+                      cond->status ? cond->status : "");
+            return false;
+        }
+    }
+    return true;
+}
+
+//  Appends the conditions of the stored status that the zubelet does not
+//  own (readiness gates, DisruptionTarget, ...): a status write keeps them.
+static void
+s_conditions_keep_others (zl_pod_t *p, Zube__PodStatus *status)
+{
+    Zube__PodStatus *stored = p->pod->status;
+    for (size_t i = 0; stored && i < stored->n_conditions; i++) {
+        bool owned = false;
+        for (int k = 0; k < ZL_COND_COUNT && !owned; k++)
+            owned = stored->conditions[i]->type &&
+                    streq (stored->conditions[i]->type, s_owned_conditions[k]);
+        if (owned)
+            continue;
+        Zube__PodCondition **grown = realloc (
+            status->conditions, (status->n_conditions + 1) * sizeof *status->conditions);
+        if (!grown)
+            return;
+        status->conditions = grown;
+        const ProtobufCMessage *cond = &stored->conditions[i]->base;
+        size_t size = protobuf_c_message_get_packed_size (cond);
+        uint8_t *data = malloc (size ? size : 1);
+        if (!data)
+            return;
+        protobuf_c_message_pack (cond, data);
+        Zube__PodCondition *copy = zube__pod_condition__unpack (NULL, size, data);
+        free (data);
+        if (copy)
+            status->conditions[status->n_conditions++] = copy;
+    }
+}
+
 static Zube__PodStatus *
 s_status_build (zubelet_t *self, zl_pod_t *p)
 {
@@ -1212,7 +1282,9 @@ s_status_build (zubelet_t *self, zl_pod_t *p)
     }
     s_condition_set (p, ZL_COND_INITIALIZED, initialized, now_s);
     s_condition_set (p, ZL_COND_CONTAINERS_READY, ready, now_s);
-    s_condition_set (p, ZL_COND_READY, ready, now_s);
+    char gates[600] = "";
+    bool gates_ready = s_readiness_gates (p, gates, sizeof gates);
+    s_condition_set (p, ZL_COND_READY, ready && gates_ready, now_s);
     char incomplete[600], unready[600], message[700];
     s_names_list (p, 0, p->init_count, s_not_done, incomplete, sizeof incomplete);
     s_names_list (p, p->init_count, p->container_count, s_not_ready, unready, sizeof unready);
@@ -1228,9 +1300,15 @@ s_status_build (zubelet_t *self, zl_pod_t *p)
             s_condition (p, ZL_COND_CONTAINERS_READY, "ContainersReady",
                          terminal ? "PodCompleted" : "ContainersNotReady",
                          terminal ? NULL : message);
-        status->conditions[3] = s_condition (p, ZL_COND_READY, "Ready",
-                                             terminal ? "PodCompleted" : "ContainersNotReady",
-                                             terminal ? NULL : message);
+        status->conditions[3] =
+            s_condition (p, ZL_COND_READY, "Ready",
+                         terminal ? "PodCompleted"
+                         : ready  ? "ReadinessGatesNotReady"
+                                  : "ContainersNotReady",
+                         terminal ? NULL
+                         : ready  ? gates
+                                  : message);
+        s_conditions_keep_others (p, status);
     }
     if (p->deadline_exceeded) {
         status->reason = s_str ("DeadlineExceeded");

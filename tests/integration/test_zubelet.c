@@ -796,6 +796,97 @@ test_pod_active_deadline (void)
     protobuf_c_message_free_unpacked (&pod->base, NULL);
 }
 
+//  Sets condition TYPE of pod NAME to STATUS through pods/status, as a
+//  controller would (retried on Conflict with the zubelet's writes)
+static void
+s_set_condition (const char *name, const char *type, const char *status)
+{
+    for (int attempt = 0; attempt < 50; attempt++) {
+        Zube__Pod *pod = s_pod (name);
+        ZT_ASSERT (pod && pod->status);
+        Zube__PodCondition cond = ZUBE__POD_CONDITION__INIT;
+        cond.type = (char *) type;
+        cond.status = (char *) status;
+        cond.last_transition_time = "2024-05-01T10:00:00Z";
+        cond.reason = "SetByTest";
+        size_t n = pod->status->n_conditions;
+        Zube__PodCondition **saved = pod->status->conditions;
+        Zube__PodCondition **conditions = calloc (n + 1, sizeof *conditions);
+        size_t kept = 0;
+        for (size_t i = 0; i < n; i++)
+            if (!streq (saved[i]->type, type))
+                conditions[kept++] = saved[i];
+        conditions[kept++] = &cond;
+        pod->status->conditions = conditions;
+        pod->status->n_conditions = kept;
+        zube_api_error_t error;
+        zube_status_t rc = zube_api_update (s_api, "pods", "default", &pod->base, "status",
+                                            false, NULL, &error);
+        pod->status->conditions = saved;
+        pod->status->n_conditions = n;
+        free (conditions);
+        protobuf_c_message_free_unpacked (&pod->base, NULL);
+        if (rc == ZUBE_OK)
+            return;
+        ZT_ASSERT_MSG (rc == ZUBE_CONFLICT, "update status: %.500s", error.message);
+        usleep (50000);
+    }
+    ZT_FAIL ("could not set condition %s of %s", type, name);
+}
+
+//  Polls until condition TYPE of NAME has STATUS; the pod or NULL
+static Zube__Pod *
+s_wait_condition (const char *name, const char *type, const char *status, int timeout_ms)
+{
+    for (int64_t until = zt_now_ms () + timeout_ms; zt_now_ms () < until;) {
+        Zube__Pod *pod = s_pod (name);
+        Zube__PodCondition *cond = pod ? s_condition (pod, type) : NULL;
+        if (cond && streq (cond->status, status))
+            return pod;
+        if (pod)
+            protobuf_c_message_free_unpacked (&pod->base, NULL);
+        usleep (100000);
+    }
+    return NULL;
+}
+
+//  spec.readinessGates: Ready only once every gate's condition is True;
+//  the zubelet's status writes keep the conditions it does not own
+static void
+test_pod_readiness_gates (void)
+{
+    s_create_pod ("apiVersion: v1\nkind: Pod\n"
+                  "metadata: {name: gated}\n"
+                  "spec: {nodeName: shp-0003, readinessGates: [{conditionType: "
+                  "example.com/lb-ready}], containers: [{name: c, image: busybox}]}\n");
+    Zube__Pod *pod = s_wait_condition ("gated", "ContainersReady", "True", 15000);
+    ZT_ASSERT_MSG (pod, "gated's containers are not ready");
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+    pod = s_wait_condition ("gated", "Ready", "False", 5000);
+    ZT_ASSERT (pod);
+    Zube__PodCondition *ready = s_condition (pod, "Ready");
+    ZT_ASSERT_STR_EQ (ready->reason, "ReadinessGatesNotReady");
+    ZT_ASSERT_STR_EQ (ready->message, "corresponding condition of pod readiness gate "
+                                      "\"example.com/lb-ready\" does not exist.");
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+
+    s_set_condition ("gated", "example.com/lb-ready", "True");
+    pod = s_wait_condition ("gated", "Ready", "True", 10000);
+    ZT_ASSERT_MSG (pod, "gated did not become Ready once its gate was True");
+    Zube__PodCondition *gate = s_condition (pod, "example.com/lb-ready");
+    ZT_ASSERT_MSG (gate && streq (gate->status, "True"), "the gate's condition was lost");
+    ZT_ASSERT_STR_EQ (gate->reason, "SetByTest");
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+
+    s_set_condition ("gated", "example.com/lb-ready", "False");
+    pod = s_wait_condition ("gated", "Ready", "False", 10000);
+    ZT_ASSERT_MSG (pod, "gated stayed Ready with its gate False");
+    ready = s_condition (pod, "Ready");
+    ZT_ASSERT_STR_CONTAINS (ready->message, "is not \"True\", but False");
+    ZT_ASSERT_STR_EQ (s_condition (pod, "ContainersReady")->status, "True");
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+}
+
 //  ---------------------------------------------------------------------
 //  Logs and exec through the node service
 
@@ -1130,6 +1221,7 @@ main (void)
         {"test_pod_delete_with_grace", test_pod_delete_with_grace},
         {"test_pod_on_unknown_node_stays_pending", test_pod_on_unknown_node_stays_pending},
         {"test_pod_active_deadline", test_pod_active_deadline},
+        {"test_pod_readiness_gates", test_pod_readiness_gates},
         {"test_logs_and_exec", test_logs_and_exec},
         {"test_logs_and_exec_forbidden", test_logs_and_exec_forbidden},
         {"test_kill_and_adopt", test_kill_and_adopt},
