@@ -661,14 +661,41 @@ zube_api_watch_since (zube_api_t *self, const char *resource, const char *namesp
                       const char *since, Zube__WatchEventBatch **batch_p,
                       zube_api_error_t *error)
 {
+    zube_api_watch_options_t options = {.namespace = namespace, .resource_version = since};
+    return zube_api_watch (self, resource, &options, batch_p, error);
+}
+
+zube_status_t
+zube_api_watch (zube_api_t *self, const char *resource,
+                const zube_api_watch_options_t *options, Zube__WatchEventBatch **batch_p,
+                zube_api_error_t *error)
+{
     if (!s_kind (resource, error))
         return ZUBE_NOT_FOUND;
+    zube_api_watch_options_t none = {0};
+    if (!options)
+        options = &none;
     Zube__WatchRequest request = ZUBE__WATCH_REQUEST__INIT;
     request.resource = (char *)resource;
-    request.namespace_ = (char *)namespace;
-    request.resource_version = (char *)since;
-    return zube_api_call (self, "watch", &request.base, &zube__watch_event_batch__descriptor,
-                          (ProtobufCMessage **)batch_p, error);
+    request.namespace_ = (char *)options->namespace;
+    request.label_selector = (char *)options->label_selector;
+    request.field_selector = (char *)options->field_selector;
+    request.resource_version = (char *)options->resource_version;
+    request.has_allow_bookmarks = options->allow_bookmarks;
+    request.allow_bookmarks = options->allow_bookmarks;
+    int saved = self->timeout_ms;
+    if (options->timeout_seconds > 0) {
+        request.has_timeout_seconds = 1;
+        request.timeout_seconds = options->timeout_seconds;
+        //  The call outlives the wait by the usual deadline
+        int64_t wait = options->timeout_seconds * 1000 + saved;
+        self->timeout_ms = wait > INT32_MAX ? INT32_MAX : (int)wait;
+    }
+    zube_status_t status =
+        zube_api_call (self, "watch", &request.base, &zube__watch_event_batch__descriptor,
+                       (ProtobufCMessage **)batch_p, error);
+    self->timeout_ms = saved;
+    return status;
 }
 
 //  --------------------------------------------------------------------------

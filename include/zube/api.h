@@ -151,6 +151,30 @@ zube_status_t zube_api_watch_since (zube_api_t *self, const char *resource,
                                     Zube__WatchEventBatch **batch_p,
                                     zube_api_error_t *error);
 
+typedef struct {
+    //  NULL or "": every namespace.
+    const char *namespace;
+    const char *label_selector;
+    const char *field_selector;
+    //  Events after this revision; NULL or "": from now.
+    const char *resource_version;
+    //  The reply may end with a BOOKMARK event carrying only the
+    //  revision the reply got to (always when it holds no event).
+    bool allow_bookmarks;
+    //  > 0: when nothing matches yet, the server waits up to this long
+    //  for an event (or, with bookmarks, the bookmark interval) before
+    //  answering; an empty batch is the watch's clean end. The call's
+    //  deadline is stretched by as much. 0: answer at once.
+    int64_t timeout_seconds;
+} zube_api_watch_options_t;
+
+//  A watch request with every option (options may be NULL: from now, at
+//  once). The answer is the events after resource_version in order, as
+//  zube_api_watch_since, or GONE.
+zube_status_t zube_api_watch (zube_api_t *self, const char *resource,
+                              const zube_api_watch_options_t *options,
+                              Zube__WatchEventBatch **batch_p, zube_api_error_t *error);
+
 //  Any method: packs request, unpacks an OK reply with reply_desc into
 //  *reply_p (when both are not NULL).
 zube_status_t zube_api_call (zube_api_t *self, const char *method,

@@ -614,6 +614,9 @@ zube_apiserver_new (const zube_apiserver_config_t *config, char *error, size_t e
         return NULL;
     }
     snprintf (self->instance, sizeof self->instance, "%s", zube_bus_instance (self->bus));
+    self->bookmark_interval_ms = config->bookmark_interval_ms < 0    ? 0
+                                 : config->bookmark_interval_ms ? config->bookmark_interval_ms
+                                                                : API_BOOKMARK_INTERVAL_MS;
     self->watch = api_watch_new (self, config->window ? config->window : 100000);
     if (!self->watch) {
         snprintf (error, error_size, "cannot read the event log of %s: %s",

@@ -30,6 +30,10 @@ typedef struct {
     //  Commit on the bus thread, between gathering batches, instead of on
     //  a commit thread of its own (with a second store handle).
     bool single_thread;
+    //  BOOKMARK events on every api/<resource> topic and to waiting
+    //  watches that allow them, every this many ms; 0: the default
+    //  (60000); -1: none.
+    int bookmark_interval_ms;
 } zube_apiserver_config_t;
 
 //  Opens the store, loads the policy and connects to the bus. NULL with

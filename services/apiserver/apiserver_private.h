@@ -39,6 +39,11 @@
 #define API_LEASE_RENEW_MS 1000
 #define API_LEASE_EXPIRE_MS 5000
 #define API_FOLLOW_MS 25
+//  A parked watch is answered this long before its caller's deadline.
+#define API_WATCH_MARGIN_MS 500
+//  BOOKMARK events on the bus, by default (Kubernetes sends them about
+//  once a minute).
+#define API_BOOKMARK_INTERVAL_MS 60000
 
 typedef enum {
     API_VERB_CREATE = 0,
@@ -77,6 +82,8 @@ typedef struct {
     bool scalable;
     //  Last revision published on api/<resource>, as followed.
     int64_t topic_rv;
+    //  Revision of the last BOOKMARK published there.
+    int64_t bookmark_rv;
 } api_kind_t;
 
 typedef struct _api_pending_t api_pending_t;
@@ -158,6 +165,8 @@ struct _zube_apiserver_t {
 
     api_watch_t *watch;
     api_backup_t *backup;
+    //  BOOKMARK events every this often (0: none).
+    int64_t bookmark_interval_ms;
 
     //  Namespace name -> "Active" or "Terminating" (static strings),
     //  kept by the follower.

@@ -33,6 +33,7 @@ typedef struct {
     long long window;
     const char *log_level;
     bool single_thread;
+    int bookmark_interval_ms;
 } s_options_t;
 
 static void
@@ -57,6 +58,8 @@ s_usage (FILE *stream)
         "  --data-dir DIR       where the default lmdb store lives [./zube-data]\n"
         "  --policy FILE        authorization policy (YAML) [built-in]\n"
         "  --window N           events kept in memory for watch [100000]\n"
+        "  --bookmark-interval SECONDS  BOOKMARK events to idle watches and\n"
+        "                       topics this often; 0: none [60]\n"
         "  --commit-thread on|off  commit on a thread of its own while the next\n"
         "                       batch is gathered [on]\n"
         "  --log-level LEVEL    debug, info, warn, error, off [info]\n"
@@ -84,7 +87,7 @@ s_options_parse (s_options_t *options, int argc, char *argv[])
         static const char *with_value[] = {"--bus",    "--certs",  "--name",
                                            "--config", "--store",  "--data-dir",
                                            "--policy", "--window", "--log-level",
-                                           "--commit-thread"};
+                                           "--commit-thread", "--bookmark-interval"};
         const char *equals = strchr (arg, '=');
         size_t name_size = equals ? (size_t)(equals - arg) : strlen (arg);
         size_t index;
@@ -156,6 +159,23 @@ s_options_parse (s_options_t *options, int argc, char *argv[])
             }
             options->single_thread = streq (value, "off");
             break;
+        case 10: {
+            //  Seconds, fractions allowed (tests shorten it)
+            char *end = NULL;
+            errno = 0;
+            double seconds = strtod (value, &end);
+            if (errno || *end || !(seconds >= 0 && seconds <= 86400)) {
+                fprintf (stderr,
+                         "zube-apiserver: --bookmark-interval: expected seconds between "
+                         "0 and 86400, got \"%s\"\n",
+                         value);
+                return -1;
+            }
+            options->bookmark_interval_ms = seconds == 0 ? -1 : (int)(seconds * 1000 + 0.5);
+            if (options->bookmark_interval_ms == 0)
+                options->bookmark_interval_ms = 1;
+            break;
+        }
         }
     }
     if (options->insecure && (options->certs || options->name)) {
@@ -234,6 +254,7 @@ main (int argc, char *argv[])
         .policy_path = options.policy,
         .window = (size_t)options.window,
         .single_thread = options.single_thread,
+        .bookmark_interval_ms = options.bookmark_interval_ms,
     };
     zube_config_bus_config (config, &server_config.bus);
     zube_apiserver_t *server = zube_apiserver_new (&server_config, error, sizeof error);

@@ -64,6 +64,12 @@ struct _api_watch_t {
     int64_t lease_seen_ms;  //  when that mod revision was first seen
     bool lease_released;
     uint64_t published_events;
+    //  Bookmarks (0: none) and the watches waiting for an event
+    int64_t bookmark_interval_ms;
+    int64_t next_bookmark_ms;
+    struct _s_watcher_t **parked;
+    size_t parked_count;
+    size_t parked_capacity;
 };
 
 static int64_t
@@ -332,6 +338,45 @@ s_publish (zube_apiserver_t *self)
     watch->published = watch->revision;
 }
 
+static void s_parked_service (zube_apiserver_t *self, bool moved, bool all);
+static int64_t s_parked_next_ms (api_watch_t *watch);
+static void s_bookmark_event (Zube__WatchEvent *event, const api_kind_t *kind, int64_t rv,
+                              char *rv_text, uint8_t *object);
+
+//  Publishes a BOOKMARK on every api/<resource> topic that has not had
+//  one at the revision followed, once everything up to it is published:
+//  its prev is the topic's last event, so subscribers still see gaps,
+//  and its revision lets them move forward while the topic is quiet.
+static void
+s_publish_bookmarks (zube_apiserver_t *self)
+{
+    api_watch_t *watch = self->watch;
+    if (!watch->publisher || watch->published < watch->revision)
+        return;
+    char rv[24], prev[24], topic[160];
+    api_format_rv (rv, watch->revision);
+    for (size_t i = 0; i < self->kind_count; i++) {
+        api_kind_t *kind = &self->kinds[i];
+        if (kind->bookmark_rv >= watch->revision)
+            continue;
+        Zube__WatchEvent event = ZUBE__WATCH_EVENT__INIT;
+        uint8_t object[API_RV_SUFFIX_MAX];
+        s_bookmark_event (&event, kind, watch->revision, rv, object);
+        api_format_rv (prev, kind->topic_rv);
+        snprintf (topic, sizeof topic, "api/%s", kind->kind->resource);
+        event.prev_resource_version = prev;
+        event.topic = topic;
+        size_t size = zube__watch_event__get_packed_size (&event);
+        uint8_t *packed = api_scratch (&self->scratch2, &self->scratch2_size, size);
+        if (!packed)
+            return;
+        zube__watch_event__pack (&event, packed);
+        if (zube_bus_publish (self->bus, topic, packed, size) != 0)
+            zube_log_warn ("msg=\"cannot publish a bookmark\" topic=%s", topic);
+        kind->bookmark_rv = watch->revision;
+    }
+}
+
 void
 api_watch_follow (zube_apiserver_t *self)
 {
@@ -340,6 +385,7 @@ api_watch_follow (zube_apiserver_t *self)
     //  not yet durable: its events are read once it is (writer.c)
     if (self->inflight)
         return;
+    int64_t start = watch->revision;
     for (int round = 0; round < 1000; round++) {
         int64_t store_revision = 0;
         int64_t before = watch->revision;
@@ -364,6 +410,7 @@ api_watch_follow (zube_apiserver_t *self)
             break;
     }
     s_publish (self);
+    s_parked_service (self, watch->revision > start, false);
     watch->next_follow_ms = s_now_ms () + API_FOLLOW_MS;
 }
 
@@ -464,6 +511,9 @@ void
 api_watch_release (zube_apiserver_t *self)
 {
     api_watch_t *watch = self->watch;
+    //  Parked watches end cleanly, before the bus goes
+    if (watch && self->store)
+        s_parked_service (self, false, true);
     if (!watch || !watch->publisher || !self->store)
         return;
     api_watch_follow (self);
@@ -498,9 +548,19 @@ api_watch_tick (zube_apiserver_t *self)
             watch->compacted_to = watch->published - keep;
         watch->next_compact_ms = now + API_LEASE_RENEW_MS;
     }
+    if (watch->bookmark_interval_ms && now >= watch->next_bookmark_ms) {
+        s_publish_bookmarks (self);
+        watch->next_bookmark_ms = now + watch->bookmark_interval_ms;
+    }
+    if (watch->parked_count && s_parked_next_ms (watch) <= now)
+        s_parked_service (self, false, false);
     int64_t next = watch->next_follow_ms;
     if (watch->next_lease_ms < next)
         next = watch->next_lease_ms;
+    if (watch->bookmark_interval_ms && watch->next_bookmark_ms < next)
+        next = watch->next_bookmark_ms;
+    if (s_parked_next_ms (watch) < next)
+        next = s_parked_next_ms (watch);
     int64_t wait = next - s_now_ms ();
     return wait < 0 ? 0 : (int)wait;
 }
@@ -545,6 +605,33 @@ s_matches (s_watch_reply_t *reply, const api_kind_t *kind, const char *ns,
 }
 
 static int
+s_reply_grow (s_watch_reply_t *reply)
+{
+    size_t capacity = reply->capacity ? reply->capacity * 2 : 64;
+    Zube__WatchEvent **grown = realloc (reply->events, capacity * sizeof *grown);
+    if (!grown)
+        return -1;
+    reply->events = grown;
+    reply->capacity = capacity;
+    return 0;
+}
+
+//  A BOOKMARK event at rv (rv_text its decimal form): the object holds
+//  only metadata.resourceVersion, written into object
+//  (API_RV_SUFFIX_MAX bytes), as Kubernetes sends it.
+static void
+s_bookmark_event (Zube__WatchEvent *event, const api_kind_t *kind, int64_t rv,
+                  char *rv_text, uint8_t *object)
+{
+    event->type = "BOOKMARK";
+    event->resource = (char *)kind->kind->resource;
+    event->resource_version = rv_text;
+    event->has_object = true;
+    event->object.data = object;
+    event->object.len = api_with_rv (kind, "", 0, rv, object);
+}
+
+static int
 s_reply_add (s_watch_reply_t *reply, zube_store_event_type_t type, int64_t revision,
              const char *ns, const char *name, const uint8_t *value, size_t size)
 {
@@ -553,14 +640,8 @@ s_reply_add (s_watch_reply_t *reply, zube_store_event_type_t type, int64_t revis
         reply->full = true;
         return -1;
     }
-    if (reply->count == reply->capacity) {
-        size_t capacity = reply->capacity ? reply->capacity * 2 : 64;
-        Zube__WatchEvent **grown = realloc (reply->events, capacity * sizeof *grown);
-        if (!grown)
-            return -1;
-        reply->events = grown;
-        reply->capacity = capacity;
-    }
+    if (reply->count == reply->capacity && s_reply_grow (reply) != 0)
+        return -1;
     Zube__WatchEvent *event = calloc (1, sizeof *event + size + API_RV_SUFFIX_MAX + 48);
     if (!event)
         return -1;
@@ -623,52 +704,59 @@ s_log_event (void *arg, const zube_store_event_t *store_event)
     return 0;
 }
 
-void
-api_watch_handle (zube_apiserver_t *self, zube_bus_request_t *request)
+//  A watch being answered: what it asks for, and (parked) until when it
+//  may wait for an event.
+typedef struct _s_watcher_t {
+    zube_bus_request_t *request;
+    Zube__WatchRequest *req;
+    s_watch_reply_t reply;
+    int64_t since;
+    //  Parked: the answer is due at deadline_ms (timeoutSeconds, or just
+    //  before the caller's own deadline) or, with bookmarks, at
+    //  bookmark_ms; sooner when an event matches.
+    int64_t deadline_ms;
+    int64_t bookmark_ms;
+} s_watcher_t;
+
+static void
+s_reply_clear (s_watch_reply_t *reply)
 {
-    Zube__WatchRequest *req = (Zube__WatchRequest *)zube_bus_request_unpack_or_reject (
-        request, &zube__watch_request__descriptor);
-    if (!req) {
-        self->errors++;
+    for (size_t i = 0; i < reply->count; i++) {
+        free (reply->events[i]->namespace_);
+        free (reply->events[i]->name);
+        free (reply->events[i]);
+    }
+    reply->count = 0;
+    reply->bytes = 0;
+    reply->full = false;
+}
+
+static void
+s_watcher_destroy (s_watcher_t **watcher_p)
+{
+    s_watcher_t *watcher = *watcher_p;
+    if (!watcher)
         return;
-    }
+    s_reply_clear (&watcher->reply);
+    free (watcher->reply.events);
+    zube_selector_destroy (&watcher->reply.labels);
+    zube_field_selector_destroy (&watcher->reply.fields);
+    if (watcher->req)
+        zube__watch_request__free_unpacked (watcher->req, NULL);
+    free (watcher);
+    *watcher_p = NULL;
+}
+
+//  Gathers the matching events after watcher->since into its reply;
+//  *through_p is how far that got. False after answering an error (Gone,
+//  storage).
+static bool
+s_collect (zube_apiserver_t *self, s_watcher_t *watcher, int64_t *through_p)
+{
     api_watch_t *watch = self->watch;
-    s_watch_reply_t reply = {.self = self};
-    char error[512];
-    int64_t through = 0;
-    const api_kind_t *kind = api_registry_kind (self, request, req->resource);
-    if (!kind)
-        goto done;
-    reply.kind = kind;
-    reply.ns = kind->kind->namespaced && req->namespace_ && *req->namespace_
-                   ? req->namespace_
-                   : NULL;
-    if (!api_authorize (self, request, "watch", kind, NULL, reply.ns, NULL, NULL, NULL))
-        goto done;
-    if (req->label_selector && *req->label_selector &&
-        zube_selector_parse (req->label_selector, &reply.labels, error, sizeof error) !=
-            0) {
-        api_reply_error (self, request, ZUBE_BAD_REQUEST, kind, NULL, NULL, "%s", error);
-        goto done;
-    }
-    if (req->field_selector && *req->field_selector &&
-        zube_field_selector_parse (req->field_selector, kind->kind->resource,
-                                   &reply.fields, error, sizeof error) != 0) {
-        api_reply_error (self, request, ZUBE_BAD_REQUEST, kind, NULL, NULL, "%s", error);
-        goto done;
-    }
-    int64_t since = api_parse_rv (req->resource_version);
-    if (since < 0) {
-        api_reply_error (self, request, ZUBE_BAD_REQUEST, kind, NULL, NULL,
-                         "invalid resourceVersion \"%s\"", req->resource_version);
-        goto done;
-    }
-    //  A watcher may be ahead of this instance (it heard another one)
-    if (!req->resource_version || !*req->resource_version || since > watch->revision)
-        api_watch_follow (self);
-    if (!req->resource_version || !*req->resource_version)
-        since = watch->revision;
-    through = watch->revision;
+    s_watch_reply_t *reply = &watcher->reply;
+    int64_t since = watcher->since;
+    int64_t through = watch->revision;
     if (since >= watch->base) {
         size_t low = 0, high = watch->count;
         while (low < high) {
@@ -680,10 +768,10 @@ api_watch_handle (zube_apiserver_t *self, zube_bus_request_t *request)
         }
         for (size_t i = low; i < watch->count; i++) {
             s_event_t *event = s_at (watch, i);
-            if (!s_matches (&reply, event->kind, event->ns, event->value,
+            if (!s_matches (reply, event->kind, event->ns, event->value,
                             event->value_size))
                 continue;
-            if (s_reply_add (&reply, event->type, event->revision, event->ns, event->name,
+            if (s_reply_add (reply, event->type, event->revision, event->ns, event->name,
                              event->value, event->value_size) != 0) {
                 through = event->revision - 1;
                 break;
@@ -691,53 +779,228 @@ api_watch_handle (zube_apiserver_t *self, zube_bus_request_t *request)
         }
     } else {
         //  Older than the window: the store's own log, if it still has it
-        s_log_read_t read = {.reply = &reply, .self = self, .revision = since};
+        s_log_read_t read = {.reply = reply, .self = self, .revision = since};
         int64_t store_revision = 0;
-        zube_status_t status =
-            zube_store_events (self->store, since, API_WATCH_MAX_EVENTS, s_log_event,
-                               &read, &store_revision);
+        zube_status_t status = zube_store_events (self->store, since, API_WATCH_MAX_EVENTS,
+                                                  s_log_event, &read, &store_revision);
         if (status == ZUBE_GONE) {
             int64_t revision = 0, compacted = 0;
             zube_store_revision (self->store, &revision, &compacted);
             int64_t oldest =
                 watch->base + 1 < compacted + 1 ? watch->base + 1 : compacted + 1;
-            api_reply_error (self, request, ZUBE_GONE, kind, NULL, NULL,
+            api_reply_error (self, watcher->request, ZUBE_GONE, reply->kind, NULL, NULL,
                              "too old resource version: %" PRId64 " (%" PRId64 ")", since,
                              oldest);
-            goto done;
+            return false;
         }
         if (status != ZUBE_OK) {
-            api_reply_error (self, request, ZUBE_UNAVAILABLE, kind, NULL, NULL,
-                             "storage error: %s", zube_store_error (self->store));
-            goto done;
+            api_reply_error (self, watcher->request, ZUBE_UNAVAILABLE, reply->kind, NULL,
+                             NULL, "storage error: %s", zube_store_error (self->store));
+            return false;
         }
-        through = reply.full ? read.revision : read.revision;
-        if (!reply.full && read.revision < since)
-            through = since;
+        through = read.revision < since ? since : read.revision;
     }
+    *through_p = through > since ? through : since;
+    return true;
+}
+
+//  Answers the batch gathered, up to through; with bookmark, a BOOKMARK
+//  event carrying through ends it (Kubernetes sends one as a watch's
+//  last word, so the watcher knows how far it got).
+static void
+s_answer (zube_apiserver_t *self, s_watcher_t *watcher, int64_t through, bool bookmark)
+{
+    s_watch_reply_t *reply = &watcher->reply;
     char rv[24];
-    snprintf (rv, sizeof rv, "%" PRId64, through > since ? through : since);
+    api_format_rv (rv, through);
+    Zube__WatchEvent mark = ZUBE__WATCH_EVENT__INIT;
+    uint8_t object[API_RV_SUFFIX_MAX];
+    bool room = reply->count < reply->capacity || s_reply_grow (reply) == 0;
+    if (bookmark && room && (!reply->count || reply->last < through)) {
+        s_bookmark_event (&mark, reply->kind, through, rv, object);
+        reply->events[reply->count] = &mark;
+    } else
+        bookmark = false;
     Zube__WatchEventBatch batch = ZUBE__WATCH_EVENT_BATCH__INIT;
-    batch.n_events = reply.count;
-    batch.events = reply.events;
+    batch.n_events = reply->count + (bookmark ? 1 : 0);
+    batch.events = reply->events;
     batch.resource_version = rv;
     size_t size = zube__watch_event_batch__get_packed_size (&batch);
     uint8_t *packed = api_scratch (&self->scratch2, &self->scratch2_size, size);
     if (packed) {
         zube__watch_event_batch__pack (&batch, packed);
-        zube_bus_respond (request, ZUBE_OK, NULL, packed, size);
+        zube_bus_respond (watcher->request, ZUBE_OK, NULL, packed, size);
     } else
+        zube_bus_respond_error (watcher->request, ZUBE_INTERNAL, "out of memory");
+    if (bookmark)
+        reply->events[reply->count] = NULL;
+}
+
+//  Parses, authorizes and resolves a watch request; NULL after answering.
+static s_watcher_t *
+s_watcher_new (zube_apiserver_t *self, zube_bus_request_t *request)
+{
+    s_watcher_t *watcher = calloc (1, sizeof *watcher);
+    if (!watcher) {
         zube_bus_respond_error (request, ZUBE_INTERNAL, "out of memory");
-done:
-    for (size_t i = 0; i < reply.count; i++) {
-        free (reply.events[i]->namespace_);
-        free (reply.events[i]->name);
-        free (reply.events[i]);
+        return NULL;
     }
-    free (reply.events);
-    zube_selector_destroy (&reply.labels);
-    zube_field_selector_destroy (&reply.fields);
-    zube__watch_request__free_unpacked (req, NULL);
+    watcher->request = request;
+    watcher->reply.self = self;
+    watcher->req = (Zube__WatchRequest *)zube_bus_request_unpack_or_reject (
+        request, &zube__watch_request__descriptor);
+    Zube__WatchRequest *req = watcher->req;
+    char error[512];
+    if (!req) {
+        self->errors++;
+        goto fail;
+    }
+    const api_kind_t *kind = api_registry_kind (self, request, req->resource);
+    if (!kind)
+        goto fail;
+    watcher->reply.kind = kind;
+    watcher->reply.ns = kind->kind->namespaced && req->namespace_ && *req->namespace_
+                            ? req->namespace_
+                            : NULL;
+    if (!api_authorize (self, request, "watch", kind, NULL, watcher->reply.ns, NULL, NULL,
+                        NULL))
+        goto fail;
+    if (req->label_selector && *req->label_selector &&
+        zube_selector_parse (req->label_selector, &watcher->reply.labels, error,
+                             sizeof error) != 0) {
+        api_reply_error (self, request, ZUBE_BAD_REQUEST, kind, NULL, NULL, "%s", error);
+        goto fail;
+    }
+    if (req->field_selector && *req->field_selector &&
+        zube_field_selector_parse (req->field_selector, kind->kind->resource,
+                                   &watcher->reply.fields, error, sizeof error) != 0) {
+        api_reply_error (self, request, ZUBE_BAD_REQUEST, kind, NULL, NULL, "%s", error);
+        goto fail;
+    }
+    watcher->since = api_parse_rv (req->resource_version);
+    if (watcher->since < 0) {
+        api_reply_error (self, request, ZUBE_BAD_REQUEST, kind, NULL, NULL,
+                         "invalid resourceVersion \"%s\"", req->resource_version);
+        goto fail;
+    }
+    if (req->has_timeout_seconds && req->timeout_seconds < 0) {
+        api_reply_error (self, request, ZUBE_BAD_REQUEST, kind, NULL, NULL,
+                         "timeoutSeconds: Invalid value: %" PRId64
+                         ": must be greater than or equal to 0",
+                         req->timeout_seconds);
+        goto fail;
+    }
+    return watcher;
+fail:
+    watcher->request = NULL;
+    s_watcher_destroy (&watcher);
+    return NULL;
+}
+
+static int
+s_park (api_watch_t *watch, s_watcher_t *watcher)
+{
+    if (watch->parked_count == watch->parked_capacity) {
+        size_t capacity = watch->parked_capacity ? watch->parked_capacity * 2 : 16;
+        s_watcher_t **grown = realloc (watch->parked, capacity * sizeof *grown);
+        if (!grown)
+            return -1;
+        watch->parked = grown;
+        watch->parked_capacity = capacity;
+    }
+    watch->parked[watch->parked_count++] = watcher;
+    return 0;
+}
+
+void
+api_watch_handle (zube_apiserver_t *self, zube_bus_request_t *request)
+{
+    api_watch_t *watch = self->watch;
+    s_watcher_t *watcher = s_watcher_new (self, request);
+    if (!watcher)
+        return;
+    Zube__WatchRequest *req = watcher->req;
+    //  A watcher may be ahead of this instance (it heard another one)
+    bool from_now = !req->resource_version || !*req->resource_version;
+    if (from_now || watcher->since > watch->revision)
+        api_watch_follow (self);
+    if (from_now)
+        watcher->since = watch->revision;
+    int64_t through = 0;
+    if (!s_collect (self, watcher, &through)) {
+        s_watcher_destroy (&watcher);
+        return;
+    }
+    //  Nothing yet and the watcher may wait (timeoutSeconds): parked until
+    //  an event, a bookmark or the timeout, within the caller's deadline
+    int remaining = zube_bus_request_remaining_ms (request);
+    if (watcher->reply.count == 0 && req->has_timeout_seconds && req->timeout_seconds > 0 &&
+        remaining > 2 * API_WATCH_MARGIN_MS) {
+        int64_t now = s_now_ms ();
+        int64_t wait = req->timeout_seconds > INT32_MAX / 1000
+                           ? INT32_MAX
+                           : req->timeout_seconds * 1000;
+        if (wait > remaining - API_WATCH_MARGIN_MS)
+            wait = remaining - API_WATCH_MARGIN_MS;
+        watcher->deadline_ms = now + wait;
+        watcher->bookmark_ms = req->allow_bookmarks && watch->bookmark_interval_ms
+                                   ? now + watch->bookmark_interval_ms
+                                   : 0;
+        watcher->since = through;
+        if (s_park (watch, watcher) == 0) {
+            zube_bus_request_defer (request);
+            return;
+        }
+    }
+    s_answer (self, watcher, through, req->allow_bookmarks);
+    s_watcher_destroy (&watcher);
+}
+
+//  The parked watches: answered once an event matches (checked after
+//  the window moved), at a bookmark, or at their deadline. all: answer
+//  every one now (shutdown, restore).
+static void
+s_parked_service (zube_apiserver_t *self, bool moved, bool all)
+{
+    api_watch_t *watch = self->watch;
+    int64_t now = s_now_ms ();
+    size_t kept = 0;
+    for (size_t i = 0; i < watch->parked_count; i++) {
+        s_watcher_t *watcher = watch->parked[i];
+        bool due = all || now >= watcher->deadline_ms;
+        bool mark = watcher->bookmark_ms && now >= watcher->bookmark_ms;
+        bool answered = false;
+        if (moved || due || mark) {
+            int64_t through = watcher->since;
+            if (!s_collect (self, watcher, &through))
+                answered = true; //  the error was the answer
+            else if (watcher->reply.count || due || mark) {
+                s_answer (self, watcher, through, watcher->req->allow_bookmarks);
+                answered = true;
+            } else
+                watcher->since = through;
+        }
+        if (answered)
+            s_watcher_destroy (&watcher);
+        else
+            watch->parked[kept++] = watcher;
+    }
+    watch->parked_count = kept;
+}
+
+//  When the next parked watch is due (INT64_MAX: none).
+static int64_t
+s_parked_next_ms (api_watch_t *watch)
+{
+    int64_t next = INT64_MAX;
+    for (size_t i = 0; i < watch->parked_count; i++) {
+        s_watcher_t *watcher = watch->parked[i];
+        if (watcher->deadline_ms < next)
+            next = watcher->deadline_ms;
+        if (watcher->bookmark_ms && watcher->bookmark_ms < next)
+            next = watcher->bookmark_ms;
+    }
+    return next;
 }
 
 //  ---------------------------------------------------------------------
@@ -788,6 +1051,8 @@ s_window_load (zube_apiserver_t *self)
 void
 api_watch_reset (zube_apiserver_t *self)
 {
+    //  What parked watches asked for may be gone: they end now
+    s_parked_service (self, false, true);
     s_window_clear (self);
     s_window_load (self);
     if (self->watch->publisher && self->watch->published > self->watch->revision)
@@ -801,6 +1066,8 @@ api_watch_new (zube_apiserver_t *self, size_t window)
     if (!watch)
         return NULL;
     watch->capacity = window;
+    watch->bookmark_interval_ms = self->bookmark_interval_ms;
+    watch->next_bookmark_ms = s_now_ms () + watch->bookmark_interval_ms;
     watch->ring = calloc (window, sizeof (s_event_t));
     watch->node_topics = zhashx_new ();
     if (!watch->ring || !watch->node_topics) {
@@ -828,6 +1095,9 @@ api_watch_destroy (api_watch_t **watch_p)
         free (watch->ring);
     }
     zhashx_destroy (&watch->node_topics);
+    for (size_t i = 0; i < watch->parked_count; i++)
+        s_watcher_destroy (&watch->parked[i]);
+    free (watch->parked);
     free (watch);
     *watch_p = NULL;
 }

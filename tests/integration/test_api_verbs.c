@@ -16,6 +16,8 @@
 #include <inttypes.h>
 
 static zt_cluster_t s_main;
+//  Bookmarks every 0.3 s, so the test sees one soon
+static const char *const s_args[] = {"--bookmark-interval", "0.3", NULL};
 
 #define S_FREE(object)                                                                   \
     do {                                                                                 \
@@ -403,6 +405,199 @@ test_propagation (void)
 }
 
 //  ---------------------------------------------------------------------
+//  Watch: timeoutSeconds, allowWatchBookmarks, bookmarks on the bus
+
+static int64_t
+s_create_configmap (const char *name)
+{
+    zube_api_error_t error;
+    Zube__ConfigMap *map = s_configmap (name), *created = NULL;
+    zube_status_t status = zube_api_create (s_main.api, "configmaps", "default", &map->base,
+                                            false, (ProtobufCMessage **)&created, &error);
+    ZT_ASSERT_MSG (status == ZUBE_OK, "create %s: %s", name, error.message);
+    int64_t rv = created ? s_rv (&created->base) : -1;
+    S_FREE (map);
+    S_FREE (created);
+    return rv;
+}
+
+static void
+test_watch_timeout (void)
+{
+    zube_api_error_t error;
+    int64_t rv = s_create_configmap ("w-0");
+    char since[24];
+    snprintf (since, sizeof since, "%" PRId64, rv);
+    //  Nothing after since: the watch ends cleanly after its timeout, an
+    //  empty batch at (at least) since
+    Zube__WatchEventBatch *batch = NULL;
+    zube_api_watch_options_t options = {.resource_version = since, .timeout_seconds = 1};
+    ZT_ASSERT_INT_EQ (zube_api_watch (s_main.api, "configmaps", &options, &batch, &error),
+                      ZUBE_OK);
+    ZT_ASSERT_INT_EQ (batch->n_events, 0);
+    ZT_ASSERT (strtoll (batch->resource_version, NULL, 10) >= rv);
+    zube__watch_event_batch__free_unpacked (batch, NULL);
+    //  With bookmarks: its last word is a BOOKMARK carrying only the
+    //  revision
+    options.allow_bookmarks = true;
+    batch = NULL;
+    ZT_ASSERT_INT_EQ (zube_api_watch (s_main.api, "configmaps", &options, &batch, &error),
+                      ZUBE_OK);
+    ZT_ASSERT_INT_EQ (batch->n_events, 1);
+    Zube__WatchEvent *mark = batch->events[0];
+    ZT_ASSERT_STR_EQ (mark->type, "BOOKMARK");
+    ZT_ASSERT_STR_EQ (mark->resource_version, batch->resource_version);
+    Zube__ConfigMap *object =
+        zube__config_map__unpack (NULL, mark->object.len, mark->object.data);
+    ZT_ASSERT (object && object->metadata);
+    ZT_ASSERT_STR_EQ (object->metadata->resource_version, batch->resource_version);
+    ZT_ASSERT (object->metadata->name == NULL);
+    S_FREE (object);
+    zube__watch_event_batch__free_unpacked (batch, NULL);
+    //  A negative timeout is BadRequest
+    options.timeout_seconds = -1;
+    Zube__WatchRequest request = ZUBE__WATCH_REQUEST__INIT;
+    request.resource = "configmaps";
+    request.has_timeout_seconds = true;
+    request.timeout_seconds = -1;
+    ZT_ASSERT_INT_EQ (zube_api_call (s_main.api, "watch", &request.base,
+                                     &zube__watch_event_batch__descriptor, NULL, &error),
+                      ZUBE_BAD_REQUEST);
+    ZT_ASSERT_STR_CONTAINS (error.message, "timeoutSeconds");
+}
+
+typedef struct {
+    bool done;
+    zube_status_t status;
+    Zube__WatchEventBatch *batch;
+} s_waiting_t;
+
+static void
+s_watch_done (zube_api_t *api, zube_status_t status, ProtobufCMessage *reply,
+              const zube_api_error_t *error, void *arg)
+{
+    (void)api, (void)error;
+    s_waiting_t *waiting = (s_waiting_t *)arg;
+    waiting->done = true;
+    waiting->status = status;
+    waiting->batch = (Zube__WatchEventBatch *)reply;
+}
+
+static void
+test_watch_waits_for_event (void)
+{
+    int64_t rv = s_create_configmap ("w-1");
+    char since[24];
+    snprintf (since, sizeof since, "%" PRId64, rv);
+    //  A watch that may wait 30 s, with a label selector the next write
+    //  does not match and the one after does
+    zube_api_set_timeout (s_main.api, 60000);
+    Zube__WatchRequest request = ZUBE__WATCH_REQUEST__INIT;
+    request.resource = "configmaps";
+    request.namespace_ = "default";
+    request.resource_version = since;
+    request.label_selector = "watched=yes";
+    request.has_timeout_seconds = true;
+    request.timeout_seconds = 30;
+    s_waiting_t waiting = {0};
+    ZT_ASSERT (zube_api_call_async (s_main.api, "watch", &request.base,
+                                    &zube__watch_event_batch__descriptor, s_watch_done,
+                                    &waiting) == 0);
+    zube_bus_poll (s_main.bus, 100);
+    ZT_ASSERT (!waiting.done);
+    s_create_configmap ("w-2");
+    Zube__ConfigMap *map = s_configmap ("w-3");
+    map->metadata->n_labels = 1;
+    map->metadata->labels = calloc (1, sizeof (void *));
+    map->metadata->labels[0] = calloc (1, sizeof (Zube__ObjectMeta__LabelsEntry));
+    zube__object_meta__labels_entry__init (map->metadata->labels[0]);
+    map->metadata->labels[0]->key = strdup ("watched");
+    map->metadata->labels[0]->value = strdup ("yes");
+    zube_api_error_t error;
+    ZT_ASSERT_INT_EQ (zube_api_create (s_main.api, "configmaps", "default", &map->base,
+                                       false, NULL, &error),
+                      ZUBE_OK);
+    S_FREE (map);
+    int64_t deadline = zt_now_ms () + 40000;
+    while (!waiting.done && zt_now_ms () < deadline)
+        zube_bus_poll (s_main.bus, 50);
+    zube_api_set_timeout (s_main.api, 10000);
+    ZT_ASSERT (waiting.done);
+    ZT_ASSERT_INT_EQ (waiting.status, ZUBE_OK);
+    ZT_ASSERT (waiting.batch != NULL);
+    if (!waiting.batch)
+        return;
+    ZT_ASSERT_INT_EQ (waiting.batch->n_events, 1);
+    ZT_ASSERT_STR_EQ (waiting.batch->events[0]->type, "ADDED");
+    ZT_ASSERT_STR_EQ (waiting.batch->events[0]->name, "w-3");
+    zube__watch_event_batch__free_unpacked (waiting.batch, NULL);
+}
+
+typedef struct {
+    int64_t last_event;
+    int64_t bookmark;
+    int64_t bookmark_prev;
+    int64_t bookmark_object_rv;
+} s_marks_t;
+
+static void
+s_on_mark (zube_bus_t *bus, const char *topic, const uint8_t *payload, size_t size,
+           void *arg)
+{
+    (void)bus;
+    s_marks_t *marks = (s_marks_t *)arg;
+    if (strcmp (topic, "api/configmaps") != 0)
+        return;
+    Zube__WatchEvent *event = zube__watch_event__unpack (NULL, size, payload);
+    if (!event)
+        return;
+    int64_t rv = strtoll (event->resource_version, NULL, 10);
+    if (strcmp (event->type, "BOOKMARK") != 0)
+        marks->last_event = rv;
+    else if (!marks->bookmark && marks->last_event) {
+        marks->bookmark = rv;
+        marks->bookmark_prev = strtoll (event->prev_resource_version, NULL, 10);
+        Zube__ConfigMap *object =
+            zube__config_map__unpack (NULL, event->object.len, event->object.data);
+        marks->bookmark_object_rv = object && object->metadata
+                                        ? strtoll (object->metadata->resource_version,
+                                                   NULL, 10)
+                                        : -1;
+        S_FREE (object);
+    }
+    zube__watch_event__free_unpacked (event, NULL);
+}
+
+static void
+test_bookmarks_on_the_bus (void)
+{
+    s_marks_t marks = {0};
+    ZT_ASSERT (zube_bus_subscribe (s_main.bus, "api/configmaps", s_on_mark, &marks) == 0);
+    zube_bus_poll (s_main.bus, 500);
+    int64_t rv = s_create_configmap ("w-4");
+    //  Another kind's write moves the revision past the topic's last event
+    ProtobufCMessage *secret = s_decode ("apiVersion: v1\nkind: Secret\nmetadata:\n"
+                                         "  name: w-5\n",
+                                         &zube__secret__descriptor);
+    zube_api_error_t error;
+    ZT_ASSERT_INT_EQ (zube_api_create (s_main.api, "secrets", "default", secret, false,
+                                       NULL, &error),
+                      ZUBE_OK);
+    S_FREE (secret);
+    int64_t deadline = zt_now_ms () + 15000;
+    while (!marks.bookmark && zt_now_ms () < deadline)
+        zube_bus_poll (s_main.bus, 50);
+    zube_bus_unsubscribe (s_main.bus, "api/configmaps");
+    ZT_ASSERT_MSG (marks.bookmark > 0, "no BOOKMARK on api/configmaps");
+    ZT_ASSERT_INT_EQ (marks.last_event, rv);
+    //  prev is the topic's last event, so no gap is reported; the
+    //  bookmark moves past it
+    ZT_ASSERT_INT_EQ (marks.bookmark_prev, rv);
+    ZT_ASSERT (marks.bookmark > rv);
+    ZT_ASSERT_INT_EQ (marks.bookmark_object_rv, marks.bookmark);
+}
+
+//  ---------------------------------------------------------------------
 
 int
 main (void)
@@ -412,6 +607,7 @@ main (void)
     setenv ("ZSYS_LOGSYSTEM", "false", 1);
     bool up = zt_cluster_start (
         &s_main, &(zt_cluster_options_t){.tag = "verbs",
+                                         .apiserver_args = s_args,
                                          .broker_log = "log",
                                          .apiserver_log = "log",
                                          .ready_timeout_ms = 15000});
@@ -425,6 +621,9 @@ main (void)
     ZT_RUN (test_json_patch);
     ZT_RUN (test_strategic_patch);
     ZT_RUN (test_propagation);
+    ZT_RUN (test_watch_timeout);
+    ZT_RUN (test_watch_waits_for_event);
+    ZT_RUN (test_bookmarks_on_the_bus);
     zt_cluster_stop (&s_main, zt_failed_count > 0);
     return zt_done ();
 }
