@@ -151,6 +151,182 @@ s_reply_wait (void *socket, uint64_t cid, int timeout_ms, s_msg_t *msg)
     return false;
 }
 
+//  Batches (docs/bus-protocol.md), written and read here from the spec,
+//  not with the library's code: one frame [0x00][0x01][varint count], then
+//  per entry [varint header size][BusHeader][varint payload size][payload].
+
+typedef struct {
+    uint8_t *data;
+    size_t size;
+    size_t count;
+} s_batch_t;
+
+static void
+s_bytes_append (s_batch_t *batch, const void *data, size_t size)
+{
+    batch->data = (uint8_t *) realloc (batch->data, batch->size + size + 1);
+    if (size)
+        memcpy (batch->data + batch->size, data, size);
+    batch->size += size;
+}
+
+static void
+s_varint_append (s_batch_t *batch, uint64_t value)
+{
+    uint8_t buffer [10];
+    size_t size = 0;
+    while (value >= 0x80) {
+        buffer [size++] = (uint8_t) (value | 0x80);
+        value >>= 7;
+    }
+    buffer [size++] = (uint8_t) value;
+    s_bytes_append (batch, buffer, size);
+}
+
+static void
+s_batch_entry_raw (s_batch_t *batch, const void *header, size_t header_size,
+                   const void *payload, size_t payload_size)
+{
+    s_varint_append (batch, header_size);
+    s_bytes_append (batch, header, header_size);
+    s_varint_append (batch, payload_size);
+    s_bytes_append (batch, payload, payload_size);
+    batch->count++;
+}
+
+static void
+s_batch_entry (s_batch_t *batch, const Zube__BusHeader *header, const char *payload)
+{
+    uint8_t packed [1024];
+    size_t size = zube__bus_header__pack (header, packed);
+    s_batch_entry_raw (batch, packed, size, payload ? payload : "",
+                       payload ? strlen (payload) : 0);
+}
+
+//  Sends the batch with its count (count < 0: the real one), and frees it
+static int
+s_batch_send (void *socket, s_batch_t *batch, long long count)
+{
+    s_batch_t frame = {NULL, 0, 0};
+    uint8_t prefix [2] = {0x00, 0x01};
+    s_bytes_append (&frame, prefix, 2);
+    s_varint_append (&frame, count < 0 ? (uint64_t) batch->count : (uint64_t) count);
+    s_bytes_append (&frame, batch->data, batch->size);
+    int rc = zmq_send (socket, frame.data, frame.size, 0);
+    free (frame.data);
+    free (batch->data);
+    memset (batch, 0, sizeof *batch);
+    return rc < 0 ? -1 : 0;
+}
+
+//  A REQUEST header as s_request_send writes it, with the next correlation id
+static Zube__BusHeader
+s_request_header (const char *service, uint32_t deadline_ms)
+{
+    Zube__BusHeader header = s_header (ZUBE__BUS_KIND__BUS_REQUEST);
+    header.service = (char *) service;
+    header.method = (char *) "work";
+    header.has_correlation_id = true;
+    header.correlation_id = s_next_cid++;
+    header.has_deadline_ms = true;
+    header.deadline_ms = deadline_ms;
+    header.client_id = (char *) "test-client";
+    header.has_sequence = true;
+    header.sequence = header.correlation_id;
+    return header;
+}
+
+//  Receives one whole message as its requests/replies (at most max):
+//  a classic message is one, a batch its entries. Returns how many, -1 when
+//  nothing came; *batch_p tells which it was.
+static int
+s_recv_entries (void *socket, int timeout_ms, s_msg_t *msgs, int max, bool *batch_p)
+{
+    s_msg_t first;
+    zmq_pollitem_t item = {socket, 0, ZMQ_POLLIN, 0};
+    *batch_p = false;
+    if (zmq_poll (&item, 1, timeout_ms < 0 ? 0 : timeout_ms) <= 0)
+        return -1;
+    zmq_msg_t part;
+    zmq_msg_init (&part);
+    if (zmq_msg_recv (&part, socket, 0) < 0) {
+        zmq_msg_close (&part);
+        return -1;
+    }
+    const uint8_t *data = (const uint8_t *) zmq_msg_data (&part);
+    size_t size = zmq_msg_size (&part);
+    if (zmq_msg_more (&part) || size == 0 || data [0] != 0x00) {
+        //  Classic: this frame is the header, the rest follows
+        memset (&first, 0, sizeof first);
+        first.header = zube__bus_header__unpack (NULL, size, data);
+        first.frames = 1;
+        while (zmq_msg_more (&part) && zmq_msg_recv (&part, socket, 0) >= 0) {
+            if (first.frames == 1) {
+                first.payload_size = zmq_msg_size (&part);
+                first.payload = (char *) malloc (first.payload_size + 1);
+                memcpy (first.payload, zmq_msg_data (&part), first.payload_size);
+                first.payload [first.payload_size] = 0;
+            }
+            first.frames++;
+        }
+        zmq_msg_close (&part);
+        msgs [0] = first;
+        return 1;
+    }
+    *batch_p = true;
+    int count = 0;
+    const uint8_t *cursor = data + 3, *end = data + size;
+    ZT_ASSERT (size >= 3 && data [1] == 0x01 && data [2] > 0 && data [2] < 0x80);
+    for (int index = 0; index < data [2] && count < max; index++) {
+        size_t lengths [2];
+        const uint8_t *parts [2];
+        for (int side = 0; side < 2; side++) {
+            uint64_t value = 0;
+            for (int shift = 0; cursor < end; shift += 7) {
+                uint8_t byte = *cursor++;
+                value |= (uint64_t) (byte & 0x7f) << shift;
+                if (!(byte & 0x80))
+                    break;
+            }
+            ZT_ASSERT (value <= (uint64_t) (end - cursor));
+            parts [side] = cursor;
+            lengths [side] = (size_t) value;
+            cursor += value;
+        }
+        s_msg_t *msg = &msgs [count++];
+        memset (msg, 0, sizeof *msg);
+        msg->header = zube__bus_header__unpack (NULL, lengths [0], parts [0]);
+        msg->payload_size = lengths [1];
+        msg->payload = (char *) malloc (lengths [1] + 1);
+        memcpy (msg->payload, parts [1], lengths [1]);
+        msg->payload [lengths [1]] = 0;
+        msg->frames = 2;
+    }
+    ZT_ASSERT (cursor == end);
+    zmq_msg_close (&part);
+    return count;
+}
+
+//  READY and HEARTBEAT of a peer that reads batches say so
+static void
+s_batches_offer (Zube__BusHeader *header, bool batch)
+{
+    header->has_batch_format = header->has_batch_max_bytes = batch;
+    header->batch_format = 1;
+    header->batch_max_bytes = 1 << 20;
+}
+
+//  Says "I read batches" to the broker, as libzube does in its heartbeats
+static void
+s_batches_announce (void *socket)
+{
+    Zube__BusHeader heartbeat = s_header (ZUBE__BUS_KIND__BUS_HEARTBEAT);
+    heartbeat.has_heartbeat_ms = true;
+    heartbeat.heartbeat_ms = HEARTBEAT_MS;
+    s_batches_offer (&heartbeat, true);
+    s_send (socket, &heartbeat, false, NULL, 0);
+}
+
 static bool
 s_call (void *socket, const char *service, const char *method, const void *payload,
         size_t payload_size, int deadline_ms, s_msg_t *reply)
@@ -340,16 +516,26 @@ s_broker_stop (broker_t *broker)
     return status;
 }
 
+//  mode: "answer", "hang"; with "batch" in it, the fake reads batches
+//  (says so in READY and heartbeats) and answers what one batch brought
+//  in one batch
+static pid_t
+s_fake_start_mode (broker_t *broker, const char *service, const char *instance,
+                   const char *certs, const char *name, const char *mode)
+{
+    const char *argv [] = {s_self, "--fake-service", broker->endpoint, service, instance,
+                           certs ? certs : "-", name ? name : "-", mode, NULL};
+    char log [600];
+    snprintf (log, sizeof log, "%s/fake-%s.log", broker->dir, instance);
+    return s_spawn (argv, log);
+}
+
 static pid_t
 s_fake_start (broker_t *broker, const char *service, const char *instance,
               const char *certs, const char *name, bool hang)
 {
-    const char *argv [] = {s_self, "--fake-service", broker->endpoint, service, instance,
-                           certs ? certs : "-", name ? name : "-", hang ? "hang" : "answer",
-                           NULL};
-    char log [600];
-    snprintf (log, sizeof log, "%s/fake-%s.log", broker->dir, instance);
-    return s_spawn (argv, log);
+    return s_fake_start_mode (broker, service, instance, certs, name,
+                              hang ? "hang" : "answer");
 }
 
 static int
@@ -392,6 +578,22 @@ s_broker_run (const char *const argv [], char **output)
 //  The fake service: READY, heartbeats, and answers
 //  "INSTANCE\nSENDER\nPAYLOAD" (or nothing, when told to hang).
 
+//  The fake's answer to request: *reply (pointing into request) and the
+//  text to send with it, "INSTANCE\nSENDER\nPAYLOAD" (zstr_free it)
+static char *
+s_fake_answer (const Zube__BusHeader *request, const char *instance, const char *payload,
+               Zube__BusHeader *reply)
+{
+    *reply = s_header (ZUBE__BUS_KIND__BUS_REPLY);
+    reply->has_correlation_id = true;
+    reply->correlation_id = request->correlation_id;
+    reply->has_route = request->has_route;
+    reply->route = request->route;
+    reply->sender = (char *) "forged-by-service";
+    return zsys_sprintf ("%s\n%s\n%s", instance, request->sender ? request->sender : "(none)",
+                         payload ? payload : "");
+}
+
 static int
 s_fake_service (int argc, char *argv [])
 {
@@ -400,7 +602,8 @@ s_fake_service (int argc, char *argv [])
     const char *endpoint = argv [2], *service = argv [3], *instance = argv [4];
     const char *certs = streq (argv [5], "-") ? NULL : argv [5];
     const char *name = streq (argv [6], "-") ? NULL : argv [6];
-    bool hang = streq (argv [7], "hang");
+    bool hang = strstr (argv [7], "hang") != NULL;
+    bool batch = strstr (argv [7], "batch") != NULL;
     void *ctx = zmq_ctx_new ();
     void *socket = s_socket (ctx, ZMQ_DEALER, endpoint, certs, NULL, name);
     Zube__BusHeader ready = s_header (ZUBE__BUS_KIND__BUS_READY);
@@ -408,25 +611,56 @@ s_fake_service (int argc, char *argv [])
     ready.instance = (char *) instance;
     ready.has_heartbeat_ms = true;
     ready.heartbeat_ms = HEARTBEAT_MS;
+    s_batches_offer (&ready, batch);
     s_send (socket, &ready, false, NULL, 0);
     int64_t last_sent = zt_now_ms ();
     char epoch [64] = "";
     pid_t parent = getppid ();
     //  Ends with its test, even one that died without stopping it
     while (getppid () == parent) {
+        if (batch) {
+            s_msg_t msgs [64];
+            bool was_batch;
+            int count = s_recv_entries (socket, 20, msgs, 64, &was_batch);
+            s_batch_t answers = {NULL, 0, 0};
+            for (int i = 0; i < count; i++) {
+                Zube__BusHeader *header = msgs [i].header;
+                if (header && header->kind == ZUBE__BUS_KIND__BUS_REQUEST && !hang) {
+                    Zube__BusHeader reply;
+                    char *text = s_fake_answer (header, instance, msgs [i].payload, &reply);
+                    if (was_batch)
+                        s_batch_entry (&answers, &reply, text);
+                    else
+                        s_send (socket, &reply, true, text, strlen (text));
+                    zstr_free (&text);
+                }
+                else
+                if (header && header->kind == ZUBE__BUS_KIND__BUS_DISCONNECT)
+                    parent = 0;
+                s_msg_clear (&msgs [i]);
+            }
+            if (answers.count) {
+                s_batch_send (socket, &answers, -1);
+                last_sent = zt_now_ms ();
+            }
+            if (!parent)
+                break;
+            if (zt_now_ms () - last_sent >= HEARTBEAT_MS) {
+                Zube__BusHeader heartbeat = s_header (ZUBE__BUS_KIND__BUS_HEARTBEAT);
+                heartbeat.has_heartbeat_ms = true;
+                heartbeat.heartbeat_ms = HEARTBEAT_MS;
+                s_batches_offer (&heartbeat, true);
+                s_send (socket, &heartbeat, false, NULL, 0);
+                last_sent = zt_now_ms ();
+            }
+            continue;
+        }
         s_msg_t msg;
         if (s_recv (socket, 20, &msg) && msg.header) {
             Zube__BusHeader *header = msg.header;
             if (header->kind == ZUBE__BUS_KIND__BUS_REQUEST && !hang) {
-                Zube__BusHeader reply = s_header (ZUBE__BUS_KIND__BUS_REPLY);
-                reply.has_correlation_id = true;
-                reply.correlation_id = header->correlation_id;
-                reply.has_route = header->has_route;
-                reply.route = header->route;
-                reply.sender = (char *) "forged-by-service";
-                char *text = zsys_sprintf ("%s\n%s\n%s", instance,
-                                           header->sender ? header->sender : "(none)",
-                                           msg.payload ? msg.payload : "");
+                Zube__BusHeader reply;
+                char *text = s_fake_answer (header, instance, msg.payload, &reply);
                 s_send (socket, &reply, true, text, strlen (text));
                 zstr_free (&text);
                 last_sent = zt_now_ms ();
@@ -808,6 +1042,321 @@ test_waiting_for_instance (void)
     s_close (&client);
     s_close (&admin);
     zt_stop (fake, SIGKILL, 1000);
+    ZT_ASSERT_INT_EQ (s_broker_stop (&broker), 0);
+}
+
+//  Collects the replies to correlation ids first..first+count-1 from socket
+//  until each has one or timeout_ms passed; counts them in seen[], checks
+//  every payload ends with "\n" + the payload sent (payloads[i]), and says
+//  whether any came in a batch and which instances answered
+static int
+s_replies_collect (void *socket, uint64_t first, int count, const char *const *payloads,
+                   int *seen, int timeout_ms, bool *batched_p, char instances [][64])
+{
+    int answered = 0;
+    *batched_p = false;
+    for (int64_t end = zt_now_ms () + timeout_ms; answered < count && zt_now_ms () < end;) {
+        s_msg_t msgs [64];
+        bool batch;
+        int got = s_recv_entries (socket, 200, msgs, 64, &batch);
+        for (int i = 0; i < got; i++) {
+            Zube__BusHeader *header = msgs [i].header;
+            ZT_ASSERT (header);
+            if (header->kind == ZUBE__BUS_KIND__BUS_REPLY) {
+                *batched_p |= batch;
+                ZT_ASSERT_MSG (header->status == ZUBE__STATUS_CODE__STATUS_OK, "status %d: %s",
+                               header->status, header->error ? header->error : "");
+                ZT_ASSERT (header->correlation_id >= first
+                           && header->correlation_id < first + (uint64_t) count);
+                int index = (int) (header->correlation_id - first);
+                char sender [64];
+                s_answer_parse (msgs [i].payload, instances [index], sender, 64);
+                ZT_ASSERT_STR_EQ (sender, "anonymous");
+                ZT_ASSERT_STR_EQ (header->sender, "anonymous");
+                const char *tail = strrchr (msgs [i].payload, '\n');
+                ZT_ASSERT (tail);
+                ZT_ASSERT_STR_EQ (tail + 1, payloads [index]);
+                seen [index]++;
+                answered++;
+            }
+            s_msg_clear (&msgs [i]);
+        }
+    }
+    return answered;
+}
+
+//  Batches: a client that said it reads batches sends 40 requests in one
+//  frame; a client that did not says nothing and sends 40 the same way.
+//  Each is load-balanced on its own over an instance that reads batches
+//  and one that does not, and answered exactly once; only the first client
+//  gets batches back, the other classic two-frame messages only.
+static void
+test_batch_round_trip (void)
+{
+    broker_t broker;
+    ZT_ASSERT (s_broker_start (&broker, "batch", (const char *[]) {"--insecure", NULL}));
+    pid_t fakes [2];
+    fakes [0] = s_fake_start_mode (&broker, "bt", "bt-batch", NULL, NULL, "answer-batch");
+    fakes [1] = s_fake_start (&broker, "bt", "bt-classic", NULL, NULL, false);
+    void *reader = s_dealer (broker.endpoint, NULL, NULL);
+    void *plain = s_dealer (broker.endpoint, NULL, NULL);
+    ZT_ASSERT (s_instances_wait (plain, "bt", 2, 5000));
+    //  The broker's heartbeat says it reads batches
+    s_batches_announce (reader);
+    s_msg_t msg;
+    ZT_ASSERT (s_recv (reader, 2000, &msg));
+    ZT_ASSERT (msg.header && msg.header->kind == ZUBE__BUS_KIND__BUS_HEARTBEAT);
+    ZT_ASSERT (msg.header->has_batch_format && msg.header->batch_format == 1);
+    ZT_ASSERT (msg.header->has_batch_max_bytes && msg.header->batch_max_bytes > 0);
+    s_msg_clear (&msg);
+    Zube__BusCounters before = s_counters (plain);
+
+    enum { COUNT = 40 };
+    void *clients [2] = {reader, plain};
+    for (int c = 0; c < 2; c++) {
+        char texts [COUNT][16];
+        const char *payloads [COUNT];
+        s_batch_t batch = {NULL, 0, 0};
+        uint64_t first = s_next_cid;
+        for (int i = 0; i < COUNT; i++) {
+            snprintf (texts [i], sizeof texts [i], "p%d-%d", c, i);
+            payloads [i] = texts [i];
+            Zube__BusHeader header = s_request_header ("bt", 5000);
+            header.sender = (char *) "forged";      //  overwritten by the broker
+            s_batch_entry (&batch, &header, texts [i]);
+        }
+        ZT_ASSERT_INT_EQ (s_batch_send (clients [c], &batch, -1), 0);
+        int seen [COUNT] = {0};
+        char instances [COUNT][64];
+        bool batched;
+        ZT_ASSERT_INT_EQ (s_replies_collect (clients [c], first, COUNT, payloads, seen, 5000,
+                                             &batched, instances), COUNT);
+        int by_batch_instance = 0;
+        for (int i = 0; i < COUNT; i++) {
+            ZT_ASSERT_INT_EQ (seen [i], 1);
+            by_batch_instance += streq (instances [i], "bt-batch");
+        }
+        ZT_ASSERT_MSG (by_batch_instance > 0 && by_batch_instance < COUNT,
+                       "%d of %d to the instance that reads batches", by_batch_instance, COUNT);
+        ZT_ASSERT_MSG (batched == (c == 0), "client %d got %s", c,
+                       batched ? "a batch" : "no batch");
+    }
+    //  Nothing more: each request had one outcome
+    bool batch;
+    for (int c = 0; c < 2; c++) {
+        s_msg_t msgs [64];
+        int got;
+        while ((got = s_recv_entries (clients [c], 300, msgs, 64, &batch)) > 0)
+            for (int i = 0; i < got; i++) {
+                ZT_ASSERT (msgs [i].header && msgs [i].header->kind != ZUBE__BUS_KIND__BUS_REPLY);
+                s_msg_clear (&msgs [i]);
+            }
+    }
+    Zube__BusCounters after = s_counters (plain);
+    ZT_ASSERT_INT_EQ (after.routed - before.routed, 2 * COUNT);
+    ZT_ASSERT_INT_EQ (after.replied - before.replied, 2 * COUNT);
+    ZT_ASSERT_INT_EQ (after.dropped - before.dropped, 0);
+    s_close (&reader);
+    s_close (&plain);
+    zt_stop (fakes [0], SIGKILL, 1000);
+    zt_stop (fakes [1], SIGKILL, 1000);
+    ZT_ASSERT_INT_EQ (s_broker_stop (&broker), 0);
+}
+
+//  Bytes that only look like a batch: whatever they hold, the broker
+//  drops them (a whole batch whose framing does not hold counts once, a bad
+//  entry of a sound batch alone), never answers them, and keeps serving
+static void
+test_batch_malformed (void)
+{
+    broker_t broker;
+    ZT_ASSERT (s_broker_start (&broker, "badbatch", (const char *[]) {"--insecure",
+                                                                      "--max-message-size",
+                                                                      "4096", NULL}));
+    pid_t fake = s_fake_start (&broker, "echo", "echo-1", NULL, NULL, false);
+    void *good = s_dealer (broker.endpoint, NULL, NULL);
+    void *bad = s_dealer (broker.endpoint, NULL, NULL);
+    ZT_ASSERT (s_instances_wait (good, "echo", 1, 5000));
+    Zube__BusCounters before = s_counters (good);
+    Zube__BusHeader request = s_request_header ("echo", 5000);
+    uint8_t packed [256];
+    size_t packed_size = zube__bus_header__pack (&request, packed);
+    int framing = 0;
+
+    //  The marker alone, a wrong format, a truncated count
+    zmq_send (bad, "\x00", 1, 0);
+    zmq_send (bad, "\x00\x02\x01\x01\x08\x00", 6, 0);
+    zmq_send (bad, "\x00\x01\x80", 3, 0);
+    framing += 3;
+    //  A count of 0, a huge count, one over the limit of 1024
+    s_batch_t batch = {NULL, 0, 0};
+    s_batch_send (bad, &batch, 0);
+    s_batch_entry (&batch, &request, "x");
+    s_batch_send (bad, &batch, 1LL << 40);
+    for (int i = 0; i < 1025; i++)
+        s_batch_entry_raw (&batch, "", 0, "", 0);     //  2 bytes each
+    s_batch_send (bad, &batch, -1);
+    framing += 3;
+    //  A count over the entries there are, and under (bytes left over)
+    s_batch_entry (&batch, &request, "x");
+    s_batch_entry (&batch, &request, "x");
+    s_batch_send (bad, &batch, 3);
+    s_batch_entry (&batch, &request, "x");
+    s_batch_entry (&batch, &request, "x");
+    s_batch_send (bad, &batch, 1);
+    framing += 2;
+    //  A header length past the end, a payload length past the end, a
+    //  length that is not a whole varint
+    s_varint_append (&batch, 1000);
+    s_bytes_append (&batch, packed, packed_size);
+    batch.count = 1;
+    s_batch_send (bad, &batch, -1);
+    s_varint_append (&batch, packed_size);
+    s_bytes_append (&batch, packed, packed_size);
+    s_varint_append (&batch, 50);
+    s_bytes_append (&batch, "short", 5);
+    batch.count = 1;
+    s_batch_send (bad, &batch, -1);
+    s_varint_append (&batch, packed_size);
+    s_bytes_append (&batch, packed, packed_size);
+    s_bytes_append (&batch, "\xff\xff", 2);
+    batch.count = 1;
+    s_batch_send (bad, &batch, -1);
+    framing += 3;
+    //  A batch frame with a second frame after it
+    s_batch_entry (&batch, &request, "x");
+    zmq_send (bad, "\x00\x01\x01", 3, ZMQ_SNDMORE);
+    zmq_send (bad, batch.data, batch.size, 0);
+    free (batch.data);
+    memset (&batch, 0, sizeof batch);
+    framing += 1;
+    //  Over --max-message-size as a whole
+    char big [3000];
+    memset (big, 'b', sizeof big - 1);
+    big [sizeof big - 1] = 0;
+    s_batch_entry (&batch, &request, big);
+    s_batch_entry (&batch, &request, big);
+    s_batch_send (bad, &batch, -1);
+    //  Random bytes after the marker and format
+    srand (7);
+    enum { NOISE = 200 };
+    for (int n = 0; n < NOISE; n++) {
+        uint8_t noise [64] = {0x00, 0x01};
+        size_t size = 2 + (size_t) (rand () % 62);
+        for (size_t i = 2; i < size; i++)
+            noise [i] = (uint8_t) rand ();
+        zmq_send (bad, noise, size, 0);
+    }
+    //  A sound batch: two good requests around an entry whose header does
+    //  not parse, one that is a HEARTBEAT, and one of version 2
+    Zube__BusHeader first = s_request_header ("echo", 5000);
+    s_batch_entry (&batch, &first, "one");
+    s_batch_entry_raw (&batch, "\xff\xff\xff", 3, "x", 1);
+    Zube__BusHeader heartbeat = s_header (ZUBE__BUS_KIND__BUS_HEARTBEAT);
+    s_batch_entry (&batch, &heartbeat, "");
+    Zube__BusHeader strange = s_request_header ("echo", 5000);
+    strange.version = (Zube__BusVersion) 2;
+    s_batch_entry (&batch, &strange, "x");
+    Zube__BusHeader second = s_request_header ("echo", 5000);
+    s_batch_entry (&batch, &second, "two");
+    ZT_ASSERT_INT_EQ (s_batch_send (bad, &batch, -1), 0);
+
+    //  Exactly the two good ones are answered, each once
+    int answered [2] = {0, 0}, others = 0;
+    s_msg_t msgs [64];
+    bool batched;
+    int got;
+    while ((got = s_recv_entries (bad, 1000, msgs, 64, &batched)) > 0)
+        for (int i = 0; i < got; i++) {
+            Zube__BusHeader *header = msgs [i].header;
+            if (header && header->kind == ZUBE__BUS_KIND__BUS_REPLY) {
+                if (header->correlation_id == first.correlation_id)
+                    answered [0]++;
+                else
+                if (header->correlation_id == second.correlation_id)
+                    answered [1]++;
+                else
+                    others++;
+            }
+            s_msg_clear (&msgs [i]);
+        }
+    ZT_ASSERT_INT_EQ (answered [0], 1);
+    ZT_ASSERT_INT_EQ (answered [1], 1);
+    ZT_ASSERT_INT_EQ (others, 0);
+    Zube__BusCounters after = s_counters (good);
+    ZT_ASSERT_INT_EQ (after.oversized - before.oversized, 1);
+    ZT_ASSERT_INT_EQ (after.routed - before.routed, 2);
+    //  Each framing case once, each noise frame at least once, the three
+    //  bad entries of the sound batch
+    ZT_ASSERT_MSG (after.dropped - before.dropped >= (uint64_t) (framing + NOISE + 3),
+                   "dropped %" PRIu64 ", expected at least %d",
+                   after.dropped - before.dropped, framing + NOISE + 3);
+    s_msg_t reply;
+    ZT_ASSERT (s_call (good, "echo", "say", "still", 5, 3000, &reply));
+    ZT_ASSERT_STR_EQ (reply.payload, "echo-1\nanonymous\nstill");
+    s_msg_clear (&reply);
+    ZT_ASSERT_INT_EQ (waitpid (broker.pid, NULL, WNOHANG), 0);
+    s_close (&good);
+    s_close (&bad);
+    zt_stop (fake, SIGKILL, 1000);
+    ZT_ASSERT_INT_EQ (s_broker_stop (&broker), 0);
+}
+
+//  Requests held in a batch by an instance that reads batches, which then
+//  dies: each gets exactly one outcome, UNAVAILABLE "died"
+static void
+test_batch_instance_dies (void)
+{
+    broker_t broker;
+    ZT_ASSERT (s_broker_start (&broker, "batchkill", (const char *[]) {"--insecure", NULL}));
+    pid_t fake = s_fake_start_mode (&broker, "slow", "slow-1", NULL, NULL, "hang-batch");
+    void *client = s_dealer (broker.endpoint, NULL, NULL);
+    void *admin = s_dealer (broker.endpoint, NULL, NULL);
+    ZT_ASSERT (s_instances_wait (admin, "slow", 1, 5000));
+    s_batches_announce (client);
+    enum { COUNT = 20 };
+    s_batch_t batch = {NULL, 0, 0};
+    uint64_t first = s_next_cid;
+    for (int i = 0; i < COUNT; i++) {
+        Zube__BusHeader header = s_request_header ("slow", 10000);
+        s_batch_entry (&batch, &header, "x");
+    }
+    ZT_ASSERT_INT_EQ (s_batch_send (client, &batch, -1), 0);
+    bool held = false;
+    for (int64_t end = zt_now_ms () + 3000; !held && zt_now_ms () < end;) {
+        Zube__BusServicesReply *services = s_services (admin, "slow");
+        Zube__BusService *entry = s_service_find (services, "slow");
+        held = entry && entry->n_instances == 1 && entry->instances [0]->in_flight == COUNT;
+        zube__bus_services_reply__free_unpacked (services, NULL);
+        if (!held)
+            usleep (20000);
+    }
+    ZT_ASSERT (held);
+    zt_stop (fake, SIGKILL, 1000);
+    int seen [COUNT] = {0}, answered = 0;
+    for (int64_t end = zt_now_ms () + 5000; answered < COUNT && zt_now_ms () < end;) {
+        s_msg_t msgs [64];
+        bool batched;
+        int got = s_recv_entries (client, 200, msgs, 64, &batched);
+        for (int i = 0; i < got; i++) {
+            Zube__BusHeader *header = msgs [i].header;
+            ZT_ASSERT (header);
+            if (header->kind == ZUBE__BUS_KIND__BUS_REPLY) {
+                ZT_ASSERT_INT_EQ (header->status, ZUBE__STATUS_CODE__STATUS_UNAVAILABLE);
+                ZT_ASSERT_STR_CONTAINS (header->error, "died");
+                ZT_ASSERT (header->correlation_id >= first
+                           && header->correlation_id < first + COUNT);
+                seen [header->correlation_id - first]++;
+                answered++;
+            }
+            s_msg_clear (&msgs [i]);
+        }
+    }
+    ZT_ASSERT_INT_EQ (answered, COUNT);
+    for (int i = 0; i < COUNT; i++)
+        ZT_ASSERT_INT_EQ (seen [i], 1);
+    s_close (&client);
+    s_close (&admin);
     ZT_ASSERT_INT_EQ (s_broker_stop (&broker), 0);
 }
 
@@ -1218,6 +1767,9 @@ main (int argc, char *argv [])
     RUN (test_reply_ownership);
     RUN (test_waiting_for_instance);
     RUN (test_malformed_input);
+    RUN (test_batch_round_trip);
+    RUN (test_batch_malformed);
+    RUN (test_batch_instance_dies);
     RUN (test_events);
     RUN (test_certs);
     RUN (test_shutdown);
