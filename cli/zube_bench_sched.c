@@ -384,9 +384,9 @@ s_wait_nodes (zube_api_t *api, long count, pid_t zubelet, int64_t timeout_ms)
     int64_t deadline = zube_cli_now_ns () + timeout_ms * 1000000;
     while (!zsys_interrupted && zube_cli_now_ns () < deadline) {
         zube_api_list_t *list = NULL;
-        zube_api_list_options_t options = {.limit = 1};
+        zube_api_list_options_t options = {0};
         if (zube_api_list (api, "nodes", &options, &list, NULL) == ZUBE_OK) {
-            long have = (long) list->count + (long) list->remaining_item_count;
+            long have = (long) list->count;
             zube_api_list_destroy (&list);
             if (have >= count)
                 return true;
@@ -394,6 +394,34 @@ s_wait_nodes (zube_api_t *api, long count, pid_t zubelet, int64_t timeout_ms)
         if (!zube_cli_process_alive (zubelet, NULL))
             return false;
         usleep (200000);
+    }
+    return false;
+}
+
+//  zube-scheduler answers `stats` once its caches are synced; wait until
+//  its node cache holds every node too.
+static bool
+s_wait_scheduler (zube_bus_t *bus, pid_t scheduler, long nodes, int64_t timeout_ms)
+{
+    int64_t deadline = zube_cli_now_ns () + timeout_ms * 1000000;
+    while (!zsys_interrupted && zube_cli_now_ns () < deadline) {
+        zube_bus_reply_t *reply = NULL;
+        bool answered = zube_bus_call (bus, "scheduler", "stats", NULL, 0, 1000, &reply) == 0
+                        && reply->status == ZUBE_OK;
+        long have = 0;
+        if (answered) {
+            char text[1024];
+            snprintf (text, sizeof text, "%.*s", (int) reply->payload_size,
+                      (const char *) reply->payload);
+            const char *at = strstr (text, "\"nodes\": ");
+            have = at ? strtol (at + 9, NULL, 10) : 0;
+        }
+        zube_bus_reply_destroy (&reply);
+        if (have >= nodes)
+            return true;
+        zube_bus_poll (bus, 100);
+        if (!zube_cli_process_alive (scheduler, NULL))
+            return false;
     }
     return false;
 }
@@ -463,8 +491,11 @@ s_end_to_end (s_bench_t *self)
         zube_cli_error ("the %ld hollow nodes did not register (logs in %s)", self->nodes, dir);
         goto done;
     }
+    if (!s_wait_scheduler (bus, pids[3], self->nodes, 120000)) {
+        zube_cli_error ("zube-scheduler did not become ready (log %s)", logs[3]);
+        goto done;
+    }
     informer = zube_informer_new (bus, &(zube_informer_config_t){.resource = "pods",
-                                                                 .namespace = S_NAMESPACE,
                                                                  .on_add = s_pod_added,
                                                                  .on_update = s_pod_updated,
                                                                  .arg = &run});

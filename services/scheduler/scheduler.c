@@ -455,6 +455,70 @@ s_report_unschedulable (zs_scheduler_t *self, zs_pod_t *pod, const char *message
 //  ---------------------------------------------------------------------
 //  The loop
 
+//  ---------------------------------------------------------------------
+//  The bus service "scheduler": stats (JSON) and metrics (Prometheus
+//  text). It is served once the caches are synced, so a caller that gets
+//  an answer knows pods are being scheduled.
+
+static char *
+s_stats_text (zs_scheduler_t *self, bool prometheus)
+{
+    zs_scheduler_stats_t stats;
+    zs_scheduler_stats (self, &stats);
+    size_t nodes = zs_cache_node_count (self->cache);
+    if (prometheus)
+        return zsys_sprintf (
+            "# TYPE scheduler_schedule_attempts_total counter\n"
+            "scheduler_schedule_attempts_total{result=\"scheduled\"} %" PRIu64 "\n"
+            "scheduler_schedule_attempts_total{result=\"unschedulable\"} %" PRIu64 "\n"
+            "scheduler_schedule_attempts_total{result=\"error\"} %" PRIu64 "\n"
+            "# TYPE scheduler_pods_bound_total counter\n"
+            "scheduler_pods_bound_total %" PRIu64 "\n"
+            "# TYPE scheduler_bind_errors_total counter\n"
+            "scheduler_bind_errors_total %" PRIu64 "\n"
+            "# TYPE scheduler_pending_pods gauge\n"
+            "scheduler_pending_pods{queue=\"active\"} %zu\n"
+            "scheduler_pending_pods{queue=\"backoff\"} %zu\n"
+            "scheduler_pending_pods{queue=\"unschedulable\"} %zu\n"
+            "scheduler_pending_pods{queue=\"binding\"} %zu\n"
+            "# TYPE scheduler_cache_size gauge\n"
+            "scheduler_cache_size{type=\"nodes\"} %zu\n"
+            "scheduler_cache_size{type=\"pods\"} %zu\n",
+            stats.scheduled, stats.unschedulable, stats.errors, stats.bound, stats.bind_errors,
+            stats.active, stats.backoff, stats.unschedulable_queue, stats.in_flight, nodes,
+            zs_cache_pod_count (self->cache));
+    return zsys_sprintf ("{\"attempts\": %" PRIu64 ", \"scheduled\": %" PRIu64
+                         ", \"unschedulable\": %" PRIu64 ", \"errors\": %" PRIu64
+                         ", \"bound\": %" PRIu64 ", \"bindErrors\": %" PRIu64
+                         ", \"activeQueue\": %zu, \"backoffQueue\": %zu"
+                         ", \"unschedulableQueue\": %zu, \"binding\": %zu"
+                         ", \"nodes\": %zu, \"pods\": %zu, \"profiles\": %zu}",
+                         stats.attempts, stats.scheduled, stats.unschedulable, stats.errors,
+                         stats.bound, stats.bind_errors, stats.active, stats.backoff,
+                         stats.unschedulable_queue, stats.in_flight, nodes,
+                         zs_cache_pod_count (self->cache), self->profiles.count);
+}
+
+static void
+s_serve (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
+{
+    (void) bus;
+    zs_scheduler_t *self = arg;
+    const char *method = zube_bus_request_method (request);
+    if (!streq (method, "stats") && !streq (method, "metrics")) {
+        zube_bus_respond_error (request, ZUBE_NOT_FOUND,
+                                "scheduler: unknown method \"%s\" (stats, metrics)", method);
+        return;
+    }
+    char *text = s_stats_text (self, streq (method, "metrics"));
+    if (!text) {
+        zube_bus_respond_error (request, ZUBE_INTERNAL, "out of memory");
+        return;
+    }
+    zube_bus_respond (request, ZUBE_OK, NULL, text, strlen (text));
+    zstr_free (&text);
+}
+
 //  Schedules one popped pod.
 static void
 s_schedule_one (zs_scheduler_t *self, zs_qpod_t *qpod)
@@ -514,6 +578,7 @@ zs_scheduler_run (zs_scheduler_t *self, volatile int *interrupted, char *error,
         return -1;
     }
     zube_log_info ("msg=\"running\" profiles=%zu", self->profiles.count);
+    bool serving = false;
     while (!*interrupted) {
         int64_t next = zs_queue_flush (self->queue, s_now_ms ());
         bool ready = zube_informer_has_synced (self->nodes) && zube_informer_has_synced (self->pods);
@@ -525,6 +590,13 @@ zs_scheduler_run (zs_scheduler_t *self, volatile int *interrupted, char *error,
         zube_bus_poll (self->bus, timeout);
         if (!ready)
             continue;
+        if (!serving) {
+            serving = true;
+            if (zube_bus_serve (self->bus, ZS_SERVICE, s_serve, self) != 0)
+                zube_log_warn ("msg=\"cannot serve\" service=" ZS_SERVICE);
+            zube_log_info ("msg=\"synced\" nodes=%zu pods=%zu", zs_cache_node_count (self->cache),
+                           zs_cache_pod_count (self->cache));
+        }
         for (int i = 0; i < S_BATCH && self->in_flight < S_MAX_IN_FLIGHT; i++) {
             zs_qpod_t *qpod = zs_queue_pop (self->queue);
             if (!qpod)

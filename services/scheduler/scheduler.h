@@ -7,6 +7,10 @@
 #include "zs_sched.h"
 #include "zube/bus.h"
 
+//  The bus service it answers on once synced: methods stats (JSON) and
+//  metrics (Prometheus text).
+#define ZS_SERVICE "scheduler"
+
 typedef struct {
     zube_bus_config_t bus;
     //  The KubeSchedulerConfiguration text, NULL for the default profile.
@@ -22,7 +26,7 @@ typedef struct {
     uint64_t unschedulable;
     uint64_t bind_errors;
     uint64_t errors;
-    size_t active, backoff, unschedulable_now, in_flight;
+    size_t active, backoff, in_flight;
     size_t unschedulable_queue;
 } zs_scheduler_stats_t;
 
