@@ -761,6 +761,9 @@ typedef struct {
     bool busy;
     int64_t started_ns;
     size_t slot;                //  update: which held object
+    //  The phase it was sent in: an interrupted run's last answers come
+    //  once the workers are already at S_PHASE_QUIT.
+    int phase;
 } s_client_t;
 
 struct s_worker_t {
@@ -840,6 +843,7 @@ s_client_send (s_client_t *self)
     size_t size = 0;
     uint8_t *data = NULL;
     int rc = -1;
+    self->phase = worker->phase;
     if (worker->phase == S_PHASE_CREATE) {
         size_t sequence = self->next_sequence++;
         s_pod_name (self, sequence, name, sizeof name);
@@ -929,23 +933,22 @@ s_client_done (zube_api_t *api, zube_status_t status, ProtobufCMessage *reply,
                const zube_api_error_t *error, void *arg)
 {
     s_client_t *self = arg;
-    s_worker_t *worker = self->worker;
     int64_t latency = zube_cli_now_ns () - self->started_ns;
     static const char *verbs[] = {[S_PHASE_CREATE] = "create", [S_PHASE_UPDATE] = "update",
                                   [S_PHASE_GET] = "get"};
     Zube__ObjectReply *answer = (Zube__ObjectReply *) reply;
     ProtobufCMessage *object = NULL;
-    if (status == ZUBE_OK && worker->phase != S_PHASE_GET)
+    if (status == ZUBE_OK && self->phase != S_PHASE_GET)
         object = answer && answer->has_object
                      ? (ProtobufCMessage *) zube__pod__unpack (NULL, answer->object.len,
                                                                answer->object.data)
                      : NULL;
-    if (status != ZUBE_OK || (worker->phase != S_PHASE_GET && !object))
-        s_client_failed (self, verbs[worker->phase], status, error);
+    if (status != ZUBE_OK || (self->phase != S_PHASE_GET && !object))
+        s_client_failed (self, verbs[self->phase], status, error);
     else {
         self->ok++;
         s_samples_add (&self->samples, latency);
-        if (worker->phase == S_PHASE_CREATE) {
+        if (self->phase == S_PHASE_CREATE) {
             if (self->created_count == self->created_capacity) {
                 size_t capacity = self->created_capacity ? self->created_capacity * 2 : 1024;
                 uint32_t *grown = realloc (self->created, capacity * sizeof *grown);
@@ -961,7 +964,7 @@ s_client_done (zube_api_t *api, zube_status_t status, ProtobufCMessage *reply,
                 object = NULL;
             }
         }
-        else if (worker->phase == S_PHASE_UPDATE) {
+        else if (self->phase == S_PHASE_UPDATE) {
             protobuf_c_message_free_unpacked (self->held[self->slot], NULL);
             self->held[self->slot] = object;
             object = NULL;
