@@ -29,6 +29,11 @@
 #define API_MAX_OBJECT_SIZE (1536 * 1024)
 //  Events per watch reply.
 #define API_WATCH_MAX_EVENTS 10000
+//  Bytes a WatchEvent adds around its object and names (type, resource,
+//  revision, field tags and lengths), counted against API_LIST_MAX_BYTES.
+#define API_WATCH_EVENT_OVERHEAD 64
+//  Bytes a list item adds around its object (tag and length).
+#define API_LIST_ITEM_OVERHEAD 8
 //  List replies stop short of the bus message limit (and say continue).
 #define API_LIST_MAX_BYTES (3 * 1024 * 1024)
 //  Writes per group commit.

@@ -688,7 +688,9 @@ s_list_item (void *arg, const zube_store_kv_t *kv)
             return 0;
     }
     if ((list->limit && list->count == list->limit) ||
-        (list->count && list->bytes + kv->value_size > API_LIST_MAX_BYTES)) {
+        (list->count && list->bytes + list->count * API_LIST_ITEM_OVERHEAD +
+                                kv->value_size + API_RV_SUFFIX_MAX >
+                            API_LIST_MAX_BYTES)) {
         list->more = true;
         return 1;
     }

@@ -635,8 +635,13 @@ static int
 s_reply_add (s_watch_reply_t *reply, zube_store_event_type_t type, int64_t revision,
              const char *ns, const char *name, const uint8_t *value, size_t size)
 {
+    //  What the event adds to the packed reply: the object, its names and
+    //  the fields and tags around them, so a reply of many small events
+    //  with long names stays under the bus limit too
+    size_t cost = size + API_RV_SUFFIX_MAX + (ns ? strlen (ns) : 0) +
+                  (name ? strlen (name) : 0) + API_WATCH_EVENT_OVERHEAD;
     if (reply->count == API_WATCH_MAX_EVENTS ||
-        (reply->count && reply->bytes + size > API_LIST_MAX_BYTES)) {
+        (reply->count && reply->bytes + cost > API_LIST_MAX_BYTES)) {
         reply->full = true;
         return -1;
     }
@@ -659,7 +664,7 @@ s_reply_add (s_watch_reply_t *reply, zube_store_event_type_t type, int64_t revis
     event->namespace_ = ns ? strdup (ns) : NULL;
     event->name = name ? strdup (name) : NULL;
     reply->events[reply->count++] = event;
-    reply->bytes += size;
+    reply->bytes += cost;
     reply->last = revision;
     return 0;
 }
