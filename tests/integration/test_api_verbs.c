@@ -11,6 +11,7 @@
 #include "core.pb-c.h"
 #include "zube/api.h"
 #include "zube/bus.h"
+#include "zube/certs.h"
 #include "zube/codec.h"
 #include <czmq.h>
 #include <inttypes.h>
@@ -185,6 +186,95 @@ test_scale (void)
     S_FREE (updated);
     S_FREE (scale);
     S_FREE (created);
+}
+
+//  Authorization: the scale subresource is its own resource
+//  (deployments/scale), as Kubernetes' RBAC has it
+static void
+test_scale_authorization (void)
+{
+    char *keys = zt_tempdir ("verbcerts");
+    char certs[512], policy[512], text[256];
+    snprintf (certs, sizeof certs, "%s/certs", keys);
+    snprintf (policy, sizeof policy, "%s/policy.yaml", keys);
+    const char *names[] = {"broker", "apiserver", "admin", "scaler", "editor"};
+    for (int i = 0; i < 5; i++)
+        ZT_ASSERT_MSG (zube_certs_create (certs, names[i], text, sizeof text) == 0, "%s",
+                       text);
+    //  admin is a built-in role
+    ZT_ASSERT (zt_write_file (policy, "roles:\n"
+                                      "- name: scaler\n"
+                                      "  rules:\n"
+                                      "  - verbs: [get, update, patch]\n"
+                                      "    resources: [deployments/scale]\n"
+                                      "- name: editor\n"
+                                      "  rules:\n"
+                                      "  - verbs: [get, update, patch]\n"
+                                      "    resources: [deployments]\n"
+                                      "bindings:\n"
+                                      "- identities: [admin]\n"
+                                      "  role: admin\n"
+                                      "- identities: [scaler]\n"
+                                      "  role: scaler\n"
+                                      "- identities: [editor]\n"
+                                      "  role: editor\n"));
+    const char *args[] = {"--policy", policy, NULL};
+    zt_cluster_t secure;
+    bool up = zt_cluster_start (&secure, &(zt_cluster_options_t){.tag = "verbs-authz",
+                                                                 .certs = certs,
+                                                                 .client_name = "admin",
+                                                                 .apiserver_args = args,
+                                                                 .broker_log = "log",
+                                                                 .apiserver_log = "log",
+                                                                 .ready_timeout_ms = 15000});
+    ZT_ASSERT_MSG (up, "the secure apiserver did not start: %s", secure.why);
+    zube_api_error_t error;
+    Zube__Deployment *deployment = s_deployment ("guarded", 1);
+    ZT_ASSERT_INT_EQ (zube_api_create (secure.api, "deployments", "default",
+                                       &deployment->base, false, NULL, &error),
+                      ZUBE_OK);
+    S_FREE (deployment);
+    const char *clients[] = {"scaler", "editor"};
+    for (int i = 0; i < 2; i++) {
+        zube_bus_t *bus = zube_bus_new (&(zube_bus_config_t){
+            .endpoint = secure.endpoint, .certs_dir = certs, .name = clients[i]});
+        zube_api_t *api = zube_api_new (bus);
+        Zube__Scale *scale = NULL;
+        zube_status_t got =
+            zube_api_get_scale (api, "deployments", "default", "guarded", &scale, &error);
+        zube_status_t patched = zube_api_patch (api, "deployments", "default", "guarded",
+                                                NULL, "{\"spec\":{\"replicas\":4}}",
+                                                "scale", false, NULL, &error);
+        char patch_error[256];
+        snprintf (patch_error, sizeof patch_error, "%s", error.message);
+        zube_status_t whole = zube_api_patch (api, "deployments", "default", "guarded",
+                                              NULL, "{\"metadata\":{\"labels\":{\"a\":\"b\"}}}",
+                                              NULL, false, NULL, &error);
+        if (i == 0) {
+            //  scaler: the subresource only
+            ZT_ASSERT_INT_EQ (got, ZUBE_OK);
+            ZT_ASSERT_INT_EQ (patched, ZUBE_OK);
+            ZT_ASSERT_INT_EQ (whole, ZUBE_FORBIDDEN);
+        } else {
+            //  editor: the object, not its scale
+            ZT_ASSERT_INT_EQ (got, ZUBE_FORBIDDEN);
+            ZT_ASSERT_INT_EQ (patched, ZUBE_FORBIDDEN);
+            ZT_ASSERT_STR_CONTAINS (patch_error, "deployments.apps \"guarded\" is forbidden");
+            ZT_ASSERT_INT_EQ (whole, ZUBE_OK);
+        }
+        S_FREE (scale);
+        zube_api_destroy (&api);
+        zube_bus_destroy (&bus);
+    }
+    Zube__Deployment *stored = NULL;
+    ZT_ASSERT_INT_EQ (zube_api_get (secure.api, "deployments", "default", "guarded",
+                                    (ProtobufCMessage **)&stored, &error),
+                      ZUBE_OK);
+    ZT_ASSERT_INT_EQ (stored->spec->replicas, 4);
+    S_FREE (stored);
+    zt_cluster_stop (&secure, zt_failed_count > 0);
+    zt_rmtree (keys);
+    free (keys);
 }
 
 //  ---------------------------------------------------------------------
@@ -618,6 +708,7 @@ main (void)
         return zt_done ();
     }
     ZT_RUN (test_scale);
+    ZT_RUN (test_scale_authorization);
     ZT_RUN (test_json_patch);
     ZT_RUN (test_strategic_patch);
     ZT_RUN (test_propagation);
