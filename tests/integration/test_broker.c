@@ -17,6 +17,7 @@
 #include "bus.pb-c.h"
 #include "zube/certs.h"
 #include "zube/version.h"
+#include "../zt_bus_batch.h"
 
 #define HEARTBEAT_MS 200
 #define HEARTBEAT_TEXT "200"
@@ -106,6 +107,16 @@ s_msg_clear (s_msg_t *msg)
     memset (msg, 0, sizeof *msg);
 }
 
+//  A NUL-terminated copy of the payload frame
+static void
+s_msg_payload_set (s_msg_t *msg, zmq_msg_t *part)
+{
+    msg->payload_size = zmq_msg_size (part);
+    msg->payload = (char *) malloc (msg->payload_size + 1);
+    memcpy (msg->payload, zmq_msg_data (part), msg->payload_size);
+    msg->payload [msg->payload_size] = 0;
+}
+
 //  Receives one whole message; false when nothing came within timeout_ms
 static bool
 s_recv (void *socket, int timeout_ms, s_msg_t *msg)
@@ -123,12 +134,8 @@ s_recv (void *socket, int timeout_ms, s_msg_t *msg)
             msg->header = zube__bus_header__unpack (NULL, zmq_msg_size (&part),
                                                     (const uint8_t *) zmq_msg_data (&part));
         else
-        if (msg->frames == 1) {
-            msg->payload_size = zmq_msg_size (&part);
-            msg->payload = (char *) malloc (msg->payload_size + 1);
-            memcpy (msg->payload, zmq_msg_data (&part), msg->payload_size);
-            msg->payload [msg->payload_size] = 0;
-        }
+        if (msg->frames == 1)
+            s_msg_payload_set (msg, &part);
         msg->frames++;
     } while (zmq_msg_more (&part));
     zmq_msg_close (&part);
@@ -149,74 +156,6 @@ s_reply_wait (void *socket, uint64_t cid, int timeout_ms, s_msg_t *msg)
         s_msg_clear (msg);
     }
     return false;
-}
-
-//  Batches (docs/bus-protocol.md), written and read here from the spec,
-//  not with the library's code: one frame [0x00][0x01][varint count], then
-//  per entry [varint header size][BusHeader][varint payload size][payload].
-
-typedef struct {
-    uint8_t *data;
-    size_t size;
-    size_t count;
-} s_batch_t;
-
-static void
-s_bytes_append (s_batch_t *batch, const void *data, size_t size)
-{
-    batch->data = (uint8_t *) realloc (batch->data, batch->size + size + 1);
-    if (size)
-        memcpy (batch->data + batch->size, data, size);
-    batch->size += size;
-}
-
-static void
-s_varint_append (s_batch_t *batch, uint64_t value)
-{
-    uint8_t buffer [10];
-    size_t size = 0;
-    while (value >= 0x80) {
-        buffer [size++] = (uint8_t) (value | 0x80);
-        value >>= 7;
-    }
-    buffer [size++] = (uint8_t) value;
-    s_bytes_append (batch, buffer, size);
-}
-
-static void
-s_batch_entry_raw (s_batch_t *batch, const void *header, size_t header_size,
-                   const void *payload, size_t payload_size)
-{
-    s_varint_append (batch, header_size);
-    s_bytes_append (batch, header, header_size);
-    s_varint_append (batch, payload_size);
-    s_bytes_append (batch, payload, payload_size);
-    batch->count++;
-}
-
-static void
-s_batch_entry (s_batch_t *batch, const Zube__BusHeader *header, const char *payload)
-{
-    uint8_t packed [1024];
-    size_t size = zube__bus_header__pack (header, packed);
-    s_batch_entry_raw (batch, packed, size, payload ? payload : "",
-                       payload ? strlen (payload) : 0);
-}
-
-//  Sends the batch with its count (count < 0: the real one), and frees it
-static int
-s_batch_send (void *socket, s_batch_t *batch, long long count)
-{
-    s_batch_t frame = {NULL, 0, 0};
-    uint8_t prefix [2] = {0x00, 0x01};
-    s_bytes_append (&frame, prefix, 2);
-    s_varint_append (&frame, count < 0 ? (uint64_t) batch->count : (uint64_t) count);
-    s_bytes_append (&frame, batch->data, batch->size);
-    int rc = zmq_send (socket, frame.data, frame.size, 0);
-    free (frame.data);
-    free (batch->data);
-    memset (batch, 0, sizeof *batch);
-    return rc < 0 ? -1 : 0;
 }
 
 //  A REQUEST header as s_request_send writes it, with the next correlation id
@@ -242,7 +181,6 @@ s_request_header (const char *service, uint32_t deadline_ms)
 static int
 s_recv_entries (void *socket, int timeout_ms, s_msg_t *msgs, int max, bool *batch_p)
 {
-    s_msg_t first;
     zmq_pollitem_t item = {socket, 0, ZMQ_POLLIN, 0};
     *batch_p = false;
     if (zmq_poll (&item, 1, timeout_ms < 0 ? 0 : timeout_ms) <= 0)
@@ -255,55 +193,28 @@ s_recv_entries (void *socket, int timeout_ms, s_msg_t *msgs, int max, bool *batc
     }
     const uint8_t *data = (const uint8_t *) zmq_msg_data (&part);
     size_t size = zmq_msg_size (&part);
+    s_msg_t *msg = &msgs [0];
+    memset (msg, 0, sizeof *msg);
     if (zmq_msg_more (&part) || size == 0 || data [0] != 0x00) {
         //  Classic: this frame is the header, the rest follows
-        memset (&first, 0, sizeof first);
-        first.header = zube__bus_header__unpack (NULL, size, data);
-        first.frames = 1;
+        msg->header = zube__bus_header__unpack (NULL, size, data);
+        msg->frames = 1;
         while (zmq_msg_more (&part) && zmq_msg_recv (&part, socket, 0) >= 0) {
-            if (first.frames == 1) {
-                first.payload_size = zmq_msg_size (&part);
-                first.payload = (char *) malloc (first.payload_size + 1);
-                memcpy (first.payload, zmq_msg_data (&part), first.payload_size);
-                first.payload [first.payload_size] = 0;
-            }
-            first.frames++;
+            if (msg->frames == 1)
+                s_msg_payload_set (msg, &part);
+            msg->frames++;
         }
         zmq_msg_close (&part);
-        msgs [0] = first;
         return 1;
     }
     *batch_p = true;
-    int count = 0;
-    const uint8_t *cursor = data + 3, *end = data + size;
-    ZT_ASSERT (size >= 3 && data [1] == 0x01 && data [2] > 0 && data [2] < 0x80);
-    for (int index = 0; index < data [2] && count < max; index++) {
-        size_t lengths [2];
-        const uint8_t *parts [2];
-        for (int side = 0; side < 2; side++) {
-            uint64_t value = 0;
-            for (int shift = 0; cursor < end; shift += 7) {
-                uint8_t byte = *cursor++;
-                value |= (uint64_t) (byte & 0x7f) << shift;
-                if (!(byte & 0x80))
-                    break;
-            }
-            ZT_ASSERT (value <= (uint64_t) (end - cursor));
-            parts [side] = cursor;
-            lengths [side] = (size_t) value;
-            cursor += value;
-        }
-        s_msg_t *msg = &msgs [count++];
-        memset (msg, 0, sizeof *msg);
-        msg->header = zube__bus_header__unpack (NULL, lengths [0], parts [0]);
-        msg->payload_size = lengths [1];
-        msg->payload = (char *) malloc (lengths [1] + 1);
-        memcpy (msg->payload, parts [1], lengths [1]);
-        msg->payload [lengths [1]] = 0;
-        msg->frames = 2;
-    }
-    ZT_ASSERT (cursor == end);
+    zt_batch_entry_t entries [64];
+    int count = zt_batch_parse (data, size, entries, max < 64 ? max : 64);
     zmq_msg_close (&part);
+    ZT_ASSERT_MSG (count > 0, "a malformed batch from the broker");
+    for (int index = 0; index < count; index++)
+        msgs [index] = (s_msg_t) {entries [index].header, entries [index].payload,
+                                  entries [index].payload_size, 2};
     return count;
 }
 
@@ -622,14 +533,14 @@ s_fake_service (int argc, char *argv [])
             s_msg_t msgs [64];
             bool was_batch;
             int count = s_recv_entries (socket, 20, msgs, 64, &was_batch);
-            s_batch_t answers = {NULL, 0, 0};
+            zt_batch_t answers = {NULL, 0, 0};
             for (int i = 0; i < count; i++) {
                 Zube__BusHeader *header = msgs [i].header;
                 if (header && header->kind == ZUBE__BUS_KIND__BUS_REQUEST && !hang) {
                     Zube__BusHeader reply;
                     char *text = s_fake_answer (header, instance, msgs [i].payload, &reply);
                     if (was_batch)
-                        s_batch_entry (&answers, &reply, text);
+                        zt_batch_entry (&answers, &reply, text);
                     else
                         s_send (socket, &reply, true, text, strlen (text));
                     zstr_free (&text);
@@ -640,7 +551,7 @@ s_fake_service (int argc, char *argv [])
                 s_msg_clear (&msgs [i]);
             }
             if (answers.count) {
-                s_batch_send (socket, &answers, -1);
+                zt_batch_send (socket, &answers, -1);
                 last_sent = zt_now_ms ();
             }
             if (!parent)
@@ -1116,16 +1027,16 @@ test_batch_round_trip (void)
     for (int c = 0; c < 2; c++) {
         char texts [COUNT][16];
         const char *payloads [COUNT];
-        s_batch_t batch = {NULL, 0, 0};
+        zt_batch_t batch = {NULL, 0, 0};
         uint64_t first = s_next_cid;
         for (int i = 0; i < COUNT; i++) {
             snprintf (texts [i], sizeof texts [i], "p%d-%d", c, i);
             payloads [i] = texts [i];
             Zube__BusHeader header = s_request_header ("bt", 5000);
             header.sender = (char *) "forged";      //  overwritten by the broker
-            s_batch_entry (&batch, &header, texts [i]);
+            zt_batch_entry (&batch, &header, texts [i]);
         }
-        ZT_ASSERT_INT_EQ (s_batch_send (clients [c], &batch, -1), 0);
+        ZT_ASSERT_INT_EQ (zt_batch_send (clients [c], &batch, -1), 0);
         int seen [COUNT] = {0};
         char instances [COUNT][64];
         bool batched;
@@ -1189,42 +1100,42 @@ test_batch_malformed (void)
     zmq_send (bad, "\x00\x01\x80", 3, 0);
     framing += 3;
     //  A count of 0, a huge count, one over the limit of 1024
-    s_batch_t batch = {NULL, 0, 0};
-    s_batch_send (bad, &batch, 0);
-    s_batch_entry (&batch, &request, "x");
-    s_batch_send (bad, &batch, 1LL << 40);
+    zt_batch_t batch = {NULL, 0, 0};
+    zt_batch_send (bad, &batch, 0);
+    zt_batch_entry (&batch, &request, "x");
+    zt_batch_send (bad, &batch, 1LL << 40);
     for (int i = 0; i < 1025; i++)
-        s_batch_entry_raw (&batch, "", 0, "", 0);     //  2 bytes each
-    s_batch_send (bad, &batch, -1);
+        zt_batch_entry_raw (&batch, "", 0, "", 0);     //  2 bytes each
+    zt_batch_send (bad, &batch, -1);
     framing += 3;
     //  A count over the entries there are, and under (bytes left over)
-    s_batch_entry (&batch, &request, "x");
-    s_batch_entry (&batch, &request, "x");
-    s_batch_send (bad, &batch, 3);
-    s_batch_entry (&batch, &request, "x");
-    s_batch_entry (&batch, &request, "x");
-    s_batch_send (bad, &batch, 1);
+    zt_batch_entry (&batch, &request, "x");
+    zt_batch_entry (&batch, &request, "x");
+    zt_batch_send (bad, &batch, 3);
+    zt_batch_entry (&batch, &request, "x");
+    zt_batch_entry (&batch, &request, "x");
+    zt_batch_send (bad, &batch, 1);
     framing += 2;
     //  A header length past the end, a payload length past the end, a
     //  length that is not a whole varint
-    s_varint_append (&batch, 1000);
-    s_bytes_append (&batch, packed, packed_size);
+    zt_batch_varint (&batch, 1000);
+    zt_batch_bytes (&batch, packed, packed_size);
     batch.count = 1;
-    s_batch_send (bad, &batch, -1);
-    s_varint_append (&batch, packed_size);
-    s_bytes_append (&batch, packed, packed_size);
-    s_varint_append (&batch, 50);
-    s_bytes_append (&batch, "short", 5);
+    zt_batch_send (bad, &batch, -1);
+    zt_batch_varint (&batch, packed_size);
+    zt_batch_bytes (&batch, packed, packed_size);
+    zt_batch_varint (&batch, 50);
+    zt_batch_bytes (&batch, "short", 5);
     batch.count = 1;
-    s_batch_send (bad, &batch, -1);
-    s_varint_append (&batch, packed_size);
-    s_bytes_append (&batch, packed, packed_size);
-    s_bytes_append (&batch, "\xff\xff", 2);
+    zt_batch_send (bad, &batch, -1);
+    zt_batch_varint (&batch, packed_size);
+    zt_batch_bytes (&batch, packed, packed_size);
+    zt_batch_bytes (&batch, "\xff\xff", 2);
     batch.count = 1;
-    s_batch_send (bad, &batch, -1);
+    zt_batch_send (bad, &batch, -1);
     framing += 3;
     //  A batch frame with a second frame after it
-    s_batch_entry (&batch, &request, "x");
+    zt_batch_entry (&batch, &request, "x");
     zmq_send (bad, "\x00\x01\x01", 3, ZMQ_SNDMORE);
     zmq_send (bad, batch.data, batch.size, 0);
     free (batch.data);
@@ -1234,9 +1145,9 @@ test_batch_malformed (void)
     char big [3000];
     memset (big, 'b', sizeof big - 1);
     big [sizeof big - 1] = 0;
-    s_batch_entry (&batch, &request, big);
-    s_batch_entry (&batch, &request, big);
-    s_batch_send (bad, &batch, -1);
+    zt_batch_entry (&batch, &request, big);
+    zt_batch_entry (&batch, &request, big);
+    zt_batch_send (bad, &batch, -1);
     //  Random bytes after the marker and format
     srand (7);
     enum { NOISE = 200 };
@@ -1250,16 +1161,16 @@ test_batch_malformed (void)
     //  A sound batch: two good requests around an entry whose header does
     //  not parse, one that is a HEARTBEAT, and one of version 2
     Zube__BusHeader first = s_request_header ("echo", 5000);
-    s_batch_entry (&batch, &first, "one");
-    s_batch_entry_raw (&batch, "\xff\xff\xff", 3, "x", 1);
+    zt_batch_entry (&batch, &first, "one");
+    zt_batch_entry_raw (&batch, "\xff\xff\xff", 3, "x", 1);
     Zube__BusHeader heartbeat = s_header (ZUBE__BUS_KIND__BUS_HEARTBEAT);
-    s_batch_entry (&batch, &heartbeat, "");
+    zt_batch_entry (&batch, &heartbeat, "");
     Zube__BusHeader strange = s_request_header ("echo", 5000);
     strange.version = (Zube__BusVersion) 2;
-    s_batch_entry (&batch, &strange, "x");
+    zt_batch_entry (&batch, &strange, "x");
     Zube__BusHeader second = s_request_header ("echo", 5000);
-    s_batch_entry (&batch, &second, "two");
-    ZT_ASSERT_INT_EQ (s_batch_send (bad, &batch, -1), 0);
+    zt_batch_entry (&batch, &second, "two");
+    ZT_ASSERT_INT_EQ (zt_batch_send (bad, &batch, -1), 0);
 
     //  Exactly the two good ones are answered, each once
     int answered [2] = {0, 0}, others = 0;
@@ -1315,13 +1226,13 @@ test_batch_instance_dies (void)
     ZT_ASSERT (s_instances_wait (admin, "slow", 1, 5000));
     s_batches_announce (client);
     enum { COUNT = 20 };
-    s_batch_t batch = {NULL, 0, 0};
+    zt_batch_t batch = {NULL, 0, 0};
     uint64_t first = s_next_cid;
     for (int i = 0; i < COUNT; i++) {
         Zube__BusHeader header = s_request_header ("slow", 10000);
-        s_batch_entry (&batch, &header, "x");
+        zt_batch_entry (&batch, &header, "x");
     }
-    ZT_ASSERT_INT_EQ (s_batch_send (client, &batch, -1), 0);
+    ZT_ASSERT_INT_EQ (zt_batch_send (client, &batch, -1), 0);
     bool held = false;
     for (int64_t end = zt_now_ms () + 3000; !held && zt_now_ms () < end;) {
         Zube__BusServicesReply *services = s_services (admin, "slow");

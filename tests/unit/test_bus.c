@@ -8,6 +8,7 @@
 #define _GNU_SOURCE //  strndup, and what zube_testproc.h needs
 
 #include "../zt_cluster.h"
+#include "../zt_bus_batch.h"
 
 #include "bus.pb-c.h"
 #include "zube/bus.h"
@@ -1049,6 +1050,314 @@ test_secure_sender (void)
     zt_stop (broker, SIGTERM, 3000);
 }
 
+//  Batches, seen from a fake broker (a ROUTER in the test). One message as
+//  the fake receives it: the routing id, then its requests and replies (a
+//  classic message is one, a batch its entries).
+typedef struct {
+    uint8_t rid[256];
+    size_t rid_size;
+    bool batch;
+    size_t bytes; //  of the frame after the routing id
+    int count;
+    zt_batch_entry_t entries[64];
+} s_fake_message_t;
+
+static bool
+s_fake_recv (zsock_t *router, int timeout_ms, s_fake_message_t *message)
+{
+    memset (message, 0, sizeof *message);
+    void *socket = zsock_resolve (router);
+    zmq_pollitem_t item = {socket, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll (&item, 1, timeout_ms) <= 0)
+        return false;
+    zmsg_t *msg = zmsg_recv (router);
+    ZT_ASSERT (msg && zmsg_size (msg) >= 2);
+    zframe_t *rid = zmsg_first (msg), *frame = zmsg_next (msg);
+    message->rid_size = zframe_size (rid);
+    memcpy (message->rid, zframe_data (rid), message->rid_size);
+    message->bytes = zframe_size (frame);
+    message->batch = zmsg_size (msg) == 2 && zframe_size (frame) && zframe_data (frame)[0] == 0;
+    if (message->batch) {
+        message->count = zt_batch_parse (zframe_data (frame), zframe_size (frame),
+                                         message->entries, 64);
+        ZT_ASSERT_MSG (message->count > 0, "a malformed batch from the library");
+    } else {
+        message->count = 1;
+        message->entries[0].header =
+            zube__bus_header__unpack (NULL, zframe_size (frame), zframe_data (frame));
+        zframe_t *payload = zmsg_next (msg);
+        message->entries[0].payload = strndup (
+            payload ? (char *)zframe_data (payload) : "", payload ? zframe_size (payload) : 0);
+    }
+    zmsg_destroy (&msg);
+    return true;
+}
+
+static void
+s_fake_clear (s_fake_message_t *message)
+{
+    for (int index = 0; index < message->count; index++)
+        zt_batch_entry_clear (&message->entries[index]);
+    message->count = 0;
+}
+
+//  Sends frames (a classic message's two, or a batch's one) to rid
+static void
+s_fake_send (zsock_t *router, const s_fake_message_t *to, const void *frame, size_t size,
+             bool more)
+{
+    zmq_send (zsock_resolve (router), to->rid, to->rid_size, ZMQ_SNDMORE);
+    zmq_send (zsock_resolve (router), frame, size, more ? ZMQ_SNDMORE : 0);
+}
+
+static Zube__BusHeader
+s_fake_header (Zube__BusKind kind)
+{
+    Zube__BusHeader header = ZUBE__BUS_HEADER__INIT;
+    header.has_version = header.has_kind = 1;
+    header.version = ZUBE__BUS_VERSION__BUS_VERSION_1;
+    header.kind = kind;
+    return header;
+}
+
+//  The broker's heartbeat; with batch_max_bytes > 0 it says it reads batches
+static void
+s_fake_heartbeat (zsock_t *router, const s_fake_message_t *to, uint32_t batch_max_bytes)
+{
+    Zube__BusHeader heartbeat = s_fake_header (ZUBE__BUS_KIND__BUS_HEARTBEAT);
+    heartbeat.has_heartbeat_ms = 1;
+    heartbeat.heartbeat_ms = 10000; //  the fake sends no more
+    heartbeat.instance = "fake-epoch";
+    heartbeat.has_batch_format = heartbeat.has_batch_max_bytes = batch_max_bytes > 0;
+    heartbeat.batch_format = 1;
+    heartbeat.batch_max_bytes = batch_max_bytes;
+    uint8_t buffer[256];
+    size_t size = zube__bus_header__pack (&heartbeat, buffer);
+    s_fake_send (router, to, buffer, size, false);
+}
+
+typedef struct {
+    s_async_slot_t *slots;
+    uint64_t *ids;
+    int count;
+    const char *payload;
+    size_t payload_size;
+} s_burst_t;
+
+//  The first reply's callback starts the burst: calls made inside the loop
+static void
+s_burst_start (zube_bus_t *bus, zube_bus_reply_t *reply, void *arg)
+{
+    s_burst_t *burst = arg;
+    zube_bus_reply_destroy (&reply);
+    for (int index = 0; index < burst->count; index++) {
+        snprintf (burst->slots[index].expected, sizeof burst->slots[index].expected,
+                  "reply-%d", index);
+        burst->ids[index] =
+            zube_bus_call_async (bus, "svc", "m", burst->payload, burst->payload_size, 10000,
+                                 s_async_reply, &burst->slots[index]);
+    }
+}
+
+static void
+s_defer_handler (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
+{
+    zube_bus_request_t **deferred = arg;
+    if (streq (zube_bus_request_method (request), "later")) {
+        zube_bus_request_defer (request);
+        *deferred = request;
+    } else
+        zube_bus_respond (request, ZUBE_OK, NULL, "now", 3);
+}
+
+//  Until the broker's heartbeat says it reads batches, every call goes as a
+//  classic message; after it, the calls started inside the loop leave as
+//  batches within the broker's limit, and replies batched back end each
+//  call once (a malformed entry, a malformed batch and a late duplicate
+//  change nothing). A reply given inside a handler leaves in a batch; one
+//  given outside the loop (deferred) leaves at once, classic, without
+//  another poll. A connection configured with no_batching says nothing and
+//  gets and sends no batches.
+static void
+test_batches_with_fake_broker (void)
+{
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    ZT_ASSERT (router);
+    zsock_set_linger (router, 0);
+    int port = zsock_bind (router, "tcp://127.0.0.1:*");
+    ZT_ASSERT (port > 0);
+    char endpoint[64];
+    snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    zube_bus_t *bus = zube_bus_new (
+        &(zube_bus_config_t){.endpoint = endpoint, .insecure = true, .max_msg_size = 300000});
+    ZT_ASSERT (bus);
+    zube_bus_request_t *deferred = NULL;
+    ZT_ASSERT_INT_EQ (zube_bus_serve (bus, "svc-here", s_defer_handler, &deferred), 0);
+    //  Its first heartbeat (and READY) say it reads batches, up to its limit
+    s_fake_message_t client;
+    bool heartbeat_seen = false, ready_seen = false;
+    while (!(heartbeat_seen && ready_seen) && s_fake_recv (router, 5000, &client)) {
+        Zube__BusHeader *header = client.entries[0].header;
+        ZT_ASSERT (!client.batch && header);
+        ZT_ASSERT (header->has_batch_format && header->batch_format == 1);
+        ZT_ASSERT_INT_EQ (header->batch_max_bytes, 300000);
+        heartbeat_seen |= header->kind == ZUBE__BUS_KIND__BUS_HEARTBEAT;
+        ready_seen |= header->kind == ZUBE__BUS_KIND__BUS_READY;
+        s_fake_clear (&client);
+    }
+    ZT_ASSERT (heartbeat_seen && ready_seen);
+
+    //  A broker that has not said it reads batches: classic messages
+    enum { CALLS = 100, PAYLOAD = 1000, LIMIT = 20000 };
+    s_async_slot_t *slots = calloc (CALLS, sizeof *slots);
+    uint64_t ids[CALLS];
+    char *payload = malloc (PAYLOAD);
+    memset (payload, 'p', PAYLOAD);
+    s_burst_t burst = {slots, ids, CALLS, payload, PAYLOAD};
+    uint64_t first = zube_bus_call_async (bus, "svc", "m", "x", 1, 10000, s_burst_start, &burst);
+    ZT_ASSERT (first > 0);
+    s_fake_message_t message;
+    ZT_ASSERT (s_fake_recv (router, 5000, &message));
+    ZT_ASSERT (!message.batch);
+    ZT_ASSERT_INT_EQ (message.entries[0].header->kind, ZUBE__BUS_KIND__BUS_REQUEST);
+    ZT_ASSERT_INT_EQ (message.entries[0].header->correlation_id, first);
+    s_fake_clear (&message);
+
+    //  The broker says it reads batches of up to LIMIT bytes, and answers
+    //  the first call: its callback starts CALLS calls inside the loop
+    s_fake_heartbeat (router, &client, LIMIT);
+    Zube__BusHeader reply = s_fake_header (ZUBE__BUS_KIND__BUS_REPLY);
+    reply.has_correlation_id = 1;
+    reply.correlation_id = first;
+    uint8_t buffer[256];
+    size_t size = zube__bus_header__pack (&reply, buffer);
+    s_fake_send (router, &client, buffer, size, true);
+    zmq_send (zsock_resolve (router), "", 0, 0);
+    for (int64_t until = zt_now_ms () + 5000; !ids[CALLS - 1] && zt_now_ms () < until;)
+        zube_bus_poll (bus, 20);
+    ZT_ASSERT (ids[CALLS - 1] > 0);
+    int seen[CALLS] = {0}, requests = 0, messages = 0;
+    while (requests < CALLS && s_fake_recv (router, 5000, &message)) {
+        ZT_ASSERT (message.batch);
+        ZT_ASSERT_MSG (message.bytes <= LIMIT, "a batch of %zu bytes", message.bytes);
+        for (int index = 0; index < message.count; index++) {
+            Zube__BusHeader *header = message.entries[index].header;
+            ZT_ASSERT (header && header->kind == ZUBE__BUS_KIND__BUS_REQUEST);
+            ZT_ASSERT (header->correlation_id >= ids[0] &&
+                       header->correlation_id <= ids[CALLS - 1]);
+            ZT_ASSERT_INT_EQ (message.entries[index].payload_size, PAYLOAD);
+            seen[header->correlation_id - ids[0]]++;
+            requests++;
+        }
+        messages++;
+        s_fake_clear (&message);
+    }
+    ZT_ASSERT_INT_EQ (requests, CALLS);
+    for (int index = 0; index < CALLS; index++)
+        ZT_ASSERT_INT_EQ (seen[index], 1);
+    ZT_ASSERT_MSG (messages >= CALLS * PAYLOAD / LIMIT && messages < CALLS, "%d messages",
+                   messages);
+
+    //  Replies in two batches: a malformed batch first; in the first batch
+    //  an entry whose header does not parse, in the second a late copy
+    zmq_send (zsock_resolve (router), client.rid, client.rid_size, ZMQ_SNDMORE);
+    zmq_send (zsock_resolve (router), "\x00\x01\x05\x01", 4, 0);
+    for (int half = 0; half < 2; half++) {
+        zt_batch_t batch = {NULL, 0, 0};
+        if (half == 0)
+            zt_batch_entry_raw (&batch, "\xff\xff\xff", 3, "x", 1);
+        for (int index = half * CALLS / 2; index < (half + 1) * CALLS / 2; index++) {
+            reply.correlation_id = ids[index];
+            zt_batch_entry (&batch, &reply, slots[index].expected);
+        }
+        if (half == 1) {
+            reply.correlation_id = ids[0];
+            zt_batch_entry (&batch, &reply, "late");
+        }
+        zmq_send (zsock_resolve (router), client.rid, client.rid_size, ZMQ_SNDMORE);
+        zt_batch_send (zsock_resolve (router), &batch, -1);
+    }
+    int64_t until = zt_now_ms () + 5000;
+    while (zube_bus_in_flight (bus) > 0 && zt_now_ms () < until)
+        zube_bus_poll (bus, 20);
+    ZT_ASSERT_INT_EQ (zube_bus_in_flight (bus), 0);
+    for (int index = 0; index < CALLS; index++) {
+        ZT_ASSERT_INT_EQ (slots[index].outcomes, 1);
+        ZT_ASSERT_MSG (!slots[index].wrong, "call %d got a wrong reply", index);
+    }
+
+    //  Requests to the service here, in one batch: "now" is answered inside
+    //  the handler and leaves in a batch; "later" is deferred, answered
+    //  outside the loop, and leaves at once
+    zt_batch_t batch = {NULL, 0, 0};
+    Zube__BusHeader request = s_fake_header (ZUBE__BUS_KIND__BUS_REQUEST);
+    request.service = "svc-here";
+    request.has_correlation_id = 1;
+    request.has_route = 1;
+    request.route.data = (uint8_t *)"route";
+    request.route.len = 5;
+    request.method = "now";
+    request.correlation_id = 7001;
+    zt_batch_entry (&batch, &request, "");
+    request.method = "later";
+    request.correlation_id = 7002;
+    zt_batch_entry (&batch, &request, "");
+    zmq_send (zsock_resolve (router), client.rid, client.rid_size, ZMQ_SNDMORE);
+    zt_batch_send (zsock_resolve (router), &batch, -1);
+    for (until = zt_now_ms () + 5000; !deferred && zt_now_ms () < until;)
+        zube_bus_poll (bus, 20);
+    ZT_ASSERT (deferred);
+    ZT_ASSERT (s_fake_recv (router, 5000, &message));
+    ZT_ASSERT (message.batch);
+    ZT_ASSERT_INT_EQ (message.count, 1);
+    ZT_ASSERT_INT_EQ (message.entries[0].header->correlation_id, 7001);
+    ZT_ASSERT_STR_EQ (message.entries[0].payload, "now");
+    s_fake_clear (&message);
+    zube_bus_respond (deferred, ZUBE_OK, NULL, "done", 4);
+    ZT_ASSERT (s_fake_recv (router, 5000, &message)); //  no poll in between
+    ZT_ASSERT (!message.batch);
+    ZT_ASSERT_INT_EQ (message.entries[0].header->correlation_id, 7002);
+    ZT_ASSERT_STR_EQ (message.entries[0].payload, "done");
+    s_fake_clear (&message);
+    zube_bus_destroy (&bus);
+
+    //  no_batching: says nothing, and sends classic messages only
+    bus = zube_bus_new (
+        &(zube_bus_config_t){.endpoint = endpoint, .insecure = true, .no_batching = true});
+    ZT_ASSERT (bus);
+    do //  after the first connection's DISCONNECT
+        s_fake_clear (&client);
+    while (s_fake_recv (router, 5000, &client) &&
+           client.entries[0].header->kind == ZUBE__BUS_KIND__BUS_DISCONNECT);
+    ZT_ASSERT (!client.batch);
+    ZT_ASSERT_INT_EQ (client.entries[0].header->kind, ZUBE__BUS_KIND__BUS_HEARTBEAT);
+    ZT_ASSERT (!client.entries[0].header->has_batch_format);
+    s_fake_clear (&client);
+    s_fake_heartbeat (router, &client, LIMIT);
+    memset (slots, 0, CALLS * sizeof *slots);
+    memset (ids, 0, sizeof ids);
+    burst.count = 10;
+    first = zube_bus_call_async (bus, "svc", "m", "x", 1, 10000, s_burst_start, &burst);
+    ZT_ASSERT (s_fake_recv (router, 5000, &message));
+    s_fake_clear (&message);
+    reply.correlation_id = first;
+    size = zube__bus_header__pack (&reply, buffer);
+    s_fake_send (router, &client, buffer, size, true);
+    zmq_send (zsock_resolve (router), "", 0, 0);
+    for (until = zt_now_ms () + 5000; !ids[9] && zt_now_ms () < until;)
+        zube_bus_poll (bus, 20);
+    for (int index = 0; index < 10; index++) {
+        ZT_ASSERT (s_fake_recv (router, 5000, &message));
+        ZT_ASSERT (!message.batch);
+        ZT_ASSERT_INT_EQ (message.entries[0].header->kind, ZUBE__BUS_KIND__BUS_REQUEST);
+        s_fake_clear (&message);
+    }
+    zube_bus_destroy (&bus);
+    zsock_destroy (&router);
+    free (payload);
+    free (slots);
+}
+
 //  Every case ends with no child left, whether it passed or not.
 #define RUN(test)                                                                        \
     do {                                                                                 \
@@ -1078,6 +1387,7 @@ main (int argc, char *argv[])
     RUN (test_call_sync_served_by_self);
     RUN (test_nested_sync_calls);
     RUN (test_async_100_in_flight);
+    RUN (test_batches_with_fake_broker);
     RUN (test_sender_identity);
     RUN (test_load_balancing);
     RUN (test_unavailable_and_deadline);
