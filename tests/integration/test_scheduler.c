@@ -1,0 +1,372 @@
+/*  test_scheduler - zube-scheduler against a real zube-broker,
+    zube-apiserver and a zubelet hosting hollow nodes: pending pods are
+    bound once each, a pod no node fits gets PodScheduled=False with
+    kube-scheduler's message and a FailedScheduling Event, a pod waiting
+    for a node is bound once a fitting node is added, a second profile in
+    the same process places its own pods, and a bad configuration stops
+    the scheduler at start with the field named. */
+#include "../zt_cluster.h"
+#include "zube/codec.h"
+#include "core.pb-c.h"
+#include <czmq.h>
+
+static zt_cluster_t s_cluster;
+static pid_t s_zubelet;
+static pid_t s_scheduler;
+static char s_config[600];
+
+static const char *s_profiles =
+    "apiVersion: kubescheduler.config.k8s.io/v1\n"
+    "kind: KubeSchedulerConfiguration\n"
+    "profiles:\n"
+    "- schedulerName: default-scheduler\n"
+    "- schedulerName: packer\n"
+    "  plugins:\n"
+    "    score:\n"
+    "      disabled: [{name: NodeResourcesBalancedAllocation}]\n"
+    "  pluginConfig:\n"
+    "  - name: NodeResourcesFit\n"
+    "    args: {scoringStrategy: {type: MostAllocated}}\n";
+
+static void
+s_create_pod (const char *name, const char *spec)
+{
+    char yaml[2048];
+    snprintf (yaml, sizeof yaml,
+              "apiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: default}\nspec: %s\n",
+              name, spec);
+    ProtobufCMessage *pod = NULL;
+    zube_codec_error_t codec_error;
+    ZT_ASSERT_MSG (zube_codec_decode (yaml, strlen (yaml), &zube__pod__descriptor, &pod,
+                                      &codec_error) == 0,
+                   "%s", codec_error.message);
+    zube_api_error_t error;
+    zube_status_t status =
+        zube_api_create (s_cluster.api, "pods", "default", pod, false, NULL, &error);
+    protobuf_c_message_free_unpacked (pod, NULL);
+    ZT_ASSERT_MSG (status == ZUBE_OK, "create %s: %.800s", name, error.message);
+}
+
+static Zube__Pod *
+s_get_pod (const char *name)
+{
+    ProtobufCMessage *pod = NULL;
+    zube_api_get (s_cluster.api, "pods", "default", name, &pod, NULL);
+    return (Zube__Pod *) pod;
+}
+
+//  The pod once it has a node (NULL after timeout_ms).
+static Zube__Pod *
+s_wait_bound (const char *name, int timeout_ms)
+{
+    int64_t until = zt_now_ms () + timeout_ms;
+    while (zt_now_ms () < until) {
+        Zube__Pod *pod = s_get_pod (name);
+        if (pod && pod->spec && pod->spec->node_name && *pod->spec->node_name)
+            return pod;
+        if (pod)
+            protobuf_c_message_free_unpacked (&pod->base, NULL);
+        zube_bus_poll (s_cluster.bus, 50);
+    }
+    return NULL;
+}
+
+static Zube__PodCondition *
+s_condition (Zube__Pod *pod, const char *type)
+{
+    for (size_t i = 0; pod->status && i < pod->status->n_conditions; i++)
+        if (streq (pod->status->conditions[i]->type, type))
+            return pod->status->conditions[i];
+    return NULL;
+}
+
+//  The pod once its PodScheduled condition is False.
+static Zube__Pod *
+s_wait_unschedulable (const char *name, int timeout_ms)
+{
+    int64_t until = zt_now_ms () + timeout_ms;
+    while (zt_now_ms () < until) {
+        Zube__Pod *pod = s_get_pod (name);
+        Zube__PodCondition *condition = pod ? s_condition (pod, "PodScheduled") : NULL;
+        if (condition && streq (condition->status, "False"))
+            return pod;
+        if (pod)
+            protobuf_c_message_free_unpacked (&pod->base, NULL);
+        zube_bus_poll (s_cluster.bus, 50);
+    }
+    return NULL;
+}
+
+//  The scheduler's stats (JSON text, malloc'd), NULL when it does not answer.
+static char *
+s_stats (void)
+{
+    zube_bus_reply_t *reply = NULL;
+    char *text = NULL;
+    if (zube_bus_call (s_cluster.bus, "scheduler", "stats", NULL, 0, 2000, &reply) == 0
+        && reply->status == ZUBE_OK) {
+        text = calloc (1, reply->payload_size + 1);
+        if (text)
+            memcpy (text, reply->payload, reply->payload_size);
+    }
+    zube_bus_reply_destroy (&reply);
+    return text;
+}
+
+static long
+s_stat (const char *text, const char *key)
+{
+    char quoted[64];
+    snprintf (quoted, sizeof quoted, "\"%s\": ", key);
+    const char *at = text ? strstr (text, quoted) : NULL;
+    return at ? strtol (at + strlen (quoted), NULL, 10) : -1;
+}
+
+static void
+test_binds_pending_pods (void)
+{
+    for (int i = 0; i < 20; i++) {
+        char name[32];
+        snprintf (name, sizeof name, "web-%02d", i);
+        s_create_pod (name, "{containers: [{name: c, image: pause, resources: {requests: "
+                            "{cpu: 100m, memory: 64Mi}}}]}");
+    }
+    int nodes_used = 0;
+    char seen[8][64] = {{0}};
+    for (int i = 0; i < 20; i++) {
+        char name[32];
+        snprintf (name, sizeof name, "web-%02d", i);
+        Zube__Pod *pod = s_wait_bound (name, 20000);
+        ZT_ASSERT_MSG (pod, "%s was not bound", name);
+        Zube__PodCondition *scheduled = s_condition (pod, "PodScheduled");
+        ZT_ASSERT_MSG (scheduled && streq (scheduled->status, "True"), "%s: no PodScheduled",
+                       name);
+        bool known = false;
+        for (int j = 0; j < nodes_used; j++)
+            known |= streq (seen[j], pod->spec->node_name);
+        if (!known && nodes_used < 8)
+            snprintf (seen[nodes_used++], sizeof seen[0], "%s", pod->spec->node_name);
+        protobuf_c_message_free_unpacked (&pod->base, NULL);
+    }
+    //  The default profile spreads (LeastAllocated, balanced)
+    ZT_ASSERT_MSG (nodes_used == 4, "20 pods on %d of 4 nodes", nodes_used);
+    //  Bound once each: no binding was refused
+    char *stats = s_stats ();
+    ZT_ASSERT_MSG (stats, "the scheduler does not answer stats");
+    ZT_ASSERT_MSG (s_stat (stats, "bound") >= 20 && s_stat (stats, "bindErrors") == 0, "%s",
+                   stats);
+    free (stats);
+}
+
+static void
+test_unschedulable_message (void)
+{
+    s_create_pod ("huge", "{containers: [{name: c, image: pause, resources: {requests: "
+                          "{cpu: '64'}}}]}");
+    Zube__Pod *pod = s_wait_unschedulable ("huge", 20000);
+    ZT_ASSERT_MSG (pod, "huge did not get PodScheduled=False");
+    Zube__PodCondition *condition = s_condition (pod, "PodScheduled");
+    ZT_ASSERT_STR_EQ (condition->reason, "Unschedulable");
+    ZT_ASSERT_STR_EQ (condition->message, "0/4 nodes are available: 4 Insufficient cpu.");
+    ZT_ASSERT (!pod->spec->node_name || !*pod->spec->node_name);
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+    //  The Event, on the pod
+    bool found = false;
+    int64_t until = zt_now_ms () + 10000;
+    while (!found && zt_now_ms () < until) {
+        zube_api_list_t *list = NULL;
+        if (zube_api_list (s_cluster.api, "events", &(zube_api_list_options_t){.namespace = "default"},
+                           &list, NULL) == ZUBE_OK) {
+            for (size_t i = 0; i < list->count; i++) {
+                Zube__Event *event = (Zube__Event *) list->items[i];
+                if (event->involved_object && streq (event->involved_object->name, "huge")
+                    && streq (event->reason, "FailedScheduling"))
+                    found = streq (event->message, "0/4 nodes are available: 4 Insufficient cpu.")
+                            && streq (event->type, "Warning");
+            }
+            zube_api_list_destroy (&list);
+        }
+        if (!found)
+            zube_bus_poll (s_cluster.bus, 100);
+    }
+    ZT_ASSERT_MSG (found, "no FailedScheduling event for huge");
+}
+
+static void
+test_requeue_on_node_add (void)
+{
+    s_create_pod ("waits", "{containers: [{name: c, image: pause}], nodeSelector: "
+                           "{disktype: ssd}}");
+    Zube__Pod *pod = s_wait_unschedulable ("waits", 20000);
+    ZT_ASSERT_MSG (pod, "waits did not get PodScheduled=False");
+    ZT_ASSERT_STR_CONTAINS (s_condition (pod, "PodScheduled")->message,
+                            "4 node(s) didn't match Pod's node affinity/selector");
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+    //  A node that fits arrives: the pod leaves the unschedulable queue
+    const char *yaml = "apiVersion: v1\nkind: Node\nmetadata: {name: fast-1, labels: "
+                       "{disktype: ssd}}\nstatus: {allocatable: {cpu: '2', memory: 4Gi, "
+                       "pods: '10'}}\n";
+    ProtobufCMessage *node = NULL;
+    ZT_ASSERT (zube_codec_decode (yaml, strlen (yaml), &zube__node__descriptor, &node, NULL) == 0);
+    zube_api_error_t error;
+    ProtobufCMessage *created = NULL;
+    zube_status_t status =
+        zube_api_create (s_cluster.api, "nodes", NULL, node, false, &created, &error);
+    ZT_ASSERT_MSG (status == ZUBE_OK, "create node: %.800s", error.message);
+    //  Status is written through its subresource, as a node agent does
+    Zube__NodeStatus *wanted = ((Zube__Node *) node)->status;
+    ((Zube__Node *) node)->status = ((Zube__Node *) created)->status;
+    ((Zube__Node *) created)->status = wanted;
+    status = zube_api_update (s_cluster.api, "nodes", NULL, created, "status", false, NULL,
+                              &error);
+    protobuf_c_message_free_unpacked (node, NULL);
+    protobuf_c_message_free_unpacked (created, NULL);
+    ZT_ASSERT_MSG (status == ZUBE_OK, "node status: %.800s", error.message);
+    pod = s_wait_bound ("waits", 20000);
+    ZT_ASSERT_MSG (pod, "waits was not bound after fast-1 was added");
+    ZT_ASSERT_STR_EQ (pod->spec->node_name, "fast-1");
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+}
+
+static void
+test_second_profile_packs (void)
+{
+    //  The default profile spread web-*; packer puts its pods together
+    for (int i = 0; i < 4; i++) {
+        char name[32];
+        snprintf (name, sizeof name, "packed-%d", i);
+        s_create_pod (name, "{schedulerName: packer, nodeSelector: {node.kubernetes.io/instance-type: zube-sim}, "
+                            "containers: [{name: c, image: pause, resources: {requests: "
+                            "{cpu: 500m, memory: 64Mi}}}]}");
+        Zube__Pod *pod = s_wait_bound (name, 20000);
+        ZT_ASSERT_MSG (pod, "%s was not bound", name);
+        static char first[64];
+        if (i == 0)
+            snprintf (first, sizeof first, "%s", pod->spec->node_name);
+        else
+            ZT_ASSERT_MSG (streq (first, pod->spec->node_name), "%s on %s, %s on %s", name,
+                           pod->spec->node_name, "packed-0", first);
+        protobuf_c_message_free_unpacked (&pod->base, NULL);
+    }
+    //  A schedulerName no profile has is left alone
+    s_create_pod ("other", "{schedulerName: someone-else, containers: [{name: c, image: pause}]}");
+    zube_bus_poll (s_cluster.bus, 1000);
+    Zube__Pod *pod = s_get_pod ("other");
+    ZT_ASSERT (pod);
+    ZT_ASSERT (!pod->spec->node_name || !*pod->spec->node_name);
+    ZT_ASSERT (!s_condition (pod, "PodScheduled"));
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+}
+
+static void
+test_bad_config (void)
+{
+    char path[700];
+    snprintf (path, sizeof path, "%s/bad.yaml", s_cluster.dir);
+    ZT_WRITE_FILE (path, "apiVersion: kubescheduler.config.k8s.io/v1\n"
+                         "kind: KubeSchedulerConfiguration\n"
+                         "profiles:\n- plugins: {score: {enabled: [{name: NodeResourcesFit, "
+                         "weight: 1000}]}}\n");
+    zt_run_t result = zt_run_capture (
+        20000, (char *[]) {(char *) zt_program ("zube-scheduler"), "--insecure", "--bus",
+                           s_cluster.endpoint, "--config", path, NULL});
+    ZT_ASSERT_EXIT (result, 1);
+    ZT_ASSERT_STR_CONTAINS (result.err, "profiles[0].plugins.score.enabled[0].weight: Invalid "
+                                        "value: 1000");
+    zt_run_free (&result);
+    ZT_WRITE_FILE (path, "apiVersion: kubescheduler.config.k8s.io/v1\n"
+                         "kind: KubeSchedulerConfiguration\n"
+                         "profiles:\n- plugins: {filter: {enabled: [{name: Nope}]}}\n");
+    result = zt_run_capture (20000, (char *[]) {(char *) zt_program ("zube-scheduler"),
+                                                "--check", "--config", path, NULL});
+    ZT_ASSERT_EXIT (result, 1);
+    ZT_ASSERT_STR_CONTAINS (result.err, "profiles[0].plugins.filter.enabled[0].name: unknown "
+                                        "plugin \"Nope\"");
+    zt_run_free (&result);
+}
+
+//  Last: SIGTERM stops it cleanly (exit 0, no sanitizer report).
+static void
+test_clean_stop (void)
+{
+    ZT_ASSERT (zt_process_alive (s_scheduler));
+    int status = zt_stop (s_scheduler, SIGTERM, 10000);
+    s_scheduler = 0;
+    ZT_ASSERT_MSG (WIFEXITED (status) && WEXITSTATUS (status) == 0, "exit status %d", status);
+    char path[700];
+    snprintf (path, sizeof path, "%s/scheduler.log", s_cluster.dir);
+    char *log = zt_read_file (path);
+    ZT_ASSERT_MSG (log && !strstr (log, "ERROR: AddressSanitizer")
+                       && !strstr (log, "runtime error:"),
+                   "sanitizer report in %s", path);
+    free (log);
+}
+
+static bool
+s_setup (char *why, size_t size)
+{
+    if (!zt_cluster_start (&s_cluster, &(zt_cluster_options_t){.tag = "scheduler"})) {
+        snprintf (why, size, "%.400s", s_cluster.why);
+        return false;
+    }
+    char state[700], log[700];
+    snprintf (state, sizeof state, "%s/zubelet", s_cluster.dir);
+    snprintf (log, sizeof log, "%s/zubelet.log", s_cluster.dir);
+    char *zubelet_argv[] = {(char *) zt_program ("zubelet"), "--bus", s_cluster.endpoint,
+                            "--insecure", "--nodes", "4", "--node-name-prefix", "sim-",
+                            "--state-dir", state, NULL};
+    s_zubelet = zt_spawn_tied (zubelet_argv, log);
+    snprintf (s_config, sizeof s_config, "%s/scheduler.yaml", s_cluster.dir);
+    if (!zt_write_file (s_config, s_profiles)) {
+        snprintf (why, size, "cannot write %.400s", s_config);
+        return false;
+    }
+    snprintf (log, sizeof log, "%s/scheduler.log", s_cluster.dir);
+    char *scheduler_argv[] = {(char *) zt_program ("zube-scheduler"), "--bus",
+                              s_cluster.endpoint, "--insecure", "--config", s_config, NULL};
+    s_scheduler = zt_spawn_tied (scheduler_argv, log);
+    //  Ready: the scheduler answers and holds the 4 nodes
+    int64_t until = zt_now_ms () + 30000;
+    while (zt_now_ms () < until) {
+        char *stats = s_stats ();
+        long nodes = s_stat (stats, "nodes");
+        free (stats);
+        if (nodes == 4)
+            return true;
+        zube_bus_poll (s_cluster.bus, 100);
+    }
+    zt_cluster_log_tail (&s_cluster, "scheduler.log", 20);
+    zt_cluster_log_tail (&s_cluster, "zubelet.log", 20);
+    snprintf (why, size, "the scheduler did not become ready with 4 nodes");
+    return false;
+}
+
+int
+main (void)
+{
+    char why[512];
+    if (!s_setup (why, sizeof why)) {
+        printf ("not ok 1 - setup\n# %s\n1..1\n", why);
+        if (s_scheduler > 0)
+            zt_stop (s_scheduler, SIGKILL, 1000);
+        if (s_zubelet > 0)
+            zt_stop (s_zubelet, SIGKILL, 1000);
+        zt_cluster_stop (&s_cluster, true);
+        return 1;
+    }
+    ZT_RUN (test_binds_pending_pods);
+    ZT_RUN (test_unschedulable_message);
+    ZT_RUN (test_requeue_on_node_add);
+    ZT_RUN (test_second_profile_packs);
+    ZT_RUN (test_bad_config);
+    ZT_RUN (test_clean_stop);
+    bool failed = zt_failed_count > 0;
+    if (failed)
+        zt_cluster_log_tail (&s_cluster, "scheduler.log", 30);
+    if (s_scheduler > 0)
+        zt_stop (s_scheduler, SIGTERM, 5000);
+    if (s_zubelet > 0)
+        zt_stop (s_zubelet, SIGTERM, 10000);
+    zt_cluster_stop (&s_cluster, failed);
+    return zt_done ();
+}
