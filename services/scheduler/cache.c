@@ -314,6 +314,8 @@ struct _zs_node_t {
     zube_sched_port_t *ports;               //  host_ip borrowed from s_held_t
     size_t port_capacity;
     size_t pods;
+    //  A hash of what filters and scores read of the object itself
+    uint64_t signature;
 };
 
 struct _zs_cache_t {
@@ -442,6 +444,45 @@ s_node_copy (const Zube__Node *node)
     return copy;
 }
 
+static uint64_t
+s_hash (uint64_t hash, const void *data, size_t size)
+{
+    const unsigned char *bytes = data;
+    for (size_t i = 0; i < size; i++)
+        hash = (hash ^ bytes[i]) * 1099511628211ULL;
+    return hash;
+}
+
+static uint64_t
+s_hash_text (uint64_t hash, const char *text)
+{
+    return s_hash (hash, text ? text : "", text ? strlen (text) + 1 : 1);
+}
+
+//  What scheduling reads of a node: labels, taints, unschedulable,
+//  allocatable (not heartbeats, conditions or addresses).
+static uint64_t
+s_node_signature (const zs_node_t *node)
+{
+    const zube_sched_node_t *view = &node->view;
+    uint64_t hash = 14695981039346656037ULL;
+    for (size_t i = 0; i < view->label_count; i++)
+        hash = s_hash_text (s_hash_text (hash, view->labels[i].key), view->labels[i].value);
+    for (size_t i = 0; i < view->taint_count; i++) {
+        hash = s_hash_text (s_hash_text (hash, view->taints[i].key), view->taints[i].value);
+        hash = s_hash (hash, &view->taints[i].effect, sizeof view->taints[i].effect);
+    }
+    hash = s_hash (hash, &view->unschedulable, sizeof view->unschedulable);
+    const zube_sched_resources_t *r = &view->allocatable;
+    int64_t amounts[] = {r->milli_cpu, r->memory, r->ephemeral_storage, r->pods};
+    hash = s_hash (hash, amounts, sizeof amounts);
+    for (size_t i = 0; i < r->scalar_count; i++) {
+        hash = s_hash_text (hash, r->scalars[i].name);
+        hash = s_hash (hash, &r->scalars[i].milli, sizeof r->scalars[i].milli);
+    }
+    return hash;
+}
+
 int
 zs_cache_node_set (zs_cache_t *self, const Zube__Node *object)
 {
@@ -499,6 +540,9 @@ zs_cache_node_set (zs_cache_t *self, const Zube__Node *object)
     for (size_t i = 0; i < n; i++)
         s_resource_apply (allocatable, &node->allocatable_scalars, entries[i]->key,
                           s_quantity (entries[i]->value), false);
+    uint64_t signature = s_node_signature (node);
+    bool changed = !known || signature != node->signature;
+    node->signature = signature;
     if (!known) {
         if (self->count == self->capacity) {
             size_t capacity = self->capacity ? self->capacity * 2 : 64;
@@ -517,7 +561,7 @@ zs_cache_node_set (zs_cache_t *self, const Zube__Node *object)
         self->list[self->count] = node;
         self->views[self->count++] = view;
     }
-    return 0;
+    return changed ? 1 : 0;
 }
 
 void

@@ -26,6 +26,7 @@ struct _zs_queue_t {
     s_heap_t active;
     s_heap_t backoff;
     size_t unschedulable;
+    int64_t last_sweep_ms;
 };
 
 static bool
@@ -301,7 +302,9 @@ zs_queue_flush (zs_queue_t *self, int64_t now_ms)
 {
     while (self->backoff.count && self->backoff.items[0]->backoff_until_ms <= now_ms)
         s_activate (self, self->backoff.items[0]);
-    if (self->unschedulable) {
+    //  The 5-minute sweep walks every pod: at most every 10 s
+    if (self->unschedulable && now_ms - self->last_sweep_ms >= 10000) {
+        self->last_sweep_ms = now_ms;
         for (zs_qpod_t *qpod = zhashx_first (self->pods); qpod;
              qpod = zhashx_next (self->pods))
             if (qpod->state == ZS_UNSCHEDULABLE

@@ -67,8 +67,9 @@ s_node_updated (zube_informer_t *informer, const ProtobufCMessage *old_object,
 {
     (void) informer, (void) old_object;
     zs_scheduler_t *self = arg;
-    zs_cache_node_set (self->cache, (const Zube__Node *) new_object);
-    s_node_event (self, ZUBE_SCHED_EVENT_NODE_UPDATE);
+    //  Heartbeats and conditions change nothing a pod could fit by
+    if (zs_cache_node_set (self->cache, (const Zube__Node *) new_object) == 1)
+        s_node_event (self, ZUBE_SCHED_EVENT_NODE_UPDATE);
 }
 
 static void

@@ -44,7 +44,9 @@ typedef struct _zs_cache_t zs_cache_t;
 
 zs_cache_t *zs_cache_new (void);
 void zs_cache_destroy (zs_cache_t **self_p);
-//  Adds or replaces a node (copied). 0, or -1 on no memory.
+//  Adds or replaces a node (copied). 1 when what scheduling reads of it
+//  (labels, taints, allocatable, unschedulable) is new or changed, 0 when
+//  not, -1 on no memory.
 int zs_cache_node_set (zs_cache_t *self, const Zube__Node *node);
 void zs_cache_node_remove (zs_cache_t *self, const char *name);
 //  The nodes that exist, in a stable order (index = view.index).

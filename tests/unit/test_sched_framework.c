@@ -18,7 +18,7 @@ s_add_node (zs_cache_t *cache, const char *yaml)
     ZT_ASSERT_MSG (zube_codec_decode (yaml, strlen (yaml), &zube__node__descriptor, &node,
                                       &error) == 0,
                    "node: %s", error.message);
-    ZT_ASSERT (zs_cache_node_set (cache, (Zube__Node *) node) == 0);
+    ZT_ASSERT (zs_cache_node_set (cache, (Zube__Node *) node) >= 0);
     protobuf_c_message_free_unpacked (node, NULL);
 }
 
@@ -439,6 +439,39 @@ test_profile_errors (void)
     zs_profiles_clear (&profiles);
 }
 
+//  Only changes a pod could fit by count as node updates
+static void
+test_node_changes (void)
+{
+    zs_cache_t *cache = zs_cache_new ();
+    const char *yaml = "metadata: {name: n, labels: {a: b}}\n"
+                       "status: {allocatable: {cpu: '4', pods: '110'}, conditions: "
+                       "[{type: Ready, status: 'True', lastHeartbeatTime: '%s'}]}\n";
+    const char *times[] = {"2026-01-01T00:00:00Z", "2026-01-01T00:00:10Z"};
+    int expected[] = {1, 0};
+    for (int i = 0; i < 2; i++) {
+        char *text = zsys_sprintf (yaml, times[i]);
+        ProtobufCMessage *node = NULL;
+        ZT_ASSERT (zube_codec_decode (text, strlen (text), &zube__node__descriptor, &node, NULL) == 0);
+        ZT_ASSERT_INT_EQ (zs_cache_node_set (cache, (Zube__Node *) node), expected[i]);
+        protobuf_c_message_free_unpacked (node, NULL);
+        zstr_free (&text);
+    }
+    s_add_node (cache, "metadata: {name: n, labels: {a: c}}\n"
+                       "status: {allocatable: {cpu: '4', pods: '110'}}\n");
+    ProtobufCMessage *node = NULL;
+    const char *cordoned = "metadata: {name: n, labels: {a: c}}\nspec: {unschedulable: true}\n"
+                           "status: {allocatable: {cpu: '4', pods: '110'}}\n";
+    ZT_ASSERT (zube_codec_decode (cordoned, strlen (cordoned), &zube__node__descriptor, &node,
+                                  NULL) == 0);
+    ZT_ASSERT_INT_EQ (zs_cache_node_set (cache, (Zube__Node *) node), 1);
+    protobuf_c_message_free_unpacked (node, NULL);
+    ZT_ASSERT_INT_EQ (zs_cache_node_count (cache), 1);
+    zs_cache_node_remove (cache, "n");
+    ZT_ASSERT_INT_EQ (zs_cache_node_count (cache), 0);
+    zs_cache_destroy (&cache);
+}
+
 static void
 test_nodes_to_find (void)
 {
@@ -502,6 +535,7 @@ main (void)
     ZT_RUN (test_least_versus_most);
     ZT_RUN (test_round_robin_and_random);
     ZT_RUN (test_profile_errors);
+    ZT_RUN (test_node_changes);
     ZT_RUN (test_nodes_to_find);
     ZT_RUN (test_queue);
     zs_registry_destroy (&s_registry);
