@@ -64,6 +64,16 @@ s_restart_policy (zl_pod_t *p)
     return policy && *policy ? policy : "Always";
 }
 
+//  spec.terminationGracePeriodSeconds (30 when not given)
+static int64_t
+s_grace_s (zl_pod_t *p)
+{
+    Zube__PodSpec *spec = p->pod->spec;
+    return spec && spec->has_termination_grace_period_seconds
+               ? spec->termination_grace_period_seconds
+               : 30;
+}
+
 static zl_container_t *
 s_container_by_id (zl_pod_t *p, const char *id)
 {
@@ -295,6 +305,7 @@ s_pod_new (zubelet_t *self, zl_node_t *node, const char *key, Zube__Pod *pod)
         c->index = (uint32_t)(c->init ? i : i - init);
         Zube__Container *spec = s_spec (p, c);
         c->name = s_str (spec ? spec->name : "");
+        c->sidecar = c->init && spec && spec->restart_policy && streq (spec->restart_policy, "Always");
         c->backoff_ms = self->config.backoff_base_ms;
     }
     p->sync_timer.fn = s_sync_timer;
@@ -376,6 +387,9 @@ s_pod_adopt (zubelet_t *self, zl_pod_t *p, const char *sandbox_id)
             c->running_since_mono = zl_now_mono () - (zl_now_wall_ms () - c->started_ms);
             c->started = false;
         }
+        //  A sidecar that ran before the restart let the next init go then
+        if (c->sidecar && c->id[0])
+            c->ever_started = true;
         //  Back-off as far as the restarts went
         for (uint32_t r = 0; r < c->restart_count && c->backoff_ms < self->config.backoff_max_ms;
              r++)
@@ -585,9 +599,7 @@ s_probes (zubelet_t *self, zl_pod_t *p, zl_container_t *c, int64_t now, int64_t 
                            "container=%s message=\"%s\"",
                            k == ZL_PROBE_LIVENESS ? "liveness" : "startup", p->key, c->name,
                            message);
-            int64_t grace = p->pod->spec && p->pod->spec->has_termination_grace_period_seconds
-                                ? p->pod->spec->termination_grace_period_seconds
-                                : 30;
+            int64_t grace = s_grace_s (p);
             if (probe->has_termination_grace_period_seconds)
                 grace = probe->termination_grace_period_seconds;
             zube_runtime_stop_container (self->runtime, c->id, grace * 1000);
@@ -745,10 +757,54 @@ s_all_stopped (zubelet_t *self, zl_pod_t *p)
     return stopped;
 }
 
+//  A pod with sidecars stops its main containers first and its sidecars
+//  (with the sandbox) once they exited, or once their grace ran out.
+//  Answers whether the sandbox may be stopped now.
+static bool
+s_mains_stopped (zubelet_t *self, zl_pod_t *p)
+{
+    bool sidecars = false;
+    for (size_t i = 0; i < p->init_count; i++)
+        sidecars = sidecars || p->containers[i].sidecar;
+    if (!sidecars)
+        return true;
+    int64_t now = zl_now_mono ();
+    int64_t grace = 0;
+    if (!p->gone && p->pod->metadata->has_deletion_grace_period_seconds)
+        grace = p->pod->metadata->deletion_grace_period_seconds;
+    if (!p->mains_stop_sent) {
+        p->mains_stop_sent = true;
+        p->sidecars_stopping = true;
+        p->stop_deadline_ms = now + grace * 1000 + ZL_STOP_SLACK_MS;
+        zube_log_info ("msg=\"stopping the main containers before the sidecars\" pod=%s "
+                       "grace_s=%" PRId64,
+                       p->key, grace);
+        for (size_t i = p->init_count; i < p->container_count; i++)
+            if (p->containers[i].id[0])
+                zube_runtime_stop_container (self->runtime, p->containers[i].id, grace * 1000);
+        zl_runtime_poke (self);
+    }
+    if (now >= p->stop_deadline_ms)
+        return true;
+    for (size_t i = p->init_count; i < p->container_count; i++) {
+        zl_container_t *c = &p->containers[i];
+        if (!c->id[0])
+            continue;
+        s_container_refresh (self, c);
+        if (c->state == ZUBE_RUNTIME_CONTAINER_RUNNING)
+            return false;
+    }
+    return true;
+}
+
 static void
 s_pod_terminate (zubelet_t *self, zl_pod_t *p)
 {
     int64_t now = zl_now_mono ();
+    if (p->sandbox_id[0] && !p->sandbox_removed && !p->stop_sent && !s_mains_stopped (self, p)) {
+        zl_timer_set (self, &p->sync_timer, now + ZL_STOP_POLL_MS);
+        return;
+    }
     if (p->sandbox_id[0] && !p->sandbox_removed) {
         if (!p->stop_sent) {
             int64_t grace = 0;
@@ -866,9 +922,7 @@ s_deadline (zubelet_t *self, zl_pod_t *p, int64_t *wake)
         return false;
     }
     p->deadline_exceeded = true;
-    int64_t grace = spec->has_termination_grace_period_seconds
-                        ? spec->termination_grace_period_seconds
-                        : 30;
+    int64_t grace = s_grace_s (p);
     zube_log_info ("msg=\"pod ran past its active deadline: killing it\" pod=%s "
                    "active_deadline_s=%" PRId64,
                    p->key, spec->active_deadline_seconds);
@@ -886,12 +940,71 @@ s_deadline (zubelet_t *self, zl_pod_t *p, int64_t *wake)
 static bool
 s_restarts (zl_pod_t *p, zl_container_t *c)
 {
+    if (c->sidecar)
+        return !p->sidecars_stopping;
     const char *policy = s_restart_policy (p);
     if (streq (policy, "Never"))
         return false;
     if (streq (policy, "OnFailure"))
         return c->term.exit_code != 0;
     return c->init ? c->term.exit_code != 0 : true;
+}
+
+//  A main container or a sidecar: started, restarted under its policy
+//  after its back-off, or probed while it runs
+static void
+s_container_sync (zubelet_t *self, zl_pod_t *p, zl_container_t *c, int64_t now, int64_t *wake)
+{
+    if (c->done)
+        return;
+    if (!c->id[0])
+        s_container_start (self, p, c, wake);
+    else if (c->state == ZUBE_RUNTIME_CONTAINER_EXITED) {
+        c->ready = false;
+        c->started = false;
+        if (!s_restarts (p, c)) {
+            c->done = true;
+            s_set_waiting (c, "", NULL);
+        } else
+            s_container_start (self, p, c, wake);
+    } else if (c->state == ZUBE_RUNTIME_CONTAINER_RUNNING)
+        s_probes (self, p, c, now, wake);
+}
+
+//  A sidecar: started (and restarted whatever the pod's restartPolicy)
+//  and probed like a regular container. Answers whether the next init
+//  container may go: once it has started (its startup probe passed, or
+//  it runs and has none), for good.
+static bool
+s_sidecar_sync (zubelet_t *self, zl_pod_t *p, zl_container_t *c, int64_t now, int64_t *wake)
+{
+    s_container_sync (self, p, c, now, wake);
+    if (c->state == ZUBE_RUNTIME_CONTAINER_RUNNING && c->started)
+        c->ever_started = true;
+    return c->ever_started;
+}
+
+//  Kubernetes 1.29: once every main container is done for good (a pod
+//  with restartPolicy Never or OnFailure), the sidecars are stopped, in
+//  reverse order, and the pod completes
+static void
+s_sidecars_stop_when_done (zubelet_t *self, zl_pod_t *p)
+{
+    if (p->sidecars_stopping || p->container_count == p->init_count)
+        return;
+    for (size_t i = p->init_count; i < p->container_count; i++)
+        if (!p->containers[i].done)
+            return;
+    p->sidecars_stopping = true;
+    for (size_t i = p->init_count; i-- > 0;) {
+        zl_container_t *c = &p->containers[i];
+        if (!c->sidecar || !c->id[0] || c->state == ZUBE_RUNTIME_CONTAINER_EXITED)
+            continue;
+        zube_log_info ("msg=\"main containers done: stopping sidecar\" pod=%s container=%s",
+                       p->key, c->name);
+        zube_runtime_stop_container (self->runtime, c->id, s_grace_s (p) * 1000);
+        zl_runtime_poke (self);
+    }
 }
 
 static void
@@ -909,10 +1022,17 @@ s_pod_sync (zubelet_t *self, zl_pod_t *p)
     if (p->finished || s_deadline (self, p, &wake) || !s_sandbox (self, p, &wake))
         goto done;
 
-    //  Init containers, one after the other, each to success
+    //  Init containers, one after the other, each to success; a sidecar
+    //  only until it started, and it keeps running
     bool init_done = true;
     for (size_t i = 0; i < p->init_count; i++) {
         zl_container_t *c = &p->containers[i];
+        if (c->sidecar) {
+            if (s_sidecar_sync (self, p, c, now, &wake))
+                continue;
+            init_done = false;
+            break;
+        }
         if (c->id[0] && c->state == ZUBE_RUNTIME_CONTAINER_EXITED && c->term.valid &&
             c->term.exit_code == 0) {
             c->done = true;
@@ -932,27 +1052,9 @@ s_pod_sync (zubelet_t *self, zl_pod_t *p)
     if (!init_done)
         goto done;
 
-    for (size_t i = p->init_count; i < p->container_count; i++) {
-        zl_container_t *c = &p->containers[i];
-        if (c->done)
-            continue;
-        if (!c->id[0]) {
-            s_container_start (self, p, c, &wake);
-            continue;
-        }
-        if (c->state == ZUBE_RUNTIME_CONTAINER_EXITED) {
-            c->ready = false;
-            c->started = false;
-            if (!s_restarts (p, c)) {
-                c->done = true;
-                s_set_waiting (c, "", NULL);
-            } else
-                s_container_start (self, p, c, &wake);
-            continue;
-        }
-        if (c->state == ZUBE_RUNTIME_CONTAINER_RUNNING)
-            s_probes (self, p, c, now, &wake);
-    }
+    for (size_t i = p->init_count; i < p->container_count; i++)
+        s_container_sync (self, p, &p->containers[i], now, &wake);
+    s_sidecars_stop_when_done (self, p);
 done:
     s_status_mark (self, p);
     if (wake != INT64_MAX)
@@ -968,7 +1070,7 @@ s_phase (zl_pod_t *p)
     if (p->init_failed || p->deadline_exceeded)
         return "Failed";
     for (size_t i = 0; i < p->init_count; i++)
-        if (!p->containers[i].done)
+        if (p->containers[i].sidecar ? !p->containers[i].ever_started : !p->containers[i].done)
             return "Pending";
     size_t unstarted = 0, running = 0, failed = 0, done = 0;
     for (size_t i = p->init_count; i < p->container_count; i++) {
@@ -1180,12 +1282,17 @@ s_names_list (zl_pod_t *p, size_t from, size_t to, bool (*pick) (zl_container_t 
 static bool
 s_not_done (zl_container_t *c)
 {
+    if (c->sidecar)
+        return !c->ever_started;
     return !(c->done && c->term.valid && c->term.exit_code == 0);
 }
 
+//  Main containers and sidecars count for ContainersReady
 static bool
 s_not_ready (zl_container_t *c)
 {
+    if (c->init && !c->sidecar)
+        return false;
     return !(c->ready && c->state == ZUBE_RUNTIME_CONTAINER_RUNNING);
 }
 
@@ -1272,7 +1379,7 @@ s_status_build (zubelet_t *self, zl_pod_t *p)
         if (s_not_done (&p->containers[i]))
             initialized = false;
     bool ready = p->container_count > p->init_count;
-    for (size_t i = p->init_count; i < p->container_count; i++)
+    for (size_t i = 0; i < p->container_count; i++)
         if (s_not_ready (&p->containers[i]))
             ready = false;
     if (!p->cond_status[ZL_COND_SCHEDULED]) {
@@ -1287,7 +1394,7 @@ s_status_build (zubelet_t *self, zl_pod_t *p)
     s_condition_set (p, ZL_COND_READY, ready && gates_ready, now_s);
     char incomplete[600], unready[600], message[700];
     s_names_list (p, 0, p->init_count, s_not_done, incomplete, sizeof incomplete);
-    s_names_list (p, p->init_count, p->container_count, s_not_ready, unready, sizeof unready);
+    s_names_list (p, 0, p->container_count, s_not_ready, unready, sizeof unready);
     status->conditions = calloc (ZL_COND_COUNT, sizeof *status->conditions);
     if (status->conditions) {
         status->n_conditions = ZL_COND_COUNT;

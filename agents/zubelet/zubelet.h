@@ -161,6 +161,8 @@ typedef struct {
 typedef struct {
     char *name;
     bool init;
+    bool sidecar;           //  init with restartPolicy Always (Kubernetes 1.29)
+    bool ever_started;      //  sidecar: started once, the next init may go
     uint32_t index;
     //  The current instance ("" when none)
     char id[ZUBE_RUNTIME_ID_MAX];
@@ -221,6 +223,8 @@ typedef struct zl_pod_t_ {
     bool dead;              //  forgotten; freed when refs reaches 0
     bool init_failed;       //  an init container failed, restartPolicy Never
     bool deadline_exceeded; //  ran past spec.activeDeadlineSeconds: killed, Failed
+    bool sidecars_stopping; //  the main containers are done: sidecars stop for good
+    bool mains_stop_sent;   //  terminating: main containers first, then sidecars
     zl_timer_t sync_timer;
     zl_timer_t status_timer;
     struct zl_pod_t_ *next, *prev;  //  every record, live or terminating

@@ -887,6 +887,117 @@ test_pod_readiness_gates (void)
     protobuf_c_message_free_unpacked (&pod->base, NULL);
 }
 
+//  Sidecars (init containers with restartPolicy Always, Kubernetes
+//  1.29): the next init container waits only for the sidecar's start,
+//  the sidecar keeps running, and a Job-like pod completes when its main
+//  container does, the sidecar stopped then
+static void
+test_pod_sidecar_job_completes (void)
+{
+    s_create_pod ("apiVersion: v1\nkind: Pod\n"
+                  "metadata: {name: sidecar-job, annotations: {sim.zube.io/run-duration.main: 4s}}\n"
+                  "spec:\n"
+                  "  nodeName: shp-0005\n"
+                  "  restartPolicy: Never\n"
+                  "  initContainers:\n"
+                  "  - {name: shipper, image: busybox, restartPolicy: Always}\n"
+                  "  - {name: migrate, image: busybox}\n"
+                  "  containers:\n"
+                  "  - {name: main, image: busybox}\n");
+    Zube__Pod *pod = s_wait_phase ("sidecar-job", "Running", 15000);
+    ZT_ASSERT_MSG (pod, "sidecar-job did not get past its init containers");
+    ZT_ASSERT_INT_EQ (pod->status->n_init_container_statuses, 2);
+    Zube__ContainerStatus *shipper = pod->status->init_container_statuses[0];
+    Zube__ContainerStatus *migrate = pod->status->init_container_statuses[1];
+    ZT_ASSERT_STR_EQ (shipper->name, "shipper");
+    ZT_ASSERT_MSG (shipper->state && shipper->state->running, "the sidecar is not running");
+    ZT_ASSERT (shipper->started);
+    ZT_ASSERT_MSG (migrate->state && migrate->state->terminated &&
+                       migrate->state->terminated->exit_code == 0,
+                   "migrate did not complete");
+    ZT_ASSERT_STR_EQ (s_condition (pod, "Initialized")->status, "True");
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+
+    pod = s_wait_phase ("sidecar-job", "Succeeded", 20000);
+    ZT_ASSERT_MSG (pod, "sidecar-job did not complete with its main container");
+    Zube__ContainerStatus *main_status = pod->status->container_statuses[0];
+    ZT_ASSERT (main_status->state && main_status->state->terminated);
+    ZT_ASSERT_STR_EQ (main_status->state->terminated->reason, "Completed");
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+    //  The sidecar is stopped, not restarted
+    bool stopped = false;
+    for (int64_t until = zt_now_ms () + 10000; zt_now_ms () < until && !stopped;) {
+        pod = s_pod ("sidecar-job");
+        ZT_ASSERT (pod && pod->status && pod->status->n_init_container_statuses == 2);
+        shipper = pod->status->init_container_statuses[0];
+        stopped = shipper->state && shipper->state->terminated;
+        if (stopped) {
+            ZT_ASSERT_INT_EQ (shipper->restart_count, 0);
+            ZT_ASSERT_STR_EQ (s_phase (pod), "Succeeded");
+        }
+        protobuf_c_message_free_unpacked (&pod->base, NULL);
+        if (!stopped)
+            usleep (200000);
+    }
+    ZT_ASSERT_MSG (stopped, "the sidecar still runs after the main container completed");
+}
+
+//  A sidecar that exits is restarted though the pod's restartPolicy is
+//  Never; at deletion the main containers stop before the sidecars
+static void
+test_pod_sidecar_restarts_and_stops_last (void)
+{
+    s_create_pod ("apiVersion: v1\nkind: Pod\n"
+                  "metadata: {name: sidecar-flaky, annotations: {sim.zube.io/run-duration.flaky: 1s}}\n"
+                  "spec:\n"
+                  "  nodeName: shp-0005\n"
+                  "  restartPolicy: Never\n"
+                  "  terminationGracePeriodSeconds: 1\n"
+                  "  initContainers:\n"
+                  "  - {name: flaky, image: busybox, restartPolicy: Always}\n"
+                  "  containers:\n"
+                  "  - {name: app, image: busybox}\n");
+    Zube__Pod *pod = NULL;
+    for (int64_t until = zt_now_ms () + 20000; zt_now_ms () < until;) {
+        pod = s_pod ("sidecar-flaky");
+        if (pod && pod->status && pod->status->n_init_container_statuses == 1 &&
+            pod->status->init_container_statuses[0]->restart_count >= 1)
+            break;
+        if (pod)
+            protobuf_c_message_free_unpacked (&pod->base, NULL);
+        pod = NULL;
+        usleep (200000);
+    }
+    ZT_ASSERT_MSG (pod, "the sidecar was not restarted");
+    ZT_ASSERT_STR_EQ (s_phase (pod), "Running");
+    ZT_ASSERT_MSG (pod->status->container_statuses[0]->state->running,
+                   "the main container does not run");
+    ZT_ASSERT_INT_EQ (pod->status->container_statuses[0]->restart_count, 0);
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+
+    zube_api_error_t error;
+    ZT_ASSERT (zube_api_delete (s_api, "pods", "default", "sidecar-flaky", NULL, NULL,
+                                &error) == ZUBE_OK);
+    bool gone = false;
+    for (int64_t until = zt_now_ms () + 20000; zt_now_ms () < until && !gone;) {
+        pod = s_pod ("sidecar-flaky");
+        gone = !pod;
+        if (pod)
+            protobuf_c_message_free_unpacked (&pod->base, NULL);
+        usleep (200000);
+    }
+    ZT_ASSERT_MSG (gone, "sidecar-flaky was not deleted");
+    char path[700];
+    snprintf (path, sizeof path, "%s/zubelet.log", s_dir);
+    char *log = zt_read_file (path);
+    const char *mains = strstr (log, "stopping the main containers before the sidecars\" "
+                                     "pod=default/sidecar-flaky");
+    const char *sandbox = strstr (log, "\"stopping pod\" pod=default/sidecar-flaky");
+    ZT_ASSERT_MSG (mains && sandbox && mains < sandbox,
+                   "the main containers were not stopped before the sidecar");
+    free (log);
+}
+
 //  ---------------------------------------------------------------------
 //  Logs and exec through the node service
 
@@ -1222,6 +1333,8 @@ main (void)
         {"test_pod_on_unknown_node_stays_pending", test_pod_on_unknown_node_stays_pending},
         {"test_pod_active_deadline", test_pod_active_deadline},
         {"test_pod_readiness_gates", test_pod_readiness_gates},
+        {"test_pod_sidecar_job_completes", test_pod_sidecar_job_completes},
+        {"test_pod_sidecar_restarts_and_stops_last", test_pod_sidecar_restarts_and_stops_last},
         {"test_logs_and_exec", test_logs_and_exec},
         {"test_logs_and_exec_forbidden", test_logs_and_exec_forbidden},
         {"test_kill_and_adopt", test_kill_and_adopt},

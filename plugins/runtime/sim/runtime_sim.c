@@ -1465,13 +1465,15 @@ s_run_sandbox (zube_runtime_backend_t *self, const zube_runtime_sandbox_config_t
     Zube__ObjectMeta *meta = pod ? pod->metadata : NULL;
     size_t n_all = meta ? meta->n_annotations : 0;
     zube_status_t status = ZUBE_OK;
-    const char **names = calloc (2 * (n_init + n_regular) + 2 * n_all + 1, sizeof *names);
+    const char **names =
+        calloc (2 * (n_init + n_regular) + 2 * (n_all + n_init) + 1, sizeof *names);
+    char **implied = calloc (n_init + 1, sizeof *implied);
     const char **images = names + n_init + n_regular;
     const char **annotations = images + n_init + n_regular;
     size_t n_annotations = 0;
-    if (!names)
+    if (!names || !implied)
         status = s_fail (self, ZUBE_INTERNAL, "sim: out of memory");
-    else if (n_init + n_regular > 65535 || n_all > 65535)
+    else if (n_init + n_regular > 65535 || n_all + n_init > 65535)
         status = s_fail (self, ZUBE_BAD_REQUEST, "sim: run_sandbox: too many containers");
     for (size_t i = 0; status == ZUBE_OK && i < n_init + n_regular; i++) {
         Zube__Container *container =
@@ -1489,6 +1491,28 @@ s_run_sandbox (zube_runtime_backend_t *self, const zube_runtime_sandbox_config_t
                                      (uint32_t) (n_init + n_regular));
         annotations[2 * n_annotations] = entry->key + prefix;
         annotations[2 * n_annotations + 1] = value;
+        n_annotations++;
+    }
+    //  A sidecar (init container with restartPolicy Always) runs until
+    //  stopped, as a regular container, unless its run-duration says
+    for (size_t i = 0; status == ZUBE_OK && i < n_init; i++) {
+        const char *policy = spec->init_containers[i]->restart_policy;
+        if (!policy || strcmp (policy, "Always") != 0)
+            continue;
+        size_t length = strlen ("run-duration.") + strlen (names[i]) + 1;
+        implied[i] = malloc (length);
+        if (!implied[i]) {
+            status = s_fail (self, ZUBE_INTERNAL, "sim: out of memory");
+            break;
+        }
+        snprintf (implied[i], length, "run-duration.%s", names[i]);
+        bool given = false;
+        for (size_t a = 0; a < n_annotations && !given; a++)
+            given = strcmp (annotations[2 * a], implied[i]) == 0;
+        if (given)
+            continue;
+        annotations[2 * n_annotations] = implied[i];
+        annotations[2 * n_annotations + 1] = "forever";
         n_annotations++;
     }
     uint32_t slot = S_NONE;
@@ -1515,6 +1539,9 @@ s_run_sandbox (zube_runtime_backend_t *self, const zube_runtime_sandbox_config_t
         self->dirty = true;
     }
     free (names);
+    for (size_t i = 0; implied && i < n_init; i++)
+        free (implied[i]);
+    free (implied);
     if (pod)
         zube__pod__free_unpacked (pod, NULL);
     return status;
