@@ -687,6 +687,67 @@ test_bookmarks_on_the_bus (void)
     ZT_ASSERT_INT_EQ (marks.bookmark_object_rv, marks.bookmark);
 }
 
+//  A long `watch since` answer comes in pages under the bus's message
+//  limit: four 900 KiB objects (a ConfigMap holds at most 1 MiB) pass
+//  the 3 MiB a reply may hold, so the first reply stops short and says
+//  how far it got
+static void
+test_watch_pages (void)
+{
+    zube_api_error_t error;
+    int64_t start = s_create_configmap ("page-0");
+    int64_t rvs[4];
+    size_t big = 900 * 1024;
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        snprintf (name, sizeof name, "page-%d", i + 1);
+        Zube__ConfigMap *map = s_configmap (name), *created = NULL;
+        map->n_data = 1;
+        map->data = calloc (1, sizeof (void *));
+        map->data[0] = calloc (1, sizeof (Zube__ConfigMap__DataEntry));
+        zube__config_map__data_entry__init (map->data[0]);
+        map->data[0]->key = strdup ("big");
+        map->data[0]->value = malloc (big + 1);
+        memset (map->data[0]->value, 'a' + i, big);
+        map->data[0]->value[big] = 0;
+        ZT_ASSERT_INT_EQ (zube_api_create (s_main.api, "configmaps", "default", &map->base,
+                                           false, (ProtobufCMessage **)&created, &error),
+                          ZUBE_OK);
+        rvs[i] = created ? s_rv (&created->base) : -1;
+        S_FREE (created);
+        S_FREE (map);
+    }
+    char since[24];
+    snprintf (since, sizeof since, "%" PRId64, start);
+    size_t seen = 0;
+    int replies = 0;
+    while (seen < 4 && replies < 10) {
+        Zube__WatchEventBatch *batch = NULL;
+        zube_api_watch_options_t options = {.namespace = "default",
+                                            .resource_version = since};
+        ZT_ASSERT_INT_EQ (zube_api_watch (s_main.api, "configmaps", &options, &batch, &error),
+                          ZUBE_OK);
+        if (!batch)
+            return;
+        replies++;
+        ZT_ASSERT (batch->n_events >= 1 && batch->n_events <= 3);
+        for (size_t i = 0; i < batch->n_events && seen < 4; i++, seen++)
+            ZT_ASSERT_INT_EQ (strtoll (batch->events[i]->resource_version, NULL, 10),
+                              rvs[seen]);
+        snprintf (since, sizeof since, "%s", batch->resource_version);
+        zube__watch_event_batch__free_unpacked (batch, NULL);
+    }
+    ZT_ASSERT_INT_EQ (seen, 4);
+    ZT_ASSERT_INT_EQ (replies, 2);
+    for (int i = 1; i <= 4; i++) {
+        char name[16];
+        snprintf (name, sizeof name, "page-%d", i);
+        ZT_ASSERT_INT_EQ (zube_api_delete (s_main.api, "configmaps", "default", name, NULL,
+                                           NULL, &error),
+                          ZUBE_OK);
+    }
+}
+
 //  ---------------------------------------------------------------------
 
 int
@@ -715,6 +776,7 @@ main (void)
     ZT_RUN (test_watch_timeout);
     ZT_RUN (test_watch_waits_for_event);
     ZT_RUN (test_bookmarks_on_the_bus);
+    ZT_RUN (test_watch_pages);
     zt_cluster_stop (&s_main, zt_failed_count > 0);
     return zt_done ();
 }
