@@ -13,8 +13,8 @@
                           `zube up` supervises in the foreground
 
     `zube up` starts the cluster's processes in order (the store server
-    when it starts one, the broker, the apiserver; later issues add the
-    scheduler, controllers and agents), waits until each answers, and
+    when it starts one, the broker, the apiserver, the scheduler, the node
+    agents; later issues add the controllers), waits until each answers, and
     either supervises them in the foreground (restarting each with its own
     back-off; Ctrl-C stops them) or leaves them running (--detach).
     `zube down` stops whatever `up` started, last started first. */
@@ -189,7 +189,7 @@ struct s_component_s {
 };
 
 //  Every process `up` may start, in start order; `down` looks for all.
-enum { S_REDIS, S_ETCD, S_BROKER, S_APISERVER, S_FIXED_COUNT };
+enum { S_REDIS, S_ETCD, S_BROKER, S_APISERVER, S_SCHEDULER, S_FIXED_COUNT };
 //  Zubelets come after the fixed components, one per process.
 #define S_COMPONENT_MAX 64
 
@@ -297,7 +297,8 @@ s_cluster_paths (zube_cluster_t *cluster, const char *dir, bool create)
     } names[S_FIXED_COUNT] = {[S_REDIS] = {"redis", "redis-server"},
                                   [S_ETCD] = {"etcd", "etcd"},
                                   [S_BROKER] = {"broker", "zube-broker"},
-                                  [S_APISERVER] = {"apiserver", "zube-apiserver"}};
+                                  [S_APISERVER] = {"apiserver", "zube-apiserver"},
+                                  [S_SCHEDULER] = {"scheduler", "zube-scheduler"}};
     for (int i = 0; i < S_FIXED_COUNT; i++) {
         s_component_t *component = &cluster->components[i];
         component->name = names[i].name;
@@ -447,6 +448,26 @@ s_apiserver_ready (s_component_t *component, const char *config_path)
     zube_bus_reply_t *reply = NULL;
     int rc = zube_bus_call (bus, "api", "get", packed, size, 500, &reply);
     if (rc == 0 && reply->status != ZUBE_OK && reply->status != ZUBE_NOT_FOUND)
+        rc = -1;
+    zube_bus_reply_destroy (&reply);
+    zube_bus_destroy (&bus);
+    zube_config_destroy (&config);
+    return rc;
+}
+
+//  The scheduler is ready when it answers `stats` (it serves once its
+//  node and pod caches are synced).
+static int
+s_scheduler_ready (s_component_t *component, const char *config_path)
+{
+    (void) component;
+    zube_config_t *config = NULL;
+    zube_bus_t *bus = s_connect (config_path, &config);
+    if (!bus)
+        return -1;
+    zube_bus_reply_t *reply = NULL;
+    int rc = zube_bus_call (bus, "scheduler", "stats", NULL, 0, 500, &reply);
+    if (rc == 0 && reply->status != ZUBE_OK)
         rc = -1;
     zube_bus_reply_destroy (&reply);
     zube_bus_destroy (&bus);
@@ -688,6 +709,26 @@ s_plan (zube_cluster_t *cluster, const char *store)
     s_component_arg (apiserver, cluster->data);
     apiserver->ready = s_apiserver_ready;
     apiserver->enabled = true;
+
+    //  The scheduler, as identity "scheduler" (the apiserver's default
+    //  authorization policy gives it binding, pod status and events)
+    s_component_t *scheduler = &cluster->components[S_SCHEDULER];
+    if (zube_cli_sibling_program ("zube-scheduler", scheduler->path, sizeof scheduler->path)) {
+        s_component_arg (scheduler, scheduler->path);
+        s_component_arg (scheduler, "--bus");
+        s_component_arg (scheduler, s_cluster_string (cluster, "tcp://127.0.0.1:%d", port));
+        if (cluster->insecure)
+            s_component_arg (scheduler, "--insecure");
+        else {
+            s_component_arg (scheduler, "--certs");
+            s_component_arg (scheduler, cluster->certs);
+            s_component_arg (scheduler, "--name");
+            s_component_arg (scheduler, "scheduler");
+            scheduler->cert = "scheduler";
+        }
+        scheduler->ready = s_scheduler_ready;
+        scheduler->enabled = true;
+    }
     return s_plan_nodes (cluster);
 }
 
@@ -959,7 +1000,7 @@ s_up (const zube_command_t *command, int argc, char **argv)
             || s_create_certs (cluster.certs, "admin") != 0
             || s_create_certs (cluster.certs, "apiserver") != 0))
         return 1;
-    for (int i = S_FIXED_COUNT; i < cluster.count && !insecure; i++)
+    for (int i = S_SCHEDULER; i < cluster.count && !insecure; i++)
         if (cluster.components[i].cert && s_create_certs (cluster.certs, cluster.components[i].cert) != 0)
             return 1;
     if (s_write_client_config (&cluster) != 0)
@@ -984,6 +1025,7 @@ s_up (const zube_command_t *command, int argc, char **argv)
                     component->log);
     }
     const char *not_yet[] = {"zube-scheduler", "zube-controller-manager"};
+    //  (zube-scheduler is started whenever it is built)
     for (size_t i = 0; i < sizeof not_yet / sizeof not_yet[0]; i++) {
         char path[PATH_MAX];
         if (!zube_cli_sibling_program (not_yet[i], path, sizeof path))
@@ -1125,6 +1167,15 @@ s_status (const zube_command_t *command, int argc, char **argv)
         if (i == S_APISERVER && have_config) {
             if (s_apiserver_ready (component, cluster.config) == 0)
                 snprintf (status_text, sizeof status_text, "running, serves \"api\"");
+            else {
+                snprintf (status_text, sizeof status_text, "running, but does not answer");
+                healthy = false;
+            }
+        }
+        else
+        if (i == S_SCHEDULER && have_config) {
+            if (s_scheduler_ready (component, cluster.config) == 0)
+                snprintf (status_text, sizeof status_text, "running, serves \"scheduler\"");
             else {
                 snprintf (status_text, sizeof status_text, "running, but does not answer");
                 healthy = false;

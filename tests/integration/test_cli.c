@@ -949,13 +949,16 @@ test_zube_up_nodes (void)
     ZT_ASSERT_EXIT (result, 0);
     ZT_ASSERT_STR_CONTAINS (result.out, "zubelet-node-3");
     ZT_ASSERT_STR_CONTAINS (result.out, "zubelet-sim");
-    ZT_ASSERT_STR_CONTAINS (result.out, "zube-scheduler is not built yet");
+    ZT_ASSERT_STR_CONTAINS (result.out, "scheduler");
+    ZT_ASSERT_STR_CONTAINS (result.out, "zube-controller-manager is not built yet");
     zt_run_free (&result);
+    ZT_ASSERT (zt_process_alive (s_component_pid (cluster, "scheduler")));
     //  One certificate per node agent, so authorization tells them apart.
     const char *certs[] = {"certs/private/node-node-1.cert_secret",
                            "certs/private/node-node-3.cert_secret",
                            "certs/private/nodes-sim-.cert_secret",
-                           "certs/private/apiserver.cert_secret"};
+                           "certs/private/apiserver.cert_secret",
+                           "certs/private/scheduler.cert_secret"};
     char path[900];
     for (size_t i = 0; i < sizeof certs / sizeof certs[0]; i++) {
         snprintf (path, sizeof path, "%s/%s", cluster, certs[i]);
@@ -968,6 +971,24 @@ test_zube_up_nodes (void)
                                   "node/sim-0006\nnode/sim-0007\nnode/sim-0008\nnode/sim-0009\n"
                                   "node/sim-0010\n");
     zt_run_free (&result);
+    //  The scheduler binds a pod that names no node
+    char manifest[900];
+    snprintf (manifest, sizeof manifest, "%s/pending.yaml", cluster);
+    ZT_WRITE_FILE (manifest, "apiVersion: v1\nkind: Pod\nmetadata: {name: pending}\n"
+                             "spec: {containers: [{name: c, image: pause}]}\n");
+    result = s_run (30000, "zubectl", "--config", config, "apply", "-f", manifest, NULL);
+    ZT_ASSERT_EXIT (result, 0);
+    zt_run_free (&result);
+    bool bound = false;
+    for (int i = 0; i < 100 && !bound; i++) {
+        result = s_run (30000, "zubectl", "--config", config, "get", "pod", "pending", "-o",
+                        "yaml", NULL);
+        bound = result.out && strstr (result.out, "nodeName: ");
+        zt_run_free (&result);
+        if (!bound)
+            usleep (100000);
+    }
+    ZT_ASSERT_MSG (bound, "zube-scheduler did not bind pod pending");
     pid_t sim = s_component_pid (cluster, "zubelet-sim");
     pid_t node2 = s_component_pid (cluster, "zubelet-node-2");
     ZT_ASSERT (zt_process_alive (sim) && zt_process_alive (node2));
