@@ -156,6 +156,19 @@ test_binds_pending_pods (void)
     ZT_ASSERT_MSG (s_stat (stats, "bound") >= 20 && s_stat (stats, "bindErrors") == 0, "%s",
                    stats);
     free (stats);
+    //  The same through zubectl, and the Prometheus text
+    zt_run_t result = zt_run_capture (
+        20000, (char *[]) {(char *) zt_program ("zubectl"), "--broker", s_cluster.endpoint,
+                           "--insecure", "scheduler", "stats", NULL});
+    ZT_ASSERT_EXIT (result, 0);
+    ZT_ASSERT_STR_CONTAINS (result.out, "\"nodes\": 4");
+    zt_run_free (&result);
+    result = zt_run_capture (
+        20000, (char *[]) {(char *) zt_program ("zubectl"), "--broker", s_cluster.endpoint,
+                           "--insecure", "scheduler", "metrics", NULL});
+    ZT_ASSERT_EXIT (result, 0);
+    ZT_ASSERT_STR_CONTAINS (result.out, "scheduler_schedule_attempts_total{result=\"scheduled\"}");
+    zt_run_free (&result);
 }
 
 static void
