@@ -982,6 +982,69 @@ test_acceptance_10_informers (void)
     s_teardown ();
 }
 
+//  BOOKMARK events (zube-apiserver --bookmark-interval 0.2) move a quiet
+//  informer's resourceVersion past its topic's last event, with no watch
+//  call (resync off) and nothing changed in the cache.
+static void
+test_bookmarks (void)
+{
+    if (!s_real) {
+        printf ("# the fake api sends no bookmarks: nothing checked\n");
+        return;
+    }
+    static const char *const args[] = {"--bookmark-interval", "0.2", NULL};
+    bool up = zt_cluster_start (&s_cluster,
+                                &(zt_cluster_options_t){.tag = "informer-bookmarks",
+                                                        .apiserver_args = args,
+                                                        .ready_timeout_ms = 15000});
+    ZT_ASSERT_MSG (up, "the apiserver did not start: %s", s_cluster.why);
+    if (!up)
+        return;
+    zube_informer_t *informer = zube_informer_new (
+        s_cluster.bus, &(zube_informer_config_t){.resource = "configmaps", .resync_ms = -1});
+    ZT_ASSERT (informer && zube_informer_start (informer) == 0);
+    ZT_ASSERT (zube_informer_wait_synced (informer, 10000));
+    Zube__ConfigMap map = ZUBE__CONFIG_MAP__INIT;
+    Zube__ObjectMeta meta = ZUBE__OBJECT_META__INIT;
+    meta.name = "quiet";
+    map.metadata = &meta;
+    ZT_ASSERT_INT_EQ (zube_api_create (s_cluster.api, "configmaps", "default", &map.base,
+                                       false, NULL, NULL),
+                      ZUBE_OK);
+    //  The informer has it (from its event or, if the subscription was
+    //  not yet heard, from the repair a bookmark's prev starts)
+    int64_t deadline = zt_now_ms () + 15000;
+    while (zube_informer_count (informer) < 1 && zt_now_ms () < deadline)
+        zube_bus_poll (s_cluster.bus, 50);
+    ZT_ASSERT_INT_EQ (zube_informer_count (informer), 1);
+    zube_informer_stats_t before;
+    zube_informer_stats (informer, &before);
+    //  A write elsewhere moves the revision past the topic's last event
+    Zube__Secret secret = ZUBE__SECRET__INIT;
+    secret.metadata = &meta;
+    ProtobufCMessage *stored = NULL;
+    ZT_ASSERT_INT_EQ (zube_api_create (s_cluster.api, "secrets", "default", &secret.base,
+                                       false, &stored, NULL),
+                      ZUBE_OK);
+    Zube__ObjectMeta *stored_meta = stored ? zube_object_meta (stored) : NULL;
+    uint64_t wanted =
+        stored_meta ? strtoull (stored_meta->resource_version, NULL, 10) : UINT64_MAX;
+    if (stored)
+        protobuf_c_message_free_unpacked (stored, NULL);
+    deadline = zt_now_ms () + 15000;
+    while (strtoull (zube_informer_resource_version (informer), NULL, 10) < wanted &&
+           zt_now_ms () < deadline)
+        zube_bus_poll (s_cluster.bus, 50);
+    ZT_ASSERT (strtoull (zube_informer_resource_version (informer), NULL, 10) >= wanted);
+    zube_informer_stats_t after;
+    zube_informer_stats (informer, &after);
+    ZT_ASSERT_INT_EQ (after.watches, before.watches);
+    ZT_ASSERT_INT_EQ (after.relists, 0);
+    ZT_ASSERT_INT_EQ (zube_informer_count (informer), 1);
+    zube_informer_destroy (&informer);
+    zt_cluster_stop (&s_cluster, zt_failed_count > 0);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -1007,6 +1070,7 @@ main (int argc, char *argv[])
     S_CASE (test_relist_after_gone);
     S_CASE (test_broker_restart);
     S_CASE (test_acceptance_10_informers);
+    S_CASE (test_bookmarks);
     if (zt_failed_count == 0 && !getenv ("ZUBE_TEST_KEEP"))
         zt_rmtree (s_dir);
     free (s_dir);
