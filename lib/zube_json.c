@@ -1236,9 +1236,11 @@ s_strategic (zube_json_t *target, const zube_json_t *patch, char *error,
         if (directive->type == ZUBE_JSON_STRING && streq (directive->text, "replace")) {
             zube_json_free (&target);
             target = NULL;
-        } else if (!(directive->type == ZUBE_JSON_STRING &&
-                     streq (directive->text, "delete"))) {
-            snprintf (error, error_size, "$patch: unsupported value (delete or replace)");
+        } else {
+            //  "delete" is handled on list items, before this
+            snprintf (error, error_size,
+                      "$patch: only \"replace\" on an object, \"delete\" on a list item, "
+                      "is supported");
             zube_json_free (&target);
             return NULL;
         }

@@ -521,7 +521,22 @@ test_patch_apply_types (void)
                                         error, sizeof error),
                       ZUBE_PATCH_FAILED);
     ZT_ASSERT_STR_CONTAINS (error, "not supported");
+    ZT_ASSERT_INT_EQ (zube_patch_apply (&pod->base, ZUBE_PATCH_STRATEGIC,
+                                        "{\"spec\":{\"nodeSelector\":{\"$patch\":"
+                                        "\"delete\"}}}",
+                                        &out, error, sizeof error),
+                      ZUBE_PATCH_FAILED);
     ZT_ASSERT (out == (ProtobufCMessage *)1);
+    //  "$patch": "replace" replaces a map whole (a merge would keep disk)
+    out = NULL;
+    ZT_ASSERT_INT_EQ (zube_patch_apply (&pod->base, ZUBE_PATCH_STRATEGIC,
+                                        "{\"spec\":{\"nodeSelector\":{\"$patch\":"
+                                        "\"replace\",\"zone\":\"b\"}}}",
+                                        &out, error, sizeof error),
+                      0);
+    ZT_ASSERT_INT_EQ (((Zube__Pod *)out)->spec->n_node_selector, 1);
+    ZT_ASSERT_STR_EQ (((Zube__Pod *)out)->spec->node_selector[0]->key, "zone");
+    protobuf_c_message_free_unpacked (out, NULL);
     protobuf_c_message_free_unpacked (&pod->base, NULL);
 }
 
