@@ -378,6 +378,97 @@ s_collect (void *arg, const zube_store_event_t *event)
     return 0;
 }
 
+//  Stops after `stop_after` events (0: never).
+typedef struct {
+    s_seen_t seen;
+    size_t stop_after;
+} s_stopper_t;
+
+static int
+s_collect_then_stop (void *arg, const zube_store_event_t *event)
+{
+    s_stopper_t *stopper = arg;
+    s_collect (&stopper->seen, event);
+    return stopper->stop_after && stopper->seen.count >= stopper->stop_after;
+}
+
+//  events () keeps one watch open: a later call gets what was written
+//  since (by this handle or another), what came past a limit waits for
+//  the next call, a call further back starts the watch again there, and
+//  a caller that stopped in the middle of a revision does not get the
+//  rest of it.
+static void
+test_events_kept_watch (void)
+{
+    zube_store_t *reader = s_open (s_etcd.url, NULL);
+    zube_store_t *writer = s_open (s_etcd.url, NULL);
+    int64_t start = 0;
+    ZT_ASSERT_INT_EQ (zube_store_revision (reader, &start, NULL), ZUBE_OK);
+    s_seen_t seen = {0};
+    ZT_ASSERT_INT_EQ (zube_store_events (reader, start, 0, s_collect, &seen, NULL),
+                      ZUBE_OK);
+    ZT_ASSERT_INT_EQ (seen.count, 0);
+    int64_t revisions[6];
+    for (int i = 0; i < 6; i++) {
+        char key[64];
+        snprintf (key, sizeof key, "/registry/zt-pipe/kept/ns/k%d", i);
+        revisions[i] = s_put_ok (i % 2 ? writer : reader, key, "v", 0);
+    }
+    //  Two at a time, each call from where the last one ended.
+    int64_t since = start;
+    for (int call = 0; call < 3; call++) {
+        seen = (s_seen_t){0};
+        int64_t now = 0;
+        ZT_ASSERT_INT_EQ (zube_store_events (reader, since, 2, s_collect, &seen, &now),
+                          ZUBE_OK);
+        ZT_ASSERT_INT_EQ (seen.count, 2);
+        ZT_ASSERT_INT_EQ (seen.revisions[0], revisions[call * 2]);
+        ZT_ASSERT_INT_EQ (seen.revisions[1], revisions[call * 2 + 1]);
+        ZT_ASSERT (now >= revisions[5]);
+        since = seen.revisions[1];
+    }
+    seen = (s_seen_t){0};
+    ZT_ASSERT_INT_EQ (zube_store_events (reader, since, 0, s_collect, &seen, NULL),
+                      ZUBE_OK);
+    ZT_ASSERT_INT_EQ (seen.count, 0);
+    //  Back to the start: all six again, in order.
+    seen = (s_seen_t){0};
+    ZT_ASSERT_INT_EQ (zube_store_events (reader, start, 0, s_collect, &seen, NULL),
+                      ZUBE_OK);
+    ZT_ASSERT_INT_EQ (seen.count, 6);
+    for (int i = 0; i < 6; i++)
+        ZT_ASSERT_INT_EQ (seen.revisions[i], revisions[i]);
+    //  A group of three shares a revision; a caller that stops after the
+    //  first of them goes on from that revision and gets what follows.
+    zube_store_op_t group[3];
+    zube_store_result_t results[3];
+    char keys[3][64];
+    for (int i = 0; i < 3; i++) {
+        snprintf (keys[i], sizeof keys[i], "/registry/zt-pipe/kept/ns/g%d", i);
+        group[i] = (zube_store_op_t){.type = ZUBE_STORE_PUT,
+                                     .key = keys[i],
+                                     .value = "g",
+                                     .value_size = 1,
+                                     .group = 4};
+    }
+    ZT_ASSERT_INT_EQ (zube_store_txn_commit (writer, group, 3, results), ZUBE_OK);
+    int64_t after = s_put_ok (writer, "/registry/zt-pipe/kept/ns/after", "a", 0);
+    s_stopper_t stopper = {.stop_after = 1};
+    ZT_ASSERT_INT_EQ (
+        zube_store_events (reader, revisions[5], 0, s_collect_then_stop, &stopper, NULL),
+        ZUBE_OK);
+    ZT_ASSERT_INT_EQ (stopper.seen.count, 1);
+    ZT_ASSERT_INT_EQ (stopper.seen.revisions[0], results[0].revision);
+    seen = (s_seen_t){0};
+    ZT_ASSERT_INT_EQ (
+        zube_store_events (reader, results[0].revision, 0, s_collect, &seen, NULL),
+        ZUBE_OK);
+    ZT_ASSERT_INT_EQ (seen.count, 1);
+    ZT_ASSERT_INT_EQ (seen.revisions[0], after);
+    zube_store_close (&writer);
+    zube_store_close (&reader);
+}
+
 //  With pipeline=16, independent groups are in flight together; groups
 //  that touch one key still run in batch order; every write has its own
 //  event; a group is one txn (one revision), and may not write a key twice.
@@ -1046,6 +1137,7 @@ static const struct {
     {"etcdctl sees the keys the plugin wrote", test_etcdctl_sees_the_keys},
     {"concurrent read-modify-write from 2 processes", test_concurrent_read_modify_write},
     {"pipelined batches", test_pipelined_batches},
+    {"events from one kept watch", test_events_kept_watch},
     {"events through watch; compaction by someone else",
      test_events_and_compaction_by_someone_else},
     {"etcd killed with SIGKILL and restarted mid-stream", test_etcd_killed_mid_stream},

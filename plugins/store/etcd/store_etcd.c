@@ -890,22 +890,25 @@ s_stream_read (zube_store_backend_t *self, int64_t target, size_t limit)
     return ZUBE_OK;
 }
 
-//  Hands out the buffered events after `since`: a `limit` never splits
-//  the events of one revision (a group's), since the caller goes on from
-//  the last revision it got, unless the first revision alone is larger.
+//  Drops the buffered events up to `since` (the caller has them).
 static void
-s_stream_hand_out (s_stream_t *stream, int64_t since, size_t limit,
-                   zube_store_event_fn *fn, void *arg)
+s_stream_skip (s_stream_t *stream, int64_t since)
+{
+    while (stream->head < stream->count && stream->events[stream->head].revision <= since)
+        s_event_free (&stream->events[stream->head++]);
+}
+
+//  Hands out the buffered events (all after the caller's `since`): a
+//  `limit` never splits the events of one revision (a group's), since the
+//  caller goes on from the last revision it got, unless the first
+//  revision alone is larger.
+static void
+s_stream_hand_out (s_stream_t *stream, size_t limit, zube_store_event_fn *fn, void *arg)
 {
     size_t handed = 0;
     bool stop = false;
     while (stream->head < stream->count && !stop) {
         s_event_t *first = &stream->events[stream->head];
-        if (first->revision <= since) {
-            s_event_free (first);
-            stream->head++;
-            continue;
-        }
         size_t run = 1;
         while (stream->head + run < stream->count &&
                stream->events[stream->head + run].revision == first->revision)
@@ -971,8 +974,11 @@ s_events (zube_store_backend_t *self, int64_t since, size_t limit,
         stream->complete = since;
         if ((status = s_stream_start (self, since + 1)) != ZUBE_OK)
             return status;
-    } else if (since > stream->base)
-        stream->base = since;
+    } else {
+        if (since > stream->base)
+            stream->base = since;
+        s_stream_skip (stream, since);
+    }
     if (since >= current || current <= 1)
         return ZUBE_OK;
     status = s_stream_read (self, current, limit);
@@ -982,7 +988,7 @@ s_events (zube_store_backend_t *self, int64_t since, size_t limit,
                        " are compacted (oldest available: since %" PRId64 ")",
                        since, stream->compact_revision);
     if (status == ZUBE_OK)
-        s_stream_hand_out (stream, since, limit, fn, arg);
+        s_stream_hand_out (stream, limit, fn, arg);
     return status;
 }
 
