@@ -78,6 +78,11 @@ api_scale_wanted (zube_bus_request_t *request)
                                    : NULL;
     if (!descriptor)
         return false;
+    //  Most requests never name it: look for the bytes before unpacking
+    size_t size = 0;
+    const uint8_t *payload = zube_bus_request_payload (request, &size);
+    if (!payload || !memmem (payload, size, "scale", 5))
+        return false;
     ProtobufCMessage *req = zube_bus_request_unpack (request, descriptor);
     if (!req)
         return false;
