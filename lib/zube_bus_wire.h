@@ -299,7 +299,7 @@ zube_bus_batch_add (zube_bus_batch_t *batch, size_t header_size, const void *pay
         batch->size = ZUBE_BUS_BATCH_PREFIX;
     size_t needed = batch->size + zube_bus_batch_entry_size (header_size, payload_size);
     if (needed > batch->max) {
-        size_t max = batch->max ? batch->max : 4096;
+        size_t max = batch->max ? batch->max : 32768; //  64 entries of 256 bytes fit
         while (max < needed)
             max *= 2;
         uint8_t *data = (uint8_t *)realloc (batch->data, max);
