@@ -304,9 +304,11 @@ zubectl_exec (zubectl_t *self, const zubectl_command_t *command, int argc, char 
         self, service, "exec", pod->spec->node_name, &request.base,
         &zube__node_exec_reply__descriptor);
     if (reply) {
-        fwrite (reply->stdout.data, 1, reply->stdout.len, stdout);
+        if (reply->stdout.len)
+            fwrite (reply->stdout.data, 1, reply->stdout.len, stdout);
         fflush (stdout);
-        fwrite (reply->stderr.data, 1, reply->stderr.len, stderr);
+        if (reply->stderr.len)
+            fwrite (reply->stderr.data, 1, reply->stderr.len, stderr);
         rc = reply->exit_code;
         if (rc != 0)
             fprintf (stderr, "command terminated with exit code %d\n", rc);

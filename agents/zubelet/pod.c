@@ -527,6 +527,79 @@ s_probe_period_ms (Zube__Probe *probe)
            1000;
 }
 
+//  Applies one probe outcome with the probe's thresholds; false when a
+//  liveness or startup probe failed for good (the container is being
+//  killed)
+static bool
+s_probe_outcome (zubelet_t *self, zl_pod_t *p, zl_container_t *c, int k, bool success,
+                 const char *message, int64_t now)
+{
+    Zube__Probe *probe = s_probe_spec (s_spec (p, c), k);
+    if (!probe)
+        return true;
+    zl_probe_state_t *state = &c->probes[k];
+    int success_threshold =
+        probe->has_success_threshold && probe->success_threshold > 0 ? probe->success_threshold : 1;
+    int failure_threshold =
+        probe->has_failure_threshold && probe->failure_threshold > 0 ? probe->failure_threshold : 3;
+    if (success) {
+        state->failures = 0;
+        if (++state->successes >= success_threshold)
+            state->ok = true;
+    } else {
+        state->successes = 0;
+        if (++state->failures >= failure_threshold)
+            state->ok = false;
+        zube_log_debug ("msg=\"probe failed\" pod=%s container=%s probe=%s message=\"%s\"",
+                        p->key, c->name,
+                        k == ZL_PROBE_LIVENESS    ? "liveness"
+                        : k == ZL_PROBE_READINESS ? "readiness"
+                                                  : "startup",
+                        message);
+    }
+    if (k == ZL_PROBE_STARTUP && state->ok) {
+        c->started = true;
+        //  Liveness and readiness start now
+        c->running_since_mono = now;
+        s_sync_soon (self, p);
+    }
+    if ((k == ZL_PROBE_LIVENESS || k == ZL_PROBE_STARTUP) && !success &&
+        state->failures >= failure_threshold) {
+        zube_log_info ("msg=\"%s probe failed: killing the container\" pod=%s "
+                       "container=%s message=\"%s\"",
+                       k == ZL_PROBE_LIVENESS ? "liveness" : "startup", p->key, c->name,
+                       message);
+        int64_t grace = s_grace_s (p);
+        if (probe->has_termination_grace_period_seconds)
+            grace = probe->termination_grace_period_seconds;
+        zube_runtime_stop_container (self->runtime, c->id, grace * 1000);
+        zl_runtime_poke (self);
+        return false;
+    }
+    return true;
+}
+
+//  A host probe's outcome (prober.c): applied if the container instance
+//  still runs
+void
+zl_pod_probe_done (zubelet_t *self, zl_pod_t *p, const char *container_id, int kind,
+                   bool success, const char *message)
+{
+    bool dead = p->dead;
+    s_pod_unref (p);
+    if (dead || self->closing)
+        return;
+    zl_container_t *c = s_container_by_id (p, container_id);
+    if (!c || c->state != ZUBE_RUNTIME_CONTAINER_RUNNING)
+        return;
+    c->probes[kind].in_flight = false;
+    if (s_probe_outcome (self, p, c, kind, success, message, zl_now_mono ())) {
+        Zube__Probe *readiness = s_probe_spec (s_spec (p, c), ZL_PROBE_READINESS);
+        c->ready = c->started && (!readiness || c->probes[ZL_PROBE_READINESS].ok);
+    }
+    s_sync_soon (self, p);
+}
+
 //  Runs the probes that are due; false when liveness or startup failed
 //  for good (the container is being killed)
 static bool
@@ -570,42 +643,20 @@ s_probes (zubelet_t *self, zl_pod_t *p, zl_container_t *c, int64_t now, int64_t 
                           1000;
         zube_status_t status = zube_runtime_probe (self->runtime, c->id, kinds[k], timeout,
                                                    &success, message, sizeof message);
-        if (status == ZUBE_UNAVAILABLE)
-            success = true;     //  runtime cannot probe; host probes: not yet
-        else if (status != ZUBE_OK)
+        if (status == ZUBE_UNAVAILABLE) {
+            //  The runtime does not probe: the zubelet does (prober.c),
+            //  one probe of a kind at a time; its outcome comes later
+            if (state->in_flight)
+                continue;
+            if (zl_prober_start (self, p, c, k, probe, timeout, message, sizeof message) == 0) {
+                state->in_flight = true;
+                continue;
+            }
             success = false;
-        int success_threshold =
-            probe->has_success_threshold && probe->success_threshold > 0 ? probe->success_threshold : 1;
-        int failure_threshold =
-            probe->has_failure_threshold && probe->failure_threshold > 0 ? probe->failure_threshold : 3;
-        if (success) {
-            state->failures = 0;
-            if (++state->successes >= success_threshold)
-                state->ok = true;
-        } else {
-            state->successes = 0;
-            if (++state->failures >= failure_threshold)
-                state->ok = false;
-        }
-        if (k == ZL_PROBE_STARTUP && state->ok) {
-            c->started = true;
-            //  Liveness and readiness start now
-            c->running_since_mono = now;
-            s_sync_soon (self, p);
-        }
-        if ((k == ZL_PROBE_LIVENESS || k == ZL_PROBE_STARTUP) && !success &&
-            state->failures >= failure_threshold) {
-            zube_log_info ("msg=\"%s probe failed: killing the container\" pod=%s "
-                           "container=%s message=\"%s\"",
-                           k == ZL_PROBE_LIVENESS ? "liveness" : "startup", p->key, c->name,
-                           message);
-            int64_t grace = s_grace_s (p);
-            if (probe->has_termination_grace_period_seconds)
-                grace = probe->termination_grace_period_seconds;
-            zube_runtime_stop_container (self->runtime, c->id, grace * 1000);
-            zl_runtime_poke (self);
+        } else if (status != ZUBE_OK)
+            success = false;
+        if (!s_probe_outcome (self, p, c, k, success, message, now))
             return false;
-        }
     }
     Zube__Probe *readiness = s_probe_spec (spec, ZL_PROBE_READINESS);
     c->ready = c->started && (!readiness || c->probes[ZL_PROBE_READINESS].ok);

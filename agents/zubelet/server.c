@@ -81,7 +81,8 @@ s_collect (void *arg, const char *data, size_t size, bool stderr_stream)
         out->data[k] = grown;
         out->capacity[k] = capacity;
     }
-    memcpy (out->data[k] + out->size[k], data, size);
+    if (size)
+        memcpy (out->data[k] + out->size[k], data, size);
     out->size[k] += size;
     return out->truncated ? -1 : 0;
 }

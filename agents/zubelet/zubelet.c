@@ -30,6 +30,7 @@
 #define ZL_RESYNC_MS 1000
 #define ZL_STATS_MS 60000
 #define ZL_LIST_PAGE 500
+#define ZL_PROBE_SLICE_MS 10
 
 //  ---------------------------------------------------------------------
 //  Time
@@ -731,6 +732,7 @@ zubelet_destroy (zubelet_t **self_p)
     //  Calls in flight end (UNAVAILABLE) here, before what they point at
     zube_api_destroy (&self->api);
     zube_bus_destroy (&self->bus);
+    zl_prober_destroy (self);
     zl_pod_destroy_all (self);
     zube_runtime_close (&self->runtime);
     zube_plugin_host_destroy (&self->plugins);
@@ -846,8 +848,12 @@ zubelet_run (zubelet_t *self, char *error, size_t error_size)
             wait = 0;
         if (wait > 1000)
             wait = 1000;
+        //  Host probes are polled between short slices of the bus
+        if (zl_prober_active (self) && wait > ZL_PROBE_SLICE_MS)
+            wait = ZL_PROBE_SLICE_MS;
         if (zube_bus_poll (self->bus, (int)wait) < 0)
             break;
+        zl_prober_run (self);
     }
     s_stats_timer (self, &self->stats_timer);
     if (self->fatal) {

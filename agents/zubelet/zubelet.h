@@ -32,6 +32,7 @@
 #define ZL_SERVICE_ANNOTATION "zube.io/node-agent-service"
 
 typedef struct _zubelet_t zubelet_t;
+typedef struct zl_hprobe_t zl_hprobe_t;
 typedef struct zl_timer_t zl_timer_t;
 typedef void (zl_timer_fn) (zubelet_t *self, zl_timer_t *timer);
 
@@ -156,6 +157,7 @@ typedef struct {
     int successes;
     int failures;
     bool ok;
+    bool in_flight;         //  a host probe (prober.c) runs
 } zl_probe_state_t;
 
 typedef struct {
@@ -303,6 +305,10 @@ struct _zubelet_t {
     zl_stats_t stats;
     bool closing;               //  destroying: callbacks start nothing
     char service[300];          //  our bus service (server.c)
+    //  Host probes in flight (prober.c)
+    zl_hprobe_t **hprobes;
+    size_t hprobe_count;
+    size_t hprobe_capacity;
     bool fatal;                 //  stop with an error (conflict)
     char fatal_error[1024];
 };
@@ -348,6 +354,21 @@ void zl_pod_forget_unseen (zubelet_t *self, zhashx_t *seen);
 void zl_pod_destroy_all (zubelet_t *self);
 //  The record of pod namespace/name on one of our nodes, or NULL.
 zl_pod_t *zl_pod_find (zubelet_t *self, const char *pod_namespace, const char *name);
+
+//  A host probe's outcome; drops the reference the probe held on p.
+void zl_pod_probe_done (zubelet_t *self, zl_pod_t *p, const char *container_id, int kind,
+                        bool success, const char *message);
+
+//  prober.c: httpGet and tcpSocket probes run by the zubelet, non-blocking
+//  0 when started (the outcome comes through zl_pod_probe_done), -1 with
+//  message when it cannot be run.
+int zl_prober_start (zubelet_t *self, zl_pod_t *p, const zl_container_t *c, int kind,
+                     const Zube__Probe *spec, int64_t timeout_ms, char *message,
+                     size_t message_size);
+bool zl_prober_active (zubelet_t *self);
+//  Advances every probe whose socket is ready; fails those past timeout.
+void zl_prober_run (zubelet_t *self);
+void zl_prober_destroy (zubelet_t *self);
 
 //  server.c: the node service (logs, exec), docs/node-agent.md
 //  The service name: node/<name> for one node, node/<prefix>* for many.

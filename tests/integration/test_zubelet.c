@@ -7,6 +7,10 @@
     held by another zubelet, unreachable broker). */
 #define _GNU_SOURCE
 #include "../zt_cluster.h"
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include "zube/api.h"
 #include "zube/codec.h"
 #include "core.pb-c.h"
@@ -998,6 +1002,130 @@ test_pod_sidecar_restarts_and_stops_last (void)
     free (log);
 }
 
+//  A loopback HTTP endpoint the test owns, answering every request with
+//  s_http_code, for probes the zubelet runs itself
+static volatile int s_http_code = 500;
+static volatile int s_http_requests;
+static char s_http_last[512];
+static int s_http_listener = -1;
+
+static int
+s_listen (int *port_p)
+{
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in address = {.sin_family = AF_INET,
+                                  .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    socklen_t size = sizeof address;
+    if (fd < 0 || bind (fd, (struct sockaddr *) &address, sizeof address) != 0 ||
+        listen (fd, 64) != 0 || getsockname (fd, (struct sockaddr *) &address, &size) != 0) {
+        if (fd >= 0)
+            close (fd);
+        return -1;
+    }
+    *port_p = ntohs (address.sin_port);
+    return fd;
+}
+
+static void *
+s_http_serve (void *arg)
+{
+    (void) arg;
+    while (true) {
+        int client = accept (s_http_listener, NULL, NULL);
+        if (client < 0)
+            break;
+        char request[512];
+        ssize_t n = recv (client, request, sizeof request - 1, 0);
+        if (n > 0) {
+            request[n] = 0;
+            snprintf (s_http_last, sizeof s_http_last, "%s", request);
+            s_http_requests++;
+            char reply[128];
+            int length = snprintf (reply, sizeof reply,
+                                   "HTTP/1.1 %d X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                                   s_http_code);
+            if (send (client, reply, (size_t) length, MSG_NOSIGNAL) < 0)
+                n = 0;
+        }
+        close (client);
+    }
+    return NULL;
+}
+
+//  httpGet and tcpSocket probes the runtime declines
+//  (sim.zube.io/host-probes): the zubelet connects to 127.0.0.1 itself,
+//  with the probes' thresholds
+static void
+test_pod_host_probes (void)
+{
+    int http_port = 0, tcp_port = 0;
+    s_http_listener = s_listen (&http_port);
+    int tcp_listener = s_listen (&tcp_port);
+    ZT_ASSERT (s_http_listener >= 0 && tcp_listener >= 0);
+    pthread_t thread;
+    ZT_ASSERT (pthread_create (&thread, NULL, s_http_serve, NULL) == 0);
+    char yaml[2048];
+    snprintf (yaml, sizeof yaml,
+              "apiVersion: v1\nkind: Pod\n"
+              "metadata: {name: probed, annotations: {sim.zube.io/host-probes: \"true\"}}\n"
+              "spec:\n"
+              "  nodeName: shp-0006\n"
+              "  containers:\n"
+              "  - name: web\n"
+              "    image: nginx\n"
+              "    ports: [{name: http, containerPort: %d}]\n"
+              "    readinessProbe:\n"
+              "      httpGet: {host: 127.0.0.1, port: http, path: /healthz,\n"
+              "                httpHeaders: [{name: X-Probe, value: zube}]}\n"
+              "      periodSeconds: 1\n"
+              "      timeoutSeconds: 2\n"
+              "    livenessProbe:\n"
+              "      tcpSocket: {host: 127.0.0.1, port: %d}\n"
+              "      periodSeconds: 1\n"
+              "      failureThreshold: 2\n",
+              http_port, tcp_port);
+    s_create_pod (yaml);
+    //  500: probed, but not Ready
+    for (int64_t until = zt_now_ms () + 15000; zt_now_ms () < until && s_http_requests < 2;)
+        usleep (100000);
+    ZT_ASSERT_MSG (s_http_requests >= 2, "the readiness probe never reached the endpoint");
+    ZT_ASSERT_STR_CONTAINS (s_http_last, "GET /healthz HTTP/1.1\r\n");
+    ZT_ASSERT_STR_CONTAINS (s_http_last, "\r\nX-Probe: zube\r\n");
+    ZT_ASSERT_STR_CONTAINS (s_http_last, "\r\nUser-Agent: kube-probe/");
+    Zube__Pod *pod = s_pod ("probed");
+    ZT_ASSERT (pod);
+    ZT_ASSERT_STR_EQ (s_phase (pod), "Running");
+    ZT_ASSERT_STR_EQ (s_condition (pod, "Ready")->status, "False");
+    ZT_ASSERT_INT_EQ (pod->status->container_statuses[0]->restart_count, 0);
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+    //  200: Ready
+    s_http_code = 200;
+    pod = s_wait_condition ("probed", "Ready", "True", 15000);
+    ZT_ASSERT_MSG (pod, "probed did not become Ready with its endpoint answering 200");
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+    //  The liveness port closes: two failures, the container restarts
+    close (tcp_listener);
+    pod = NULL;
+    for (int64_t until = zt_now_ms () + 20000; zt_now_ms () < until;) {
+        pod = s_pod ("probed");
+        if (pod && pod->status && pod->status->n_container_statuses == 1 &&
+            pod->status->container_statuses[0]->restart_count >= 1)
+            break;
+        if (pod)
+            protobuf_c_message_free_unpacked (&pod->base, NULL);
+        pod = NULL;
+        usleep (200000);
+    }
+    shutdown (s_http_listener, SHUT_RDWR);
+    close (s_http_listener);
+    pthread_join (thread, NULL);
+    ZT_ASSERT_MSG (pod, "the failing tcpSocket liveness probe did not restart the container");
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+    zube_api_error_t error;
+    zube_api_delete (s_api, "pods", "default", "probed",
+                     &(zube_api_delete_options_t) {.grace_period_seconds = 0}, NULL, &error);
+}
+
 //  ---------------------------------------------------------------------
 //  Logs and exec through the node service
 
@@ -1335,6 +1463,7 @@ main (void)
         {"test_pod_readiness_gates", test_pod_readiness_gates},
         {"test_pod_sidecar_job_completes", test_pod_sidecar_job_completes},
         {"test_pod_sidecar_restarts_and_stops_last", test_pod_sidecar_restarts_and_stops_last},
+        {"test_pod_host_probes", test_pod_host_probes},
         {"test_logs_and_exec", test_logs_and_exec},
         {"test_logs_and_exec_forbidden", test_logs_and_exec_forbidden},
         {"test_kill_and_adopt", test_kill_and_adopt},
