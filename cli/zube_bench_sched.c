@@ -87,10 +87,11 @@ s_report (s_bench_t *self)
         printf ("{\"mode\": \"%s\", \"nodes\": %ld, \"pods\": %ld, \"bound\": %zu, "
                 "\"pods_per_s\": %.1f, \"latency_p50_ms\": %.3f, \"latency_p99_ms\": %.3f, "
                 "\"scheduler_rss_mb\": %.1f, \"scheduler_cpu_s\": %.2f, \"util_stddev\": %.4f, "
-                "\"util_min\": %.4f, \"util_max\": %.4f}\n",
+                "\"util_min\": %.4f, \"util_max\": %.4f, \"pods_per_scheduler_cpu_s\": %.1f}\n",
                 self->loop_only ? "loop-only" : "end-to-end", self->nodes, self->pods,
                 self->bound, self->pods_per_s, self->p50_ms, self->p99_ms, self->rss_mb,
-                self->cpu_s, self->util_stddev, self->util_min, self->util_max);
+                self->cpu_s, self->util_stddev, self->util_min, self->util_max,
+                self->cpu_s > 0 ? (double) self->bound / self->cpu_s : 0);
         return;
     }
     printf ("zube-bench sched %s: %ld nodes, %ld pods, %zu bound\n",
@@ -99,7 +100,8 @@ s_report (s_bench_t *self)
     printf ("  pods/s            %.1f\n", self->pods_per_s);
     printf ("  latency p50, p99  %.3f ms, %.3f ms%s\n", self->p50_ms, self->p99_ms,
             self->loop_only ? " (one cycle)" : " (created -> bound)");
-    printf ("  scheduler         %.2f CPU s, %.1f MB RSS\n", self->cpu_s, self->rss_mb);
+    printf ("  scheduler         %.2f CPU s (%.0f pods per CPU s), %.1f MB RSS\n", self->cpu_s,
+            self->cpu_s > 0 ? (double) self->bound / self->cpu_s : 0, self->rss_mb);
     printf ("  node CPU use      min %.3f, max %.3f, stddev %.4f\n", self->util_min,
             self->util_max, self->util_stddev);
 }

@@ -11,6 +11,7 @@
 typedef struct {
     size_t resource_count;
     char resources[S_MAX_RESOURCES][128];
+    sched_kind_t kinds[S_MAX_RESOURCES];
 } s_self_t;
 
 static void *
@@ -45,6 +46,8 @@ s_create (const zube_host_t *host, const zube_sched_args_t *args, char *error,
         snprintf (self->resources[0], sizeof self->resources[0], "cpu");
         snprintf (self->resources[1], sizeof self->resources[1], "memory");
     }
+    for (size_t i = 0; i < self->resource_count; i++)
+        self->kinds[i] = sched_kind (self->resources[i]);
     return self;
 }
 
@@ -64,11 +67,13 @@ s_score (void *self_, void *cycle_data, const zube_sched_pod_t *pod,
     size_t count = 0;
     double sum = 0;
     for (size_t i = 0; i < self->resource_count; i++) {
-        int64_t allocatable = sched_resource (&node->allocatable, self->resources[i]);
+        sched_kind_t kind = self->kinds[i];
+        const char *name = self->resources[i];
+        int64_t allocatable = sched_resource_of (&node->allocatable, kind, name);
         if (allocatable <= 0)
             continue;
-        int64_t requested = sched_resource (&node->requested, self->resources[i])
-                            + sched_resource (&pod->requests, self->resources[i]);
+        int64_t requested = sched_resource_of (&node->requested, kind, name)
+                            + sched_resource_of (&pod->requests, kind, name);
         double fraction = (double) requested / (double) allocatable;
         if (fraction > 1)
             fraction = 1;

@@ -23,6 +23,7 @@ typedef struct {
     s_strategy_t strategy;
     size_t resource_count;
     char resources[S_MAX_RESOURCES][128];
+    sched_kind_t kinds[S_MAX_RESOURCES];
     int64_t weights[S_MAX_RESOURCES];
     size_t shape_count;
     int64_t utilization[S_MAX_SHAPE];
@@ -170,6 +171,8 @@ s_create (const zube_host_t *host, const zube_sched_args_t *args, char *error,
         snprintf (self->resources[1], sizeof self->resources[1], "memory");
         self->weights[0] = self->weights[1] = 1;
     }
+    for (size_t i = 0; i < self->resource_count; i++)
+        self->kinds[i] = sched_kind (self->resources[i]);
     return self;
 }
 
@@ -257,14 +260,15 @@ s_score (void *self_, void *cycle_data, const zube_sched_pod_t *pod,
     int64_t total = 0, weights = 0;
     for (size_t i = 0; i < self->resource_count; i++) {
         const char *name = self->resources[i];
-        int64_t allocatable = sched_resource (&node->allocatable, name);
+        sched_kind_t kind = self->kinds[i];
+        int64_t allocatable = sched_resource_of (&node->allocatable, kind, name);
         if (allocatable <= 0)
             continue;
-        bool nonzero = strcmp (name, "cpu") == 0 || strcmp (name, "memory") == 0;
-        int64_t requested = nonzero ? sched_resource (&node->score_requested, name)
-                                          + sched_resource (&pod->score_requests, name)
-                                    : sched_resource (&node->requested, name)
-                                          + sched_resource (&pod->requests, name);
+        bool nonzero = kind == SCHED_CPU || kind == SCHED_MEMORY;
+        int64_t requested = nonzero ? sched_resource_of (&node->score_requested, kind, name)
+                                          + sched_resource_of (&pod->score_requests, kind, name)
+                                    : sched_resource_of (&node->requested, kind, name)
+                                          + sched_resource_of (&pod->requests, kind, name);
         int64_t resource_score;
         if (self->strategy == S_LEAST)
             resource_score = requested > allocatable

@@ -64,6 +64,36 @@ sched_resource (const zube_sched_resources_t *r, const char *name)
     return 0;
 }
 
+//  A resource name resolved once, so per-node lookups need no strcmp:
+//  SCHED_CPU.. for the named ones, SCHED_SCALAR for extended resources.
+typedef enum { SCHED_CPU, SCHED_MEMORY, SCHED_EPHEMERAL, SCHED_PODS, SCHED_SCALAR } sched_kind_t;
+
+static inline sched_kind_t
+sched_kind (const char *name)
+{
+    if (strcmp (name, "cpu") == 0)
+        return SCHED_CPU;
+    if (strcmp (name, "memory") == 0)
+        return SCHED_MEMORY;
+    if (strcmp (name, "ephemeral-storage") == 0)
+        return SCHED_EPHEMERAL;
+    if (strcmp (name, "pods") == 0)
+        return SCHED_PODS;
+    return SCHED_SCALAR;
+}
+
+static inline int64_t
+sched_resource_of (const zube_sched_resources_t *r, sched_kind_t kind, const char *name)
+{
+    switch (kind) {
+    case SCHED_CPU: return r->milli_cpu;
+    case SCHED_MEMORY: return r->memory;
+    case SCHED_EPHEMERAL: return r->ephemeral_storage;
+    case SCHED_PODS: return r->pods;
+    default: return sched_resource (r, name);
+    }
+}
+
 //  A whole number arg in [min, max]; false with error naming the field.
 static inline bool
 sched_args_int (const zube_sched_args_t *args, const char *key, const char *value,

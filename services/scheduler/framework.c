@@ -69,11 +69,13 @@ s_registry_handle (zs_registry_t *self, const char *name, char *error, size_t er
     }
     file[length] = 0;
     char *why = NULL;
-    if (!length || !zube_plugin_host_find (self->host, file, &why)) {
+    char *found = length ? zube_plugin_host_find (self->host, file, &why) : NULL;
+    if (!found) {
         snprintf (error, error_size, "unknown plugin \"%s\"", name);
         free (why);
         return NULL;
     }
+    free (found);
     handle = zube_plugin_host_load (self->host, file, ZUBE_PLUGIN_SCHEDULER, &why);
     if (!handle) {
         snprintf (error, error_size, "plugin \"%s\": %s", name, why ? why : "cannot load");

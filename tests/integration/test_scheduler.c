@@ -6,6 +6,7 @@
     the same process places its own pods, and a bad configuration stops
     the scheduler at start with the field named. */
 #include "../zt_cluster.h"
+#include "zube/certs.h"
 #include "zube/codec.h"
 #include "core.pb-c.h"
 #include <czmq.h>
@@ -99,11 +100,11 @@ s_wait_unschedulable (const char *name, int timeout_ms)
 
 //  The scheduler's stats (JSON text, malloc'd), NULL when it does not answer.
 static char *
-s_stats (void)
+s_stats_on (zube_bus_t *bus)
 {
     zube_bus_reply_t *reply = NULL;
     char *text = NULL;
-    if (zube_bus_call (s_cluster.bus, "scheduler", "stats", NULL, 0, 2000, &reply) == 0
+    if (zube_bus_call (bus, "scheduler", "stats", NULL, 0, 2000, &reply) == 0
         && reply->status == ZUBE_OK) {
         text = calloc (1, reply->payload_size + 1);
         if (text)
@@ -111,6 +112,12 @@ s_stats (void)
     }
     zube_bus_reply_destroy (&reply);
     return text;
+}
+
+static char *
+s_stats (void)
+{
+    return s_stats_on (s_cluster.bus);
 }
 
 static long
@@ -205,6 +212,26 @@ test_unschedulable_message (void)
     ZT_ASSERT_MSG (found, "no FailedScheduling event for huge");
 }
 
+//  Creates a node from YAML, then writes its status through the status
+//  subresource (as a node agent does: create ignores status).
+static void
+s_create_node (zube_api_t *api, const char *yaml)
+{
+    ProtobufCMessage *node = NULL;
+    ZT_ASSERT (zube_codec_decode (yaml, strlen (yaml), &zube__node__descriptor, &node, NULL) == 0);
+    zube_api_error_t error;
+    ProtobufCMessage *created = NULL;
+    zube_status_t status = zube_api_create (api, "nodes", NULL, node, false, &created, &error);
+    ZT_ASSERT_MSG (status == ZUBE_OK, "create node: %.800s", error.message);
+    Zube__NodeStatus *wanted = ((Zube__Node *) node)->status;
+    ((Zube__Node *) node)->status = ((Zube__Node *) created)->status;
+    ((Zube__Node *) created)->status = wanted;
+    status = zube_api_update (api, "nodes", NULL, created, "status", false, NULL, &error);
+    protobuf_c_message_free_unpacked (node, NULL);
+    protobuf_c_message_free_unpacked (created, NULL);
+    ZT_ASSERT_MSG (status == ZUBE_OK, "node status: %.800s", error.message);
+}
+
 static void
 test_requeue_on_node_add (void)
 {
@@ -219,22 +246,7 @@ test_requeue_on_node_add (void)
     const char *yaml = "apiVersion: v1\nkind: Node\nmetadata: {name: fast-1, labels: "
                        "{disktype: ssd}}\nstatus: {allocatable: {cpu: '2', memory: 4Gi, "
                        "pods: '10'}}\n";
-    ProtobufCMessage *node = NULL;
-    ZT_ASSERT (zube_codec_decode (yaml, strlen (yaml), &zube__node__descriptor, &node, NULL) == 0);
-    zube_api_error_t error;
-    ProtobufCMessage *created = NULL;
-    zube_status_t status =
-        zube_api_create (s_cluster.api, "nodes", NULL, node, false, &created, &error);
-    ZT_ASSERT_MSG (status == ZUBE_OK, "create node: %.800s", error.message);
-    //  Status is written through its subresource, as a node agent does
-    Zube__NodeStatus *wanted = ((Zube__Node *) node)->status;
-    ((Zube__Node *) node)->status = ((Zube__Node *) created)->status;
-    ((Zube__Node *) created)->status = wanted;
-    status = zube_api_update (s_cluster.api, "nodes", NULL, created, "status", false, NULL,
-                              &error);
-    protobuf_c_message_free_unpacked (node, NULL);
-    protobuf_c_message_free_unpacked (created, NULL);
-    ZT_ASSERT_MSG (status == ZUBE_OK, "node status: %.800s", error.message);
+    s_create_node (s_cluster.api, yaml);
     pod = s_wait_bound ("waits", 20000);
     ZT_ASSERT_MSG (pod, "waits was not bound after fast-1 was added");
     ZT_ASSERT_STR_EQ (pod->spec->node_name, "fast-1");
@@ -315,6 +327,102 @@ test_clean_stop (void)
     free (log);
 }
 
+//  A scheduler whose binds the apiserver refuses (its identity may watch
+//  but not bind): every failed bind forgets the assumed pod and requeues
+//  it with back-off, so it is tried again; a scheduler allowed to bind
+//  then binds it.
+static void
+test_bind_failure_requeue (void)
+{
+    char *keys = zt_tempdir ("schedcerts");
+    char certs[512], policy[512], text[256], log[600];
+    snprintf (certs, sizeof certs, "%s/certs", keys);
+    snprintf (policy, sizeof policy, "%s/policy.yaml", keys);
+    const char *names[] = {"broker", "apiserver", "admin", "scheduler", "watcher"};
+    for (int i = 0; i < 5; i++)
+        ZT_ASSERT_MSG (zube_certs_create (certs, names[i], text, sizeof text) == 0, "%s", text);
+    ZT_ASSERT (zt_write_file (policy, "roles:\n"
+                                      "- name: watcher\n"
+                                      "  rules:\n"
+                                      "  - verbs: [get, list, watch]\n"
+                                      "    resources: ['*']\n"
+                                      "  - verbs: [create, update]\n"
+                                      "    resources: [pods/status, events]\n"
+                                      "- name: scheduler\n"
+                                      "  rules:\n"
+                                      "  - verbs: [get, list, watch]\n"
+                                      "    resources: ['*']\n"
+                                      "  - verbs: [create]\n"
+                                      "    resources: [pods/binding, events]\n"
+                                      "  - verbs: [update, patch]\n"
+                                      "    resources: [pods/status, events]\n"
+                                      "bindings:\n"
+                                      "- identities: [admin]\n"
+                                      "  role: admin\n"
+                                      "- identities: [watcher]\n"
+                                      "  role: watcher\n"
+                                      "- identities: [scheduler]\n"
+                                      "  role: scheduler\n"));
+    const char *args[] = {"--policy", policy, NULL};
+    zt_cluster_t secure;
+    bool up = zt_cluster_start (&secure, &(zt_cluster_options_t){.tag = "sched-authz",
+                                                                 .certs = certs,
+                                                                 .client_name = "admin",
+                                                                 .apiserver_args = args,
+                                                                 .ready_timeout_ms = 15000});
+    ZT_ASSERT_MSG (up, "the secure apiserver did not start: %s", secure.why);
+    //  One node, written by the test (no zubelet)
+    s_create_node (secure.api, "apiVersion: v1\nkind: Node\nmetadata: {name: lonely}\n"
+                               "status: {allocatable: {cpu: '2', memory: 4Gi, pods: '10'}}\n");
+    snprintf (log, sizeof log, "%s/watcher.log", secure.dir);
+    pid_t watcher = zt_spawn_tied ((char *[]) {(char *) zt_program ("zube-scheduler"), "--bus",
+                                               secure.endpoint, "--certs", certs, "--name",
+                                               "watcher", NULL},
+                                   log);
+    ProtobufCMessage *pod = NULL;
+    const char *pod_yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: refused, namespace: "
+                           "default}\nspec: {containers: [{name: c, image: pause}]}\n";
+    ZT_ASSERT (zube_codec_decode (pod_yaml, strlen (pod_yaml), &zube__pod__descriptor, &pod,
+                                  NULL) == 0);
+    ZT_ASSERT (zube_api_create (secure.api, "pods", "default", pod, false, NULL, NULL) == ZUBE_OK);
+    protobuf_c_message_free_unpacked (pod, NULL);
+    //  Refused, forgotten, retried after its back-off (1 s, then 2 s)
+    long errors = 0, cached = -1;
+    int64_t until = zt_now_ms () + 20000;
+    while (errors < 2 && zt_now_ms () < until) {
+        char *stats = s_stats_on (secure.bus);
+        errors = s_stat (stats, "bindErrors");
+        cached = s_stat (stats, "pods");
+        free (stats);
+        zube_bus_poll (secure.bus, 200);
+    }
+    ZT_ASSERT_MSG (errors >= 2, "the refused bind was not retried (%ld bind errors)", errors);
+    ZT_ASSERT_MSG (cached == 0, "the scheduler still holds the refused pod (%ld pods)", cached);
+    zt_stop (watcher, SIGTERM, 10000);
+    //  A scheduler that may bind places it
+    snprintf (log, sizeof log, "%s/scheduler.log", secure.dir);
+    pid_t scheduler = zt_spawn_tied ((char *[]) {(char *) zt_program ("zube-scheduler"), "--bus",
+                                                 secure.endpoint, "--certs", certs, NULL},
+                                     log);
+    bool bound = false;
+    until = zt_now_ms () + 20000;
+    while (!bound && zt_now_ms () < until) {
+        ProtobufCMessage *got = NULL;
+        if (zube_api_get (secure.api, "pods", "default", "refused", &got, NULL) == ZUBE_OK) {
+            Zube__Pod *p = (Zube__Pod *) got;
+            bound = p->spec && p->spec->node_name && streq (p->spec->node_name, "lonely");
+            protobuf_c_message_free_unpacked (got, NULL);
+        }
+        if (!bound)
+            zube_bus_poll (secure.bus, 100);
+    }
+    zt_stop (scheduler, SIGTERM, 10000);
+    zt_cluster_stop (&secure, !bound);
+    zt_rmtree (keys);
+    free (keys);
+    ZT_ASSERT_MSG (bound, "the pod was not bound by the scheduler allowed to bind");
+}
+
 static bool
 s_setup (char *why, size_t size)
 {
@@ -373,6 +481,7 @@ main (void)
     ZT_RUN (test_second_profile_packs);
     ZT_RUN (test_bad_config);
     ZT_RUN (test_clean_stop);
+    ZT_RUN (test_bind_failure_requeue);
     bool failed = zt_failed_count > 0;
     if (failed)
         zt_cluster_log_tail (&s_cluster, "scheduler.log", 30);
