@@ -173,13 +173,19 @@ char *zubectl_json_quote (const char *text);
 //  be read at all.
 typedef int (zubectl_object_fn) (zubectl_t *self, const char *source,
                                  zube_codec_object_t *object, void *arg);
-//  Calls fn for each of args in TYPE/NAME form (cli/zubectl_delete.c);
-//  0, or 1 when an argument is not that form, names no known type, or fn
-//  failed for one (printed).
-typedef int (zubectl_named_fn) (zubectl_t *self, const zube_kind_t *kind, const char *name,
-                                void *arg);
+//  Calls fn for each of args in TYPE/NAME form, in the current namespace
+//  (cli/zubectl_delete.c); 0, or 1 when an argument is not that form,
+//  names no known type, or fn failed for one (printed).
+typedef int (zubectl_named_fn) (zubectl_t *self, const zube_kind_t *kind,
+                                const char *namespace, const char *name, void *arg);
 int zubectl_each_type_name (zubectl_t *self, char **args, int count, zubectl_named_fn *fn,
                             void *arg);
+//  Calls fn for each object of kind that options select (kubectl's -l,
+//  --field-selector, --all, -A), printing "No resources found ..." when
+//  none; 0, or 1 when the list or fn failed.
+int zubectl_each_listed (zubectl_t *self, const zube_kind_t *kind,
+                         const zube_api_list_options_t *options, zubectl_named_fn *fn,
+                         void *arg);
 int zubectl_each_manifest_object (zubectl_t *self, const char *path,
                                   zubectl_object_fn *fn, void *arg);
 

@@ -13,9 +13,10 @@ typedef struct {
 } s_delete_t;
 
 static int
-s_delete_one (zubectl_t *self, s_delete_t *delete, const zube_kind_t *kind,
-              const char *namespace, const char *name)
+s_delete_one (zubectl_t *self, const zube_kind_t *kind, const char *namespace,
+              const char *name, void *arg)
 {
+    s_delete_t *delete = (s_delete_t *) arg;
     zube_api_t *api = zubectl_api (self);
     if (!api)
         return -1;
@@ -52,9 +53,8 @@ s_delete_manifest_object (zubectl_t *self, const char *source, zube_codec_object
                         namespace, self->namespace_flag, namespace);
         return -1;
     }
-    return s_delete_one (self, (s_delete_t *) arg, object->kind,
-                         *namespace ? namespace : zubectl_namespace (self),
-                         zubectl_object_name (object->message));
+    return s_delete_one (self, object->kind, *namespace ? namespace : zubectl_namespace (self),
+                         zubectl_object_name (object->message), arg);
 }
 
 int
@@ -73,16 +73,39 @@ zubectl_each_type_name (zubectl_t *self, char **args, int count, zubectl_named_f
         const zube_kind_t *kind = zubectl_kind (args[i]);
         if (!kind)
             return 1;
-        if (fn (self, kind, slash + 1, arg) != 0)
+        if (fn (self, kind, zubectl_namespace (self), slash + 1, arg) != 0)
             rc = 1;
     }
     return rc;
 }
 
-static int
-s_delete_named (zubectl_t *self, const zube_kind_t *kind, const char *name, void *arg)
+int
+zubectl_each_listed (zubectl_t *self, const zube_kind_t *kind,
+                     const zube_api_list_options_t *options, zubectl_named_fn *fn, void *arg)
 {
-    return s_delete_one (self, (s_delete_t *) arg, kind, zubectl_namespace (self), name);
+    zube_api_t *api = zubectl_api (self);
+    if (!api)
+        return 1;
+    zube_api_list_t *list = NULL;
+    zube_api_error_t error;
+    if (zube_api_list (api, kind->resource, options, &list, &error) != ZUBE_OK) {
+        zubectl_print_api_error (self, &error, NULL);
+        return 1;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < list->count; i++)
+        if (fn (self, kind, zubectl_object_namespace (list->items[i]),
+                zubectl_object_name (list->items[i]), arg)
+            != 0)
+            rc = 1;
+    if (list->count == 0) {
+        if (kind->namespaced && options->namespace)
+            fprintf (stderr, "No resources found in %s namespace.\n", options->namespace);
+        else
+            fprintf (stderr, "No resources found\n");
+    }
+    zube_api_list_destroy (&list);
+    return rc;
 }
 
 int
@@ -162,7 +185,7 @@ zubectl_delete (zubectl_t *self, const zubectl_command_t *command, int argc, cha
     int rc = 0;
     //  TYPE/NAME form.
     if (strchr (args[0], '/'))
-        return zubectl_each_type_name (self, args, count, s_delete_named, &delete);
+        return zubectl_each_type_name (self, args, count, s_delete_one, &delete);
     const zube_kind_t *kind = zubectl_kind (args[0]);
     if (!kind)
         return 1;
@@ -172,7 +195,7 @@ zubectl_delete (zubectl_t *self, const zubectl_command_t *command, int argc, cha
             return 1;
         }
         for (int i = 1; i < count; i++)
-            if (s_delete_one (self, &delete, kind, namespace, args[i]) != 0)
+            if (s_delete_one (self, kind, namespace, args[i], &delete) != 0)
                 rc = 1;
         return rc;
     }
@@ -180,30 +203,9 @@ zubectl_delete (zubectl_t *self, const zubectl_command_t *command, int argc, cha
         zube_cli_error ("resource(s) were provided, but no name was specified");
         return 1;
     }
-    zube_api_t *api = zubectl_api (self);
-    if (!api)
-        return 1;
     zube_api_list_options_t list_options = {
         .namespace = kind->namespaced && !all_namespaces ? namespace : NULL,
         .label_selector = label_selector,
         .field_selector = field_selector};
-    zube_api_list_t *list = NULL;
-    zube_api_error_t error;
-    if (zube_api_list (api, kind->resource, &list_options, &list, &error) != ZUBE_OK) {
-        zubectl_print_api_error (self, &error, NULL);
-        return 1;
-    }
-    for (size_t i = 0; i < list->count; i++)
-        if (s_delete_one (self, &delete, kind, zubectl_object_namespace (list->items[i]),
-                          zubectl_object_name (list->items[i]))
-            != 0)
-            rc = 1;
-    if (list->count == 0) {
-        if (kind->namespaced && !all_namespaces)
-            fprintf (stderr, "No resources found in %s namespace.\n", namespace);
-        else
-            fprintf (stderr, "No resources found\n");
-    }
-    zube_api_list_destroy (&list);
-    return rc;
+    return zubectl_each_listed (self, kind, &list_options, s_delete_one, &delete);
 }

@@ -16,13 +16,15 @@ typedef struct {
 } s_scale_t;
 
 static int
-s_scale_one (zubectl_t *self, const zube_kind_t *kind, const char *name, void *arg)
+s_scale_one (zubectl_t *self, const zube_kind_t *kind, const char *namespace, const char *name,
+             void *arg)
 {
     const s_scale_t *options = (const s_scale_t *) arg;
     zube_api_t *api = zubectl_api (self);
     if (!api)
         return 1;
-    const char *namespace = kind->namespaced ? zubectl_namespace (self) : NULL;
+    if (!kind->namespaced)
+        namespace = NULL;
     zube_api_error_t error;
     Zube__Scale *scale = NULL;
     if (zube_api_get_scale (api, kind->resource, namespace, name, &scale, &error) != ZUBE_OK) {
@@ -75,6 +77,8 @@ int
 zubectl_scale (zubectl_t *self, const zubectl_command_t *command, int argc, char **argv)
 {
     s_scale_t options = {.replicas = -1, .current_replicas = -1};
+    const char *label_selector = NULL;
+    bool all = false;
     zube_cli_flag_t flags[] = {
         {.name = "replicas", .type = ZUBE_CLI_INT, .value = &options.replicas,
          .value_name = "COUNT", .help = "The new desired number of replicas (required)"},
@@ -84,6 +88,10 @@ zubectl_scale (zubectl_t *self, const zubectl_command_t *command, int argc, char
         {.name = "resource-version", .type = ZUBE_CLI_STRING,
          .value = &options.resource_version, .value_name = "VERSION",
          .help = "Precondition: scale only if the resourceVersion is this"},
+        {.name = "selector", .short_name = 'l', .type = ZUBE_CLI_STRING, .value = &label_selector,
+         .value_name = "SELECTOR", .help = "Scale the objects of the type with matching labels"},
+        {.name = "all", .type = ZUBE_CLI_BOOL, .value = &all,
+         .help = "Scale every object of the type in the namespace"},
         {0}};
     char *args[argc + 1];
     int count = zubectl_parse (self, command, flags, argc, argv, args);
@@ -104,12 +112,22 @@ zubectl_scale (zubectl_t *self, const zubectl_command_t *command, int argc, char
     const zube_kind_t *kind = zubectl_kind (args[0]);
     if (!kind)
         return 1;
+    const char *namespace = zubectl_namespace (self);
+    if (count == 1 && (label_selector || all)) {
+        zube_api_list_options_t list_options = {
+            .namespace = kind->namespaced ? namespace : NULL, .label_selector = label_selector};
+        return zubectl_each_listed (self, kind, &list_options, s_scale_one, &options);
+    }
     if (count < 2) {
         zube_cli_error ("resource(s) were provided, but no name was specified");
         return 1;
     }
+    if (label_selector || all) {
+        zube_cli_error ("name cannot be provided when a selector or --all is specified");
+        return 1;
+    }
     int rc = 0;
     for (int i = 1; i < count; i++)
-        rc |= s_scale_one (self, kind, args[i], &options);
+        rc |= s_scale_one (self, kind, namespace, args[i], &options);
     return rc;
 }

@@ -623,7 +623,8 @@ test_scale_patch_cascade (void)
 {
     char path[600];
     s_write_file ("scale.yaml",
-                  "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n"
+                  "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n"
+                  "  labels:\n    app: web\nspec:\n"
                   "  replicas: 2\n  selector:\n    matchLabels:\n      app: web\n"
                   "  template:\n    metadata:\n      labels:\n        app: web\n"
                   "    spec:\n      containers:\n      - name: app\n        image: nginx\n",
@@ -651,6 +652,13 @@ test_scale_patch_cascade (void)
                         "--replicas", "3", NULL);
     ZT_ASSERT_EXIT (result, 1);
     ZT_ASSERT_STR_CONTAINS (result.err, "Error from server (Conflict)");
+    zt_run_free (&result);
+    //  By label selector: every match in the namespace
+    S_RUN_OK (result, "scale", "deployments", "-l", "app=web", "--replicas", "2");
+    ZT_ASSERT_STR_EQ (result.out, "deployment.apps/web scaled\n");
+    zt_run_free (&result);
+    S_RUN_OK (result, "scale", "deployments", "-l", "app=none", "--replicas", "2");
+    ZT_ASSERT_STR_EQ (result.err, "No resources found in default namespace.\n");
     zt_run_free (&result);
     result = s_zubectl ("scale", "deployment", "web", NULL);
     ZT_ASSERT_EXIT (result, 1);
