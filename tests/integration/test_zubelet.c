@@ -1233,6 +1233,22 @@ test_logs_and_exec (void)
     r = s_zubectl ("logs", "job", NULL);
     S_EXPECT (r, 0, "exited with code 0 (Completed)", NULL);
     zt_run_free (&r);
+    //  -f follows the log until the container ends, each line once
+    s_create_pod ("apiVersion: v1\nkind: Pod\n"
+                  "metadata: {name: follower, annotations: {sim.zube.io/run-duration: 3s, "
+                  "sim.zube.io/logs: \"working\"}}\n"
+                  "spec: {nodeName: shp-0002, restartPolicy: Never, containers: [{name: c, "
+                  "image: busybox}]}\n");
+    pod = s_wait_phase ("follower", "Running", 15000);
+    ZT_ASSERT_MSG (pod, "follower did not run");
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+    r = s_zubectl ("logs", "follower", "-f", NULL);
+    S_EXPECT (r, 0, "\nworking\nsim: container c exited with code 0 (Completed) at ", NULL);
+    ZT_ASSERT_MSG (!strstr (strstr (r.out, "started at") + 1, "started at"),
+                   "a line came twice: %s", r.out);
+    ZT_ASSERT_MSG (!strstr (strstr (r.out, "working") + 1, "working"), "a line came twice: %s",
+                   r.out);
+    zt_run_free (&r);
     r = s_zubectl ("--request-timeout", "1s", "logs", "orphan", NULL);
     S_EXPECT (r, 1, NULL, "the node agent of node \"no-such-node\" is unreachable");
     zt_run_free (&r);
