@@ -183,6 +183,8 @@ struct _zube_broker_t {
     s_peer_t *recent [2];           //  the last peers heard from, newest first
     s_peer_t *last_client;          //  the last peer a reply went to
     s_peer_t *flush_head;           //  peers with a batch queued
+    uint64_t batches_sent;          //  for the log: batches, and entries in them
+    uint64_t batched_sent;
     zhashx_t *services;             //  name -> s_service_t
     size_t waiting_total;
     s_request_t **buckets;          //  in-flight by (route, correlation id)
@@ -736,6 +738,8 @@ s_batch_flush (zube_broker_t *self, s_peer_t *peer)
         if (zmq_msg_send (&frame, self->router, ZMQ_DONTWAIT) < 0)
             zmq_msg_close (&frame);
         self->counters.replied += replied;
+        self->batches_sent++;
+        self->batched_sent += count;
         peer->last_sent = self->now;
         return;
     }
@@ -2365,9 +2369,11 @@ zube_broker_destroy (zube_broker_t **self_p)
         const zube_broker_counters_t *c = &self->counters;
         zube_log_info ("msg=\"broker stopping\" peers=%zu routed=%" PRIu64 " replied=%" PRIu64
                        " dropped=%" PRIu64 " expired=%" PRIu64 " unauthorized=%" PRIu64
-                       " events=%" PRIu64 " oversized=%" PRIu64 " instance_deaths=%" PRIu64,
+                       " events=%" PRIu64 " oversized=%" PRIu64 " instance_deaths=%" PRIu64
+                       " batches_sent=%" PRIu64 " batched_entries=%" PRIu64,
                        peers, c->routed, c->replied, c->dropped, c->expired,
-                       c->unauthorized, c->events, c->oversized, c->instance_deaths);
+                       c->unauthorized, c->events, c->oversized, c->instance_deaths,
+                       self->batches_sent, self->batched_sent);
     }
     //  Forget everything without answering: peers were told to reconnect
     //  and resend what they still wait for
