@@ -46,6 +46,9 @@
 #define API_FOLLOW_MS 25
 //  A parked watch is answered this long before its caller's deadline.
 #define API_WATCH_MARGIN_MS 500
+//  Watches waiting for an event at most; beyond, a watch is answered at
+//  once (as without timeoutSeconds).
+#define API_WATCH_PARKED_MAX 10000
 //  BOOKMARK events on the bus, by default (Kubernetes sends them about
 //  once a minute).
 #define API_BOOKMARK_INTERVAL_MS 60000
@@ -167,6 +170,9 @@ struct _zube_apiserver_t {
     zube_status_t commit_status;
     char commit_error[512];
     api_pending_t *inflight;
+    //  Waits in a row for the batch in flight with nothing received
+    //  meanwhile (bus thread only; writer.c).
+    unsigned idle_waits;
 
     api_watch_t *watch;
     api_backup_t *backup;

@@ -357,7 +357,7 @@ s_publish_bookmarks (zube_apiserver_t *self)
     api_format_rv (rv, watch->revision);
     for (size_t i = 0; i < self->kind_count; i++) {
         api_kind_t *kind = &self->kinds[i];
-        if (kind->bookmark_rv >= watch->revision)
+        if (kind->bookmark_rv >= watch->revision || kind->metadata_offset < 0)
             continue;
         Zube__WatchEvent event = ZUBE__WATCH_EVENT__INIT;
         uint8_t object[API_RV_SUFFIX_MAX];
@@ -821,7 +821,8 @@ s_answer (zube_apiserver_t *self, s_watcher_t *watcher, int64_t through, bool bo
     Zube__WatchEvent mark = ZUBE__WATCH_EVENT__INIT;
     uint8_t object[API_RV_SUFFIX_MAX];
     bool room = reply->count < reply->capacity || s_reply_grow (reply) == 0;
-    if (bookmark && room && (!reply->count || reply->last < through)) {
+    if (bookmark && room && reply->kind->metadata_offset >= 0 &&
+        (!reply->count || reply->last < through)) {
         s_bookmark_event (&mark, reply->kind, through, rv, object);
         reply->events[reply->count] = &mark;
     } else
@@ -940,7 +941,7 @@ api_watch_handle (zube_apiserver_t *self, zube_bus_request_t *request)
     //  an event, a bookmark or the timeout, within the caller's deadline
     int remaining = zube_bus_request_remaining_ms (request);
     if (watcher->reply.count == 0 && req->has_timeout_seconds && req->timeout_seconds > 0 &&
-        remaining > 2 * API_WATCH_MARGIN_MS) {
+        remaining > 2 * API_WATCH_MARGIN_MS && watch->parked_count < API_WATCH_PARKED_MAX) {
         int64_t now = s_now_ms ();
         int64_t wait = req->timeout_seconds > INT32_MAX / 1000
                            ? INT32_MAX
