@@ -29,6 +29,9 @@
 #include <string.h>
 #include <time.h>
 
+//  A wait for the commit in flight grows up to 2^this times the first.
+#define S_IDLE_WAITS_MAX 3
+
 api_pending_t *
 api_writer_slot (zube_apiserver_t *self)
 {
@@ -274,11 +277,25 @@ api_writer_start (zube_apiserver_t *self, const char *store_url)
     return 0;
 }
 
+//  The bus cannot wake this thread when a commit is done, so with a
+//  batch in flight it looks at the bus and waits for the commit in turns.
+//  Each wait with nothing received since is twice as long as the one
+//  before (up to 8 times wait_us): a commit that waits on an fsync then
+//  costs a few wake-ups, not one every wait_us, and a request that comes
+//  meanwhile waits at most that long to be read (it could not be
+//  committed before this batch is anyway).
 bool
 api_writer_busy (zube_apiserver_t *self, int wait_us)
 {
     if (!self->inflight)
         return false;
+    if (wait_us == 0)
+        self->idle_waits = 0;
+    else if (wait_us > 0) {
+        wait_us <<= self->idle_waits;
+        if (self->idle_waits < S_IDLE_WAITS_MAX)
+            self->idle_waits++;
+    }
     pthread_mutex_lock (&self->lock);
     if (!self->completed && wait_us != 0) {
         if (wait_us < 0)
@@ -302,6 +319,7 @@ api_writer_busy (zube_apiserver_t *self, int wait_us)
     pthread_mutex_unlock (&self->lock);
     if (!completed)
         return true;
+    self->idle_waits = 0;
     s_finish (self);
     return false;
 }
