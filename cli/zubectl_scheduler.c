@@ -1,8 +1,11 @@
-/*  zubectl scheduler stats|metrics: what zube-scheduler counts (its bus
-    service "scheduler"): attempts by result, pods bound, bind errors,
-    queue depths, cache sizes; as JSON (stats) or Prometheus text
-    (metrics). explain and config apply are not built yet (issue 5). */
+/*  zubectl scheduler stats|metrics|config apply: what zube-scheduler
+    counts (its bus service "scheduler"): attempts by result, pods bound,
+    bind errors, queue depths, cache sizes, as JSON (stats) or Prometheus
+    text (metrics); and a new KubeSchedulerConfiguration for the running
+    scheduler (config apply). explain is not built yet (issue 5). */
 #include "zubectl.h"
+#include "zube/codec.h"
+#include "zube.pb-c.h"
 #include <czmq.h>
 
 static int
@@ -52,6 +55,87 @@ s_metrics (zubectl_t *self, const zubectl_command_t *command, int argc, char **a
     return s_scheduler_call (self, command, argc, argv, "metrics");
 }
 
+static int
+s_config_apply (zubectl_t *self, const zubectl_command_t *command, int argc, char **argv)
+{
+    const char *file = NULL;
+    zube_cli_flag_t flags[] = {
+        {.name = "filename", .short_name = 'f', .type = ZUBE_CLI_STRING, .value = &file,
+         .value_name = "FILE", .help = "A KubeSchedulerConfiguration (YAML or JSON)"},
+        {0}};
+    char *args[argc + 1];
+    int count = zubectl_parse (self, command, flags, argc, argv, args);
+    if (count < 0)
+        return count == ZUBE_CLI_HELP ? 0 : 1;
+    if (count > 0 || !file) {
+        zube_cli_error ("\"%s\" takes -f FILE and no argument", self->command_path);
+        return 1;
+    }
+    char *text = NULL;
+    FILE *stream = fopen (file, "r");
+    size_t size = 0;
+    if (stream) {
+        FILE *memory = open_memstream (&text, &size);
+        char chunk[4096];
+        size_t n;
+        while (memory && (n = fread (chunk, 1, sizeof chunk, stream)) > 0)
+            fwrite (chunk, 1, n, memory);
+        if (memory)
+            fclose (memory);
+        fclose (stream);
+    }
+    if (!text) {
+        zube_cli_error ("%s: cannot read it", file);
+        return 1;
+    }
+    ProtobufCMessage *config = NULL;
+    zube_codec_error_t codec_error;
+    int rc = zube_codec_decode (text, strlen (text),
+                                &zube__kube_scheduler_configuration__descriptor, &config,
+                                &codec_error);
+    free (text);
+    if (rc != 0) {
+        char line[1024];
+        zube_cli_error ("%s: %s", file, zube_codec_error_format (&codec_error, line, sizeof line));
+        return 1;
+    }
+    zube_bus_t *bus = zubectl_connect (self);
+    size_t packed_size = protobuf_c_message_get_packed_size (config);
+    uint8_t *data = malloc (packed_size ? packed_size : 1);
+    zube_bus_reply_t *reply = NULL;
+    if (bus && data) {
+        protobuf_c_message_pack (config, data);
+        rc = zube_bus_call (bus, "scheduler", "config.apply", data, packed_size,
+                            zubectl_timeout_ms (self), &reply);
+    }
+    else
+        rc = -1;
+    free (data);
+    protobuf_c_message_free_unpacked (config, NULL);
+    if (rc != 0 || !reply || reply->status != ZUBE_OK) {
+        if (bus)
+            zubectl_print_server_error (reply ? reply->status : ZUBE_UNAVAILABLE,
+                                        reply && reply->error ? reply->error : "no answer");
+        zube_bus_reply_destroy (&reply);
+        return 1;
+    }
+    zube_bus_reply_destroy (&reply);
+    printf ("scheduler configuration %s applied\n", file);
+    return 0;
+}
+
+static const zubectl_command_t s_config_commands[] = {
+    {.name = "apply",
+     .summary = "Give the running zube-scheduler a new configuration",
+     .usage = "scheduler config apply -f FILE [flags]",
+     .description = "Replaces the running scheduler's profiles (plugins, weights, args) with "
+                    "those of FILE, a KubeSchedulerConfiguration, between two scheduling "
+                    "cycles, without a restart. An invalid file is refused with the field "
+                    "named, and the running profiles stay.",
+     .examples = "  zubectl scheduler config apply -f examples/scheduler/profiles.yaml",
+     .handler = s_config_apply},
+    {0}};
+
 const zubectl_command_t zubectl_scheduler_commands[] = {
     {.name = "stats",
      .summary = "Show zube-scheduler's counters and queue depths (JSON)",
@@ -67,4 +151,8 @@ const zubectl_command_t zubectl_scheduler_commands[] = {
      .usage = "scheduler metrics [flags]",
      .examples = "  zubectl scheduler metrics",
      .handler = s_metrics},
+    {.name = "config",
+     .summary = "Change the running scheduler's configuration",
+     .usage = "scheduler config SUBCOMMAND",
+     .subcommands = s_config_commands},
     {0}};

@@ -133,54 +133,80 @@ s_add_profile (zs_profiles_t *profiles, zs_profile_t *profile)
     return 0;
 }
 
+Zube__KubeSchedulerConfiguration *
+zs_config_decode (const char *text, char *error, size_t error_size)
+{
+    Zube__KubeSchedulerConfiguration *config = NULL;
+    zube_codec_error_t codec_error;
+    if (zube_codec_decode (text, strlen (text), &zube__kube_scheduler_configuration__descriptor,
+                           (ProtobufCMessage **) &config, &codec_error)
+        != 0) {
+        zube_codec_error_format (&codec_error, error, error_size);
+        return NULL;
+    }
+    if (!config->api_version || !streq (config->api_version, S_API_VERSION)) {
+        snprintf (error, error_size,
+                  "apiVersion: Unsupported value: \"%s\": supported values: \"" S_API_VERSION "\"",
+                  config->api_version ? config->api_version : "");
+        protobuf_c_message_free_unpacked (&config->base, NULL);
+        return NULL;
+    }
+    if (!config->kind || !streq (config->kind, "KubeSchedulerConfiguration")) {
+        snprintf (error, error_size,
+                  "kind: Unsupported value: \"%s\": supported values: \"KubeSchedulerConfiguration\"",
+                  config->kind ? config->kind : "");
+        protobuf_c_message_free_unpacked (&config->base, NULL);
+        return NULL;
+    }
+    return config;
+}
+
 int
 zs_profiles_load (zs_registry_t *registry, const char *text, zs_profiles_t *profiles,
                   char *error, size_t error_size)
 {
     memset (profiles, 0, sizeof *profiles);
+    Zube__KubeSchedulerConfiguration *config = NULL;
+    if (text && !(config = zs_config_decode (text, error, error_size)))
+        return -1;
+    int rc = zs_profiles_build (registry, config, profiles, error, error_size);
+    if (config)
+        protobuf_c_message_free_unpacked (&config->base, NULL);
+    return rc;
+}
+
+int
+zs_profiles_build (zs_registry_t *registry, const Zube__KubeSchedulerConfiguration *config,
+                   zs_profiles_t *profiles, char *error, size_t error_size)
+{
+    memset (profiles, 0, sizeof *profiles);
     profiles->initial_backoff_ms = 1000;
     profiles->max_backoff_ms = 10000;
-    Zube__KubeSchedulerConfiguration *config = NULL;
-    if (text) {
-        zube_codec_error_t codec_error;
-        if (zube_codec_decode (text, strlen (text), &zube__kube_scheduler_configuration__descriptor,
-                               (ProtobufCMessage **) &config, &codec_error)
-            != 0) {
-            zube_codec_error_format (&codec_error, error, error_size);
-            return -1;
-        }
-        if (!config->api_version || !streq (config->api_version, S_API_VERSION)) {
-            snprintf (error, error_size, "apiVersion: Unsupported value: \"%s\": supported values: \"" S_API_VERSION "\"",
-                      config->api_version ? config->api_version : "");
+    if (config && config->has_pod_initial_backoff_seconds) {
+        if (config->pod_initial_backoff_seconds <= 0) {
+            snprintf (error, error_size,
+                      "podInitialBackoffSeconds: Invalid value: %lld: must be greater than 0",
+                      (long long) config->pod_initial_backoff_seconds);
             goto fail;
         }
-        if (!config->kind || !streq (config->kind, "KubeSchedulerConfiguration")) {
-            snprintf (error, error_size, "kind: Unsupported value: \"%s\": supported values: \"KubeSchedulerConfiguration\"",
-                      config->kind ? config->kind : "");
+        profiles->initial_backoff_ms = config->pod_initial_backoff_seconds * 1000;
+    }
+    if (config && config->has_pod_max_backoff_seconds) {
+        if (config->pod_max_backoff_seconds * 1000 < profiles->initial_backoff_ms) {
+            snprintf (error, error_size,
+                      "podMaxBackoffSeconds: Invalid value: %lld: must be greater than or "
+                      "equal to PodInitialBackoffSeconds",
+                      (long long) config->pod_max_backoff_seconds);
             goto fail;
         }
-        if (config->has_pod_initial_backoff_seconds) {
-            if (config->pod_initial_backoff_seconds <= 0) {
-                snprintf (error, error_size, "podInitialBackoffSeconds: Invalid value: %lld: must be greater than 0",
-                          (long long) config->pod_initial_backoff_seconds);
-                goto fail;
-            }
-            profiles->initial_backoff_ms = config->pod_initial_backoff_seconds * 1000;
-        }
-        if (config->has_pod_max_backoff_seconds) {
-            if (config->pod_max_backoff_seconds * 1000 < profiles->initial_backoff_ms) {
-                snprintf (error, error_size, "podMaxBackoffSeconds: Invalid value: %lld: must be greater than or equal to PodInitialBackoffSeconds",
-                          (long long) config->pod_max_backoff_seconds);
-                goto fail;
-            }
-            profiles->max_backoff_ms = config->pod_max_backoff_seconds * 1000;
-        }
+        profiles->max_backoff_ms = config->pod_max_backoff_seconds * 1000;
     }
     int percentage = config && config->has_percentage_of_nodes_to_score
                          ? config->percentage_of_nodes_to_score
                          : 0;
     if (percentage < 0 || percentage > 100) {
-        snprintf (error, error_size, "percentageOfNodesToScore: Invalid value: %d: not in valid range [0-100]",
+        snprintf (error, error_size,
+                  "percentageOfNodesToScore: Invalid value: %d: not in valid range [0-100]",
                   percentage);
         goto fail;
     }
@@ -205,12 +231,8 @@ zs_profiles_load (zs_registry_t *registry, const char *text, zs_profiles_t *prof
             goto fail;
         }
     }
-    if (config)
-        protobuf_c_message_free_unpacked (&config->base, NULL);
     return 0;
 fail:
-    if (config)
-        protobuf_c_message_free_unpacked (&config->base, NULL);
     zs_profiles_clear (profiles);
     return -1;
 }

@@ -52,6 +52,21 @@ zs_registry_destroy (zs_registry_t **self_p)
     *self_p = NULL;
 }
 
+//  Checks what the host's loader does not: the scheduler table itself.
+static const char *
+s_ops_problem (const zube_sched_ops_t *ops, const char *name)
+{
+    if (ops->struct_size < ZUBE_SCHED_OPS_SIZE_V1)
+        return "its scheduler ops table is smaller than ABI 1's";
+    if (!ops->create || !ops->destroy)
+        return "its scheduler ops have no create or destroy";
+    if (!ops->framework_name || !*ops->framework_name)
+        return "its scheduler ops have no framework_name";
+    if (name && strcmp (ops->framework_name, name) != 0)
+        return "its framework_name differs";
+    return NULL;
+}
+
 static zube_plugin_handle_t *
 s_registry_handle (zs_registry_t *self, const char *name, char *error, size_t error_size)
 {
@@ -82,14 +97,7 @@ s_registry_handle (zs_registry_t *self, const char *name, char *error, size_t er
         free (why);
         return NULL;
     }
-    const zube_sched_ops_t *ops = zube_plugin_handle_ops (handle);
-    const char *problem = NULL;
-    if (ops->struct_size < ZUBE_SCHED_OPS_SIZE_V1)
-        problem = "its scheduler ops table is smaller than ABI 1's";
-    else if (!ops->create || !ops->destroy)
-        problem = "its scheduler ops have no create or destroy";
-    else if (!ops->framework_name || strcmp (ops->framework_name, name) != 0)
-        problem = "its framework_name differs";
+    const char *problem = s_ops_problem (zube_plugin_handle_ops (handle), name);
     if (problem) {
         snprintf (error, error_size, "plugin \"%s\" (%s): %s", name,
                   zube_plugin_handle_path (handle), problem);
@@ -98,6 +106,102 @@ s_registry_handle (zs_registry_t *self, const char *name, char *error, size_t er
     }
     zhashx_insert (self->loaded, name, handle);
     return handle;
+}
+
+//  Loads the file at path and checks it; NULL with error.
+static zube_plugin_handle_t *
+s_registry_load_path (zs_registry_t *self, const char *path, char *error, size_t error_size)
+{
+    char *why = NULL;
+    zube_plugin_handle_t *handle =
+        zube_plugin_host_load (self->host, path, ZUBE_PLUGIN_SCHEDULER, &why);
+    if (!handle) {
+        snprintf (error, error_size, "%s", why ? why : "cannot load");
+        free (why);
+        return NULL;
+    }
+    const char *problem = s_ops_problem (zube_plugin_handle_ops (handle), NULL);
+    if (problem) {
+        snprintf (error, error_size, "%s: %s", path, problem);
+        zube_plugin_host_unload (self->host, &handle);
+    }
+    return handle;
+}
+
+static const char *
+s_handle_name (zube_plugin_handle_t *handle)
+{
+    return ((const zube_sched_ops_t *) zube_plugin_handle_ops (handle))->framework_name;
+}
+
+const char *
+zs_registry_load (zs_registry_t *self, const char *path, char *error, size_t error_size)
+{
+    zube_plugin_handle_t *handle = s_registry_load_path (self, path, error, error_size);
+    if (!handle)
+        return NULL;
+    const char *name = s_handle_name (handle);
+    if (zhashx_lookup (self->loaded, name)) {
+        snprintf (error, error_size,
+                  "plugin \"%s\" is already loaded (swap replaces a loaded plugin)", name);
+        zube_plugin_host_unload (self->host, &handle);
+        return NULL;
+    }
+    zhashx_insert (self->loaded, name, handle);
+    return zube_plugin_handle_descriptor (handle)->name;
+}
+
+zube_plugin_handle_t *
+zs_registry_swap (zs_registry_t *self, const char *path, const char **name_p, char *error,
+                  size_t error_size)
+{
+    zube_plugin_handle_t *handle = s_registry_load_path (self, path, error, error_size);
+    if (!handle)
+        return NULL;
+    const char *name = s_handle_name (handle);
+    zube_plugin_handle_t *old = zhashx_lookup (self->loaded, name);
+    if (!old) {
+        snprintf (error, error_size, "plugin \"%s\" is not loaded: load it first", name);
+        zube_plugin_host_unload (self->host, &handle);
+        return NULL;
+    }
+    zhashx_update (self->loaded, name, handle);
+    *name_p = name;
+    return old;
+}
+
+void
+zs_registry_unswap (zs_registry_t *self, const char *name, zube_plugin_handle_t *old)
+{
+    zube_plugin_handle_t *handle = zhashx_lookup (self->loaded, name);
+    zhashx_update (self->loaded, name, old);
+    zube_plugin_host_unload (self->host, &handle);
+}
+
+void
+zs_registry_release (zs_registry_t *self, zube_plugin_handle_t **handle_p)
+{
+    zube_plugin_host_unload (self->host, handle_p);
+}
+
+int
+zs_registry_unload (zs_registry_t *self, const char *name)
+{
+    zube_plugin_handle_t *handle = zhashx_lookup (self->loaded, name);
+    if (!handle)
+        return -1;
+    zhashx_delete (self->loaded, name);
+    zube_plugin_host_unload (self->host, &handle);
+    return 0;
+}
+
+void
+zs_registry_each (zs_registry_t *self, zs_registry_each_fn *fn, void *arg)
+{
+    for (zube_plugin_handle_t *handle = zhashx_first (self->loaded); handle;
+         handle = zhashx_next (self->loaded))
+        fn (zhashx_cursor (self->loaded), zube_plugin_handle_descriptor (handle),
+            zube_plugin_handle_path (handle), arg);
 }
 
 const zube_sched_ops_t *
@@ -481,6 +585,15 @@ const char *
 zs_profile_name (zs_profile_t *self)
 {
     return self->name;
+}
+
+bool
+zs_profile_uses (zs_profile_t *self, const char *plugin)
+{
+    for (size_t i = 0; i < self->instance_count; i++)
+        if (streq (self->instances[i].name, plugin))
+            return true;
+    return false;
 }
 
 bool

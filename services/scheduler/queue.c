@@ -288,6 +288,37 @@ s_wake (zs_queue_t *self, zs_qpod_t *qpod, int64_t now_ms)
 }
 
 void
+zs_queue_reprofile (zs_queue_t *self, zs_profiles_t *profiles, zs_profile_t *sort)
+{
+    self->sort = sort;
+    zlistx_t *gone = zlistx_new ();
+    for (zs_qpod_t *qpod = zhashx_first (self->pods); qpod; qpod = zhashx_next (self->pods)) {
+        qpod->profile = zs_profiles_find (profiles, qpod->pod->view.scheduler_name);
+        if (qpod->profile)
+            continue;
+        if (qpod->state == ZS_IN_FLIGHT) {
+            qpod->gone = true;
+            qpod->profile = sort;
+        }
+        else if (gone)
+            zlistx_add_end (gone, qpod->pod->key);
+    }
+    for (const char *key = gone ? zlistx_first (gone) : NULL; key; key = zlistx_next (gone))
+        zs_queue_remove (self, key);
+    zlistx_destroy (&gone);
+    //  The order may have changed with the queue sort plugin: push again
+    size_t count = self->active.count;
+    zs_qpod_t **items = count ? malloc (count * sizeof *items) : NULL;
+    if (items) {
+        memcpy (items, self->active.items, count * sizeof *items);
+        self->active.count = 0;
+        for (size_t i = 0; i < count; i++)
+            s_push (self, &self->active, items[i]);
+        free (items);
+    }
+}
+
+void
 zs_queue_event (zs_queue_t *self, uint32_t event, int64_t now_ms)
 {
     if (!self->unschedulable)

@@ -30,6 +30,8 @@ struct _zs_scheduler_t {
     zs_queue_t *queue;
     zube_informer_t *nodes;
     zube_informer_t *pods;
+    //  The configuration the profiles were built from (NULL: defaults)
+    Zube__KubeSchedulerConfiguration *kube_config;
     size_t in_flight;
     zs_scheduler_stats_t stats;
 };
@@ -170,8 +172,13 @@ zs_scheduler_new (const zs_scheduler_config_t *config, char *error, size_t error
         zs_scheduler_destroy (&self);
         return NULL;
     }
-    if (zs_profiles_load (self->registry, config->config_text, &self->profiles, error,
-                          error_size)
+    if (config->config_text
+        && !(self->kube_config = zs_config_decode (config->config_text, error, error_size))) {
+        zs_scheduler_destroy (&self);
+        return NULL;
+    }
+    if (zs_profiles_build (self->registry, self->kube_config, &self->profiles, error,
+                           error_size)
         != 0) {
         zs_scheduler_destroy (&self);
         return NULL;
@@ -210,6 +217,8 @@ zs_scheduler_destroy (zs_scheduler_t **self_p)
     zs_cache_destroy (&self->cache);
     zs_profiles_clear (&self->profiles);
     zs_registry_destroy (&self->registry);
+    if (self->kube_config)
+        protobuf_c_message_free_unpacked (&self->kube_config->base, NULL);
     free (self);
     *self_p = NULL;
 }
@@ -500,15 +509,245 @@ s_stats_text (zs_scheduler_t *self, bool prometheus)
                          zs_cache_pod_count (self->cache), self->profiles.count);
 }
 
+//  ---------------------------------------------------------------------
+//  Changes while running: a new configuration, and plugins loaded,
+//  swapped and unloaded (DESIGN.md section 5). Requests are handled inside
+//  zube_bus_poll, so always between two scheduling cycles.
+
+//  New profiles from config (NULL: the defaults), in place of the running
+//  ones, which keep running when the new ones cannot be built.
+static int
+s_apply (zs_scheduler_t *self, const Zube__KubeSchedulerConfiguration *config, char *error,
+         size_t error_size)
+{
+    zs_profiles_t fresh;
+    if (zs_profiles_build (self->registry, config, &fresh, error, error_size) != 0)
+        return -1;
+    zs_queue_reprofile (self->queue, &fresh, fresh.profiles[0]);
+    zs_profiles_t old = self->profiles;
+    self->profiles = fresh;
+    zs_profiles_clear (&old);
+    for (size_t i = 0; i < self->profiles.count; i++) {
+        char *text = zs_profile_describe (self->profiles.profiles[i]);
+        zube_log_info ("msg=\"profile applied\" schedulerName=%s plugins=\"%s\"",
+                       zs_profile_name (self->profiles.profiles[i]), text ? text : "");
+        free (text);
+    }
+    return 0;
+}
+
+static void
+s_config_apply (zs_scheduler_t *self, zube_bus_request_t *request)
+{
+    Zube__KubeSchedulerConfiguration *config =
+        (Zube__KubeSchedulerConfiguration *) zube_bus_request_unpack_or_reject (
+            request, &zube__kube_scheduler_configuration__descriptor);
+    if (!config)
+        return;
+    char error[1024];
+    if (!config->api_version || !streq (config->api_version, "kubescheduler.config.k8s.io/v1")
+        || !config->kind || !streq (config->kind, "KubeSchedulerConfiguration"))
+        zube_bus_respond_error (request, ZUBE_BAD_REQUEST,
+                                "expected apiVersion kubescheduler.config.k8s.io/v1 and kind "
+                                "KubeSchedulerConfiguration");
+    else if (s_apply (self, config, error, sizeof error) != 0)
+        zube_bus_respond_error (request, ZUBE_BAD_REQUEST, "%s", error);
+    else {
+        if (self->kube_config)
+            protobuf_c_message_free_unpacked (&self->kube_config->base, NULL);
+        self->kube_config = config;
+        config = NULL;
+        zube_bus_respond (request, ZUBE_OK, NULL, NULL, 0);
+    }
+    if (config)
+        protobuf_c_message_free_unpacked (&config->base, NULL);
+}
+
+typedef struct {
+    zs_scheduler_t *scheduler;
+    Zube__PluginList *list;
+} s_list_t;
+
+static void
+s_list_one (const char *name, const zube_plugin_t *descriptor, const char *path, void *arg)
+{
+    s_list_t *listing = arg;
+    zs_scheduler_t *self = listing->scheduler;
+    Zube__PluginList *list = listing->list;
+    Zube__Plugin **items = realloc (list->items, (list->n_items + 1) * sizeof *items);
+    Zube__Plugin *plugin = calloc (1, sizeof *plugin);
+    Zube__ObjectMeta *meta = calloc (1, sizeof *meta);
+    Zube__PluginSpec *spec = calloc (1, sizeof *spec);
+    Zube__PluginStatus *status = calloc (1, sizeof *status);
+    if (items)
+        list->items = items;
+    if (!items || !plugin || !meta || !spec || !status) {
+        free (plugin), free (meta), free (spec), free (status);
+        return;
+    }
+    zube__plugin__init (plugin);
+    zube__object_meta__init (meta);
+    zube__plugin_spec__init (spec);
+    zube__plugin_status__init (status);
+    plugin->api_version = strdup ("zube.io/v1alpha1");
+    plugin->kind = strdup ("Plugin");
+    meta->name = strdup (name);
+    spec->service = strdup (ZS_SERVICE);
+    spec->plugin_kind = strdup ("scheduler");
+    spec->name = strdup (descriptor->name);
+    spec->path = strdup (path);
+    spec->version = strdup (descriptor->version);
+    status->phase = strdup ("Loaded");
+    status->has_abi_version = 1;
+    status->abi_version = (int32_t) descriptor->abi_version;
+    status->version = strdup (descriptor->version);
+    //  Which profiles use it
+    char used[1024] = "";
+    size_t length = 0;
+    for (size_t i = 0; i < self->profiles.count; i++)
+        if (zs_profile_uses (self->profiles.profiles[i], name) && length < sizeof used)
+            length += (size_t) snprintf (used + length, sizeof used - length, "%s%s",
+                                         length ? "," : "",
+                                         zs_profile_name (self->profiles.profiles[i]));
+    status->message = strdup (used);
+    plugin->metadata = meta;
+    plugin->spec = spec;
+    plugin->status = status;
+    list->items[list->n_items++] = plugin;
+}
+
+//  The plugin's framework name or file from a Plugin request.
+static const char *
+s_plugin_arg (Zube__Plugin *plugin, bool path)
+{
+    if (!plugin->spec)
+        return NULL;
+    const char *value = path ? plugin->spec->path : plugin->spec->name;
+    return value && *value ? value : NULL;
+}
+
+static void
+s_plugins (zs_scheduler_t *self, zube_bus_request_t *request, const char *method)
+{
+    if (streq (method, "plugins.list")) {
+        Zube__PluginList list = ZUBE__PLUGIN_LIST__INIT;
+        list.api_version = "zube.io/v1alpha1";
+        list.kind = "PluginList";
+        s_list_t listing = {self, &list};
+        zs_registry_each (self->registry, s_list_one, &listing);
+        zube_bus_respond_msg (request, &list.base);
+        list.api_version = list.kind = NULL;
+        Zube__PluginList *owned = malloc (sizeof *owned);
+        if (owned) {
+            *owned = list;
+            zube__plugin_list__free_unpacked (owned, NULL);
+        }
+        return;
+    }
+    Zube__Plugin *plugin = (Zube__Plugin *) zube_bus_request_unpack_or_reject (
+        request, &zube__plugin__descriptor);
+    if (!plugin)
+        return;
+    char error[1024];
+    if (streq (method, "plugins.load")) {
+        const char *path = s_plugin_arg (plugin, true);
+        const char *loaded = path ? zs_registry_load (self->registry, path, error, sizeof error)
+                                  : NULL;
+        if (!path)
+            zube_bus_respond_error (request, ZUBE_BAD_REQUEST, "spec.path: Required value");
+        else if (!loaded)
+            zube_bus_respond_error (request, ZUBE_BAD_REQUEST, "%s", error);
+        else {
+            zube_log_info ("msg=\"plugin loaded\" plugin=%s path=%s", loaded, path);
+            zube_bus_respond (request, ZUBE_OK, NULL, NULL, 0);
+        }
+    }
+    else if (streq (method, "plugins.swap")) {
+        const char *path = s_plugin_arg (plugin, true);
+        const char *name = NULL;
+        zs_handle_t *old =
+            path ? zs_registry_swap (self->registry, path, &name, error, sizeof error) : NULL;
+        if (!path)
+            zube_bus_respond_error (request, ZUBE_BAD_REQUEST, "spec.path: Required value");
+        else if (!old)
+            zube_bus_respond_error (request, ZUBE_BAD_REQUEST, "%s", error);
+        else {
+            //  The names live in the handles: copy before one goes
+            char plugin_name[128];
+            snprintf (plugin_name, sizeof plugin_name, "%s", name);
+            char why[1024];
+            if (s_apply (self, self->kube_config, why, sizeof why) != 0) {
+                zs_registry_unswap (self->registry, plugin_name, old);
+                zube_log_warn ("msg=\"swap refused\" plugin=%s path=%s error=\"%s\"",
+                               plugin_name, path, why);
+                zube_bus_respond_error (request, ZUBE_BAD_REQUEST,
+                                        "%s: refused, the running plugin stays: %s", path, why);
+            }
+            else {
+                zs_registry_release (self->registry, &old);
+                zube_log_info ("msg=\"plugin swapped\" plugin=%s path=%s", plugin_name, path);
+                zube_bus_respond (request, ZUBE_OK, NULL, NULL, 0);
+            }
+        }
+    }
+    else if (streq (method, "plugins.unload")) {
+        const char *name = s_plugin_arg (plugin, false);
+        const char *user = NULL;
+        for (size_t i = 0; name && i < self->profiles.count; i++)
+            if (zs_profile_uses (self->profiles.profiles[i], name))
+                user = zs_profile_name (self->profiles.profiles[i]);
+        if (!name)
+            zube_bus_respond_error (request, ZUBE_BAD_REQUEST, "spec.name: Required value");
+        else if (user)
+            zube_bus_respond_error (request, ZUBE_CONFLICT,
+                                    "plugin \"%s\" is in use by profile \"%s\"", name, user);
+        else if (zs_registry_unload (self->registry, name) != 0)
+            zube_bus_respond_error (request, ZUBE_NOT_FOUND, "plugin \"%s\" is not loaded",
+                                    name);
+        else
+            zube_bus_respond (request, ZUBE_OK, NULL, NULL, 0);
+    }
+    else
+        zube_bus_respond_error (request, ZUBE_NOT_FOUND, "scheduler: unknown method \"%s\"",
+                                method);
+    protobuf_c_message_free_unpacked (&plugin->base, NULL);
+}
+
+//  Changes are for the cluster's administrator (anonymous: an insecure bus).
+static bool
+s_may_change (zube_bus_request_t *request)
+{
+    const char *sender = zube_bus_request_sender (request);
+    return sender && (streq (sender, "admin") || streq (sender, "anonymous"));
+}
+
 static void
 s_serve (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
 {
     (void) bus;
     zs_scheduler_t *self = arg;
     const char *method = zube_bus_request_method (request);
+    bool change = streq (method, "config.apply") || streq (method, "plugins.load")
+                  || streq (method, "plugins.swap") || streq (method, "plugins.unload");
+    if (change && !s_may_change (request)) {
+        zube_bus_respond_error (request, ZUBE_FORBIDDEN, "%s may not call scheduler/%s",
+                                zube_bus_request_sender (request), method);
+        return;
+    }
+    if (streq (method, "config.apply")) {
+        s_config_apply (self, request);
+        return;
+    }
+    if (strncmp (method, "plugins.", 8) == 0) {
+        s_plugins (self, request, method);
+        return;
+    }
     if (!streq (method, "stats") && !streq (method, "metrics")) {
         zube_bus_respond_error (request, ZUBE_NOT_FOUND,
-                                "scheduler: unknown method \"%s\" (stats, metrics)", method);
+                                "scheduler: unknown method \"%s\" (stats, metrics, "
+                                "config.apply, plugins.list, plugins.load, plugins.swap, "
+                                "plugins.unload)",
+                                method);
         return;
     }
     char *text = s_stats_text (self, streq (method, "metrics"));

@@ -78,6 +78,25 @@ void zs_registry_destroy (zs_registry_t **self_p);
 const zube_sched_ops_t *zs_registry_get (zs_registry_t *self, const char *name, char *error,
                                          size_t error_size);
 const zube_host_t *zs_registry_host (zs_registry_t *self, const char *name);
+//  Loads the plugin file at path (checked as any plugin) under its
+//  framework name; its descriptor's name, or NULL with error (also when a
+//  plugin of that framework name is loaded already).
+const char *zs_registry_load (zs_registry_t *self, const char *path, char *error,
+                              size_t error_size);
+//  Loads path in place of the loaded plugin with the same framework name
+//  (*name_p); answers the old handle, which the caller releases once
+//  nothing uses it, or gives back with zs_registry_unswap (which unloads
+//  the new one). NULL with error.
+typedef struct _zube_plugin_handle_t zs_handle_t;
+zs_handle_t *zs_registry_swap (zs_registry_t *self, const char *path, const char **name_p,
+                               char *error, size_t error_size);
+void zs_registry_unswap (zs_registry_t *self, const char *name, zs_handle_t *old);
+void zs_registry_release (zs_registry_t *self, zs_handle_t **handle_p);
+//  Unloads the plugin (the caller checks no profile uses it); -1: not loaded.
+int zs_registry_unload (zs_registry_t *self, const char *name);
+typedef void (zs_registry_each_fn) (const char *name, const zube_plugin_t *descriptor,
+                                    const char *path, void *arg);
+void zs_registry_each (zs_registry_t *self, zs_registry_each_fn *fn, void *arg);
 
 //  Kubernetes' default profile: plugin and score weight (0: not a score
 //  plugin there).
@@ -96,6 +115,8 @@ zs_profile_t *zs_profile_new (zs_registry_t *registry, const Zube__KubeScheduler
                               char *error, size_t error_size);
 void zs_profile_destroy (zs_profile_t **self_p);
 const char *zs_profile_name (zs_profile_t *self);
+//  True when the profile has an instance of the plugin (framework name).
+bool zs_profile_uses (zs_profile_t *self, const char *plugin);
 bool zs_profile_less (zs_profile_t *self, const zs_pod_t *a, const zs_pod_t *b);
 //  "filter: NodeName, ...; score: NodeResourcesFit*1, ..." for logs.
 char *zs_profile_describe (zs_profile_t *self);
@@ -159,6 +180,12 @@ typedef struct {
 //  profile alone). 0, or -1 with error naming the field.
 int zs_profiles_load (zs_registry_t *registry, const char *text, zs_profiles_t *profiles,
                       char *error, size_t error_size);
+//  The same from the decoded configuration (NULL: the defaults).
+int zs_profiles_build (zs_registry_t *registry, const Zube__KubeSchedulerConfiguration *config,
+                       zs_profiles_t *profiles, char *error, size_t error_size);
+//  Decodes and checks apiVersion and kind; NULL with error.
+Zube__KubeSchedulerConfiguration *zs_config_decode (const char *text, char *error,
+                                                    size_t error_size);
 void zs_profiles_clear (zs_profiles_t *profiles);
 zs_profile_t *zs_profiles_find (zs_profiles_t *profiles, const char *scheduler_name);
 //  pluginConfig args (compact JSON) flattened into dotted keys, for
@@ -209,6 +236,10 @@ void zs_queue_backoff (zs_queue_t *self, zs_qpod_t *qpod, int64_t now_ms);
 //  No node fits: unschedulable until one of events happens.
 void zs_queue_unschedulable (zs_queue_t *self, zs_qpod_t *qpod, uint32_t events,
                              int64_t now_ms);
+//  New profiles: every pod takes its profile by schedulerName from
+//  profiles (a pod whose profile is gone leaves the queue; one in flight
+//  is dropped when it lands), and the active queue is sorted by sort.
+void zs_queue_reprofile (zs_queue_t *self, zs_profiles_t *profiles, zs_profile_t *sort);
 //  A cluster event: unschedulable pods it may help move on.
 void zs_queue_event (zs_queue_t *self, uint32_t event, int64_t now_ms);
 //  Back-off expired and long-unschedulable (5 min) pods become active.
