@@ -1271,6 +1271,97 @@ test_batch_instance_dies (void)
     ZT_ASSERT_INT_EQ (s_broker_stop (&broker), 0);
 }
 
+//  Reads replies while they come (waiting up to timeout_ms for each
+//  message); each must be TOO_MANY_REQUESTS for one of the count requests
+//  from first on, counted in seen[]. Returns how many came.
+static int
+s_overloaded_read (void *client, int timeout_ms, uint64_t first, int count, int *seen)
+{
+    int replies = 0, got;
+    s_msg_t msgs [64];
+    bool batched;
+    while ((got = s_recv_entries (client, timeout_ms, msgs, 64, &batched)) > 0)
+        for (int i = 0; i < got; i++) {
+            Zube__BusHeader *header = msgs [i].header;
+            if (header && header->kind == ZUBE__BUS_KIND__BUS_REPLY) {
+                ZT_ASSERT_INT_EQ (header->status, ZUBE__STATUS_CODE__STATUS_TOO_MANY_REQUESTS);
+                ZT_ASSERT_STR_CONTAINS (header->error,
+                                        "instance full-1 of service full is overloaded");
+                ZT_ASSERT (header->correlation_id >= first
+                           && header->correlation_id < first + (uint64_t) count);
+                seen [header->correlation_id - first]++;
+                replies++;
+            }
+            s_msg_clear (&msgs [i]);
+        }
+    return replies;
+}
+
+//  An instance that reads batches but has stopped reading its socket:
+//  once the ROUTER's queue to it is full (--hwm 10 batches), the batches
+//  for it are refused, and each request in them is answered
+//  TOO_MANY_REQUESTS "overloaded" (once), as a classic request would be;
+//  the broker keeps serving
+static void
+test_batch_instance_overloaded (void)
+{
+    broker_t broker;
+    ZT_ASSERT (s_broker_start (&broker, "batchfull", (const char *[]) {"--insecure", "--hwm",
+                                                                       "10", NULL}));
+    void *stuck = zmq_socket (s_ctx, ZMQ_DEALER);
+    int option = 1;
+    zmq_setsockopt (stuck, ZMQ_RCVHWM, &option, sizeof option);
+    option = 4096;
+    zmq_setsockopt (stuck, ZMQ_RCVBUF, &option, sizeof option);
+    option = 0;
+    zmq_setsockopt (stuck, ZMQ_LINGER, &option, sizeof option);
+    zmq_connect (stuck, broker.endpoint);
+    Zube__BusHeader ready = s_header (ZUBE__BUS_KIND__BUS_READY);
+    ready.service = (char *) "full";
+    ready.instance = (char *) "full-1";
+    ready.has_heartbeat_ms = true;
+    ready.heartbeat_ms = 60000;
+    s_batches_offer (&ready, true);
+    s_send (stuck, &ready, false, NULL, 0);
+    void *client = s_dealer (broker.endpoint, NULL, NULL);
+    ZT_ASSERT (s_instances_wait (client, "full", 1, 5000));
+    Zube__BusCounters before = s_counters (client);
+
+    enum { BATCHES = 400, PER_BATCH = 50, COUNT = BATCHES * PER_BATCH };
+    static int seen [COUNT];
+    memset (seen, 0, sizeof seen);
+    char payload [1024];
+    memset (payload, 'f', sizeof payload - 1);
+    payload [sizeof payload - 1] = 0;
+    uint64_t first = s_next_cid;
+    int overloaded = 0;
+    for (int b = 0; b < BATCHES; b++) {
+        zt_batch_t batch = {NULL, 0, 0};
+        for (int i = 0; i < PER_BATCH; i++) {
+            Zube__BusHeader header = s_request_header ("full", 5000);
+            zt_batch_entry (&batch, &header, payload);
+        }
+        ZT_ASSERT_INT_EQ (zt_batch_send (client, &batch, -1), 0);
+        //  Read what came meanwhile, so that the replies do not pile up
+        overloaded += s_overloaded_read (client, 0, first, COUNT, seen);
+    }
+    overloaded += s_overloaded_read (client, 500, first, COUNT, seen);
+    ZT_ASSERT_MSG (overloaded > 0, "no request was refused");
+    for (int i = 0; i < COUNT; i++)
+        ZT_ASSERT_MSG (seen [i] <= 1, "request %d answered %d times", i, seen [i]);
+    Zube__BusCounters after = s_counters (client);
+    ZT_ASSERT (after.dropped - before.dropped >= (uint64_t) overloaded);
+    ZT_ASSERT (after.routed - before.routed <= (uint64_t) (COUNT - overloaded));
+    printf ("# %d of %d requests refused as overloaded\n", overloaded, COUNT);
+    s_msg_t reply;
+    ZT_ASSERT (s_call (client, "bus", "ping", "p", 1, 3000, &reply));
+    ZT_ASSERT_STR_EQ (reply.payload, "p");
+    s_msg_clear (&reply);
+    s_close (&client);
+    s_close (&stuck);
+    ZT_ASSERT_INT_EQ (s_broker_stop (&broker), 0);
+}
+
 static void
 test_malformed_input (void)
 {
@@ -1681,6 +1772,7 @@ main (int argc, char *argv [])
     RUN (test_batch_round_trip);
     RUN (test_batch_malformed);
     RUN (test_batch_instance_dies);
+    RUN (test_batch_instance_overloaded);
     RUN (test_events);
     RUN (test_certs);
     RUN (test_shutdown);
