@@ -15,6 +15,7 @@
 #include "zube/codec.h"
 #include "core.pb-c.h"
 #include "coordination.pb-c.h"
+#include "node.pb-c.h"
 #include <czmq.h>
 
 static char *s_dir;
@@ -1233,6 +1234,26 @@ test_logs_and_exec (void)
     r = s_zubectl ("logs", "job", NULL);
     S_EXPECT (r, 0, "exited with code 0 (Completed)", NULL);
     zt_run_free (&r);
+    //  Bad requests to the node service get an error naming what is wrong
+    zube_bus_reply_t *reply = NULL;
+    zube_bus_call (s_bus, "node/shp-*", "logs", "\xff\xff\xff", 3, 5000, &reply);
+    ZT_ASSERT_INT_EQ (reply->status, ZUBE_BAD_REQUEST);
+    zube_bus_reply_destroy (&reply);
+    zube_bus_call (s_bus, "node/shp-*", "attach", NULL, 0, 5000, &reply);
+    ZT_ASSERT_INT_EQ (reply->status, ZUBE_NOT_FOUND);
+    ZT_ASSERT_STR_CONTAINS (reply->error, "unknown method \"attach\"");
+    zube_bus_reply_destroy (&reply);
+    Zube__NodeLogsRequest request = ZUBE__NODE_LOGS_REQUEST__INIT;
+    request.node_name = "other-node";
+    request.pod = "talker";
+    uint8_t packed[256];
+    size_t size = zube__node_logs_request__pack (&request, packed);
+    zube_bus_call (s_bus, "node/shp-*", "logs", packed, size, 5000, &reply);
+    ZT_ASSERT_INT_EQ (reply->status, ZUBE_NOT_FOUND);
+    ZT_ASSERT_STR_CONTAINS (reply->error, "node \"other-node\" is not hosted by this node agent");
+    zube_bus_reply_destroy (&reply);
+    ZT_ASSERT_MSG (waitpid (s_zubelet, NULL, WNOHANG) == 0, "the zubelet died");
+
     //  -f follows the log until the container ends, each line once
     s_create_pod ("apiVersion: v1\nkind: Pod\n"
                   "metadata: {name: follower, annotations: {sim.zube.io/run-duration: 3s, "
