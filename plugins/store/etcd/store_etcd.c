@@ -144,6 +144,18 @@ s_fail (zube_store_backend_t *self, zube_status_t status, const char *format, ..
     return status;
 }
 
+//  items (of *capacity elements of size bytes) grown to twice as many
+//  (256 at first): the new array, or NULL with items as they were.
+static void *
+s_grow_array (void *items, size_t *capacity, size_t size)
+{
+    size_t grown = *capacity ? *capacity * 2 : 256;
+    void *bigger = realloc (items, grown * size);
+    if (bigger)
+        *capacity = grown;
+    return bigger;
+}
+
 static bool
 s_key_valid (const char *key)
 {
@@ -745,12 +757,11 @@ s_stream_add (s_stream_t *stream, const s_event_t *event)
         stream->head = 0;
     }
     if (stream->count == stream->capacity) {
-        size_t capacity = stream->capacity ? stream->capacity * 2 : 256;
-        s_event_t *events = realloc (stream->events, capacity * sizeof *events);
+        s_event_t *events =
+            s_grow_array (stream->events, &stream->capacity, sizeof *events);
         if (!events)
             return -1;
         stream->events = events;
-        stream->capacity = capacity;
     }
     stream->events[stream->count++] = *event;
     return 0;
@@ -1518,12 +1529,11 @@ static int
 s_entries_add (s_entries_t *entries, s_entry_t entry)
 {
     if (entries->count == entries->capacity) {
-        size_t capacity = entries->capacity ? entries->capacity * 2 : 256;
-        s_entry_t *items = realloc (entries->items, capacity * sizeof *items);
+        s_entry_t *items =
+            s_grow_array (entries->items, &entries->capacity, sizeof *items);
         if (!items)
             return -1;
         entries->items = items;
-        entries->capacity = capacity;
     }
     entries->items[entries->count++] = entry;
     return 0;
