@@ -178,25 +178,26 @@ typedef struct {
 } zube_sched_pod_t;
 
 //  A node as filter and score see it, with what the pods on it (assumed
-//  ones included) take.
+//  ones included) take. The fields every filter reads come first, so a
+//  filter pass over many nodes touches as few cache lines as it can.
 typedef struct {
     uint32_t struct_size;
-    const char *name;
     //  Its position in the cycle's node list, 0..node_count-1.
     uint32_t index;
     //  spec.unschedulable.
     bool unschedulable;
-    //  Label topology.kubernetes.io/zone, "" when it has none.
-    const char *zone;
+    uint32_t pod_count;
+    size_t taint_count;
+    const zube_sched_taint_t *taints;
     zube_sched_resources_t allocatable;
     zube_sched_resources_t requested;
     //  Requests with the non-zero defaults (for scoring).
     zube_sched_resources_t score_requested;
-    uint32_t pod_count;
+    const char *name;
+    //  Label topology.kubernetes.io/zone, "" when it has none.
+    const char *zone;
     size_t label_count;
     const zube_sched_label_t *labels;
-    size_t taint_count;
-    const zube_sched_taint_t *taints;
     //  Host ports its pods use.
     size_t port_count;
     const zube_sched_port_t *ports;
