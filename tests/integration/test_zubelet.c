@@ -1234,8 +1234,13 @@ test_logs_and_exec (void)
     r = s_zubectl ("logs", "job", NULL);
     S_EXPECT (r, 0, "exited with code 0 (Completed)", NULL);
     zt_run_free (&r);
-    //  Bad requests to the node service get an error naming what is wrong
+    //  The broker lists one service for the ten nodes, none per node
     zube_bus_reply_t *reply = NULL;
+    ZT_ASSERT (zube_bus_call (s_bus, "bus", "services", NULL, 0, 5000, &reply) == 0);
+    ZT_ASSERT (reply->payload && memmem (reply->payload, reply->payload_size, "node/shp-*", 10));
+    ZT_ASSERT (!memmem (reply->payload, reply->payload_size, "node/shp-0", 10));
+    zube_bus_reply_destroy (&reply);
+    //  Bad requests to the node service get an error naming what is wrong
     zube_bus_call (s_bus, "node/shp-*", "logs", "\xff\xff\xff", 3, 5000, &reply);
     ZT_ASSERT_INT_EQ (reply->status, ZUBE_BAD_REQUEST);
     zube_bus_reply_destroy (&reply);
