@@ -92,34 +92,48 @@ s_terminal (const Zube__Pod *pod)
 }
 
 //  Any version of a pod: on a node it counts in the cache; pending and
-//  ours it is queued (unless the cache already holds it: assumed).
+//  ours it is queued (unless the cache already holds it: assumed). Most
+//  events are status updates of bound pods, which change nothing the
+//  cache counts: they are recognised before any copy is made.
 static void
 s_pod_seen (zs_scheduler_t *self, const Zube__Pod *object)
 {
-    zs_pod_t *pod = zs_pod_new (object);
-    if (!pod)
+    const Zube__ObjectMeta *meta = object->metadata;
+    const Zube__PodSpec *spec = object->spec;
+    if (!meta || !meta->name)
         return;
-    const char *node = pod->view.node_name;
+    char key[600];
+    snprintf (key, sizeof key, "%s/%s", meta->namespace_ ? meta->namespace_ : "default",
+              meta->name);
+    const char *node = spec && spec->node_name ? spec->node_name : "";
+    bool assumed = false;
+    const char *held = zs_cache_pod_node (self->cache, key, &assumed);
     if (*node) {
-        zs_queue_remove (self->queue, pod->key);
+        zs_queue_remove (self->queue, key);
         if (s_terminal (object)) {
-            if (zs_cache_pod_remove (self->cache, pod->key))
+            if (zs_cache_pod_remove (self->cache, key))
                 s_node_event (self, ZUBE_SCHED_EVENT_POD_DELETE);
+            return;
         }
-        else
+        //  Requests of a bound pod do not change
+        if (held && !assumed && streq (held, node))
+            return;
+        zs_pod_t *pod = zs_pod_new (object);
+        if (pod)
             zs_cache_pod_add (self->cache, pod, node, false);
         zs_pod_destroy (&pod);
         return;
     }
-    zs_profile_t *profile = zs_profiles_find (&self->profiles, pod->view.scheduler_name);
-    bool deleting = object->metadata && object->metadata->deletion_timestamp
-                    && *object->metadata->deletion_timestamp;
-    if (!profile || deleting || s_terminal (object)
-        || zs_cache_pod_node (self->cache, pod->key, NULL)) {
-        zs_pod_destroy (&pod);
+    const char *scheduler_name =
+        spec && spec->scheduler_name && *spec->scheduler_name ? spec->scheduler_name
+                                                              : ZS_DEFAULT_SCHEDULER_NAME;
+    zs_profile_t *profile = zs_profiles_find (&self->profiles, scheduler_name);
+    bool deleting = meta->deletion_timestamp && *meta->deletion_timestamp;
+    if (!profile || deleting || s_terminal (object) || held)
         return;
-    }
-    zs_queue_add (self->queue, &pod, profile, s_now_ms ());
+    zs_pod_t *pod = zs_pod_new (object);
+    if (pod)
+        zs_queue_add (self->queue, &pod, profile, s_now_ms ());
 }
 
 static void
