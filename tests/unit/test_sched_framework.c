@@ -293,6 +293,62 @@ test_unschedulable_node (void)
     zs_cache_destroy (&cache);
 }
 
+//  Extended resources, init containers (the larger of the two counts),
+//  pod overhead, NoExecute taints and the pod-count limit
+static void
+test_requests_edge_cases (void)
+{
+    zs_cache_t *cache = zs_cache_new ();
+    zs_profile_t *profile = s_profile (NULL);
+    s_add_node (cache, "metadata: {name: gpu}\n"
+                       "status: {allocatable: {cpu: '4', memory: 8Gi, pods: '2', "
+                       "nvidia.com/gpu: '2'}}\n");
+    s_node (cache, "plain", "4", "8Gi", NULL, "[{key: evict, value: now, effect: NoExecute}]");
+    char message[512];
+    const char *two_gpus = "{containers: [{name: c, image: i, resources: {requests: "
+                           "{nvidia.com/gpu: '2'}}}]}";
+    ZT_ASSERT_STR_EQ (s_place (profile, cache, "g1", two_gpus, message, sizeof message), "gpu");
+    ZT_ASSERT (!s_place (profile, cache, "g2", two_gpus, message, sizeof message));
+    ZT_ASSERT_STR_EQ (message, "0/2 nodes are available: 1 Insufficient nvidia.com/gpu, 1 "
+                               "node(s) had untolerated taint {evict: now}.");
+    //  An init container asking for 3 CPU counts, not the 100m after it
+    zs_pod_t *pod = s_pod ("init", "{initContainers: [{name: i, image: i, resources: {requests: "
+                                   "{cpu: '3'}}}], containers: [{name: c, image: i, resources: "
+                                   "{requests: {cpu: 100m}}}], overhead: {cpu: 250m}}");
+    ZT_ASSERT_INT_EQ (pod->view.requests.milli_cpu, 3250);
+    zs_pod_destroy (&pod);
+    //  Limits stand for missing requests; no request scores as 100m, 200Mi
+    pod = s_pod ("limits", "{containers: [{name: c, image: i, resources: {limits: "
+                           "{cpu: 500m, memory: 1Gi}}}, {name: d, image: i}]}");
+    ZT_ASSERT_INT_EQ (pod->view.requests.milli_cpu, 500);
+    ZT_ASSERT_INT_EQ (pod->view.requests.memory, 1024LL * 1024 * 1024);
+    ZT_ASSERT_INT_EQ (pod->view.score_requests.milli_cpu, 600);
+    zs_pod_destroy (&pod);
+    //  Each node counts once, for the first filter that rejects it (in
+    //  Kubernetes' filter order); two pods fill the gpu node's pod count;
+    //  tolerating NoExecute opens plain
+    ZT_ASSERT_STR_EQ (s_place (profile, cache, "small", "{containers: [{name: c, image: i}], "
+                                                     "nodeSelector: {kubernetes.io/hostname: x}}",
+                               message, sizeof message) ? "placed" : message,
+                      "0/2 nodes are available: 1 node(s) didn't match Pod's node "
+                      "affinity/selector, 1 node(s) had untolerated taint {evict: now}.");
+    ZT_ASSERT_STR_EQ (s_place (profile, cache, "second", "{containers: [{name: c, image: i}], "
+                                                      "nodeName: gpu}",
+                               message, sizeof message),
+                      "gpu");
+    ZT_ASSERT (!s_place (profile, cache, "third", "{containers: [{name: c, image: i}], "
+                                              "nodeName: gpu}",
+                         message, sizeof message));
+    ZT_ASSERT_STR_CONTAINS (message, "1 Too many pods");
+    ZT_ASSERT_STR_EQ (s_place (profile, cache, "tolerant", "{containers: [{name: c, image: i}], "
+                                                        "tolerations: [{key: evict, operator: "
+                                                        "Exists, effect: NoExecute}]}",
+                               message, sizeof message),
+                      "plain");
+    zs_profile_destroy (&profile);
+    zs_cache_destroy (&cache);
+}
+
 //  Counts nodes holding at least one pod after placing count pods.
 static size_t
 s_spread (zs_profile_t *profile, size_t count)
@@ -532,6 +588,7 @@ main (void)
     ZT_RUN (test_node_affinity);
     ZT_RUN (test_node_ports);
     ZT_RUN (test_unschedulable_node);
+    ZT_RUN (test_requests_edge_cases);
     ZT_RUN (test_least_versus_most);
     ZT_RUN (test_round_robin_and_random);
     ZT_RUN (test_profile_errors);
