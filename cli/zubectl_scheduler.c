@@ -1,11 +1,12 @@
 /*  zubectl scheduler stats|metrics|config apply: what zube-scheduler
     counts (its bus service "scheduler"): attempts by result, pods bound,
     bind errors, queue depths, cache sizes, as JSON (stats) or Prometheus
-    text (metrics); and a new KubeSchedulerConfiguration for the running
-    scheduler (config apply). explain is not built yet (issue 5). */
+    text (metrics); how it sees one pod (explain); and a new
+    KubeSchedulerConfiguration for the running scheduler (config apply). */
 #include "zubectl.h"
 #include "zube/codec.h"
 #include "zube.pb-c.h"
+#include "api.pb-c.h"
 #include <czmq.h>
 
 static int
@@ -124,6 +125,45 @@ s_config_apply (zubectl_t *self, const zubectl_command_t *command, int argc, cha
     return 0;
 }
 
+static int
+s_explain (zubectl_t *self, const zubectl_command_t *command, int argc, char **argv)
+{
+    char *args[argc + 1];
+    int count = zubectl_parse (self, command, NULL, argc, argv, args);
+    if (count < 0)
+        return count == ZUBE_CLI_HELP ? 0 : 1;
+    if (count != 1) {
+        zube_cli_error ("\"%s\" takes one pod name", self->command_path);
+        return 1;
+    }
+    const char *name = strncmp (args[0], "pod/", 4) == 0 ? args[0] + 4 : args[0];
+    zube_bus_t *bus = zubectl_connect (self);
+    if (!bus)
+        return 1;
+    Zube__GetRequest request = ZUBE__GET_REQUEST__INIT;
+    request.resource = "pods";
+    request.namespace_ = (char *) zubectl_namespace (self);
+    request.name = (char *) name;
+    size_t size = zube__get_request__get_packed_size (&request);
+    uint8_t *data = malloc (size ? size : 1);
+    if (!data)
+        return 1;
+    zube__get_request__pack (&request, data);
+    zube_bus_reply_t *reply = NULL;
+    int rc = zube_bus_call (bus, "scheduler", "explain", data, size, zubectl_timeout_ms (self),
+                            &reply);
+    free (data);
+    if (rc != 0 || reply->status != ZUBE_OK) {
+        zubectl_print_server_error (reply ? reply->status : ZUBE_UNAVAILABLE,
+                                    reply && reply->error ? reply->error : "no answer");
+        zube_bus_reply_destroy (&reply);
+        return 1;
+    }
+    fwrite (reply->payload, 1, reply->payload_size, stdout);
+    zube_bus_reply_destroy (&reply);
+    return 0;
+}
+
 static const zubectl_command_t s_config_commands[] = {
     {.name = "apply",
      .summary = "Give the running zube-scheduler a new configuration",
@@ -151,6 +191,15 @@ const zubectl_command_t zubectl_scheduler_commands[] = {
      .usage = "scheduler metrics [flags]",
      .examples = "  zubectl scheduler metrics",
      .handler = s_metrics},
+    {.name = "explain",
+     .summary = "Show how the scheduler sees a pod: each filter's verdicts, the best scores",
+     .usage = "scheduler explain POD [-n NAMESPACE] [flags]",
+     .description = "Runs the pod's profile over every node as zube-scheduler sees them now, "
+                    "without placing the pod: how many nodes each filter plugin rejects and "
+                    "why, how many are feasible, and each score plugin's score for the best "
+                    "five.",
+     .examples = "  zubectl scheduler explain web -n demo",
+     .handler = s_explain},
     {.name = "config",
      .summary = "Change the running scheduler's configuration",
      .usage = "scheduler config SUBCOMMAND",

@@ -989,3 +989,157 @@ zs_profile_post_bind (zs_profile_t *self, zs_pod_t *pod, const char *node)
         instance->ops->post_bind (instance->self, NULL, &pod->view, node);
     }
 }
+
+//  ---------------------------------------------------------------------
+//  Explain: every filter on every node, and the scores of the best nodes
+
+typedef struct {
+    size_t index;
+    int64_t total;
+} s_ranked_t;
+
+static int
+s_ranked_compare (const void *a, const void *b)
+{
+    const s_ranked_t *x = a, *y = b;
+    if (x->total != y->total)
+        return x->total > y->total ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+//  Filters of one plugin over every node; feasible[] keeps who passed all.
+static void
+s_explain_filter (FILE *out, s_instance_t *instance, zs_cache_t *cache, zs_pod_t *pod,
+                  bool *feasible)
+{
+    size_t all = zs_cache_node_count (cache);
+    const zube_sched_node_t *const *nodes = zs_cache_nodes (cache);
+    zs_diagnosis_t diagnosis = {0};
+    size_t rejected = 0;
+    char reason[512];
+    for (size_t i = 0; i < all; i++) {
+        reason[0] = 0;
+        if (instance->ops->filter (instance->self, instance->cycle_data, &pod->view, nodes[i],
+                                   reason, sizeof reason)
+            == ZUBE_SCHED_SUCCESS)
+            continue;
+        rejected++;
+        feasible[i] = false;
+        s_diagnosis_add (&diagnosis, reason[0] ? reason : instance->name);
+    }
+    fprintf (out, "  %-32s rejected %zu", instance->name, rejected);
+    for (size_t i = 0; i < diagnosis.reason_count; i++)
+        fprintf (out, "%s%zu %s", i ? ", " : ": ", diagnosis.reasons[i].nodes,
+                 diagnosis.reasons[i].text);
+    fprintf (out, "\n");
+}
+
+char *
+zs_profile_explain (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod, size_t top)
+{
+    size_t all = zs_cache_node_count (cache);
+    const zube_sched_node_t *const *nodes = zs_cache_nodes (cache);
+    if (s_scratch (self, all + 1) != 0)
+        return NULL;
+    bool *feasible = calloc (all + 1, sizeof *feasible);
+    int64_t *scores = calloc ((all + 1) * (self->point_count[S_SCORE] + 1), sizeof *scores);
+    s_ranked_t *ranked = calloc (all + 1, sizeof *ranked);
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = feasible && scores && ranked ? open_memstream (&text, &size) : NULL;
+    if (!out) {
+        free (feasible), free (scores), free (ranked);
+        return NULL;
+    }
+    for (size_t i = 0; i < all; i++)
+        feasible[i] = true;
+    zube_sched_cycle_t cycle = {.struct_size = sizeof cycle,
+                                .cycle = ++self->cycle,
+                                .node_count = all,
+                                .nodes = nodes,
+                                .profile = self->name};
+    fprintf (out, "Pod %s, profile %s, %zu nodes\n", pod->key, self->name, all);
+    fprintf (out, "Filters (every node; a node counts once per plugin):\n");
+    char reason[512];
+    bool refused = false;
+    for (size_t i = 0; i < self->point_count[S_PRE_FILTER]; i++) {
+        s_instance_t *instance = self->points[S_PRE_FILTER][i];
+        reason[0] = 0;
+        cycle.host = instance->host;
+        zube_sched_code_t code = instance->ops->pre_filter (
+            instance->self, &cycle, &pod->view, &instance->cycle_data, reason, sizeof reason);
+        if (code == ZUBE_SCHED_SKIP)
+            instance->skip_filter = true;
+        else if (code != ZUBE_SCHED_SUCCESS) {
+            fprintf (out, "  %-32s preFilter refused the pod: %s\n", instance->name,
+                     reason[0] ? reason : "(no reason given)");
+            refused = true;
+        }
+    }
+    size_t count = 0;
+    if (!refused) {
+        for (size_t i = 0; i < self->point_count[S_FILTER]; i++) {
+            s_instance_t *instance = self->points[S_FILTER][i];
+            if (instance->skip_filter)
+                fprintf (out, "  %-32s nothing to check for this pod\n", instance->name);
+            else
+                s_explain_filter (out, instance, cache, pod, feasible);
+        }
+        for (size_t i = 0; i < all; i++)
+            if (feasible[i])
+                self->feasible[count++] = nodes[i];
+    }
+    fprintf (out, "Feasible: %zu of %zu nodes\n", count, all);
+    if (count) {
+        //  Each score plugin's normalized scores, kept apart
+        size_t plugins = self->point_count[S_SCORE];
+        for (size_t i = 0; i < self->point_count[S_PRE_SCORE]; i++) {
+            s_instance_t *instance = self->points[S_PRE_SCORE][i];
+            cycle.host = instance->host;
+            if (instance->ops->pre_score (instance->self, &cycle, &pod->view, self->feasible,
+                                          count, &instance->cycle_data)
+                == ZUBE_SCHED_SKIP)
+                instance->skip_score = true;
+        }
+        for (size_t p = 0; p < plugins; p++) {
+            s_instance_t *instance = self->points[S_SCORE][p];
+            int64_t *column = scores + p * (all + 1);
+            if (instance->skip_score)
+                continue;
+            for (size_t i = 0; i < count && instance->ops->score; i++)
+                instance->ops->score (instance->self, instance->cycle_data, &pod->view,
+                                      self->feasible[i], &column[i]);
+            if (instance->ops->normalize)
+                instance->ops->normalize (instance->self, instance->cycle_data, &pod->view,
+                                          self->feasible, column, count);
+        }
+        for (size_t i = 0; i < count; i++) {
+            ranked[i].index = i;
+            for (size_t p = 0; p < plugins; p++)
+                ranked[i].total += scores[p * (all + 1) + i] * self->points[S_SCORE][p]->weight;
+        }
+        qsort (ranked, count, sizeof *ranked, s_ranked_compare);
+        fprintf (out, "Scores of the best %zu (each plugin's score, 0-100, x its weight):\n",
+                 count < top ? count : top);
+        fprintf (out, "  %-24s %8s", "NODE", "TOTAL");
+        for (size_t p = 0; p < plugins; p++)
+            fprintf (out, "  %s*%d%s", self->points[S_SCORE][p]->name,
+                     self->points[S_SCORE][p]->weight,
+                     self->points[S_SCORE][p]->skip_score ? "(skipped)" : "");
+        fprintf (out, "\n");
+        for (size_t r = 0; r < count && r < top; r++) {
+            size_t i = ranked[r].index;
+            fprintf (out, "  %-24s %8" PRId64, self->feasible[i]->name, ranked[r].total);
+            for (size_t p = 0; p < plugins; p++)
+                fprintf (out, "  %*" PRId64, (int) strlen (self->points[S_SCORE][p]->name) + 2,
+                         scores[p * (all + 1) + i]);
+            fprintf (out, "\n");
+        }
+    }
+    s_cycle_end (self);
+    fclose (out);
+    free (feasible);
+    free (scores);
+    free (ranked);
+    return text;
+}

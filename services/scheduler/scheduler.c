@@ -727,6 +727,37 @@ s_plugins (zs_scheduler_t *self, zube_bus_request_t *request, const char *method
     protobuf_c_message_free_unpacked (&plugin->base, NULL);
 }
 
+//  explain: a GetRequest naming the pod; the report as text.
+static void
+s_explain (zs_scheduler_t *self, zube_bus_request_t *request)
+{
+    Zube__GetRequest *get = (Zube__GetRequest *) zube_bus_request_unpack_or_reject (
+        request, &zube__get_request__descriptor);
+    if (!get)
+        return;
+    const char *namespace = get->namespace_ && *get->namespace_ ? get->namespace_ : "default";
+    const ProtobufCMessage *object =
+        get->name ? zube_informer_get (self->pods, namespace, get->name) : NULL;
+    zs_pod_t *pod = object ? zs_pod_new ((const Zube__Pod *) object) : NULL;
+    zs_profile_t *profile =
+        pod ? zs_profiles_find (&self->profiles, pod->view.scheduler_name) : NULL;
+    char *text = profile ? zs_profile_explain (profile, self->cache, pod, 5) : NULL;
+    if (!object)
+        zube_bus_respond_error (request, ZUBE_NOT_FOUND, "pods \"%s\" not found in namespace "
+                                "\"%s\"", get->name ? get->name : "", namespace);
+    else if (pod && !profile)
+        zube_bus_respond_error (request, ZUBE_NOT_FOUND,
+                                "pod %s has schedulerName \"%s\", which no profile of this "
+                                "scheduler has", pod->key, pod->view.scheduler_name);
+    else if (!text)
+        zube_bus_respond_error (request, ZUBE_INTERNAL, "out of memory");
+    else
+        zube_bus_respond (request, ZUBE_OK, NULL, text, strlen (text));
+    free (text);
+    zs_pod_destroy (&pod);
+    protobuf_c_message_free_unpacked (&get->base, NULL);
+}
+
 //  Changes are for the cluster's administrator (anonymous: an insecure bus).
 static bool
 s_may_change (zube_bus_request_t *request)
@@ -752,13 +783,17 @@ s_serve (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
         s_config_apply (self, request);
         return;
     }
+    if (streq (method, "explain")) {
+        s_explain (self, request);
+        return;
+    }
     if (strncmp (method, "plugins.", 8) == 0) {
         s_plugins (self, request, method);
         return;
     }
     if (!streq (method, "stats") && !streq (method, "metrics")) {
         zube_bus_respond_error (request, ZUBE_NOT_FOUND,
-                                "scheduler: unknown method \"%s\" (stats, metrics, "
+                                "scheduler: unknown method \"%s\" (stats, metrics, explain, "
                                 "config.apply, plugins.list, plugins.load, plugins.swap, "
                                 "plugins.unload)",
                                 method);

@@ -156,6 +156,12 @@ typedef struct {
 //  an error.
 int zs_profile_schedule (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod,
                          zs_result_t *result);
+//  A report of how the profile sees pod now (malloc'd text, NULL on no
+//  memory): every filter plugin over every node (how many it rejects and
+//  why), the feasible count, and the top best nodes' score per plugin.
+//  Nothing is assumed or bound; stateful plugins (RoundRobin, Random) do
+//  move on, as in a cycle.
+char *zs_profile_explain (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod, size_t top);
 //  After a failed binding: unreserve plugins, forget the assumed pod.
 void zs_profile_unreserve (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod,
                            const char *node);

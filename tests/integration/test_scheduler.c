@@ -210,6 +210,34 @@ test_unschedulable_message (void)
             zube_bus_poll (s_cluster.bus, 100);
     }
     ZT_ASSERT_MSG (found, "no FailedScheduling event for huge");
+    //  zubectl scheduler explain: each filter over every node, and scores
+    zt_run_t result = zt_run_capture (
+        20000, (char *[]) {(char *) zt_program ("zubectl"), "--broker", s_cluster.endpoint,
+                           "--insecure", "scheduler", "explain", "huge", NULL});
+    ZT_ASSERT_EXIT (result, 0);
+    ZT_ASSERT_STR_CONTAINS (result.out, "NodeResourcesFit                 rejected 4: 4 "
+                                        "Insufficient cpu");
+    ZT_ASSERT_STR_CONTAINS (result.out, "NodeAffinity                     nothing to check");
+    ZT_ASSERT_STR_CONTAINS (result.out, "Feasible: 0 of 4 nodes");
+    zt_run_free (&result);
+    result = zt_run_capture (
+        20000, (char *[]) {(char *) zt_program ("zubectl"), "--broker", s_cluster.endpoint,
+                           "--insecure", "scheduler", "explain", "pod/web-00", "-n", "default",
+                           NULL});
+    ZT_ASSERT_EXIT (result, 0);
+    //  (a bound pod names its node: NodeName keeps that one)
+    ZT_ASSERT_STR_CONTAINS (result.out, "rejected 3: 3 node(s) didn't match the requested node "
+                                        "name");
+    ZT_ASSERT_STR_CONTAINS (result.out, "Feasible: 1 of 4 nodes");
+    ZT_ASSERT_STR_CONTAINS (result.out, "TaintToleration*3");
+    ZT_ASSERT_STR_CONTAINS (result.out, "NodeAffinity*2(skipped)");
+    zt_run_free (&result);
+    result = zt_run_capture (
+        20000, (char *[]) {(char *) zt_program ("zubectl"), "--broker", s_cluster.endpoint,
+                           "--insecure", "scheduler", "explain", "nosuchpod", NULL});
+    ZT_ASSERT_EXIT (result, 1);
+    ZT_ASSERT_STR_CONTAINS (result.err, "NotFound");
+    zt_run_free (&result);
 }
 
 //  Creates a node from YAML, then writes its status through the status
