@@ -272,6 +272,7 @@ struct _zs_profile_t {
     uint64_t cycle;
     size_t next_start;
     uint64_t random;
+    zs_timings_t timings;
     //  Scratch of the cycle: feasible nodes and their scores
     const zube_sched_node_t **feasible;
     int64_t *scores;
@@ -628,6 +629,26 @@ zs_profile_describe (zs_profile_t *self)
 //  ---------------------------------------------------------------------
 //  The cycle
 
+const char *const zs_time_point_names[ZS_TIME_COUNT] = {
+    [ZS_TIME_PRE_FILTER] = "PreFilter",
+    [ZS_TIME_FILTER] = "Filter",
+    [ZS_TIME_SCORE] = "Score",
+    [ZS_TIME_BIND_POINTS] = "Reserve..Bind"};
+
+void
+zs_profile_timings (zs_profile_t *self, zs_timings_t *timings)
+{
+    *timings = self->timings;
+}
+
+static int64_t
+s_now_ns (void)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    return (int64_t) now.tv_sec * 1000000000 + now.tv_nsec;
+}
+
 size_t
 zs_nodes_to_find (size_t all, int percentage)
 {
@@ -923,6 +944,8 @@ zs_profile_schedule (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod, zs_re
                                 .profile = self->name};
     char reason[512];
     int rc = 1;
+    self->timings.cycles++;
+    int64_t mark = s_now_ns (), now;
     for (size_t i = 0; i < self->point_count[S_PRE_FILTER]; i++) {
         s_instance_t *instance = self->points[S_PRE_FILTER][i];
         reason[0] = 0;
@@ -939,8 +962,14 @@ zs_profile_schedule (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod, zs_re
             goto done;
         }
     }
+    now = s_now_ns ();
+    self->timings.ns[ZS_TIME_PRE_FILTER] += (uint64_t) (now - mark);
+    mark = now;
     size_t feasible = s_filter_nodes (self, cache, pod, diagnosis);
     diagnosis->feasible = feasible;
+    now = s_now_ns ();
+    self->timings.ns[ZS_TIME_FILTER] += (uint64_t) (now - mark);
+    mark = now;
     if (feasible == 0) {
         for (size_t i = 0; i < self->point_count[S_POST_FILTER]; i++) {
             s_instance_t *instance = self->points[S_POST_FILTER][i];
@@ -953,13 +982,18 @@ zs_profile_schedule (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod, zs_re
     }
     size_t best = feasible == 1 ? 0 : s_score_nodes (self, &cycle, pod, feasible);
     const zube_sched_node_t *node = self->feasible[best];
+    now = s_now_ns ();
+    self->timings.ns[ZS_TIME_SCORE] += (uint64_t) (now - mark);
+    mark = now;
     //  Assume at once: the next cycle sees the node with this pod on it
     if (zs_cache_pod_add (cache, pod, node->name, true) != 0) {
         rc = -1;
         goto done;
     }
     node = zs_cache_node (cache, node->name);
-    if (s_bind_points (self, pod, node, result) != 0) {
+    int refused = s_bind_points (self, pod, node, result);
+    self->timings.ns[ZS_TIME_BIND_POINTS] += (uint64_t) (s_now_ns () - mark);
+    if (refused) {
         s_unreserve_all (self, pod, node->name);
         zs_cache_pod_remove (cache, pod->key);
         goto done;

@@ -165,7 +165,6 @@ s_activate (zs_queue_t *self, zs_qpod_t *qpod)
 void
 zs_queue_add (zs_queue_t *self, zs_pod_t **pod_p, zs_profile_t *profile, int64_t now_ms)
 {
-    (void) now_ms;
     zs_pod_t *pod = *pod_p;
     *pod_p = NULL;
     zs_qpod_t *qpod = zhashx_lookup (self->pods, pod->key);
@@ -198,6 +197,7 @@ zs_queue_add (zs_queue_t *self, zs_pod_t **pod_p, zs_profile_t *profile, int64_t
     qpod->pod = pod;
     qpod->profile = profile;
     qpod->state = ZS_ACTIVE;
+    qpod->queued_ms = now_ms;
     zhashx_insert (self->pods, pod->key, qpod);
     s_push (self, &self->active, qpod);
 }

@@ -19,6 +19,9 @@
 //  Pods scheduled between two polls of the bus, at most
 #define S_BATCH 256
 #define S_MAX_IN_FLIGHT 4096
+#define S_LATENCY_BUCKETS 14
+static const int64_t s_latency_bounds_ms[S_LATENCY_BUCKETS] = {
+    1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 60000};
 
 struct _zs_scheduler_t {
     zs_scheduler_config_t config;
@@ -34,6 +37,9 @@ struct _zs_scheduler_t {
     Zube__KubeSchedulerConfiguration *kube_config;
     size_t in_flight;
     zs_scheduler_stats_t stats;
+    //  Queued -> bound latency histogram (ms upper bounds, then +Inf)
+    uint64_t latency_buckets[S_LATENCY_BUCKETS + 1];
+    double latency_sum_s;
 };
 
 typedef struct {
@@ -263,6 +269,12 @@ s_bind_done (zube_api_t *api, zube_status_t status, ProtobufCMessage *reply,
         protobuf_c_message_free_unpacked (reply, NULL);
     if (status == ZUBE_OK) {
         self->stats.bound++;
+        int64_t latency = s_now_ms () - qpod->queued_ms;
+        size_t bucket = 0;
+        while (bucket < S_LATENCY_BUCKETS && latency > s_latency_bounds_ms[bucket])
+            bucket++;
+        self->latency_buckets[bucket]++;
+        self->latency_sum_s += (double) latency / 1000.0;
         zs_profile_post_bind (qpod->profile, qpod->pod, bind->node);
         zs_queue_done (self->queue, qpod);
     }
@@ -483,6 +495,42 @@ s_report_unschedulable (zs_scheduler_t *self, zs_pod_t *pod, const char *message
 //  The bus service "scheduler": stats (JSON) and metrics (Prometheus
 //  text). It is served once the caches are synced, so a caller that gets
 //  an answer knows pods are being scheduled.
+
+//  The latency histogram and the per-point timings, Prometheus style.
+static void
+s_metrics_more (zs_scheduler_t *self, FILE *out)
+{
+    fprintf (out, "# TYPE scheduler_pod_scheduling_duration_seconds histogram\n");
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i <= S_LATENCY_BUCKETS; i++) {
+        cumulative += self->latency_buckets[i];
+        if (i < S_LATENCY_BUCKETS)
+            fprintf (out, "scheduler_pod_scheduling_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+                     (double) s_latency_bounds_ms[i] / 1000.0, cumulative);
+        else
+            fprintf (out, "scheduler_pod_scheduling_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n",
+                     cumulative);
+    }
+    fprintf (out, "scheduler_pod_scheduling_duration_seconds_sum %.6f\n", self->latency_sum_s);
+    fprintf (out, "scheduler_pod_scheduling_duration_seconds_count %" PRIu64 "\n", cumulative);
+    fprintf (out, "# TYPE scheduler_framework_extension_point_duration_seconds summary\n");
+    for (size_t p = 0; p < self->profiles.count; p++) {
+        zs_timings_t timings;
+        zs_profile_timings (self->profiles.profiles[p], &timings);
+        for (int t = 0; t < ZS_TIME_COUNT; t++) {
+            fprintf (out,
+                     "scheduler_framework_extension_point_duration_seconds_sum{extension_point="
+                     "\"%s\",profile=\"%s\"} %.6f\n",
+                     zs_time_point_names[t], zs_profile_name (self->profiles.profiles[p]),
+                     (double) timings.ns[t] / 1e9);
+            fprintf (out,
+                     "scheduler_framework_extension_point_duration_seconds_count{extension_point="
+                     "\"%s\",profile=\"%s\"} %" PRIu64 "\n",
+                     zs_time_point_names[t], zs_profile_name (self->profiles.profiles[p]),
+                     timings.cycles);
+        }
+    }
+}
 
 static char *
 s_stats_text (zs_scheduler_t *self, bool prometheus)
@@ -800,12 +848,22 @@ s_serve (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
         return;
     }
     char *text = s_stats_text (self, streq (method, "metrics"));
-    if (!text) {
+    char *all = NULL;
+    size_t size = 0;
+    FILE *out = text ? open_memstream (&all, &size) : NULL;
+    if (out) {
+        fputs (text, out);
+        if (streq (method, "metrics"))
+            s_metrics_more (self, out);
+        fclose (out);
+    }
+    zstr_free (&text);
+    if (!all) {
         zube_bus_respond_error (request, ZUBE_INTERNAL, "out of memory");
         return;
     }
-    zube_bus_respond (request, ZUBE_OK, NULL, text, strlen (text));
-    zstr_free (&text);
+    zube_bus_respond (request, ZUBE_OK, NULL, all, strlen (all));
+    free (all);
 }
 
 //  Schedules one popped pod.

@@ -118,6 +118,20 @@ const char *zs_profile_name (zs_profile_t *self);
 //  True when the profile has an instance of the plugin (framework name).
 bool zs_profile_uses (zs_profile_t *self, const char *plugin);
 bool zs_profile_less (zs_profile_t *self, const zs_pod_t *a, const zs_pod_t *b);
+//  Time spent per extension point group over all cycles of a profile.
+typedef enum {
+    ZS_TIME_PRE_FILTER,
+    ZS_TIME_FILTER,
+    ZS_TIME_SCORE,
+    ZS_TIME_BIND_POINTS,
+    ZS_TIME_COUNT
+} zs_time_point_t;
+extern const char *const zs_time_point_names[ZS_TIME_COUNT];
+typedef struct {
+    uint64_t cycles;
+    uint64_t ns[ZS_TIME_COUNT];
+} zs_timings_t;
+void zs_profile_timings (zs_profile_t *self, zs_timings_t *timings);
 //  "filter: NodeName, ...; score: NodeResourcesFit*1, ..." for logs.
 char *zs_profile_describe (zs_profile_t *self);
 
@@ -220,6 +234,8 @@ typedef struct {
     //  Deleted or bound elsewhere while in flight: drop when it lands.
     bool gone;
     size_t heap_index;
+    //  When the scheduler first queued it (monotonic ms), for latency.
+    int64_t queued_ms;
 } zs_qpod_t;
 
 typedef struct _zs_queue_t zs_queue_t;

@@ -175,6 +175,9 @@ test_binds_pending_pods (void)
                            "--insecure", "scheduler", "metrics", NULL});
     ZT_ASSERT_EXIT (result, 0);
     ZT_ASSERT_STR_CONTAINS (result.out, "scheduler_schedule_attempts_total{result=\"scheduled\"}");
+    ZT_ASSERT_STR_CONTAINS (result.out, "scheduler_pod_scheduling_duration_seconds_count 20\n");
+    ZT_ASSERT_STR_CONTAINS (result.out, "scheduler_framework_extension_point_duration_seconds_count"
+                                        "{extension_point=\"Filter\",profile=\"default-scheduler\"}");
     zt_run_free (&result);
 }
 
