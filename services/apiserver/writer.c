@@ -281,9 +281,9 @@ api_writer_start (zube_apiserver_t *self, const char *store_url)
 //  batch in flight it looks at the bus and waits for the commit in turns.
 //  Each wait with nothing received since is twice as long as the one
 //  before (up to 8 times wait_us): a commit that waits on an fsync then
-//  costs a few wake-ups, not one every wait_us, and a request that comes
-//  meanwhile waits at most that long to be read (it could not be
-//  committed before this batch is anyway).
+//  costs a few wake-ups, not one every wait_us. A request that came
+//  during the last wait is read once the batch is answered, so it still
+//  goes into the next batch.
 bool
 api_writer_busy (zube_apiserver_t *self, int wait_us)
 {
@@ -297,6 +297,7 @@ api_writer_busy (zube_apiserver_t *self, int wait_us)
             self->idle_waits++;
     }
     pthread_mutex_lock (&self->lock);
+    bool waited = !self->completed && wait_us > 0;
     if (!self->completed && wait_us != 0) {
         if (wait_us < 0)
             while (!self->completed)
@@ -321,6 +322,11 @@ api_writer_busy (zube_apiserver_t *self, int wait_us)
         return true;
     self->idle_waits = 0;
     s_finish (self);
+    //  What came during the wait goes into the next batch, not the one
+    //  after it
+    if (waited)
+        while (self->pending_count < API_BATCH_MAX && zube_bus_poll (self->bus, 0) > 0)
+            ;
     return false;
 }
 
