@@ -4,9 +4,9 @@
     (spec.path or spec.name) as the request; list answers a PluginList.
     zube-scheduler answers them now; other services will. */
 #define _GNU_SOURCE
-#include "zubectl.h"
-#include "zube/codec.h"
 #include "zube.pb-c.h"
+#include "zube/codec.h"
+#include "zubectl.h"
 #include <czmq.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -16,10 +16,12 @@ static int
 s_parse (zubectl_t *self, const zubectl_command_t *command, int argc, char **argv,
          const char **service_p, const char **arg_p, bool want_arg)
 {
-    zube_cli_flag_t flags[] = {
-        {.name = "service", .type = ZUBE_CLI_STRING, .value = service_p,
-         .value_name = "SERVICE", .help = "The host service on the bus (scheduler)"},
-        {0}};
+    zube_cli_flag_t flags[] = {{.name = "service",
+                                .type = ZUBE_CLI_STRING,
+                                .value = service_p,
+                                .value_name = "SERVICE",
+                                .help = "The host service on the bus (scheduler)"},
+                               {0}};
     char *args[argc + 1];
     int count = zubectl_parse (self, command, flags, argc, argv, args);
     if (count < 0)
@@ -29,7 +31,8 @@ s_parse (zubectl_t *self, const zubectl_command_t *command, int argc, char **arg
         return -1;
     }
     if (want_arg != (count == 1)) {
-        zube_cli_error (want_arg ? "\"%s\" takes one argument" : "\"%s\" takes no argument",
+        zube_cli_error (want_arg ? "\"%s\" takes one argument"
+                                 : "\"%s\" takes no argument",
                         self->command_path);
         return -1;
     }
@@ -40,7 +43,8 @@ s_parse (zubectl_t *self, const zubectl_command_t *command, int argc, char **arg
 //  Calls service/method with the packed request; prints the server's
 //  error. The reply (OK) or NULL.
 static zube_bus_reply_t *
-s_call (zubectl_t *self, const char *service, const char *method, const ProtobufCMessage *req)
+s_call (zubectl_t *self, const char *service, const char *method,
+        const ProtobufCMessage *req)
 {
     zube_bus_t *bus = zubectl_connect (self);
     if (!bus)
@@ -52,7 +56,8 @@ s_call (zubectl_t *self, const char *service, const char *method, const Protobuf
     if (req)
         protobuf_c_message_pack (req, data);
     zube_bus_reply_t *reply = NULL;
-    int rc = zube_bus_call (bus, service, method, data, size, zubectl_timeout_ms (self), &reply);
+    int rc = zube_bus_call (bus, service, method, data, size, zubectl_timeout_ms (self),
+                            &reply);
     free (data);
     if (rc != 0 || reply->status != ZUBE_OK) {
         if (reply && reply->status == ZUBE_UNAVAILABLE)
@@ -60,7 +65,8 @@ s_call (zubectl_t *self, const char *service, const char *method, const Protobuf
                             zubectl_endpoint (self));
         else
             zubectl_print_server_error (reply ? reply->status : ZUBE_UNAVAILABLE,
-                                        reply && reply->error ? reply->error : "no answer");
+                                        reply && reply->error ? reply->error
+                                                              : "no answer");
         zube_bus_reply_destroy (&reply);
         return NULL;
     }
@@ -81,7 +87,8 @@ s_list (zubectl_t *self, const zubectl_command_t *command, int argc, char **argv
         zube__plugin_list__unpack (NULL, reply->payload_size, reply->payload);
     zube_bus_reply_destroy (&reply);
     if (!list) {
-        zube_cli_error ("service \"%s\" answered plugins.list with an unreadable list", service);
+        zube_cli_error ("service \"%s\" answered plugins.list with an unreadable list",
+                        service);
         return 1;
     }
     zube_cli_table_t *table = zube_cli_table_new (6);
@@ -89,10 +96,12 @@ s_list (zubectl_t *self, const zubectl_command_t *command, int argc, char **argv
     for (size_t i = 0; i < list->n_items; i++) {
         Zube__Plugin *plugin = list->items[i];
         char abi[16];
-        snprintf (abi, sizeof abi, "%d", plugin->status ? plugin->status->abi_version : 0);
-        const char *used = plugin->status && plugin->status->message && *plugin->status->message
-                               ? plugin->status->message
-                               : "<none>";
+        snprintf (abi, sizeof abi, "%d",
+                  plugin->status ? plugin->status->abi_version : 0);
+        const char *used =
+            plugin->status && plugin->status->message && *plugin->status->message
+                ? plugin->status->message
+                : "<none>";
         zube_cli_table_addv (table, plugin->metadata ? plugin->metadata->name : "",
                              plugin->spec ? plugin->spec->name : "",
                              plugin->spec ? plugin->spec->version : "", abi, used,
@@ -116,7 +125,7 @@ s_change (zubectl_t *self, const zubectl_command_t *command, int argc, char **ar
     Zube__Plugin plugin = ZUBE__PLUGIN__INIT;
     Zube__PluginSpec spec = ZUBE__PLUGIN_SPEC__INIT;
     plugin.spec = &spec;
-    spec.service = (char *) service;
+    spec.service = (char *)service;
     char path[PATH_MAX];
     bool file = !streq (verb, "unload");
     if (file) {
@@ -126,9 +135,8 @@ s_change (zubectl_t *self, const zubectl_command_t *command, int argc, char **ar
             return 1;
         }
         spec.path = path;
-    }
-    else
-        spec.name = (char *) arg;
+    } else
+        spec.name = (char *)arg;
     char method[32];
     snprintf (method, sizeof method, "plugins.%s", verb);
     zube_bus_reply_t *reply = s_call (self, service, method, &plugin.base);
@@ -136,7 +144,9 @@ s_change (zubectl_t *self, const zubectl_command_t *command, int argc, char **ar
         return 1;
     zube_bus_reply_destroy (&reply);
     printf ("plugin %s %s in %s\n", arg,
-            streq (verb, "load") ? "loaded" : streq (verb, "swap") ? "swapped" : "unloaded",
+            streq (verb, "load")   ? "loaded"
+            : streq (verb, "swap") ? "swapped"
+                                   : "unloaded",
             service);
     return 0;
 }
@@ -179,10 +189,11 @@ const zubectl_command_t zubectl_plugin_commands[] = {
     {.name = "swap",
      .summary = "Replace a loaded plugin with another file, between two work items",
      .usage = "plugin swap FILE --service SERVICE [flags]",
-     .description = "Loads FILE in place of the loaded plugin with the same name; every "
-                    "profile using it gets a new instance with the same args, between two "
-                    "scheduling cycles. If the new file is refused (ABI, init, args), the "
-                    "running plugin stays and the error says why.",
+     .description =
+         "Loads FILE in place of the loaded plugin with the same name; every "
+         "profile using it gets a new instance with the same args, between two "
+         "scheduling cycles. If the new file is refused (ABI, init, args), the "
+         "running plugin stays and the error says why.",
      .examples = "  zubectl plugin swap ./noderesourcesfit-v2.so --service scheduler",
      .handler = s_swap},
     {.name = "unload",

@@ -3,15 +3,15 @@
     bind errors, queue depths, cache sizes, as JSON (stats) or Prometheus
     text (metrics); how it sees one pod (explain); and a new
     KubeSchedulerConfiguration for the running scheduler (config apply). */
-#include "zubectl.h"
-#include "zube/codec.h"
-#include "zube.pb-c.h"
 #include "api.pb-c.h"
+#include "zube.pb-c.h"
+#include "zube/codec.h"
+#include "zubectl.h"
 #include <czmq.h>
 
 static int
-s_scheduler_call (zubectl_t *self, const zubectl_command_t *command, int argc, char **argv,
-                  const char *method)
+s_scheduler_call (zubectl_t *self, const zubectl_command_t *command, int argc,
+                  char **argv, const char *method)
 {
     char *args[argc + 1];
     int count = zubectl_parse (self, command, NULL, argc, argv, args);
@@ -26,14 +26,16 @@ s_scheduler_call (zubectl_t *self, const zubectl_command_t *command, int argc, c
     if (!bus)
         return 1;
     zube_bus_reply_t *reply = NULL;
-    int rc = zube_bus_call (bus, "scheduler", method, NULL, 0, zubectl_timeout_ms (self), &reply);
+    int rc = zube_bus_call (bus, "scheduler", method, NULL, 0, zubectl_timeout_ms (self),
+                            &reply);
     if (rc != 0 || reply->status != ZUBE_OK) {
         if (reply && reply->status == ZUBE_UNAVAILABLE)
             zube_cli_error ("no zube-scheduler answers on the bus at %s",
                             zubectl_endpoint (self));
         else
             zubectl_print_server_error (reply ? reply->status : ZUBE_UNAVAILABLE,
-                                        reply && reply->error ? reply->error : "no answer");
+                                        reply && reply->error ? reply->error
+                                                              : "no answer");
         zube_bus_reply_destroy (&reply);
         return 1;
     }
@@ -60,10 +62,13 @@ static int
 s_config_apply (zubectl_t *self, const zubectl_command_t *command, int argc, char **argv)
 {
     const char *file = NULL;
-    zube_cli_flag_t flags[] = {
-        {.name = "filename", .short_name = 'f', .type = ZUBE_CLI_STRING, .value = &file,
-         .value_name = "FILE", .help = "A KubeSchedulerConfiguration (YAML or JSON)"},
-        {0}};
+    zube_cli_flag_t flags[] = {{.name = "filename",
+                                .short_name = 'f',
+                                .type = ZUBE_CLI_STRING,
+                                .value = &file,
+                                .value_name = "FILE",
+                                .help = "A KubeSchedulerConfiguration (YAML or JSON)"},
+                               {0}};
     char *args[argc + 1];
     int count = zubectl_parse (self, command, flags, argc, argv, args);
     if (count < 0)
@@ -97,7 +102,8 @@ s_config_apply (zubectl_t *self, const zubectl_command_t *command, int argc, cha
     free (text);
     if (rc != 0) {
         char line[1024];
-        zube_cli_error ("%s: %s", file, zube_codec_error_format (&codec_error, line, sizeof line));
+        zube_cli_error ("%s: %s", file,
+                        zube_codec_error_format (&codec_error, line, sizeof line));
         return 1;
     }
     zube_bus_t *bus = zubectl_connect (self);
@@ -108,15 +114,15 @@ s_config_apply (zubectl_t *self, const zubectl_command_t *command, int argc, cha
         protobuf_c_message_pack (config, data);
         rc = zube_bus_call (bus, "scheduler", "config.apply", data, packed_size,
                             zubectl_timeout_ms (self), &reply);
-    }
-    else
+    } else
         rc = -1;
     free (data);
     protobuf_c_message_free_unpacked (config, NULL);
     if (rc != 0 || !reply || reply->status != ZUBE_OK) {
         if (bus)
             zubectl_print_server_error (reply ? reply->status : ZUBE_UNAVAILABLE,
-                                        reply && reply->error ? reply->error : "no answer");
+                                        reply && reply->error ? reply->error
+                                                              : "no answer");
         zube_bus_reply_destroy (&reply);
         return 1;
     }
@@ -142,16 +148,16 @@ s_explain (zubectl_t *self, const zubectl_command_t *command, int argc, char **a
         return 1;
     Zube__GetRequest request = ZUBE__GET_REQUEST__INIT;
     request.resource = "pods";
-    request.namespace_ = (char *) zubectl_namespace (self);
-    request.name = (char *) name;
+    request.namespace_ = (char *)zubectl_namespace (self);
+    request.name = (char *)name;
     size_t size = zube__get_request__get_packed_size (&request);
     uint8_t *data = malloc (size ? size : 1);
     if (!data)
         return 1;
     zube__get_request__pack (&request, data);
     zube_bus_reply_t *reply = NULL;
-    int rc = zube_bus_call (bus, "scheduler", "explain", data, size, zubectl_timeout_ms (self),
-                            &reply);
+    int rc = zube_bus_call (bus, "scheduler", "explain", data, size,
+                            zubectl_timeout_ms (self), &reply);
     free (data);
     if (rc != 0 || reply->status != ZUBE_OK) {
         zubectl_print_server_error (reply ? reply->status : ZUBE_UNAVAILABLE,
@@ -168,10 +174,11 @@ static const zubectl_command_t s_config_commands[] = {
     {.name = "apply",
      .summary = "Give the running zube-scheduler a new configuration",
      .usage = "scheduler config apply -f FILE [flags]",
-     .description = "Replaces the running scheduler's profiles (plugins, weights, args) with "
-                    "those of FILE, a KubeSchedulerConfiguration, between two scheduling "
-                    "cycles, without a restart. An invalid file is refused with the field "
-                    "named, and the running profiles stay.",
+     .description =
+         "Replaces the running scheduler's profiles (plugins, weights, args) with "
+         "those of FILE, a KubeSchedulerConfiguration, between two scheduling "
+         "cycles, without a restart. An invalid file is refused with the field "
+         "named, and the running profiles stay.",
      .examples = "  zubectl scheduler config apply -f examples/scheduler/profiles.yaml",
      .handler = s_config_apply},
     {0}};
@@ -192,12 +199,14 @@ const zubectl_command_t zubectl_scheduler_commands[] = {
      .examples = "  zubectl scheduler metrics",
      .handler = s_metrics},
     {.name = "explain",
-     .summary = "Show how the scheduler sees a pod: each filter's verdicts, the best scores",
+     .summary =
+         "Show how the scheduler sees a pod: each filter's verdicts, the best scores",
      .usage = "scheduler explain POD [-n NAMESPACE] [flags]",
-     .description = "Runs the pod's profile over every node as zube-scheduler sees them now, "
-                    "without placing the pod: how many nodes each filter plugin rejects and "
-                    "why, how many are feasible, and each score plugin's score for the best "
-                    "five.",
+     .description =
+         "Runs the pod's profile over every node as zube-scheduler sees them now, "
+         "without placing the pod: how many nodes each filter plugin rejects and "
+         "why, how many are feasible, and each score plugin's score for the best "
+         "five.",
      .examples = "  zubectl scheduler explain web -n demo",
      .handler = s_explain},
     {.name = "config",

@@ -5,10 +5,10 @@
         zube-scheduler --plugin-path . --config profile.yaml ...
 
     args: {label: "disktype", value: "ssd"} (value optional: any value). */
+#include "zube/scheduler.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "zube/scheduler.h"
 
 typedef struct {
     char label[256];
@@ -19,7 +19,7 @@ static void *
 s_create (const zube_host_t *host, const zube_sched_args_t *args, char *error,
           size_t error_size)
 {
-    (void) host;
+    (void)host;
     s_self_t *self = calloc (1, sizeof *self);
     if (!self) {
         snprintf (error, error_size, "out of memory");
@@ -31,8 +31,8 @@ s_create (const zube_host_t *host, const zube_sched_args_t *args, char *error,
         else if (strcmp (args->keys[i], "value") == 0)
             snprintf (self->value, sizeof self->value, "%s", args->values[i]);
         else {
-            snprintf (error, error_size, "%s.%s: unknown field (label, value)", args->field,
-                      args->keys[i]);
+            snprintf (error, error_size, "%s.%s: unknown field (label, value)",
+                      args->field, args->keys[i]);
             free (self);
             return NULL;
         }
@@ -56,11 +56,11 @@ s_score (void *self_, void *cycle_data, const zube_sched_pod_t *pod,
          const zube_sched_node_t *node, int64_t *score)
 {
     s_self_t *self = self_;
-    (void) cycle_data, (void) pod;
+    (void)cycle_data, (void)pod;
     *score = 0;
     for (size_t i = 0; i < node->label_count; i++)
-        if (strcmp (node->labels[i].key, self->label) == 0
-            && (!self->value[0] || strcmp (node->labels[i].value, self->value) == 0))
+        if (strcmp (node->labels[i].key, self->label) == 0 &&
+            (!self->value[0] || strcmp (node->labels[i].value, self->value) == 0))
             *score = ZUBE_SCHED_MAX_SCORE;
     return ZUBE_SCHED_SUCCESS;
 }

@@ -271,7 +271,8 @@ typedef struct {
     //  kube-scheduler's words ("Insufficient cpu"); several reasons are
     //  separated by '\n'. Nodes rejected for one reason are counted
     //  together in the unschedulable message.
-    zube_sched_code_t (*filter) (void *self, void *cycle_data, const zube_sched_pod_t *pod,
+    zube_sched_code_t (*filter) (void *self, void *cycle_data,
+                                 const zube_sched_pod_t *pod,
                                  const zube_sched_node_t *node, char *reason,
                                  size_t reason_size);
     //  Post-filter: called when no node fits. May free room (preemption)
@@ -293,20 +294,21 @@ typedef struct {
     //  0..ZUBE_SCHED_MAX_SCORE.
     zube_sched_code_t (*normalize) (void *self, void *cycle_data,
                                     const zube_sched_pod_t *pod,
-                                    const zube_sched_node_t *const *nodes, int64_t *scores,
-                                    size_t count);
+                                    const zube_sched_node_t *const *nodes,
+                                    int64_t *scores, size_t count);
     //  Reserve: the pod is assumed on the node. A failure unreserves
     //  every plugin and requeues the pod.
-    zube_sched_code_t (*reserve) (void *self, void *cycle_data, const zube_sched_pod_t *pod,
+    zube_sched_code_t (*reserve) (void *self, void *cycle_data,
+                                  const zube_sched_pod_t *pod,
                                   const zube_sched_node_t *node, char *reason,
                                   size_t reason_size);
     //  Unreserve: undo reserve (a later point failed, or the bind did).
     void (*unreserve) (void *self, void *cycle_data, const zube_sched_pod_t *pod,
                        const char *node_name);
     //  Permit: SUCCESS, UNSCHEDULABLE (rejects) or WAIT (at most *wait_ms).
-    zube_sched_code_t (*permit) (void *self, void *cycle_data, const zube_sched_pod_t *pod,
-                                 const char *node_name, int64_t *wait_ms, char *reason,
-                                 size_t reason_size);
+    zube_sched_code_t (*permit) (void *self, void *cycle_data,
+                                 const zube_sched_pod_t *pod, const char *node_name,
+                                 int64_t *wait_ms, char *reason, size_t reason_size);
     //  Pre-bind: last chance to refuse before the binding is written.
     zube_sched_code_t (*pre_bind) (void *self, void *cycle_data,
                                    const zube_sched_pod_t *pod, const char *node_name,
@@ -324,14 +326,14 @@ typedef struct {
 
 //  The ABI 1 table: the host refuses a scheduler plugin whose table is
 //  smaller.
-#define ZUBE_SCHED_OPS_SIZE_V1                                                \
+#define ZUBE_SCHED_OPS_SIZE_V1                                                           \
     (offsetof (zube_sched_ops_t, cycle_free) + sizeof (void (*) (void)))
 
 //  True when a struct the host handed over (pod, node, cycle, args) is new
 //  enough to have member.
-#define ZUBE_SCHED_HAS(object, member)                                        \
-    ((object)->struct_size >= offsetof (__typeof__ (*(object)), member)       \
-                                  + sizeof ((object)->member))
+#define ZUBE_SCHED_HAS(object, member)                                                   \
+    ((object)->struct_size >=                                                            \
+     offsetof (__typeof__ (*(object)), member) + sizeof ((object)->member))
 
 //  A plugin's arg by flattened key, NULL when absent.
 static inline const char *

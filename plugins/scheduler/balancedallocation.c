@@ -18,7 +18,7 @@ static void *
 s_create (const zube_host_t *host, const zube_sched_args_t *args, char *error,
           size_t error_size)
 {
-    (void) host;
+    (void)host;
     s_self_t *self = calloc (1, sizeof *self);
     if (!self) {
         snprintf (error, error_size, "out of memory");
@@ -29,8 +29,8 @@ s_create (const zube_host_t *host, const zube_sched_args_t *args, char *error,
         char *end = NULL;
         unsigned long index =
             strncmp (key, "resources.", 10) == 0 ? strtoul (key + 10, &end, 10) : 0;
-        if (!end || end == key + 10 || index >= S_MAX_RESOURCES
-            || (strcmp (end, ".name") != 0 && strcmp (end, ".weight") != 0)) {
+        if (!end || end == key + 10 || index >= S_MAX_RESOURCES ||
+            (strcmp (end, ".name") != 0 && strcmp (end, ".weight") != 0)) {
             snprintf (error, error_size, "%s.%s: unknown field", args->field, key);
             free (self);
             return NULL;
@@ -62,7 +62,7 @@ s_score (void *self_, void *cycle_data, const zube_sched_pod_t *pod,
          const zube_sched_node_t *node, int64_t *score)
 {
     s_self_t *self = self_;
-    (void) cycle_data;
+    (void)cycle_data;
     double fractions[S_MAX_RESOURCES];
     size_t count = 0;
     double sum = 0;
@@ -72,9 +72,9 @@ s_score (void *self_, void *cycle_data, const zube_sched_pod_t *pod,
         int64_t allocatable = sched_resource_of (&node->allocatable, kind, name);
         if (allocatable <= 0)
             continue;
-        int64_t requested = sched_resource_of (&node->requested, kind, name)
-                            + sched_resource_of (&pod->requests, kind, name);
-        double fraction = (double) requested / (double) allocatable;
+        int64_t requested = sched_resource_of (&node->requested, kind, name) +
+                            sched_resource_of (&pod->requests, kind, name);
+        double fraction = (double)requested / (double)allocatable;
         if (fraction > 1)
             fraction = 1;
         fractions[count++] = fraction;
@@ -84,12 +84,12 @@ s_score (void *self_, void *cycle_data, const zube_sched_pod_t *pod,
     if (count == 2)
         deviation = fabs (fractions[0] - fractions[1]) / 2;
     else if (count > 2) {
-        double mean = sum / (double) count, squares = 0;
+        double mean = sum / (double)count, squares = 0;
         for (size_t i = 0; i < count; i++)
             squares += (fractions[i] - mean) * (fractions[i] - mean);
-        deviation = sqrt (squares / (double) count);
+        deviation = sqrt (squares / (double)count);
     }
-    *score = (int64_t) ((1 - deviation) * ZUBE_SCHED_MAX_SCORE);
+    *score = (int64_t)((1 - deviation) * ZUBE_SCHED_MAX_SCORE);
     return ZUBE_SCHED_SUCCESS;
 }
 

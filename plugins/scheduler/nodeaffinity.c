@@ -3,8 +3,8 @@
     Lt; matchFields on metadata.name); score: the summed weights of the
     preferred terms a node matches, scaled to 0..100 (Kubernetes'
     nodeaffinity plugin). Reads the pod's affinity from the full object. */
-#include "sched_plugin.h"
 #include "core.pb-c.h"
+#include "sched_plugin.h"
 #include <errno.h>
 
 SCHED_PLAIN_CREATE ("NodeAffinity")
@@ -30,7 +30,8 @@ s_integer (const char *text, long long *value_p)
 }
 
 static bool
-s_requirement_matches (const Zube__NodeSelectorRequirement *requirement, const char *value)
+s_requirement_matches (const Zube__NodeSelectorRequirement *requirement,
+                       const char *value)
 {
     const char *op = requirement->operator_ ? requirement->operator_ : "";
     if (strcmp (op, "Exists") == 0)
@@ -46,8 +47,8 @@ s_requirement_matches (const Zube__NodeSelectorRequirement *requirement, const c
     }
     if (strcmp (op, "Gt") == 0 || strcmp (op, "Lt") == 0) {
         long long have, bound;
-        if (requirement->n_values != 1 || !s_integer (value, &have)
-            || !s_integer (requirement->values[0], &bound))
+        if (requirement->n_values != 1 || !s_integer (value, &have) ||
+            !s_integer (requirement->values[0], &bound))
             return false;
         return op[0] == 'G' ? have > bound : have < bound;
     }
@@ -80,16 +81,18 @@ static const Zube__NodeSelector *
 s_required (const zube_sched_pod_t *pod)
 {
     const Zube__NodeAffinity *affinity = s_affinity (pod);
-    return affinity ? affinity->required_during_scheduling_ignored_during_execution : NULL;
+    return affinity ? affinity->required_during_scheduling_ignored_during_execution
+                    : NULL;
 }
 
 static zube_sched_code_t
 s_pre_filter (void *self, const zube_sched_cycle_t *cycle, const zube_sched_pod_t *pod,
               void **cycle_data, char *reason, size_t reason_size)
 {
-    (void) self, (void) cycle, (void) cycle_data, (void) reason, (void) reason_size;
+    (void)self, (void)cycle, (void)cycle_data, (void)reason, (void)reason_size;
     const Zube__NodeSelector *required = s_required (pod);
-    bool constrained = pod->node_selector_count || (required && required->n_node_selector_terms);
+    bool constrained =
+        pod->node_selector_count || (required && required->n_node_selector_terms);
     return constrained ? ZUBE_SCHED_SUCCESS : ZUBE_SCHED_SKIP;
 }
 
@@ -97,7 +100,7 @@ static zube_sched_code_t
 s_filter (void *self, void *cycle_data, const zube_sched_pod_t *pod,
           const zube_sched_node_t *node, char *reason, size_t reason_size)
 {
-    (void) self, (void) cycle_data;
+    (void)self, (void)cycle_data;
     bool fits = true;
     for (size_t i = 0; fits && i < pod->node_selector_count; i++) {
         const char *value =
@@ -120,7 +123,7 @@ static zube_sched_code_t
 s_pre_score (void *self, const zube_sched_cycle_t *cycle, const zube_sched_pod_t *pod,
              const zube_sched_node_t *const *nodes, size_t count, void **cycle_data)
 {
-    (void) self, (void) cycle, (void) nodes, (void) count, (void) cycle_data;
+    (void)self, (void)cycle, (void)nodes, (void)count, (void)cycle_data;
     const Zube__NodeAffinity *affinity = s_affinity (pod);
     return affinity && affinity->n_preferred_during_scheduling_ignored_during_execution
                ? ZUBE_SCHED_SUCCESS
@@ -131,11 +134,11 @@ static zube_sched_code_t
 s_score (void *self, void *cycle_data, const zube_sched_pod_t *pod,
          const zube_sched_node_t *node, int64_t *score)
 {
-    (void) self, (void) cycle_data;
+    (void)self, (void)cycle_data;
     const Zube__NodeAffinity *affinity = s_affinity (pod);
     int64_t total = 0;
-    for (size_t i = 0; i < affinity->n_preferred_during_scheduling_ignored_during_execution;
-         i++) {
+    for (size_t i = 0;
+         i < affinity->n_preferred_during_scheduling_ignored_during_execution; i++) {
         const Zube__PreferredSchedulingTerm *term =
             affinity->preferred_during_scheduling_ignored_during_execution[i];
         if (term->weight > 0 && s_term_matches (term->preference, node))
@@ -149,7 +152,7 @@ static zube_sched_code_t
 s_normalize (void *self, void *cycle_data, const zube_sched_pod_t *pod,
              const zube_sched_node_t *const *nodes, int64_t *scores, size_t count)
 {
-    (void) self, (void) cycle_data, (void) pod, (void) nodes;
+    (void)self, (void)cycle_data, (void)pod, (void)nodes;
     sched_normalize_default (scores, count, false);
     return ZUBE_SCHED_SUCCESS;
 }
@@ -167,6 +170,7 @@ static const zube_sched_ops_t s_ops = {
     .normalize = s_normalize,
 };
 
-ZUBE_PLUGIN_DEFINE (.name = "nodeaffinity", .version = "0.1.0", .kind = ZUBE_PLUGIN_SCHEDULER,
+ZUBE_PLUGIN_DEFINE (.name = "nodeaffinity", .version = "0.1.0",
+                    .kind = ZUBE_PLUGIN_SCHEDULER,
                     .description = "filter and score: nodeSelector and node affinity",
                     .ops = &s_ops)

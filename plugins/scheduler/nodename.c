@@ -8,7 +8,7 @@ static zube_sched_code_t
 s_pre_filter (void *self, const zube_sched_cycle_t *cycle, const zube_sched_pod_t *pod,
               void **cycle_data, char *reason, size_t reason_size)
 {
-    (void) self, (void) cycle, (void) cycle_data, (void) reason, (void) reason_size;
+    (void)self, (void)cycle, (void)cycle_data, (void)reason, (void)reason_size;
     return pod->node_name && *pod->node_name ? ZUBE_SCHED_SUCCESS : ZUBE_SCHED_SKIP;
 }
 
@@ -16,7 +16,7 @@ static zube_sched_code_t
 s_filter (void *self, void *cycle_data, const zube_sched_pod_t *pod,
           const zube_sched_node_t *node, char *reason, size_t reason_size)
 {
-    (void) self, (void) cycle_data;
+    (void)self, (void)cycle_data;
     if (strcmp (pod->node_name, node->name) == 0)
         return ZUBE_SCHED_SUCCESS;
     snprintf (reason, reason_size, "node(s) didn't match the requested node name");

@@ -9,7 +9,7 @@ static zube_sched_code_t
 s_pre_filter (void *self, const zube_sched_cycle_t *cycle, const zube_sched_pod_t *pod,
               void **cycle_data, char *reason, size_t reason_size)
 {
-    (void) self, (void) cycle, (void) cycle_data, (void) reason, (void) reason_size;
+    (void)self, (void)cycle, (void)cycle_data, (void)reason, (void)reason_size;
     return pod->port_count ? ZUBE_SCHED_SUCCESS : ZUBE_SCHED_SKIP;
 }
 
@@ -24,15 +24,15 @@ s_conflict (const zube_sched_port_t *a, const zube_sched_port_t *b)
 {
     if (a->port != b->port || a->protocol != b->protocol)
         return false;
-    return s_any_address (a->host_ip) || s_any_address (b->host_ip)
-           || strcmp (a->host_ip, b->host_ip) == 0;
+    return s_any_address (a->host_ip) || s_any_address (b->host_ip) ||
+           strcmp (a->host_ip, b->host_ip) == 0;
 }
 
 static zube_sched_code_t
 s_filter (void *self, void *cycle_data, const zube_sched_pod_t *pod,
           const zube_sched_node_t *node, char *reason, size_t reason_size)
 {
-    (void) self, (void) cycle_data;
+    (void)self, (void)cycle_data;
     for (size_t i = 0; i < pod->port_count; i++)
         for (size_t j = 0; j < node->port_count; j++)
             if (s_conflict (&pod->ports[i], &node->ports[j])) {
@@ -53,5 +53,6 @@ static const zube_sched_ops_t s_ops = {
     .filter = s_filter,
 };
 
-ZUBE_PLUGIN_DEFINE (.name = "nodeports", .version = "0.1.0", .kind = ZUBE_PLUGIN_SCHEDULER,
+ZUBE_PLUGIN_DEFINE (.name = "nodeports", .version = "0.1.0",
+                    .kind = ZUBE_PLUGIN_SCHEDULER,
                     .description = "filter: free host ports", .ops = &s_ops)

@@ -8,7 +8,7 @@ static zube_sched_code_t
 s_filter (void *self, void *cycle_data, const zube_sched_pod_t *pod,
           const zube_sched_node_t *node, char *reason, size_t reason_size)
 {
-    (void) self, (void) cycle_data;
+    (void)self, (void)cycle_data;
     if (!node->unschedulable)
         return ZUBE_SCHED_SUCCESS;
     const zube_sched_taint_t taint = {.key = "node.kubernetes.io/unschedulable",
@@ -31,4 +31,5 @@ static const zube_sched_ops_t s_ops = {
 
 ZUBE_PLUGIN_DEFINE (.name = "nodeunschedulable", .version = "0.1.0",
                     .kind = ZUBE_PLUGIN_SCHEDULER,
-                    .description = "filter: cordoned nodes (spec.unschedulable)", .ops = &s_ops)
+                    .description = "filter: cordoned nodes (spec.unschedulable)",
+                    .ops = &s_ops)

@@ -7,7 +7,7 @@ SCHED_PLAIN_CREATE ("PrioritySort")
 static bool
 s_queue_less (void *self, const zube_sched_pod_t *a, const zube_sched_pod_t *b)
 {
-    (void) self;
+    (void)self;
     if (a->priority != b->priority)
         return a->priority > b->priority;
     return a->created_ms < b->created_ms;
@@ -21,5 +21,7 @@ static const zube_sched_ops_t s_ops = {
     .queue_less = s_queue_less,
 };
 
-ZUBE_PLUGIN_DEFINE (.name = "prioritysort", .version = "0.1.0", .kind = ZUBE_PLUGIN_SCHEDULER,
-                    .description = "queue sort: priority, then creation time", .ops = &s_ops)
+ZUBE_PLUGIN_DEFINE (.name = "prioritysort", .version = "0.1.0",
+                    .kind = ZUBE_PLUGIN_SCHEDULER,
+                    .description = "queue sort: priority, then creation time",
+                    .ops = &s_ops)

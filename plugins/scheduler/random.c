@@ -17,7 +17,7 @@ s_create (const zube_host_t *host, const zube_sched_args_t *args, char *error,
         snprintf (error, error_size, "out of memory");
         return NULL;
     }
-    self->state = (uint64_t) host->monotonic_ns (host) | 1;
+    self->state = (uint64_t)host->monotonic_ns (host) | 1;
     return self;
 }
 
@@ -41,8 +41,8 @@ static zube_sched_code_t
 s_normalize (void *self_, void *cycle_data, const zube_sched_pod_t *pod,
              const zube_sched_node_t *const *nodes, int64_t *scores, size_t count)
 {
-    (void) cycle_data, (void) pod, (void) nodes;
-    size_t chosen = count ? (size_t) (s_next (self_) % count) : 0;
+    (void)cycle_data, (void)pod, (void)nodes;
+    size_t chosen = count ? (size_t)(s_next (self_) % count) : 0;
     for (size_t i = 0; i < count; i++)
         scores[i] = i == chosen ? ZUBE_SCHED_MAX_SCORE : 0;
     return ZUBE_SCHED_SUCCESS;
@@ -57,4 +57,5 @@ static const zube_sched_ops_t s_ops = {
 };
 
 ZUBE_PLUGIN_DEFINE (.name = "random", .version = "0.1.0", .kind = ZUBE_PLUGIN_SCHEDULER,
-                    .description = "score: a uniformly random feasible node", .ops = &s_ops)
+                    .description = "score: a uniformly random feasible node",
+                    .ops = &s_ops)

@@ -11,7 +11,7 @@ static void *
 s_create (const zube_host_t *host, const zube_sched_args_t *args, char *error,
           size_t error_size)
 {
-    (void) host;
+    (void)host;
     if (!sched_args_none (args, "RoundRobin", error, error_size))
         return NULL;
     s_self_t *self = calloc (1, sizeof *self);
@@ -31,14 +31,14 @@ s_normalize (void *self_, void *cycle_data, const zube_sched_pod_t *pod,
              const zube_sched_node_t *const *nodes, int64_t *scores, size_t count)
 {
     s_self_t *self = self_;
-    (void) cycle_data, (void) pod;
+    (void)cycle_data, (void)pod;
     size_t chosen = 0;
     uint64_t best = UINT64_MAX;
     for (size_t i = 0; i < count; i++) {
         //  Distance forward from the cursor, wrapping around
         uint64_t distance = nodes[i]->index >= self->next
                                 ? nodes[i]->index - self->next
-                                : (uint64_t) nodes[i]->index + UINT32_MAX - self->next;
+                                : (uint64_t)nodes[i]->index + UINT32_MAX - self->next;
         if (distance < best)
             best = distance, chosen = i;
     }
@@ -58,5 +58,6 @@ static const zube_sched_ops_t s_ops = {
     .normalize = s_normalize,
 };
 
-ZUBE_PLUGIN_DEFINE (.name = "roundrobin", .version = "0.1.0", .kind = ZUBE_PLUGIN_SCHEDULER,
-                    .description = "score: nodes in turn", .ops = &s_ops)
+ZUBE_PLUGIN_DEFINE (.name = "roundrobin", .version = "0.1.0",
+                    .kind = ZUBE_PLUGIN_SCHEDULER, .description = "score: nodes in turn",
+                    .ops = &s_ops)

@@ -20,9 +20,11 @@ sched_label (const zube_sched_label_t *labels, size_t count, const char *key)
 
 //  Kubernetes' Toleration.ToleratesTaint.
 static inline bool
-sched_tolerates (const zube_sched_toleration_t *toleration, const zube_sched_taint_t *taint)
+sched_tolerates (const zube_sched_toleration_t *toleration,
+                 const zube_sched_taint_t *taint)
 {
-    if (toleration->effect != ZUBE_SCHED_EFFECT_ALL && toleration->effect != taint->effect)
+    if (toleration->effect != ZUBE_SCHED_EFFECT_ALL &&
+        toleration->effect != taint->effect)
         return false;
     const char *key = toleration->key ? toleration->key : "";
     if (*key && strcmp (key, taint->key) != 0)
@@ -66,7 +68,13 @@ sched_resource (const zube_sched_resources_t *r, const char *name)
 
 //  A resource name resolved once, so per-node lookups need no strcmp:
 //  SCHED_CPU.. for the named ones, SCHED_SCALAR for extended resources.
-typedef enum { SCHED_CPU, SCHED_MEMORY, SCHED_EPHEMERAL, SCHED_PODS, SCHED_SCALAR } sched_kind_t;
+typedef enum {
+    SCHED_CPU,
+    SCHED_MEMORY,
+    SCHED_EPHEMERAL,
+    SCHED_PODS,
+    SCHED_SCALAR
+} sched_kind_t;
 
 static inline sched_kind_t
 sched_kind (const char *name)
@@ -86,11 +94,16 @@ static inline int64_t
 sched_resource_of (const zube_sched_resources_t *r, sched_kind_t kind, const char *name)
 {
     switch (kind) {
-    case SCHED_CPU: return r->milli_cpu;
-    case SCHED_MEMORY: return r->memory;
-    case SCHED_EPHEMERAL: return r->ephemeral_storage;
-    case SCHED_PODS: return r->pods;
-    default: return sched_resource (r, name);
+    case SCHED_CPU:
+        return r->milli_cpu;
+    case SCHED_MEMORY:
+        return r->memory;
+    case SCHED_EPHEMERAL:
+        return r->ephemeral_storage;
+    case SCHED_PODS:
+        return r->pods;
+    default:
+        return sched_resource (r, name);
     }
 }
 
@@ -102,7 +115,8 @@ sched_args_int (const zube_sched_args_t *args, const char *key, const char *valu
     char *end = NULL;
     long number = value ? strtol (value, &end, 10) : 0;
     if (!value || !*value || *end || number < min || number > max) {
-        snprintf (error, error_size, "%s.%s: expected a whole number from %ld to %ld, got \"%s\"",
+        snprintf (error, error_size,
+                  "%s.%s: expected a whole number from %ld to %ld, got \"%s\"",
                   args->field, key, min, max, value ? value : "");
         return false;
     }
@@ -148,11 +162,11 @@ sched_plain_destroy (void *self)
 }
 
 //  Defines s_create for a plugin without args.
-#define SCHED_PLAIN_CREATE(plugin)                                            \
-    static void *s_create (const zube_host_t *host, const zube_sched_args_t *args, \
-                           char *error, size_t error_size)                    \
-    {                                                                         \
-        return sched_plain_create (host, args, plugin, error, error_size);    \
+#define SCHED_PLAIN_CREATE(plugin)                                                       \
+    static void *s_create (const zube_host_t *host, const zube_sched_args_t *args,       \
+                           char *error, size_t error_size)                               \
+    {                                                                                    \
+        return sched_plain_create (host, args, plugin, error, error_size);               \
     }
 
 //  Kubernetes' DefaultNormalizeScore: scales scores to 0..100 by the

@@ -9,13 +9,14 @@ static zube_sched_code_t
 s_filter (void *self, void *cycle_data, const zube_sched_pod_t *pod,
           const zube_sched_node_t *node, char *reason, size_t reason_size)
 {
-    (void) self, (void) cycle_data;
+    (void)self, (void)cycle_data;
     for (size_t i = 0; i < node->taint_count; i++) {
         const zube_sched_taint_t *taint = &node->taints[i];
-        if (taint->effect == ZUBE_SCHED_PREFER_NO_SCHEDULE || sched_tolerated (pod, taint))
+        if (taint->effect == ZUBE_SCHED_PREFER_NO_SCHEDULE ||
+            sched_tolerated (pod, taint))
             continue;
-        snprintf (reason, reason_size, "node(s) had untolerated taint {%s: %s}", taint->key,
-                  taint->value ? taint->value : "");
+        snprintf (reason, reason_size, "node(s) had untolerated taint {%s: %s}",
+                  taint->key, taint->value ? taint->value : "");
         return ZUBE_SCHED_UNRESOLVABLE;
     }
     return ZUBE_SCHED_SUCCESS;
@@ -27,9 +28,9 @@ s_prefer_tolerated (const zube_sched_pod_t *pod, const zube_sched_taint_t *taint
 {
     for (size_t i = 0; i < pod->toleration_count; i++) {
         const zube_sched_toleration_t *toleration = &pod->tolerations[i];
-        if ((toleration->effect == ZUBE_SCHED_EFFECT_ALL
-             || toleration->effect == ZUBE_SCHED_PREFER_NO_SCHEDULE)
-            && sched_tolerates (toleration, taint))
+        if ((toleration->effect == ZUBE_SCHED_EFFECT_ALL ||
+             toleration->effect == ZUBE_SCHED_PREFER_NO_SCHEDULE) &&
+            sched_tolerates (toleration, taint))
             return true;
     }
     return false;
@@ -39,11 +40,11 @@ static zube_sched_code_t
 s_score (void *self, void *cycle_data, const zube_sched_pod_t *pod,
          const zube_sched_node_t *node, int64_t *score)
 {
-    (void) self, (void) cycle_data;
+    (void)self, (void)cycle_data;
     int64_t count = 0;
     for (size_t i = 0; i < node->taint_count; i++)
-        if (node->taints[i].effect == ZUBE_SCHED_PREFER_NO_SCHEDULE
-            && !s_prefer_tolerated (pod, &node->taints[i]))
+        if (node->taints[i].effect == ZUBE_SCHED_PREFER_NO_SCHEDULE &&
+            !s_prefer_tolerated (pod, &node->taints[i]))
             count++;
     *score = count;
     return ZUBE_SCHED_SUCCESS;
@@ -53,7 +54,7 @@ static zube_sched_code_t
 s_normalize (void *self, void *cycle_data, const zube_sched_pod_t *pod,
              const zube_sched_node_t *const *nodes, int64_t *scores, size_t count)
 {
-    (void) self, (void) cycle_data, (void) pod, (void) nodes;
+    (void)self, (void)cycle_data, (void)pod, (void)nodes;
     sched_normalize_default (scores, count, true);
     return ZUBE_SCHED_SUCCESS;
 }
@@ -71,4 +72,5 @@ static const zube_sched_ops_t s_ops = {
 
 ZUBE_PLUGIN_DEFINE (.name = "tainttoleration", .version = "0.1.0",
                     .kind = ZUBE_PLUGIN_SCHEDULER,
-                    .description = "filter and score: taints and tolerations", .ops = &s_ops)
+                    .description = "filter and score: taints and tolerations",
+                    .ops = &s_ops)

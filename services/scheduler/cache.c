@@ -29,7 +29,7 @@ zs_time_ms (const char *text)
     const char *rest = strptime (text, "%Y-%m-%dT%H:%M:%S", &tm);
     if (!rest)
         return 0;
-    int64_t ms = (int64_t) timegm (&tm) * 1000;
+    int64_t ms = (int64_t)timegm (&tm) * 1000;
     if (*rest == '.') {
         int64_t scale = 100;
         for (rest++; *rest >= '0' && *rest <= '9'; rest++, scale /= 10)
@@ -47,7 +47,8 @@ s_quantity (const Zube__Quantity *quantity)
         return quantity->milli_value;
     int64_t milli = 0;
     char error[128];
-    if (quantity->string && zube_quantity_parse (quantity->string, &milli, error, sizeof error) == 0)
+    if (quantity->string &&
+        zube_quantity_parse (quantity->string, &milli, error, sizeof error) == 0)
         return milli;
     return 0;
 }
@@ -55,8 +56,8 @@ s_quantity (const Zube__Quantity *quantity)
 //  Adds (or, max, raises to) amount of resource name into r; scalars
 //  grow the array *scalars_p of r.
 static void
-s_resource_apply (zube_sched_resources_t *r, zube_sched_scalar_t **scalars_p, const char *name,
-                  int64_t milli, bool max)
+s_resource_apply (zube_sched_resources_t *r, zube_sched_scalar_t **scalars_p,
+                  const char *name, int64_t milli, bool max)
 {
     int64_t *slot = NULL;
     if (streq (name, "cpu"))
@@ -110,8 +111,8 @@ s_container_requests (zs_pod_t *self, const Zube__Container *container, bool max
         if (!requested) {
             has_cpu |= streq (name, "cpu");
             has_memory |= streq (name, "memory");
-            s_resource_apply (&one, &scalars, name, s_quantity (resources->limits[i]->value),
-                              false);
+            s_resource_apply (&one, &scalars, name,
+                              s_quantity (resources->limits[i]->value), false);
         }
     }
     one_score.milli_cpu = has_cpu ? one.milli_cpu : S_DEFAULT_MILLI_CPU;
@@ -119,18 +120,20 @@ s_container_requests (zs_pod_t *self, const Zube__Container *container, bool max
     zube_sched_resources_t *r = &self->view.requests;
     zube_sched_resources_t *score = &self->view.score_requests;
     s_resource_apply (r, &self->scalars, "cpu", one.milli_cpu, max);
-    r->memory = max ? (one.memory > r->memory ? one.memory : r->memory) : r->memory + one.memory;
-    r->ephemeral_storage = max ? (one.ephemeral_storage > r->ephemeral_storage
-                                      ? one.ephemeral_storage
-                                      : r->ephemeral_storage)
-                               : r->ephemeral_storage + one.ephemeral_storage;
+    r->memory =
+        max ? (one.memory > r->memory ? one.memory : r->memory) : r->memory + one.memory;
+    r->ephemeral_storage =
+        max ? (one.ephemeral_storage > r->ephemeral_storage ? one.ephemeral_storage
+                                                            : r->ephemeral_storage)
+            : r->ephemeral_storage + one.ephemeral_storage;
     for (size_t i = 0; i < one.scalar_count; i++)
         s_resource_apply (r, &self->scalars, scalars[i].name, scalars[i].milli, max);
     score->milli_cpu = max ? (one_score.milli_cpu > score->milli_cpu ? one_score.milli_cpu
                                                                      : score->milli_cpu)
                            : score->milli_cpu + one_score.milli_cpu;
-    score->memory = max ? (one_score.memory > score->memory ? one_score.memory : score->memory)
-                        : score->memory + one_score.memory;
+    score->memory =
+        max ? (one_score.memory > score->memory ? one_score.memory : score->memory)
+            : score->memory + one_score.memory;
     free (scalars);
 }
 
@@ -198,16 +201,17 @@ zs_pod_new (const Zube__Pod *pod)
         zs_pod_destroy (&self);
         return NULL;
     }
-    view->scheduler_name =
-        spec && spec->scheduler_name && *spec->scheduler_name ? spec->scheduler_name
-                                                              : ZS_DEFAULT_SCHEDULER_NAME;
+    view->scheduler_name = spec && spec->scheduler_name && *spec->scheduler_name
+                               ? spec->scheduler_name
+                               : ZS_DEFAULT_SCHEDULER_NAME;
     view->node_name = spec && spec->node_name ? spec->node_name : "";
     view->priority = spec && spec->has_priority ? spec->priority : 0;
 
     size_t labels = meta ? meta->n_labels : 0;
     self->labels = calloc (labels + 1, sizeof *self->labels);
     for (size_t i = 0; self->labels && i < labels; i++)
-        self->labels[i] = (zube_sched_label_t){meta->labels[i]->key, meta->labels[i]->value};
+        self->labels[i] =
+            (zube_sched_label_t){meta->labels[i]->key, meta->labels[i]->value};
     view->labels = self->labels;
     view->label_count = self->labels ? labels : 0;
     if (!spec)
@@ -215,22 +219,22 @@ zs_pod_new (const Zube__Pod *pod)
 
     self->node_selector = calloc (spec->n_node_selector + 1, sizeof *self->node_selector);
     for (size_t i = 0; self->node_selector && i < spec->n_node_selector; i++)
-        self->node_selector[i] = (zube_sched_label_t){spec->node_selector[i]->key,
-                                                      spec->node_selector[i]->value
-                                                          ? spec->node_selector[i]->value
-                                                          : ""};
+        self->node_selector[i] = (zube_sched_label_t){
+            spec->node_selector[i]->key,
+            spec->node_selector[i]->value ? spec->node_selector[i]->value : ""};
     view->node_selector = self->node_selector;
     view->node_selector_count = self->node_selector ? spec->n_node_selector : 0;
 
     self->tolerations = calloc (spec->n_tolerations + 1, sizeof *self->tolerations);
     for (size_t i = 0; self->tolerations && i < spec->n_tolerations; i++) {
         const Zube__Toleration *t = spec->tolerations[i];
-        self->tolerations[i] = (zube_sched_toleration_t){
-            .key = t->key ? t->key : "",
-            .value = t->value ? t->value : "",
-            .op = t->operator_ && streq (t->operator_, "Exists") ? ZUBE_SCHED_TOLERATE_EXISTS
-                                                                 : ZUBE_SCHED_TOLERATE_EQUAL,
-            .effect = s_effect (t->effect)};
+        self->tolerations[i] =
+            (zube_sched_toleration_t){.key = t->key ? t->key : "",
+                                      .value = t->value ? t->value : "",
+                                      .op = t->operator_ && streq (t->operator_, "Exists")
+                                                ? ZUBE_SCHED_TOLERATE_EXISTS
+                                                : ZUBE_SCHED_TOLERATE_EQUAL,
+                                      .effect = s_effect (t->effect)};
     }
     view->tolerations = self->tolerations;
     view->toleration_count = self->tolerations ? spec->n_tolerations : 0;
@@ -243,10 +247,10 @@ zs_pod_new (const Zube__Pod *pod)
         for (size_t j = 0; j < spec->containers[i]->n_ports; j++) {
             const Zube__ContainerPort *port = spec->containers[i]->ports[j];
             if (port->has_host_port && port->host_port > 0)
-                self->ports[view->port_count++] = (zube_sched_port_t){
-                    .host_ip = port->host_ip ? port->host_ip : "",
-                    .port = port->host_port,
-                    .protocol = s_protocol (port->protocol)};
+                self->ports[view->port_count++] =
+                    (zube_sched_port_t){.host_ip = port->host_ip ? port->host_ip : "",
+                                        .port = port->host_port,
+                                        .protocol = s_protocol (port->protocol)};
         }
     view->ports = self->ports;
 
@@ -300,7 +304,7 @@ typedef struct {
     size_t scalar_count;
     zube_sched_scalar_t *scalars; //  names owned
     size_t port_count;
-    zube_sched_port_t *ports;     //  host_ip owned
+    zube_sched_port_t *ports; //  host_ip owned
 } s_held_t;
 
 struct _zs_node_t {
@@ -324,7 +328,7 @@ struct _zs_cache_t {
     const zube_sched_node_t **views;
     size_t count;
     size_t capacity;
-    zhashx_t *pods;   //  key -> s_held_t
+    zhashx_t *pods; //  key -> s_held_t
 };
 
 static void
@@ -335,10 +339,10 @@ s_held_destroy (void **item_p)
         return;
     free (held->node);
     for (size_t i = 0; i < held->scalar_count; i++)
-        free ((char *) held->scalars[i].name);
+        free ((char *)held->scalars[i].name);
     free (held->scalars);
     for (size_t i = 0; i < held->port_count; i++)
-        free ((char *) held->ports[i].host_ip);
+        free ((char *)held->ports[i].host_ip);
     free (held->ports);
     free (held);
     *item_p = NULL;
@@ -366,7 +370,7 @@ s_node_destroy (void **item_p)
         return;
     s_node_clear_object (self);
     for (size_t i = 0; i < self->view.requested.scalar_count; i++)
-        free ((char *) self->requested_scalars[i].name);
+        free ((char *)self->requested_scalars[i].name);
     free (self->requested_scalars);
     free (self->ports);
     free (self->name);
@@ -467,9 +471,11 @@ s_node_signature (const zs_node_t *node)
     const zube_sched_node_t *view = &node->view;
     uint64_t hash = 14695981039346656037ULL;
     for (size_t i = 0; i < view->label_count; i++)
-        hash = s_hash_text (s_hash_text (hash, view->labels[i].key), view->labels[i].value);
+        hash =
+            s_hash_text (s_hash_text (hash, view->labels[i].key), view->labels[i].value);
     for (size_t i = 0; i < view->taint_count; i++) {
-        hash = s_hash_text (s_hash_text (hash, view->taints[i].key), view->taints[i].value);
+        hash =
+            s_hash_text (s_hash_text (hash, view->taints[i].key), view->taints[i].value);
         hash = s_hash (hash, &view->taints[i].effect, sizeof view->taints[i].effect);
     }
     hash = s_hash (hash, &view->unschedulable, sizeof view->unschedulable);
@@ -507,9 +513,8 @@ zs_cache_node_set (zs_cache_t *self, const Zube__Node *object)
     view->label_count = 0;
     view->zone = "";
     for (size_t i = 0; node->labels && i < meta->n_labels; i++) {
-        node->labels[view->label_count++] =
-            (zube_sched_label_t){meta->labels[i]->key,
-                                 meta->labels[i]->value ? meta->labels[i]->value : ""};
+        node->labels[view->label_count++] = (zube_sched_label_t){
+            meta->labels[i]->key, meta->labels[i]->value ? meta->labels[i]->value : ""};
         if (streq (meta->labels[i]->key, "topology.kubernetes.io/zone"))
             view->zone = node->labels[view->label_count - 1].value;
     }
@@ -535,7 +540,7 @@ zs_cache_node_set (zs_cache_t *self, const Zube__Node *object)
     if (status && !n) {
         //  No allocatable reported: the capacity is what there is
         n = status->n_capacity;
-        entries = (Zube__NodeStatus__AllocatableEntry **) status->capacity;
+        entries = (Zube__NodeStatus__AllocatableEntry **)status->capacity;
     }
     for (size_t i = 0; i < n; i++)
         s_resource_apply (allocatable, &node->allocatable_scalars, entries[i]->key,
@@ -557,7 +562,7 @@ zs_cache_node_set (zs_cache_t *self, const Zube__Node *object)
                 return -1;
             self->capacity = capacity;
         }
-        view->index = (uint32_t) self->count;
+        view->index = (uint32_t)self->count;
         self->list[self->count] = node;
         self->views[self->count++] = view;
     }
@@ -573,7 +578,7 @@ zs_cache_node_remove (zs_cache_t *self, const char *name)
     size_t index = node->view.index;
     self->list[index] = self->list[--self->count];
     self->views[index] = &self->list[index]->view;
-    self->list[index]->view.index = (uint32_t) index;
+    self->list[index]->view.index = (uint32_t)index;
     s_node_clear_object (node);
     node->view.node = NULL;
     node->view.generation++;
@@ -643,10 +648,10 @@ s_node_account (zs_node_t *node, const s_held_t *held, int sign)
                 node->port_capacity = capacity;
             }
         }
-        for (size_t i = 0; i < held->port_count && view->port_count < node->port_capacity; i++)
+        for (size_t i = 0; i < held->port_count && view->port_count < node->port_capacity;
+             i++)
             node->ports[view->port_count++] = held->ports[i];
-    }
-    else
+    } else
         for (size_t i = 0; i < held->port_count; i++)
             for (size_t j = 0; j < view->port_count; j++)
                 if (node->ports[j].host_ip == held->ports[i].host_ip) {
@@ -654,13 +659,14 @@ s_node_account (zs_node_t *node, const s_held_t *held, int sign)
                     break;
                 }
     view->ports = node->ports;
-    node->pods += sign > 0 ? 1 : (size_t) -1;
-    view->pod_count = (uint32_t) node->pods;
+    node->pods += sign > 0 ? 1 : (size_t)-1;
+    view->pod_count = (uint32_t)node->pods;
     view->generation++;
 }
 
 int
-zs_cache_pod_add (zs_cache_t *self, const zs_pod_t *pod, const char *node_name, bool assumed)
+zs_cache_pod_add (zs_cache_t *self, const zs_pod_t *pod, const char *node_name,
+                  bool assumed)
 {
     zs_cache_pod_remove (self, pod->key);
     s_held_t *held = calloc (1, sizeof *held);
@@ -681,8 +687,8 @@ zs_cache_pod_add (zs_cache_t *self, const zs_pod_t *pod, const char *node_name, 
     for (size_t i = 0; held->scalars && i < view->requests.scalar_count; i++) {
         char *name = strdup (view->requests.scalars[i].name);
         if (name)
-            held->scalars[held->scalar_count++] =
-                (zube_sched_scalar_t){.name = name, .milli = view->requests.scalars[i].milli};
+            held->scalars[held->scalar_count++] = (zube_sched_scalar_t){
+                .name = name, .milli = view->requests.scalars[i].milli};
     }
     //  Every held port has its own host_ip string: it also identifies
     //  the port on the node when it is given back.

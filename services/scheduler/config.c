@@ -45,15 +45,15 @@ s_flatten_node (yaml_document_t *document, yaml_node_t *node, const char *path,
     int rc = 0;
     switch (node->type) {
     case YAML_SCALAR_NODE:
-        return s_flat_add (flat, path, (const char *) node->data.scalar.value);
+        return s_flat_add (flat, path, (const char *)node->data.scalar.value);
     case YAML_SEQUENCE_NODE: {
         size_t index = 0;
         for (yaml_node_item_t *item = node->data.sequence.items.start;
              rc == 0 && item < node->data.sequence.items.top; item++, index++) {
             if (asprintf (&child, "%s%s%zu", path, *path ? "." : "", index) < 0)
                 return -1;
-            rc = s_flatten_node (document, yaml_document_get_node (document, *item), child,
-                                 flat, depth + 1);
+            rc = s_flatten_node (document, yaml_document_get_node (document, *item),
+                                 child, flat, depth + 1);
             free (child);
         }
         return rc;
@@ -65,8 +65,7 @@ s_flatten_node (yaml_document_t *document, yaml_node_t *node, const char *path,
             if (!key || key->type != YAML_SCALAR_NODE)
                 return -1;
             if (asprintf (&child, "%s%s%s", path, *path ? "." : "",
-                          (const char *) key->data.scalar.value)
-                < 0)
+                          (const char *)key->data.scalar.value) < 0)
                 return -1;
             rc = s_flatten_node (document, yaml_document_get_node (document, pair->value),
                                  child, flat, depth + 1);
@@ -88,7 +87,7 @@ zs_flatten_json (const char *json, zs_flat_t *flat, char *error, size_t error_si
         snprintf (error, error_size, "out of memory");
         return -1;
     }
-    yaml_parser_set_input_string (&parser, (const unsigned char *) json, strlen (json));
+    yaml_parser_set_input_string (&parser, (const unsigned char *)json, strlen (json));
     int rc = -1;
     if (!yaml_parser_load (&parser, &document))
         snprintf (error, error_size, "invalid args: %s",
@@ -138,22 +137,25 @@ zs_config_decode (const char *text, char *error, size_t error_size)
 {
     Zube__KubeSchedulerConfiguration *config = NULL;
     zube_codec_error_t codec_error;
-    if (zube_codec_decode (text, strlen (text), &zube__kube_scheduler_configuration__descriptor,
-                           (ProtobufCMessage **) &config, &codec_error)
-        != 0) {
+    if (zube_codec_decode (text, strlen (text),
+                           &zube__kube_scheduler_configuration__descriptor,
+                           (ProtobufCMessage **)&config, &codec_error) != 0) {
         zube_codec_error_format (&codec_error, error, error_size);
         return NULL;
     }
     if (!config->api_version || !streq (config->api_version, S_API_VERSION)) {
-        snprintf (error, error_size,
-                  "apiVersion: Unsupported value: \"%s\": supported values: \"" S_API_VERSION "\"",
-                  config->api_version ? config->api_version : "");
+        snprintf (
+            error, error_size,
+            "apiVersion: Unsupported value: \"%s\": supported values: \"" S_API_VERSION
+            "\"",
+            config->api_version ? config->api_version : "");
         protobuf_c_message_free_unpacked (&config->base, NULL);
         return NULL;
     }
     if (!config->kind || !streq (config->kind, "KubeSchedulerConfiguration")) {
         snprintf (error, error_size,
-                  "kind: Unsupported value: \"%s\": supported values: \"KubeSchedulerConfiguration\"",
+                  "kind: Unsupported value: \"%s\": supported values: "
+                  "\"KubeSchedulerConfiguration\"",
                   config->kind ? config->kind : "");
         protobuf_c_message_free_unpacked (&config->base, NULL);
         return NULL;
@@ -176,7 +178,8 @@ zs_profiles_load (zs_registry_t *registry, const char *text, zs_profiles_t *prof
 }
 
 int
-zs_profiles_build (zs_registry_t *registry, const Zube__KubeSchedulerConfiguration *config,
+zs_profiles_build (zs_registry_t *registry,
+                   const Zube__KubeSchedulerConfiguration *config,
                    zs_profiles_t *profiles, char *error, size_t error_size)
 {
     memset (profiles, 0, sizeof *profiles);
@@ -184,19 +187,21 @@ zs_profiles_build (zs_registry_t *registry, const Zube__KubeSchedulerConfigurati
     profiles->max_backoff_ms = 10000;
     if (config && config->has_pod_initial_backoff_seconds) {
         if (config->pod_initial_backoff_seconds <= 0) {
-            snprintf (error, error_size,
-                      "podInitialBackoffSeconds: Invalid value: %lld: must be greater than 0",
-                      (long long) config->pod_initial_backoff_seconds);
+            snprintf (
+                error, error_size,
+                "podInitialBackoffSeconds: Invalid value: %lld: must be greater than 0",
+                (long long)config->pod_initial_backoff_seconds);
             goto fail;
         }
         profiles->initial_backoff_ms = config->pod_initial_backoff_seconds * 1000;
     }
     if (config && config->has_pod_max_backoff_seconds) {
         if (config->pod_max_backoff_seconds * 1000 < profiles->initial_backoff_ms) {
-            snprintf (error, error_size,
-                      "podMaxBackoffSeconds: Invalid value: %lld: must be greater than or "
-                      "equal to PodInitialBackoffSeconds",
-                      (long long) config->pod_max_backoff_seconds);
+            snprintf (
+                error, error_size,
+                "podMaxBackoffSeconds: Invalid value: %lld: must be greater than or "
+                "equal to PodInitialBackoffSeconds",
+                (long long)config->pod_max_backoff_seconds);
             goto fail;
         }
         profiles->max_backoff_ms = config->pod_max_backoff_seconds * 1000;
@@ -205,23 +210,25 @@ zs_profiles_build (zs_registry_t *registry, const Zube__KubeSchedulerConfigurati
                          ? config->percentage_of_nodes_to_score
                          : 0;
     if (percentage < 0 || percentage > 100) {
-        snprintf (error, error_size,
-                  "percentageOfNodesToScore: Invalid value: %d: not in valid range [0-100]",
-                  percentage);
+        snprintf (
+            error, error_size,
+            "percentageOfNodesToScore: Invalid value: %d: not in valid range [0-100]",
+            percentage);
         goto fail;
     }
     size_t count = config ? config->n_profiles : 0;
     for (size_t i = 0; i < (count ? count : 1); i++) {
         char field[64];
         snprintf (field, sizeof field, "profiles[%zu]", i);
-        const Zube__KubeSchedulerProfile *profile_config = count ? config->profiles[i] : NULL;
-        zs_profile_t *profile =
-            zs_profile_new (registry, profile_config, field, percentage, error, error_size);
+        const Zube__KubeSchedulerProfile *profile_config =
+            count ? config->profiles[i] : NULL;
+        zs_profile_t *profile = zs_profile_new (registry, profile_config, field,
+                                                percentage, error, error_size);
         if (!profile)
             goto fail;
         if (zs_profiles_find (profiles, zs_profile_name (profile))) {
-            snprintf (error, error_size, "%s.schedulerName: Duplicate value: \"%s\"", field,
-                      zs_profile_name (profile));
+            snprintf (error, error_size, "%s.schedulerName: Duplicate value: \"%s\"",
+                      field, zs_profile_name (profile));
             zs_profile_destroy (&profile);
             goto fail;
         }

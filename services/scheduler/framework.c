@@ -10,8 +10,8 @@
 #include "zs_sched.h"
 #include "zube/log.h"
 #include "zube/plugin_host.h"
-#include <czmq.h>
 #include <ctype.h>
+#include <czmq.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,11 +76,11 @@ s_registry_handle (zs_registry_t *self, const char *name, char *error, size_t er
     char file[128];
     size_t length = 0;
     for (const char *c = name; *c && length + 1 < sizeof file; c++) {
-        if (!isalnum ((unsigned char) *c)) {
+        if (!isalnum ((unsigned char)*c)) {
             snprintf (error, error_size, "unknown plugin \"%s\"", name);
             return NULL;
         }
-        file[length++] = (char) tolower ((unsigned char) *c);
+        file[length++] = (char)tolower ((unsigned char)*c);
     }
     file[length] = 0;
     char *why = NULL;
@@ -93,7 +93,8 @@ s_registry_handle (zs_registry_t *self, const char *name, char *error, size_t er
     free (found);
     handle = zube_plugin_host_load (self->host, file, ZUBE_PLUGIN_SCHEDULER, &why);
     if (!handle) {
-        snprintf (error, error_size, "plugin \"%s\": %s", name, why ? why : "cannot load");
+        snprintf (error, error_size, "plugin \"%s\": %s", name,
+                  why ? why : "cannot load");
         free (why);
         return NULL;
     }
@@ -110,7 +111,8 @@ s_registry_handle (zs_registry_t *self, const char *name, char *error, size_t er
 
 //  Loads the file at path and checks it; NULL with error.
 static zube_plugin_handle_t *
-s_registry_load_path (zs_registry_t *self, const char *path, char *error, size_t error_size)
+s_registry_load_path (zs_registry_t *self, const char *path, char *error,
+                      size_t error_size)
 {
     char *why = NULL;
     zube_plugin_handle_t *handle =
@@ -131,7 +133,7 @@ s_registry_load_path (zs_registry_t *self, const char *path, char *error, size_t
 static const char *
 s_handle_name (zube_plugin_handle_t *handle)
 {
-    return ((const zube_sched_ops_t *) zube_plugin_handle_ops (handle))->framework_name;
+    return ((const zube_sched_ops_t *)zube_plugin_handle_ops (handle))->framework_name;
 }
 
 const char *
@@ -143,7 +145,8 @@ zs_registry_load (zs_registry_t *self, const char *path, char *error, size_t err
     const char *name = s_handle_name (handle);
     if (zhashx_lookup (self->loaded, name)) {
         snprintf (error, error_size,
-                  "plugin \"%s\" is already loaded (swap replaces a loaded plugin)", name);
+                  "plugin \"%s\" is already loaded (swap replaces a loaded plugin)",
+                  name);
         zube_plugin_host_unload (self->host, &handle);
         return NULL;
     }
@@ -221,12 +224,15 @@ zs_registry_host (zs_registry_t *self, const char *name)
 //  ---------------------------------------------------------------------
 //  Profiles
 
-const zs_default_plugin_t zs_default_plugins[] = {
-    {"PrioritySort", 0},     {"NodeUnschedulable", 0},
-    {"NodeName", 0},         {"TaintToleration", 3},
-    {"NodeAffinity", 2},     {"NodePorts", 0},
-    {"NodeResourcesFit", 1}, {"NodeResourcesBalancedAllocation", 1},
-    {NULL, 0}};
+const zs_default_plugin_t zs_default_plugins[] = {{"PrioritySort", 0},
+                                                  {"NodeUnschedulable", 0},
+                                                  {"NodeName", 0},
+                                                  {"TaintToleration", 3},
+                                                  {"NodeAffinity", 2},
+                                                  {"NodePorts", 0},
+                                                  {"NodeResourcesFit", 1},
+                                                  {"NodeResourcesBalancedAllocation", 1},
+                                                  {NULL, 0}};
 
 typedef struct {
     const char *name;
@@ -256,8 +262,8 @@ typedef enum {
 } s_point_t;
 
 static const char *s_point_names[S_POINTS] = {
-    "queueSort", "preFilter", "filter", "postFilter", "preScore", "score",
-    "reserve",   "permit",    "preBind", "bind",      "postBind"};
+    "queueSort", "preFilter", "filter",  "postFilter", "preScore", "score",
+    "reserve",   "permit",    "preBind", "bind",       "postBind"};
 
 #define S_MAX_INSTANCES 64
 
@@ -284,18 +290,30 @@ static bool
 s_implements (const zube_sched_ops_t *ops, s_point_t point)
 {
     switch (point) {
-    case S_QUEUE_SORT: return ops->queue_less != NULL;
-    case S_PRE_FILTER: return ops->pre_filter != NULL;
-    case S_FILTER: return ops->filter != NULL;
-    case S_POST_FILTER: return ops->post_filter != NULL;
-    case S_PRE_SCORE: return ops->pre_score != NULL;
-    case S_SCORE: return ops->score != NULL || ops->normalize != NULL;
-    case S_RESERVE: return ops->reserve != NULL || ops->unreserve != NULL;
-    case S_PERMIT: return ops->permit != NULL;
-    case S_PRE_BIND: return ops->pre_bind != NULL;
-    case S_BIND: return ops->bind != NULL;
-    case S_POST_BIND: return ops->post_bind != NULL;
-    default: return false;
+    case S_QUEUE_SORT:
+        return ops->queue_less != NULL;
+    case S_PRE_FILTER:
+        return ops->pre_filter != NULL;
+    case S_FILTER:
+        return ops->filter != NULL;
+    case S_POST_FILTER:
+        return ops->post_filter != NULL;
+    case S_PRE_SCORE:
+        return ops->pre_score != NULL;
+    case S_SCORE:
+        return ops->score != NULL || ops->normalize != NULL;
+    case S_RESERVE:
+        return ops->reserve != NULL || ops->unreserve != NULL;
+    case S_PERMIT:
+        return ops->permit != NULL;
+    case S_PRE_BIND:
+        return ops->pre_bind != NULL;
+    case S_BIND:
+        return ops->bind != NULL;
+    case S_POST_BIND:
+        return ops->post_bind != NULL;
+    default:
+        return false;
     }
 }
 
@@ -305,18 +323,30 @@ s_point_set (const Zube__SchedulerPlugins *plugins, s_point_t point)
     if (!plugins)
         return NULL;
     switch (point) {
-    case S_QUEUE_SORT: return plugins->queue_sort;
-    case S_PRE_FILTER: return plugins->pre_filter;
-    case S_FILTER: return plugins->filter;
-    case S_POST_FILTER: return plugins->post_filter;
-    case S_PRE_SCORE: return plugins->pre_score;
-    case S_SCORE: return plugins->score;
-    case S_RESERVE: return plugins->reserve;
-    case S_PERMIT: return plugins->permit;
-    case S_PRE_BIND: return plugins->pre_bind;
-    case S_BIND: return plugins->bind;
-    case S_POST_BIND: return plugins->post_bind;
-    default: return NULL;
+    case S_QUEUE_SORT:
+        return plugins->queue_sort;
+    case S_PRE_FILTER:
+        return plugins->pre_filter;
+    case S_FILTER:
+        return plugins->filter;
+    case S_POST_FILTER:
+        return plugins->post_filter;
+    case S_PRE_SCORE:
+        return plugins->pre_score;
+    case S_SCORE:
+        return plugins->score;
+    case S_RESERVE:
+        return plugins->reserve;
+    case S_PERMIT:
+        return plugins->permit;
+    case S_PRE_BIND:
+        return plugins->pre_bind;
+    case S_BIND:
+        return plugins->bind;
+    case S_POST_BIND:
+        return plugins->post_bind;
+    default:
+        return NULL;
     }
 }
 
@@ -331,12 +361,12 @@ typedef struct {
 } s_plan_t;
 
 static int
-s_plan_index (s_plan_t *plan, zs_registry_t *registry, const char *name, const char *field,
-              char *error, size_t error_size)
+s_plan_index (s_plan_t *plan, zs_registry_t *registry, const char *name,
+              const char *field, char *error, size_t error_size)
 {
     for (size_t i = 0; i < plan->count; i++)
         if (streq (plan->names[i], name))
-            return (int) i;
+            return (int)i;
     if (plan->count == S_MAX_INSTANCES) {
         snprintf (error, error_size, "%s: more than %d plugins", field, S_MAX_INSTANCES);
         return -1;
@@ -349,25 +379,27 @@ s_plan_index (s_plan_t *plan, zs_registry_t *registry, const char *name, const c
     }
     plan->names[plan->count] = name;
     plan->ops[plan->count] = ops;
-    return (int) plan->count++;
+    return (int)plan->count++;
 }
 
 static bool
 s_weight_ok (const Zube__SchedulerPlugin *plugin, const char *field, char *error,
              size_t error_size)
 {
-    if (!plugin->has_weight || (plugin->weight >= 1 && plugin->weight <= ZUBE_SCHED_MAX_WEIGHT))
+    if (!plugin->has_weight ||
+        (plugin->weight >= 1 && plugin->weight <= ZUBE_SCHED_MAX_WEIGHT))
         return true;
-    snprintf (error, error_size, "%s.weight: Invalid value: %d: must be from 1 to %d", field,
-              plugin->weight, ZUBE_SCHED_MAX_WEIGHT);
+    snprintf (error, error_size, "%s.weight: Invalid value: %d: must be from 1 to %d",
+              field, plugin->weight, ZUBE_SCHED_MAX_WEIGHT);
     return false;
 }
 
 //  Applies one PluginSet to the plan: disabled first ("*": all), then
 //  enabled. point S_POINTS is multiPoint (every point a plugin has).
 static int
-s_plan_apply (s_plan_t *plan, zs_registry_t *registry, const Zube__SchedulerPluginSet *set,
-              s_point_t point, const char *field, char *error, size_t error_size)
+s_plan_apply (s_plan_t *plan, zs_registry_t *registry,
+              const Zube__SchedulerPluginSet *set, s_point_t point, const char *field,
+              char *error, size_t error_size)
 {
     if (!set)
         return 0;
@@ -382,7 +414,7 @@ s_plan_apply (s_plan_t *plan, zs_registry_t *registry, const Zube__SchedulerPlug
         for (size_t j = 0; j < plan->count; j++)
             if (streq (name, "*") || streq (name, plan->names[j]))
                 for (int p = 0; p < S_POINTS; p++)
-                    if (point == S_POINTS || p == (int) point)
+                    if (point == S_POINTS || p == (int)point)
                         plan->at[j][p] = false;
     }
     for (size_t i = 0; i < set->n_enabled; i++) {
@@ -394,17 +426,19 @@ s_plan_apply (s_plan_t *plan, zs_registry_t *registry, const Zube__SchedulerPlug
         }
         char name_field[600];
         snprintf (name_field, sizeof name_field, "%s.name", where);
-        int index = s_plan_index (plan, registry, plugin->name, name_field, error, error_size);
+        int index =
+            s_plan_index (plan, registry, plugin->name, name_field, error, error_size);
         if (index < 0 || !s_weight_ok (plugin, where, error, error_size))
             return -1;
         const zube_sched_ops_t *ops = plan->ops[index];
         if (point != S_POINTS && !s_implements (ops, point)) {
-            snprintf (error, error_size, "%s.name: plugin \"%s\" does not implement %s", where,
-                      plugin->name, s_point_names[point]);
+            snprintf (error, error_size, "%s.name: plugin \"%s\" does not implement %s",
+                      where, plugin->name, s_point_names[point]);
             return -1;
         }
         for (int p = 0; p < S_POINTS; p++)
-            if ((point == S_POINTS || p == (int) point) && s_implements (ops, (s_point_t) p))
+            if ((point == S_POINTS || p == (int)point) &&
+                s_implements (ops, (s_point_t)p))
                 plan->at[index][p] = true;
         if (plugin->has_weight && (point == S_POINTS || point == S_SCORE))
             plan->weights[index] = plugin->weight;
@@ -414,9 +448,9 @@ s_plan_apply (s_plan_t *plan, zs_registry_t *registry, const Zube__SchedulerPlug
 
 //  The pluginConfig args of name as zube_sched_args_t; -1 on bad JSON.
 static int
-s_args (const Zube__KubeSchedulerProfile *config, const char *name, const char *profile_field,
-        zs_flat_t *flat, char *field, size_t field_size, const char **json_p, char *error,
-        size_t error_size)
+s_args (const Zube__KubeSchedulerProfile *config, const char *name,
+        const char *profile_field, zs_flat_t *flat, char *field, size_t field_size,
+        const char **json_p, char *error, size_t error_size)
 {
     *json_p = "{}";
     snprintf (field, field_size, "%s.pluginConfig[?].args", profile_field);
@@ -454,11 +488,12 @@ zs_profile_new (zs_registry_t *registry, const Zube__KubeSchedulerProfile *confi
     self->percentage = config && config->has_percentage_of_nodes_to_score
                            ? config->percentage_of_nodes_to_score
                            : percentage;
-    self->random = 0x9e3779b97f4a7c15ULL ^ (uint64_t) zclock_usecs ();
+    self->random = 0x9e3779b97f4a7c15ULL ^ (uint64_t)zclock_usecs ();
     if (self->percentage < 0 || self->percentage > 100) {
-        snprintf (error, error_size,
-                  "%s.percentageOfNodesToScore: Invalid value: %d: not in valid range [0-100]",
-                  field, self->percentage);
+        snprintf (
+            error, error_size,
+            "%s.percentageOfNodesToScore: Invalid value: %d: not in valid range [0-100]",
+            field, self->percentage);
         zs_profile_destroy (&self);
         return NULL;
     }
@@ -475,22 +510,19 @@ zs_profile_new (zs_registry_t *registry, const Zube__KubeSchedulerProfile *confi
         }
         plan.weights[index] = plugin->weight ? plugin->weight : 1;
         for (int p = 0; p < S_POINTS; p++)
-            plan.at[index][p] = s_implements (plan.ops[index], (s_point_t) p);
+            plan.at[index][p] = s_implements (plan.ops[index], (s_point_t)p);
     }
     const Zube__SchedulerPlugins *plugins = config ? config->plugins : NULL;
     snprintf (where, sizeof where, "%s.plugins.multiPoint", field);
-    if (plugins
-        && s_plan_apply (&plan, registry, plugins->multi_point, S_POINTS, where, error,
-                         error_size)
-               != 0) {
+    if (plugins && s_plan_apply (&plan, registry, plugins->multi_point, S_POINTS, where,
+                                 error, error_size) != 0) {
         zs_profile_destroy (&self);
         return NULL;
     }
     for (int p = 0; p < S_POINTS; p++) {
         snprintf (where, sizeof where, "%s.plugins.%s", field, s_point_names[p]);
-        if (s_plan_apply (&plan, registry, s_point_set (plugins, (s_point_t) p), (s_point_t) p,
-                          where, error, error_size)
-            != 0) {
+        if (s_plan_apply (&plan, registry, s_point_set (plugins, (s_point_t)p),
+                          (s_point_t)p, where, error, error_size) != 0) {
             zs_profile_destroy (&self);
             return NULL;
         }
@@ -506,17 +538,16 @@ zs_profile_new (zs_registry_t *registry, const Zube__KubeSchedulerProfile *confi
         zs_flat_t flat = {0};
         char args_field[512];
         const char *json;
-        if (s_args (config, plan.names[i], field, &flat, args_field, sizeof args_field, &json,
-                    error, error_size)
-            != 0) {
+        if (s_args (config, plan.names[i], field, &flat, args_field, sizeof args_field,
+                    &json, error, error_size) != 0) {
             zs_profile_destroy (&self);
             return NULL;
         }
         zube_sched_args_t args = {.struct_size = sizeof args,
                                   .json = json,
                                   .count = flat.count,
-                                  .keys = (const char *const *) flat.keys,
-                                  .values = (const char *const *) flat.values,
+                                  .keys = (const char *const *)flat.keys,
+                                  .values = (const char *const *)flat.values,
                                   .field = args_field};
         char why[512] = "";
         const zube_host_t *host = zs_registry_host (registry, plan.names[i]);
@@ -525,8 +556,8 @@ zs_profile_new (zs_registry_t *registry, const Zube__KubeSchedulerProfile *confi
         if (!instance) {
             snprintf (error, error_size, "%s", why[0] ? why : "plugin create failed");
             if (!why[0])
-                snprintf (error, error_size, "%s: plugin \"%s\" refused its args", args_field,
-                          plan.names[i]);
+                snprintf (error, error_size, "%s: plugin \"%s\" refused its args",
+                          args_field, plan.names[i]);
             zs_profile_destroy (&self);
             return NULL;
         }
@@ -548,17 +579,19 @@ zs_profile_new (zs_registry_t *registry, const Zube__KubeSchedulerProfile *confi
         for (size_t j = 0; plugin_name && j < self->instance_count; j++)
             found |= streq (self->instances[j].name, plugin_name);
         if (!found) {
-            snprintf (error, error_size,
-                      "%s.pluginConfig[%zu].name: Invalid value: \"%s\": no enabled plugin "
-                      "has this name",
-                      field, i, plugin_name ? plugin_name : "");
+            snprintf (
+                error, error_size,
+                "%s.pluginConfig[%zu].name: Invalid value: \"%s\": no enabled plugin "
+                "has this name",
+                field, i, plugin_name ? plugin_name : "");
             zs_profile_destroy (&self);
             return NULL;
         }
     }
     if (self->point_count[S_QUEUE_SORT] != 1) {
-        snprintf (error, error_size, "%s.plugins.queueSort: exactly one queue sort plugin is "
-                                     "needed, found %zu",
+        snprintf (error, error_size,
+                  "%s.plugins.queueSort: exactly one queue sort plugin is "
+                  "needed, found %zu",
                   field, self->point_count[S_QUEUE_SORT]);
         zs_profile_destroy (&self);
         return NULL;
@@ -646,7 +679,7 @@ s_now_ns (void)
 {
     struct timespec now;
     clock_gettime (CLOCK_MONOTONIC, &now);
-    return (int64_t) now.tv_sec * 1000000000 + now.tv_nsec;
+    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
 }
 
 size_t
@@ -657,11 +690,11 @@ zs_nodes_to_find (size_t all, int percentage)
         return all;
     long adaptive = percentage;
     if (adaptive <= 0) {
-        adaptive = 50 - (long) all / 125;
+        adaptive = 50 - (long)all / 125;
         if (adaptive < 5)
             adaptive = 5;
     }
-    size_t count = all * (size_t) adaptive / 100;
+    size_t count = all * (size_t)adaptive / 100;
     return count < minimum ? minimum : count;
 }
 
@@ -673,12 +706,12 @@ s_diagnosis_add (zs_diagnosis_t *diagnosis, const char *reasons)
         size_t length = strcspn (reasons, "\n");
         size_t i;
         for (i = 0; i < diagnosis->reason_count; i++)
-            if (strlen (diagnosis->reasons[i].text) == length
-                && memcmp (diagnosis->reasons[i].text, reasons, length) == 0)
+            if (strlen (diagnosis->reasons[i].text) == length &&
+                memcmp (diagnosis->reasons[i].text, reasons, length) == 0)
                 break;
         if (i == diagnosis->reason_count && i < ZS_MAX_REASONS) {
-            snprintf (diagnosis->reasons[i].text, sizeof diagnosis->reasons[i].text, "%.*s",
-                      (int) length, reasons);
+            snprintf (diagnosis->reasons[i].text, sizeof diagnosis->reasons[i].text,
+                      "%.*s", (int)length, reasons);
             diagnosis->reasons[i].nodes = 0;
             diagnosis->reason_count++;
         }
@@ -693,7 +726,7 @@ s_diagnosis_add (zs_diagnosis_t *diagnosis, const char *reasons)
 static int
 s_reason_compare (const void *a, const void *b)
 {
-    const char *x = *(const char *const *) a, *y = *(const char *const *) b;
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
     return strcmp (x, y);
 }
 
@@ -705,18 +738,17 @@ zs_diagnosis_message (const zs_diagnosis_t *diagnosis, char *buf, size_t size)
     size_t count = 0;
     for (size_t i = 0; i < diagnosis->reason_count; i++)
         if (asprintf (&items[count], "%zu %s", diagnosis->reasons[i].nodes,
-                      diagnosis->reasons[i].text)
-            >= 0)
+                      diagnosis->reasons[i].text) >= 0)
             count++;
     qsort (items, count, sizeof items[0], s_reason_compare);
-    size_t used = (size_t) snprintf (buf, size, "0/%zu nodes are available",
-                                     diagnosis->node_count);
+    size_t used =
+        (size_t)snprintf (buf, size, "0/%zu nodes are available", diagnosis->node_count);
     if (diagnosis->error[0] && used < size)
-        used += (size_t) snprintf (buf + used, size - used, ": %s", diagnosis->error);
+        used += (size_t)snprintf (buf + used, size - used, ": %s", diagnosis->error);
     for (size_t i = 0; i < count; i++) {
         if (used < size)
-            used += (size_t) snprintf (buf + used, size - used, "%s%s", i ? ", " : ": ",
-                                       items[i]);
+            used += (size_t)snprintf (buf + used, size - used, "%s%s", i ? ", " : ": ",
+                                      items[i]);
         free (items[i]);
     }
     if (used < size)
@@ -738,7 +770,8 @@ s_scratch (zs_profile_t *self, size_t count)
     if (count <= self->scratch_size)
         return 0;
     size_t size = count * 2;
-    const zube_sched_node_t **feasible = realloc (self->feasible, size * sizeof *feasible);
+    const zube_sched_node_t **feasible =
+        realloc (self->feasible, size * sizeof *feasible);
     if (feasible)
         self->feasible = feasible;
     int64_t *scores = realloc (self->scores, size * sizeof *scores);
@@ -771,13 +804,15 @@ s_unreserve_all (zs_profile_t *self, zs_pod_t *pod, const char *node)
     for (size_t i = self->point_count[S_RESERVE]; i-- > 0;) {
         s_instance_t *instance = self->points[S_RESERVE][i];
         if (instance->ops->unreserve)
-            instance->ops->unreserve (instance->self, instance->cycle_data, &pod->view, node);
+            instance->ops->unreserve (instance->self, instance->cycle_data, &pod->view,
+                                      node);
     }
 }
 
 //  Runs filter over nodes from the round-robin start; fills feasible.
 static size_t
-s_filter_nodes (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod, zs_diagnosis_t *diagnosis)
+s_filter_nodes (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod,
+                zs_diagnosis_t *diagnosis)
 {
     size_t all = zs_cache_node_count (cache);
     const zube_sched_node_t *const *nodes = zs_cache_nodes (cache);
@@ -797,14 +832,15 @@ s_filter_nodes (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod, zs_diagnos
         for (size_t i = 0; i < active_count; i++) {
             s_instance_t *instance = active[i];
             reason[0] = 0;
-            zube_sched_code_t code = instance->ops->filter (
-                instance->self, instance->cycle_data, &pod->view, node, reason, sizeof reason);
+            zube_sched_code_t code =
+                instance->ops->filter (instance->self, instance->cycle_data, &pod->view,
+                                       node, reason, sizeof reason);
             if (code == ZUBE_SCHED_SUCCESS)
                 continue;
             fits = false;
             if (code == ZUBE_SCHED_ERROR)
-                snprintf (diagnosis->error, sizeof diagnosis->error, "%s: %s", instance->name,
-                          reason);
+                snprintf (diagnosis->error, sizeof diagnosis->error, "%s: %s",
+                          instance->name, reason);
             else {
                 s_diagnosis_add (diagnosis, reason[0] ? reason : instance->name);
                 diagnosis->events |= instance->ops->events ? instance->ops->events : ~0u;
@@ -821,16 +857,14 @@ s_filter_nodes (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod, zs_diagnos
 
 //  Scores the feasible nodes; answers the index of the best.
 static size_t
-s_score_nodes (zs_profile_t *self, zube_sched_cycle_t *cycle, zs_pod_t *pod,
-               size_t count)
+s_score_nodes (zs_profile_t *self, zube_sched_cycle_t *cycle, zs_pod_t *pod, size_t count)
 {
     memset (self->totals, 0, count * sizeof *self->totals);
     for (size_t i = 0; i < self->point_count[S_PRE_SCORE]; i++) {
         s_instance_t *instance = self->points[S_PRE_SCORE][i];
         cycle->host = instance->host;
-        if (instance->ops->pre_score (instance->self, cycle, &pod->view, self->feasible, count,
-                                      &instance->cycle_data)
-            == ZUBE_SCHED_SKIP)
+        if (instance->ops->pre_score (instance->self, cycle, &pod->view, self->feasible,
+                                      count, &instance->cycle_data) == ZUBE_SCHED_SKIP)
             instance->skip_score = true;
     }
     for (size_t p = 0; p < self->point_count[S_SCORE]; p++) {
@@ -858,8 +892,7 @@ s_score_nodes (zs_profile_t *self, zube_sched_cycle_t *cycle, zs_pod_t *pod,
         if (self->totals[i] > self->totals[best]) {
             best = i;
             ties = 1;
-        }
-        else if (self->totals[i] == self->totals[best] && s_random (self) % ++ties == 0)
+        } else if (self->totals[i] == self->totals[best] && s_random (self) % ++ties == 0)
             best = i;
     }
     return best;
@@ -875,10 +908,9 @@ s_bind_points (zs_profile_t *self, zs_pod_t *pod, const zube_sched_node_t *node,
     zs_diagnosis_t *diagnosis = &result->diagnosis;
     for (size_t i = 0; i < self->point_count[S_RESERVE]; i++) {
         s_instance_t *instance = self->points[S_RESERVE][i];
-        if (instance->ops->reserve
-            && instance->ops->reserve (instance->self, instance->cycle_data, &pod->view, node,
-                                       reason, sizeof reason)
-                   != ZUBE_SCHED_SUCCESS) {
+        if (instance->ops->reserve &&
+            instance->ops->reserve (instance->self, instance->cycle_data, &pod->view,
+                                    node, reason, sizeof reason) != ZUBE_SCHED_SUCCESS) {
             snprintf (diagnosis->error, sizeof diagnosis->error, "%s reserve: %s",
                       instance->name, reason);
             return 1;
@@ -887,9 +919,9 @@ s_bind_points (zs_profile_t *self, zs_pod_t *pod, const zube_sched_node_t *node,
     for (size_t i = 0; i < self->point_count[S_PERMIT]; i++) {
         s_instance_t *instance = self->points[S_PERMIT][i];
         int64_t wait_ms = 0;
-        zube_sched_code_t code = instance->ops->permit (
-            instance->self, instance->cycle_data, &pod->view, node->name, &wait_ms, reason,
-            sizeof reason);
+        zube_sched_code_t code =
+            instance->ops->permit (instance->self, instance->cycle_data, &pod->view,
+                                   node->name, &wait_ms, reason, sizeof reason);
         if (code != ZUBE_SCHED_SUCCESS) {
             //  Waiting at permit is not built yet: it rejects
             snprintf (diagnosis->error, sizeof diagnosis->error, "%s permit: %s",
@@ -902,8 +934,8 @@ s_bind_points (zs_profile_t *self, zs_pod_t *pod, const zube_sched_node_t *node,
     for (size_t i = 0; i < self->point_count[S_PRE_BIND]; i++) {
         s_instance_t *instance = self->points[S_PRE_BIND][i];
         if (instance->ops->pre_bind (instance->self, instance->cycle_data, &pod->view,
-                                     node->name, reason, sizeof reason)
-            != ZUBE_SCHED_SUCCESS) {
+                                     node->name, reason,
+                                     sizeof reason) != ZUBE_SCHED_SUCCESS) {
             snprintf (diagnosis->error, sizeof diagnosis->error, "%s preBind: %s",
                       instance->name, reason);
             return 1;
@@ -912,13 +944,14 @@ s_bind_points (zs_profile_t *self, zs_pod_t *pod, const zube_sched_node_t *node,
     result->host_bind = true;
     for (size_t i = 0; i < self->point_count[S_BIND]; i++) {
         s_instance_t *instance = self->points[S_BIND][i];
-        zube_sched_code_t code = instance->ops->bind (
-            instance->self, instance->cycle_data, &pod->view, node->name, reason, sizeof reason);
+        zube_sched_code_t code =
+            instance->ops->bind (instance->self, instance->cycle_data, &pod->view,
+                                 node->name, reason, sizeof reason);
         if (code == ZUBE_SCHED_SKIP)
             continue;
         if (code != ZUBE_SCHED_SUCCESS) {
-            snprintf (diagnosis->error, sizeof diagnosis->error, "%s bind: %s", instance->name,
-                      reason);
+            snprintf (diagnosis->error, sizeof diagnosis->error, "%s bind: %s",
+                      instance->name, reason);
             return 1;
         }
         result->host_bind = false;
@@ -928,7 +961,8 @@ s_bind_points (zs_profile_t *self, zs_pod_t *pod, const zube_sched_node_t *node,
 }
 
 int
-zs_profile_schedule (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod, zs_result_t *result)
+zs_profile_schedule (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod,
+                     zs_result_t *result)
 {
     memset (result, 0, sizeof *result);
     zs_diagnosis_t *diagnosis = &result->diagnosis;
@@ -950,8 +984,9 @@ zs_profile_schedule (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod, zs_re
         s_instance_t *instance = self->points[S_PRE_FILTER][i];
         reason[0] = 0;
         cycle.host = instance->host;
-        zube_sched_code_t code = instance->ops->pre_filter (
-            instance->self, &cycle, &pod->view, &instance->cycle_data, reason, sizeof reason);
+        zube_sched_code_t code =
+            instance->ops->pre_filter (instance->self, &cycle, &pod->view,
+                                       &instance->cycle_data, reason, sizeof reason);
         if (code == ZUBE_SCHED_SKIP)
             instance->skip_filter = true;
         else if (code != ZUBE_SCHED_SUCCESS) {
@@ -963,12 +998,12 @@ zs_profile_schedule (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod, zs_re
         }
     }
     now = s_now_ns ();
-    self->timings.ns[ZS_TIME_PRE_FILTER] += (uint64_t) (now - mark);
+    self->timings.ns[ZS_TIME_PRE_FILTER] += (uint64_t)(now - mark);
     mark = now;
     size_t feasible = s_filter_nodes (self, cache, pod, diagnosis);
     diagnosis->feasible = feasible;
     now = s_now_ns ();
-    self->timings.ns[ZS_TIME_FILTER] += (uint64_t) (now - mark);
+    self->timings.ns[ZS_TIME_FILTER] += (uint64_t)(now - mark);
     mark = now;
     if (feasible == 0) {
         for (size_t i = 0; i < self->point_count[S_POST_FILTER]; i++) {
@@ -983,7 +1018,7 @@ zs_profile_schedule (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod, zs_re
     size_t best = feasible == 1 ? 0 : s_score_nodes (self, &cycle, pod, feasible);
     const zube_sched_node_t *node = self->feasible[best];
     now = s_now_ns ();
-    self->timings.ns[ZS_TIME_SCORE] += (uint64_t) (now - mark);
+    self->timings.ns[ZS_TIME_SCORE] += (uint64_t)(now - mark);
     mark = now;
     //  Assume at once: the next cycle sees the node with this pod on it
     if (zs_cache_pod_add (cache, pod, node->name, true) != 0) {
@@ -992,7 +1027,7 @@ zs_profile_schedule (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod, zs_re
     }
     node = zs_cache_node (cache, node->name);
     int refused = s_bind_points (self, pod, node, result);
-    self->timings.ns[ZS_TIME_BIND_POINTS] += (uint64_t) (s_now_ns () - mark);
+    self->timings.ns[ZS_TIME_BIND_POINTS] += (uint64_t)(s_now_ns () - mark);
     if (refused) {
         s_unreserve_all (self, pod, node->name);
         zs_cache_pod_remove (cache, pod->key);
@@ -1006,7 +1041,8 @@ done:
 }
 
 void
-zs_profile_unreserve (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod, const char *node)
+zs_profile_unreserve (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod,
+                      const char *node)
 {
     s_unreserve_all (self, pod, node);
     bool assumed = false;
@@ -1053,9 +1089,8 @@ s_explain_filter (FILE *out, s_instance_t *instance, zs_cache_t *cache, zs_pod_t
     char reason[512];
     for (size_t i = 0; i < all; i++) {
         reason[0] = 0;
-        if (instance->ops->filter (instance->self, instance->cycle_data, &pod->view, nodes[i],
-                                   reason, sizeof reason)
-            == ZUBE_SCHED_SUCCESS)
+        if (instance->ops->filter (instance->self, instance->cycle_data, &pod->view,
+                                   nodes[i], reason, sizeof reason) == ZUBE_SCHED_SUCCESS)
             continue;
         rejected++;
         feasible[i] = false;
@@ -1076,7 +1111,8 @@ zs_profile_explain (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod, size_t
     if (s_scratch (self, all + 1) != 0)
         return NULL;
     bool *feasible = calloc (all + 1, sizeof *feasible);
-    int64_t *scores = calloc ((all + 1) * (self->point_count[S_SCORE] + 1), sizeof *scores);
+    int64_t *scores =
+        calloc ((all + 1) * (self->point_count[S_SCORE] + 1), sizeof *scores);
     s_ranked_t *ranked = calloc (all + 1, sizeof *ranked);
     char *text = NULL;
     size_t size = 0;
@@ -1100,8 +1136,9 @@ zs_profile_explain (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod, size_t
         s_instance_t *instance = self->points[S_PRE_FILTER][i];
         reason[0] = 0;
         cycle.host = instance->host;
-        zube_sched_code_t code = instance->ops->pre_filter (
-            instance->self, &cycle, &pod->view, &instance->cycle_data, reason, sizeof reason);
+        zube_sched_code_t code =
+            instance->ops->pre_filter (instance->self, &cycle, &pod->view,
+                                       &instance->cycle_data, reason, sizeof reason);
         if (code == ZUBE_SCHED_SKIP)
             instance->skip_filter = true;
         else if (code != ZUBE_SCHED_SUCCESS) {
@@ -1130,9 +1167,9 @@ zs_profile_explain (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod, size_t
         for (size_t i = 0; i < self->point_count[S_PRE_SCORE]; i++) {
             s_instance_t *instance = self->points[S_PRE_SCORE][i];
             cycle.host = instance->host;
-            if (instance->ops->pre_score (instance->self, &cycle, &pod->view, self->feasible,
-                                          count, &instance->cycle_data)
-                == ZUBE_SCHED_SKIP)
+            if (instance->ops->pre_score (instance->self, &cycle, &pod->view,
+                                          self->feasible, count,
+                                          &instance->cycle_data) == ZUBE_SCHED_SKIP)
                 instance->skip_score = true;
         }
         for (size_t p = 0; p < plugins; p++) {
@@ -1144,16 +1181,18 @@ zs_profile_explain (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod, size_t
                 instance->ops->score (instance->self, instance->cycle_data, &pod->view,
                                       self->feasible[i], &column[i]);
             if (instance->ops->normalize)
-                instance->ops->normalize (instance->self, instance->cycle_data, &pod->view,
-                                          self->feasible, column, count);
+                instance->ops->normalize (instance->self, instance->cycle_data,
+                                          &pod->view, self->feasible, column, count);
         }
         for (size_t i = 0; i < count; i++) {
             ranked[i].index = i;
             for (size_t p = 0; p < plugins; p++)
-                ranked[i].total += scores[p * (all + 1) + i] * self->points[S_SCORE][p]->weight;
+                ranked[i].total +=
+                    scores[p * (all + 1) + i] * self->points[S_SCORE][p]->weight;
         }
         qsort (ranked, count, sizeof *ranked, s_ranked_compare);
-        fprintf (out, "Scores of the best %zu (each plugin's score, 0-100, x its weight):\n",
+        fprintf (out,
+                 "Scores of the best %zu (each plugin's score, 0-100, x its weight):\n",
                  count < top ? count : top);
         fprintf (out, "  %-24s %8s", "NODE", "TOTAL");
         for (size_t p = 0; p < plugins; p++)
@@ -1165,7 +1204,8 @@ zs_profile_explain (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod, size_t
             size_t i = ranked[r].index;
             fprintf (out, "  %-24s %8" PRId64, self->feasible[i]->name, ranked[r].total);
             for (size_t p = 0; p < plugins; p++)
-                fprintf (out, "  %*" PRId64, (int) strlen (self->points[S_SCORE][p]->name) + 2,
+                fprintf (out, "  %*" PRId64,
+                         (int)strlen (self->points[S_SCORE][p]->name) + 2,
                          scores[p * (all + 1) + i]);
             fprintf (out, "\n");
         }

@@ -34,31 +34,34 @@ typedef struct {
 static void
 s_usage (FILE *stream)
 {
-    fprintf (stream,
-             "Usage: zube-scheduler (--certs DIR --name NAME | --insecure | --kubeconfig FILE)\n"
-             "                      [options]\n"
-             "\n"
-             "Binds pending pods to nodes through the scheduler plugins of its profiles.\n"
-             "\n"
-             "  --bus EP             broker endpoint [" ZUBE_BUS_DEFAULT_ENDPOINT "]\n"
-             "  --certs DIR          certificate directory (CurveZMQ)\n"
-             "  --name NAME          this peer's certificate name in DIR [scheduler]\n"
-             "  --insecure           connect without CurveZMQ\n"
-             "  --kubeconfig FILE    client config (zube-config(5)); flags override it\n"
-             "  --config FILE        KubeSchedulerConfiguration (zube-scheduler-config(5))\n"
-             "                       [one profile, default-scheduler, Kubernetes' defaults]\n"
-             "  --plugin-path DIRS   more directories to load plugins from (colon separated)\n"
-             "  --check              check --config and exit (0: valid)\n"
-             "  --log-level LEVEL    debug, info, warn, error, off [info]\n"
-             "  --version            print the version\n"
-             "  --help               print this help\n");
+    fprintf (
+        stream,
+        "Usage: zube-scheduler (--certs DIR --name NAME | --insecure | --kubeconfig "
+        "FILE)\n"
+        "                      [options]\n"
+        "\n"
+        "Binds pending pods to nodes through the scheduler plugins of its profiles.\n"
+        "\n"
+        "  --bus EP             broker endpoint [" ZUBE_BUS_DEFAULT_ENDPOINT "]\n"
+        "  --certs DIR          certificate directory (CurveZMQ)\n"
+        "  --name NAME          this peer's certificate name in DIR [scheduler]\n"
+        "  --insecure           connect without CurveZMQ\n"
+        "  --kubeconfig FILE    client config (zube-config(5)); flags override it\n"
+        "  --config FILE        KubeSchedulerConfiguration (zube-scheduler-config(5))\n"
+        "                       [one profile, default-scheduler, Kubernetes' defaults]\n"
+        "  --plugin-path DIRS   more directories to load plugins from (colon separated)\n"
+        "  --check              check --config and exit (0: valid)\n"
+        "  --log-level LEVEL    debug, info, warn, error, off [info]\n"
+        "  --version            print the version\n"
+        "  --help               print this help\n");
 }
 
 static int
 s_options_parse (s_options_t *options, int argc, char *argv[])
 {
-    static const char *with_value[] = {"--bus",    "--certs",       "--name",     "--kubeconfig",
-                                       "--config", "--plugin-path", "--log-level"};
+    static const char *with_value[] = {"--bus",        "--certs",  "--name",
+                                       "--kubeconfig", "--config", "--plugin-path",
+                                       "--log-level"};
     const size_t count = sizeof with_value / sizeof with_value[0];
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -79,11 +82,11 @@ s_options_parse (s_options_t *options, int argc, char *argv[])
             continue;
         }
         const char *equals = strchr (arg, '=');
-        size_t name_size = equals ? (size_t) (equals - arg) : strlen (arg);
+        size_t name_size = equals ? (size_t)(equals - arg) : strlen (arg);
         size_t index;
         for (index = 0; index < count; index++)
-            if (strlen (with_value[index]) == name_size
-                && strncmp (with_value[index], arg, name_size) == 0)
+            if (strlen (with_value[index]) == name_size &&
+                strncmp (with_value[index], arg, name_size) == 0)
                 break;
         if (index == count) {
             fprintf (stderr, "zube-scheduler: unknown flag \"%s\" (see --help)\n", arg);
@@ -94,14 +97,16 @@ s_options_parse (s_options_t *options, int argc, char *argv[])
             fprintf (stderr, "zube-scheduler: %s needs a value\n", with_value[index]);
             return -1;
         }
-        const char **slots[] = {&options->bus,    &options->certs,       &options->name,
-                                &options->kubeconfig, &options->config, &options->plugin_path,
+        const char **slots[] = {&options->bus,      &options->certs,
+                                &options->name,     &options->kubeconfig,
+                                &options->config,   &options->plugin_path,
                                 &options->log_level};
         *slots[index] = value;
     }
     if (options->log_level && zube_log_level_parse (options->log_level) < 0) {
-        fprintf (stderr, "zube-scheduler: --log-level: expected debug, info, warn, error or "
-                         "off, got \"%s\"\n",
+        fprintf (stderr,
+                 "zube-scheduler: --log-level: expected debug, info, warn, error or "
+                 "off, got \"%s\"\n",
                  options->log_level);
         return -1;
     }
@@ -109,9 +114,11 @@ s_options_parse (s_options_t *options, int argc, char *argv[])
         fprintf (stderr, "zube-scheduler: --insecure excludes --certs\n");
         return -1;
     }
-    if (!options->check && !options->insecure && !options->certs && !options->kubeconfig) {
-        fprintf (stderr, "zube-scheduler: one of --certs DIR, --insecure or --kubeconfig FILE "
-                         "is required\n");
+    if (!options->check && !options->insecure && !options->certs &&
+        !options->kubeconfig) {
+        fprintf (stderr,
+                 "zube-scheduler: one of --certs DIR, --insecure or --kubeconfig FILE "
+                 "is required\n");
         return -1;
     }
     return 0;
@@ -126,7 +133,7 @@ main (int argc, char *argv[])
     if (rc != 0)
         return rc > 0 ? 0 : S_EXIT_USAGE;
     if (options.log_level)
-        zube_log_set_level ((zube_log_level_t) zube_log_level_parse (options.log_level));
+        zube_log_set_level ((zube_log_level_t)zube_log_level_parse (options.log_level));
 
     char *config_text = NULL;
     if (options.config) {
@@ -143,7 +150,8 @@ main (int argc, char *argv[])
             fclose (file);
         }
         if (!config_text) {
-            fprintf (stderr, "zube-scheduler: --config: cannot read %s\n", options.config);
+            fprintf (stderr, "zube-scheduler: --config: cannot read %s\n",
+                     options.config);
             return S_EXIT_USAGE;
         }
     }
@@ -151,17 +159,18 @@ main (int argc, char *argv[])
     if (options.check) {
         zs_registry_t *registry = zs_registry_new (options.plugin_path);
         zs_profiles_t profiles;
-        rc = registry ? zs_profiles_load (registry, config_text, &profiles, error, sizeof error)
+        rc = registry ? zs_profiles_load (registry, config_text, &profiles, error,
+                                          sizeof error)
                       : -1;
         if (rc == 0) {
             for (size_t i = 0; i < profiles.count; i++) {
                 char *text = zs_profile_describe (profiles.profiles[i]);
-                printf ("%s: %s\n", zs_profile_name (profiles.profiles[i]), text ? text : "");
+                printf ("%s: %s\n", zs_profile_name (profiles.profiles[i]),
+                        text ? text : "");
                 free (text);
             }
             zs_profiles_clear (&profiles);
-        }
-        else
+        } else
             fprintf (stderr, "zube-scheduler: --config %s: %s\n",
                      options.config ? options.config : "(default)", error);
         zs_registry_destroy (&registry);
@@ -177,8 +186,7 @@ main (int argc, char *argv[])
             free (config_text);
             return S_EXIT_USAGE;
         }
-    }
-    else
+    } else
         client = zube_config_new ();
     if (options.bus)
         zube_config_set_broker (client, options.bus);

@@ -50,16 +50,18 @@ s_swap (s_heap_t *heap, size_t i, size_t j)
 static void
 s_sift (zs_queue_t *self, s_heap_t *heap, size_t index)
 {
-    while (index > 0 && s_before (self, heap, heap->items[index], heap->items[(index - 1) / 2])) {
+    while (index > 0 &&
+           s_before (self, heap, heap->items[index], heap->items[(index - 1) / 2])) {
         s_swap (heap, index, (index - 1) / 2);
         index = (index - 1) / 2;
     }
     while (true) {
         size_t smallest = index, left = 2 * index + 1, right = left + 1;
-        if (left < heap->count && s_before (self, heap, heap->items[left], heap->items[smallest]))
+        if (left < heap->count &&
+            s_before (self, heap, heap->items[left], heap->items[smallest]))
             smallest = left;
-        if (right < heap->count
-            && s_before (self, heap, heap->items[right], heap->items[smallest]))
+        if (right < heap->count &&
+            s_before (self, heap, heap->items[right], heap->items[smallest]))
             smallest = right;
         if (smallest == index)
             return;
@@ -182,8 +184,7 @@ zs_queue_add (zs_queue_t *self, zs_pod_t **pod_p, zs_profile_t *profile, int64_t
         if (qpod->backoff_until_ms > now_ms) {
             qpod->state = ZS_BACKOFF;
             s_push (self, &self->backoff, qpod);
-        }
-        else {
+        } else {
             qpod->state = ZS_ACTIVE;
             s_push (self, &self->active, qpod);
         }
@@ -258,7 +259,8 @@ zs_queue_backoff (zs_queue_t *self, zs_qpod_t *qpod, int64_t now_ms)
 }
 
 void
-zs_queue_unschedulable (zs_queue_t *self, zs_qpod_t *qpod, uint32_t events, int64_t now_ms)
+zs_queue_unschedulable (zs_queue_t *self, zs_qpod_t *qpod, uint32_t events,
+                        int64_t now_ms)
 {
     if (qpod->gone) {
         zs_queue_done (self, qpod);
@@ -280,8 +282,7 @@ s_wake (zs_queue_t *self, zs_qpod_t *qpod, int64_t now_ms)
     if (qpod->backoff_until_ms > now_ms) {
         qpod->state = ZS_BACKOFF;
         s_push (self, &self->backoff, qpod);
-    }
-    else {
+    } else {
         qpod->state = ZS_ACTIVE;
         s_push (self, &self->active, qpod);
     }
@@ -292,18 +293,19 @@ zs_queue_reprofile (zs_queue_t *self, zs_profiles_t *profiles, zs_profile_t *sor
 {
     self->sort = sort;
     zlistx_t *gone = zlistx_new ();
-    for (zs_qpod_t *qpod = zhashx_first (self->pods); qpod; qpod = zhashx_next (self->pods)) {
+    for (zs_qpod_t *qpod = zhashx_first (self->pods); qpod;
+         qpod = zhashx_next (self->pods)) {
         qpod->profile = zs_profiles_find (profiles, qpod->pod->view.scheduler_name);
         if (qpod->profile)
             continue;
         if (qpod->state == ZS_IN_FLIGHT) {
             qpod->gone = true;
             qpod->profile = sort;
-        }
-        else if (gone)
+        } else if (gone)
             zlistx_add_end (gone, qpod->pod->key);
     }
-    for (const char *key = gone ? zlistx_first (gone) : NULL; key; key = zlistx_next (gone))
+    for (const char *key = gone ? zlistx_first (gone) : NULL; key;
+         key = zlistx_next (gone))
         zs_queue_remove (self, key);
     zlistx_destroy (&gone);
     //  The order may have changed with the queue sort plugin: push again
@@ -323,7 +325,8 @@ zs_queue_event (zs_queue_t *self, uint32_t event, int64_t now_ms)
 {
     if (!self->unschedulable)
         return;
-    for (zs_qpod_t *qpod = zhashx_first (self->pods); qpod; qpod = zhashx_next (self->pods))
+    for (zs_qpod_t *qpod = zhashx_first (self->pods); qpod;
+         qpod = zhashx_next (self->pods))
         if (qpod->state == ZS_UNSCHEDULABLE && (qpod->events & event))
             s_wake (self, qpod, now_ms);
 }
@@ -338,8 +341,8 @@ zs_queue_flush (zs_queue_t *self, int64_t now_ms)
         self->last_sweep_ms = now_ms;
         for (zs_qpod_t *qpod = zhashx_first (self->pods); qpod;
              qpod = zhashx_next (self->pods))
-            if (qpod->state == ZS_UNSCHEDULABLE
-                && now_ms - qpod->unschedulable_since_ms >= S_UNSCHEDULABLE_MAX_MS)
+            if (qpod->state == ZS_UNSCHEDULABLE &&
+                now_ms - qpod->unschedulable_since_ms >= S_UNSCHEDULABLE_MAX_MS)
                 s_wake (self, qpod, now_ms);
     }
     return self->backoff.count ? self->backoff.items[0]->backoff_until_ms - now_ms : -1;

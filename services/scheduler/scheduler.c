@@ -7,10 +7,10 @@
     Event, and waits for a cluster event that may help. */
 #define _GNU_SOURCE
 #include "scheduler.h"
+#include "api.pb-c.h"
 #include "zube/api.h"
 #include "zube/informer.h"
 #include "zube/log.h"
-#include "api.pb-c.h"
 #include <czmq.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,9 +63,9 @@ s_node_event (zs_scheduler_t *self, uint32_t event)
 static void
 s_node_added (zube_informer_t *informer, const ProtobufCMessage *object, void *arg)
 {
-    (void) informer;
+    (void)informer;
     zs_scheduler_t *self = arg;
-    zs_cache_node_set (self->cache, (const Zube__Node *) object);
+    zs_cache_node_set (self->cache, (const Zube__Node *)object);
     s_node_event (self, ZUBE_SCHED_EVENT_NODE_ADD);
 }
 
@@ -73,19 +73,19 @@ static void
 s_node_updated (zube_informer_t *informer, const ProtobufCMessage *old_object,
                 const ProtobufCMessage *new_object, void *arg)
 {
-    (void) informer, (void) old_object;
+    (void)informer, (void)old_object;
     zs_scheduler_t *self = arg;
     //  Heartbeats and conditions change nothing a pod could fit by
-    if (zs_cache_node_set (self->cache, (const Zube__Node *) new_object) == 1)
+    if (zs_cache_node_set (self->cache, (const Zube__Node *)new_object) == 1)
         s_node_event (self, ZUBE_SCHED_EVENT_NODE_UPDATE);
 }
 
 static void
 s_node_deleted (zube_informer_t *informer, const ProtobufCMessage *object, void *arg)
 {
-    (void) informer;
+    (void)informer;
     zs_scheduler_t *self = arg;
-    const Zube__Node *node = (const Zube__Node *) object;
+    const Zube__Node *node = (const Zube__Node *)object;
     if (node->metadata && node->metadata->name)
         zs_cache_node_remove (self->cache, node->metadata->name);
 }
@@ -130,9 +130,9 @@ s_pod_seen (zs_scheduler_t *self, const Zube__Pod *object)
         zs_pod_destroy (&pod);
         return;
     }
-    const char *scheduler_name =
-        spec && spec->scheduler_name && *spec->scheduler_name ? spec->scheduler_name
-                                                              : ZS_DEFAULT_SCHEDULER_NAME;
+    const char *scheduler_name = spec && spec->scheduler_name && *spec->scheduler_name
+                                     ? spec->scheduler_name
+                                     : ZS_DEFAULT_SCHEDULER_NAME;
     zs_profile_t *profile = zs_profiles_find (&self->profiles, scheduler_name);
     bool deleting = meta->deletion_timestamp && *meta->deletion_timestamp;
     if (!profile || deleting || s_terminal (object) || held)
@@ -145,24 +145,24 @@ s_pod_seen (zs_scheduler_t *self, const Zube__Pod *object)
 static void
 s_pod_added (zube_informer_t *informer, const ProtobufCMessage *object, void *arg)
 {
-    (void) informer;
-    s_pod_seen (arg, (const Zube__Pod *) object);
+    (void)informer;
+    s_pod_seen (arg, (const Zube__Pod *)object);
 }
 
 static void
 s_pod_updated (zube_informer_t *informer, const ProtobufCMessage *old_object,
                const ProtobufCMessage *new_object, void *arg)
 {
-    (void) informer, (void) old_object;
-    s_pod_seen (arg, (const Zube__Pod *) new_object);
+    (void)informer, (void)old_object;
+    s_pod_seen (arg, (const Zube__Pod *)new_object);
 }
 
 static void
 s_pod_deleted (zube_informer_t *informer, const ProtobufCMessage *object, void *arg)
 {
-    (void) informer;
+    (void)informer;
     zs_scheduler_t *self = arg;
-    const Zube__ObjectMeta *meta = ((const Zube__Pod *) object)->metadata;
+    const Zube__ObjectMeta *meta = ((const Zube__Pod *)object)->metadata;
     if (!meta || !meta->name)
         return;
     char key[600];
@@ -192,24 +192,25 @@ zs_scheduler_new (const zs_scheduler_config_t *config, char *error, size_t error
         zs_scheduler_destroy (&self);
         return NULL;
     }
-    if (config->config_text
-        && !(self->kube_config = zs_config_decode (config->config_text, error, error_size))) {
+    if (config->config_text && !(self->kube_config = zs_config_decode (
+                                     config->config_text, error, error_size))) {
         zs_scheduler_destroy (&self);
         return NULL;
     }
     if (zs_profiles_build (self->registry, self->kube_config, &self->profiles, error,
-                           error_size)
-        != 0) {
+                           error_size) != 0) {
         zs_scheduler_destroy (&self);
         return NULL;
     }
-    self->queue = zs_queue_new (self->profiles.profiles[0], self->profiles.initial_backoff_ms,
-                                self->profiles.max_backoff_ms);
+    self->queue =
+        zs_queue_new (self->profiles.profiles[0], self->profiles.initial_backoff_ms,
+                      self->profiles.max_backoff_ms);
     self->bus = zube_bus_new (&config->bus);
     self->api = self->bus ? zube_api_new (self->bus) : NULL;
     if (!self->queue || !self->bus || !self->api) {
         snprintf (error, error_size, "cannot connect to the broker at %s",
-                  config->bus.endpoint ? config->bus.endpoint : ZUBE_BUS_DEFAULT_ENDPOINT);
+                  config->bus.endpoint ? config->bus.endpoint
+                                       : ZUBE_BUS_DEFAULT_ENDPOINT);
         zs_scheduler_destroy (&self);
         return NULL;
     }
@@ -260,7 +261,7 @@ static void
 s_bind_done (zube_api_t *api, zube_status_t status, ProtobufCMessage *reply,
              const zube_api_error_t *error, void *arg)
 {
-    (void) api;
+    (void)api;
     s_bind_t *bind = arg;
     zs_scheduler_t *self = bind->scheduler;
     zs_qpod_t *qpod = bind->qpod;
@@ -274,11 +275,10 @@ s_bind_done (zube_api_t *api, zube_status_t status, ProtobufCMessage *reply,
         while (bucket < S_LATENCY_BUCKETS && latency > s_latency_bounds_ms[bucket])
             bucket++;
         self->latency_buckets[bucket]++;
-        self->latency_sum_s += (double) latency / 1000.0;
+        self->latency_sum_s += (double)latency / 1000.0;
         zs_profile_post_bind (qpod->profile, qpod->pod, bind->node);
         zs_queue_done (self->queue, qpod);
-    }
-    else {
+    } else {
         self->stats.bind_errors++;
         zube_log_warn ("msg=\"bind failed\" pod=%s node=%s reason=%s error=\"%s\"",
                        qpod->pod->key, bind->node, error ? error->reason : "",
@@ -309,13 +309,13 @@ s_bind (zs_scheduler_t *self, zs_qpod_t *qpod, const char *node)
     Zube__ObjectReference target = ZUBE__OBJECT_REFERENCE__INIT;
     binding.api_version = "v1";
     binding.kind = "Binding";
-    meta.name = (char *) qpod->pod->view.name;
-    meta.namespace_ = (char *) qpod->pod->view.namespace_;
-    meta.uid = (char *) qpod->pod->view.uid;
+    meta.name = (char *)qpod->pod->view.name;
+    meta.namespace_ = (char *)qpod->pod->view.namespace_;
+    meta.uid = (char *)qpod->pod->view.uid;
     binding.metadata = &meta;
     target.api_version = "v1";
     target.kind = "Node";
-    target.name = (char *) node;
+    target.name = (char *)node;
     binding.target = &target;
     uint8_t buffer[1024];
     size_t size = protobuf_c_message_get_packed_size (&binding.base);
@@ -335,7 +335,8 @@ s_bind (zs_scheduler_t *self, zs_qpod_t *qpod, const char *node)
     request.has_object = 1;
     request.object.len = size;
     request.object.data = data;
-    int rc = zube_api_call_async (self->api, "create", &request.base, NULL, s_bind_done, bind);
+    int rc =
+        zube_api_call_async (self->api, "create", &request.base, NULL, s_bind_done, bind);
     if (data != buffer)
         free (data);
     if (rc != 0) {
@@ -354,7 +355,7 @@ static void
 s_write_done (zube_api_t *api, zube_status_t status, ProtobufCMessage *reply,
               const zube_api_error_t *error, void *arg)
 {
-    (void) api, (void) arg;
+    (void)api, (void)arg;
     if (reply)
         protobuf_c_message_free_unpacked (reply, NULL);
     if (status != ZUBE_OK && status != ZUBE_CONFLICT && status != ZUBE_NOT_FOUND)
@@ -384,25 +385,26 @@ s_send_object (zs_scheduler_t *self, const char *method, const char *resource,
     int rc;
     if (streq (method, "update")) {
         Zube__UpdateRequest request = ZUBE__UPDATE_REQUEST__INIT;
-        request.resource = (char *) resource;
-        request.namespace_ = (char *) namespace;
-        request.name = (char *) name;
-        request.subresource = (char *) subresource;
+        request.resource = (char *)resource;
+        request.namespace_ = (char *)namespace;
+        request.name = (char *)name;
+        request.subresource = (char *)subresource;
         request.field_manager = "zube-scheduler";
         request.has_object = 1;
         request.object.len = size;
         request.object.data = data;
-        rc = zube_api_call_async (self->api, "update", &request.base, NULL, s_write_done, NULL);
-    }
-    else {
+        rc = zube_api_call_async (self->api, "update", &request.base, NULL, s_write_done,
+                                  NULL);
+    } else {
         Zube__CreateRequest request = ZUBE__CREATE_REQUEST__INIT;
-        request.resource = (char *) resource;
-        request.namespace_ = (char *) namespace;
+        request.resource = (char *)resource;
+        request.namespace_ = (char *)namespace;
         request.field_manager = "zube-scheduler";
         request.has_object = 1;
         request.object.len = size;
         request.object.data = data;
-        rc = zube_api_call_async (self->api, "create", &request.base, NULL, s_write_done, NULL);
+        rc = zube_api_call_async (self->api, "create", &request.base, NULL, s_write_done,
+                                  NULL);
     }
     free (data);
     return rc;
@@ -423,10 +425,11 @@ s_report_unschedulable (zs_scheduler_t *self, zs_pod_t *pod, const char *message
     Zube__PodStatus *status = object->status;
     Zube__PodCondition *existing = NULL;
     for (size_t i = 0; i < status->n_conditions; i++)
-        if (status->conditions[i]->type && streq (status->conditions[i]->type, "PodScheduled"))
+        if (status->conditions[i]->type &&
+            streq (status->conditions[i]->type, "PodScheduled"))
             existing = status->conditions[i];
-    bool same = existing && existing->status && streq (existing->status, "False")
-                && existing->message && streq (existing->message, message);
+    bool same = existing && existing->status && streq (existing->status, "False") &&
+                existing->message && streq (existing->message, message);
     if (!same) {
         char now[64];
         s_rfc3339 (now, sizeof now);
@@ -434,7 +437,7 @@ s_report_unschedulable (zs_scheduler_t *self, zs_pod_t *pod, const char *message
         condition.type = "PodScheduled";
         condition.status = "False";
         condition.reason = "Unschedulable";
-        condition.message = (char *) message;
+        condition.message = (char *)message;
         condition.last_transition_time = now;
         Zube__PodCondition **conditions = status->conditions;
         size_t count = status->n_conditions;
@@ -460,20 +463,21 @@ s_report_unschedulable (zs_scheduler_t *self, zs_pod_t *pod, const char *message
         Zube__EventSource source = ZUBE__EVENT_SOURCE__INIT;
         char name[512];
         snprintf (name, sizeof name, "%.250s.%llx", pod->view.name,
-                  (unsigned long long) zclock_time () * 1000000ULL + (uint64_t) (zclock_usecs () % 1000000));
+                  (unsigned long long)zclock_time () * 1000000ULL +
+                      (uint64_t)(zclock_usecs () % 1000000));
         event.api_version = "v1";
         event.kind = "Event";
         meta.name = name;
-        meta.namespace_ = (char *) pod->view.namespace_;
+        meta.namespace_ = (char *)pod->view.namespace_;
         event.metadata = &meta;
         involved.kind = "Pod";
         involved.api_version = "v1";
-        involved.namespace_ = (char *) pod->view.namespace_;
-        involved.name = (char *) pod->view.name;
-        involved.uid = (char *) pod->view.uid;
+        involved.namespace_ = (char *)pod->view.namespace_;
+        involved.name = (char *)pod->view.name;
+        involved.uid = (char *)pod->view.uid;
         event.involved_object = &involved;
         event.reason = "FailedScheduling";
-        event.message = (char *) message;
+        event.message = (char *)message;
         event.type = "Warning";
         source.component = "default-scheduler";
         event.source = &source;
@@ -482,7 +486,8 @@ s_report_unschedulable (zs_scheduler_t *self, zs_pod_t *pod, const char *message
         event.last_timestamp = now;
         event.has_count = 1;
         event.count = 1;
-        s_send_object (self, "create", "events", pod->view.namespace_, NULL, NULL, &event.base);
+        s_send_object (self, "create", "events", pod->view.namespace_, NULL, NULL,
+                       &event.base);
     }
     if (!had_status)
         object->status = NULL;
@@ -505,26 +510,37 @@ s_metrics_more (zs_scheduler_t *self, FILE *out)
     for (size_t i = 0; i <= S_LATENCY_BUCKETS; i++) {
         cumulative += self->latency_buckets[i];
         if (i < S_LATENCY_BUCKETS)
-            fprintf (out, "scheduler_pod_scheduling_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
-                     (double) s_latency_bounds_ms[i] / 1000.0, cumulative);
+            fprintf (
+                out,
+                "scheduler_pod_scheduling_duration_seconds_bucket{le=\"%g\"} %" PRIu64
+                "\n",
+                (double)s_latency_bounds_ms[i] / 1000.0, cumulative);
         else
-            fprintf (out, "scheduler_pod_scheduling_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n",
-                     cumulative);
+            fprintf (
+                out,
+                "scheduler_pod_scheduling_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64
+                "\n",
+                cumulative);
     }
-    fprintf (out, "scheduler_pod_scheduling_duration_seconds_sum %.6f\n", self->latency_sum_s);
-    fprintf (out, "scheduler_pod_scheduling_duration_seconds_count %" PRIu64 "\n", cumulative);
-    fprintf (out, "# TYPE scheduler_framework_extension_point_duration_seconds summary\n");
+    fprintf (out, "scheduler_pod_scheduling_duration_seconds_sum %.6f\n",
+             self->latency_sum_s);
+    fprintf (out, "scheduler_pod_scheduling_duration_seconds_count %" PRIu64 "\n",
+             cumulative);
+    fprintf (out,
+             "# TYPE scheduler_framework_extension_point_duration_seconds summary\n");
     for (size_t p = 0; p < self->profiles.count; p++) {
         zs_timings_t timings;
         zs_profile_timings (self->profiles.profiles[p], &timings);
         for (int t = 0; t < ZS_TIME_COUNT; t++) {
             fprintf (out,
-                     "scheduler_framework_extension_point_duration_seconds_sum{extension_point="
+                     "scheduler_framework_extension_point_duration_seconds_sum{extension_"
+                     "point="
                      "\"%s\",profile=\"%s\"} %.6f\n",
                      zs_time_point_names[t], zs_profile_name (self->profiles.profiles[p]),
-                     (double) timings.ns[t] / 1e9);
+                     (double)timings.ns[t] / 1e9);
             fprintf (out,
-                     "scheduler_framework_extension_point_duration_seconds_count{extension_point="
+                     "scheduler_framework_extension_point_duration_seconds_count{"
+                     "extension_point="
                      "\"%s\",profile=\"%s\"} %" PRIu64 "\n",
                      zs_time_point_names[t], zs_profile_name (self->profiles.profiles[p]),
                      timings.cycles);
@@ -556,19 +572,18 @@ s_stats_text (zs_scheduler_t *self, bool prometheus)
             "# TYPE scheduler_cache_size gauge\n"
             "scheduler_cache_size{type=\"nodes\"} %zu\n"
             "scheduler_cache_size{type=\"pods\"} %zu\n",
-            stats.scheduled, stats.unschedulable, stats.errors, stats.bound, stats.bind_errors,
-            stats.active, stats.backoff, stats.unschedulable_queue, stats.in_flight, nodes,
-            zs_cache_pod_count (self->cache));
-    return zsys_sprintf ("{\"attempts\": %" PRIu64 ", \"scheduled\": %" PRIu64
-                         ", \"unschedulable\": %" PRIu64 ", \"errors\": %" PRIu64
-                         ", \"bound\": %" PRIu64 ", \"bindErrors\": %" PRIu64
-                         ", \"activeQueue\": %zu, \"backoffQueue\": %zu"
-                         ", \"unschedulableQueue\": %zu, \"binding\": %zu"
-                         ", \"nodes\": %zu, \"pods\": %zu, \"profiles\": %zu}",
-                         stats.attempts, stats.scheduled, stats.unschedulable, stats.errors,
-                         stats.bound, stats.bind_errors, stats.active, stats.backoff,
-                         stats.unschedulable_queue, stats.in_flight, nodes,
-                         zs_cache_pod_count (self->cache), self->profiles.count);
+            stats.scheduled, stats.unschedulable, stats.errors, stats.bound,
+            stats.bind_errors, stats.active, stats.backoff, stats.unschedulable_queue,
+            stats.in_flight, nodes, zs_cache_pod_count (self->cache));
+    return zsys_sprintf (
+        "{\"attempts\": %" PRIu64 ", \"scheduled\": %" PRIu64
+        ", \"unschedulable\": %" PRIu64 ", \"errors\": %" PRIu64 ", \"bound\": %" PRIu64
+        ", \"bindErrors\": %" PRIu64 ", \"activeQueue\": %zu, \"backoffQueue\": %zu"
+        ", \"unschedulableQueue\": %zu, \"binding\": %zu"
+        ", \"nodes\": %zu, \"pods\": %zu, \"profiles\": %zu}",
+        stats.attempts, stats.scheduled, stats.unschedulable, stats.errors, stats.bound,
+        stats.bind_errors, stats.active, stats.backoff, stats.unschedulable_queue,
+        stats.in_flight, nodes, zs_cache_pod_count (self->cache), self->profiles.count);
 }
 
 //  ---------------------------------------------------------------------
@@ -579,8 +594,8 @@ s_stats_text (zs_scheduler_t *self, bool prometheus)
 //  New profiles from config (NULL: the defaults), in place of the running
 //  ones, which keep running when the new ones cannot be built.
 static int
-s_apply (zs_scheduler_t *self, const Zube__KubeSchedulerConfiguration *config, char *error,
-         size_t error_size)
+s_apply (zs_scheduler_t *self, const Zube__KubeSchedulerConfiguration *config,
+         char *error, size_t error_size)
 {
     zs_profiles_t fresh;
     if (zs_profiles_build (self->registry, config, &fresh, error, error_size) != 0)
@@ -602,16 +617,18 @@ static void
 s_config_apply (zs_scheduler_t *self, zube_bus_request_t *request)
 {
     Zube__KubeSchedulerConfiguration *config =
-        (Zube__KubeSchedulerConfiguration *) zube_bus_request_unpack_or_reject (
+        (Zube__KubeSchedulerConfiguration *)zube_bus_request_unpack_or_reject (
             request, &zube__kube_scheduler_configuration__descriptor);
     if (!config)
         return;
     char error[1024];
-    if (!config->api_version || !streq (config->api_version, "kubescheduler.config.k8s.io/v1")
-        || !config->kind || !streq (config->kind, "KubeSchedulerConfiguration"))
-        zube_bus_respond_error (request, ZUBE_BAD_REQUEST,
-                                "expected apiVersion kubescheduler.config.k8s.io/v1 and kind "
-                                "KubeSchedulerConfiguration");
+    if (!config->api_version ||
+        !streq (config->api_version, "kubescheduler.config.k8s.io/v1") || !config->kind ||
+        !streq (config->kind, "KubeSchedulerConfiguration"))
+        zube_bus_respond_error (
+            request, ZUBE_BAD_REQUEST,
+            "expected apiVersion kubescheduler.config.k8s.io/v1 and kind "
+            "KubeSchedulerConfiguration");
     else if (s_apply (self, config, error, sizeof error) != 0)
         zube_bus_respond_error (request, ZUBE_BAD_REQUEST, "%s", error);
     else {
@@ -631,7 +648,8 @@ typedef struct {
 } s_list_t;
 
 static void
-s_list_one (const char *name, const zube_plugin_t *descriptor, const char *path, void *arg)
+s_list_one (const char *name, const zube_plugin_t *descriptor, const char *path,
+            void *arg)
 {
     s_list_t *listing = arg;
     zs_scheduler_t *self = listing->scheduler;
@@ -661,16 +679,16 @@ s_list_one (const char *name, const zube_plugin_t *descriptor, const char *path,
     spec->version = strdup (descriptor->version);
     status->phase = strdup ("Loaded");
     status->has_abi_version = 1;
-    status->abi_version = (int32_t) descriptor->abi_version;
+    status->abi_version = (int32_t)descriptor->abi_version;
     status->version = strdup (descriptor->version);
     //  Which profiles use it
     char used[1024] = "";
     size_t length = 0;
     for (size_t i = 0; i < self->profiles.count; i++)
         if (zs_profile_uses (self->profiles.profiles[i], name) && length < sizeof used)
-            length += (size_t) snprintf (used + length, sizeof used - length, "%s%s",
-                                         length ? "," : "",
-                                         zs_profile_name (self->profiles.profiles[i]));
+            length += (size_t)snprintf (used + length, sizeof used - length, "%s%s",
+                                        length ? "," : "",
+                                        zs_profile_name (self->profiles.profiles[i]));
     status->message = strdup (used);
     plugin->metadata = meta;
     plugin->spec = spec;
@@ -706,31 +724,33 @@ s_plugins (zs_scheduler_t *self, zube_bus_request_t *request, const char *method
         }
         return;
     }
-    Zube__Plugin *plugin = (Zube__Plugin *) zube_bus_request_unpack_or_reject (
+    Zube__Plugin *plugin = (Zube__Plugin *)zube_bus_request_unpack_or_reject (
         request, &zube__plugin__descriptor);
     if (!plugin)
         return;
     char error[1024];
     if (streq (method, "plugins.load")) {
         const char *path = s_plugin_arg (plugin, true);
-        const char *loaded = path ? zs_registry_load (self->registry, path, error, sizeof error)
-                                  : NULL;
+        const char *loaded =
+            path ? zs_registry_load (self->registry, path, error, sizeof error) : NULL;
         if (!path)
-            zube_bus_respond_error (request, ZUBE_BAD_REQUEST, "spec.path: Required value");
+            zube_bus_respond_error (request, ZUBE_BAD_REQUEST,
+                                    "spec.path: Required value");
         else if (!loaded)
             zube_bus_respond_error (request, ZUBE_BAD_REQUEST, "%s", error);
         else {
             zube_log_info ("msg=\"plugin loaded\" plugin=%s path=%s", loaded, path);
             zube_bus_respond (request, ZUBE_OK, NULL, NULL, 0);
         }
-    }
-    else if (streq (method, "plugins.swap")) {
+    } else if (streq (method, "plugins.swap")) {
         const char *path = s_plugin_arg (plugin, true);
         const char *name = NULL;
         zs_handle_t *old =
-            path ? zs_registry_swap (self->registry, path, &name, error, sizeof error) : NULL;
+            path ? zs_registry_swap (self->registry, path, &name, error, sizeof error)
+                 : NULL;
         if (!path)
-            zube_bus_respond_error (request, ZUBE_BAD_REQUEST, "spec.path: Required value");
+            zube_bus_respond_error (request, ZUBE_BAD_REQUEST,
+                                    "spec.path: Required value");
         else if (!old)
             zube_bus_respond_error (request, ZUBE_BAD_REQUEST, "%s", error);
         else {
@@ -743,35 +763,36 @@ s_plugins (zs_scheduler_t *self, zube_bus_request_t *request, const char *method
                 zube_log_warn ("msg=\"swap refused\" plugin=%s path=%s error=\"%s\"",
                                plugin_name, path, why);
                 zube_bus_respond_error (request, ZUBE_BAD_REQUEST,
-                                        "%s: refused, the running plugin stays: %s", path, why);
-            }
-            else {
+                                        "%s: refused, the running plugin stays: %s", path,
+                                        why);
+            } else {
                 zs_registry_release (self->registry, &old);
-                zube_log_info ("msg=\"plugin swapped\" plugin=%s path=%s", plugin_name, path);
+                zube_log_info ("msg=\"plugin swapped\" plugin=%s path=%s", plugin_name,
+                               path);
                 zube_bus_respond (request, ZUBE_OK, NULL, NULL, 0);
             }
         }
-    }
-    else if (streq (method, "plugins.unload")) {
+    } else if (streq (method, "plugins.unload")) {
         const char *name = s_plugin_arg (plugin, false);
         const char *user = NULL;
         for (size_t i = 0; name && i < self->profiles.count; i++)
             if (zs_profile_uses (self->profiles.profiles[i], name))
                 user = zs_profile_name (self->profiles.profiles[i]);
         if (!name)
-            zube_bus_respond_error (request, ZUBE_BAD_REQUEST, "spec.name: Required value");
+            zube_bus_respond_error (request, ZUBE_BAD_REQUEST,
+                                    "spec.name: Required value");
         else if (user)
             zube_bus_respond_error (request, ZUBE_CONFLICT,
-                                    "plugin \"%s\" is in use by profile \"%s\"", name, user);
+                                    "plugin \"%s\" is in use by profile \"%s\"", name,
+                                    user);
         else if (zs_registry_unload (self->registry, name) != 0)
-            zube_bus_respond_error (request, ZUBE_NOT_FOUND, "plugin \"%s\" is not loaded",
-                                    name);
+            zube_bus_respond_error (request, ZUBE_NOT_FOUND,
+                                    "plugin \"%s\" is not loaded", name);
         else
             zube_bus_respond (request, ZUBE_OK, NULL, NULL, 0);
-    }
-    else
-        zube_bus_respond_error (request, ZUBE_NOT_FOUND, "scheduler: unknown method \"%s\"",
-                                method);
+    } else
+        zube_bus_respond_error (request, ZUBE_NOT_FOUND,
+                                "scheduler: unknown method \"%s\"", method);
     protobuf_c_message_free_unpacked (&plugin->base, NULL);
 }
 
@@ -779,24 +800,29 @@ s_plugins (zs_scheduler_t *self, zube_bus_request_t *request, const char *method
 static void
 s_explain (zs_scheduler_t *self, zube_bus_request_t *request)
 {
-    Zube__GetRequest *get = (Zube__GetRequest *) zube_bus_request_unpack_or_reject (
+    Zube__GetRequest *get = (Zube__GetRequest *)zube_bus_request_unpack_or_reject (
         request, &zube__get_request__descriptor);
     if (!get)
         return;
-    const char *namespace = get->namespace_ && *get->namespace_ ? get->namespace_ : "default";
+    const char *namespace =
+        get->namespace_ && *get->namespace_ ? get->namespace_ : "default";
     const ProtobufCMessage *object =
         get->name ? zube_informer_get (self->pods, namespace, get->name) : NULL;
-    zs_pod_t *pod = object ? zs_pod_new ((const Zube__Pod *) object) : NULL;
+    zs_pod_t *pod = object ? zs_pod_new ((const Zube__Pod *)object) : NULL;
     zs_profile_t *profile =
         pod ? zs_profiles_find (&self->profiles, pod->view.scheduler_name) : NULL;
     char *text = profile ? zs_profile_explain (profile, self->cache, pod, 5) : NULL;
     if (!object)
-        zube_bus_respond_error (request, ZUBE_NOT_FOUND, "pods \"%s\" not found in namespace "
-                                "\"%s\"", get->name ? get->name : "", namespace);
-    else if (pod && !profile)
         zube_bus_respond_error (request, ZUBE_NOT_FOUND,
-                                "pod %s has schedulerName \"%s\", which no profile of this "
-                                "scheduler has", pod->key, pod->view.scheduler_name);
+                                "pods \"%s\" not found in namespace "
+                                "\"%s\"",
+                                get->name ? get->name : "", namespace);
+    else if (pod && !profile)
+        zube_bus_respond_error (
+            request, ZUBE_NOT_FOUND,
+            "pod %s has schedulerName \"%s\", which no profile of this "
+            "scheduler has",
+            pod->key, pod->view.scheduler_name);
     else if (!text)
         zube_bus_respond_error (request, ZUBE_INTERNAL, "out of memory");
     else
@@ -817,11 +843,11 @@ s_may_change (zube_bus_request_t *request)
 static void
 s_serve (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
 {
-    (void) bus;
+    (void)bus;
     zs_scheduler_t *self = arg;
     const char *method = zube_bus_request_method (request);
-    bool change = streq (method, "config.apply") || streq (method, "plugins.load")
-                  || streq (method, "plugins.swap") || streq (method, "plugins.unload");
+    bool change = streq (method, "config.apply") || streq (method, "plugins.load") ||
+                  streq (method, "plugins.swap") || streq (method, "plugins.unload");
     if (change && !s_may_change (request)) {
         zube_bus_respond_error (request, ZUBE_FORBIDDEN, "%s may not call scheduler/%s",
                                 zube_bus_request_sender (request), method);
@@ -840,11 +866,12 @@ s_serve (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
         return;
     }
     if (!streq (method, "stats") && !streq (method, "metrics")) {
-        zube_bus_respond_error (request, ZUBE_NOT_FOUND,
-                                "scheduler: unknown method \"%s\" (stats, metrics, explain, "
-                                "config.apply, plugins.list, plugins.load, plugins.swap, "
-                                "plugins.unload)",
-                                method);
+        zube_bus_respond_error (
+            request, ZUBE_NOT_FOUND,
+            "scheduler: unknown method \"%s\" (stats, metrics, explain, "
+            "config.apply, plugins.list, plugins.load, plugins.swap, "
+            "plugins.unload)",
+            method);
         return;
     }
     char *text = s_stats_text (self, streq (method, "metrics"));
@@ -883,9 +910,9 @@ s_schedule_one (zs_scheduler_t *self, zs_qpod_t *qpod)
             self->stats.bound++;
             zs_profile_post_bind (qpod->profile, qpod->pod, result.node->name);
             zs_queue_done (self->queue, qpod);
-        }
-        else if (s_bind (self, qpod, result.node->name) != 0) {
-            zs_profile_unreserve (qpod->profile, self->cache, qpod->pod, result.node->name);
+        } else if (s_bind (self, qpod, result.node->name) != 0) {
+            zs_profile_unreserve (qpod->profile, self->cache, qpod->pod,
+                                  result.node->name);
             zs_queue_backoff (self->queue, qpod, s_now_ms ());
         }
         return;
@@ -907,20 +934,20 @@ int
 zs_scheduler_run (zs_scheduler_t *self, volatile int *interrupted, char *error,
                   size_t error_size)
 {
-    self->nodes = zube_informer_new (self->bus, &(zube_informer_config_t){
-                                                    .resource = "nodes",
-                                                    .on_add = s_node_added,
-                                                    .on_update = s_node_updated,
-                                                    .on_delete = s_node_deleted,
-                                                    .arg = self});
-    self->pods = zube_informer_new (self->bus, &(zube_informer_config_t){
-                                                   .resource = "pods",
-                                                   .on_add = s_pod_added,
-                                                   .on_update = s_pod_updated,
-                                                   .on_delete = s_pod_deleted,
-                                                   .arg = self});
-    if (!self->nodes || !self->pods || zube_informer_start (self->nodes) != 0
-        || zube_informer_start (self->pods) != 0) {
+    self->nodes = zube_informer_new (
+        self->bus, &(zube_informer_config_t){.resource = "nodes",
+                                             .on_add = s_node_added,
+                                             .on_update = s_node_updated,
+                                             .on_delete = s_node_deleted,
+                                             .arg = self});
+    self->pods = zube_informer_new (self->bus,
+                                    &(zube_informer_config_t){.resource = "pods",
+                                                              .on_add = s_pod_added,
+                                                              .on_update = s_pod_updated,
+                                                              .on_delete = s_pod_deleted,
+                                                              .arg = self});
+    if (!self->nodes || !self->pods || zube_informer_start (self->nodes) != 0 ||
+        zube_informer_start (self->pods) != 0) {
         snprintf (error, error_size, "cannot watch nodes and pods");
         return -1;
     }
@@ -928,12 +955,13 @@ zs_scheduler_run (zs_scheduler_t *self, volatile int *interrupted, char *error,
     bool serving = false;
     while (!*interrupted) {
         int64_t next = zs_queue_flush (self->queue, s_now_ms ());
-        bool ready = zube_informer_has_synced (self->nodes) && zube_informer_has_synced (self->pods);
+        bool ready = zube_informer_has_synced (self->nodes) &&
+                     zube_informer_has_synced (self->pods);
         int timeout = 100;
         if (ready && zs_queue_active (self->queue) && self->in_flight < S_MAX_IN_FLIGHT)
             timeout = 0;
         else if (next >= 0 && next < timeout)
-            timeout = (int) next;
+            timeout = (int)next;
         zube_bus_poll (self->bus, timeout);
         if (!ready)
             continue;
@@ -941,7 +969,8 @@ zs_scheduler_run (zs_scheduler_t *self, volatile int *interrupted, char *error,
             serving = true;
             if (zube_bus_serve (self->bus, ZS_SERVICE, s_serve, self) != 0)
                 zube_log_warn ("msg=\"cannot serve\" service=" ZS_SERVICE);
-            zube_log_info ("msg=\"synced\" nodes=%zu pods=%zu", zs_cache_node_count (self->cache),
+            zube_log_info ("msg=\"synced\" nodes=%zu pods=%zu",
+                           zs_cache_node_count (self->cache),
                            zs_cache_pod_count (self->cache));
         }
         for (int i = 0; i < S_BATCH && self->in_flight < S_MAX_IN_FLIGHT; i++) {
@@ -951,7 +980,7 @@ zs_scheduler_run (zs_scheduler_t *self, volatile int *interrupted, char *error,
             s_schedule_one (self, qpod);
         }
     }
-    zube_log_info ("msg=\"stopping\" attempts=%" PRIu64 " bound=%" PRIu64, self->stats.attempts,
-                   self->stats.bound);
+    zube_log_info ("msg=\"stopping\" attempts=%" PRIu64 " bound=%" PRIu64,
+                   self->stats.attempts, self->stats.bound);
     return 0;
 }

@@ -7,9 +7,9 @@
 #ifndef ZS_SCHED_H_INCLUDED
 #define ZS_SCHED_H_INCLUDED
 
-#include "zube/scheduler.h"
 #include "core.pb-c.h"
 #include "zube.pb-c.h"
+#include "zube/scheduler.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -56,7 +56,8 @@ const zube_sched_node_t *zs_cache_node (zs_cache_t *self, const char *name);
 //  Accounts pod (key pod->key) on node: its requests and ports, replacing
 //  what the same key held before (on any node). assumed: placed by this
 //  scheduler, binding not yet seen. 0, or -1 on no memory.
-int zs_cache_pod_add (zs_cache_t *self, const zs_pod_t *pod, const char *node, bool assumed);
+int zs_cache_pod_add (zs_cache_t *self, const zs_pod_t *pod, const char *node,
+                      bool assumed);
 //  Forgets the pod; false when the cache did not hold it.
 bool zs_cache_pod_remove (zs_cache_t *self, const char *key);
 //  The node the cache holds the pod on (NULL: none); *assumed_p says how.
@@ -75,8 +76,8 @@ typedef struct _zs_profile_t zs_profile_t;
 zs_registry_t *zs_registry_new (const char *path);
 void zs_registry_destroy (zs_registry_t **self_p);
 //  The plugin's table, loading it the first time; NULL with error.
-const zube_sched_ops_t *zs_registry_get (zs_registry_t *self, const char *name, char *error,
-                                         size_t error_size);
+const zube_sched_ops_t *zs_registry_get (zs_registry_t *self, const char *name,
+                                         char *error, size_t error_size);
 const zube_host_t *zs_registry_host (zs_registry_t *self, const char *name);
 //  Loads the plugin file at path (checked as any plugin) under its
 //  framework name; its descriptor's name, or NULL with error (also when a
@@ -110,9 +111,10 @@ extern const zs_default_plugin_t zs_default_plugins[];
 //  Builds a profile from its configuration: the defaults, changed by
 //  plugins.<point>.enabled/disabled, pluginConfig args. field: where it
 //  is ("profiles[0]"). NULL with error naming the field.
-zs_profile_t *zs_profile_new (zs_registry_t *registry, const Zube__KubeSchedulerProfile *config,
-                              const char *field, int percentage_of_nodes_to_score,
-                              char *error, size_t error_size);
+zs_profile_t *zs_profile_new (zs_registry_t *registry,
+                              const Zube__KubeSchedulerProfile *config, const char *field,
+                              int percentage_of_nodes_to_score, char *error,
+                              size_t error_size);
 void zs_profile_destroy (zs_profile_t **self_p);
 const char *zs_profile_name (zs_profile_t *self);
 //  True when the profile has an instance of the plugin (framework name).
@@ -175,7 +177,8 @@ int zs_profile_schedule (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod,
 //  why), the feasible count, and the top best nodes' score per plugin.
 //  Nothing is assumed or bound; stateful plugins (RoundRobin, Random) do
 //  move on, as in a cycle.
-char *zs_profile_explain (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod, size_t top);
+char *zs_profile_explain (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod,
+                          size_t top);
 //  After a failed binding: unreserve plugins, forget the assumed pod.
 void zs_profile_unreserve (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod,
                            const char *node);
@@ -201,7 +204,8 @@ typedef struct {
 int zs_profiles_load (zs_registry_t *registry, const char *text, zs_profiles_t *profiles,
                       char *error, size_t error_size);
 //  The same from the decoded configuration (NULL: the defaults).
-int zs_profiles_build (zs_registry_t *registry, const Zube__KubeSchedulerConfiguration *config,
+int zs_profiles_build (zs_registry_t *registry,
+                       const Zube__KubeSchedulerConfiguration *config,
                        zs_profiles_t *profiles, char *error, size_t error_size);
 //  Decodes and checks apiVersion and kind; NULL with error.
 Zube__KubeSchedulerConfiguration *zs_config_decode (const char *text, char *error,
@@ -245,7 +249,8 @@ zs_queue_t *zs_queue_new (zs_profile_t *sort, int64_t initial_backoff_ms,
 void zs_queue_destroy (zs_queue_t **self_p);
 //  A new pending pod, or a newer version of one (takes pod). A pod in
 //  flight keeps its copy until it lands.
-void zs_queue_add (zs_queue_t *self, zs_pod_t **pod_p, zs_profile_t *profile, int64_t now_ms);
+void zs_queue_add (zs_queue_t *self, zs_pod_t **pod_p, zs_profile_t *profile,
+                   int64_t now_ms);
 //  The pod is gone (deleted, bound, no longer ours).
 void zs_queue_remove (zs_queue_t *self, const char *key);
 zs_qpod_t *zs_queue_lookup (zs_queue_t *self, const char *key);

@@ -6,9 +6,9 @@
     the same process places its own pods, and a bad configuration stops
     the scheduler at start with the field named. */
 #include "../zt_cluster.h"
+#include "core.pb-c.h"
 #include "zube/certs.h"
 #include "zube/codec.h"
-#include "core.pb-c.h"
 #include <czmq.h>
 
 static zt_cluster_t s_cluster;
@@ -33,9 +33,10 @@ static void
 s_create_pod (const char *name, const char *spec)
 {
     char yaml[2048];
-    snprintf (yaml, sizeof yaml,
-              "apiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: default}\nspec: %s\n",
-              name, spec);
+    snprintf (
+        yaml, sizeof yaml,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: default}\nspec: %s\n",
+        name, spec);
     ProtobufCMessage *pod = NULL;
     zube_codec_error_t codec_error;
     ZT_ASSERT_MSG (zube_codec_decode (yaml, strlen (yaml), &zube__pod__descriptor, &pod,
@@ -53,7 +54,7 @@ s_get_pod (const char *name)
 {
     ProtobufCMessage *pod = NULL;
     zube_api_get (s_cluster.api, "pods", "default", name, &pod, NULL);
-    return (Zube__Pod *) pod;
+    return (Zube__Pod *)pod;
 }
 
 //  The pod once it has a node (NULL after timeout_ms).
@@ -104,8 +105,8 @@ s_stats_on (zube_bus_t *bus)
 {
     zube_bus_reply_t *reply = NULL;
     char *text = NULL;
-    if (zube_bus_call (bus, "scheduler", "stats", NULL, 0, 2000, &reply) == 0
-        && reply->status == ZUBE_OK) {
+    if (zube_bus_call (bus, "scheduler", "stats", NULL, 0, 2000, &reply) == 0 &&
+        reply->status == ZUBE_OK) {
         text = calloc (1, reply->payload_size + 1);
         if (text)
             memcpy (text, reply->payload, reply->payload_size);
@@ -146,8 +147,8 @@ test_binds_pending_pods (void)
         Zube__Pod *pod = s_wait_bound (name, 20000);
         ZT_ASSERT_MSG (pod, "%s was not bound", name);
         Zube__PodCondition *scheduled = s_condition (pod, "PodScheduled");
-        ZT_ASSERT_MSG (scheduled && streq (scheduled->status, "True"), "%s: no PodScheduled",
-                       name);
+        ZT_ASSERT_MSG (scheduled && streq (scheduled->status, "True"),
+                       "%s: no PodScheduled", name);
         bool known = false;
         for (int j = 0; j < nodes_used; j++)
             known |= streq (seen[j], pod->spec->node_name);
@@ -160,24 +161,27 @@ test_binds_pending_pods (void)
     //  Bound once each: no binding was refused
     char *stats = s_stats ();
     ZT_ASSERT_MSG (stats, "the scheduler does not answer stats");
-    ZT_ASSERT_MSG (s_stat (stats, "bound") >= 20 && s_stat (stats, "bindErrors") == 0, "%s",
-                   stats);
+    ZT_ASSERT_MSG (s_stat (stats, "bound") >= 20 && s_stat (stats, "bindErrors") == 0,
+                   "%s", stats);
     free (stats);
     //  The same through zubectl, and the Prometheus text
     zt_run_t result = zt_run_capture (
-        20000, (char *[]) {(char *) zt_program ("zubectl"), "--broker", s_cluster.endpoint,
-                           "--insecure", "scheduler", "stats", NULL});
+        20000, (char *[]){(char *)zt_program ("zubectl"), "--broker", s_cluster.endpoint,
+                          "--insecure", "scheduler", "stats", NULL});
     ZT_ASSERT_EXIT (result, 0);
     ZT_ASSERT_STR_CONTAINS (result.out, "\"nodes\": 4");
     zt_run_free (&result);
-    result = zt_run_capture (
-        20000, (char *[]) {(char *) zt_program ("zubectl"), "--broker", s_cluster.endpoint,
-                           "--insecure", "scheduler", "metrics", NULL});
+    result = zt_run_capture (20000, (char *[]){(char *)zt_program ("zubectl"), "--broker",
+                                               s_cluster.endpoint, "--insecure",
+                                               "scheduler", "metrics", NULL});
     ZT_ASSERT_EXIT (result, 0);
-    ZT_ASSERT_STR_CONTAINS (result.out, "scheduler_schedule_attempts_total{result=\"scheduled\"}");
-    ZT_ASSERT_STR_CONTAINS (result.out, "scheduler_pod_scheduling_duration_seconds_count 20\n");
-    ZT_ASSERT_STR_CONTAINS (result.out, "scheduler_framework_extension_point_duration_seconds_count"
-                                        "{extension_point=\"Filter\",profile=\"default-scheduler\"}");
+    ZT_ASSERT_STR_CONTAINS (result.out,
+                            "scheduler_schedule_attempts_total{result=\"scheduled\"}");
+    ZT_ASSERT_STR_CONTAINS (result.out,
+                            "scheduler_pod_scheduling_duration_seconds_count 20\n");
+    ZT_ASSERT_STR_CONTAINS (result.out,
+                            "scheduler_framework_extension_point_duration_seconds_count"
+                            "{extension_point=\"Filter\",profile=\"default-scheduler\"}");
     zt_run_free (&result);
 }
 
@@ -198,14 +202,17 @@ test_unschedulable_message (void)
     int64_t until = zt_now_ms () + 10000;
     while (!found && zt_now_ms () < until) {
         zube_api_list_t *list = NULL;
-        if (zube_api_list (s_cluster.api, "events", &(zube_api_list_options_t){.namespace = "default"},
-                           &list, NULL) == ZUBE_OK) {
+        if (zube_api_list (s_cluster.api, "events",
+                           &(zube_api_list_options_t){.namespace = "default"}, &list,
+                           NULL) == ZUBE_OK) {
             for (size_t i = 0; i < list->count; i++) {
-                Zube__Event *event = (Zube__Event *) list->items[i];
-                if (event->involved_object && streq (event->involved_object->name, "huge")
-                    && streq (event->reason, "FailedScheduling"))
-                    found = streq (event->message, "0/4 nodes are available: 4 Insufficient cpu.")
-                            && streq (event->type, "Warning");
+                Zube__Event *event = (Zube__Event *)list->items[i];
+                if (event->involved_object &&
+                    streq (event->involved_object->name, "huge") &&
+                    streq (event->reason, "FailedScheduling"))
+                    found = streq (event->message,
+                                   "0/4 nodes are available: 4 Insufficient cpu.") &&
+                            streq (event->type, "Warning");
             }
             zube_api_list_destroy (&list);
         }
@@ -215,29 +222,31 @@ test_unschedulable_message (void)
     ZT_ASSERT_MSG (found, "no FailedScheduling event for huge");
     //  zubectl scheduler explain: each filter over every node, and scores
     zt_run_t result = zt_run_capture (
-        20000, (char *[]) {(char *) zt_program ("zubectl"), "--broker", s_cluster.endpoint,
-                           "--insecure", "scheduler", "explain", "huge", NULL});
+        20000, (char *[]){(char *)zt_program ("zubectl"), "--broker", s_cluster.endpoint,
+                          "--insecure", "scheduler", "explain", "huge", NULL});
     ZT_ASSERT_EXIT (result, 0);
     ZT_ASSERT_STR_CONTAINS (result.out, "NodeResourcesFit                 rejected 4: 4 "
                                         "Insufficient cpu");
-    ZT_ASSERT_STR_CONTAINS (result.out, "NodeAffinity                     nothing to check");
+    ZT_ASSERT_STR_CONTAINS (result.out,
+                            "NodeAffinity                     nothing to check");
     ZT_ASSERT_STR_CONTAINS (result.out, "Feasible: 0 of 4 nodes");
     zt_run_free (&result);
-    result = zt_run_capture (
-        20000, (char *[]) {(char *) zt_program ("zubectl"), "--broker", s_cluster.endpoint,
-                           "--insecure", "scheduler", "explain", "pod/web-00", "-n", "default",
-                           NULL});
+    result = zt_run_capture (20000,
+                             (char *[]){(char *)zt_program ("zubectl"), "--broker",
+                                        s_cluster.endpoint, "--insecure", "scheduler",
+                                        "explain", "pod/web-00", "-n", "default", NULL});
     ZT_ASSERT_EXIT (result, 0);
     //  (a bound pod names its node: NodeName keeps that one)
-    ZT_ASSERT_STR_CONTAINS (result.out, "rejected 3: 3 node(s) didn't match the requested node "
-                                        "name");
+    ZT_ASSERT_STR_CONTAINS (result.out,
+                            "rejected 3: 3 node(s) didn't match the requested node "
+                            "name");
     ZT_ASSERT_STR_CONTAINS (result.out, "Feasible: 1 of 4 nodes");
     ZT_ASSERT_STR_CONTAINS (result.out, "TaintToleration*3");
     ZT_ASSERT_STR_CONTAINS (result.out, "NodeAffinity*2(skipped)");
     zt_run_free (&result);
     result = zt_run_capture (
-        20000, (char *[]) {(char *) zt_program ("zubectl"), "--broker", s_cluster.endpoint,
-                           "--insecure", "scheduler", "explain", "nosuchpod", NULL});
+        20000, (char *[]){(char *)zt_program ("zubectl"), "--broker", s_cluster.endpoint,
+                          "--insecure", "scheduler", "explain", "nosuchpod", NULL});
     ZT_ASSERT_EXIT (result, 1);
     ZT_ASSERT_STR_CONTAINS (result.err, "NotFound");
     zt_run_free (&result);
@@ -249,14 +258,16 @@ static void
 s_create_node (zube_api_t *api, const char *yaml)
 {
     ProtobufCMessage *node = NULL;
-    ZT_ASSERT (zube_codec_decode (yaml, strlen (yaml), &zube__node__descriptor, &node, NULL) == 0);
+    ZT_ASSERT (zube_codec_decode (yaml, strlen (yaml), &zube__node__descriptor, &node,
+                                  NULL) == 0);
     zube_api_error_t error;
     ProtobufCMessage *created = NULL;
-    zube_status_t status = zube_api_create (api, "nodes", NULL, node, false, &created, &error);
+    zube_status_t status =
+        zube_api_create (api, "nodes", NULL, node, false, &created, &error);
     ZT_ASSERT_MSG (status == ZUBE_OK, "create node: %.800s", error.message);
-    Zube__NodeStatus *wanted = ((Zube__Node *) node)->status;
-    ((Zube__Node *) node)->status = ((Zube__Node *) created)->status;
-    ((Zube__Node *) created)->status = wanted;
+    Zube__NodeStatus *wanted = ((Zube__Node *)node)->status;
+    ((Zube__Node *)node)->status = ((Zube__Node *)created)->status;
+    ((Zube__Node *)created)->status = wanted;
     status = zube_api_update (api, "nodes", NULL, created, "status", false, NULL, &error);
     protobuf_c_message_free_unpacked (node, NULL);
     protobuf_c_message_free_unpacked (created, NULL);
@@ -291,7 +302,8 @@ test_second_profile_packs (void)
     for (int i = 0; i < 4; i++) {
         char name[32];
         snprintf (name, sizeof name, "packed-%d", i);
-        s_create_pod (name, "{schedulerName: packer, nodeSelector: {node.kubernetes.io/instance-type: zube-sim}, "
+        s_create_pod (name, "{schedulerName: packer, nodeSelector: "
+                            "{node.kubernetes.io/instance-type: zube-sim}, "
                             "containers: [{name: c, image: pause, resources: {requests: "
                             "{cpu: 500m, memory: 64Mi}}}]}");
         Zube__Pod *pod = s_wait_bound (name, 20000);
@@ -300,12 +312,13 @@ test_second_profile_packs (void)
         if (i == 0)
             snprintf (first, sizeof first, "%s", pod->spec->node_name);
         else
-            ZT_ASSERT_MSG (streq (first, pod->spec->node_name), "%s on %s, %s on %s", name,
-                           pod->spec->node_name, "packed-0", first);
+            ZT_ASSERT_MSG (streq (first, pod->spec->node_name), "%s on %s, %s on %s",
+                           name, pod->spec->node_name, "packed-0", first);
         protobuf_c_message_free_unpacked (&pod->base, NULL);
     }
     //  A schedulerName no profile has is left alone
-    s_create_pod ("other", "{schedulerName: someone-else, containers: [{name: c, image: pause}]}");
+    s_create_pod ("other",
+                  "{schedulerName: someone-else, containers: [{name: c, image: pause}]}");
     zube_bus_poll (s_cluster.bus, 1000);
     Zube__Pod *pod = s_get_pod ("other");
     ZT_ASSERT (pod);
@@ -319,25 +332,28 @@ test_bad_config (void)
 {
     char path[700];
     snprintf (path, sizeof path, "%s/bad.yaml", s_cluster.dir);
-    ZT_WRITE_FILE (path, "apiVersion: kubescheduler.config.k8s.io/v1\n"
-                         "kind: KubeSchedulerConfiguration\n"
-                         "profiles:\n- plugins: {score: {enabled: [{name: NodeResourcesFit, "
-                         "weight: 1000}]}}\n");
+    ZT_WRITE_FILE (path,
+                   "apiVersion: kubescheduler.config.k8s.io/v1\n"
+                   "kind: KubeSchedulerConfiguration\n"
+                   "profiles:\n- plugins: {score: {enabled: [{name: NodeResourcesFit, "
+                   "weight: 1000}]}}\n");
     zt_run_t result = zt_run_capture (
-        20000, (char *[]) {(char *) zt_program ("zube-scheduler"), "--insecure", "--bus",
-                           s_cluster.endpoint, "--config", path, NULL});
+        20000, (char *[]){(char *)zt_program ("zube-scheduler"), "--insecure", "--bus",
+                          s_cluster.endpoint, "--config", path, NULL});
     ZT_ASSERT_EXIT (result, 1);
-    ZT_ASSERT_STR_CONTAINS (result.err, "profiles[0].plugins.score.enabled[0].weight: Invalid "
-                                        "value: 1000");
+    ZT_ASSERT_STR_CONTAINS (result.err,
+                            "profiles[0].plugins.score.enabled[0].weight: Invalid "
+                            "value: 1000");
     zt_run_free (&result);
     ZT_WRITE_FILE (path, "apiVersion: kubescheduler.config.k8s.io/v1\n"
                          "kind: KubeSchedulerConfiguration\n"
                          "profiles:\n- plugins: {filter: {enabled: [{name: Nope}]}}\n");
-    result = zt_run_capture (20000, (char *[]) {(char *) zt_program ("zube-scheduler"),
-                                                "--check", "--config", path, NULL});
+    result = zt_run_capture (20000, (char *[]){(char *)zt_program ("zube-scheduler"),
+                                               "--check", "--config", path, NULL});
     ZT_ASSERT_EXIT (result, 1);
-    ZT_ASSERT_STR_CONTAINS (result.err, "profiles[0].plugins.filter.enabled[0].name: unknown "
-                                        "plugin \"Nope\"");
+    ZT_ASSERT_STR_CONTAINS (result.err,
+                            "profiles[0].plugins.filter.enabled[0].name: unknown "
+                            "plugin \"Nope\"");
     zt_run_free (&result);
 }
 
@@ -348,12 +364,13 @@ test_clean_stop (void)
     ZT_ASSERT (zt_process_alive (s_scheduler));
     int status = zt_stop (s_scheduler, SIGTERM, 10000);
     s_scheduler = 0;
-    ZT_ASSERT_MSG (WIFEXITED (status) && WEXITSTATUS (status) == 0, "exit status %d", status);
+    ZT_ASSERT_MSG (WIFEXITED (status) && WEXITSTATUS (status) == 0, "exit status %d",
+                   status);
     char path[700];
     snprintf (path, sizeof path, "%s/scheduler.log", s_cluster.dir);
     char *log = zt_read_file (path);
-    ZT_ASSERT_MSG (log && !strstr (log, "ERROR: AddressSanitizer")
-                       && !strstr (log, "runtime error:"),
+    ZT_ASSERT_MSG (log && !strstr (log, "ERROR: AddressSanitizer") &&
+                       !strstr (log, "runtime error:"),
                    "sanitizer report in %s", path);
     free (log);
 }
@@ -371,7 +388,8 @@ test_bind_failure_requeue (void)
     snprintf (policy, sizeof policy, "%s/policy.yaml", keys);
     const char *names[] = {"broker", "apiserver", "admin", "scheduler", "watcher"};
     for (int i = 0; i < 5; i++)
-        ZT_ASSERT_MSG (zube_certs_create (certs, names[i], text, sizeof text) == 0, "%s", text);
+        ZT_ASSERT_MSG (zube_certs_create (certs, names[i], text, sizeof text) == 0, "%s",
+                       text);
     ZT_ASSERT (zt_write_file (policy, "roles:\n"
                                       "- name: watcher\n"
                                       "  rules:\n"
@@ -396,26 +414,30 @@ test_bind_failure_requeue (void)
                                       "  role: scheduler\n"));
     const char *args[] = {"--policy", policy, NULL};
     zt_cluster_t secure;
-    bool up = zt_cluster_start (&secure, &(zt_cluster_options_t){.tag = "sched-authz",
-                                                                 .certs = certs,
-                                                                 .client_name = "admin",
-                                                                 .apiserver_args = args,
-                                                                 .ready_timeout_ms = 15000});
+    bool up =
+        zt_cluster_start (&secure, &(zt_cluster_options_t){.tag = "sched-authz",
+                                                           .certs = certs,
+                                                           .client_name = "admin",
+                                                           .apiserver_args = args,
+                                                           .ready_timeout_ms = 15000});
     ZT_ASSERT_MSG (up, "the secure apiserver did not start: %s", secure.why);
     //  One node, written by the test (no zubelet)
-    s_create_node (secure.api, "apiVersion: v1\nkind: Node\nmetadata: {name: lonely}\n"
-                               "status: {allocatable: {cpu: '2', memory: 4Gi, pods: '10'}}\n");
+    s_create_node (secure.api,
+                   "apiVersion: v1\nkind: Node\nmetadata: {name: lonely}\n"
+                   "status: {allocatable: {cpu: '2', memory: 4Gi, pods: '10'}}\n");
     snprintf (log, sizeof log, "%s/watcher.log", secure.dir);
-    pid_t watcher = zt_spawn_tied ((char *[]) {(char *) zt_program ("zube-scheduler"), "--bus",
-                                               secure.endpoint, "--certs", certs, "--name",
-                                               "watcher", NULL},
+    pid_t watcher = zt_spawn_tied ((char *[]){(char *)zt_program ("zube-scheduler"),
+                                              "--bus", secure.endpoint, "--certs", certs,
+                                              "--name", "watcher", NULL},
                                    log);
     ProtobufCMessage *pod = NULL;
-    const char *pod_yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: refused, namespace: "
-                           "default}\nspec: {containers: [{name: c, image: pause}]}\n";
-    ZT_ASSERT (zube_codec_decode (pod_yaml, strlen (pod_yaml), &zube__pod__descriptor, &pod,
-                                  NULL) == 0);
-    ZT_ASSERT (zube_api_create (secure.api, "pods", "default", pod, false, NULL, NULL) == ZUBE_OK);
+    const char *pod_yaml =
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: refused, namespace: "
+        "default}\nspec: {containers: [{name: c, image: pause}]}\n";
+    ZT_ASSERT (zube_codec_decode (pod_yaml, strlen (pod_yaml), &zube__pod__descriptor,
+                                  &pod, NULL) == 0);
+    ZT_ASSERT (zube_api_create (secure.api, "pods", "default", pod, false, NULL, NULL) ==
+               ZUBE_OK);
     protobuf_c_message_free_unpacked (pod, NULL);
     //  Refused, forgotten, retried after its back-off (1 s, then 2 s)
     long errors = 0, cached = -1;
@@ -427,20 +449,24 @@ test_bind_failure_requeue (void)
         free (stats);
         zube_bus_poll (secure.bus, 200);
     }
-    ZT_ASSERT_MSG (errors >= 2, "the refused bind was not retried (%ld bind errors)", errors);
-    ZT_ASSERT_MSG (cached == 0, "the scheduler still holds the refused pod (%ld pods)", cached);
+    ZT_ASSERT_MSG (errors >= 2, "the refused bind was not retried (%ld bind errors)",
+                   errors);
+    ZT_ASSERT_MSG (cached == 0, "the scheduler still holds the refused pod (%ld pods)",
+                   cached);
     zt_stop (watcher, SIGTERM, 10000);
     //  A scheduler that may bind places it
     snprintf (log, sizeof log, "%s/scheduler.log", secure.dir);
-    pid_t scheduler = zt_spawn_tied ((char *[]) {(char *) zt_program ("zube-scheduler"), "--bus",
-                                                 secure.endpoint, "--certs", certs, NULL},
-                                     log);
+    pid_t scheduler =
+        zt_spawn_tied ((char *[]){(char *)zt_program ("zube-scheduler"), "--bus",
+                                  secure.endpoint, "--certs", certs, NULL},
+                       log);
     bool bound = false;
     until = zt_now_ms () + 20000;
     while (!bound && zt_now_ms () < until) {
         ProtobufCMessage *got = NULL;
-        if (zube_api_get (secure.api, "pods", "default", "refused", &got, NULL) == ZUBE_OK) {
-            Zube__Pod *p = (Zube__Pod *) got;
+        if (zube_api_get (secure.api, "pods", "default", "refused", &got, NULL) ==
+            ZUBE_OK) {
+            Zube__Pod *p = (Zube__Pod *)got;
             bound = p->spec && p->spec->node_name && streq (p->spec->node_name, "lonely");
             protobuf_c_message_free_unpacked (got, NULL);
         }
@@ -464,9 +490,17 @@ s_setup (char *why, size_t size)
     char state[700], log[700];
     snprintf (state, sizeof state, "%s/zubelet", s_cluster.dir);
     snprintf (log, sizeof log, "%s/zubelet.log", s_cluster.dir);
-    char *zubelet_argv[] = {(char *) zt_program ("zubelet"), "--bus", s_cluster.endpoint,
-                            "--insecure", "--nodes", "4", "--node-name-prefix", "sim-",
-                            "--state-dir", state, NULL};
+    char *zubelet_argv[] = {(char *)zt_program ("zubelet"),
+                            "--bus",
+                            s_cluster.endpoint,
+                            "--insecure",
+                            "--nodes",
+                            "4",
+                            "--node-name-prefix",
+                            "sim-",
+                            "--state-dir",
+                            state,
+                            NULL};
     s_zubelet = zt_spawn_tied (zubelet_argv, log);
     snprintf (s_config, sizeof s_config, "%s/scheduler.yaml", s_cluster.dir);
     if (!zt_write_file (s_config, s_profiles)) {
@@ -474,8 +508,13 @@ s_setup (char *why, size_t size)
         return false;
     }
     snprintf (log, sizeof log, "%s/scheduler.log", s_cluster.dir);
-    char *scheduler_argv[] = {(char *) zt_program ("zube-scheduler"), "--bus",
-                              s_cluster.endpoint, "--insecure", "--config", s_config, NULL};
+    char *scheduler_argv[] = {(char *)zt_program ("zube-scheduler"),
+                              "--bus",
+                              s_cluster.endpoint,
+                              "--insecure",
+                              "--config",
+                              s_config,
+                              NULL};
     s_scheduler = zt_spawn_tied (scheduler_argv, log);
     //  Ready: the scheduler answers and holds the 4 nodes
     int64_t until = zt_now_ms () + 30000;

@@ -8,8 +8,8 @@
     config apply drive it, as a user would. */
 #define _GNU_SOURCE
 #include "../zt_cluster.h"
-#include "zube/codec.h"
 #include "core.pb-c.h"
+#include "zube/codec.h"
 #include <czmq.h>
 
 #define S_NODES 10
@@ -34,11 +34,11 @@ s_zubectl (const char *first, ...)
 {
     va_list args;
     va_start (args, first);
-    zt_run_t result = zt_run_capture_va (
-        30000,
-        (const char *[]) {zt_program ("zubectl"), "--broker", s_cluster.endpoint, "--insecure",
-                          first, NULL},
-        args);
+    zt_run_t result = zt_run_capture_va (30000,
+                                         (const char *[]){zt_program ("zubectl"),
+                                                          "--broker", s_cluster.endpoint,
+                                                          "--insecure", first, NULL},
+                                         args);
     va_end (args);
     return result;
 }
@@ -53,7 +53,8 @@ s_create_pod (const char *name)
               "{cpu: 200m, memory: 64Mi}}}]}\n",
               name);
     ProtobufCMessage *pod = NULL;
-    ZT_ASSERT (zube_codec_decode (yaml, strlen (yaml), &zube__pod__descriptor, &pod, NULL) == 0);
+    ZT_ASSERT (
+        zube_codec_decode (yaml, strlen (yaml), &zube__pod__descriptor, &pod, NULL) == 0);
     zube_status_t status =
         zube_api_create (s_cluster.api, "pods", "default", pod, false, NULL, NULL);
     protobuf_c_message_free_unpacked (pod, NULL);
@@ -68,8 +69,9 @@ s_wait_bound (const char *name, char *node, size_t size, int timeout_ms)
     int64_t until = zt_now_ms () + timeout_ms;
     while (!node[0] && zt_now_ms () < until) {
         ProtobufCMessage *object = NULL;
-        if (zube_api_get (s_cluster.api, "pods", "default", name, &object, NULL) == ZUBE_OK) {
-            Zube__Pod *pod = (Zube__Pod *) object;
+        if (zube_api_get (s_cluster.api, "pods", "default", name, &object, NULL) ==
+            ZUBE_OK) {
+            Zube__Pod *pod = (Zube__Pod *)object;
             if (pod->spec && pod->spec->node_name)
                 snprintf (node, size, "%s", pod->spec->node_name);
             protobuf_c_message_free_unpacked (object, NULL);
@@ -119,9 +121,11 @@ test_swap_policies (void)
         s_apply (pack ? s_pack : s_spread);
         int distinct = s_round (round);
         if (pack)
-            ZT_ASSERT_MSG (distinct <= 2, "round %d packed onto %d nodes", round, distinct);
+            ZT_ASSERT_MSG (distinct <= 2, "round %d packed onto %d nodes", round,
+                           distinct);
         else
-            ZT_ASSERT_MSG (distinct >= 4, "round %d spread onto %d nodes only", round, distinct);
+            ZT_ASSERT_MSG (distinct >= 4, "round %d spread onto %d nodes only", round,
+                           distinct);
     }
 }
 
@@ -130,7 +134,8 @@ test_swap_plugin_file (void)
 {
     //  A new copy of a loaded plugin's file: every profile gets new instances
     char path[700];
-    snprintf (path, sizeof path, "%s/plugins/.libs/noderesourcesfit.so", getenv ("ZUBE_BUILDDIR"));
+    snprintf (path, sizeof path, "%s/plugins/.libs/noderesourcesfit.so",
+              getenv ("ZUBE_BUILDDIR"));
     zt_run_t result = s_zubectl ("plugin", "swap", path, "--service", "scheduler", NULL);
     ZT_ASSERT_EXIT (result, 0);
     zt_run_free (&result);
@@ -152,7 +157,8 @@ test_swap_plugin_file (void)
     zt_run_free (&result);
     result = s_zubectl ("scheduler", "config", "apply", "-f", s_bad_args, NULL);
     ZT_ASSERT_EXIT (result, 1);
-    ZT_ASSERT_STR_CONTAINS (result.err, "profiles[0].pluginConfig[0].args.colour: unknown field");
+    ZT_ASSERT_STR_CONTAINS (result.err,
+                            "profiles[0].pluginConfig[0].args.colour: unknown field");
     zt_run_free (&result);
     ZT_ASSERT (s_round (S_ROUNDS + 1) <= 2);
     result = s_zubectl ("plugin", "list", "--service", "scheduler", NULL);
@@ -161,10 +167,12 @@ test_swap_plugin_file (void)
     ZT_ASSERT_STR_CONTAINS (result.out, "NodeLabelPreference");
     zt_run_free (&result);
     //  Unused: it may go; in use: refused
-    result = s_zubectl ("plugin", "unload", "NodeLabelPreference", "--service", "scheduler", NULL);
+    result = s_zubectl ("plugin", "unload", "NodeLabelPreference", "--service",
+                        "scheduler", NULL);
     ZT_ASSERT_EXIT (result, 0);
     zt_run_free (&result);
-    result = s_zubectl ("plugin", "unload", "NodeResourcesFit", "--service", "scheduler", NULL);
+    result = s_zubectl ("plugin", "unload", "NodeResourcesFit", "--service", "scheduler",
+                        NULL);
     ZT_ASSERT_EXIT (result, 1);
     ZT_ASSERT_STR_CONTAINS (result.err, "in use by profile \"default-scheduler\"");
     zt_run_free (&result);
@@ -174,12 +182,14 @@ test_swap_plugin_file (void)
 static void
 test_same_process_bound_once (void)
 {
-    ZT_ASSERT_MSG (zt_process_alive (s_scheduler), "zube-scheduler is not running any more");
+    ZT_ASSERT_MSG (zt_process_alive (s_scheduler),
+                   "zube-scheduler is not running any more");
     zube_bus_reply_t *reply = NULL;
-    ZT_ASSERT (zube_bus_call (s_cluster.bus, "scheduler", "stats", NULL, 0, 2000, &reply) == 0);
+    ZT_ASSERT (
+        zube_bus_call (s_cluster.bus, "scheduler", "stats", NULL, 0, 2000, &reply) == 0);
     char text[800];
-    snprintf (text, sizeof text, "%.*s", (int) reply->payload_size,
-              (const char *) reply->payload);
+    snprintf (text, sizeof text, "%.*s", (int)reply->payload_size,
+              (const char *)reply->payload);
     zube_bus_reply_destroy (&reply);
     int pods = (S_ROUNDS + 2) * S_PODS_PER_ROUND;
     char expected[64];
@@ -188,7 +198,8 @@ test_same_process_bound_once (void)
     ZT_ASSERT_STR_CONTAINS (text, "\"bindErrors\": 0,");
     int status = zt_stop (s_scheduler, SIGTERM, 10000);
     s_scheduler = 0;
-    ZT_ASSERT_MSG (WIFEXITED (status) && WEXITSTATUS (status) == 0, "exit status %d", status);
+    ZT_ASSERT_MSG (WIFEXITED (status) && WEXITSTATUS (status) == 0, "exit status %d",
+                   status);
 }
 
 static bool
@@ -208,8 +219,8 @@ s_setup (char *why, size_t size)
                               "  pluginConfig:\n  - name: NodeLabelPreference\n"
                               "    args: {label: disktype, colour: blue}\n",
                               s_head);
-    bool written = zt_write_file (s_spread, s_head) && zt_write_file (s_pack, pack)
-                   && zt_write_file (s_bad_args, bad);
+    bool written = zt_write_file (s_spread, s_head) && zt_write_file (s_pack, pack) &&
+                   zt_write_file (s_bad_args, bad);
     zstr_free (&pack);
     zstr_free (&bad);
     if (!written) {
@@ -220,24 +231,26 @@ s_setup (char *why, size_t size)
     snprintf (state, sizeof state, "%s/zubelet", s_cluster.dir);
     snprintf (log, sizeof log, "%s/zubelet.log", s_cluster.dir);
     snprintf (nodes, sizeof nodes, "%d", S_NODES);
-    s_zubelet = zt_spawn_tied ((char *[]) {(char *) zt_program ("zubelet"), "--bus",
-                                           s_cluster.endpoint, "--insecure", "--nodes", nodes,
-                                           "--node-name-prefix", "swap-", "--state-dir", state,
-                                           "--log-level", "warn", NULL},
-                               log);
+    s_zubelet = zt_spawn_tied (
+        (char *[]){(char *)zt_program ("zubelet"), "--bus", s_cluster.endpoint,
+                   "--insecure", "--nodes", nodes, "--node-name-prefix", "swap-",
+                   "--state-dir", state, "--log-level", "warn", NULL},
+        log);
     snprintf (log, sizeof log, "%s/scheduler.log", s_cluster.dir);
-    s_scheduler = zt_spawn_tied ((char *[]) {(char *) zt_program ("zube-scheduler"), "--bus",
-                                             s_cluster.endpoint, "--insecure", NULL},
-                                 log);
+    s_scheduler =
+        zt_spawn_tied ((char *[]){(char *)zt_program ("zube-scheduler"), "--bus",
+                                  s_cluster.endpoint, "--insecure", NULL},
+                       log);
     char expected[32];
     snprintf (expected, sizeof expected, "\"nodes\": %d,", S_NODES);
     int64_t until = zt_now_ms () + 30000;
     while (zt_now_ms () < until) {
         zube_bus_reply_t *reply = NULL;
-        bool ready = zube_bus_call (s_cluster.bus, "scheduler", "stats", NULL, 0, 1000, &reply)
-                         == 0
-                     && reply->status == ZUBE_OK && reply->payload_size
-                     && memmem (reply->payload, reply->payload_size, expected, strlen (expected));
+        bool ready =
+            zube_bus_call (s_cluster.bus, "scheduler", "stats", NULL, 0, 1000, &reply) ==
+                0 &&
+            reply->status == ZUBE_OK && reply->payload_size &&
+            memmem (reply->payload, reply->payload_size, expected, strlen (expected));
         zube_bus_reply_destroy (&reply);
         if (ready)
             return true;
@@ -253,7 +266,8 @@ main (void)
 {
     char why[512];
     if (!getenv ("ZUBE_BUILDDIR")) {
-        printf ("ok 1 - test_scheduler_swap # SKIP needs ZUBE_BUILDDIR (make check)\n1..1\n");
+        printf (
+            "ok 1 - test_scheduler_swap # SKIP needs ZUBE_BUILDDIR (make check)\n1..1\n");
         return 0;
     }
     if (!s_setup (why, sizeof why)) {

@@ -3,9 +3,9 @@
     semantics on small clusters, the unschedulable message, spread against
     pack, profile errors naming the field, queue order and back-off. The
     plugins are the shared objects just built ($ZUBE_BUILDDIR/plugins). */
-#include "zube_test.h"
 #include "zs_sched.h"
 #include "zube/codec.h"
+#include "zube_test.h"
 #include <czmq.h>
 
 static zs_registry_t *s_registry;
@@ -18,7 +18,7 @@ s_add_node (zs_cache_t *cache, const char *yaml)
     ZT_ASSERT_MSG (zube_codec_decode (yaml, strlen (yaml), &zube__node__descriptor, &node,
                                       &error) == 0,
                    "node: %s", error.message);
-    ZT_ASSERT (zs_cache_node_set (cache, (Zube__Node *) node) >= 0);
+    ZT_ASSERT (zs_cache_node_set (cache, (Zube__Node *)node) >= 0);
     protobuf_c_message_free_unpacked (node, NULL);
 }
 
@@ -47,10 +47,10 @@ s_pod (const char *name, const char *spec)
               name, name, spec);
     ProtobufCMessage *object = NULL;
     zube_codec_error_t error;
-    ZT_ASSERT_MSG (zube_codec_decode (yaml, strlen (yaml), &zube__pod__descriptor, &object,
-                                      &error) == 0,
+    ZT_ASSERT_MSG (zube_codec_decode (yaml, strlen (yaml), &zube__pod__descriptor,
+                                      &object, &error) == 0,
                    "pod: %s (%s)", error.message, error.field);
-    zs_pod_t *pod = zs_pod_new ((Zube__Pod *) object);
+    zs_pod_t *pod = zs_pod_new ((Zube__Pod *)object);
     protobuf_c_message_free_unpacked (object, NULL);
     ZT_ASSERT (pod);
     return pod;
@@ -69,7 +69,8 @@ s_profile (const char *yaml)
 {
     zs_profiles_t profiles;
     char error[1024];
-    ZT_ASSERT_MSG (zs_profiles_load (s_registry, yaml, &profiles, error, sizeof error) == 0,
+    ZT_ASSERT_MSG (zs_profiles_load (s_registry, yaml, &profiles, error, sizeof error) ==
+                       0,
                    "profiles: %.900s", error);
     zs_profile_t *profile = profiles.profiles[0];
     profiles.profiles[0] = NULL;
@@ -124,7 +125,8 @@ test_resource_fit (void)
     zstr_free (&spec);
     //  large has 1 cpu left now: 2 cpu fits medium only
     spec = s_containers ("2", "1Gi");
-    ZT_ASSERT_STR_EQ (s_place (profile, cache, "p2", spec, message, sizeof message), "medium");
+    ZT_ASSERT_STR_EQ (s_place (profile, cache, "p2", spec, message, sizeof message),
+                      "medium");
     zstr_free (&spec);
     spec = s_containers ("8", "1Gi");
     ZT_ASSERT (!s_place (profile, cache, "p3", spec, message, sizeof message));
@@ -132,13 +134,14 @@ test_resource_fit (void)
     zstr_free (&spec);
     spec = s_containers ("8", "100Gi");
     ZT_ASSERT (!s_place (profile, cache, "p4", spec, message, sizeof message));
-    ZT_ASSERT_STR_EQ (message,
-                      "0/3 nodes are available: 3 Insufficient cpu, 3 Insufficient memory.");
+    ZT_ASSERT_STR_EQ (
+        message, "0/3 nodes are available: 3 Insufficient cpu, 3 Insufficient memory.");
     zstr_free (&spec);
     //  A deleted pod gives its room back
     ZT_ASSERT (zs_cache_pod_remove (cache, "default/p1"));
     spec = s_containers ("3", "1Gi");
-    ZT_ASSERT_STR_EQ (s_place (profile, cache, "p5", spec, message, sizeof message), "large");
+    ZT_ASSERT_STR_EQ (s_place (profile, cache, "p5", spec, message, sizeof message),
+                      "large");
     zstr_free (&spec);
     zs_profile_destroy (&profile);
     zs_cache_destroy (&cache);
@@ -149,7 +152,8 @@ test_taints (void)
 {
     zs_cache_t *cache = zs_cache_new ();
     zs_profile_t *profile = s_profile (NULL);
-    s_node (cache, "tainted", "4", "8Gi", NULL, "[{key: gpu, value: 'yes', effect: NoSchedule}]");
+    s_node (cache, "tainted", "4", "8Gi", NULL,
+            "[{key: gpu, value: 'yes', effect: NoSchedule}]");
     s_node (cache, "preferred-not", "4", "8Gi", NULL,
             "[{key: slow, value: 'true', effect: PreferNoSchedule}]");
     s_node (cache, "clean", "4", "8Gi", NULL, NULL);
@@ -159,11 +163,13 @@ test_taints (void)
     for (int i = 0; i < 3; i++) {
         char name[16];
         snprintf (name, sizeof name, "plain-%d", i);
-        ZT_ASSERT_STR_EQ (s_place (profile, cache, name, spec, message, sizeof message), "clean");
+        ZT_ASSERT_STR_EQ (s_place (profile, cache, name, spec, message, sizeof message),
+                          "clean");
     }
     zstr_free (&spec);
-    spec = zsys_sprintf ("{containers: [{name: c, image: i, resources: {requests: {cpu: '3900m'}}}], "
-                         "tolerations: [{key: gpu, operator: Equal, value: 'yes', effect: NoSchedule}]}");
+    spec = zsys_sprintf (
+        "{containers: [{name: c, image: i, resources: {requests: {cpu: '3900m'}}}], "
+        "tolerations: [{key: gpu, operator: Equal, value: 'yes', effect: NoSchedule}]}");
     ZT_ASSERT_STR_EQ (s_place (profile, cache, "tolerant", spec, message, sizeof message),
                       "tainted");
     zstr_free (&spec);
@@ -175,7 +181,8 @@ test_taints (void)
                                "{gpu: yes}, 2 Insufficient cpu.");
     zstr_free (&spec);
     //  Exists with no key tolerates everything
-    spec = zsys_sprintf ("{containers: [{name: c, image: i}], tolerations: [{operator: Exists}]}");
+    spec = zsys_sprintf (
+        "{containers: [{name: c, image: i}], tolerations: [{operator: Exists}]}");
     ZT_ASSERT (s_place (profile, cache, "any", spec, message, sizeof message));
     zstr_free (&spec);
     zs_profile_destroy (&profile);
@@ -228,19 +235,23 @@ test_node_affinity (void)
         "{requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: "
         "[{matchExpressions: [{key: disk, operator: DoesNotExist}], matchFields: "
         "[{key: metadata.name, operator: In, values: [c]}]}]}}}}");
-    ZT_ASSERT_STR_EQ (s_place (profile, cache, "fields", spec, message, sizeof message), "c");
+    ZT_ASSERT_STR_EQ (s_place (profile, cache, "fields", spec, message, sizeof message),
+                      "c");
     zstr_free (&spec);
     spec = zsys_sprintf ("{containers: [{name: c, image: i}], nodeSelector: {zone: z1}}");
-    ZT_ASSERT_STR_EQ (s_place (profile, cache, "selector", spec, message, sizeof message), "a");
+    ZT_ASSERT_STR_EQ (s_place (profile, cache, "selector", spec, message, sizeof message),
+                      "a");
     zstr_free (&spec);
     //  Preferred: the heavier matching term wins over equal resources
-    spec = zsys_sprintf (
-        "{containers: [{name: c, image: i}], affinity: {nodeAffinity: "
-        "{preferredDuringSchedulingIgnoredDuringExecution: ["
-        "{weight: 10, preference: {matchExpressions: [{key: zone, operator: In, values: [z1]}]}},"
-        "{weight: 90, preference: {matchExpressions: [{key: zone, operator: In, values: [z3]}]}}"
-        "]}}}");
-    ZT_ASSERT_STR_EQ (s_place (profile, cache, "preferred", spec, message, sizeof message), "c");
+    spec = zsys_sprintf ("{containers: [{name: c, image: i}], affinity: {nodeAffinity: "
+                         "{preferredDuringSchedulingIgnoredDuringExecution: ["
+                         "{weight: 10, preference: {matchExpressions: [{key: zone, "
+                         "operator: In, values: [z1]}]}},"
+                         "{weight: 90, preference: {matchExpressions: [{key: zone, "
+                         "operator: In, values: [z3]}]}}"
+                         "]}}}");
+    ZT_ASSERT_STR_EQ (
+        s_place (profile, cache, "preferred", spec, message, sizeof message), "c");
     zstr_free (&spec);
     zs_profile_destroy (&profile);
     zs_cache_destroy (&cache);
@@ -254,22 +265,27 @@ test_node_ports (void)
     s_node (cache, "a", "4", "8Gi", NULL, NULL);
     s_node (cache, "b", "4", "8Gi", NULL, NULL);
     char message[512];
-    const char *spec = "{containers: [{name: c, image: i, ports: [{containerPort: 80, hostPort: 8080}]}]}";
+    const char *spec = "{containers: [{name: c, image: i, ports: [{containerPort: 80, "
+                       "hostPort: 8080}]}]}";
     char first[64];
-    snprintf (first, sizeof first, "%s", s_place (profile, cache, "web-1", spec, message, sizeof message));
+    snprintf (first, sizeof first, "%s",
+              s_place (profile, cache, "web-1", spec, message, sizeof message));
     const char *second = s_place (profile, cache, "web-2", spec, message, sizeof message);
     ZT_ASSERT (second && !streq (first, second));
     ZT_ASSERT (!s_place (profile, cache, "web-3", spec, message, sizeof message));
-    ZT_ASSERT_STR_EQ (message, "0/2 nodes are available: 2 node(s) didn't have free ports for "
-                               "the requested pod ports.");
+    ZT_ASSERT_STR_EQ (message,
+                      "0/2 nodes are available: 2 node(s) didn't have free ports for "
+                      "the requested pod ports.");
     //  UDP on the same port is another port
-    ZT_ASSERT (s_place (profile, cache, "dns",
-                        "{containers: [{name: c, image: i, ports: [{containerPort: 53, hostPort: "
-                        "8080, protocol: UDP}]}]}",
-                        message, sizeof message));
+    ZT_ASSERT (s_place (
+        profile, cache, "dns",
+        "{containers: [{name: c, image: i, ports: [{containerPort: 53, hostPort: "
+        "8080, protocol: UDP}]}]}",
+        message, sizeof message));
     //  The port is free again once its pod is gone
     ZT_ASSERT (zs_cache_pod_remove (cache, "default/web-1"));
-    ZT_ASSERT_STR_EQ (s_place (profile, cache, "web-4", spec, message, sizeof message), first);
+    ZT_ASSERT_STR_EQ (s_place (profile, cache, "web-4", spec, message, sizeof message),
+                      first);
     zs_profile_destroy (&profile);
     zs_cache_destroy (&cache);
 }
@@ -282,13 +298,16 @@ test_unschedulable_node (void)
     s_add_node (cache, "metadata: {name: cordoned}\nspec: {unschedulable: true}\n"
                        "status: {allocatable: {cpu: '4', memory: 8Gi, pods: '110'}}\n");
     char message[512];
-    ZT_ASSERT (!s_place (profile, cache, "p", "{containers: [{name: c, image: i}]}", message,
-                         sizeof message));
+    ZT_ASSERT (!s_place (profile, cache, "p", "{containers: [{name: c, image: i}]}",
+                         message, sizeof message));
     ZT_ASSERT_STR_EQ (message, "0/1 nodes are available: 1 node(s) were unschedulable.");
-    ZT_ASSERT_STR_EQ (s_place (profile, cache, "q", "{containers: [{name: c, image: i}], nodeName: cordoned, "
-                                                 "tolerations: [{key: node.kubernetes.io/unschedulable, operator: Exists}]}",
-                               message, sizeof message),
-                      "cordoned");
+    ZT_ASSERT_STR_EQ (
+        s_place (
+            profile, cache, "q",
+            "{containers: [{name: c, image: i}], nodeName: cordoned, "
+            "tolerations: [{key: node.kubernetes.io/unschedulable, operator: Exists}]}",
+            message, sizeof message),
+        "cordoned");
     zs_profile_destroy (&profile);
     zs_cache_destroy (&cache);
 }
@@ -303,18 +322,22 @@ test_requests_edge_cases (void)
     s_add_node (cache, "metadata: {name: gpu}\n"
                        "status: {allocatable: {cpu: '4', memory: 8Gi, pods: '2', "
                        "nvidia.com/gpu: '2'}}\n");
-    s_node (cache, "plain", "4", "8Gi", NULL, "[{key: evict, value: now, effect: NoExecute}]");
+    s_node (cache, "plain", "4", "8Gi", NULL,
+            "[{key: evict, value: now, effect: NoExecute}]");
     char message[512];
     const char *two_gpus = "{containers: [{name: c, image: i, resources: {requests: "
                            "{nvidia.com/gpu: '2'}}}]}";
-    ZT_ASSERT_STR_EQ (s_place (profile, cache, "g1", two_gpus, message, sizeof message), "gpu");
+    ZT_ASSERT_STR_EQ (s_place (profile, cache, "g1", two_gpus, message, sizeof message),
+                      "gpu");
     ZT_ASSERT (!s_place (profile, cache, "g2", two_gpus, message, sizeof message));
-    ZT_ASSERT_STR_EQ (message, "0/2 nodes are available: 1 Insufficient nvidia.com/gpu, 1 "
-                               "node(s) had untolerated taint {evict: now}.");
+    ZT_ASSERT_STR_EQ (message,
+                      "0/2 nodes are available: 1 Insufficient nvidia.com/gpu, 1 "
+                      "node(s) had untolerated taint {evict: now}.");
     //  An init container asking for 3 CPU counts, not the 100m after it
-    zs_pod_t *pod = s_pod ("init", "{initContainers: [{name: i, image: i, resources: {requests: "
-                                   "{cpu: '3'}}}], containers: [{name: c, image: i, resources: "
-                                   "{requests: {cpu: 100m}}}], overhead: {cpu: 250m}}");
+    zs_pod_t *pod =
+        s_pod ("init", "{initContainers: [{name: i, image: i, resources: {requests: "
+                       "{cpu: '3'}}}], containers: [{name: c, image: i, resources: "
+                       "{requests: {cpu: 100m}}}], overhead: {cpu: 250m}}");
     ZT_ASSERT_INT_EQ (pod->view.requests.milli_cpu, 3250);
     zs_pod_destroy (&pod);
     //  Limits stand for missing requests; no request scores as 100m, 200Mi
@@ -327,22 +350,28 @@ test_requests_edge_cases (void)
     //  Each node counts once, for the first filter that rejects it (in
     //  Kubernetes' filter order); two pods fill the gpu node's pod count;
     //  tolerating NoExecute opens plain
-    ZT_ASSERT_STR_EQ (s_place (profile, cache, "small", "{containers: [{name: c, image: i}], "
-                                                     "nodeSelector: {kubernetes.io/hostname: x}}",
-                               message, sizeof message) ? "placed" : message,
+    ZT_ASSERT_STR_EQ (s_place (profile, cache, "small",
+                               "{containers: [{name: c, image: i}], "
+                               "nodeSelector: {kubernetes.io/hostname: x}}",
+                               message, sizeof message)
+                          ? "placed"
+                          : message,
                       "0/2 nodes are available: 1 node(s) didn't match Pod's node "
                       "affinity/selector, 1 node(s) had untolerated taint {evict: now}.");
-    ZT_ASSERT_STR_EQ (s_place (profile, cache, "second", "{containers: [{name: c, image: i}], "
-                                                      "nodeName: gpu}",
+    ZT_ASSERT_STR_EQ (s_place (profile, cache, "second",
+                               "{containers: [{name: c, image: i}], "
+                               "nodeName: gpu}",
                                message, sizeof message),
                       "gpu");
-    ZT_ASSERT (!s_place (profile, cache, "third", "{containers: [{name: c, image: i}], "
-                                              "nodeName: gpu}",
+    ZT_ASSERT (!s_place (profile, cache, "third",
+                         "{containers: [{name: c, image: i}], "
+                         "nodeName: gpu}",
                          message, sizeof message));
     ZT_ASSERT_STR_CONTAINS (message, "1 Too many pods");
-    ZT_ASSERT_STR_EQ (s_place (profile, cache, "tolerant", "{containers: [{name: c, image: i}], "
-                                                        "tolerations: [{key: evict, operator: "
-                                                        "Exists, effect: NoExecute}]}",
+    ZT_ASSERT_STR_EQ (s_place (profile, cache, "tolerant",
+                               "{containers: [{name: c, image: i}], "
+                               "tolerations: [{key: evict, operator: "
+                               "Exists, effect: NoExecute}]}",
                                message, sizeof message),
                       "plain");
     zs_profile_destroy (&profile);
@@ -392,9 +421,11 @@ test_least_versus_most (void)
     //  RequestedToCapacityRatio shaped like MostAllocated packs too
     zs_profile_t *ratio = s_profile (
         "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n"
-        "profiles:\n- plugins: {score: {disabled: [{name: NodeResourcesBalancedAllocation}]}}\n"
+        "profiles:\n- plugins: {score: {disabled: [{name: "
+        "NodeResourcesBalancedAllocation}]}}\n"
         "  pluginConfig:\n  - name: NodeResourcesFit\n"
-        "    args: {scoringStrategy: {type: RequestedToCapacityRatio, requestedToCapacityRatio: "
+        "    args: {scoringStrategy: {type: RequestedToCapacityRatio, "
+        "requestedToCapacityRatio: "
         "{shape: [{utilization: 0, score: 0}, {utilization: 100, score: 10}]}}}\n");
     ZT_ASSERT_INT_EQ (s_spread (ratio, 8), 1);
     zs_profile_destroy (&ratio);
@@ -420,8 +451,9 @@ test_round_robin_and_random (void)
     for (int i = 0; i < 5; i++) {
         char name[16];
         snprintf (name, sizeof name, "rr-%d", i);
-        ZT_ASSERT_STR_EQ (s_place (profile, cache, name, "{containers: [{name: c, image: i}]}",
-                                   message, sizeof message),
+        ZT_ASSERT_STR_EQ (s_place (profile, cache, name,
+                                   "{containers: [{name: c, image: i}]}", message,
+                                   sizeof message),
                           expected[i]);
     }
     zs_profile_destroy (&profile);
@@ -432,13 +464,14 @@ test_round_robin_and_random (void)
     for (int i = 0; i < 60; i++) {
         char name[16];
         snprintf (name, sizeof name, "rnd-%d", i);
-        const char *node = s_place (profile, cache, name, "{containers: [{name: c, image: i}]}",
-                                    message, sizeof message);
+        const char *node =
+            s_place (profile, cache, name, "{containers: [{name: c, image: i}]}", message,
+                     sizeof message);
         ZT_ASSERT (node);
         seen[node[1] - '0']++;
     }
-    ZT_ASSERT_MSG (seen[0] && seen[1] && seen[2], "random used %d/%d/%d", seen[0], seen[1],
-                   seen[2]);
+    ZT_ASSERT_MSG (seen[0] && seen[1] && seen[2], "random used %d/%d/%d", seen[0],
+                   seen[1], seen[2]);
     zs_profile_destroy (&profile);
     zs_cache_destroy (&cache);
 }
@@ -456,8 +489,10 @@ test_profile_errors (void)
          "profiles[0].plugins.filter.enabled[0].name: unknown plugin \"NoSuchPlugin\""},
         {"- plugins: {score: {enabled: [{name: NodeResourcesFit, weight: 101}]}}\n",
          "profiles[0].plugins.score.enabled[0].weight: Invalid value: 101"},
-        {"- pluginConfig: [{name: NodeResourcesFit, args: {scoringStrategy: {type: Fastest}}}]\n",
-         "profiles[0].pluginConfig[0].args.scoringStrategy.type: Unsupported value: \"Fastest\""},
+        {"- pluginConfig: [{name: NodeResourcesFit, args: {scoringStrategy: {type: "
+         "Fastest}}}]\n",
+         "profiles[0].pluginConfig[0].args.scoringStrategy.type: Unsupported value: "
+         "\"Fastest\""},
         {"- pluginConfig: [{name: NodePorts, args: {foo: 1}}]\n",
          "profiles[0].pluginConfig[0].args.foo: unknown field"},
         {"- schedulerName: a\n- schedulerName: a\n",
@@ -471,24 +506,31 @@ test_profile_errors (void)
         char *yaml = zsys_sprintf ("%s%s", head, cases[i].profiles);
         zs_profiles_t profiles;
         char error[800] = "";
-        ZT_ASSERT_MSG (zs_profiles_load (s_registry, yaml, &profiles, error, sizeof error) != 0,
-                       "accepted: %s", cases[i].profiles);
+        ZT_ASSERT_MSG (
+            zs_profiles_load (s_registry, yaml, &profiles, error, sizeof error) != 0,
+            "accepted: %s", cases[i].profiles);
         ZT_ASSERT_STR_CONTAINS (error, cases[i].error);
         zstr_free (&yaml);
     }
     //  apiVersion and unknown fields
     zs_profiles_t profiles;
     char error[800];
-    ZT_ASSERT (zs_profiles_load (s_registry, "apiVersion: v1\nkind: KubeSchedulerConfiguration\n",
+    ZT_ASSERT (zs_profiles_load (s_registry,
+                                 "apiVersion: v1\nkind: KubeSchedulerConfiguration\n",
                                  &profiles, error, sizeof error) != 0);
     ZT_ASSERT_STR_CONTAINS (error, "apiVersion: Unsupported value: \"v1\"");
-    ZT_ASSERT (zs_profiles_load (s_registry, "apiVersion: kubescheduler.config.k8s.io/v1\nprofilez: []\n",
-                                 &profiles, error, sizeof error) != 0);
+    ZT_ASSERT (
+        zs_profiles_load (s_registry,
+                          "apiVersion: kubescheduler.config.k8s.io/v1\nprofilez: []\n",
+                          &profiles, error, sizeof error) != 0);
     ZT_ASSERT_STR_CONTAINS (error, "profilez");
     //  Two profiles, one process
-    ZT_ASSERT (zs_profiles_load (s_registry, "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n"
-                                 "profiles: [{schedulerName: one}, {schedulerName: two}]\n",
-                                 &profiles, error, sizeof error) == 0);
+    ZT_ASSERT (
+        zs_profiles_load (s_registry,
+                          "apiVersion: kubescheduler.config.k8s.io/v1\nkind: "
+                          "KubeSchedulerConfiguration\n"
+                          "profiles: [{schedulerName: one}, {schedulerName: two}]\n",
+                          &profiles, error, sizeof error) == 0);
     ZT_ASSERT_INT_EQ (profiles.count, 2);
     ZT_ASSERT (zs_profiles_find (&profiles, "two"));
     ZT_ASSERT (!zs_profiles_find (&profiles, "default-scheduler"));
@@ -508,19 +550,21 @@ test_node_changes (void)
     for (int i = 0; i < 2; i++) {
         char *text = zsys_sprintf (yaml, times[i]);
         ProtobufCMessage *node = NULL;
-        ZT_ASSERT (zube_codec_decode (text, strlen (text), &zube__node__descriptor, &node, NULL) == 0);
-        ZT_ASSERT_INT_EQ (zs_cache_node_set (cache, (Zube__Node *) node), expected[i]);
+        ZT_ASSERT (zube_codec_decode (text, strlen (text), &zube__node__descriptor, &node,
+                                      NULL) == 0);
+        ZT_ASSERT_INT_EQ (zs_cache_node_set (cache, (Zube__Node *)node), expected[i]);
         protobuf_c_message_free_unpacked (node, NULL);
         zstr_free (&text);
     }
     s_add_node (cache, "metadata: {name: n, labels: {a: c}}\n"
                        "status: {allocatable: {cpu: '4', pods: '110'}}\n");
     ProtobufCMessage *node = NULL;
-    const char *cordoned = "metadata: {name: n, labels: {a: c}}\nspec: {unschedulable: true}\n"
-                           "status: {allocatable: {cpu: '4', pods: '110'}}\n";
-    ZT_ASSERT (zube_codec_decode (cordoned, strlen (cordoned), &zube__node__descriptor, &node,
-                                  NULL) == 0);
-    ZT_ASSERT_INT_EQ (zs_cache_node_set (cache, (Zube__Node *) node), 1);
+    const char *cordoned =
+        "metadata: {name: n, labels: {a: c}}\nspec: {unschedulable: true}\n"
+        "status: {allocatable: {cpu: '4', pods: '110'}}\n";
+    ZT_ASSERT (zube_codec_decode (cordoned, strlen (cordoned), &zube__node__descriptor,
+                                  &node, NULL) == 0);
+    ZT_ASSERT_INT_EQ (zs_cache_node_set (cache, (Zube__Node *)node), 1);
     protobuf_c_message_free_unpacked (node, NULL);
     ZT_ASSERT_INT_EQ (zs_cache_node_count (cache), 1);
     zs_cache_node_remove (cache, "n");
