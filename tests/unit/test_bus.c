@@ -7,8 +7,8 @@
     so every child has a fresh ZeroMQ context. */
 #define _GNU_SOURCE //  strndup, and what zube_testproc.h needs
 
-#include "../zt_cluster.h"
 #include "../zt_bus_batch.h"
+#include "../zt_cluster.h"
 
 #include "bus.pb-c.h"
 #include "zube/bus.h"
@@ -1076,7 +1076,8 @@ s_fake_recv (zsock_t *router, int timeout_ms, s_fake_message_t *message)
     message->rid_size = zframe_size (rid);
     memcpy (message->rid, zframe_data (rid), message->rid_size);
     message->bytes = zframe_size (frame);
-    message->batch = zmsg_size (msg) == 2 && zframe_size (frame) && zframe_data (frame)[0] == 0;
+    message->batch =
+        zmsg_size (msg) == 2 && zframe_size (frame) && zframe_data (frame)[0] == 0;
     if (message->batch) {
         message->count = zt_batch_parse (zframe_data (frame), zframe_size (frame),
                                          message->entries, 64);
@@ -1086,8 +1087,9 @@ s_fake_recv (zsock_t *router, int timeout_ms, s_fake_message_t *message)
         message->entries[0].header =
             zube__bus_header__unpack (NULL, zframe_size (frame), zframe_data (frame));
         zframe_t *payload = zmsg_next (msg);
-        message->entries[0].payload = strndup (
-            payload ? (char *)zframe_data (payload) : "", payload ? zframe_size (payload) : 0);
+        message->entries[0].payload =
+            strndup (payload ? (char *)zframe_data (payload) : "",
+                     payload ? zframe_size (payload) : 0);
     }
     zmsg_destroy (&msg);
     return true;
@@ -1154,8 +1156,8 @@ s_burst_start (zube_bus_t *bus, zube_bus_reply_t *reply, void *arg)
         snprintf (burst->slots[index].expected, sizeof burst->slots[index].expected,
                   "reply-%d", index);
         burst->ids[index] =
-            zube_bus_call_async (bus, "svc", "m", burst->payload, burst->payload_size, 10000,
-                                 s_async_reply, &burst->slots[index]);
+            zube_bus_call_async (bus, "svc", "m", burst->payload, burst->payload_size,
+                                 10000, s_async_reply, &burst->slots[index]);
     }
 }
 
@@ -1188,8 +1190,8 @@ test_batches_with_fake_broker (void)
     ZT_ASSERT (port > 0);
     char endpoint[64];
     snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
-    zube_bus_t *bus = zube_bus_new (
-        &(zube_bus_config_t){.endpoint = endpoint, .insecure = true, .max_msg_size = 300000});
+    zube_bus_t *bus = zube_bus_new (&(zube_bus_config_t){
+        .endpoint = endpoint, .insecure = true, .max_msg_size = 300000});
     ZT_ASSERT (bus);
     zube_bus_request_t *deferred = NULL;
     ZT_ASSERT_INT_EQ (zube_bus_serve (bus, "svc-here", s_defer_handler, &deferred), 0);
@@ -1214,7 +1216,8 @@ test_batches_with_fake_broker (void)
     char *payload = malloc (PAYLOAD);
     memset (payload, 'p', PAYLOAD);
     s_burst_t burst = {slots, ids, CALLS, payload, PAYLOAD};
-    uint64_t first = zube_bus_call_async (bus, "svc", "m", "x", 1, 10000, s_burst_start, &burst);
+    uint64_t first =
+        zube_bus_call_async (bus, "svc", "m", "x", 1, 10000, s_burst_start, &burst);
     ZT_ASSERT (first > 0);
     s_fake_message_t message;
     ZT_ASSERT (s_fake_recv (router, 5000, &message));
@@ -1322,8 +1325,8 @@ test_batches_with_fake_broker (void)
     zube_bus_destroy (&bus);
 
     //  no_batching: says nothing, and sends classic messages only
-    bus = zube_bus_new (
-        &(zube_bus_config_t){.endpoint = endpoint, .insecure = true, .no_batching = true});
+    bus = zube_bus_new (&(zube_bus_config_t){
+        .endpoint = endpoint, .insecure = true, .no_batching = true});
     ZT_ASSERT (bus);
     do //  after the first connection's DISCONNECT
         s_fake_clear (&client);
