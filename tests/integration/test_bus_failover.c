@@ -549,12 +549,39 @@ test_resent_request_still_expires (void)
     s_teardown ();
 }
 
-//  The broker dies (SIGKILL) and comes back on the same port while 1000
-//  requests are in flight. Clients and the service reconnect by themselves;
-//  each request ends with exactly one reply or one error, and the service
-//  applied each (client_id, sequence) at most once.
+enum { S_RESTART_CALLS = 1000 };
+static s_outcome_t s_restart_outcomes[S_RESTART_CALLS];
+
+//  Starts the calls of a restart case
 static void
-test_broker_restart_1000_in_flight (void)
+s_restart_calls_start (zube_bus_t *bus)
+{
+    for (int index = 0; index < S_RESTART_CALLS; index++) {
+        s_outcome_t *outcome = &s_restart_outcomes[index];
+        snprintf (outcome->expected, sizeof outcome->expected, "entry-%d", index);
+        ZT_ASSERT (zube_bus_call_async (bus, "ledger", "apply", outcome->expected,
+                                        strlen (outcome->expected), 30000, s_record,
+                                        outcome) > 0);
+    }
+}
+
+//  The reply to "stats" starts them inside the loop: they leave in batches
+static void
+s_restart_calls_start_fn (zube_bus_t *bus, zube_bus_reply_t *reply, void *arg)
+{
+    *(bool *)arg = true;
+    zube_bus_reply_destroy (&reply);
+    s_restart_calls_start (bus);
+}
+
+//  The broker dies (SIGKILL) and comes back on the same port while 1000
+//  requests are in flight, started outside the loop (one message each) or
+//  inside it (batches, which the service gets batched too). Clients and
+//  the service reconnect by themselves; each request ends with exactly one
+//  reply or one error, and the service applied each (client_id, sequence)
+//  at most once.
+static void
+s_broker_restart_case (bool batched)
 {
     s_setup ();
     ZT_ASSERT (s_start_service ("ledger") > 0);
@@ -563,16 +590,18 @@ test_broker_restart_1000_in_flight (void)
     ZT_ASSERT (text);
     free (text);
 
-    enum { CALLS = 1000 };
-    static s_outcome_t outcomes[CALLS];
-    memset (outcomes, 0, sizeof outcomes);
-    for (int index = 0; index < CALLS; index++) {
-        snprintf (outcomes[index].expected, sizeof outcomes[index].expected, "entry-%d",
-                  index);
-        ZT_ASSERT (zube_bus_call_async (bus, "ledger", "apply", outcomes[index].expected,
-                                        strlen (outcomes[index].expected), 30000,
-                                        s_record, &outcomes[index]) > 0);
-    }
+    enum { CALLS = S_RESTART_CALLS };
+    s_outcome_t *outcomes = s_restart_outcomes;
+    memset (s_restart_outcomes, 0, sizeof s_restart_outcomes);
+    if (batched) {
+        bool started = false;
+        ZT_ASSERT (zube_bus_call_async (bus, "ledger", "stats", NULL, 0, 10000,
+                                        s_restart_calls_start_fn, &started) > 0);
+        for (int64_t until = zt_now_ms () + 10000; !started && zt_now_ms () < until;)
+            zube_bus_poll (bus, 20);
+        ZT_ASSERT (started);
+    } else
+        s_restart_calls_start (bus);
     //  Kill the broker once some, but not all, have been answered.
     int64_t until = zt_now_ms () + 10000;
     while (zube_bus_in_flight (bus) > CALLS - 200 && zt_now_ms () < until)
@@ -616,6 +645,18 @@ test_broker_restart_1000_in_flight (void)
     ZT_ASSERT (applied >= ok && applied <= CALLS);
     zube_bus_destroy (&bus);
     s_teardown ();
+}
+
+static void
+test_broker_restart_1000_in_flight (void)
+{
+    s_broker_restart_case (false);
+}
+
+static void
+test_broker_restart_1000_batched (void)
+{
+    s_broker_restart_case (true);
 }
 
 //  A mutating request still being handled when the broker restarts: the
@@ -841,6 +882,8 @@ main (int argc, char *argv[])
     ZT_RUN (test_resent_request_still_expires);
     s_teardown ();
     ZT_RUN (test_broker_restart_1000_in_flight);
+    s_teardown ();
+    ZT_RUN (test_broker_restart_1000_batched);
     s_teardown ();
     ZT_RUN (test_retry_in_progress_applied_once);
     s_teardown ();
