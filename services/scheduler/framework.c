@@ -20,7 +20,8 @@
 
 struct _zs_registry_t {
     zube_plugin_host_t *host;
-    zhashx_t *loaded; //  framework name -> zube_plugin_handle_t
+    zhashx_t *loaded;   //  framework name -> zube_plugin_handle_t
+    zhashx_t *builtins; //  framework name -> const zube_sched_ops_t (no file)
 };
 
 zs_registry_t *
@@ -31,7 +32,8 @@ zs_registry_new (const char *path)
         return NULL;
     self->host = zube_plugin_host_new ();
     self->loaded = zhashx_new ();
-    if (!self->host || !self->loaded) {
+    self->builtins = zhashx_new ();
+    if (!self->host || !self->loaded || !self->builtins) {
         zs_registry_destroy (&self);
         return NULL;
     }
@@ -47,6 +49,7 @@ zs_registry_destroy (zs_registry_t **self_p)
     if (!self)
         return;
     zhashx_destroy (&self->loaded);
+    zhashx_destroy (&self->builtins);
     zube_plugin_host_destroy (&self->host);
     free (self);
     *self_p = NULL;
@@ -207,9 +210,18 @@ zs_registry_each (zs_registry_t *self, zs_registry_each_fn *fn, void *arg)
             zube_plugin_handle_path (handle), arg);
 }
 
+void
+zs_registry_add_builtin (zs_registry_t *self, const zube_sched_ops_t *ops)
+{
+    zhashx_update (self->builtins, ops->framework_name, (void *)ops);
+}
+
 const zube_sched_ops_t *
 zs_registry_get (zs_registry_t *self, const char *name, char *error, size_t error_size)
 {
+    const zube_sched_ops_t *builtin = zhashx_lookup (self->builtins, name);
+    if (builtin)
+        return builtin;
     zube_plugin_handle_t *handle = s_registry_handle (self, name, error, error_size);
     return handle ? zube_plugin_handle_ops (handle) : NULL;
 }

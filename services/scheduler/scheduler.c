@@ -33,6 +33,8 @@ struct _zs_scheduler_t {
     zs_queue_t *queue;
     zube_informer_t *nodes;
     zube_informer_t *pods;
+    //  RemotePolicy's own connection: its calls run no other callback
+    zube_bus_t *policy_bus;
     //  The configuration the profiles were built from (NULL: defaults)
     Zube__KubeSchedulerConfiguration *kube_config;
     size_t in_flight;
@@ -192,6 +194,12 @@ zs_scheduler_new (const zs_scheduler_config_t *config, char *error, size_t error
         zs_scheduler_destroy (&self);
         return NULL;
     }
+    //  Policies served on the bus, through a connection of their own
+    self->policy_bus = zube_bus_new (&config->bus);
+    if (self->policy_bus) {
+        zs_remote_set_bus (self->policy_bus);
+        zs_registry_add_builtin (self->registry, &zs_remote_policy_ops);
+    }
     if (config->config_text && !(self->kube_config = zs_config_decode (
                                      config->config_text, error, error_size))) {
         zs_scheduler_destroy (&self);
@@ -238,6 +246,8 @@ zs_scheduler_destroy (zs_scheduler_t **self_p)
     zs_cache_destroy (&self->cache);
     zs_profiles_clear (&self->profiles);
     zs_registry_destroy (&self->registry);
+    zs_remote_set_bus (NULL);
+    zube_bus_destroy (&self->policy_bus);
     if (self->kube_config)
         protobuf_c_message_free_unpacked (&self->kube_config->base, NULL);
     free (self);
@@ -963,6 +973,9 @@ zs_scheduler_run (zs_scheduler_t *self, volatile int *interrupted, char *error,
         else if (next >= 0 && next < timeout)
             timeout = (int)next;
         zube_bus_poll (self->bus, timeout);
+        //  Keep the policies' connection alive between cycles
+        if (self->policy_bus)
+            zube_bus_poll (self->policy_bus, 0);
         if (!ready)
             continue;
         if (!serving) {

@@ -93,6 +93,14 @@ zs_handle_t *zs_registry_swap (zs_registry_t *self, const char *path, const char
                                char *error, size_t error_size);
 void zs_registry_unswap (zs_registry_t *self, const char *name, zs_handle_t *old);
 void zs_registry_release (zs_registry_t *self, zs_handle_t **handle_p);
+//  A plugin compiled into the host (no file): found by its framework name
+//  before any file, created with a NULL host table.
+void zs_registry_add_builtin (zs_registry_t *self, const zube_sched_ops_t *ops);
+//  RemotePolicy (remote.c): asks "scheduler.policy/<name>" on the bus;
+//  needs the connection to call through, set before profiles are built.
+extern const zube_sched_ops_t zs_remote_policy_ops;
+typedef struct _zube_bus_t zs_bus_t;
+void zs_remote_set_bus (zs_bus_t *bus);
 //  Unloads the plugin (the caller checks no profile uses it); -1: not loaded.
 int zs_registry_unload (zs_registry_t *self, const char *name);
 typedef void (zs_registry_each_fn) (const char *name, const zube_plugin_t *descriptor,

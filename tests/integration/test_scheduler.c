@@ -7,6 +7,7 @@
     the scheduler at start with the field named. */
 #include "../zt_cluster.h"
 #include "core.pb-c.h"
+#include "scheduler.pb-c.h"
 #include "zube/certs.h"
 #include "zube/codec.h"
 #include <czmq.h>
@@ -27,7 +28,13 @@ static const char *s_profiles =
     "      disabled: [{name: NodeResourcesBalancedAllocation}]\n"
     "  pluginConfig:\n"
     "  - name: NodeResourcesFit\n"
-    "    args: {scoringStrategy: {type: MostAllocated}}\n";
+    "    args: {scoringStrategy: {type: MostAllocated}}\n"
+    "- schedulerName: remote\n"
+    "  plugins:\n"
+    "    multiPoint: {enabled: [{name: RemotePolicy, weight: 10}]}\n"
+    "  pluginConfig:\n"
+    "  - name: RemotePolicy\n"
+    "    args: {policy: odd-only, timeoutMs: 2000}\n";
 
 static void
 s_create_pod (const char *name, const char *spec)
@@ -327,6 +334,82 @@ test_second_profile_packs (void)
     protobuf_c_message_free_unpacked (&pod->base, NULL);
 }
 
+//  A policy served on the bus (here by the test's own connection): nodes
+//  whose name ends in an odd digit fit, the highest number scores best.
+static int s_policy_calls;
+
+static void
+s_policy (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
+{
+    (void)bus, (void)arg;
+    s_policy_calls++;
+    Zube__PolicyRequest *ask = (Zube__PolicyRequest *)zube_bus_request_unpack_or_reject (
+        request, &zube__policy_request__descriptor);
+    if (!ask)
+        return;
+    bool score = streq (zube_bus_request_method (request), "score");
+    size_t count = ask->n_nodes;
+    protobuf_c_boolean *feasible = calloc (count + 1, sizeof *feasible);
+    char **reasons = calloc (count + 1, sizeof *reasons);
+    int64_t *scores = calloc (count + 1, sizeof *scores);
+    for (size_t i = 0; i < count; i++) {
+        const char *name = ask->nodes[i]->name;
+        char last = name[strlen (name) - 1];
+        feasible[i] = last == '1' || last == '3';
+        reasons[i] = feasible[i] ? "" : "node(s) had an even number";
+        scores[i] = last == '3' ? 100 : 0;
+    }
+    if (score) {
+        Zube__PolicyScoreReply reply = ZUBE__POLICY_SCORE_REPLY__INIT;
+        reply.n_scores = count;
+        reply.scores = scores;
+        zube_bus_respond_msg (request, &reply.base);
+    } else {
+        Zube__PolicyFilterReply reply = ZUBE__POLICY_FILTER_REPLY__INIT;
+        reply.n_feasible = count;
+        reply.feasible = feasible;
+        reply.n_reasons = count;
+        reply.reasons = reasons;
+        zube_bus_respond_msg (request, &reply.base);
+    }
+    free (feasible);
+    free (reasons);
+    free (scores);
+    protobuf_c_message_free_unpacked (&ask->base, NULL);
+}
+
+static void
+test_remote_policy (void)
+{
+    ZT_ASSERT (
+        zube_bus_serve (s_cluster.bus, "scheduler.policy/odd-only", s_policy, NULL) == 0);
+    s_create_pod ("remote-1",
+                  "{schedulerName: remote, containers: [{name: c, image: pause}]}");
+    Zube__Pod *pod = s_wait_bound ("remote-1", 20000);
+    ZT_ASSERT_MSG (pod, "remote-1 was not bound");
+    ZT_ASSERT_STR_EQ (pod->spec->node_name, "sim-0003");
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+    ZT_ASSERT (s_policy_calls >= 2);
+    //  The policy's reasons count in the message
+    s_create_pod ("remote-2",
+                  "{schedulerName: remote, nodeSelector: {kubernetes.io/hostname: "
+                  "sim-0002}, containers: [{name: c, image: pause}]}");
+    pod = s_wait_unschedulable ("remote-2", 20000);
+    ZT_ASSERT_MSG (pod, "remote-2 did not get PodScheduled=False");
+    ZT_ASSERT_STR_CONTAINS (s_condition (pod, "PodScheduled")->message,
+                            "node(s) had an even number");
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+    //  No policy on the bus: the pod waits, the message names it
+    ZT_ASSERT (zube_bus_unserve (s_cluster.bus, "scheduler.policy/odd-only") == 0);
+    s_create_pod ("remote-3",
+                  "{schedulerName: remote, containers: [{name: c, image: pause}]}");
+    pod = s_wait_unschedulable ("remote-3", 20000);
+    ZT_ASSERT_MSG (pod, "remote-3 did not get PodScheduled=False");
+    ZT_ASSERT_STR_CONTAINS (s_condition (pod, "PodScheduled")->message,
+                            "scheduler.policy/odd-only filter");
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+}
+
 static void
 test_bad_config (void)
 {
@@ -549,6 +632,7 @@ main (void)
     ZT_RUN (test_unschedulable_message);
     ZT_RUN (test_requeue_on_node_add);
     ZT_RUN (test_second_profile_packs);
+    ZT_RUN (test_remote_policy);
     ZT_RUN (test_bad_config);
     ZT_RUN (test_clean_stop);
     ZT_RUN (test_bind_failure_requeue);
