@@ -601,6 +601,16 @@ s_stats_text (zs_scheduler_t *self, bool prometheus)
 //  swapped and unloaded (DESIGN.md section 5). Requests are handled inside
 //  zube_bus_poll, so always between two scheduling cycles.
 
+static bool
+s_pending_again (const char *key, const ProtobufCMessage *object, void *arg)
+{
+    (void)key;
+    const Zube__Pod *pod = (const Zube__Pod *)object;
+    if (!pod->spec || !pod->spec->node_name || !*pod->spec->node_name)
+        s_pod_seen (arg, pod);
+    return true;
+}
+
 //  New profiles from config (NULL: the defaults), in place of the running
 //  ones, which keep running when the new ones cannot be built.
 static int
@@ -614,6 +624,9 @@ s_apply (zs_scheduler_t *self, const Zube__KubeSchedulerConfiguration *config,
     zs_profiles_t old = self->profiles;
     self->profiles = fresh;
     zs_profiles_clear (&old);
+    //  Pending pods of a profile that is new now are ours from here on
+    if (self->pods)
+        zube_informer_each (self->pods, s_pending_again, self);
     for (size_t i = 0; i < self->profiles.count; i++) {
         char *text = zs_profile_describe (self->profiles.profiles[i]);
         zube_log_info ("msg=\"profile applied\" schedulerName=%s plugins=\"%s\"",

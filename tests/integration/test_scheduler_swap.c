@@ -178,6 +178,35 @@ test_swap_plugin_file (void)
     zt_run_free (&result);
 }
 
+//  A pod of a schedulerName no profile has waits; a configuration that
+//  adds that profile takes it
+static void
+test_new_profile_takes_pending (void)
+{
+    char yaml[512];
+    snprintf (
+        yaml, sizeof yaml,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: late, namespace: default}\n"
+        "spec: {schedulerName: late-scheduler, containers: [{name: c, image: pause}]}\n");
+    ProtobufCMessage *pod = NULL;
+    ZT_ASSERT (
+        zube_codec_decode (yaml, strlen (yaml), &zube__pod__descriptor, &pod, NULL) == 0);
+    ZT_ASSERT (zube_api_create (s_cluster.api, "pods", "default", pod, false, NULL,
+                                NULL) == ZUBE_OK);
+    protobuf_c_message_free_unpacked (pod, NULL);
+    char node[64];
+    s_wait_bound ("late", node, sizeof node, 1000);
+    ZT_ASSERT_MSG (!node[0], "late was bound to %s with no profile of its name", node);
+    char path[700];
+    snprintf (path, sizeof path, "%s/late.yaml", s_cluster.dir);
+    char *text = zsys_sprintf ("%s- schedulerName: late-scheduler\n", s_head);
+    ZT_WRITE_FILE (path, text);
+    zstr_free (&text);
+    s_apply (path);
+    s_wait_bound ("late", node, sizeof node, 20000);
+    ZT_ASSERT_MSG (node[0], "late was not bound once its profile was applied");
+}
+
 //  One process all along, and every pod bound once
 static void
 test_same_process_bound_once (void)
@@ -191,7 +220,7 @@ test_same_process_bound_once (void)
     snprintf (text, sizeof text, "%.*s", (int)reply->payload_size,
               (const char *)reply->payload);
     zube_bus_reply_destroy (&reply);
-    int pods = (S_ROUNDS + 2) * S_PODS_PER_ROUND;
+    int pods = (S_ROUNDS + 2) * S_PODS_PER_ROUND + 1;
     char expected[64];
     snprintf (expected, sizeof expected, "\"bound\": %d,", pods);
     ZT_ASSERT_STR_CONTAINS (text, expected);
@@ -281,6 +310,7 @@ main (void)
     }
     ZT_RUN (test_swap_policies);
     ZT_RUN (test_swap_plugin_file);
+    ZT_RUN (test_new_profile_takes_pending);
     ZT_RUN (test_same_process_bound_once);
     bool failed = zt_failed_count > 0;
     if (failed)
