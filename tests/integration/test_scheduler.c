@@ -34,7 +34,13 @@ static const char *s_profiles =
     "    multiPoint: {enabled: [{name: RemotePolicy, weight: 10}]}\n"
     "  pluginConfig:\n"
     "  - name: RemotePolicy\n"
-    "    args: {policy: odd-only, timeoutMs: 2000}\n";
+    "    args: {policy: odd-only, timeoutMs: 2000}\n"
+    "- schedulerName: python\n"
+    "  plugins:\n"
+    "    multiPoint: {enabled: [{name: RemotePolicy, weight: 10}]}\n"
+    "  pluginConfig:\n"
+    "  - name: RemotePolicy\n"
+    "    args: {policy: py-odd, timeoutMs: 5000}\n";
 
 static void
 s_create_pod (const char *name, const char *spec)
@@ -410,6 +416,63 @@ test_remote_policy (void)
     protobuf_c_message_free_unpacked (&pod->base, NULL);
 }
 
+//  examples/scheduler/policy.py, the Python policy (pyzmq and the schemas
+//  protoc generates), served on the bus and used by profile "python"
+static void
+test_python_policy (void)
+{
+    //  Debian's python3 has the Debian modules; another first on PATH may not
+    char python_path[1024] = "";
+    const char *found = access ("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3"
+                                                               : zt_which ("python3");
+    if (found)
+        snprintf (python_path, sizeof python_path, "%s", found);
+    const char *python = python_path[0] ? python_path : NULL;
+    zt_run_t probe = {.status = -1};
+    if (python && zt_which ("protoc"))
+        probe = zt_run_capture (
+            20000, (char *[]){(char *)python, "-c", "import zmq, google.protobuf", NULL});
+    if (probe.status != 0) {
+        zt_run_free (&probe);
+        printf ("# SKIP: python3 with zmq and google.protobuf, and protoc, are needed\n");
+        return;
+    }
+    zt_run_free (&probe);
+    const char *srcdir = getenv ("ZUBE_SRCDIR");
+    char script[700], log[700];
+    snprintf (script, sizeof script, "%s/examples/scheduler/policy.py",
+              srcdir ? srcdir : "..");
+    snprintf (log, sizeof log, "%s/policy.log", s_cluster.dir);
+    pid_t policy =
+        zt_spawn_tied ((char *[]){(char *)python, script, "--broker", s_cluster.endpoint,
+                                  "--name", "py-odd", NULL},
+                       log);
+    ZT_ASSERT (policy > 0);
+    s_create_pod ("python-1",
+                  "{schedulerName: python, containers: [{name: c, image: pause}]}");
+    Zube__Pod *pod = s_wait_bound ("python-1", 30000);
+    bool odd = pod && pod->spec->node_name &&
+               strchr ("13579", pod->spec->node_name[strlen (pod->spec->node_name) - 1]);
+    char node[64];
+    snprintf (node, sizeof node, "%s",
+              pod && pod->spec->node_name ? pod->spec->node_name : "(none)");
+    if (pod)
+        protobuf_c_message_free_unpacked (&pod->base, NULL);
+    if (!odd)
+        zt_log_tail (log, 20);
+    ZT_ASSERT_MSG (odd, "python-1 on %s, not a node the Python policy lets through",
+                   node);
+    s_create_pod ("python-2",
+                  "{schedulerName: python, nodeSelector: {kubernetes.io/hostname: "
+                  "sim-0002}, containers: [{name: c, image: pause}]}");
+    pod = s_wait_unschedulable ("python-2", 30000);
+    ZT_ASSERT_MSG (pod, "python-2 did not get PodScheduled=False");
+    ZT_ASSERT_STR_CONTAINS (s_condition (pod, "PodScheduled")->message,
+                            "node(s) are even (python policy)");
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+    zt_stop (policy, SIGTERM, 5000);
+}
+
 static void
 test_bad_config (void)
 {
@@ -633,6 +696,7 @@ main (void)
     ZT_RUN (test_requeue_on_node_add);
     ZT_RUN (test_second_profile_packs);
     ZT_RUN (test_remote_policy);
+    ZT_RUN (test_python_policy);
     ZT_RUN (test_bad_config);
     ZT_RUN (test_clean_stop);
     ZT_RUN (test_bind_failure_requeue);
