@@ -22,7 +22,10 @@ modules are generated into a temporary folder at start. Insecure buses
 only (a CurveZMQ bus needs zmq's curve keys from the certificate folder).
 """
 import argparse
+import atexit
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -37,6 +40,7 @@ SCHEMAS = os.path.join(HERE, "..", "..", "schemas")
 def load_schemas(schemas):
     """protoc --python_out for the schemas this needs; returns the modules."""
     out = tempfile.mkdtemp(prefix="zube-policy-")
+    atexit.register(shutil.rmtree, out, True)
     protos = ["bus.proto", "meta.proto", "core.proto", "scheduler.proto"]
     subprocess.run(["protoc", "--proto_path", schemas, "--python_out", out] + protos,
                    check=True)
@@ -72,6 +76,8 @@ def main():
     parser.add_argument("--schemas", default=SCHEMAS)
     parser.add_argument("--heartbeat-ms", type=int, default=1000)
     args = parser.parse_args()
+    # SIGTERM ends it as Ctrl-C does, so the generated modules are removed
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     bus_pb2, scheduler_pb2 = load_schemas(args.schemas)
     service = "scheduler.policy/" + args.name
     instance = "policy.py.%d" % os.getpid()
