@@ -430,29 +430,38 @@ s_broker_ready (s_component_t *component, const char *config_path)
     return rc;
 }
 
+//  0 when service answers method (with payload) OK, or NotFound when
+//  not_found counts as an answer; -1 otherwise.
+static int
+s_service_answers (const char *config_path, const char *service, const char *method,
+                   const void *payload, size_t size, bool not_found)
+{
+    zube_config_t *config = NULL;
+    zube_bus_t *bus = s_connect (config_path, &config);
+    if (!bus)
+        return -1;
+    zube_bus_reply_t *reply = NULL;
+    int rc = zube_bus_call (bus, service, method, payload, size, 500, &reply);
+    if (rc == 0 && reply->status != ZUBE_OK && !(not_found && reply->status == ZUBE_NOT_FOUND))
+        rc = -1;
+    zube_bus_reply_destroy (&reply);
+    zube_bus_destroy (&bus);
+    zube_config_destroy (&config);
+    return rc;
+}
+
 //  The apiserver is ready when it answers a read (any answer from the
 //  service itself, even NotFound, means it serves).
 static int
 s_apiserver_ready (s_component_t *component, const char *config_path)
 {
     (void) component;
-    zube_config_t *config = NULL;
-    zube_bus_t *bus = s_connect (config_path, &config);
-    if (!bus)
-        return -1;
     Zube__GetRequest request = ZUBE__GET_REQUEST__INIT;
     request.resource = "namespaces";
     request.name = "default";
     uint8_t packed[64];
     size_t size = zube__get_request__pack (&request, packed);
-    zube_bus_reply_t *reply = NULL;
-    int rc = zube_bus_call (bus, "api", "get", packed, size, 500, &reply);
-    if (rc == 0 && reply->status != ZUBE_OK && reply->status != ZUBE_NOT_FOUND)
-        rc = -1;
-    zube_bus_reply_destroy (&reply);
-    zube_bus_destroy (&bus);
-    zube_config_destroy (&config);
-    return rc;
+    return s_service_answers (config_path, "api", "get", packed, size, true);
 }
 
 //  The scheduler is ready when it answers `stats` (it serves once its
@@ -461,41 +470,19 @@ static int
 s_scheduler_ready (s_component_t *component, const char *config_path)
 {
     (void) component;
-    zube_config_t *config = NULL;
-    zube_bus_t *bus = s_connect (config_path, &config);
-    if (!bus)
-        return -1;
-    zube_bus_reply_t *reply = NULL;
-    int rc = zube_bus_call (bus, "scheduler", "stats", NULL, 0, 500, &reply);
-    if (rc == 0 && reply->status != ZUBE_OK)
-        rc = -1;
-    zube_bus_reply_destroy (&reply);
-    zube_bus_destroy (&bus);
-    zube_config_destroy (&config);
-    return rc;
+    return s_service_answers (config_path, "scheduler", "stats", NULL, 0, false);
 }
 
 //  A zubelet is ready when its (last) node is registered.
 static int
 s_zubelet_ready (s_component_t *component, const char *config_path)
 {
-    zube_config_t *config = NULL;
-    zube_bus_t *bus = s_connect (config_path, &config);
-    if (!bus)
-        return -1;
     Zube__GetRequest request = ZUBE__GET_REQUEST__INIT;
     request.resource = "nodes";
     request.name = component->node;
     uint8_t packed[512];
     size_t size = zube__get_request__pack (&request, packed);
-    zube_bus_reply_t *reply = NULL;
-    int rc = zube_bus_call (bus, "api", "get", packed, size, 500, &reply);
-    if (rc == 0 && reply->status != ZUBE_OK)
-        rc = -1;
-    zube_bus_reply_destroy (&reply);
-    zube_bus_destroy (&bus);
-    zube_config_destroy (&config);
-    return rc;
+    return s_service_answers (config_path, "api", "get", packed, size, false);
 }
 
 //  A zubelet process: one node (node_name), or count hollow nodes named

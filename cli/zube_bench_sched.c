@@ -110,25 +110,6 @@ s_report (s_bench_t *self)
             self->util_max, self->util_stddev);
 }
 
-static char *
-s_read_file (const char *path)
-{
-    FILE *file = fopen (path, "r");
-    if (!file)
-        return NULL;
-    char *text = NULL;
-    size_t size = 0;
-    FILE *stream = open_memstream (&text, &size);
-    char chunk[4096];
-    size_t n;
-    while (stream && (n = fread (chunk, 1, sizeof chunk, file)) > 0)
-        fwrite (chunk, 1, n, stream);
-    if (stream)
-        fclose (stream);
-    fclose (file);
-    return text;
-}
-
 //  The node and pod objects of the benchmark.
 static Zube__Node *
 s_node_object (long index)
@@ -371,7 +352,7 @@ s_process_usage (pid_t pid, double *cpu_s, double *rss_mb)
 {
     char path[64];
     snprintf (path, sizeof path, "/proc/%d/stat", (int)pid);
-    char *text = s_read_file (path);
+    char *text = zs_read_file (path);
     char *at = text ? strrchr (text, ')') : NULL;
     unsigned long long utime = 0, stime = 0;
     long rss_pages = 0;
@@ -474,7 +455,7 @@ s_end_to_end (s_bench_t *self)
     run.created_ns = calloc ((size_t)self->pods + 1, sizeof *run.created_ns);
     run.bound_ns = calloc ((size_t)self->pods + 1, sizeof *run.bound_ns);
     zube_informer_t *informer = NULL;
-    char *config_text = self->profile ? s_read_file (self->profile) : NULL;
+    char *config_text = self->profile ? zs_read_file (self->profile) : NULL;
     const char *scheduler_name = ZS_DEFAULT_SCHEDULER_NAME;
     char first_name[256] = "";
     if (config_text) {
@@ -633,7 +614,7 @@ zube_bench_sched (int argc, char **argv)
         return 1;
     }
     char *config_text = NULL;
-    if (bench.profile && !(config_text = s_read_file (bench.profile))) {
+    if (bench.profile && !(config_text = zs_read_file (bench.profile))) {
         zube_cli_error ("--profile: cannot read %s", bench.profile);
         return 1;
     }

@@ -109,6 +109,11 @@ int zubectl_call (zubectl_t *self, const char *service, const char *method,
                   const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
                   ProtobufCMessage **reply_p);
 
+//  Calls service/method of any bus service with a raw payload: the OK
+//  reply (destroy it), or NULL after printing why (cli/zubectl_plugin.c).
+zube_bus_reply_t *zubectl_service_call (zubectl_t *self, const char *service,
+                                        const char *method, const void *payload, size_t size);
+
 //  Prints `Error from server (NotFound): message` to stderr.
 void zubectl_print_server_error (zube_status_t status, const char *message);
 

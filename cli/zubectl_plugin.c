@@ -40,36 +40,42 @@ s_parse (zubectl_t *self, const zubectl_command_t *command, int argc, char **arg
     return 0;
 }
 
-//  Calls service/method with the packed request; prints the server's
-//  error. The reply (OK) or NULL.
-static zube_bus_reply_t *
-s_call (zubectl_t *self, const char *service, const char *method,
-        const ProtobufCMessage *req)
+zube_bus_reply_t *
+zubectl_service_call (zubectl_t *self, const char *service, const char *method,
+                      const void *payload, size_t size)
 {
     zube_bus_t *bus = zubectl_connect (self);
     if (!bus)
         return NULL;
+    zube_bus_reply_t *reply = NULL;
+    int rc = zube_bus_call (bus, service, method, payload, size,
+                            zubectl_timeout_ms (self), &reply);
+    if (rc == 0 && reply->status == ZUBE_OK)
+        return reply;
+    if (reply && reply->status == ZUBE_UNAVAILABLE)
+        zube_cli_error ("service \"%s\" does not answer on the bus at %s: %s", service,
+                        zubectl_endpoint (self),
+                        reply->error ? reply->error : "no answer");
+    else
+        zubectl_print_server_error (reply ? reply->status : ZUBE_UNAVAILABLE,
+                                    reply && reply->error ? reply->error : "no answer");
+    zube_bus_reply_destroy (&reply);
+    return NULL;
+}
+
+//  The same with a message (NULL: no payload).
+static zube_bus_reply_t *
+s_call (zubectl_t *self, const char *service, const char *method,
+        const ProtobufCMessage *req)
+{
     size_t size = req ? protobuf_c_message_get_packed_size (req) : 0;
     uint8_t *data = malloc (size ? size : 1);
     if (!data)
         return NULL;
     if (req)
         protobuf_c_message_pack (req, data);
-    zube_bus_reply_t *reply = NULL;
-    int rc = zube_bus_call (bus, service, method, data, size, zubectl_timeout_ms (self),
-                            &reply);
+    zube_bus_reply_t *reply = zubectl_service_call (self, service, method, data, size);
     free (data);
-    if (rc != 0 || reply->status != ZUBE_OK) {
-        if (reply && reply->status == ZUBE_UNAVAILABLE)
-            zube_cli_error ("service \"%s\" does not answer on the bus at %s", service,
-                            zubectl_endpoint (self));
-        else
-            zubectl_print_server_error (reply ? reply->status : ZUBE_UNAVAILABLE,
-                                        reply && reply->error ? reply->error
-                                                              : "no answer");
-        zube_bus_reply_destroy (&reply);
-        return NULL;
-    }
     return reply;
 }
 

@@ -22,23 +22,9 @@ s_scheduler_call (zubectl_t *self, const zubectl_command_t *command, int argc,
                         self->command_path);
         return 1;
     }
-    zube_bus_t *bus = zubectl_connect (self);
-    if (!bus)
+    zube_bus_reply_t *reply = zubectl_service_call (self, "scheduler", method, NULL, 0);
+    if (!reply)
         return 1;
-    zube_bus_reply_t *reply = NULL;
-    int rc = zube_bus_call (bus, "scheduler", method, NULL, 0, zubectl_timeout_ms (self),
-                            &reply);
-    if (rc != 0 || reply->status != ZUBE_OK) {
-        if (reply && reply->status == ZUBE_UNAVAILABLE)
-            zube_cli_error ("no zube-scheduler answers on the bus at %s",
-                            zubectl_endpoint (self));
-        else
-            zubectl_print_server_error (reply ? reply->status : ZUBE_UNAVAILABLE,
-                                        reply && reply->error ? reply->error
-                                                              : "no answer");
-        zube_bus_reply_destroy (&reply);
-        return 1;
-    }
     fwrite (reply->payload, 1, reply->payload_size, stdout);
     if (!reply->payload_size || reply->payload[reply->payload_size - 1] != '\n')
         putchar ('\n');
@@ -106,26 +92,18 @@ s_config_apply (zubectl_t *self, const zubectl_command_t *command, int argc, cha
                         zube_codec_error_format (&codec_error, line, sizeof line));
         return 1;
     }
-    zube_bus_t *bus = zubectl_connect (self);
     size_t packed_size = protobuf_c_message_get_packed_size (config);
     uint8_t *data = malloc (packed_size ? packed_size : 1);
     zube_bus_reply_t *reply = NULL;
-    if (bus && data) {
+    if (data) {
         protobuf_c_message_pack (config, data);
-        rc = zube_bus_call (bus, "scheduler", "config.apply", data, packed_size,
-                            zubectl_timeout_ms (self), &reply);
-    } else
-        rc = -1;
+        reply =
+            zubectl_service_call (self, "scheduler", "config.apply", data, packed_size);
+    }
     free (data);
     protobuf_c_message_free_unpacked (config, NULL);
-    if (rc != 0 || !reply || reply->status != ZUBE_OK) {
-        if (bus)
-            zubectl_print_server_error (reply ? reply->status : ZUBE_UNAVAILABLE,
-                                        reply && reply->error ? reply->error
-                                                              : "no answer");
-        zube_bus_reply_destroy (&reply);
+    if (!reply)
         return 1;
-    }
     zube_bus_reply_destroy (&reply);
     printf ("scheduler configuration %s applied\n", file);
     return 0;
@@ -143,9 +121,6 @@ s_explain (zubectl_t *self, const zubectl_command_t *command, int argc, char **a
         return 1;
     }
     const char *name = strncmp (args[0], "pod/", 4) == 0 ? args[0] + 4 : args[0];
-    zube_bus_t *bus = zubectl_connect (self);
-    if (!bus)
-        return 1;
     Zube__GetRequest request = ZUBE__GET_REQUEST__INIT;
     request.resource = "pods";
     request.namespace_ = (char *)zubectl_namespace (self);
@@ -155,16 +130,11 @@ s_explain (zubectl_t *self, const zubectl_command_t *command, int argc, char **a
     if (!data)
         return 1;
     zube__get_request__pack (&request, data);
-    zube_bus_reply_t *reply = NULL;
-    int rc = zube_bus_call (bus, "scheduler", "explain", data, size,
-                            zubectl_timeout_ms (self), &reply);
+    zube_bus_reply_t *reply =
+        zubectl_service_call (self, "scheduler", "explain", data, size);
     free (data);
-    if (rc != 0 || reply->status != ZUBE_OK) {
-        zubectl_print_server_error (reply ? reply->status : ZUBE_UNAVAILABLE,
-                                    reply && reply->error ? reply->error : "no answer");
-        zube_bus_reply_destroy (&reply);
+    if (!reply)
         return 1;
-    }
     fwrite (reply->payload, 1, reply->payload_size, stdout);
     zube_bus_reply_destroy (&reply);
     return 0;

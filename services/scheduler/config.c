@@ -12,6 +12,25 @@
 
 #define S_API_VERSION "kubescheduler.config.k8s.io/v1"
 
+char *
+zs_read_file (const char *path)
+{
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return NULL;
+    char *text = NULL;
+    size_t size = 0;
+    FILE *stream = open_memstream (&text, &size);
+    char chunk[4096];
+    size_t n;
+    while (stream && (n = fread (chunk, 1, sizeof chunk, file)) > 0)
+        fwrite (chunk, 1, n, stream);
+    if (stream)
+        fclose (stream);
+    fclose (file);
+    return text;
+}
+
 static int
 s_flat_add (zs_flat_t *flat, const char *key, const char *value)
 {

@@ -867,11 +867,11 @@ s_filter_nodes (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod,
     return feasible;
 }
 
-//  Scores the feasible nodes; answers the index of the best.
-static size_t
-s_score_nodes (zs_profile_t *self, zube_sched_cycle_t *cycle, zs_pod_t *pod, size_t count)
+//  Every pre-score plugin over the feasible nodes, marking those that skip.
+static void
+s_pre_score_all (zs_profile_t *self, zube_sched_cycle_t *cycle, zs_pod_t *pod,
+                 size_t count)
 {
-    memset (self->totals, 0, count * sizeof *self->totals);
     for (size_t i = 0; i < self->point_count[S_PRE_SCORE]; i++) {
         s_instance_t *instance = self->points[S_PRE_SCORE][i];
         cycle->host = instance->host;
@@ -879,6 +879,14 @@ s_score_nodes (zs_profile_t *self, zube_sched_cycle_t *cycle, zs_pod_t *pod, siz
                                       count, &instance->cycle_data) == ZUBE_SCHED_SKIP)
             instance->skip_score = true;
     }
+}
+
+//  Scores the feasible nodes; answers the index of the best.
+static size_t
+s_score_nodes (zs_profile_t *self, zube_sched_cycle_t *cycle, zs_pod_t *pod, size_t count)
+{
+    memset (self->totals, 0, count * sizeof *self->totals);
+    s_pre_score_all (self, cycle, pod, count);
     for (size_t p = 0; p < self->point_count[S_SCORE]; p++) {
         s_instance_t *instance = self->points[S_SCORE][p];
         if (instance->skip_score)
@@ -972,6 +980,27 @@ s_bind_points (zs_profile_t *self, zs_pod_t *pod, const zube_sched_node_t *node,
     return 0;
 }
 
+//  Every pre-filter plugin, in order, marking those that skip; answers the
+//  first that refuses the pod (reason says why), or NULL.
+static s_instance_t *
+s_pre_filter_all (zs_profile_t *self, zube_sched_cycle_t *cycle, zs_pod_t *pod,
+                  char *reason, size_t reason_size)
+{
+    for (size_t i = 0; i < self->point_count[S_PRE_FILTER]; i++) {
+        s_instance_t *instance = self->points[S_PRE_FILTER][i];
+        reason[0] = 0;
+        cycle->host = instance->host;
+        zube_sched_code_t code =
+            instance->ops->pre_filter (instance->self, cycle, &pod->view,
+                                       &instance->cycle_data, reason, reason_size);
+        if (code == ZUBE_SCHED_SKIP)
+            instance->skip_filter = true;
+        else if (code != ZUBE_SCHED_SUCCESS)
+            return instance;
+    }
+    return NULL;
+}
+
 int
 zs_profile_schedule (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod,
                      zs_result_t *result)
@@ -992,22 +1021,13 @@ zs_profile_schedule (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod,
     int rc = 1;
     self->timings.cycles++;
     int64_t mark = s_now_ns (), now;
-    for (size_t i = 0; i < self->point_count[S_PRE_FILTER]; i++) {
-        s_instance_t *instance = self->points[S_PRE_FILTER][i];
-        reason[0] = 0;
-        cycle.host = instance->host;
-        zube_sched_code_t code =
-            instance->ops->pre_filter (instance->self, &cycle, &pod->view,
-                                       &instance->cycle_data, reason, sizeof reason);
-        if (code == ZUBE_SCHED_SKIP)
-            instance->skip_filter = true;
-        else if (code != ZUBE_SCHED_SUCCESS) {
-            //  Every node fails for this reason
-            snprintf (diagnosis->error, sizeof diagnosis->error, "%s",
-                      reason[0] ? reason : instance->name);
-            diagnosis->events |= instance->ops->events ? instance->ops->events : ~0u;
-            goto done;
-        }
+    s_instance_t *refusing = s_pre_filter_all (self, &cycle, pod, reason, sizeof reason);
+    if (refusing) {
+        //  Every node fails for this reason
+        snprintf (diagnosis->error, sizeof diagnosis->error, "%.250s",
+                  reason[0] ? reason : refusing->name);
+        diagnosis->events |= refusing->ops->events ? refusing->ops->events : ~0u;
+        goto done;
     }
     now = s_now_ns ();
     self->timings.ns[ZS_TIME_PRE_FILTER] += (uint64_t)(now - mark);
@@ -1143,22 +1163,11 @@ zs_profile_explain (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod, size_t
     fprintf (out, "Pod %s, profile %s, %zu nodes\n", pod->key, self->name, all);
     fprintf (out, "Filters (every node; a node counts once per plugin):\n");
     char reason[512];
-    bool refused = false;
-    for (size_t i = 0; i < self->point_count[S_PRE_FILTER]; i++) {
-        s_instance_t *instance = self->points[S_PRE_FILTER][i];
-        reason[0] = 0;
-        cycle.host = instance->host;
-        zube_sched_code_t code =
-            instance->ops->pre_filter (instance->self, &cycle, &pod->view,
-                                       &instance->cycle_data, reason, sizeof reason);
-        if (code == ZUBE_SCHED_SKIP)
-            instance->skip_filter = true;
-        else if (code != ZUBE_SCHED_SUCCESS) {
-            fprintf (out, "  %-32s preFilter refused the pod: %s\n", instance->name,
-                     reason[0] ? reason : "(no reason given)");
-            refused = true;
-        }
-    }
+    s_instance_t *refusing = s_pre_filter_all (self, &cycle, pod, reason, sizeof reason);
+    bool refused = refusing != NULL;
+    if (refusing)
+        fprintf (out, "  %-32s preFilter refused the pod: %s\n", refusing->name,
+                 reason[0] ? reason : "(no reason given)");
     size_t count = 0;
     if (!refused) {
         for (size_t i = 0; i < self->point_count[S_FILTER]; i++) {
@@ -1176,14 +1185,7 @@ zs_profile_explain (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod, size_t
     if (count) {
         //  Each score plugin's normalized scores, kept apart
         size_t plugins = self->point_count[S_SCORE];
-        for (size_t i = 0; i < self->point_count[S_PRE_SCORE]; i++) {
-            s_instance_t *instance = self->points[S_PRE_SCORE][i];
-            cycle.host = instance->host;
-            if (instance->ops->pre_score (instance->self, &cycle, &pod->view,
-                                          self->feasible, count,
-                                          &instance->cycle_data) == ZUBE_SCHED_SKIP)
-                instance->skip_score = true;
-        }
+        s_pre_score_all (self, &cycle, pod, count);
         for (size_t p = 0; p < plugins; p++) {
             s_instance_t *instance = self->points[S_SCORE][p];
             int64_t *column = scores + p * (all + 1);

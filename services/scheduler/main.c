@@ -136,24 +136,9 @@ main (int argc, char *argv[])
         zube_log_set_level ((zube_log_level_t)zube_log_level_parse (options.log_level));
 
     char *config_text = NULL;
-    if (options.config) {
-        FILE *file = fopen (options.config, "r");
-        size_t size = 0;
-        if (file) {
-            FILE *stream = open_memstream (&config_text, &size);
-            char chunk[4096];
-            size_t n;
-            while (stream && (n = fread (chunk, 1, sizeof chunk, file)) > 0)
-                fwrite (chunk, 1, n, stream);
-            if (stream)
-                fclose (stream);
-            fclose (file);
-        }
-        if (!config_text) {
-            fprintf (stderr, "zube-scheduler: --config: cannot read %s\n",
-                     options.config);
-            return S_EXIT_USAGE;
-        }
+    if (options.config && !(config_text = zs_read_file (options.config))) {
+        fprintf (stderr, "zube-scheduler: --config: cannot read %s\n", options.config);
+        return S_EXIT_USAGE;
     }
     char error[2048];
     if (options.check) {

@@ -215,6 +215,8 @@ int zs_profiles_load (zs_registry_t *registry, const char *text, zs_profiles_t *
 int zs_profiles_build (zs_registry_t *registry,
                        const Zube__KubeSchedulerConfiguration *config,
                        zs_profiles_t *profiles, char *error, size_t error_size);
+//  The whole file (malloc'd, NUL-terminated), or NULL when unreadable.
+char *zs_read_file (const char *path);
 //  Decodes and checks apiVersion and kind; NULL with error.
 Zube__KubeSchedulerConfiguration *zs_config_decode (const char *text, char *error,
                                                     size_t error_size);
