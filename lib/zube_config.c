@@ -636,3 +636,37 @@ zube_config_source (zube_config_t *self)
 {
     return self->source;
 }
+
+zube_config_t *
+zube_config_for_service (const char *path, const char *file_flag, const char *bus,
+                         bool insecure, const char *certs, const char *name, char *error,
+                         size_t error_size)
+{
+    zube_config_t *self = NULL;
+    if (path) {
+        char reason[1024];
+        self = zube_config_load (path, reason, sizeof reason);
+        if (!self) {
+            snprintf (error, error_size, "%s: %s", file_flag, reason);
+            return NULL;
+        }
+    } else if (!(self = zube_config_new ())) {
+        snprintf (error, error_size, "out of memory");
+        return NULL;
+    }
+    if (bus)
+        zube_config_set_broker (self, bus);
+    if (insecure) {
+        zube_config_set_insecure (self, true);
+        zube_config_set_certs_dir (self, NULL);
+        zube_config_set_name (self, NULL);
+    }
+    if (certs) {
+        zube_config_set_insecure (self, false);
+        zube_config_set_certs_dir (self, certs);
+        zube_config_set_name (self, name);
+    }
+    if (zube_config_check (self, error, error_size) != 0)
+        zube_config_destroy (&self);
+    return self;
+}

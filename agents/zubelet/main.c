@@ -344,31 +344,11 @@ main (int argc, char *argv[])
     }
 
     //  Where the broker is and who we are: the config file, then flags
-    zube_config_t *config = NULL;
-    if (options.config) {
-        config = zube_config_load (options.config, error, sizeof error);
-        if (!config) {
-            fprintf (stderr, "zubelet: --config: %s\n", error);
-            zl_shapes_destroy (&shapes);
-            return S_EXIT_USAGE;
-        }
-    } else
-        config = zube_config_new ();
-    if (options.bus)
-        zube_config_set_broker (config, options.bus);
-    if (options.insecure) {
-        zube_config_set_insecure (config, true);
-        zube_config_set_certs_dir (config, NULL);
-        zube_config_set_name (config, NULL);
-    }
-    if (options.certs) {
-        zube_config_set_insecure (config, false);
-        zube_config_set_certs_dir (config, options.certs);
-        zube_config_set_name (config, options.name);
-    }
-    if (zube_config_check (config, error, sizeof error) != 0) {
+    zube_config_t *config =
+        zube_config_for_service (options.config, "--config", options.bus, options.insecure,
+                                 options.certs, options.name, error, sizeof error);
+    if (!config) {
         fprintf (stderr, "zubelet: %s\n", error);
-        zube_config_destroy (&config);
         zl_shapes_destroy (&shapes);
         return S_EXIT_USAGE;
     }

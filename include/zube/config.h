@@ -90,6 +90,17 @@ char *zube_config_to_yaml (zube_config_t *self);
 //  and --name, or --insecure).
 int zube_config_check (zube_config_t *self, char *error, size_t error_size);
 
+//  What every zube service's main does with its connection flags: the
+//  config file (path NULL: the defaults), then --bus ENDPOINT, --insecure
+//  (which drops certificates and name) and --certs DIR with --name NAME
+//  over it, each only when given, then zube_config_check. Returns the
+//  config, or NULL with error naming the problem ("--config: ..." after
+//  the flag that named the file, file_flag).
+zube_config_t *zube_config_for_service (const char *path, const char *file_flag,
+                                        const char *bus, bool insecure,
+                                        const char *certs, const char *name,
+                                        char *error, size_t error_size);
+
 //  Fills a bus config. Its strings point into self: keep self alive while
 //  bus_config is used (zube_bus_new copies what it keeps).
 void zube_config_bus_config (zube_config_t *self, zube_bus_config_t *bus_config);

@@ -163,31 +163,11 @@ main (int argc, char *argv[])
         return rc == 0 ? 0 : S_EXIT_USAGE;
     }
 
-    zube_config_t *client = NULL;
-    if (options.kubeconfig) {
-        client = zube_config_load (options.kubeconfig, error, sizeof error);
-        if (!client) {
-            fprintf (stderr, "zube-scheduler: --kubeconfig: %s\n", error);
-            free (config_text);
-            return S_EXIT_USAGE;
-        }
-    } else
-        client = zube_config_new ();
-    if (options.bus)
-        zube_config_set_broker (client, options.bus);
-    if (options.insecure) {
-        zube_config_set_insecure (client, true);
-        zube_config_set_certs_dir (client, NULL);
-        zube_config_set_name (client, NULL);
-    }
-    if (options.certs) {
-        zube_config_set_insecure (client, false);
-        zube_config_set_certs_dir (client, options.certs);
-        zube_config_set_name (client, options.name ? options.name : "scheduler");
-    }
-    if (zube_config_check (client, error, sizeof error) != 0) {
+    zube_config_t *client = zube_config_for_service (
+        options.kubeconfig, "--kubeconfig", options.bus, options.insecure, options.certs,
+        options.name ? options.name : "scheduler", error, sizeof error);
+    if (!client) {
         fprintf (stderr, "zube-scheduler: %s\n", error);
-        zube_config_destroy (&client);
         free (config_text);
         return S_EXIT_USAGE;
     }
