@@ -244,6 +244,7 @@ const zs_default_plugin_t zs_default_plugins[] = {{"PrioritySort", 0},
                                                   {"NodePorts", 0},
                                                   {"NodeResourcesFit", 1},
                                                   {"NodeResourcesBalancedAllocation", 1},
+                                                  {"ImageLocality", 1},
                                                   {NULL, 0}};
 
 typedef struct {
