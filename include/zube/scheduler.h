@@ -205,6 +205,16 @@ typedef struct {
     uint64_t generation;
     //  const Zube__Node * (core.pb-c.h), the whole object.
     const void *node;
+    //  Appended (check ZUBE_SCHED_HAS (node, assigned)): the pods on the
+    //  node (assumed ones included), as pod views with namespace, labels
+    //  and the whole object, for plugins that look at the pods around
+    //  (InterPodAffinity, PodTopologySpread). In no particular order.
+    size_t assigned_count;
+    const zube_sched_pod_t *const *assigned;
+    //  The first assigned_with_affinity of assigned are the pods with a
+    //  podAffinity or podAntiAffinity, so a plugin that only needs those
+    //  (the pod itself has no terms) reads no others.
+    size_t assigned_with_affinity;
 } zube_sched_node_t;
 
 //  What a scheduling cycle knows besides the pod: every node of the

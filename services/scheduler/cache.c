@@ -305,6 +305,8 @@ typedef struct {
     zube_sched_scalar_t *scalars; //  names owned
     size_t port_count;
     zube_sched_port_t *ports; //  host_ip owned
+    zs_pod_t *pod;            //  own copy, for node.assigned
+    bool affinity;            //  it has podAffinity or podAntiAffinity
 } s_held_t;
 
 struct _zs_node_t {
@@ -317,6 +319,8 @@ struct _zs_node_t {
     zube_sched_scalar_t *requested_scalars; //  names owned
     zube_sched_port_t *ports;               //  host_ip borrowed from s_held_t
     size_t port_capacity;
+    const zube_sched_pod_t **assigned; //  views of held pods
+    size_t assigned_capacity;
     size_t pods;
     //  A hash of what filters and scores read of the object itself
     uint64_t signature;
@@ -344,6 +348,7 @@ s_held_destroy (void **item_p)
     for (size_t i = 0; i < held->port_count; i++)
         free ((char *)held->ports[i].host_ip);
     free (held->ports);
+    zs_pod_destroy (&held->pod);
     free (held);
     *item_p = NULL;
 }
@@ -373,6 +378,7 @@ s_node_destroy (void **item_p)
         free ((char *)self->requested_scalars[i].name);
     free (self->requested_scalars);
     free (self->ports);
+    free (self->assigned);
     free (self->name);
     free (self);
     *item_p = NULL;
@@ -664,6 +670,50 @@ s_node_account (zs_node_t *node, const s_held_t *held, int sign)
     view->generation++;
 }
 
+//  Lists held's pod view in node.assigned (skipped when out of memory:
+//  the pod still counts in the totals), pods with affinity first.
+static void
+s_node_assign (zs_node_t *node, s_held_t *held)
+{
+    zube_sched_node_t *view = &node->view;
+    if (!held->pod)
+        return;
+    if (view->assigned_count == node->assigned_capacity) {
+        size_t capacity = node->assigned_capacity ? node->assigned_capacity * 2 : 8;
+        const zube_sched_pod_t **grown =
+            realloc (node->assigned, capacity * sizeof *grown);
+        if (!grown)
+            return;
+        node->assigned = grown;
+        node->assigned_capacity = capacity;
+    }
+    size_t i = view->assigned_count++;
+    if (held->affinity) {
+        size_t first = view->assigned_with_affinity++;
+        node->assigned[i] = node->assigned[first];
+        i = first;
+    }
+    node->assigned[i] = &held->pod->view;
+    view->assigned = node->assigned;
+}
+
+static void
+s_node_unassign (zs_node_t *node, s_held_t *held)
+{
+    zube_sched_node_t *view = &node->view;
+    for (size_t i = 0; held->pod && i < view->assigned_count; i++)
+        if (node->assigned[i] == &held->pod->view) {
+            size_t last = --view->assigned_count;
+            if (i < view->assigned_with_affinity) {
+                size_t end = --view->assigned_with_affinity;
+                node->assigned[i] = node->assigned[end];
+                i = end;
+            }
+            node->assigned[i] = node->assigned[last];
+            return;
+        }
+}
+
 int
 zs_cache_pod_add (zs_cache_t *self, const zs_pod_t *pod, const char *node_name,
                   bool assumed)
@@ -677,6 +727,10 @@ zs_cache_pod_add (zs_cache_t *self, const zs_pod_t *pod, const char *node_name,
     }
     const zube_sched_pod_t *view = &pod->view;
     held->assumed = assumed;
+    held->pod = zs_pod_new (pod->object);
+    const Zube__PodSpec *spec = pod->object ? pod->object->spec : NULL;
+    held->affinity = spec && spec->affinity &&
+                     (spec->affinity->pod_affinity || spec->affinity->pod_anti_affinity);
     held->milli_cpu = view->requests.milli_cpu;
     held->memory = view->requests.memory;
     held->ephemeral_storage = view->requests.ephemeral_storage;
@@ -701,6 +755,7 @@ zs_cache_pod_add (zs_cache_t *self, const zs_pod_t *pod, const char *node_name,
     }
     zhashx_insert (self->pods, pod->key, held);
     s_node_account (node, held, 1);
+    s_node_assign (node, held);
     return 0;
 }
 
@@ -712,6 +767,7 @@ zs_cache_pod_remove (zs_cache_t *self, const char *key)
         return false;
     zs_node_t *node = zhashx_lookup (self->nodes, held->node);
     if (node) {
+        s_node_unassign (node, held);
         s_node_account (node, held, -1);
         s_node_maybe_drop (self, node);
     }

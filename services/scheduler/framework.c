@@ -243,6 +243,8 @@ const zs_default_plugin_t zs_default_plugins[] = {{"PrioritySort", 0},
                                                   {"NodeAffinity", 2},
                                                   {"NodePorts", 0},
                                                   {"NodeResourcesFit", 1},
+                                                  {"PodTopologySpread", 2},
+                                                  {"InterPodAffinity", 2},
                                                   {"NodeResourcesBalancedAllocation", 1},
                                                   {"ImageLocality", 1},
                                                   {NULL, 0}};

@@ -1,0 +1,373 @@
+/*  test_sched_affinity - InterPodAffinity and PodTopologySpread in the
+    default profile on an in-memory node cache (no bus): required
+    anti-affinity across zones and its unschedulable message, the
+    symmetric check of placed pods' anti-affinity, required affinity
+    co-locating, preferred affinity moving the choice, topology spread
+    with DoNotSchedule (skew refuses a node that has room, nodes without
+    the key are out) and ScheduleAnyway (scores only). The plugins are the
+    shared objects just built ($ZUBE_BUILDDIR/plugins). */
+#include "zs_sched.h"
+#include "zube/codec.h"
+#include "zube_test.h"
+#include <czmq.h>
+
+static zs_registry_t *s_registry;
+static zs_profile_t *s_default;
+
+//  A node NAME with CPU cores and 8Gi, labels given as YAML flow.
+static void
+s_add (zs_cache_t *cache, const char *name, const char *cpu, const char *labels)
+{
+    char *yaml =
+        zsys_sprintf ("metadata: {name: %s, labels: %s}\n"
+                      "status: {allocatable: {cpu: '%s', memory: 8Gi, pods: '110'}}\n",
+                      name, labels, cpu);
+    ProtobufCMessage *node = NULL;
+    zube_codec_error_t error;
+    ZT_ASSERT_MSG (zube_codec_decode (yaml, strlen (yaml), &zube__node__descriptor, &node,
+                                      &error) == 0,
+                   "node %s: %s", name, error.message);
+    ZT_ASSERT (zs_cache_node_set (cache, (Zube__Node *)node) >= 0);
+    protobuf_c_message_free_unpacked (node, NULL);
+    zstr_free (&yaml);
+}
+
+//  Schedules pod NAME (namespace ns, labels and spec extras as YAML flow
+//  fragments) asking for cpu; the node's name (static) or NULL with
+//  kube-scheduler's message in message.
+static const char *
+s_run (zs_cache_t *cache, const char *ns, const char *name, const char *labels,
+       const char *cpu, const char *extra, char *message, size_t size)
+{
+    static char node[256];
+    char *yaml =
+        zsys_sprintf ("metadata: {name: %s, namespace: %s, uid: uid-%s, labels: %s, "
+                      "creationTimestamp: '2026-01-01T00:00:00Z'}\n"
+                      "spec: {containers: [{name: c, image: i, resources: {requests: "
+                      "{cpu: '%s', memory: 64Mi}}}]%s%s}\n",
+                      name, ns, name, labels, cpu, *extra ? ", " : "", extra);
+    ProtobufCMessage *object = NULL;
+    zube_codec_error_t error;
+    ZT_ASSERT_MSG (zube_codec_decode (yaml, strlen (yaml), &zube__pod__descriptor,
+                                      &object, &error) == 0,
+                   "pod %s: %s (%s)", name, error.message, error.field);
+    zstr_free (&yaml);
+    zs_pod_t *pod = zs_pod_new ((Zube__Pod *)object);
+    protobuf_c_message_free_unpacked (object, NULL);
+    ZT_ASSERT (pod);
+    zs_result_t result;
+    int rc = zs_profile_schedule (s_default, cache, pod, &result);
+    zs_pod_destroy (&pod);
+    ZT_ASSERT_MSG (rc >= 0, "%s: %s", name, result.diagnosis.error);
+    if (rc == 1) {
+        zs_diagnosis_message (&result.diagnosis, message, size);
+        return NULL;
+    }
+    snprintf (node, sizeof node, "%s", result.node->name);
+    return node;
+}
+
+#define S_PLACE(cache, name, labels, cpu, extra)                                         \
+    s_run (cache, "default", name, labels, cpu, extra, message, sizeof message)
+
+static const char *
+s_zone_of (zs_cache_t *cache, const char *node)
+{
+    ZT_ASSERT_MSG (node, "not placed: %s", "");
+    const zube_sched_node_t *view = zs_cache_node (cache, node);
+    ZT_ASSERT (view);
+    return view->zone;
+}
+
+#define S_WEB_ANTI                                                                       \
+    "affinity: {podAntiAffinity: {requiredDuringSchedulingIgnoredDuringExecution: "      \
+    "[{labelSelector: {matchLabels: {app: web}}, "                                       \
+    "topologyKey: topology.kubernetes.io/zone}]}}"
+
+static void
+test_anti_affinity (void)
+{
+    zs_cache_t *cache = zs_cache_new ();
+    s_add (cache, "a1", "4", "{topology.kubernetes.io/zone: z1}");
+    s_add (cache, "a2", "4", "{topology.kubernetes.io/zone: z1}");
+    s_add (cache, "b1", "4", "{topology.kubernetes.io/zone: z2}");
+    s_add (cache, "c1", "4", "{topology.kubernetes.io/zone: z3}");
+    char message[512] = "";
+    //  Each web pod lands in a zone no web pod has
+    char seen[3][8] = {"", "", ""};
+    for (int i = 0; i < 3; i++) {
+        char name[16];
+        snprintf (name, sizeof name, "web-%d", i);
+        const char *zone =
+            s_zone_of (cache, S_PLACE (cache, name, "{app: web}", "100m", S_WEB_ANTI));
+        for (int j = 0; j < i; j++)
+            ZT_ASSERT_MSG (strcmp (seen[j], zone) != 0, "%s twice in %s", name, zone);
+        snprintf (seen[i], sizeof seen[i], "%s", zone);
+    }
+    //  Every zone has one: the fourth is refused everywhere, with the reason
+    ZT_ASSERT (!S_PLACE (cache, "web-3", "{app: web}", "100m", S_WEB_ANTI));
+    ZT_ASSERT_STR_EQ (
+        message,
+        "0/4 nodes are available: 4 node(s) didn't match pod anti-affinity rules.");
+    //  A web pod of another namespace is not counted
+    ZT_ASSERT (s_run (cache, "other", "web-x", "{app: web}", "100m", S_WEB_ANTI, message,
+                      sizeof message));
+    //  A pod without the term is refused by the placed pods' own terms (symmetry)
+    ZT_ASSERT (!S_PLACE (cache, "plain-web", "{app: web}", "100m", ""));
+    ZT_ASSERT_STR_EQ (message,
+                      "0/4 nodes are available: 4 node(s) didn't satisfy existing "
+                      "pods anti-affinity rules.");
+    //  while a pod of another app fits
+    ZT_ASSERT (S_PLACE (cache, "api", "{app: api}", "100m", ""));
+    //  Gone from a zone, the zone is free again
+    ZT_ASSERT (zs_cache_pod_remove (cache, "default/web-1"));
+    ZT_ASSERT_STR_EQ (
+        s_zone_of (cache, S_PLACE (cache, "web-4", "{app: web}", "100m", S_WEB_ANTI)),
+        seen[1]);
+    zs_cache_destroy (&cache);
+}
+
+static void
+test_existing_anti_affinity_by_host (void)
+{
+    zs_cache_t *cache = zs_cache_new ();
+    s_add (cache, "n1", "4", "{kubernetes.io/hostname: n1}");
+    char message[512] = "";
+    const char *loner =
+        "affinity: {podAntiAffinity: "
+        "{requiredDuringSchedulingIgnoredDuringExecution: "
+        "[{labelSelector: {matchExpressions: [{key: app, operator: In, "
+        "values: [noisy, loud]}]}, topologyKey: kubernetes.io/hostname}]}}";
+    ZT_ASSERT_STR_EQ (S_PLACE (cache, "loner", "{app: quiet}", "100m", loner), "n1");
+    ZT_ASSERT (!S_PLACE (cache, "noisy", "{app: loud}", "100m", ""));
+    ZT_ASSERT_STR_EQ (message,
+                      "0/1 nodes are available: 1 node(s) didn't satisfy existing "
+                      "pods anti-affinity rules.");
+    s_add (cache, "n2", "4", "{kubernetes.io/hostname: n2}");
+    ZT_ASSERT_STR_EQ (S_PLACE (cache, "noisy-2", "{app: noisy}", "100m", ""), "n2");
+    zs_cache_destroy (&cache);
+}
+
+#define S_WITH_DB(kind)                                                                  \
+    "affinity: {podAffinity: {" kind ": "                                                \
+    "[{labelSelector: {matchLabels: {app: db}}, topologyKey: "                           \
+    "topology.kubernetes.io/zone}]}}"
+
+static void
+test_affinity_required (void)
+{
+    zs_cache_t *cache = zs_cache_new ();
+    s_add (cache, "a", "8", "{topology.kubernetes.io/zone: z1}");
+    s_add (cache, "b1", "2", "{topology.kubernetes.io/zone: z2}");
+    s_add (cache, "b2", "2", "{topology.kubernetes.io/zone: z2}");
+    s_add (cache, "c", "8", "{topology.kubernetes.io/zone: z3}");
+    char message[512] = "";
+    //  No db anywhere and the pod is no db: nothing satisfies the term
+    ZT_ASSERT (!S_PLACE (cache, "early", "{app: api}", "100m",
+                         S_WITH_DB ("requiredDuringSchedulingIgnoredDuringExecution")));
+    ZT_ASSERT_STR_EQ (
+        message, "0/4 nodes are available: 4 node(s) didn't match pod affinity rules.");
+    ZT_ASSERT_STR_EQ (s_zone_of (cache, S_PLACE (cache, "db", "{app: db}", "100m",
+                                                 "nodeSelector: {topology.kubernetes.io/"
+                                                 "zone: z2}")),
+                      "z2");
+    //  The emptier nodes a and c lose to the zone of the db
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        snprintf (name, sizeof name, "api-%d", i);
+        ZT_ASSERT_STR_EQ (
+            s_zone_of (
+                cache,
+                S_PLACE (cache, name, "{app: api}", "500m",
+                         S_WITH_DB ("requiredDuringSchedulingIgnoredDuringExecution"))),
+            "z2");
+    }
+    //  The first of a group that selects itself may go anywhere; the next follow
+    const char *group =
+        "affinity: {podAffinity: {requiredDuringSchedulingIgnoredDuringExecution: "
+        "[{labelSelector: {matchLabels: {app: cache}}, "
+        "topologyKey: topology.kubernetes.io/zone}]}}";
+    const char *zone =
+        s_zone_of (cache, S_PLACE (cache, "cache-0", "{app: cache}", "100m", group));
+    char first[8];
+    snprintf (first, sizeof first, "%s", zone);
+    for (int i = 1; i < 4; i++) {
+        char name[16];
+        snprintf (name, sizeof name, "cache-%d", i);
+        ZT_ASSERT_STR_EQ (
+            s_zone_of (cache, S_PLACE (cache, name, "{app: cache}", "100m", group)),
+            first);
+    }
+    zs_cache_destroy (&cache);
+}
+
+static void
+test_affinity_preferred (void)
+{
+    zs_cache_t *cache = zs_cache_new ();
+    s_add (cache, "a", "4", "{topology.kubernetes.io/zone: z1}");
+    s_add (cache, "b", "4", "{topology.kubernetes.io/zone: z2}");
+    char message[512] = "";
+    ZT_ASSERT_STR_EQ (S_PLACE (cache, "db", "{app: db}", "500m",
+                               "nodeSelector: {topology.kubernetes.io/zone: z2}"),
+                      "b");
+    //  Without a preference the emptier node a wins; with one, the db's zone
+    ZT_ASSERT_STR_EQ (S_PLACE (cache, "plain", "{app: api}", "100m", ""), "a");
+    const char *prefer = "affinity: {podAffinity: "
+                         "{preferredDuringSchedulingIgnoredDuringExecution: "
+                         "[{weight: 100, podAffinityTerm: {labelSelector: {matchLabels: "
+                         "{app: db}}, topologyKey: topology.kubernetes.io/zone}}]}}";
+    for (int i = 0; i < 3; i++) {
+        char name[16];
+        snprintf (name, sizeof name, "near-%d", i);
+        ZT_ASSERT_STR_EQ (S_PLACE (cache, name, "{app: api}", "100m", prefer), "b");
+    }
+    //  A preferred anti-affinity to the api pods, now mostly on b, wins a
+    const char *avoid = "affinity: {podAntiAffinity: "
+                        "{preferredDuringSchedulingIgnoredDuringExecution: "
+                        "[{weight: 100, podAffinityTerm: {labelSelector: {matchLabels: "
+                        "{app: api}}, topologyKey: topology.kubernetes.io/zone}}]}}";
+    ZT_ASSERT_STR_EQ (S_PLACE (cache, "far", "{app: batch}", "2", avoid), "a");
+    zs_cache_destroy (&cache);
+}
+
+#define S_SPREAD(when)                                                                   \
+    "topologySpreadConstraints: [{maxSkew: 1, topologyKey: "                             \
+    "topology.kubernetes.io/zone, "                                                      \
+    "whenUnsatisfiable: " when ", labelSelector: {matchLabels: {app: spread}}}]"
+
+//  A large zone z1 the resource scores prefer, two one-core zones, and a
+//  large node without a zone.
+static zs_cache_t *
+s_spread_cluster (void)
+{
+    zs_cache_t *cache = zs_cache_new ();
+    s_add (cache, "big", "64", "{topology.kubernetes.io/zone: z1}");
+    s_add (cache, "small-2", "1", "{topology.kubernetes.io/zone: z2}");
+    s_add (cache, "small-3", "1", "{topology.kubernetes.io/zone: z3}");
+    s_add (cache, "nozone", "64", "{}");
+    return cache;
+}
+
+static void
+test_spread_do_not_schedule (void)
+{
+    zs_cache_t *cache = s_spread_cluster ();
+    char message[512] = "";
+    int in[4] = {0, 0, 0, 0};
+    for (int i = 0; i < 3; i++) {
+        char name[16];
+        snprintf (name, sizeof name, "s-%d", i);
+        const char *zone = s_zone_of (cache, S_PLACE (cache, name, "{app: spread}", "1",
+                                                      S_SPREAD ("DoNotSchedule")));
+        ZT_ASSERT (zone[0] == 'z');
+        in[zone[1] - '0']++;
+    }
+    ZT_ASSERT (in[1] == 1 && in[2] == 1 && in[3] == 1);
+    //  1/1/1: a fourth may make z1 2 (skew 1), a fifth may not
+    ZT_ASSERT_STR_EQ (
+        S_PLACE (cache, "s-3", "{app: spread}", "1", S_SPREAD ("DoNotSchedule")), "big");
+    ZT_ASSERT (!S_PLACE (cache, "s-4", "{app: spread}", "1", S_SPREAD ("DoNotSchedule")));
+    ZT_ASSERT_STR_EQ (
+        message, "0/4 nodes are available: 1 node(s) didn't match pod topology spread "
+                 "constraints, 1 node(s) didn't match pod topology spread constraints "
+                 "(missing required label), 2 Insufficient cpu.");
+    //  Pods the selector does not match are not held back
+    ZT_ASSERT (S_PLACE (cache, "other", "{app: other}", "1", ""));
+    zs_cache_destroy (&cache);
+}
+
+static void
+test_spread_schedule_anyway (void)
+{
+    zs_cache_t *cache = s_spread_cluster ();
+    char message[512] = "";
+    //  Without a constraint the large nodes win
+    const char *plain = S_PLACE (cache, "plain", "{app: plain}", "100m", "");
+    ZT_ASSERT (plain && (streq (plain, "big") || streq (plain, "nozone")));
+    //  The spread score sends the 2nd and 3rd pods to the small zones
+    int in[4] = {0, 0, 0, 0};
+    for (int i = 0; i < 3; i++) {
+        char name[16];
+        snprintf (name, sizeof name, "s-%d", i);
+        const char *node =
+            S_PLACE (cache, name, "{app: spread}", "1", S_SPREAD ("ScheduleAnyway"));
+        ZT_ASSERT_MSG (node, "%s: %s", name, message);
+        const char *zone = s_zone_of (cache, node);
+        if (zone[0] == 'z')
+            in[zone[1] - '0']++;
+    }
+    ZT_ASSERT_MSG (in[2] == 1 && in[3] == 1, "z2 %d z3 %d", in[2], in[3]);
+    //  Beyond maxSkew it still schedules: scores only
+    for (int i = 3; i < 6; i++) {
+        char name[16];
+        snprintf (name, sizeof name, "s-%d", i);
+        ZT_ASSERT (
+            S_PLACE (cache, name, "{app: spread}", "1", S_SPREAD ("ScheduleAnyway")));
+    }
+    zs_cache_destroy (&cache);
+}
+
+static void
+test_cache_lists_pods (void)
+{
+    zs_cache_t *cache = zs_cache_new ();
+    s_add (cache, "n", "4", "{}");
+    char message[512] = "";
+    ZT_ASSERT (S_PLACE (cache, "p1", "{app: x}", "100m", ""));
+    ZT_ASSERT (S_PLACE (cache, "p2", "{app: y}", "100m", ""));
+    const zube_sched_node_t *node = zs_cache_node (cache, "n");
+    ZT_ASSERT (ZUBE_SCHED_HAS (node, assigned));
+    ZT_ASSERT_INT_EQ (node->assigned_count, 2);
+    ZT_ASSERT (zs_cache_pod_remove (cache, "default/p1"));
+    ZT_ASSERT_INT_EQ (node->assigned_count, 1);
+    ZT_ASSERT_STR_EQ (node->assigned[0]->name, "p2");
+    ZT_ASSERT_STR_EQ (node->assigned[0]->labels[0].value, "y");
+    //  Pods with pod affinity terms come first
+    const char *anti = "affinity: {podAntiAffinity: "
+                       "{requiredDuringSchedulingIgnoredDuringExecution: "
+                       "[{labelSelector: {matchLabels: {app: none}}, topologyKey: k}]}}";
+    ZT_ASSERT (S_PLACE (cache, "p3", "{app: z}", "100m", ""));
+    ZT_ASSERT (S_PLACE (cache, "a1", "{app: a}", "100m", anti));
+    ZT_ASSERT (S_PLACE (cache, "a2", "{app: a}", "100m", anti));
+    ZT_ASSERT_INT_EQ (node->assigned_count, 4);
+    ZT_ASSERT_INT_EQ (node->assigned_with_affinity, 2);
+    ZT_ASSERT (zs_cache_pod_remove (cache, "default/a1"));
+    ZT_ASSERT_INT_EQ (node->assigned_with_affinity, 1);
+    ZT_ASSERT_STR_EQ (node->assigned[0]->name, "a2");
+    ZT_ASSERT (zs_cache_pod_remove (cache, "default/p2"));
+    ZT_ASSERT_STR_EQ (node->assigned[0]->name, "a2");
+    ZT_ASSERT_STR_EQ (node->assigned[1]->name, "p3");
+    ZT_ASSERT (zs_cache_pod_remove (cache, "default/a2"));
+    ZT_ASSERT_INT_EQ (node->assigned_with_affinity, 0);
+    ZT_ASSERT_INT_EQ (node->assigned_count, 1);
+    ZT_ASSERT_STR_EQ (node->assigned[0]->name, "p3");
+    zs_cache_destroy (&cache);
+}
+
+int
+main (void)
+{
+    s_registry = zs_registry_new (NULL);
+    zs_profiles_t profiles;
+    char error[1024];
+    ZT_ASSERT_MSG (zs_profiles_load (s_registry, NULL, &profiles, error, sizeof error) ==
+                       0,
+                   "%.900s", error);
+    s_default = profiles.profiles[0];
+    char *describe = zs_profile_describe (s_default);
+    ZT_ASSERT_MSG (strstr (describe, "PodTopologySpread*2") &&
+                       strstr (describe, "InterPodAffinity*2"),
+                   "default profile: %s", describe);
+    free (describe);
+    ZT_RUN (test_cache_lists_pods);
+    ZT_RUN (test_anti_affinity);
+    ZT_RUN (test_existing_anti_affinity_by_host);
+    ZT_RUN (test_affinity_required);
+    ZT_RUN (test_affinity_preferred);
+    ZT_RUN (test_spread_do_not_schedule);
+    ZT_RUN (test_spread_schedule_anyway);
+    zs_profiles_clear (&profiles);
+    zs_registry_destroy (&s_registry);
+    return zt_done ();
+}
