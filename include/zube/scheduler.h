@@ -228,6 +228,23 @@ typedef struct {
     const zube_sched_node_t *const *nodes;
     //  The profile's schedulerName.
     const char *profile;
+    //  Appended for preemption (check ZUBE_SCHED_HAS (cycle, preempt));
+    //  set during post_filter only, NULL elsewhere.
+    //  filter_without: the profile's filters (with this cycle's pre-filter
+    //  data) for pod on node as if the removed pods were not on it (their
+    //  requests, host ports and entries in node->assigned taken out).
+    //  SUCCESS when the pod would fit; it changes nothing.
+    zube_sched_code_t (*filter_without) (const void *cycle, const zube_sched_pod_t *pod,
+                                         const zube_sched_node_t *node,
+                                         const zube_sched_pod_t *const *removed,
+                                         size_t removed_count);
+    //  preempt: victim is to be deleted. The host deletes every victim
+    //  through the apiserver (with the victim's grace period) when
+    //  post_filter answers SUCCESS with a nominated node, and not at all
+    //  when it answers anything else. -1 on no memory.
+    int (*preempt) (const void *cycle, const zube_sched_pod_t *victim);
+    //  The host's own, for the two above.
+    void *host_data;
 } zube_sched_cycle_t;
 
 //  A plugin's pluginConfig args: the JSON text as written, and the same

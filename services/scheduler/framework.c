@@ -247,6 +247,7 @@ const zs_default_plugin_t zs_default_plugins[] = {{"PrioritySort", 0},
                                                   {"InterPodAffinity", 2},
                                                   {"NodeResourcesBalancedAllocation", 1},
                                                   {"ImageLocality", 1},
+                                                  {"DefaultPreemption", 0},
                                                   {NULL, 0}};
 
 typedef struct {
@@ -1004,6 +1005,160 @@ s_pre_filter_all (zs_profile_t *self, zube_sched_cycle_t *cycle, zs_pod_t *pod,
     return NULL;
 }
 
+//  ---------------------------------------------------------------------
+//  Preemption: what post-filter plugins call through the cycle
+
+typedef struct {
+    zs_profile_t *profile;
+    zs_result_t *result;
+} s_post_filter_t;
+
+void
+zs_result_clear (zs_result_t *result)
+{
+    for (size_t i = 0; i < result->victim_count; i++)
+        zs_pod_destroy (&result->victims[i]);
+    free (result->victims);
+    result->victims = NULL;
+    result->victim_count = 0;
+}
+
+static bool
+s_listed (const zube_sched_pod_t *const *pods, size_t count, const zube_sched_pod_t *pod)
+{
+    for (size_t i = 0; i < count; i++)
+        if (pods[i] == pod)
+            return true;
+    return false;
+}
+
+//  Takes what victim holds out of the copy of a node: requests (scalars
+//  in the copy's own array), one entry per host port.
+static void
+s_take_out (zube_sched_node_t *node, zube_sched_scalar_t *scalars,
+            zube_sched_port_t *ports, const zube_sched_pod_t *victim)
+{
+    node->pod_count--;
+    node->requested.milli_cpu -= victim->requests.milli_cpu;
+    node->requested.memory -= victim->requests.memory;
+    node->requested.ephemeral_storage -= victim->requests.ephemeral_storage;
+    node->score_requested.milli_cpu -= victim->score_requests.milli_cpu;
+    node->score_requested.memory -= victim->score_requests.memory;
+    node->score_requested.ephemeral_storage = node->requested.ephemeral_storage;
+    for (size_t i = 0; i < victim->requests.scalar_count; i++)
+        for (size_t j = 0; j < node->requested.scalar_count; j++)
+            if (streq (scalars[j].name, victim->requests.scalars[i].name))
+                scalars[j].milli -= victim->requests.scalars[i].milli;
+    for (size_t i = 0; i < victim->port_count; i++)
+        for (size_t j = 0; j < node->port_count; j++) {
+            const zube_sched_port_t *a = &victim->ports[i], *b = &ports[j];
+            if (a->port == b->port && a->protocol == b->protocol &&
+                streq (a->host_ip ? a->host_ip : "", b->host_ip ? b->host_ip : "")) {
+                ports[j] = ports[--node->port_count];
+                break;
+            }
+        }
+}
+
+//  The cycle's filters on a copy of node without the removed pods.
+static zube_sched_code_t
+s_filter_without (const void *cycle_, const zube_sched_pod_t *pod,
+                  const zube_sched_node_t *node, const zube_sched_pod_t *const *removed,
+                  size_t removed_count)
+{
+    const zube_sched_cycle_t *cycle = cycle_;
+    s_post_filter_t *post = cycle->host_data;
+    zs_profile_t *self = post->profile;
+    zube_sched_node_t without = *node;
+    zube_sched_scalar_t *scalars =
+        calloc (node->requested.scalar_count + 1, sizeof *scalars);
+    zube_sched_port_t *ports = calloc (node->port_count + 1, sizeof *ports);
+    const zube_sched_pod_t **assigned =
+        calloc (node->assigned_count + 1, sizeof *assigned);
+    zube_sched_code_t code = ZUBE_SCHED_ERROR;
+    if (!scalars || !ports || !assigned)
+        goto done;
+    if (node->requested.scalar_count)
+        memcpy (scalars, node->requested.scalars,
+                node->requested.scalar_count * sizeof *scalars);
+    if (node->port_count)
+        memcpy (ports, node->ports, node->port_count * sizeof *ports);
+    for (size_t i = 0; i < removed_count; i++)
+        s_take_out (&without, scalars, ports, removed[i]);
+    without.requested.scalars = scalars;
+    without.score_requested.scalars = scalars;
+    without.ports = ports;
+    without.assigned_count = 0;
+    for (size_t i = 0; i < node->assigned_count; i++)
+        if (!s_listed (removed, removed_count, node->assigned[i]))
+            assigned[without.assigned_count++] = node->assigned[i];
+    without.assigned = assigned;
+    //  Not the node's state: nothing keyed by generation may match it
+    without.generation = ~node->generation;
+    code = ZUBE_SCHED_SUCCESS;
+    char reason[512];
+    for (size_t i = 0; i < self->point_count[S_FILTER] && code == ZUBE_SCHED_SUCCESS;
+         i++) {
+        s_instance_t *instance = self->points[S_FILTER][i];
+        if (!instance->skip_filter)
+            code = instance->ops->filter (instance->self, instance->cycle_data, pod,
+                                          &without, reason, sizeof reason);
+    }
+done:
+    free (scalars);
+    free (ports);
+    free (assigned);
+    return code;
+}
+
+static int
+s_preempt (const void *cycle_, const zube_sched_pod_t *victim)
+{
+    const zube_sched_cycle_t *cycle = cycle_;
+    zs_result_t *result = ((s_post_filter_t *)cycle->host_data)->result;
+    zs_pod_t **grown =
+        realloc (result->victims, (result->victim_count + 1) * sizeof *grown);
+    if (!grown)
+        return -1;
+    result->victims = grown;
+    zs_pod_t *copy = zs_pod_new (victim->pod);
+    if (!copy)
+        return -1;
+    result->victims[result->victim_count++] = copy;
+    return 0;
+}
+
+//  Post-filter plugins in order until one nominates a node; victims of
+//  plugins that did not are forgotten.
+static void
+s_post_filter_all (zs_profile_t *self, zube_sched_cycle_t *cycle, zs_pod_t *pod,
+                   zs_result_t *result)
+{
+    s_post_filter_t post = {.profile = self, .result = result};
+    cycle->filter_without = s_filter_without;
+    cycle->preempt = s_preempt;
+    cycle->host_data = &post;
+    for (size_t i = 0; i < self->point_count[S_POST_FILTER]; i++) {
+        s_instance_t *instance = self->points[S_POST_FILTER][i];
+        char nominated[256] = "";
+        cycle->host = instance->host;
+        zube_sched_code_t code =
+            instance->ops->post_filter (instance->self, cycle, instance->cycle_data,
+                                        &pod->view, nominated, sizeof nominated);
+        if (code == ZUBE_SCHED_SUCCESS && nominated[0]) {
+            snprintf (result->nominated, sizeof result->nominated, "%s", nominated);
+            //  The pod may fit once the victims are gone
+            if (result->diagnosis.events)
+                result->diagnosis.events |= ZUBE_SCHED_EVENT_POD_DELETE;
+            break;
+        }
+        zs_result_clear (result);
+    }
+    cycle->filter_without = NULL;
+    cycle->preempt = NULL;
+    cycle->host_data = NULL;
+}
+
 int
 zs_profile_schedule (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod,
                      zs_result_t *result)
@@ -1041,13 +1196,7 @@ zs_profile_schedule (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod,
     self->timings.ns[ZS_TIME_FILTER] += (uint64_t)(now - mark);
     mark = now;
     if (feasible == 0) {
-        for (size_t i = 0; i < self->point_count[S_POST_FILTER]; i++) {
-            s_instance_t *instance = self->points[S_POST_FILTER][i];
-            char nominated[256] = "";
-            cycle.host = instance->host;
-            instance->ops->post_filter (instance->self, &cycle, instance->cycle_data,
-                                        &pod->view, nominated, sizeof nominated);
-        }
+        s_post_filter_all (self, &cycle, pod, result);
         goto done;
     }
     size_t best = feasible == 1 ? 0 : s_score_nodes (self, &cycle, pod, feasible);

@@ -420,11 +420,35 @@ s_send_object (zs_scheduler_t *self, const char *method, const char *resource,
     return rc;
 }
 
+//  Deletes the victims preemption chose, each with its own grace period,
+//  only while it still is the pod that was chosen (uid precondition).
+static void
+s_delete_victims (zs_scheduler_t *self, zs_pod_t *pod, const zs_result_t *result)
+{
+    for (size_t i = 0; i < result->victim_count; i++) {
+        const zube_sched_pod_t *victim = &result->victims[i]->view;
+        Zube__DeleteRequest request = ZUBE__DELETE_REQUEST__INIT;
+        Zube__Preconditions preconditions = ZUBE__PRECONDITIONS__INIT;
+        preconditions.uid = (char *)victim->uid;
+        request.resource = "pods";
+        request.namespace_ = (char *)victim->namespace_;
+        request.name = (char *)victim->name;
+        request.preconditions = victim->uid && *victim->uid ? &preconditions : NULL;
+        zube_log_info ("msg=\"preempting\" pod=%s victim=%s/%s node=%s", pod->key,
+                       victim->namespace_, victim->name, result->nominated);
+        if (zube_api_call_async (self->api, "delete", &request.base, NULL, s_write_done,
+                                 NULL) != 0)
+            zube_log_warn ("msg=\"preemption delete failed\" victim=%s/%s",
+                           victim->namespace_, victim->name);
+    }
+}
+
 //  PodScheduled=False, Unschedulable, message; and an Event. Only when
 //  the condition's message changes, so a pod that keeps failing the same
 //  way writes nothing more.
 static void
-s_report_unschedulable (zs_scheduler_t *self, zs_pod_t *pod, const char *message)
+s_report_unschedulable (zs_scheduler_t *self, zs_pod_t *pod, const char *message,
+                        const char *nominated)
 {
     Zube__Pod *object = pod->object;
     bool had_status = object->status != NULL;
@@ -440,6 +464,14 @@ s_report_unschedulable (zs_scheduler_t *self, zs_pod_t *pod, const char *message
             existing = status->conditions[i];
     bool same = existing && existing->status && streq (existing->status, "False") &&
                 existing->message && streq (existing->message, message);
+    char *had_nominated = status->nominated_node_name;
+    bool same_nominated =
+        !*nominated || (had_nominated && streq (had_nominated, nominated));
+    if (!same_nominated) {
+        //  status.nominatedNodeName, written with the condition below
+        status->nominated_node_name = (char *)nominated;
+        same = false;
+    }
     if (!same) {
         char now[64];
         s_rfc3339 (now, sizeof now);
@@ -466,6 +498,7 @@ s_report_unschedulable (zs_scheduler_t *self, zs_pod_t *pod, const char *message
             status->n_conditions = count;
             free (with);
         }
+        status->nominated_node_name = had_nominated;
         //  The Event, as kube-scheduler records it
         Zube__Event event = ZUBE__EVENT__INIT;
         Zube__ObjectMeta meta = ZUBE__OBJECT_META__INIT;
@@ -949,7 +982,10 @@ s_schedule_one (zs_scheduler_t *self, zs_qpod_t *qpod)
     char message[2048];
     zs_diagnosis_message (&result.diagnosis, message, sizeof message);
     zube_log_info ("msg=\"unschedulable\" pod=%s reason=\"%s\"", qpod->pod->key, message);
-    s_report_unschedulable (self, qpod->pod, message);
+    if (result.nominated[0])
+        s_delete_victims (self, qpod->pod, &result);
+    s_report_unschedulable (self, qpod->pod, message, result.nominated);
+    zs_result_clear (&result);
     zs_queue_unschedulable (self->queue, qpod, result.diagnosis.events, s_now_ms ());
 }
 

@@ -169,7 +169,14 @@ typedef struct {
     //  The pod needs binding by the host (no bind plugin did it).
     bool host_bind;
     zs_diagnosis_t diagnosis;
+    //  No node fits, but a post-filter plugin (preemption) nominated
+    //  this one ("" none) once victims (own copies) are deleted.
+    char nominated[256];
+    size_t victim_count;
+    zs_pod_t **victims;
 } zs_result_t;
+//  Frees the victims a result holds.
+void zs_result_clear (zs_result_t *result);
 
 //  One cycle for pod on the cache's nodes: pre-filter, filter (from a
 //  round-robin start, stopping at percentageOfNodesToScore), post-filter,
