@@ -30,6 +30,20 @@ s_node (zs_cache_t *cache, const char *name, const char *cpu, const char *images
     protobuf_c_message_free_unpacked (node, NULL);
 }
 
+static zs_pod_t *
+s_pod_decode (const char *yaml)
+{
+    ProtobufCMessage *object = NULL;
+    zube_codec_error_t error;
+    ZT_ASSERT_MSG (zube_codec_decode (yaml, strlen (yaml), &zube__pod__descriptor,
+                                      &object, &error) == 0,
+                   "pod: %s (%s)", error.message, error.field);
+    zs_pod_t *pod = zs_pod_new ((Zube__Pod *)object);
+    protobuf_c_message_free_unpacked (object, NULL);
+    ZT_ASSERT (pod);
+    return pod;
+}
+
 //  A pod with one container asking for cpu, at priority, image image.
 static zs_pod_t *
 s_pod (const char *name, const char *cpu, int priority, const char *image,
@@ -42,15 +56,7 @@ s_pod (const char *name, const char *cpu, int priority, const char *image,
               "spec: {priority: %d, %s containers: [{name: c, image: '%s', "
               "resources: {requests: {cpu: '%s', memory: 1Mi}}}]}\n",
               name, name, priority, more ? more : "", image, cpu);
-    ProtobufCMessage *object = NULL;
-    zube_codec_error_t error;
-    ZT_ASSERT_MSG (zube_codec_decode (yaml, strlen (yaml), &zube__pod__descriptor,
-                                      &object, &error) == 0,
-                   "pod: %s (%s)", error.message, error.field);
-    zs_pod_t *pod = zs_pod_new ((Zube__Pod *)object);
-    protobuf_c_message_free_unpacked (object, NULL);
-    ZT_ASSERT (pod);
-    return pod;
+    return s_pod_decode (yaml);
 }
 
 //  A pod already running on node.
@@ -245,6 +251,38 @@ test_preemption_policy_never (void)
     zs_cache_destroy (&cache);
 }
 
+//  A pod nominated to a node where lower-priority pods are still being
+//  deleted waits for them instead of preempting again
+static void
+test_preemption_waits_for_terminating (void)
+{
+    zs_cache_t *cache = s_full_cluster ();
+    zs_profile_t *profile = s_profile (NULL);
+    zs_pod_t *terminating =
+        s_pod_decode ("metadata: {name: t, namespace: default, uid: uid-t, "
+                      "deletionTimestamp: '2026-01-01T00:00:01Z'}\n"
+                      "spec: {priority: 1, containers: [{name: c, image: busybox}]}\n");
+    ZT_ASSERT (zs_cache_pod_add (cache, terminating, "n2", false) == 0);
+    zs_pod_destroy (&terminating);
+    zs_pod_t *pod =
+        s_pod_decode ("metadata: {name: high, namespace: default, uid: uid-high}\n"
+                      "spec: {priority: 50, containers: [{name: c, image: busybox, "
+                      "resources: {requests: {cpu: '2'}}}]}\n"
+                      "status: {nominatedNodeName: n2}\n");
+    zs_result_t result;
+    ZT_ASSERT (zs_profile_schedule (profile, cache, pod, &result) == 1);
+    ZT_ASSERT_STR_EQ (result.nominated, "");
+    ZT_ASSERT (result.victim_count == 0);
+    zs_pod_destroy (&pod);
+    //  Not nominated yet: it preempts (t takes no cpu and stays)
+    char victims[256];
+    ZT_ASSERT_STR_EQ (
+        s_preempt (profile, cache, "high", "2", 50, NULL, victims, sizeof victims), "n2");
+    ZT_ASSERT_STR_EQ (victims, "d");
+    zs_profile_destroy (&profile);
+    zs_cache_destroy (&cache);
+}
+
 int
 main (void)
 {
@@ -253,6 +291,7 @@ main (void)
     ZT_RUN (test_preemption_picks_lowest);
     ZT_RUN (test_preemption_spares_equal_and_higher);
     ZT_RUN (test_preemption_policy_never);
+    ZT_RUN (test_preemption_waits_for_terminating);
     zs_registry_destroy (&s_registry);
     return zt_done ();
 }
