@@ -1089,9 +1089,13 @@ s_filter_without (const void *cycle_, const zube_sched_pod_t *pod,
     without.score_requested.scalars = scalars;
     without.ports = ports;
     without.assigned_count = 0;
+    without.assigned_with_affinity = 0;
+    //  In order, so the pods with affinity stay first
     for (size_t i = 0; i < node->assigned_count; i++)
-        if (!s_listed (removed, removed_count, node->assigned[i]))
+        if (!s_listed (removed, removed_count, node->assigned[i])) {
+            without.assigned_with_affinity += i < node->assigned_with_affinity;
             assigned[without.assigned_count++] = node->assigned[i];
+        }
     without.assigned = assigned;
     //  Not the node's state: nothing keyed by generation may match it
     without.generation = ~node->generation;
