@@ -31,6 +31,8 @@ static const char s_default_policy[] =
     "    resources: [pods/binding, events]\n"
     "  - verbs: [update, patch]\n"
     "    resources: [pods/status, events]\n"
+    "  - verbs: [delete]\n"
+    "    resources: [pods]\n"
     "- name: controller-manager\n"
     "  rules:\n"
     "  - verbs: [get, list, watch]\n"

@@ -85,7 +85,10 @@ test_default_admin_and_components (void)
     ZT_ASSERT (s_allowed ("scheduler", "patch", "pods", "status", "default", "p"));
     ZT_ASSERT (s_allowed ("scheduler", "create", "events", NULL, "default", NULL));
     ZT_ASSERT (!s_allowed ("scheduler", "create", "pods", NULL, "default", "p"));
-    ZT_ASSERT (!s_allowed ("scheduler", "delete", "pods", NULL, "default", "p"));
+    //  preemption deletes victims, as kube-scheduler's role allows
+    ZT_ASSERT (s_allowed ("scheduler", "delete", "pods", NULL, "default", "p"));
+    ZT_ASSERT (!s_allowed ("scheduler", "delete", "nodes", NULL, NULL, "n1"));
+    ZT_ASSERT (!s_allowed ("scheduler", "delete", "pods", "status", "default", "p"));
     ZT_ASSERT (!s_allowed ("scheduler", "update", "nodes", NULL, NULL, "n1"));
     //  controller-manager
     ZT_ASSERT (s_allowed ("controller-manager", "create", "pods", NULL, "default", NULL));
