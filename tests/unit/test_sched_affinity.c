@@ -4,7 +4,9 @@
     symmetric check of placed pods' anti-affinity, required affinity
     co-locating, preferred affinity moving the choice, topology spread
     with DoNotSchedule (skew refuses a node that has room, nodes without
-    the key are out) and ScheduleAnyway (scores only). The plugins are the
+    the key are out, matchLabelKeys, minDomains), ScheduleAnyway (scores
+    only), an anti-affinity term's namespaces, and the cache's list of
+    pods per node. The plugins are the
     shared objects just built ($ZUBE_BUILDDIR/plugins). */
 #include "zs_sched.h"
 #include "zube/codec.h"
@@ -127,11 +129,19 @@ test_anti_affinity (void)
     zs_cache_destroy (&cache);
 }
 
-static void
-test_existing_anti_affinity_by_host (void)
+//  One node n1 with its hostname label.
+static zs_cache_t *
+s_one_node (void)
 {
     zs_cache_t *cache = zs_cache_new ();
     s_add (cache, "n1", "4", "{kubernetes.io/hostname: n1}");
+    return cache;
+}
+
+static void
+test_existing_anti_affinity_by_host (void)
+{
+    zs_cache_t *cache = s_one_node ();
     char message[512] = "";
     const char *loner =
         "affinity: {podAntiAffinity: "
@@ -309,6 +319,77 @@ test_spread_schedule_anyway (void)
 }
 
 static void
+test_spread_match_label_keys_and_min_domains (void)
+{
+    zs_cache_t *cache = zs_cache_new ();
+    s_add (cache, "big", "64", "{topology.kubernetes.io/zone: z1}");
+    s_add (cache, "small-2", "4", "{topology.kubernetes.io/zone: z2}");
+    s_add (cache, "small-3", "4", "{topology.kubernetes.io/zone: z3}");
+    char message[512] = "";
+    const char *by_version =
+        "topologySpreadConstraints: [{maxSkew: 1, topologyKey: "
+        "topology.kubernetes.io/zone, "
+        "whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: spread}}, "
+        "matchLabelKeys: [version]}]";
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        snprintf (name, sizeof name, "v1-%d", i);
+        ZT_ASSERT (S_PLACE (cache, name, "{app: spread, version: v1}", "1", by_version));
+    }
+    //  v1 is 2/1/1: a v1 pod may not go to z1, a v2 pod (0/0/0) may
+    const char *v1 =
+        S_PLACE (cache, "v1-4", "{app: spread, version: v1}", "1", by_version);
+    ZT_ASSERT (v1 && !streq (v1, "big"));
+    ZT_ASSERT_STR_EQ (
+        S_PLACE (cache, "v2-0", "{app: spread, version: v2}", "1", by_version), "big");
+    zs_cache_destroy (&cache);
+
+    //  Two zones but minDomains 3: the smallest count is taken as 0
+    cache = zs_cache_new ();
+    s_add (cache, "big", "64", "{topology.kubernetes.io/zone: z1}");
+    s_add (cache, "small", "1", "{topology.kubernetes.io/zone: z2}");
+    const char *min3 = "topologySpreadConstraints: [{maxSkew: 1, minDomains: 3, "
+                       "topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: "
+                       "DoNotSchedule, labelSelector: {matchLabels: {app: m}}}]";
+    ZT_ASSERT_STR_EQ (S_PLACE (cache, "m-0", "{app: m}", "1", min3), "big");
+    ZT_ASSERT_STR_EQ (S_PLACE (cache, "m-1", "{app: m}", "1", min3), "small");
+    ZT_ASSERT (!S_PLACE (cache, "m-2", "{app: m}", "1", min3));
+    ZT_ASSERT_STR_CONTAINS (message,
+                            "1 node(s) didn't match pod topology spread constraints");
+    //  Without minDomains 1/1 lets z1 take one more
+    const char *min0 = "topologySpreadConstraints: [{maxSkew: 1, "
+                       "topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: "
+                       "DoNotSchedule, labelSelector: {matchLabels: {app: m}}}]";
+    ZT_ASSERT_STR_EQ (S_PLACE (cache, "m-3", "{app: m}", "1", min0), "big");
+    zs_cache_destroy (&cache);
+}
+
+static void
+test_anti_affinity_namespaces (void)
+{
+    zs_cache_t *cache = s_one_node ();
+    char message[512] = "";
+    ZT_ASSERT (
+        s_run (cache, "other", "db", "{app: db}", "100m", "", message, sizeof message));
+    const char *own = "affinity: {podAntiAffinity: "
+                      "{requiredDuringSchedulingIgnoredDuringExecution: "
+                      "[{labelSelector: {matchLabels: {app: db}}, "
+                      "topologyKey: kubernetes.io/hostname}]}}";
+    const char *listed =
+        "affinity: {podAntiAffinity: "
+        "{requiredDuringSchedulingIgnoredDuringExecution: "
+        "[{labelSelector: {matchLabels: {app: db}}, namespaces: [other], "
+        "topologyKey: kubernetes.io/hostname}]}}";
+    //  The db of namespace other is not in the default namespace's view
+    ZT_ASSERT_STR_EQ (S_PLACE (cache, "a", "{app: a}", "100m", own), "n1");
+    ZT_ASSERT (!S_PLACE (cache, "b", "{app: b}", "100m", listed));
+    ZT_ASSERT_STR_EQ (
+        message,
+        "0/1 nodes are available: 1 node(s) didn't match pod anti-affinity rules.");
+    zs_cache_destroy (&cache);
+}
+
+static void
 test_cache_lists_pods (void)
 {
     zs_cache_t *cache = zs_cache_new ();
@@ -367,6 +448,8 @@ main (void)
     ZT_RUN (test_affinity_preferred);
     ZT_RUN (test_spread_do_not_schedule);
     ZT_RUN (test_spread_schedule_anyway);
+    ZT_RUN (test_spread_match_label_keys_and_min_domains);
+    ZT_RUN (test_anti_affinity_namespaces);
     zs_profiles_clear (&profiles);
     zs_registry_destroy (&s_registry);
     return zt_done ();
