@@ -35,8 +35,12 @@ typedef struct {
     s_pairs_t affinity;      //  pods matching the pod's required affinity terms
     s_pairs_t anti_affinity; //  pods matching its required anti-affinity terms
     s_pairs_t existing_anti; //  domains placed pods' anti-affinity forbid
-    bool first_of_group;     //  no pod matches, and the pod matches its terms
-    s_pairs_t score;         //  preferred weights per domain
+    bool self_match;         //  the pod matches all its required affinity terms
+    //  The cycle's nodes, to tell a node copy without some pods
+    //  (preemption's filter_without) by its generation.
+    const zube_sched_node_t *const *nodes;
+    size_t node_count;
+    s_pairs_t score; //  preferred weights per domain
     bool oom;
 } s_state_t;
 
@@ -145,56 +149,76 @@ s_count (s_pairs_t *pairs, const Zube__PodAffinityTerm *term,
         s_pairs_add (pairs, s_key (term), value, number, oom);
 }
 
+//  How many required (anti-)affinity terms the pod has.
+static size_t
+s_required (const zube_sched_pod_t *pod, bool anti)
+{
+    const Zube__PodAffinity *affinity = s_affinity (pod);
+    const Zube__PodAntiAffinity *anti_affinity = s_anti_affinity (pod);
+    if (anti)
+        return anti_affinity
+                   ? anti_affinity->n_required_during_scheduling_ignored_during_execution
+                   : 0;
+    return affinity ? affinity->n_required_during_scheduling_ignored_during_execution : 0;
+}
+
+//  Adds sign for other on node to the filter's counts.
+static void
+s_count_pod (s_state_t *state, const zube_sched_pod_t *pod, const zube_sched_pod_t *other,
+             const zube_sched_node_t *node, int64_t sign)
+{
+    const Zube__PodAffinity *affinity = s_affinity (pod);
+    const Zube__PodAntiAffinity *anti = s_anti_affinity (pod);
+    size_t required = s_required (pod, false), required_anti = s_required (pod, true);
+    //  Kubernetes counts a pod only when it matches every term.
+    bool all = required > 0;
+    for (size_t t = 0; t < required && all; t++)
+        all = s_term_matches (
+            affinity->required_during_scheduling_ignored_during_execution[t], pod, other);
+    for (size_t t = 0; all && t < required; t++)
+        s_count (&state->affinity,
+                 affinity->required_during_scheduling_ignored_during_execution[t], node,
+                 sign, &state->oom);
+    for (size_t t = 0; t < required_anti; t++) {
+        const Zube__PodAffinityTerm *term =
+            anti->required_during_scheduling_ignored_during_execution[t];
+        if (s_term_matches (term, pod, other))
+            s_count (&state->anti_affinity, term, node, sign, &state->oom);
+    }
+    const Zube__PodAntiAffinity *theirs = s_anti_affinity (other);
+    for (size_t t = 0;
+         theirs && t < theirs->n_required_during_scheduling_ignored_during_execution;
+         t++) {
+        const Zube__PodAffinityTerm *term =
+            theirs->required_during_scheduling_ignored_during_execution[t];
+        if (s_term_matches (term, other, pod))
+            s_count (&state->existing_anti, term, node, sign, &state->oom);
+    }
+}
+
 //  The filter's counts over every pod of every node.
 static void
 s_filter_counts (s_state_t *state, const zube_sched_cycle_t *cycle,
                  const zube_sched_pod_t *pod)
 {
     const Zube__PodAffinity *affinity = s_affinity (pod);
-    const Zube__PodAntiAffinity *anti = s_anti_affinity (pod);
-    size_t required =
-        affinity ? affinity->n_required_during_scheduling_ignored_during_execution : 0;
-    size_t required_anti =
-        anti ? anti->n_required_during_scheduling_ignored_during_execution : 0;
+    size_t required = s_required (pod, false);
+    bool terms = required || s_required (pod, true);
     for (size_t n = 0; n < cycle->node_count; n++) {
         const zube_sched_node_t *node = cycle->nodes[n];
         //  Without terms of its own only pods with affinity matter
-        size_t limit = required || required_anti ? node->assigned_count
-                                                 : node->assigned_with_affinity;
+        size_t limit = terms ? node->assigned_count : node->assigned_with_affinity;
         for (size_t p = 0; p < limit; p++) {
             const zube_sched_pod_t *other = node->assigned[p];
-            //  Kubernetes counts a pod only when it matches every term.
-            bool all = required > 0;
-            for (size_t t = 0; t < required && all; t++)
-                all = s_term_matches (
-                    affinity->required_during_scheduling_ignored_during_execution[t], pod,
-                    other);
-            for (size_t t = 0; all && t < required; t++)
-                s_count (&state->affinity,
-                         affinity->required_during_scheduling_ignored_during_execution[t],
-                         node, 1, &state->oom);
-            for (size_t t = 0; t < required_anti; t++) {
-                const Zube__PodAffinityTerm *term =
-                    anti->required_during_scheduling_ignored_during_execution[t];
-                if (s_term_matches (term, pod, other))
-                    s_count (&state->anti_affinity, term, node, 1, &state->oom);
-            }
-            const Zube__PodAntiAffinity *theirs = s_anti_affinity (other);
-            for (size_t t = 0;
-                 theirs &&
-                 t < theirs->n_required_during_scheduling_ignored_during_execution;
-                 t++) {
-                const Zube__PodAffinityTerm *term =
-                    theirs->required_during_scheduling_ignored_during_execution[t];
-                if (s_term_matches (term, other, pod))
-                    s_count (&state->existing_anti, term, node, 1, &state->oom);
-            }
+            s_count_pod (state, pod, other, node, 1);
         }
     }
-    state->first_of_group = state->affinity.count == 0;
-    for (size_t t = 0; t < required && state->first_of_group; t++)
-        state->first_of_group = s_term_matches (
+    state->self_match = true;
+    for (size_t t = 0; t < required && state->self_match; t++)
+        state->self_match = s_term_matches (
             affinity->required_during_scheduling_ignored_during_execution[t], pod, pod);
+    state->nodes = cycle->nodes;
+    state->node_count = cycle->node_count;
 }
 
 static zube_sched_code_t
@@ -216,12 +240,8 @@ s_pre_filter (void *self, const zube_sched_cycle_t *cycle, const zube_sched_pod_
         return ZUBE_SCHED_ERROR;
     }
     *cycle_data = state;
-    const Zube__PodAffinity *affinity = s_affinity (pod);
-    const Zube__PodAntiAffinity *anti = s_anti_affinity (pod);
-    bool has_terms =
-        (affinity && affinity->n_required_during_scheduling_ignored_during_execution) ||
-        (anti && anti->n_required_during_scheduling_ignored_during_execution);
-    return has_terms || state->existing_anti.count ? ZUBE_SCHED_SUCCESS : ZUBE_SCHED_SKIP;
+    bool terms = s_required (pod, false) || s_required (pod, true);
+    return terms || state->existing_anti.count ? ZUBE_SCHED_SUCCESS : ZUBE_SCHED_SKIP;
 }
 
 static bool
@@ -240,7 +260,13 @@ s_satisfies_affinity (const s_state_t *state, const Zube__PodAffinity *affinity,
         if (s_pairs_get (&state->affinity, key, value) <= 0)
             pods_exist = false;
     }
-    return pods_exist || state->first_of_group;
+    if (pods_exist)
+        return true;
+    //  The first of a group: no pod matches anywhere, and it matches itself
+    for (size_t i = 0; i < state->affinity.count; i++)
+        if (state->affinity.pairs[i].number > 0)
+            return false;
+    return state->self_match;
 }
 
 static bool
@@ -256,12 +282,72 @@ s_in_counted_domain (const s_pairs_t *pairs, const zube_sched_node_t *node)
     return false;
 }
 
+static bool
+s_listed (const zube_sched_node_t *node, const zube_sched_pod_t *pod)
+{
+    for (size_t i = 0; i < node->assigned_count; i++)
+        if (node->assigned[i] == pod)
+            return true;
+    return false;
+}
+
+static bool
+s_pairs_dup (s_pairs_t *pairs)
+{
+    s_pair_t *copy = malloc ((pairs->count + 1) * sizeof *copy);
+    if (copy && pairs->count)
+        memcpy (copy, pairs->pairs, pairs->count * sizeof *copy);
+    pairs->pairs = copy;
+    pairs->capacity = pairs->count;
+    return copy != NULL;
+}
+
+static zube_sched_code_t s_check (const s_state_t *state, const zube_sched_pod_t *pod,
+                                  const zube_sched_node_t *node, char *reason,
+                                  size_t reason_size);
+
+//  A copy of a node without some of its pods (preemption's
+//  filter_without): the counts without the pods it lacks.
+static zube_sched_code_t
+s_filter_without (const s_state_t *state, const zube_sched_pod_t *pod,
+                  const zube_sched_node_t *node, char *reason, size_t reason_size)
+{
+    const zube_sched_node_t *original = state->nodes[node->index];
+    s_state_t local = *state;
+    local.oom = false;
+    bool copied = s_pairs_dup (&local.affinity);
+    copied = s_pairs_dup (&local.anti_affinity) && copied;
+    copied = s_pairs_dup (&local.existing_anti) && copied;
+    for (size_t p = 0; copied && p < original->assigned_count; p++)
+        if (!s_listed (node, original->assigned[p]))
+            s_count_pod (&local, pod, original->assigned[p], original, -1);
+    zube_sched_code_t code = ZUBE_SCHED_ERROR;
+    if (copied && !local.oom)
+        code = s_check (&local, pod, node, reason, reason_size);
+    else
+        snprintf (reason, reason_size, "InterPodAffinity: out of memory");
+    free (local.affinity.pairs);
+    free (local.anti_affinity.pairs);
+    free (local.existing_anti.pairs);
+    return code;
+}
+
 static zube_sched_code_t
 s_filter (void *self, void *cycle_data, const zube_sched_pod_t *pod,
           const zube_sched_node_t *node, char *reason, size_t reason_size)
 {
     (void)self;
     const s_state_t *state = cycle_data;
+    if (node->index < state->node_count &&
+        state->nodes[node->index]->generation != node->generation)
+        return s_filter_without (state, pod, node, reason, reason_size);
+    return s_check (state, pod, node, reason, reason_size);
+}
+
+static zube_sched_code_t
+s_check (const s_state_t *state, const zube_sched_pod_t *pod,
+         const zube_sched_node_t *node, char *reason, size_t reason_size)
+{
     if (!s_satisfies_affinity (state, s_affinity (pod), node)) {
         snprintf (reason, reason_size, "node(s) didn't match pod affinity rules");
         return ZUBE_SCHED_UNRESOLVABLE;

@@ -32,6 +32,8 @@ typedef struct {
     //  The domain of each node of the cycle (by index), domain_count when
     //  the node was not counted.
     size_t *node_domain;
+    //  The matching pods each node of the cycle holds (by index).
+    int64_t *node_matching;
     int64_t min;
     int64_t self_match;
     double weight;
@@ -41,6 +43,9 @@ typedef struct {
     size_t count;
     size_t hard_count;
     size_t node_count;
+    //  The cycle's nodes, to tell a node copy without some pods
+    //  (preemption's filter_without) by its generation.
+    const zube_sched_node_t *const *nodes;
     s_constraint_t *constraints;
 } s_state_t;
 
@@ -55,6 +60,7 @@ s_cycle_free (void *self, void *cycle_data)
         free (state->constraints[i].domains);
         free (state->constraints[i].counts);
         free (state->constraints[i].node_domain);
+        free (state->constraints[i].node_matching);
     }
     free (state->constraints);
     free (state);
@@ -71,6 +77,16 @@ s_counts (const s_constraint_t *c, const zube_sched_pod_t *pod,
         return false;
     return sched_label_keys_match (c->spec->match_label_keys, c->spec->n_match_label_keys,
                                    pod, other, false);
+}
+
+static int64_t
+s_node_matching (const s_constraint_t *c, const zube_sched_pod_t *pod,
+                 const zube_sched_node_t *node)
+{
+    int64_t matching = 0;
+    for (size_t p = 0; p < node->assigned_count; p++)
+        matching += s_counts (c, pod, node->assigned[p]);
+    return matching;
 }
 
 //  True when the node has every key of the constraints of one kind
@@ -121,6 +137,7 @@ s_state_new (const zube_sched_cycle_t *cycle, const zube_sched_pod_t *pod)
     }
     state->count = count;
     state->node_count = cycle->node_count;
+    state->nodes = cycle->nodes;
     for (size_t i = 0; i < count; i++) {
         s_constraint_t *c = &state->constraints[i];
         c->spec = spec->topology_spread_constraints[i];
@@ -132,7 +149,8 @@ s_state_new (const zube_sched_cycle_t *cycle, const zube_sched_pod_t *pod)
         c->domains = calloc (cycle->node_count + 1, sizeof *c->domains);
         c->counts = calloc (cycle->node_count + 1, sizeof *c->counts);
         c->node_domain = calloc (cycle->node_count + 1, sizeof *c->node_domain);
-        if (!c->domains || !c->counts || !c->node_domain) {
+        c->node_matching = calloc (cycle->node_count + 1, sizeof *c->node_matching);
+        if (!c->domains || !c->counts || !c->node_domain || !c->node_matching) {
             s_cycle_free (NULL, state);
             return NULL;
         }
@@ -152,8 +170,8 @@ s_state_new (const zube_sched_cycle_t *cycle, const zube_sched_pod_t *pod)
             const char *value = sched_label (node->labels, node->label_count, c->key);
             size_t d = sched_domain (c->domains, &c->domain_count, value);
             c->node_domain[n] = d;
-            for (size_t p = 0; p < node->assigned_count; p++)
-                c->counts[d] += s_counts (c, pod, node->assigned[p]);
+            c->node_matching[n] = s_node_matching (c, pod, node);
+            c->counts[d] += c->node_matching[n];
         }
     }
     for (size_t i = 0; i < count; i++) {
@@ -211,7 +229,16 @@ s_filter (void *self, void *cycle_data, const zube_sched_pod_t *pod,
         }
         size_t d = s_domain_find (state, c, node, value);
         int64_t matching = d < c->domain_count ? c->counts[d] : 0;
-        if (matching + c->self_match - c->min > c->max_skew) {
+        int64_t min = c->min;
+        //  A copy without some pods (preemption): count its pods again
+        size_t n = node->index;
+        if (n < state->node_count && d < c->domain_count &&
+            state->nodes[n]->generation != node->generation) {
+            matching += s_node_matching (c, pod, node) - c->node_matching[n];
+            if (matching < min)
+                min = matching;
+        }
+        if (matching + c->self_match - min > c->max_skew) {
             snprintf (reason, reason_size, S_SKEW_REASON);
             return ZUBE_SCHED_UNSCHEDULABLE;
         }

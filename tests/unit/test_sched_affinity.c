@@ -15,6 +15,9 @@
 
 static zs_registry_t *s_registry;
 static zs_profile_t *s_default;
+//  What preemption answered for the last pod no node fit: the nominated
+//  node and the victims' names, comma-separated.
+static char s_nominated[256], s_victims[256];
 
 //  A node NAME with CPU cores and 8Gi, labels given as YAML flow.
 static void
@@ -63,6 +66,13 @@ s_run (zs_cache_t *cache, const char *ns, const char *name, const char *labels,
     ZT_ASSERT_MSG (rc >= 0, "%s: %s", name, result.diagnosis.error);
     if (rc == 1) {
         zs_diagnosis_message (&result.diagnosis, message, size);
+        snprintf (s_nominated, sizeof s_nominated, "%s", result.nominated);
+        size_t used = 0;
+        s_victims[0] = 0;
+        for (size_t i = 0; i < result.victim_count && used < sizeof s_victims; i++)
+            used += (size_t)snprintf (s_victims + used, sizeof s_victims - used, "%s%s",
+                                      i ? "," : "", result.victims[i]->view.name);
+        zs_result_clear (&result);
         return NULL;
     }
     snprintf (node, sizeof node, "%s", result.node->name);
@@ -389,6 +399,51 @@ test_anti_affinity_namespaces (void)
     zs_cache_destroy (&cache);
 }
 
+//  Preemption sees the pods it would evict gone from both plugins' counts
+static void
+test_preemption (void)
+{
+    zs_cache_t *cache = s_one_node ();
+    char message[512] = "";
+    ZT_ASSERT (S_PLACE (cache, "noisy-0", "{app: noisy}", "100m", ""));
+    ZT_ASSERT (S_PLACE (cache, "noisy-1", "{app: noisy}", "100m", ""));
+    ZT_ASSERT (S_PLACE (cache, "quiet", "{app: quiet}", "100m", ""));
+    const char *avoid = "priority: 100, affinity: {podAntiAffinity: "
+                        "{requiredDuringSchedulingIgnoredDuringExecution: "
+                        "[{labelSelector: {matchLabels: {app: noisy}}, "
+                        "topologyKey: kubernetes.io/hostname}]}}";
+    ZT_ASSERT (!S_PLACE (cache, "important", "{app: vip}", "100m", avoid));
+    ZT_ASSERT_STR_EQ (s_nominated, "n1");
+    ZT_ASSERT_STR_CONTAINS (s_victims, "noisy-0");
+    ZT_ASSERT_STR_CONTAINS (s_victims, "noisy-1");
+    ZT_ASSERT (!strstr (s_victims, "quiet"));
+    zs_cache_destroy (&cache);
+
+    //  z1 holds two spread pods, z2 (tainted) none: only evicting both
+    //  lets a third into z1 within maxSkew 1
+    cache = zs_cache_new ();
+    s_add (cache, "a", "4", "{topology.kubernetes.io/zone: z1}");
+    char *yaml =
+        zsys_sprintf ("metadata: {name: b, labels: {topology.kubernetes.io/zone: z2}}\n"
+                      "spec: {taints: [{key: k, value: v, effect: NoSchedule}]}\n"
+                      "status: {allocatable: {cpu: '4', memory: 8Gi, pods: '110'}}\n");
+    ProtobufCMessage *node = NULL;
+    zube_codec_error_t error;
+    ZT_ASSERT (zube_codec_decode (yaml, strlen (yaml), &zube__node__descriptor, &node,
+                                  &error) == 0);
+    ZT_ASSERT (zs_cache_node_set (cache, (Zube__Node *)node) >= 0);
+    protobuf_c_message_free_unpacked (node, NULL);
+    zstr_free (&yaml);
+    ZT_ASSERT (S_PLACE (cache, "x0", "{app: spread}", "100m", ""));
+    ZT_ASSERT (S_PLACE (cache, "x1", "{app: spread}", "100m", ""));
+    ZT_ASSERT (!S_PLACE (cache, "high", "{app: spread}", "100m",
+                         "priority: 100, " S_SPREAD ("DoNotSchedule")));
+    ZT_ASSERT_STR_EQ (s_nominated, "a");
+    ZT_ASSERT_STR_CONTAINS (s_victims, "x0");
+    ZT_ASSERT_STR_CONTAINS (s_victims, "x1");
+    zs_cache_destroy (&cache);
+}
+
 static void
 test_cache_lists_pods (void)
 {
@@ -450,6 +505,7 @@ main (void)
     ZT_RUN (test_spread_schedule_anyway);
     ZT_RUN (test_spread_match_label_keys_and_min_domains);
     ZT_RUN (test_anti_affinity_namespaces);
+    ZT_RUN (test_preemption);
     zs_profiles_clear (&profiles);
     zs_registry_destroy (&s_registry);
     return zt_done ();
