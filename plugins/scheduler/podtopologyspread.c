@@ -34,6 +34,10 @@ typedef struct {
     size_t *node_domain;
     //  The matching pods each node of the cycle holds (by index).
     int64_t *node_matching;
+    //  While counting: domains by value, an open-addressed hash table
+    //  (SIZE_MAX: free), so per-node keys (hostname) stay linear.
+    size_t *slots;
+    size_t mask;
     int64_t min;
     int64_t self_match;
     double weight;
@@ -61,6 +65,7 @@ s_cycle_free (void *self, void *cycle_data)
         free (state->constraints[i].counts);
         free (state->constraints[i].node_domain);
         free (state->constraints[i].node_matching);
+        free (state->constraints[i].slots);
     }
     free (state->constraints);
     free (state);
@@ -123,6 +128,24 @@ s_domain_find (const s_state_t *state, const s_constraint_t *c,
     return c->domain_count;
 }
 
+//  The index of domain value, added when new.
+static size_t
+s_domain_index (s_constraint_t *c, const char *value)
+{
+    uint64_t hash = 14695981039346656037ull;
+    for (const char *p = value; *p; p++)
+        hash = (hash ^ (unsigned char)*p) * 1099511628211ull;
+    for (size_t i = hash & c->mask;; i = (i + 1) & c->mask) {
+        if (c->slots[i] == SIZE_MAX) {
+            c->slots[i] = c->domain_count;
+            c->domains[c->domain_count] = value;
+            return c->domain_count++;
+        }
+        if (strcmp (c->domains[c->slots[i]], value) == 0)
+            return c->slots[i];
+    }
+}
+
 //  Counts matching pods per domain for every constraint, over all nodes.
 static s_state_t *
 s_state_new (const zube_sched_cycle_t *cycle, const zube_sched_pod_t *pod)
@@ -150,7 +173,13 @@ s_state_new (const zube_sched_cycle_t *cycle, const zube_sched_pod_t *pod)
         c->counts = calloc (cycle->node_count + 1, sizeof *c->counts);
         c->node_domain = calloc (cycle->node_count + 1, sizeof *c->node_domain);
         c->node_matching = calloc (cycle->node_count + 1, sizeof *c->node_matching);
-        if (!c->domains || !c->counts || !c->node_domain || !c->node_matching) {
+        for (c->mask = 15; c->mask < 2 * cycle->node_count; c->mask = c->mask * 2 + 1)
+            ;
+        c->slots = malloc ((c->mask + 1) * sizeof *c->slots);
+        if (c->slots)
+            memset (c->slots, 0xff, (c->mask + 1) * sizeof *c->slots);
+        if (!c->domains || !c->counts || !c->node_domain || !c->node_matching ||
+            !c->slots) {
             s_cycle_free (NULL, state);
             return NULL;
         }
@@ -168,7 +197,7 @@ s_state_new (const zube_sched_cycle_t *cycle, const zube_sched_pod_t *pod)
             if (!eligible[c->hard])
                 continue;
             const char *value = sched_label (node->labels, node->label_count, c->key);
-            size_t d = sched_domain (c->domains, &c->domain_count, value);
+            size_t d = s_domain_index (c, value);
             c->node_domain[n] = d;
             c->node_matching[n] = s_node_matching (c, pod, node);
             c->counts[d] += c->node_matching[n];
@@ -183,6 +212,8 @@ s_state_new (const zube_sched_cycle_t *cycle, const zube_sched_pod_t *pod)
         if (c->spec->has_min_domains && (size_t)c->spec->min_domains > c->domain_count)
             c->min = 0;
         c->weight = log ((double)c->domain_count + 2);
+        free (c->slots);
+        c->slots = NULL;
         for (size_t n = 0; n < cycle->node_count; n++)
             if (c->node_domain[n] == SIZE_MAX)
                 c->node_domain[n] = c->domain_count;

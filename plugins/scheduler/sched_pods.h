@@ -80,16 +80,4 @@ sched_has_assigned (const zube_sched_cycle_t *cycle)
            ZUBE_SCHED_HAS (cycle->nodes[0], assigned_with_affinity);
 }
 
-//  The index of value in values[0..*count_p), appended when new; values
-//  has room for at least one more.
-static inline size_t
-sched_domain (const char **values, size_t *count_p, const char *value)
-{
-    for (size_t i = 0; i < *count_p; i++)
-        if (strcmp (values[i], value) == 0)
-            return i;
-    values[*count_p] = value;
-    return (*count_p)++;
-}
-
 #endif

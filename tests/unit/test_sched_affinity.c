@@ -399,6 +399,34 @@ test_anti_affinity_namespaces (void)
     zs_cache_destroy (&cache);
 }
 
+//  One pod per host: the domain per node path, many domains
+static void
+test_spread_by_host (void)
+{
+    zs_cache_t *cache = zs_cache_new ();
+    char message[512] = "";
+    for (int i = 0; i < 40; i++) {
+        char name[16], labels[64];
+        snprintf (name, sizeof name, "h%d", i);
+        snprintf (labels, sizeof labels, "{kubernetes.io/hostname: %s}", name);
+        s_add (cache, name, i == 0 ? "64" : "4", labels);
+    }
+    const char *by_host = "topologySpreadConstraints: [{maxSkew: 1, "
+                          "topologyKey: kubernetes.io/hostname, whenUnsatisfiable: "
+                          "DoNotSchedule, labelSelector: {matchLabels: {app: h}}}]";
+    for (int i = 0; i < 40; i++) {
+        char name[16];
+        snprintf (name, sizeof name, "p%d", i);
+        ZT_ASSERT (S_PLACE (cache, name, "{app: h}", "1", by_host));
+    }
+    for (int i = 0; i < 40; i++) {
+        char name[16];
+        snprintf (name, sizeof name, "h%d", i);
+        ZT_ASSERT_INT_EQ (zs_cache_node (cache, name)->assigned_count, 1);
+    }
+    zs_cache_destroy (&cache);
+}
+
 //  Preemption sees the pods it would evict gone from both plugins' counts
 static void
 test_preemption (void)
@@ -505,6 +533,7 @@ main (void)
     ZT_RUN (test_spread_schedule_anyway);
     ZT_RUN (test_spread_match_label_keys_and_min_domains);
     ZT_RUN (test_anti_affinity_namespaces);
+    ZT_RUN (test_spread_by_host);
     ZT_RUN (test_preemption);
     zs_profiles_clear (&profiles);
     zs_registry_destroy (&s_registry);
