@@ -77,6 +77,11 @@ s_counts (const s_constraint_t *c, const zube_sched_pod_t *pod,
 {
     if (strcmp (other->namespace_, pod->namespace_) != 0)
         return false;
+    //  Terminating pods do not count (Kubernetes' countPodsMatchSelector)
+    const Zube__Pod *object = other->pod;
+    if (object && object->metadata && object->metadata->deletion_timestamp &&
+        *object->metadata->deletion_timestamp)
+        return false;
     if (!sched_selector_matches (c->spec->label_selector, other->labels,
                                  other->label_count))
         return false;

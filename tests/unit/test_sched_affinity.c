@@ -399,6 +399,23 @@ test_anti_affinity_namespaces (void)
     zs_cache_destroy (&cache);
 }
 
+//  Terminating pods do not count in a spread
+static void
+test_spread_skips_terminating (void)
+{
+    zs_cache_t *cache = zs_cache_new ();
+    s_add (cache, "a", "64", "{topology.kubernetes.io/zone: z1}");
+    s_add (cache, "b", "4", "{topology.kubernetes.io/zone: z2}");
+    char message[512] = "";
+    const char *dying = "{app: spread}, deletionTimestamp: '2026-01-01T00:01:00Z'";
+    const char *in_z1 = "nodeSelector: {topology.kubernetes.io/zone: z1}";
+    ZT_ASSERT_STR_EQ (S_PLACE (cache, "dying-0", dying, "100m", in_z1), "a");
+    ZT_ASSERT_STR_EQ (S_PLACE (cache, "dying-1", dying, "100m", in_z1), "a");
+    ZT_ASSERT_STR_EQ (
+        S_PLACE (cache, "s", "{app: spread}", "1", S_SPREAD ("DoNotSchedule")), "a");
+    zs_cache_destroy (&cache);
+}
+
 //  One pod per host: the domain per node path, many domains
 static void
 test_spread_by_host (void)
@@ -534,6 +551,7 @@ main (void)
     ZT_RUN (test_spread_match_label_keys_and_min_domains);
     ZT_RUN (test_anti_affinity_namespaces);
     ZT_RUN (test_spread_by_host);
+    ZT_RUN (test_spread_skips_terminating);
     ZT_RUN (test_preemption);
     zs_profiles_clear (&profiles);
     zs_registry_destroy (&s_registry);
