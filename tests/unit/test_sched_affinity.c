@@ -11,6 +11,7 @@
 #include "zs_sched.h"
 #include "zube/codec.h"
 #include "zube_test.h"
+#include "zt_sched.h"
 #include <czmq.h>
 
 static zs_registry_t *s_registry;
@@ -27,13 +28,7 @@ s_add (zs_cache_t *cache, const char *name, const char *cpu, const char *labels)
         zsys_sprintf ("metadata: {name: %s, labels: %s}\n"
                       "status: {allocatable: {cpu: '%s', memory: 8Gi, pods: '110'}}\n",
                       name, labels, cpu);
-    ProtobufCMessage *node = NULL;
-    zube_codec_error_t error;
-    ZT_ASSERT_MSG (zube_codec_decode (yaml, strlen (yaml), &zube__node__descriptor, &node,
-                                      &error) == 0,
-                   "node %s: %s", name, error.message);
-    ZT_ASSERT (zs_cache_node_set (cache, (Zube__Node *)node) >= 0);
-    protobuf_c_message_free_unpacked (node, NULL);
+    zt_sched_node_add (cache, yaml);
     zstr_free (&yaml);
 }
 
@@ -51,15 +46,8 @@ s_run (zs_cache_t *cache, const char *ns, const char *name, const char *labels,
                       "spec: {containers: [{name: c, image: i, resources: {requests: "
                       "{cpu: '%s', memory: 64Mi}}}]%s%s}\n",
                       name, ns, name, labels, cpu, *extra ? ", " : "", extra);
-    ProtobufCMessage *object = NULL;
-    zube_codec_error_t error;
-    ZT_ASSERT_MSG (zube_codec_decode (yaml, strlen (yaml), &zube__pod__descriptor,
-                                      &object, &error) == 0,
-                   "pod %s: %s (%s)", name, error.message, error.field);
+    zs_pod_t *pod = zt_sched_pod (yaml);
     zstr_free (&yaml);
-    zs_pod_t *pod = zs_pod_new ((Zube__Pod *)object);
-    protobuf_c_message_free_unpacked (object, NULL);
-    ZT_ASSERT (pod);
     zs_result_t result;
     int rc = zs_profile_schedule (s_default, cache, pod, &result);
     zs_pod_destroy (&pod);

@@ -6,21 +6,10 @@
 #include "zs_sched.h"
 #include "zube/codec.h"
 #include "zube_test.h"
+#include "zt_sched.h"
 #include <czmq.h>
 
 static zs_registry_t *s_registry;
-
-static void
-s_add_node (zs_cache_t *cache, const char *yaml)
-{
-    ProtobufCMessage *node = NULL;
-    zube_codec_error_t error;
-    ZT_ASSERT_MSG (zube_codec_decode (yaml, strlen (yaml), &zube__node__descriptor, &node,
-                                      &error) == 0,
-                   "node: %s", error.message);
-    ZT_ASSERT (zs_cache_node_set (cache, (Zube__Node *)node) >= 0);
-    protobuf_c_message_free_unpacked (node, NULL);
-}
 
 //  A node NAME with cpu, memory, 110 pods, labels and taints (YAML flow).
 static void
@@ -33,7 +22,7 @@ s_node (zs_cache_t *cache, const char *name, const char *cpu, const char *memory
               "spec: {taints: %s}\n"
               "status: {allocatable: {cpu: '%s', memory: '%s', pods: '110'}}\n",
               name, labels ? labels : "{}", taints ? taints : "[]", cpu, memory);
-    s_add_node (cache, yaml);
+    zt_sched_node_add (cache, yaml);
 }
 
 static zs_pod_t *
@@ -45,15 +34,7 @@ s_pod (const char *name, const char *spec)
               "creationTimestamp: '2026-01-01T00:00:00Z'}\n"
               "spec: %s\n",
               name, name, spec);
-    ProtobufCMessage *object = NULL;
-    zube_codec_error_t error;
-    ZT_ASSERT_MSG (zube_codec_decode (yaml, strlen (yaml), &zube__pod__descriptor,
-                                      &object, &error) == 0,
-                   "pod: %s (%s)", error.message, error.field);
-    zs_pod_t *pod = zs_pod_new ((Zube__Pod *)object);
-    protobuf_c_message_free_unpacked (object, NULL);
-    ZT_ASSERT (pod);
-    return pod;
+    return zt_sched_pod (yaml);
 }
 
 static char *
@@ -67,17 +48,7 @@ s_containers (const char *cpu, const char *memory)
 static zs_profile_t *
 s_profile (const char *yaml)
 {
-    zs_profiles_t profiles;
-    char error[1024];
-    ZT_ASSERT_MSG (zs_profiles_load (s_registry, yaml, &profiles, error, sizeof error) ==
-                       0,
-                   "profiles: %.900s", error);
-    zs_profile_t *profile = profiles.profiles[0];
-    profiles.profiles[0] = NULL;
-    for (size_t i = 1; i < profiles.count; i++)
-        zs_profile_destroy (&profiles.profiles[i]);
-    free (profiles.profiles);
-    return profile;
+    return zt_sched_profile (s_registry, yaml);
 }
 
 //  Schedules a pod; answers the node's name (static) or NULL with the
@@ -295,7 +266,7 @@ test_unschedulable_node (void)
 {
     zs_cache_t *cache = zs_cache_new ();
     zs_profile_t *profile = s_profile (NULL);
-    s_add_node (cache, "metadata: {name: cordoned}\nspec: {unschedulable: true}\n"
+    zt_sched_node_add (cache, "metadata: {name: cordoned}\nspec: {unschedulable: true}\n"
                        "status: {allocatable: {cpu: '4', memory: 8Gi, pods: '110'}}\n");
     char message[512];
     ZT_ASSERT (!s_place (profile, cache, "p", "{containers: [{name: c, image: i}]}",
@@ -319,7 +290,7 @@ test_requests_edge_cases (void)
 {
     zs_cache_t *cache = zs_cache_new ();
     zs_profile_t *profile = s_profile (NULL);
-    s_add_node (cache, "metadata: {name: gpu}\n"
+    zt_sched_node_add (cache, "metadata: {name: gpu}\n"
                        "status: {allocatable: {cpu: '4', memory: 8Gi, pods: '2', "
                        "nvidia.com/gpu: '2'}}\n");
     s_node (cache, "plain", "4", "8Gi", NULL,
@@ -556,7 +527,7 @@ test_node_changes (void)
         protobuf_c_message_free_unpacked (node, NULL);
         zstr_free (&text);
     }
-    s_add_node (cache, "metadata: {name: n, labels: {a: c}}\n"
+    zt_sched_node_add (cache, "metadata: {name: n, labels: {a: c}}\n"
                        "status: {allocatable: {cpu: '4', pods: '110'}}\n");
     ProtobufCMessage *node = NULL;
     const char *cordoned =

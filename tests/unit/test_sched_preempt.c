@@ -7,6 +7,7 @@
 #include "zs_sched.h"
 #include "zube/codec.h"
 #include "zube_test.h"
+#include "zt_sched.h"
 #include <czmq.h>
 
 static zs_registry_t *s_registry;
@@ -21,27 +22,7 @@ s_node (zs_cache_t *cache, const char *name, const char *cpu, const char *images
               "status: {allocatable: {cpu: '%s', memory: 16Gi, pods: '110'}, "
               "images: %s}\n",
               name, cpu, images ? images : "[]");
-    ProtobufCMessage *node = NULL;
-    zube_codec_error_t error;
-    ZT_ASSERT_MSG (zube_codec_decode (yaml, strlen (yaml), &zube__node__descriptor, &node,
-                                      &error) == 0,
-                   "node: %s", error.message);
-    ZT_ASSERT (zs_cache_node_set (cache, (Zube__Node *)node) >= 0);
-    protobuf_c_message_free_unpacked (node, NULL);
-}
-
-static zs_pod_t *
-s_pod_decode (const char *yaml)
-{
-    ProtobufCMessage *object = NULL;
-    zube_codec_error_t error;
-    ZT_ASSERT_MSG (zube_codec_decode (yaml, strlen (yaml), &zube__pod__descriptor,
-                                      &object, &error) == 0,
-                   "pod: %s (%s)", error.message, error.field);
-    zs_pod_t *pod = zs_pod_new ((Zube__Pod *)object);
-    protobuf_c_message_free_unpacked (object, NULL);
-    ZT_ASSERT (pod);
-    return pod;
+    zt_sched_node_add (cache, yaml);
 }
 
 //  A pod with one container asking for cpu, at priority, image image.
@@ -56,7 +37,7 @@ s_pod (const char *name, const char *cpu, int priority, const char *image,
               "spec: {priority: %d, %s containers: [{name: c, image: '%s', "
               "resources: {requests: {cpu: '%s', memory: 1Mi}}}]}\n",
               name, name, priority, more ? more : "", image, cpu);
-    return s_pod_decode (yaml);
+    return zt_sched_pod (yaml);
 }
 
 //  A pod already running on node.
@@ -72,17 +53,7 @@ s_running (zs_cache_t *cache, const char *name, const char *node, const char *cp
 static zs_profile_t *
 s_profile (const char *yaml)
 {
-    zs_profiles_t profiles;
-    char error[1024];
-    ZT_ASSERT_MSG (zs_profiles_load (s_registry, yaml, &profiles, error, sizeof error) ==
-                       0,
-                   "profiles: %.900s", error);
-    zs_profile_t *profile = profiles.profiles[0];
-    profiles.profiles[0] = NULL;
-    for (size_t i = 1; i < profiles.count; i++)
-        zs_profile_destroy (&profiles.profiles[i]);
-    free (profiles.profiles);
-    return profile;
+    return zt_sched_profile (s_registry, yaml);
 }
 
 static void
@@ -259,13 +230,13 @@ test_preemption_waits_for_terminating (void)
     zs_cache_t *cache = s_full_cluster ();
     zs_profile_t *profile = s_profile (NULL);
     zs_pod_t *terminating =
-        s_pod_decode ("metadata: {name: t, namespace: default, uid: uid-t, "
+        zt_sched_pod ("metadata: {name: t, namespace: default, uid: uid-t, "
                       "deletionTimestamp: '2026-01-01T00:00:01Z'}\n"
                       "spec: {priority: 1, containers: [{name: c, image: busybox}]}\n");
     ZT_ASSERT (zs_cache_pod_add (cache, terminating, "n2", false) == 0);
     zs_pod_destroy (&terminating);
     zs_pod_t *pod =
-        s_pod_decode ("metadata: {name: high, namespace: default, uid: uid-high}\n"
+        zt_sched_pod ("metadata: {name: high, namespace: default, uid: uid-high}\n"
                       "spec: {priority: 50, containers: [{name: c, image: busybox, "
                       "resources: {requests: {cpu: '2'}}}]}\n"
                       "status: {nominatedNodeName: n2}\n");
