@@ -26,6 +26,8 @@
 
 #include "zube/api.h"
 #include "zube/bus.h"
+#include "zube/codec.h"
+#include "core.pb-c.h"
 #include <sys/prctl.h>
 
 //  --------------------------------------------------------------------------
@@ -531,6 +533,49 @@ zt_cluster_stop (zt_cluster_t *cluster, bool failed)
     }
     cluster->dir[0] = 0;
     cluster->own_dir = false;
+}
+
+//  Decodes yaml as a descriptor message and creates it in namespace
+//  through the test's connection; asserts both worked. With created_p,
+//  the object as stored (the caller frees it).
+static inline void
+zt_cluster_create_yaml (zt_cluster_t *cluster, const char *resource, const char *namespace,
+                        const ProtobufCMessageDescriptor *descriptor, const char *yaml,
+                        ProtobufCMessage **created_p)
+{
+    ProtobufCMessage *object = NULL;
+    zube_codec_error_t codec_error;
+    ZT_ASSERT_MSG (zube_codec_decode (yaml, strlen (yaml), descriptor, &object,
+                                      &codec_error) == 0,
+                   "%s", codec_error.message);
+    zube_api_error_t error;
+    zube_status_t status = zube_api_create (cluster->api, resource, namespace, object,
+                                            false, created_p, &error);
+    protobuf_c_message_free_unpacked (object, NULL);
+    ZT_ASSERT_MSG (status == ZUBE_OK, "create %s: %.800s", resource, error.message);
+}
+
+//  Waits until pod namespace/name is bound: its node into node, "" after
+//  timeout_ms. -1 when the pod does not exist, else 0.
+static inline int
+zt_cluster_wait_bound (zt_cluster_t *cluster, const char *namespace, const char *name,
+                       char *node, size_t size, int timeout_ms)
+{
+    node[0] = 0;
+    int64_t until = zt_now_ms () + timeout_ms;
+    do {
+        ProtobufCMessage *object = NULL;
+        if (zube_api_get (cluster->api, "pods", namespace, name, &object, NULL) != ZUBE_OK)
+            return -1;
+        Zube__Pod *pod = (Zube__Pod *)object;
+        if (pod->spec && pod->spec->node_name)
+            snprintf (node, size, "%s", pod->spec->node_name);
+        protobuf_c_message_free_unpacked (object, NULL);
+        if (node[0])
+            return 0;
+        zube_bus_poll (cluster->bus, 50);
+    } while (zt_now_ms () < until);
+    return 0;
 }
 
 //  Starts the broker on free ports, the test's connection, and the

@@ -50,16 +50,8 @@ s_create_pod (const char *name, const char *spec)
         yaml, sizeof yaml,
         "apiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: default}\nspec: %s\n",
         name, spec);
-    ProtobufCMessage *pod = NULL;
-    zube_codec_error_t codec_error;
-    ZT_ASSERT_MSG (zube_codec_decode (yaml, strlen (yaml), &zube__pod__descriptor, &pod,
-                                      &codec_error) == 0,
-                   "%s", codec_error.message);
-    zube_api_error_t error;
-    zube_status_t status =
-        zube_api_create (s_cluster.api, "pods", "default", pod, false, NULL, &error);
-    protobuf_c_message_free_unpacked (pod, NULL);
-    ZT_ASSERT_MSG (status == ZUBE_OK, "create %s: %.800s", name, error.message);
+    zt_cluster_create_yaml (&s_cluster, "pods", "default", &zube__pod__descriptor, yaml,
+                            NULL);
 }
 
 static Zube__Pod *

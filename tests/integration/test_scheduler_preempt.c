@@ -17,25 +17,21 @@ s_create (const char *resource, const char *namespace,
           const ProtobufCMessageDescriptor *d, const char *yaml,
           ProtobufCMessage **created_p)
 {
-    ProtobufCMessage *object = NULL;
-    zube_codec_error_t codec_error;
-    ZT_ASSERT_MSG (zube_codec_decode (yaml, strlen (yaml), d, &object, &codec_error) == 0,
-                   "%s", codec_error.message);
-    zube_api_error_t error;
-    zube_status_t status = zube_api_create (s_cluster.api, resource, namespace, object,
-                                            false, created_p, &error);
-    ZT_ASSERT_MSG (status == ZUBE_OK, "create: %.800s", error.message);
+    zt_cluster_create_yaml (&s_cluster, resource, namespace, d, yaml, created_p);
     if (created_p) {
+        ProtobufCMessage *object = NULL;
+        ZT_ASSERT (zube_codec_decode (yaml, strlen (yaml), d, &object, NULL) == 0);
         //  Status through its subresource, as a node agent writes it
         Zube__NodeStatus *wanted = ((Zube__Node *)object)->status;
         ((Zube__Node *)object)->status = ((Zube__Node *)*created_p)->status;
         ((Zube__Node *)*created_p)->status = wanted;
-        status = zube_api_update (s_cluster.api, resource, NULL, *created_p, "status",
-                                  false, NULL, &error);
+        zube_api_error_t error;
+        zube_status_t status = zube_api_update (s_cluster.api, resource, NULL, *created_p,
+                                                "status", false, NULL, &error);
         ZT_ASSERT_MSG (status == ZUBE_OK, "status: %.800s", error.message);
         protobuf_c_message_free_unpacked (*created_p, NULL);
+        protobuf_c_message_free_unpacked (object, NULL);
     }
-    protobuf_c_message_free_unpacked (object, NULL);
 }
 
 static void
@@ -77,18 +73,9 @@ static const char *
 s_wait_bound (const char *name, int timeout_ms)
 {
     static char node[256];
-    int64_t until = zt_now_ms () + timeout_ms;
-    do {
-        Zube__Pod *pod = s_get (name);
-        if (!pod)
-            return NULL;
-        snprintf (node, sizeof node, "%s",
-                  pod->spec && pod->spec->node_name ? pod->spec->node_name : "");
-        protobuf_c_message_free_unpacked (&pod->base, NULL);
-        if (*node)
-            return node;
-        zube_bus_poll (s_cluster.bus, 100);
-    } while (zt_now_ms () < until);
+    if (zt_cluster_wait_bound (&s_cluster, "default", name, node, sizeof node, timeout_ms) !=
+        0)
+        return NULL;
     return node;
 }
 

@@ -52,33 +52,15 @@ s_create_pod (const char *name)
               "spec: {containers: [{name: c, image: pause, resources: {requests: "
               "{cpu: 200m, memory: 64Mi}}}]}\n",
               name);
-    ProtobufCMessage *pod = NULL;
-    ZT_ASSERT (
-        zube_codec_decode (yaml, strlen (yaml), &zube__pod__descriptor, &pod, NULL) == 0);
-    zube_status_t status =
-        zube_api_create (s_cluster.api, "pods", "default", pod, false, NULL, NULL);
-    protobuf_c_message_free_unpacked (pod, NULL);
-    ZT_ASSERT_MSG (status == ZUBE_OK, "cannot create %s", name);
+    zt_cluster_create_yaml (&s_cluster, "pods", "default", &zube__pod__descriptor, yaml,
+                            NULL);
 }
 
 //  The node of a bound pod into node (empty after timeout_ms).
 static void
 s_wait_bound (const char *name, char *node, size_t size, int timeout_ms)
 {
-    node[0] = 0;
-    int64_t until = zt_now_ms () + timeout_ms;
-    while (!node[0] && zt_now_ms () < until) {
-        ProtobufCMessage *object = NULL;
-        if (zube_api_get (s_cluster.api, "pods", "default", name, &object, NULL) ==
-            ZUBE_OK) {
-            Zube__Pod *pod = (Zube__Pod *)object;
-            if (pod->spec && pod->spec->node_name)
-                snprintf (node, size, "%s", pod->spec->node_name);
-            protobuf_c_message_free_unpacked (object, NULL);
-        }
-        if (!node[0])
-            zube_bus_poll (s_cluster.bus, 50);
-    }
+    zt_cluster_wait_bound (&s_cluster, "default", name, node, size, timeout_ms);
 }
 
 //  Creates a round of pods and answers on how many nodes they landed.
