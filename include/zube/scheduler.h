@@ -177,6 +177,14 @@ typedef struct {
     const void *pod;
 } zube_sched_pod_t;
 
+//  An image on a node (node->images).
+typedef struct {
+    const char *name;
+    int64_t size_bytes;
+    //  How many nodes of the snapshot hold an image of this name.
+    uint32_t node_count;
+} zube_sched_image_t;
+
 //  A node as filter and score see it, with what the pods on it (assumed
 //  ones included) take. The fields every filter reads come first, so a
 //  filter pass over many nodes touches as few cache lines as it can.
@@ -215,6 +223,15 @@ typedef struct {
     //  podAffinity or podAntiAffinity, so a plugin that only needs those
     //  (the pod itself has no terms) reads no others.
     size_t assigned_with_affinity;
+    //  Appended (check ZUBE_SCHED_HAS (node, images)): the images the node
+    //  holds (status.images, one entry per name, normalized with ":latest"
+    //  for an untagged name), sorted by name for bsearch, each with the
+    //  number of nodes of the snapshot that hold it (Kubernetes'
+    //  ImageStateSummary), kept incrementally by the host's node cache, so
+    //  ImageLocality scores a node without looking at any other. image_count
+    //  0 and images NULL when the host does not fill them.
+    size_t image_count;
+    const zube_sched_image_t *images;
 } zube_sched_node_t;
 
 //  What a scheduling cycle knows besides the pod: every node of the
@@ -245,6 +262,18 @@ typedef struct {
     int (*preempt) (const void *cycle, const zube_sched_pod_t *victim);
     //  The host's own, for the two above.
     void *host_data;
+    //  Appended (check ZUBE_SCHED_HAS (cycle, affinity_nodes)): the nodes
+    //  with at least one assigned pod that has a podAffinity or
+    //  podAntiAffinity term (Kubernetes' HavePodsWithAffinityList), and
+    //  those with at least one pod with a required podAntiAffinity term
+    //  (HavePodsWithRequiredAntiAffinityList), so InterPodAffinity looks
+    //  at those nodes only when the incoming pod has no terms of its own.
+    //  Kept incrementally by the host's node cache; NULL with a count of 0
+    //  when there are none.
+    size_t affinity_node_count;
+    const zube_sched_node_t *const *affinity_nodes;
+    size_t required_anti_affinity_node_count;
+    const zube_sched_node_t *const *required_anti_affinity_nodes;
 } zube_sched_cycle_t;
 
 //  A plugin's pluginConfig args: the JSON text as written, and the same
