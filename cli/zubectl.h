@@ -223,6 +223,9 @@ int zubectl_exec (zubectl_t *self, const zubectl_command_t *command, int argc, c
 //  cli/zubectl_plugin.c and cli/zubectl_scheduler.c: command groups
 extern const zubectl_command_t zubectl_plugin_commands[];
 extern const zubectl_command_t zubectl_scheduler_commands[];
+//  cli/zubectl_rollout.c and cli/zubectl_image.c
+extern const zubectl_command_t zubectl_rollout_commands[];
+extern const zubectl_command_t zubectl_image_commands[];
 int zubectl_annotate (zubectl_t *self, const zubectl_command_t *command, int argc,
                       char **argv);
 int zubectl_backup (zubectl_t *self, const zubectl_command_t *command, int argc, char **argv);
