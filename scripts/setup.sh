@@ -20,7 +20,8 @@ PACKAGES="build-essential autoconf automake libtool pkgconf git
     protobuf-c-compiler libprotobuf-c-dev libzmq3-dev libczmq-dev libsodium-dev
     libhiredis-dev libyaml-dev liblmdb-dev libcurl4-openssl-dev
     python3 python3-zmq python3-protobuf protobuf-compiler man-db groff-base procps iproute2
-    redis-server etcd-server etcd-client"
+    redis-server etcd-server etcd-client
+    runc busybox-static containernetworking-plugins iptables libarchive-dev"
 
 s_install_missing () {
     missing=""
