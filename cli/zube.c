@@ -189,7 +189,8 @@ struct s_component_s {
 };
 
 //  Every process `up` may start, in start order; `down` looks for all.
-enum { S_REDIS, S_ETCD, S_BROKER, S_APISERVER, S_SCHEDULER, S_FIXED_COUNT };
+enum { S_REDIS, S_ETCD, S_BROKER, S_APISERVER, S_SCHEDULER, S_CONTROLLER_MANAGER,
+       S_FIXED_COUNT };
 //  Zubelets come after the fixed components, one per process.
 #define S_COMPONENT_MAX 64
 
@@ -298,7 +299,9 @@ s_cluster_paths (zube_cluster_t *cluster, const char *dir, bool create)
                                   [S_ETCD] = {"etcd", "etcd"},
                                   [S_BROKER] = {"broker", "zube-broker"},
                                   [S_APISERVER] = {"apiserver", "zube-apiserver"},
-                                  [S_SCHEDULER] = {"scheduler", "zube-scheduler"}};
+                                  [S_SCHEDULER] = {"scheduler", "zube-scheduler"},
+                                  [S_CONTROLLER_MANAGER] = {"controller-manager",
+                                                            "zube-controller-manager"}};
     for (int i = 0; i < S_FIXED_COUNT; i++) {
         s_component_t *component = &cluster->components[i];
         component->name = names[i].name;
@@ -471,6 +474,15 @@ s_scheduler_ready (s_component_t *component, const char *config_path)
 {
     (void) component;
     return s_service_answers (config_path, "scheduler", "stats", NULL, 0, false);
+}
+
+//  The controller-manager is ready when it answers `stats` (a standby
+//  answers too: readiness is not leadership).
+static int
+s_controller_manager_ready (s_component_t *component, const char *config_path)
+{
+    (void) component;
+    return s_service_answers (config_path, "controllers", "stats", NULL, 0, false);
 }
 
 //  A zubelet is ready when its (last) node is registered.
@@ -715,6 +727,27 @@ s_plan (zube_cluster_t *cluster, const char *store)
         }
         scheduler->ready = s_scheduler_ready;
         scheduler->enabled = true;
+    }
+
+    //  The controller-manager, as identity "controller-manager" (the
+    //  apiserver's default policy has its role)
+    s_component_t *manager = &cluster->components[S_CONTROLLER_MANAGER];
+    if (zube_cli_sibling_program ("zube-controller-manager", manager->path,
+                                  sizeof manager->path)) {
+        s_component_arg (manager, manager->path);
+        s_component_arg (manager, "--bus");
+        s_component_arg (manager, s_cluster_string (cluster, "tcp://127.0.0.1:%d", port));
+        if (cluster->insecure)
+            s_component_arg (manager, "--insecure");
+        else {
+            s_component_arg (manager, "--certs");
+            s_component_arg (manager, cluster->certs);
+            s_component_arg (manager, "--name");
+            s_component_arg (manager, "controller-manager");
+            manager->cert = "controller-manager";
+        }
+        manager->ready = s_controller_manager_ready;
+        manager->enabled = true;
     }
     return s_plan_nodes (cluster);
 }
@@ -1012,7 +1045,7 @@ s_up (const zube_command_t *command, int argc, char **argv)
                     component->log);
     }
     const char *not_yet[] = {"zube-scheduler", "zube-controller-manager"};
-    //  (zube-scheduler is started whenever it is built)
+    //  (each is started whenever it is built)
     for (size_t i = 0; i < sizeof not_yet / sizeof not_yet[0]; i++) {
         char path[PATH_MAX];
         if (!zube_cli_sibling_program (not_yet[i], path, sizeof path))
@@ -1163,6 +1196,15 @@ s_status (const zube_command_t *command, int argc, char **argv)
         if (i == S_SCHEDULER && have_config) {
             if (s_scheduler_ready (component, cluster.config) == 0)
                 snprintf (status_text, sizeof status_text, "running, serves \"scheduler\"");
+            else {
+                snprintf (status_text, sizeof status_text, "running, but does not answer");
+                healthy = false;
+            }
+        }
+        else
+        if (i == S_CONTROLLER_MANAGER && have_config) {
+            if (s_controller_manager_ready (component, cluster.config) == 0)
+                snprintf (status_text, sizeof status_text, "running, serves \"controllers\"");
             else {
                 snprintf (status_text, sizeof status_text, "running, but does not answer");
                 healthy = false;

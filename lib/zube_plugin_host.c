@@ -20,6 +20,7 @@
 #include "zube/plugin_host.h"
 #include "zube/runtime.h"
 #include "zube/scheduler.h"
+#include "zube/controller.h"
 #include "zube/store.h"
 
 #ifndef ZUBE_PLUGINDIR
@@ -599,6 +600,27 @@ zube_plugin_check_descriptor (const zube_plugin_t *descriptor, const char *path,
             snprintf (error, error_size,
                       "%s: scheduler ops %s: expected a function, found NULL", path,
                       ops->create ? "destroy" : "create");
+            return -1;
+        }
+        return 0;
+    }
+    if (d->kind == ZUBE_PLUGIN_CONTROLLER) {
+        const zube_ctrl_ops_t *ops = d->ops;
+        if (ops->struct_size < ZUBE_CTRL_OPS_SIZE_V1) {
+            snprintf (error, error_size,
+                      "%s: controller ops struct_size: expected at least %zu, found %" PRIu32,
+                      path, (size_t) ZUBE_CTRL_OPS_SIZE_V1, ops->struct_size);
+            return -1;
+        }
+        const char *missing = !ops->framework_name || !*ops->framework_name ? "framework_name"
+                              : !ops->watches || !ops->watches[0]           ? "watches"
+                              : !ops->create                                ? "create"
+                              : !ops->destroy                               ? "destroy"
+                              : !ops->sync                                  ? "sync"
+                                                                            : NULL;
+        if (missing) {
+            snprintf (error, error_size, "%s: controller ops %s: required, found NULL", path,
+                      missing);
             return -1;
         }
         return 0;

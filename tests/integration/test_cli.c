@@ -950,15 +950,17 @@ test_zube_up_nodes (void)
     ZT_ASSERT_STR_CONTAINS (result.out, "zubelet-node-3");
     ZT_ASSERT_STR_CONTAINS (result.out, "zubelet-sim");
     ZT_ASSERT_STR_CONTAINS (result.out, "scheduler");
-    ZT_ASSERT_STR_CONTAINS (result.out, "zube-controller-manager is not built yet");
+    ZT_ASSERT_STR_CONTAINS (result.out, "controller-manager");
     zt_run_free (&result);
     ZT_ASSERT (zt_process_alive (s_component_pid (cluster, "scheduler")));
+    ZT_ASSERT (zt_process_alive (s_component_pid (cluster, "controller-manager")));
     //  One certificate per node agent, so authorization tells them apart.
     const char *certs[] = {"certs/private/node-node-1.cert_secret",
                            "certs/private/node-node-3.cert_secret",
                            "certs/private/nodes-sim-.cert_secret",
                            "certs/private/apiserver.cert_secret",
-                           "certs/private/scheduler.cert_secret"};
+                           "certs/private/scheduler.cert_secret",
+                           "certs/private/controller-manager.cert_secret"};
     char path[900];
     for (size_t i = 0; i < sizeof certs / sizeof certs[0]; i++) {
         snprintf (path, sizeof path, "%s/%s", cluster, certs[i]);
