@@ -49,7 +49,9 @@
     changing them bumps ZUBE_ABI_VERSION.
 
     Threads, lifetimes: every operation except filter and score is called
-    on the scheduler's one loop thread. Everything handed to an operation
+    on the scheduler's one loop thread; filter may run on a pool of
+    threads when the profile filters many nodes (KubeSchedulerConfiguration
+    parallelism). Everything handed to an operation
     is valid during the call only (a pod view also until the pod's cycle
     ends: reserve to unreserve or post_bind). */
 #ifndef ZUBE_SCHEDULER_H_INCLUDED
@@ -299,6 +301,68 @@ typedef struct {
 #define ZUBE_SCHED_EVENT_POD_DELETE (1u << 2)
 #define ZUBE_SCHED_EVENT_POD_UPDATE (1u << 3)
 
+//  What a plugin may ask of the framework besides its operations
+//  (Kubernetes' framework.Handle): the pods waiting at permit, allowed or
+//  rejected by name of the plugin that made them wait, and the objects
+//  the scheduler watches. The host hands it to set_handle (below) right
+//  after create; the table and host_data stay valid, at the same address,
+//  until the instance is destroyed. Every function is called on the loop
+//  thread only (never from filter or score), from any operation or from
+//  queue_less.
+typedef struct zube_sched_handle_t zube_sched_handle_t;
+
+//  One waiting pod: its view (valid while it waits) and the node it is
+//  assumed on. Answer false to stop.
+typedef bool (zube_sched_waiting_fn) (const zube_sched_pod_t *pod, const char *node_name,
+                                      void *arg);
+//  One object: const Zube__Pod * for "pods", const Zube__PodGroup *
+//  (zube.pb-c.h) for "podgroups"; node_name is where the scheduler's
+//  cache holds a pod: bound, or assumed by this scheduler (binding, or
+//  waiting at permit), "" while pending or for other kinds. Answer false
+//  to stop.
+typedef bool (zube_sched_object_fn) (const void *object, const char *node_name,
+                                     void *arg);
+
+struct zube_sched_handle_t {
+    uint32_t struct_size;
+    //  Every pod of the profile that waits at permit, in no particular
+    //  order. fn may call allow and reject.
+    void (*each_waiting) (const zube_sched_handle_t *handle, zube_sched_waiting_fn *fn,
+                          void *arg);
+    //  The pod (found by namespace and name; the uid must match when both
+    //  have one) no longer waits for plugin (its framework_name). When no plugin
+    //  holds it any more it is allowed: the host runs pre-bind and bind
+    //  once the current operation has returned. 0, or -1 when the pod
+    //  does not wait for that plugin.
+    int (*allow) (const zube_sched_handle_t *handle, const zube_sched_pod_t *pod,
+                  const char *plugin);
+    //  Rejects a waiting pod: once the current operation has returned
+    //  the host unreserves every plugin, forgets the assumed pod, requeues
+    //  it with back-off and reports PodScheduled=False naming plugin and
+    //  reason. 0, or -1 when the pod does not wait.
+    int (*reject) (const zube_sched_handle_t *handle, const zube_sched_pod_t *pod,
+                   const char *plugin, const char *reason);
+    //  The objects the scheduler watches of resource ("pods" or
+    //  "podgroups") in namespace (NULL: all) labelled label_key=
+    //  label_value (label_key NULL: every object), through the watch
+    //  cache's label index. Pods that ended (Succeeded, Failed) or are
+    //  being deleted are left out.
+    void (*each_object) (const zube_sched_handle_t *handle, const char *resource,
+                         const char *namespace_, const char *label_key,
+                         const char *label_value, zube_sched_object_fn *fn, void *arg);
+    //  One object of resource by namespace and name, NULL when absent.
+    //  Valid until the current operation returns.
+    const void *(*get_object) (const zube_sched_handle_t *handle, const char *resource,
+                               const char *namespace_, const char *name);
+    //  A pending pod of this scheduler goes to the active queue (after its
+    //  back-off) instead of waiting for a cluster event (Kubernetes'
+    //  PodActivator): the siblings a gang needs.
+    void (*activate) (const zube_sched_handle_t *handle, const char *namespace_,
+                      const char *name);
+    //  The host's own.
+    void *host_data;
+};
+
 typedef struct {
     //  sizeof (zube_sched_ops_t) as the plugin was compiled.
     uint32_t struct_size;
@@ -361,7 +425,12 @@ typedef struct {
     //  Unreserve: undo reserve (a later point failed, or the bind did).
     void (*unreserve) (void *self, void *cycle_data, const zube_sched_pod_t *pod,
                        const char *node_name);
-    //  Permit: SUCCESS, UNSCHEDULABLE (rejects) or WAIT (at most *wait_ms).
+    //  Permit: SUCCESS, UNSCHEDULABLE (rejects) or WAIT (at most *wait_ms,
+    //  capped at 15 minutes as in Kubernetes). A waiting pod stays assumed
+    //  and reserved on its node, its binding held, while the loop goes on
+    //  with the next pod; it is bound once every plugin that made it wait
+    //  calls handle->allow, and rejected (unreserve, requeue with
+    //  back-off) when one calls handle->reject or its wait_ms passes.
     zube_sched_code_t (*permit) (void *self, void *cycle_data,
                                  const zube_sched_pod_t *pod, const char *node_name,
                                  int64_t *wait_ms, char *reason, size_t reason_size);
@@ -378,6 +447,11 @@ typedef struct {
                        const char *node_name);
     //  Frees what pre_filter or pre_score left in cycle_data.
     void (*cycle_free) (void *self, void *cycle_data);
+    //  Appended (the host calls it when the plugin's struct_size has it):
+    //  the instance's handle, once, right after create and before any
+    //  other operation; valid until destroy. A plugin that waits at
+    //  permit keeps it to allow or reject the pods it holds.
+    void (*set_handle) (void *self, const zube_sched_handle_t *handle);
 } zube_sched_ops_t;
 
 //  The ABI 1 table: the host refuses a scheduler plugin whose table is

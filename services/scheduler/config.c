@@ -3,7 +3,7 @@
     zube.KubeSchedulerConfiguration, turned into profiles; and pluginConfig
     args flattened into dotted keys for plugins (zube_sched_args_t). */
 #define _GNU_SOURCE
-#include "zs_sched.h"
+#include "zs_permit.h"
 #include "zube/codec.h"
 #include <czmq.h>
 #include <stdlib.h>
@@ -11,6 +11,9 @@
 #include <yaml.h>
 
 #define S_API_VERSION "kubescheduler.config.k8s.io/v1"
+//  Threads that filter when the configuration says nothing (Kubernetes:
+//  16); docs/scheduler.md has the measurements behind it.
+#define S_DEFAULT_PARALLELISM 1
 
 char *
 zs_read_file (const char *path)
@@ -235,6 +238,17 @@ zs_profiles_build (zs_registry_t *registry,
             percentage);
         goto fail;
     }
+    int parallelism = S_DEFAULT_PARALLELISM;
+    if (config && config->has_parallelism) {
+        if (config->parallelism <= 0) {
+            snprintf (error, error_size,
+                      "parallelism: Invalid value: %d: should be an integer value "
+                      "greater than zero",
+                      config->parallelism);
+            goto fail;
+        }
+        parallelism = config->parallelism;
+    }
     size_t count = config ? config->n_profiles : 0;
     for (size_t i = 0; i < (count ? count : 1); i++) {
         char field[64];
@@ -245,6 +259,7 @@ zs_profiles_build (zs_registry_t *registry,
                                                 percentage, error, error_size);
         if (!profile)
             goto fail;
+        zs_profile_set_parallelism (profile, parallelism);
         if (zs_profiles_find (profiles, zs_profile_name (profile))) {
             snprintf (error, error_size, "%s.schedulerName: Duplicate value: \"%s\"",
                       field, zs_profile_name (profile));

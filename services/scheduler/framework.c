@@ -5,15 +5,27 @@
     point the instances that implement it, in the order the configuration
     gives. The filter pass starts where the previous cycle stopped (round
     robin) and stops once it has found Kubernetes' numFeasibleNodesToFind
-    nodes; rejection reasons are counted for the unschedulable message. */
+    nodes; rejection reasons are counted for the unschedulable message.
+    With parallelism above 1, a pool of threads filters batches of nodes
+    and the results are taken in node order, so the cycle finds the same
+    nodes as one thread would.
+
+    A pod that a permit plugin makes wait stays assumed and reserved; the
+    profile keeps it in its waiting map until every plugin that made it
+    wait allows it, one rejects it, or its time runs out. Plugins reach
+    the map through their handle (zube_sched_handle_t), whose allow and
+    reject only mark the pod: the scheduler acts on it between two cycles
+    (zs_profile_waiting_next), never inside a plugin's operation. */
 #define _GNU_SOURCE
-#include "zs_sched.h"
+#include "zs_permit.h"
 #include "zube/log.h"
 #include "zube/plugin_host.h"
 #include <ctype.h>
 #include <czmq.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 //  ---------------------------------------------------------------------
 //  Registry
@@ -22,7 +34,14 @@ struct _zs_registry_t {
     zube_plugin_host_t *host;
     zhashx_t *loaded;   //  framework name -> zube_plugin_handle_t
     zhashx_t *builtins; //  framework name -> const zube_sched_ops_t (no file)
+    zs_lister_t lister;
 };
+
+void
+zs_registry_set_lister (zs_registry_t *self, const zs_lister_t *lister)
+{
+    self->lister = *lister;
+}
 
 zs_registry_t *
 zs_registry_new (const char *path)
@@ -282,6 +301,30 @@ static const char *s_point_names[S_POINTS] = {
     "reserve",   "permit",    "preBind", "bind",       "postBind"};
 
 #define S_MAX_INSTANCES 64
+//  Kubernetes' maxTimeout for waiting at permit
+#define S_MAX_WAIT_MS (15 * 60 * 1000)
+
+typedef enum { S_WAITING, S_ALLOWED, S_REJECTED } s_wait_state_t;
+
+//  A pod waiting at permit: per permit plugin that made it wait, whether
+//  it still does and until when.
+typedef struct {
+    zs_pod_t *pod;
+    char *key;
+    char node[256];
+    s_wait_state_t state;
+    size_t pending;
+    size_t plugin_count;
+    struct {
+        s_instance_t *instance;
+        int64_t deadline_ms;
+        int64_t wait_ms;
+        bool waiting;
+    } *plugins;
+    char message[768];
+} s_waiting_t;
+
+typedef struct _s_pool_t s_pool_t;
 
 struct _zs_profile_t {
     char *name;
@@ -300,6 +343,18 @@ struct _zs_profile_t {
     int64_t *scores;
     int64_t *totals;
     size_t scratch_size;
+    //  The plugins' handle, and the pods waiting at permit (key ->
+    //  s_waiting_t), how many of them are allowed or rejected, and the
+    //  earliest deadline (may be early: then a scan finds nothing)
+    zube_sched_handle_t handle;
+    zhashx_t *waiting;
+    size_t resolved;
+    int64_t next_deadline_ms;
+    //  Filtering on threads: pool NULL when parallelism is 1
+    int parallelism;
+    s_pool_t *pool;
+    struct _s_verdict_t *verdicts;
+    size_t verdict_size;
 };
 
 static bool
@@ -487,16 +542,22 @@ s_args (const Zube__KubeSchedulerProfile *config, const char *name,
     return 0;
 }
 
+static int s_handle_init (zs_profile_t *self);
+static void s_waiting_destroy (s_waiting_t **self_p);
+static void s_pool_destroy (s_pool_t **self_p);
+
 zs_profile_t *
 zs_profile_new (zs_registry_t *registry, const Zube__KubeSchedulerProfile *config,
                 const char *field, int percentage, char *error, size_t error_size)
 {
     zs_profile_t *self = calloc (1, sizeof *self);
-    if (!self) {
+    if (!self || s_handle_init (self) != 0) {
         snprintf (error, error_size, "out of memory");
+        free (self);
         return NULL;
     }
     self->registry = registry;
+    self->parallelism = 1;
     const char *name = config && config->scheduler_name && *config->scheduler_name
                            ? config->scheduler_name
                            : ZS_DEFAULT_SCHEDULER_NAME;
@@ -583,6 +644,8 @@ zs_profile_new (zs_registry_t *registry, const Zube__KubeSchedulerProfile *confi
                                .self = instance,
                                .host = host,
                                .weight = plan.weights[i] ? plan.weights[i] : 1};
+        if (ZUBE_SCHED_HAS (plan.ops[i], set_handle) && plan.ops[i]->set_handle)
+            plan.ops[i]->set_handle (instance, &self->handle);
         for (int p = 0; p < S_POINTS; p++)
             if (plan.at[i][p])
                 self->points[p][self->point_count[p]++] = slot;
@@ -621,6 +684,14 @@ zs_profile_destroy (zs_profile_t **self_p)
     zs_profile_t *self = *self_p;
     if (!self)
         return;
+    //  The scheduler rejected and drained the waiting pods before; what
+    //  is left (a scheduler stopping) is only forgotten
+    for (s_waiting_t *waiting = self->waiting ? zhashx_first (self->waiting) : NULL;
+         waiting; waiting = zhashx_next (self->waiting))
+        s_waiting_destroy (&waiting);
+    zhashx_destroy (&self->waiting);
+    s_pool_destroy (&self->pool);
+    free (self->verdicts);
     for (size_t i = 0; i < self->instance_count; i++)
         self->instances[i].ops->destroy (self->instances[i].self);
     free (self->feasible);
@@ -825,6 +896,51 @@ s_unreserve_all (zs_profile_t *self, zs_pod_t *pod, const char *node)
     }
 }
 
+//  The filters that run this cycle (those that did not skip).
+typedef struct {
+    size_t count;
+    s_instance_t *instances[S_MAX_INSTANCES];
+} s_filters_t;
+
+//  The filters on one node until one refuses: SUCCESS, or the refusing
+//  code with *refusing and reason set.
+static zube_sched_code_t
+s_filter_one (const s_filters_t *filters, zs_pod_t *pod, const zube_sched_node_t *node,
+              s_instance_t **refusing, char *reason, size_t reason_size)
+{
+    for (size_t i = 0; i < filters->count; i++) {
+        s_instance_t *instance = filters->instances[i];
+        reason[0] = 0;
+        zube_sched_code_t code =
+            instance->ops->filter (instance->self, instance->cycle_data, &pod->view,
+                                   node, reason, reason_size);
+        if (code != ZUBE_SCHED_SUCCESS) {
+            *refusing = instance;
+            return code;
+        }
+    }
+    return ZUBE_SCHED_SUCCESS;
+}
+
+//  A node refused: its reason counted in the diagnosis.
+static void
+s_filter_refused (zs_diagnosis_t *diagnosis, zube_sched_code_t code,
+                  s_instance_t *instance, const char *reason)
+{
+    if (code == ZUBE_SCHED_ERROR)
+        snprintf (diagnosis->error, sizeof diagnosis->error, "%s: %s", instance->name,
+                  reason);
+    else {
+        s_diagnosis_add (diagnosis, reason[0] ? reason : instance->name);
+        diagnosis->events |= instance->ops->events ? instance->ops->events : ~0u;
+    }
+}
+
+static size_t s_filter_parallel (zs_profile_t *self, const s_filters_t *filters,
+                                 zs_pod_t *pod, const zube_sched_node_t *const *nodes,
+                                 size_t all, size_t start, size_t wanted,
+                                 zs_diagnosis_t *diagnosis, size_t *processed_p);
+
 //  Runs filter over nodes from the round-robin start; fills feasible.
 static size_t
 s_filter_nodes (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod,
@@ -833,38 +949,27 @@ s_filter_nodes (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod,
     size_t all = zs_cache_node_count (cache);
     const zube_sched_node_t *const *nodes = zs_cache_nodes (cache);
     size_t wanted = zs_nodes_to_find (all, self->percentage);
-    size_t filters = self->point_count[S_FILTER];
-    s_instance_t *active[S_MAX_INSTANCES];
-    size_t active_count = 0;
-    for (size_t i = 0; i < filters; i++)
+    s_filters_t filters = {0};
+    for (size_t i = 0; i < self->point_count[S_FILTER]; i++)
         if (!self->points[S_FILTER][i]->skip_filter)
-            active[active_count++] = self->points[S_FILTER][i];
+            filters.instances[filters.count++] = self->points[S_FILTER][i];
     size_t start = all ? self->next_start % all : 0;
     size_t feasible = 0, processed = 0;
-    char reason[512];
-    for (; processed < all && feasible < wanted; processed++) {
-        const zube_sched_node_t *node = nodes[(start + processed) % all];
-        bool fits = true;
-        for (size_t i = 0; i < active_count; i++) {
-            s_instance_t *instance = active[i];
-            reason[0] = 0;
+    if (self->parallelism > 1 && filters.count && wanted >= zs_parallel_min_nodes)
+        feasible = s_filter_parallel (self, &filters, pod, nodes, all, start, wanted,
+                                      diagnosis, &processed);
+    else {
+        char reason[512];
+        for (; processed < all && feasible < wanted; processed++) {
+            const zube_sched_node_t *node = nodes[(start + processed) % all];
+            s_instance_t *refusing = NULL;
             zube_sched_code_t code =
-                instance->ops->filter (instance->self, instance->cycle_data, &pod->view,
-                                       node, reason, sizeof reason);
+                s_filter_one (&filters, pod, node, &refusing, reason, sizeof reason);
             if (code == ZUBE_SCHED_SUCCESS)
-                continue;
-            fits = false;
-            if (code == ZUBE_SCHED_ERROR)
-                snprintf (diagnosis->error, sizeof diagnosis->error, "%s: %s",
-                          instance->name, reason);
-            else {
-                s_diagnosis_add (diagnosis, reason[0] ? reason : instance->name);
-                diagnosis->events |= instance->ops->events ? instance->ops->events : ~0u;
-            }
-            break;
+                self->feasible[feasible++] = node;
+            else
+                s_filter_refused (diagnosis, code, refusing, reason);
         }
-        if (fits)
-            self->feasible[feasible++] = node;
     }
     self->next_start = all ? (start + processed) % all : 0;
     diagnosis->evaluated = processed;
@@ -922,11 +1027,53 @@ s_score_nodes (zs_profile_t *self, zube_sched_cycle_t *cycle, zs_pod_t *pod, siz
     return best;
 }
 
-//  Reserve, permit, pre-bind and bind plugins for an assumed pod. 0 on
-//  success (host_bind set when no bind plugin bound it), 1 refused.
+static int s_wait (zs_profile_t *self, zs_pod_t *pod, const char *node,
+                   s_waiting_t **waiting_p);
+static void s_waiting_insert (zs_profile_t *self, s_waiting_t *waiting);
+
+//  Pre-bind and bind plugins for an assumed pod that permit let through.
+//  0 on success (host_bind set when no bind plugin bound it), 1 refused.
+static int
+s_bind_rest (zs_profile_t *self, zs_pod_t *pod, const char *node_name,
+             zs_result_t *result)
+{
+    char reason[512] = "";
+    zs_diagnosis_t *diagnosis = &result->diagnosis;
+    for (size_t i = 0; i < self->point_count[S_PRE_BIND]; i++) {
+        s_instance_t *instance = self->points[S_PRE_BIND][i];
+        if (instance->ops->pre_bind (instance->self, instance->cycle_data, &pod->view,
+                                     node_name, reason,
+                                     sizeof reason) != ZUBE_SCHED_SUCCESS) {
+            snprintf (diagnosis->error, sizeof diagnosis->error, "%s preBind: %s",
+                      instance->name, reason);
+            return 1;
+        }
+    }
+    result->host_bind = true;
+    for (size_t i = 0; i < self->point_count[S_BIND]; i++) {
+        s_instance_t *instance = self->points[S_BIND][i];
+        zube_sched_code_t code =
+            instance->ops->bind (instance->self, instance->cycle_data, &pod->view,
+                                 node_name, reason, sizeof reason);
+        if (code == ZUBE_SCHED_SKIP)
+            continue;
+        if (code != ZUBE_SCHED_SUCCESS) {
+            snprintf (diagnosis->error, sizeof diagnosis->error, "%s bind: %s",
+                      instance->name, reason);
+            return 1;
+        }
+        result->host_bind = false;
+        break;
+    }
+    return 0;
+}
+
+//  Reserve and permit plugins for an assumed pod, then (unless permit
+//  made it wait) pre-bind and bind. 0 on success, 1 refused, 2 waiting
+//  (*waiting_p, not yet in the map).
 static int
 s_bind_points (zs_profile_t *self, zs_pod_t *pod, const zube_sched_node_t *node,
-               zs_result_t *result)
+               zs_result_t *result, s_waiting_t **waiting_p)
 {
     char reason[512] = "";
     zs_diagnosis_t *diagnosis = &result->diagnosis;
@@ -940,48 +1087,47 @@ s_bind_points (zs_profile_t *self, zs_pod_t *pod, const zube_sched_node_t *node,
             return 1;
         }
     }
+    //  Every permit plugin (Kubernetes' RunPermitPlugins): the first
+    //  rejection ends it; those that answer WAIT hold the pod
+    s_waiting_t *waiting = NULL;
     for (size_t i = 0; i < self->point_count[S_PERMIT]; i++) {
         s_instance_t *instance = self->points[S_PERMIT][i];
         int64_t wait_ms = 0;
+        reason[0] = 0;
         zube_sched_code_t code =
             instance->ops->permit (instance->self, instance->cycle_data, &pod->view,
                                    node->name, &wait_ms, reason, sizeof reason);
-        if (code != ZUBE_SCHED_SUCCESS) {
-            //  Waiting at permit is not built yet: it rejects
-            snprintf (diagnosis->error, sizeof diagnosis->error, "%s permit: %s",
-                      instance->name,
-                      code == ZUBE_SCHED_WAIT ? "waiting at permit is not supported yet"
-                                              : reason);
-            return 1;
-        }
-    }
-    for (size_t i = 0; i < self->point_count[S_PRE_BIND]; i++) {
-        s_instance_t *instance = self->points[S_PRE_BIND][i];
-        if (instance->ops->pre_bind (instance->self, instance->cycle_data, &pod->view,
-                                     node->name, reason,
-                                     sizeof reason) != ZUBE_SCHED_SUCCESS) {
-            snprintf (diagnosis->error, sizeof diagnosis->error, "%s preBind: %s",
-                      instance->name, reason);
-            return 1;
-        }
-    }
-    result->host_bind = true;
-    for (size_t i = 0; i < self->point_count[S_BIND]; i++) {
-        s_instance_t *instance = self->points[S_BIND][i];
-        zube_sched_code_t code =
-            instance->ops->bind (instance->self, instance->cycle_data, &pod->view,
-                                 node->name, reason, sizeof reason);
-        if (code == ZUBE_SCHED_SKIP)
+        if (code == ZUBE_SCHED_WAIT) {
+            if (!waiting && s_wait (self, pod, node->name, &waiting) != 0) {
+                snprintf (diagnosis->error, sizeof diagnosis->error, "out of memory");
+                return 1;
+            }
+            if (wait_ms < 0)
+                wait_ms = 0;
+            if (wait_ms > S_MAX_WAIT_MS)
+                wait_ms = S_MAX_WAIT_MS;
+            int64_t now_ms = s_now_ns () / 1000000;
+            for (size_t j = 0; j < waiting->plugin_count; j++)
+                if (waiting->plugins[j].instance == instance) {
+                    waiting->plugins[j].waiting = true;
+                    waiting->plugins[j].wait_ms = wait_ms;
+                    waiting->plugins[j].deadline_ms = now_ms + wait_ms;
+                    waiting->pending++;
+                }
             continue;
+        }
         if (code != ZUBE_SCHED_SUCCESS) {
-            snprintf (diagnosis->error, sizeof diagnosis->error, "%s bind: %s",
-                      instance->name, reason);
+            snprintf (diagnosis->error, sizeof diagnosis->error, "%s permit: %s",
+                      instance->name, reason[0] ? reason : "rejected");
+            s_waiting_destroy (&waiting);
             return 1;
         }
-        result->host_bind = false;
-        break;
     }
-    return 0;
+    if (waiting) {
+        *waiting_p = waiting;
+        return 2;
+    }
+    return s_bind_rest (self, pod, node->name, result);
 }
 
 //  Every pre-filter plugin, in order, marking those that skip; answers the
@@ -1214,15 +1360,22 @@ zs_profile_schedule (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod,
         goto done;
     }
     node = zs_cache_node (cache, node->name);
-    int refused = s_bind_points (self, pod, node, result);
+    s_waiting_t *waiting = NULL;
+    int refused = s_bind_points (self, pod, node, result, &waiting);
     self->timings.ns[ZS_TIME_BIND_POINTS] += (uint64_t)(s_now_ns () - mark);
-    if (refused) {
+    if (refused == 1) {
         s_unreserve_all (self, pod, node->name);
         zs_cache_pod_remove (cache, pod->key);
         goto done;
     }
     result->node = node;
     rc = 0;
+    if (refused == 2) {
+        //  A plugin may already have allowed or rejected it: counted
+        //  when it lands in the map
+        s_waiting_insert (self, waiting);
+        rc = ZS_SCHEDULE_WAITING;
+    }
 done:
     s_cycle_end (self);
     return rc;
@@ -1246,6 +1399,507 @@ zs_profile_post_bind (zs_profile_t *self, zs_pod_t *pod, const char *node)
         s_instance_t *instance = self->points[S_POST_BIND][i];
         instance->ops->post_bind (instance->self, NULL, &pod->view, node);
     }
+}
+
+//  ---------------------------------------------------------------------
+//  Waiting at permit, and the rest of the plugins' handle
+
+static void
+s_waiting_destroy (s_waiting_t **self_p)
+{
+    s_waiting_t *self = *self_p;
+    if (!self)
+        return;
+    free (self->plugins);
+    free (self->key);
+    free (self);
+    *self_p = NULL;
+}
+
+//  A waiting entry for pod on node, one slot per permit plugin.
+static int
+s_wait (zs_profile_t *self, zs_pod_t *pod, const char *node, s_waiting_t **waiting_p)
+{
+    s_waiting_t *waiting = calloc (1, sizeof *waiting);
+    size_t count = self->point_count[S_PERMIT];
+    if (waiting) {
+        waiting->plugins = calloc (count, sizeof *waiting->plugins);
+        waiting->key = strdup (pod->key);
+    }
+    if (!waiting || !waiting->plugins || !waiting->key) {
+        s_waiting_destroy (&waiting);
+        return -1;
+    }
+    waiting->pod = pod;
+    snprintf (waiting->node, sizeof waiting->node, "%s", node);
+    waiting->plugin_count = count;
+    for (size_t i = 0; i < count; i++)
+        waiting->plugins[i].instance = self->points[S_PERMIT][i];
+    *waiting_p = waiting;
+    return 0;
+}
+
+static void
+s_waiting_insert (zs_profile_t *self, s_waiting_t *waiting)
+{
+    //  Another wait of the same key cannot be: the pod is in flight
+    s_waiting_t *old = zhashx_lookup (self->waiting, waiting->key);
+    if (old) {
+        zhashx_delete (self->waiting, waiting->key);
+        self->resolved -= old->state != S_WAITING;
+        s_waiting_destroy (&old);
+    }
+    zhashx_insert (self->waiting, waiting->key, waiting);
+    for (size_t i = 0; i < waiting->plugin_count; i++)
+        if (waiting->plugins[i].waiting &&
+            waiting->plugins[i].deadline_ms < self->next_deadline_ms)
+            self->next_deadline_ms = waiting->plugins[i].deadline_ms;
+}
+
+//  The waiting entry of a pod view: by namespace and name, and the same
+//  uid when both have one.
+static s_waiting_t *
+s_waiting_find (zs_profile_t *self, const zube_sched_pod_t *pod)
+{
+    if (!pod || !pod->name)
+        return NULL;
+    char key[600];
+    snprintf (key, sizeof key, "%s/%s", pod->namespace_ ? pod->namespace_ : "default",
+              pod->name);
+    s_waiting_t *waiting = zhashx_lookup (self->waiting, key);
+    if (waiting && pod->uid && *pod->uid && waiting->pod->view.uid &&
+        *waiting->pod->view.uid && !streq (pod->uid, waiting->pod->view.uid))
+        return NULL;
+    return waiting;
+}
+
+static void
+s_waiting_reject (zs_profile_t *self, s_waiting_t *waiting, const char *message)
+{
+    waiting->state = S_REJECTED;
+    snprintf (waiting->message, sizeof waiting->message, "%s", message);
+    self->resolved++;
+}
+
+static void
+s_handle_each_waiting (const zube_sched_handle_t *handle, zube_sched_waiting_fn *fn,
+                       void *arg)
+{
+    zs_profile_t *self = handle->host_data;
+    //  A copy of the list: fn may allow or reject, or ask again
+    size_t count = zhashx_size (self->waiting), found = 0;
+    s_waiting_t **list = count ? calloc (count, sizeof *list) : NULL;
+    if (!list)
+        return;
+    for (s_waiting_t *waiting = zhashx_first (self->waiting); waiting && found < count;
+         waiting = zhashx_next (self->waiting))
+        if (waiting->state == S_WAITING)
+            list[found++] = waiting;
+    for (size_t i = 0; i < found; i++)
+        if (!fn (&list[i]->pod->view, list[i]->node, arg))
+            break;
+    free (list);
+}
+
+static int
+s_handle_allow (const zube_sched_handle_t *handle, const zube_sched_pod_t *pod,
+                const char *plugin)
+{
+    zs_profile_t *self = handle->host_data;
+    s_waiting_t *waiting = s_waiting_find (self, pod);
+    if (!waiting || waiting->state != S_WAITING || !plugin)
+        return -1;
+    for (size_t i = 0; i < waiting->plugin_count; i++)
+        if (waiting->plugins[i].waiting &&
+            streq (waiting->plugins[i].instance->name, plugin)) {
+            waiting->plugins[i].waiting = false;
+            if (--waiting->pending == 0) {
+                waiting->state = S_ALLOWED;
+                self->resolved++;
+            }
+            return 0;
+        }
+    return -1;
+}
+
+static int
+s_handle_reject (const zube_sched_handle_t *handle, const zube_sched_pod_t *pod,
+                 const char *plugin, const char *reason)
+{
+    zs_profile_t *self = handle->host_data;
+    s_waiting_t *waiting = s_waiting_find (self, pod);
+    if (!waiting || waiting->state != S_WAITING)
+        return -1;
+    char message[768];
+    snprintf (message, sizeof message, "rejected at permit by %s: %s",
+              plugin ? plugin : "a plugin", reason && *reason ? reason : "no reason given");
+    s_waiting_reject (self, waiting, message);
+    return 0;
+}
+
+static void
+s_handle_each_object (const zube_sched_handle_t *handle, const char *resource,
+                      const char *namespace_, const char *label_key,
+                      const char *label_value, zube_sched_object_fn *fn, void *arg)
+{
+    zs_profile_t *self = handle->host_data;
+    zs_lister_t *lister = &self->registry->lister;
+    if (lister->each && resource)
+        lister->each (lister->arg, resource, namespace_, label_key, label_value, fn, arg);
+}
+
+static const void *
+s_handle_get_object (const zube_sched_handle_t *handle, const char *resource,
+                     const char *namespace_, const char *name)
+{
+    zs_profile_t *self = handle->host_data;
+    zs_lister_t *lister = &self->registry->lister;
+    if (!lister->get || !resource || !name)
+        return NULL;
+    return lister->get (lister->arg, resource, namespace_ ? namespace_ : "default", name);
+}
+
+static void
+s_handle_activate (const zube_sched_handle_t *handle, const char *namespace_,
+                   const char *name)
+{
+    zs_profile_t *self = handle->host_data;
+    zs_lister_t *lister = &self->registry->lister;
+    if (lister->activate && name)
+        lister->activate (lister->arg, namespace_ ? namespace_ : "default", name);
+}
+
+static int
+s_handle_init (zs_profile_t *self)
+{
+    self->handle = (zube_sched_handle_t){.struct_size = sizeof self->handle,
+                                         .each_waiting = s_handle_each_waiting,
+                                         .allow = s_handle_allow,
+                                         .reject = s_handle_reject,
+                                         .each_object = s_handle_each_object,
+                                         .get_object = s_handle_get_object,
+                                         .activate = s_handle_activate,
+                                         .host_data = self};
+    self->next_deadline_ms = INT64_MAX;
+    self->waiting = zhashx_new ();
+    return self->waiting ? 0 : -1;
+}
+
+bool
+zs_profile_waiting_next (zs_profile_t *self, zs_cache_t *cache, int64_t now_ms,
+                         zs_waited_t *waited)
+{
+    memset (waited, 0, sizeof *waited);
+    if (self->resolved == 0 && now_ms < self->next_deadline_ms)
+        return false;
+    s_waiting_t *found = NULL;
+    int64_t next = INT64_MAX;
+    for (s_waiting_t *waiting = zhashx_first (self->waiting); waiting && !found;
+         waiting = zhashx_next (self->waiting)) {
+        if (waiting->state != S_WAITING) {
+            found = waiting;
+            break;
+        }
+        for (size_t i = 0; i < waiting->plugin_count; i++) {
+            if (!waiting->plugins[i].waiting)
+                continue;
+            if (waiting->plugins[i].deadline_ms <= now_ms) {
+                //  Kubernetes' words for it
+                char message[768];
+                snprintf (message, sizeof message,
+                          "rejected at permit by %s: rejected due to timeout after "
+                          "waiting %.3gs at plugin %s",
+                          waiting->plugins[i].instance->name,
+                          (double)waiting->plugins[i].wait_ms / 1000.0,
+                          waiting->plugins[i].instance->name);
+                s_waiting_reject (self, waiting, message);
+                found = waiting;
+                break;
+            }
+            if (waiting->plugins[i].deadline_ms < next)
+                next = waiting->plugins[i].deadline_ms;
+        }
+    }
+    if (!found) {
+        self->next_deadline_ms = next;
+        return false;
+    }
+    //  The rest is looked at again on the next call
+    self->next_deadline_ms = INT64_MIN;
+    zhashx_delete (self->waiting, found->key);
+    self->resolved--;
+    waited->pod = found->pod;
+    snprintf (waited->node, sizeof waited->node, "%s", found->node);
+    if (found->state == S_ALLOWED) {
+        zs_result_t result;
+        memset (&result, 0, sizeof result);
+        if (s_bind_rest (self, found->pod, found->node, &result) == 0) {
+            waited->allowed = true;
+            waited->host_bind = result.host_bind;
+        } else
+            snprintf (waited->message, sizeof waited->message, "%s",
+                      result.diagnosis.error);
+    } else
+        snprintf (waited->message, sizeof waited->message, "%s", found->message);
+    s_waiting_destroy (&found);
+    //  Unreserve may reject more waiting pods (a gang's siblings): they
+    //  are handed back by the next calls
+    if (!waited->allowed)
+        zs_profile_unreserve (self, cache, waited->pod, waited->node);
+    return true;
+}
+
+int64_t
+zs_profile_waiting_due (zs_profile_t *self, int64_t now_ms)
+{
+    if (zhashx_size (self->waiting) == 0)
+        return -1;
+    if (self->resolved || now_ms >= self->next_deadline_ms)
+        return 0;
+    return self->next_deadline_ms - now_ms;
+}
+
+size_t
+zs_profile_waiting_count (zs_profile_t *self)
+{
+    return zhashx_size (self->waiting);
+}
+
+bool
+zs_profile_waiting_reject (zs_profile_t *self, const char *key, const char *message)
+{
+    bool any = false;
+    for (s_waiting_t *waiting = zhashx_first (self->waiting); waiting;
+         waiting = zhashx_next (self->waiting))
+        if (waiting->state == S_WAITING && (!key || streq (key, waiting->key))) {
+            s_waiting_reject (self, waiting, message);
+            any = true;
+        }
+    return any;
+}
+
+//  ---------------------------------------------------------------------
+//  Filtering on a pool of threads. A batch of nodes (in round-robin
+//  order) is cut into slices that the pool's threads and the loop thread
+//  take in turn; each node's verdict lands in its slot, and the loop
+//  thread then takes the verdicts in node order until it has enough
+//  feasible nodes, exactly as one thread going node by node would: the
+//  same feasible nodes, the same reasons, the same round-robin start for
+//  the next cycle. Nodes filtered past that point are work thrown away;
+//  batches are sized to keep that small.
+
+//  Below this many nodes to find, threads cost more than they save (see
+//  docs/scheduler.md for the measurements).
+size_t zs_parallel_min_nodes = 512;
+#define S_SLICE_NODES 64
+
+typedef struct _s_verdict_t {
+    const zube_sched_node_t *node;
+    s_instance_t *refusing;
+    zube_sched_code_t code;
+    char reason[512];
+} s_verdict_t;
+
+typedef void (s_slice_fn) (void *arg, size_t slice);
+
+struct _s_pool_t {
+    pthread_mutex_t lock;
+    pthread_cond_t work;
+    pthread_cond_t done;
+    size_t thread_count;
+    pthread_t *threads;
+    bool stop;
+    uint64_t generation;
+    s_slice_fn *fn;
+    void *arg;
+    size_t slices;
+    size_t next_slice;
+    size_t finished;
+};
+
+//  Takes slices of the current job until none is left; lock held on
+//  entry and exit.
+static void
+s_pool_take (s_pool_t *self)
+{
+    while (self->next_slice < self->slices) {
+        size_t slice = self->next_slice++;
+        pthread_mutex_unlock (&self->lock);
+        self->fn (self->arg, slice);
+        pthread_mutex_lock (&self->lock);
+        if (++self->finished == self->slices)
+            pthread_cond_signal (&self->done);
+    }
+}
+
+static void *
+s_pool_worker (void *arg)
+{
+    s_pool_t *self = arg;
+    pthread_mutex_lock (&self->lock);
+    uint64_t seen = self->generation;
+    while (!self->stop) {
+        if (self->generation == seen) {
+            pthread_cond_wait (&self->work, &self->lock);
+            continue;
+        }
+        seen = self->generation;
+        s_pool_take (self);
+    }
+    pthread_mutex_unlock (&self->lock);
+    return NULL;
+}
+
+static void
+s_pool_destroy (s_pool_t **self_p)
+{
+    s_pool_t *self = *self_p;
+    if (!self)
+        return;
+    pthread_mutex_lock (&self->lock);
+    self->stop = true;
+    pthread_cond_broadcast (&self->work);
+    pthread_mutex_unlock (&self->lock);
+    for (size_t i = 0; i < self->thread_count; i++)
+        pthread_join (self->threads[i], NULL);
+    pthread_mutex_destroy (&self->lock);
+    pthread_cond_destroy (&self->work);
+    pthread_cond_destroy (&self->done);
+    free (self->threads);
+    free (self);
+    *self_p = NULL;
+}
+
+//  A pool of threads besides the caller's; NULL when none could start.
+static s_pool_t *
+s_pool_new (size_t threads)
+{
+    s_pool_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->threads = calloc (threads, sizeof *self->threads);
+    if (!self->threads) {
+        free (self);
+        return NULL;
+    }
+    pthread_mutex_init (&self->lock, NULL);
+    pthread_cond_init (&self->work, NULL);
+    pthread_cond_init (&self->done, NULL);
+    for (size_t i = 0; i < threads; i++) {
+        if (pthread_create (&self->threads[i], NULL, s_pool_worker, self) != 0)
+            break;
+        self->thread_count++;
+    }
+    if (!self->thread_count)
+        s_pool_destroy (&self);
+    return self;
+}
+
+//  Runs fn for every slice 0..slices-1 on the pool and the calling
+//  thread; returns when all are done.
+static void
+s_pool_run (s_pool_t *self, s_slice_fn *fn, void *arg, size_t slices)
+{
+    pthread_mutex_lock (&self->lock);
+    self->fn = fn;
+    self->arg = arg;
+    self->slices = slices;
+    self->next_slice = 0;
+    self->finished = 0;
+    self->generation++;
+    pthread_cond_broadcast (&self->work);
+    s_pool_take (self);
+    while (self->finished < self->slices)
+        pthread_cond_wait (&self->done, &self->lock);
+    pthread_mutex_unlock (&self->lock);
+}
+
+void
+zs_profile_set_parallelism (zs_profile_t *self, int threads)
+{
+    long cpus = sysconf (_SC_NPROCESSORS_ONLN);
+    if (cpus > 0 && threads > cpus)
+        threads = (int)cpus;
+    if (threads < 1)
+        threads = 1;
+    if (threads == self->parallelism)
+        return;
+    s_pool_destroy (&self->pool);
+    self->parallelism = threads;
+    if (threads > 1 && !(self->pool = s_pool_new ((size_t)threads - 1)))
+        self->parallelism = 1;
+}
+
+int
+zs_profile_parallelism (zs_profile_t *self)
+{
+    return self->parallelism;
+}
+
+void
+zs_profile_set_seed (zs_profile_t *self, uint64_t seed)
+{
+    self->random = seed ? seed : 0x9e3779b97f4a7c15ULL;
+}
+
+typedef struct {
+    const s_filters_t *filters;
+    zs_pod_t *pod;
+    s_verdict_t *verdicts;
+    size_t count;
+} s_filter_job_t;
+
+static void
+s_filter_slice (void *arg, size_t slice)
+{
+    s_filter_job_t *job = arg;
+    size_t end = (slice + 1) * S_SLICE_NODES;
+    for (size_t i = slice * S_SLICE_NODES; i < end && i < job->count; i++) {
+        s_verdict_t *verdict = &job->verdicts[i];
+        verdict->code = s_filter_one (job->filters, job->pod, verdict->node,
+                                      &verdict->refusing, verdict->reason,
+                                      sizeof verdict->reason);
+    }
+}
+
+static size_t
+s_filter_parallel (zs_profile_t *self, const s_filters_t *filters, zs_pod_t *pod,
+                   const zube_sched_node_t *const *nodes, size_t all, size_t start,
+                   size_t wanted, zs_diagnosis_t *diagnosis, size_t *processed_p)
+{
+    size_t feasible = 0, processed = 0;
+    size_t least = S_SLICE_NODES * (size_t)self->parallelism;
+    while (processed < all && feasible < wanted) {
+        //  As many nodes as still wanted (all fit: no waste), at least a
+        //  slice per thread
+        size_t batch = wanted - feasible;
+        if (batch < least)
+            batch = least;
+        if (batch > all - processed)
+            batch = all - processed;
+        if (batch > self->verdict_size) {
+            s_verdict_t *grown = realloc (self->verdicts, batch * sizeof *grown);
+            if (!grown)
+                break;
+            self->verdicts = grown;
+            self->verdict_size = batch;
+        }
+        for (size_t i = 0; i < batch; i++)
+            self->verdicts[i].node = nodes[(start + processed + i) % all];
+        s_filter_job_t job = {filters, pod, self->verdicts, batch};
+        s_pool_run (self->pool, s_filter_slice, &job,
+                    (batch + S_SLICE_NODES - 1) / S_SLICE_NODES);
+        for (size_t i = 0; i < batch && feasible < wanted; i++, processed++) {
+            s_verdict_t *verdict = &self->verdicts[i];
+            if (verdict->code == ZUBE_SCHED_SUCCESS)
+                self->feasible[feasible++] = verdict->node;
+            else
+                s_filter_refused (diagnosis, verdict->code, verdict->refusing,
+                                  verdict->reason);
+        }
+    }
+    *processed_p = processed;
+    return feasible;
 }
 
 //  ---------------------------------------------------------------------

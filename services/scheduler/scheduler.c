@@ -4,9 +4,13 @@
     waiting (many binds in flight). A failed bind un-assumes the pod and
     requeues it with back-off; a pod no node fits gets PodScheduled=False
     (reason Unschedulable, kube-scheduler's message) and a FailedScheduling
-    Event, and waits for a cluster event that may help. */
+    Event, and waits for a cluster event that may help. A pod a permit
+    plugin holds stays in flight, assumed, until its profile hands it back
+    between two cycles: allowed (bound as any other) or rejected (requeued
+    with back-off, PodScheduled=False naming the plugin). */
 #define _GNU_SOURCE
 #include "scheduler.h"
+#include "zs_permit.h"
 #include "api.pb-c.h"
 #include "zube/api.h"
 #include "zube/informer.h"
@@ -33,6 +37,8 @@ struct _zs_scheduler_t {
     zs_queue_t *queue;
     zube_informer_t *nodes;
     zube_informer_t *pods;
+    //  For plugins (Coscheduling), through their handle
+    zube_informer_t *podgroups;
     //  RemotePolicy's own connection: its calls run no other callback
     zube_bus_t *policy_bus;
     //  The configuration the profiles were built from (NULL: defaults)
@@ -171,11 +177,113 @@ s_pod_deleted (zube_informer_t *informer, const ProtobufCMessage *object, void *
     snprintf (key, sizeof key, "%s/%s", meta->namespace_ ? meta->namespace_ : "default",
               meta->name);
     zs_queue_remove (self->queue, key);
+    //  A pod deleted while it waits at permit is rejected (Kubernetes'
+    //  RejectWaitingPod on delete): its siblings learn it at unreserve
+    for (size_t i = 0; i < self->profiles.count; i++)
+        zs_profile_waiting_reject (self->profiles.profiles[i], key, "the pod was deleted");
     bool assumed = false;
     if (zs_cache_pod_node (self->cache, key, &assumed) && !assumed) {
         zs_cache_pod_remove (self->cache, key);
         s_node_event (self, ZUBE_SCHED_EVENT_POD_DELETE);
     }
+}
+
+//  ---------------------------------------------------------------------
+//  What plugins reach through their handle: the watch caches and the queue
+
+typedef struct {
+    zs_scheduler_t *self;
+    bool pods;
+    zube_sched_object_fn *fn;
+    void *arg;
+} s_each_t;
+
+//  One object for s_lister_each; false to stop.
+static bool
+s_each_one (s_each_t *each, const ProtobufCMessage *object)
+{
+    if (!each->pods)
+        return each->fn (object, "", each->arg);
+    const Zube__Pod *pod = (const Zube__Pod *)object;
+    const Zube__ObjectMeta *meta = pod->metadata;
+    if (!meta || !meta->name || s_terminal (pod) ||
+        (meta->deletion_timestamp && *meta->deletion_timestamp))
+        return true;
+    const char *node =
+        pod->spec && pod->spec->node_name && *pod->spec->node_name ? pod->spec->node_name
+                                                                   : NULL;
+    if (!node) {
+        char key[600];
+        snprintf (key, sizeof key, "%s/%s",
+                  meta->namespace_ ? meta->namespace_ : "default", meta->name);
+        bool assumed = false;
+        node = zs_cache_pod_node (each->self->cache, key, &assumed);
+    }
+    return each->fn (object, node ? node : "", each->arg);
+}
+
+static zube_informer_t *
+s_lister_informer (zs_scheduler_t *self, const char *resource)
+{
+    if (streq (resource, "pods"))
+        return self->pods;
+    if (streq (resource, "podgroups"))
+        return self->podgroups;
+    return NULL;
+}
+
+static void
+s_lister_each (void *arg, const char *resource, const char *namespace_,
+               const char *label_key, const char *label_value, zube_sched_object_fn *fn,
+               void *fn_arg)
+{
+    zs_scheduler_t *self = arg;
+    zube_informer_t *informer = s_lister_informer (self, resource);
+    if (!informer)
+        return;
+    size_t count = 0;
+    const ProtobufCMessage **objects =
+        label_key ? zube_informer_list_label (informer, label_key,
+                                              label_value ? label_value : "", &count)
+        : namespace_ ? zube_informer_list_namespace (informer, namespace_, &count)
+                     : zube_informer_list (informer, &count);
+    s_each_t each = {self, informer == self->pods, fn, fn_arg};
+    for (size_t i = 0; i < count; i++) {
+        //  Pods and pod groups both begin with api_version, kind, metadata
+        const Zube__ObjectMeta *meta = ((const Zube__Pod *)objects[i])->metadata;
+        const char *in = meta && meta->namespace_ ? meta->namespace_ : "default";
+        if (namespace_ && !streq (in, namespace_))
+            continue;
+        if (!s_each_one (&each, objects[i]))
+            break;
+    }
+    free (objects);
+}
+
+static const void *
+s_lister_get (void *arg, const char *resource, const char *namespace_, const char *name)
+{
+    zs_scheduler_t *self = arg;
+    zube_informer_t *informer = s_lister_informer (self, resource);
+    return informer ? zube_informer_get (informer, namespace_, name) : NULL;
+}
+
+//  A pending pod of ours goes to the active queue (after its back-off)
+//  as if it had changed.
+static void
+s_lister_activate (void *arg, const char *namespace_, const char *name)
+{
+    zs_scheduler_t *self = arg;
+    char key[600];
+    snprintf (key, sizeof key, "%s/%s", namespace_, name);
+    zs_qpod_t *qpod = zs_queue_lookup (self->queue, key);
+    if (!qpod || qpod->state == ZS_ACTIVE || qpod->state == ZS_IN_FLIGHT)
+        return;
+    const ProtobufCMessage *object =
+        self->pods ? zube_informer_get (self->pods, namespace_, name) : NULL;
+    zs_pod_t *pod = object ? zs_pod_new ((const Zube__Pod *)object) : NULL;
+    if (pod)
+        zs_queue_add (self->queue, &pod, qpod->profile, s_now_ms ());
 }
 
 zs_scheduler_t *
@@ -194,6 +302,10 @@ zs_scheduler_new (const zs_scheduler_config_t *config, char *error, size_t error
         zs_scheduler_destroy (&self);
         return NULL;
     }
+    zs_registry_set_lister (self->registry, &(zs_lister_t){.each = s_lister_each,
+                                                           .get = s_lister_get,
+                                                           .activate = s_lister_activate,
+                                                           .arg = self});
     //  Policies served on the bus, through a connection of their own
     self->policy_bus = zube_bus_new (&config->bus);
     if (self->policy_bus) {
@@ -237,6 +349,7 @@ zs_scheduler_destroy (zs_scheduler_t **self_p)
     zs_scheduler_t *self = *self_p;
     if (!self)
         return;
+    zube_informer_destroy (&self->podgroups);
     zube_informer_destroy (&self->pods);
     zube_informer_destroy (&self->nodes);
     //  Binds still in flight are answered into nothing once the bus goes
@@ -644,6 +757,8 @@ s_pending_again (const char *key, const ProtobufCMessage *object, void *arg)
     return true;
 }
 
+static void s_waiting_drain_all (zs_scheduler_t *self);
+
 //  New profiles from config (NULL: the defaults), in place of the running
 //  ones, which keep running when the new ones cannot be built.
 static int
@@ -653,6 +768,12 @@ s_apply (zs_scheduler_t *self, const Zube__KubeSchedulerConfiguration *config,
     zs_profiles_t fresh;
     if (zs_profiles_build (self->registry, config, &fresh, error, error_size) != 0)
         return -1;
+    //  Pods waiting at permit belong to the old plugin instances: they are
+    //  rejected (unreserved by those instances) and scheduled again
+    for (size_t i = 0; i < self->profiles.count; i++)
+        zs_profile_waiting_reject (self->profiles.profiles[i], NULL,
+                                   "the scheduler configuration changed");
+    s_waiting_drain_all (self);
     zs_queue_reprofile (self->queue, &fresh, fresh.profiles[0]);
     zs_profiles_t old = self->profiles;
     self->profiles = fresh;
@@ -949,6 +1070,56 @@ s_serve (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
     free (all);
 }
 
+//  A pod placed on node that permit let through: bound by a plugin
+//  already, or now through the binding subresource.
+static void
+s_placed (zs_scheduler_t *self, zs_qpod_t *qpod, const char *node, bool host_bind)
+{
+    self->stats.scheduled++;
+    if (!host_bind) {
+        self->stats.bound++;
+        zs_profile_post_bind (qpod->profile, qpod->pod, node);
+        zs_queue_done (self->queue, qpod);
+    } else if (s_bind (self, qpod, node) != 0) {
+        zs_profile_unreserve (qpod->profile, self->cache, qpod->pod, node);
+        zs_queue_backoff (self->queue, qpod, s_now_ms ());
+    }
+}
+
+//  The pods of profile whose wait at permit ended: the allowed ones are
+//  bound, the rejected ones requeued with back-off and reported.
+static void
+s_waiting_drain (zs_scheduler_t *self, zs_profile_t *profile)
+{
+    zs_waited_t waited;
+    while (zs_profile_waiting_next (profile, self->cache, s_now_ms (), &waited)) {
+        zs_qpod_t *qpod = zs_queue_lookup (self->queue, waited.pod->key);
+        if (!qpod || qpod->pod != waited.pod || qpod->state != ZS_IN_FLIGHT) {
+            zube_log_error ("msg=\"waiting pod not in flight\" pod=%s", waited.pod->key);
+            continue;
+        }
+        if (waited.allowed) {
+            zube_log_debug ("msg=\"allowed at permit\" pod=%s node=%s", qpod->pod->key,
+                            waited.node);
+            s_placed (self, qpod, waited.node, waited.host_bind);
+            continue;
+        }
+        self->stats.unschedulable++;
+        zube_log_info ("msg=\"rejected at permit\" pod=%s node=%s reason=\"%s\"",
+                       qpod->pod->key, waited.node, waited.message);
+        if (!qpod->gone)
+            s_report_unschedulable (self, qpod->pod, waited.message, "");
+        zs_queue_backoff (self->queue, qpod, s_now_ms ());
+    }
+}
+
+static void
+s_waiting_drain_all (zs_scheduler_t *self)
+{
+    for (size_t i = 0; i < self->profiles.count; i++)
+        s_waiting_drain (self, self->profiles.profiles[i]);
+}
+
 //  Schedules one popped pod.
 static void
 s_schedule_one (zs_scheduler_t *self, zs_qpod_t *qpod)
@@ -958,19 +1129,14 @@ s_schedule_one (zs_scheduler_t *self, zs_qpod_t *qpod)
         return;
     }
     zs_result_t result;
-    int rc = zs_profile_schedule (qpod->profile, self->cache, qpod->pod, &result);
+    zs_profile_t *profile = qpod->profile;
+    int rc = zs_profile_schedule (profile, self->cache, qpod->pod, &result);
     self->stats.attempts++;
-    if (rc == 0) {
-        self->stats.scheduled++;
-        if (!result.host_bind) {
-            self->stats.bound++;
-            zs_profile_post_bind (qpod->profile, qpod->pod, result.node->name);
-            zs_queue_done (self->queue, qpod);
-        } else if (s_bind (self, qpod, result.node->name) != 0) {
-            zs_profile_unreserve (qpod->profile, self->cache, qpod->pod,
-                                  result.node->name);
-            zs_queue_backoff (self->queue, qpod, s_now_ms ());
-        }
+    if (rc == 0)
+        s_placed (self, qpod, result.node->name, result.host_bind);
+    if (rc == 0 || rc == ZS_SCHEDULE_WAITING) {
+        //  Permit plugins may have allowed or rejected waiting pods
+        s_waiting_drain (self, profile);
         return;
     }
     if (rc < 0) {
@@ -987,6 +1153,8 @@ s_schedule_one (zs_scheduler_t *self, zs_qpod_t *qpod)
     s_report_unschedulable (self, qpod->pod, message, result.nominated);
     zs_result_clear (&result);
     zs_queue_unschedulable (self->queue, qpod, result.diagnosis.events, s_now_ms ());
+    //  Post-filter plugins may have rejected waiting pods (a gang's)
+    s_waiting_drain (self, profile);
 }
 
 int
@@ -1005,9 +1173,12 @@ zs_scheduler_run (zs_scheduler_t *self, volatile int *interrupted, char *error,
                                                               .on_update = s_pod_updated,
                                                               .on_delete = s_pod_deleted,
                                                               .arg = self});
-    if (!self->nodes || !self->pods || zube_informer_start (self->nodes) != 0 ||
-        zube_informer_start (self->pods) != 0) {
-        snprintf (error, error_size, "cannot watch nodes and pods");
+    self->podgroups = zube_informer_new (
+        self->bus, &(zube_informer_config_t){.resource = "podgroups", .arg = self});
+    if (!self->nodes || !self->pods || !self->podgroups ||
+        zube_informer_start (self->nodes) != 0 || zube_informer_start (self->pods) != 0 ||
+        zube_informer_start (self->podgroups) != 0) {
+        snprintf (error, error_size, "cannot watch nodes, pods and podgroups");
         return -1;
     }
     zube_log_info ("msg=\"running\" profiles=%zu", self->profiles.count);
@@ -1015,8 +1186,14 @@ zs_scheduler_run (zs_scheduler_t *self, volatile int *interrupted, char *error,
     while (!*interrupted) {
         int64_t next = zs_queue_flush (self->queue, s_now_ms ());
         bool ready = zube_informer_has_synced (self->nodes) &&
-                     zube_informer_has_synced (self->pods);
+                     zube_informer_has_synced (self->pods) &&
+                     zube_informer_has_synced (self->podgroups);
         int timeout = 100;
+        for (size_t i = 0; i < self->profiles.count; i++) {
+            int64_t due = zs_profile_waiting_due (self->profiles.profiles[i], s_now_ms ());
+            if (due >= 0 && (next < 0 || due < next))
+                next = due;
+        }
         if (ready && zs_queue_active (self->queue) && self->in_flight < S_MAX_IN_FLIGHT)
             timeout = 0;
         else if (next >= 0 && next < timeout)
@@ -1027,6 +1204,8 @@ zs_scheduler_run (zs_scheduler_t *self, volatile int *interrupted, char *error,
             zube_bus_poll (self->policy_bus, 0);
         if (!ready)
             continue;
+        //  Waits that timed out, or that a bind failure's unreserve ended
+        s_waiting_drain_all (self);
         if (!serving) {
             serving = true;
             if (zube_bus_serve (self->bus, ZS_SERVICE, s_serve, self) != 0)

@@ -1,0 +1,266 @@
+/*  test_scheduler_gang - gang scheduling (Coscheduling, waiting at permit)
+    in zube-scheduler against a real zube-broker, zube-apiserver and a
+    zubelet hosting 4 hollow nodes of 4 CPUs: a gang of 4 with minMember 4
+    binds all 4; a gang whose pods arrive one at a time binds when the
+    last arrives; a gang of 6 with minMember 6 of which only 4 fit binds
+    none, reports PodScheduled=False naming the pod group and leaves
+    nothing assumed in the scheduler's cache. */
+#include "../zt_cluster.h"
+#include "core.pb-c.h"
+#include "zube.pb-c.h"
+#include "zube/codec.h"
+#include <czmq.h>
+
+static zt_cluster_t s_cluster;
+static pid_t s_zubelet;
+static pid_t s_scheduler;
+
+static const char *s_config_text =
+    "apiVersion: kubescheduler.config.k8s.io/v1\n"
+    "kind: KubeSchedulerConfiguration\n"
+    "podInitialBackoffSeconds: 1\n"
+    "podMaxBackoffSeconds: 2\n"
+    "profiles:\n"
+    "- schedulerName: gang\n"
+    "  plugins:\n"
+    "    queueSort: {enabled: [{name: Coscheduling}], disabled: [{name: '*'}]}\n"
+    "    multiPoint: {enabled: [{name: Coscheduling}]}\n"
+    "  pluginConfig:\n"
+    "  - name: Coscheduling\n"
+    "    args: {permitWaitingTimeSeconds: 10}\n";
+
+//  A pod of group asking for cpu, with the min-member annotation.
+static void
+s_create_pod (const char *name, const char *group, int min, const char *cpu)
+{
+    char yaml[2048];
+    snprintf (yaml, sizeof yaml,
+              "apiVersion: v1\nkind: Pod\n"
+              "metadata: {name: %s, namespace: default,\n"
+              "  labels: {scheduling.x-k8s.io/pod-group: %s},\n"
+              "  annotations: {scheduling.x-k8s.io/min-member: '%d'}}\n"
+              "spec: {schedulerName: gang, containers: [{name: c, image: busybox,\n"
+              "  resources: {requests: {cpu: '%s'}}}]}\n",
+              name, group, min, cpu);
+    zt_cluster_create_yaml (&s_cluster, "pods", "default", &zube__pod__descriptor, yaml,
+                            NULL);
+}
+
+static Zube__Pod *
+s_get_pod (const char *name)
+{
+    ProtobufCMessage *pod = NULL;
+    zube_api_get (s_cluster.api, "pods", "default", name, &pod, NULL);
+    return (Zube__Pod *)pod;
+}
+
+//  The message of the pod's PodScheduled=False condition (malloc'd), or
+//  NULL; *bound set when it has a node.
+static char *
+s_unschedulable (const char *name, bool *bound)
+{
+    Zube__Pod *pod = s_get_pod (name);
+    char *message = NULL;
+    *bound = pod && pod->spec && pod->spec->node_name && *pod->spec->node_name;
+    for (size_t i = 0; pod && pod->status && i < pod->status->n_conditions; i++) {
+        Zube__PodCondition *condition = pod->status->conditions[i];
+        if (streq (condition->type, "PodScheduled") && condition->status &&
+            streq (condition->status, "False"))
+            message = strdup (condition->message ? condition->message : "");
+    }
+    if (pod)
+        protobuf_c_message_free_unpacked (&pod->base, NULL);
+    return message;
+}
+
+//  Waits until the pod is PodScheduled=False; its message (malloc'd).
+static char *
+s_wait_unschedulable (const char *name, int timeout_ms)
+{
+    int64_t until = zt_now_ms () + timeout_ms;
+    while (zt_now_ms () < until) {
+        bool bound = false;
+        char *message = s_unschedulable (name, &bound);
+        if (message || bound)
+            return message;
+        zube_bus_poll (s_cluster.bus, 50);
+    }
+    return NULL;
+}
+
+//  The scheduler's stats field key (-1 when it does not answer).
+static long
+s_stat (const char *key)
+{
+    zube_bus_reply_t *reply = NULL;
+    long value = -1;
+    if (zube_bus_call (s_cluster.bus, "scheduler", "stats", NULL, 0, 2000, &reply) == 0 &&
+        reply->status == ZUBE_OK) {
+        char *text = calloc (1, reply->payload_size + 1);
+        char quoted[64];
+        snprintf (quoted, sizeof quoted, "\"%s\": ", key);
+        if (text) {
+            memcpy (text, reply->payload, reply->payload_size);
+            const char *at = strstr (text, quoted);
+            value = at ? strtol (at + strlen (quoted), NULL, 10) : -1;
+        }
+        free (text);
+    }
+    zube_bus_reply_destroy (&reply);
+    return value;
+}
+
+static void
+s_wait_all_bound (const char *prefix, int count)
+{
+    for (int i = 0; i < count; i++) {
+        char name[64], node[256];
+        snprintf (name, sizeof name, "%s-%d", prefix, i);
+        ZT_ASSERT_INT_EQ (zt_cluster_wait_bound (&s_cluster, "default", name, node,
+                                                 sizeof node, 15000),
+                          0);
+        ZT_ASSERT_MSG (node[0], "%s was not bound", name);
+    }
+}
+
+static void
+test_gang_of_four_binds (void)
+{
+    //  A PodGroup says minMember 4 too; the annotation covers a pod the
+    //  scheduler sees before its group
+    zt_cluster_create_yaml (&s_cluster, "podgroups", "default",
+                            &zube__pod_group__descriptor,
+                            "apiVersion: zube.io/v1alpha1\nkind: PodGroup\n"
+                            "metadata: {name: four, namespace: default}\n"
+                            "spec: {minMember: 4}\n",
+                            NULL);
+    for (int i = 0; i < 4; i++) {
+        char name[64];
+        snprintf (name, sizeof name, "four-%d", i);
+        s_create_pod (name, "four", 4, "1");
+    }
+    s_wait_all_bound ("four", 4);
+}
+
+static void
+test_gang_arriving_one_at_a_time (void)
+{
+    char name[64];
+    for (int i = 0; i < 2; i++) {
+        snprintf (name, sizeof name, "late-%d", i);
+        s_create_pod (name, "late", 3, "1");
+        char *message = s_wait_unschedulable (name, 15000);
+        ZT_ASSERT_MSG (message, "%s is neither unschedulable nor bound", name);
+        char expected[64];
+        snprintf (expected, sizeof expected, "pod group late has %d pods, minMember 3",
+                  i + 1);
+        ZT_ASSERT_STR_CONTAINS (message, expected);
+        free (message);
+    }
+    s_create_pod ("late-2", "late", 3, "1");
+    s_wait_all_bound ("late", 3);
+}
+
+static void
+test_gang_that_cannot_fit_binds_nothing (void)
+{
+    //  2 or 3 of the 4 CPUs of each node are left: one 2-CPU pod fits
+    //  per node at most
+    for (int i = 0; i < 6; i++) {
+        char name[64];
+        snprintf (name, sizeof name, "six-%d", i);
+        s_create_pod (name, "six", 6, "2");
+    }
+    //  Until every pod reports the group's failure and the cache holds
+    //  only the 7 bound pods; no pod of the six may have a node meanwhile
+    int64_t until = zt_now_ms () + 20000;
+    int reported = 0;
+    long pods = -1;
+    bool rejected_at_permit = false;
+    while (zt_now_ms () < until && (reported < 6 || pods != 7)) {
+        reported = 0;
+        for (int i = 0; i < 6; i++) {
+            char name[64];
+            bool bound = false;
+            snprintf (name, sizeof name, "six-%d", i);
+            char *message = s_unschedulable (name, &bound);
+            ZT_ASSERT_MSG (!bound, "%s of a gang that cannot fit was bound", name);
+            if (message && (strstr (message, "pod group six") ||
+                            strstr (message, "Insufficient cpu")))
+                reported++;
+            if (message && strstr (message, "rejected at permit by Coscheduling"))
+                rejected_at_permit = true;
+            free (message);
+        }
+        pods = s_stat ("pods");
+        zube_bus_poll (s_cluster.bus, 100);
+    }
+    ZT_ASSERT_INT_EQ (reported, 6);
+    ZT_ASSERT_INT_EQ (pods, 7);
+    ZT_ASSERT_MSG (rejected_at_permit, "no pod says Coscheduling rejected it at permit");
+    ZT_ASSERT_INT_EQ (s_stat ("binding"), 0);
+}
+
+static bool
+s_setup (char *why, size_t size)
+{
+    if (!zt_cluster_start (&s_cluster, &(zt_cluster_options_t){.tag = "sched-gang"})) {
+        snprintf (why, size, "%.400s", s_cluster.why);
+        return false;
+    }
+    char state[700], log[700], config[700];
+    snprintf (state, sizeof state, "%s/zubelet", s_cluster.dir);
+    snprintf (log, sizeof log, "%s/zubelet.log", s_cluster.dir);
+    s_zubelet = zt_spawn_tied (
+        (char *[]){(char *)zt_program ("zubelet"), "--bus", s_cluster.endpoint,
+                   "--insecure", "--nodes", "4", "--node-name-prefix", "sim-",
+                   "--state-dir", state, NULL},
+        log);
+    snprintf (config, sizeof config, "%s/scheduler.yaml", s_cluster.dir);
+    if (!zt_write_file (config, s_config_text)) {
+        snprintf (why, size, "cannot write %.400s", config);
+        return false;
+    }
+    snprintf (log, sizeof log, "%s/scheduler.log", s_cluster.dir);
+    s_scheduler = zt_spawn_tied ((char *[]){(char *)zt_program ("zube-scheduler"), "--bus",
+                                            s_cluster.endpoint, "--insecure", "--config",
+                                            config, NULL},
+                                 log);
+    int64_t until = zt_now_ms () + 30000;
+    while (zt_now_ms () < until) {
+        if (s_stat ("nodes") == 4)
+            return true;
+        zube_bus_poll (s_cluster.bus, 100);
+    }
+    zt_cluster_log_tail (&s_cluster, "scheduler.log", 20);
+    zt_cluster_log_tail (&s_cluster, "zubelet.log", 20);
+    snprintf (why, size, "the scheduler did not become ready with 4 nodes");
+    return false;
+}
+
+int
+main (void)
+{
+    char why[512];
+    if (!s_setup (why, sizeof why)) {
+        printf ("not ok 1 - setup\n# %s\n1..1\n", why);
+        if (s_scheduler > 0)
+            zt_stop (s_scheduler, SIGKILL, 1000);
+        if (s_zubelet > 0)
+            zt_stop (s_zubelet, SIGKILL, 1000);
+        zt_cluster_stop (&s_cluster, true);
+        return 1;
+    }
+    ZT_RUN (test_gang_of_four_binds);
+    ZT_RUN (test_gang_arriving_one_at_a_time);
+    ZT_RUN (test_gang_that_cannot_fit_binds_nothing);
+    bool failed = zt_failed_count > 0;
+    if (failed)
+        zt_cluster_log_tail (&s_cluster, "scheduler.log", 40);
+    if (s_scheduler > 0)
+        zt_stop (s_scheduler, SIGTERM, 5000);
+    if (s_zubelet > 0)
+        zt_stop (s_zubelet, SIGTERM, 10000);
+    zt_cluster_stop (&s_cluster, failed);
+    return zt_done ();
+}
