@@ -7,6 +7,7 @@
 #include "apps.pb-c.h"
 #include "core.pb-c.h"
 #include "zt_cluster.h"
+#include "zube/informer.h"
 
 //  Starts a tied zube-controller-manager on the cluster with the given
 //  extra flags (NULL-terminated, may be NULL), logging into <dir>/<log>.
@@ -123,6 +124,141 @@ zt_ctrl_wait_exists (zt_cluster_t *cluster, const char *resource, const char *na
         zube_bus_poll (cluster->bus, 50);
     } while (zt_now_ms () < until);
     return false;
+}
+
+//  --------------------------------------------------------------------------
+//  A watcher: an informer on the pods of a label selector, on a bus
+//  connection of its own, that counts the active ones (no
+//  deletionTimestamp, not Succeeded or Failed) after every event and
+//  keeps the highest count seen since the last reset, and the ready ones.
+
+typedef struct {
+    zube_bus_t *bus;
+    zube_informer_t *informer;
+    int64_t active;
+    int64_t max_active;
+    int64_t ready;
+    //  What a check wants to know after each event, set by the test
+    int64_t limit;
+    int64_t over_limit; //  events after which active > limit
+} zt_watcher_t;
+
+static inline bool
+zt_watch_active (const Zube__Pod *pod)
+{
+    const char *phase = pod->status ? pod->status->phase : NULL;
+    bool done = phase && (!strcmp (phase, "Succeeded") || !strcmp (phase, "Failed"));
+    return !done && pod->metadata &&
+           !(pod->metadata->deletion_timestamp && *pod->metadata->deletion_timestamp);
+}
+
+static inline bool
+zt_watch_ready (const Zube__Pod *pod)
+{
+    for (size_t i = 0; pod->status && i < pod->status->n_conditions; i++)
+        if (!strcmp (pod->status->conditions[i]->type, "Ready"))
+            return pod->status->conditions[i]->status &&
+                   !strcmp (pod->status->conditions[i]->status, "True");
+    return false;
+}
+
+static inline bool
+zt_watch_count (const char *key, const ProtobufCMessage *object, void *arg)
+{
+    (void)key;
+    zt_watcher_t *self = arg;
+    const Zube__Pod *pod = (const Zube__Pod *)object;
+    if (zt_watch_active (pod)) {
+        self->active++;
+        if (zt_watch_ready (pod))
+            self->ready++;
+    }
+    return true;
+}
+
+static inline void
+zt_watch_recount (zt_watcher_t *self)
+{
+    self->active = self->ready = 0;
+    zube_informer_each (self->informer, zt_watch_count, self);
+    if (self->active > self->max_active)
+        self->max_active = self->active;
+    if (self->limit >= 0 && self->active > self->limit)
+        self->over_limit++;
+}
+
+static inline void
+zt_watch_added (zube_informer_t *informer, const ProtobufCMessage *object, void *arg)
+{
+    (void)informer, (void)object;
+    zt_watch_recount (arg);
+}
+
+static inline void
+zt_watch_updated (zube_informer_t *informer, const ProtobufCMessage *old_object,
+                  const ProtobufCMessage *new_object, void *arg)
+{
+    (void)informer, (void)old_object, (void)new_object;
+    zt_watch_recount (arg);
+}
+
+//  Counting after the deleted object left the cache: the next event does;
+//  counting now with the object still in would not lower the count.
+static inline void
+zt_watch_deleted (zube_informer_t *informer, const ProtobufCMessage *object, void *arg)
+{
+    (void)informer, (void)object, (void)arg;
+}
+
+static inline bool
+zt_watcher_start (zt_watcher_t *self, zt_cluster_t *cluster, const char *namespace_,
+                  const char *label_selector)
+{
+    *self = (zt_watcher_t){.limit = -1};
+    self->bus = zt_cluster_bus_new (cluster, NULL);
+    if (!self->bus)
+        return false;
+    self->informer = zube_informer_new (
+        self->bus, &(zube_informer_config_t){.resource = "pods",
+                                             .namespace = namespace_,
+                                             .label_selector = label_selector,
+                                             .on_add = zt_watch_added,
+                                             .on_update = zt_watch_updated,
+                                             .on_delete = zt_watch_deleted,
+                                             .arg = self});
+    return self->informer && zube_informer_start (self->informer) == 0 &&
+           zube_informer_wait_synced (self->informer, 10000);
+}
+
+//  Runs the watcher's connection for up to ms.
+static inline void
+zt_watcher_poll (zt_watcher_t *self, int ms)
+{
+    int64_t until = zt_now_ms () + ms;
+    do {
+        zube_bus_poll (self->bus, 20);
+        zt_watch_recount (self);
+    } while (zt_now_ms () < until);
+}
+
+//  Polls until active == want (and, with ready, ready == want too).
+static inline bool
+zt_watcher_wait (zt_watcher_t *self, int64_t want, bool ready, int timeout_ms)
+{
+    int64_t until = zt_now_ms () + timeout_ms;
+    do {
+        zt_watcher_poll (self, 50);
+        if (self->active == want && (!ready || self->ready == want))
+            return true;
+    } while (zt_now_ms () < until);
+    return false;
+}
+
+static inline void
+zt_watcher_stop (zt_watcher_t *self)
+{
+    zube_informer_destroy (&self->informer);
+    zube_bus_destroy (&self->bus);
 }
 
 #endif
