@@ -41,6 +41,9 @@ typedef struct {
     int64_t connect_timeout_ms;
     const char *log_level;
     const char *admin_identities;
+    //  --runtime-option KEY=VALUE, in order, NULL-terminated
+    const char *runtime_options[ZL_RUNTIME_OPTIONS_MAX + 1];
+    size_t runtime_option_count;
 } s_options_t;
 
 static void
@@ -60,6 +63,9 @@ s_usage (FILE *stream)
         "  --insecure                      connect without CurveZMQ\n"
         "  --config FILE                   client config (zube-config(5)); flags override it\n"
         "  --runtime NAME                  runtime plugin: sim or oci [sim]\n"
+        "  --runtime-option KEY=VALUE      an option of the runtime plugin (repeatable; oci:\n"
+        "                                  pod_cidr, bridge, runc, cni_path, cgroup_parent,\n"
+        "                                  image_dir, log_max_size; zubelet(1))\n"
         "  --node-name NAME                host one node [the host name]\n"
         "  --nodes N                       host N hollow nodes PREFIX0001.. instead\n"
         "  --node-name-prefix P            their name prefix [sim-]\n"
@@ -149,7 +155,8 @@ s_options_parse (s_options_t *options, int argc, char *argv[])
                                            "--crash-loop-backoff-max",
                                            "--connect-timeout",
                                            "--log-level",
-                                           "--admin-identities"};
+                                           "--admin-identities",
+                                           "--runtime-option"};
         const char *equals = strchr (arg, '=');
         size_t name_size = equals ? (size_t)(equals - arg) : strlen (arg);
         size_t index;
@@ -227,6 +234,17 @@ s_options_parse (s_options_t *options, int argc, char *argv[])
             options->log_level = value;
             break;
         case 17: options->admin_identities = value; break;
+        case 18:
+            if (!strchr (value, '=') ||
+                options->runtime_option_count == ZL_RUNTIME_OPTIONS_MAX) {
+                fprintf (stderr,
+                         "zubelet: --runtime-option: expected KEY=VALUE (at most %d), got "
+                         "\"%s\"\n",
+                         ZL_RUNTIME_OPTIONS_MAX, value);
+                return -1;
+            }
+            options->runtime_options[options->runtime_option_count++] = value;
+            break;
         }
     }
     if (options->insecure && (options->certs || options->name)) {
@@ -357,6 +375,7 @@ main (int argc, char *argv[])
     zsys_init ();
     zubelet_config_t zconfig = {
         .runtime = options.runtime,
+        .runtime_options = options.runtime_options,
         .state_dir = options.state_dir,
         .node_name = options.nodes ? NULL : options.node_name,
         .prefix = prefix,

@@ -249,7 +249,11 @@ s_runtime_open (zubelet_t *self, char *error, size_t error_size)
     }
     char option[4200];
     snprintf (option, sizeof option, "state_dir=%s/runtime", self->config.state_dir);
-    const char *options[] = {option, NULL};
+    const char *options[ZL_RUNTIME_OPTIONS_MAX + 2] = {option};
+    for (size_t i = 0; self->config.runtime_options && self->config.runtime_options[i] &&
+                       i < ZL_RUNTIME_OPTIONS_MAX;
+         i++)
+        options[i + 1] = self->config.runtime_options[i];
     char *why = NULL;
     self->runtime = zube_runtime_open (self->plugins, self->config.runtime, options, &why);
     if (!self->runtime) {

@@ -30,6 +30,8 @@
 #define ZL_ADMIN_IDENTITIES "admin,anonymous"
 //  The Node annotation naming the bus service of its node agent
 #define ZL_SERVICE_ANNOTATION "zube.io/node-agent-service"
+//  --runtime-option flags at most
+#define ZL_RUNTIME_OPTIONS_MAX 16
 
 typedef struct _zubelet_t zubelet_t;
 typedef struct zl_hprobe_t zl_hprobe_t;
@@ -238,6 +240,8 @@ typedef struct zl_pod_t_ {
 typedef struct {
     zube_bus_config_t bus;
     const char *runtime;
+    //  The runtime's own options ("key=value", NULL-terminated; may be NULL)
+    const char *const *runtime_options;
     const char *state_dir;
     const char *node_name;      //  one node
     const char *prefix;         //  or count nodes prefix0001..

@@ -19,12 +19,12 @@
 #include "zube/codec.h"
 #include "zube/runtime_client.h"
 #include "core.pb-c.h"
-#include "../../plugins/runtime/oci/oci_image.h"
 #include "../zube_test.h"
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 #include "../zt_cluster.h"
+#include "../zt_oci.h"
 
-#define S_IMAGE "zube.test/busybox:1"
+#define S_IMAGE ZT_OCI_IMAGE
 
 static char *s_dir;
 static char s_state[512];
@@ -277,7 +277,10 @@ test_exit_codes_and_exec (void)
                                        "    image: " S_IMAGE "\n    command: ['true']\n"
                                        "  containers:\n  - name: app\n    image: " S_IMAGE "\n"
                                        "    command: [sleep, '3600']\n"
-                                       "    workingDir: /tmp\n",
+                                       "    workingDir: /tmp\n"
+                                       "    livenessProbe: {exec: {command: [test, -d, /tmp]}}\n"
+                                       "    readinessProbe: {exec: {command: [test, -d, /nope]}}\n"
+                                       "    startupProbe: {httpGet: {port: 80}}\n",
                                  sandbox, sizeof sandbox),
                       ZUBE_OK);
     ZT_ASSERT_INT_EQ (s_start (sandbox, "setup", true, 0, done), ZUBE_OK);
@@ -293,6 +296,21 @@ test_exit_codes_and_exec (void)
                       7);
     ZT_ASSERT_STR_EQ (out.text, "/tmp\nex\n");
     ZT_ASSERT_INT_EQ (s_exec (app, (const char *[]) {"true", NULL}, &out), 0);
+    //  Probes: exec ones run here, httpGet ones are the host's
+    bool success = false;
+    char message[256] = "";
+    ZT_ASSERT_MSG (zube_runtime_probe (s_runtime, app, ZUBE_RUNTIME_PROBE_LIVENESS, 5000,
+                                       &success, message, sizeof message)
+                       == ZUBE_OK,
+                   "probe: %s", zube_runtime_error (s_runtime));
+    ZT_ASSERT_MSG (success, "liveness: %s", message);
+    ZT_ASSERT_INT_EQ (zube_runtime_probe (s_runtime, app, ZUBE_RUNTIME_PROBE_READINESS, 5000,
+                                          &success, message, sizeof message),
+                      ZUBE_OK);
+    ZT_ASSERT (!success);
+    ZT_ASSERT_INT_EQ (zube_runtime_probe (s_runtime, app, ZUBE_RUNTIME_PROBE_STARTUP, 5000,
+                                          &success, message, sizeof message),
+                      ZUBE_UNAVAILABLE);
     ZT_ASSERT_INT_EQ (s_exec (app, (const char *[]) {"no-such-command", NULL}, &out), 127);
     ZT_ASSERT_MSG (strstr (out.text, "no-such-command"), "exec error: %s", out.text);
     //  Stop: sleep as pid 1 ignores SIGTERM; SIGKILL after the grace
@@ -521,22 +539,6 @@ test_no_leaks (void)
 
 //  ---------------------------------------------------------------------
 
-static const char *
-s_skip_reason (void)
-{
-    if (geteuid () != 0)
-        return "needs root (runc, network namespaces, CNI)";
-    if (access ("/usr/sbin/runc", X_OK) != 0 && access ("/usr/bin/runc", X_OK) != 0)
-        return "runc is not installed";
-    if (access ("/usr/lib/cni/bridge", X_OK) != 0 && access ("/opt/cni/bin/bridge", X_OK) != 0)
-        return "the CNI plugins are not installed";
-    if (access ("/bin/busybox", X_OK) != 0)
-        return "busybox-static is not installed";
-    if (!getenv ("ZUBE_BUILDDIR") || !getenv ("ZUBE_SRCDIR"))
-        return "needs ZUBE_BUILDDIR and ZUBE_SRCDIR (make check)";
-    return NULL;
-}
-
 static bool
 s_setup (void)
 {
@@ -545,74 +547,30 @@ s_setup (void)
     snprintf (s_bridge, sizeof s_bridge, "zt%d", (int) (getpid () % 100000));
     snprintf (s_cidr, sizeof s_cidr, "10.213.%d.0/24", (int) (getpid () % 250));
     snprintf (s_cgroup, sizeof s_cgroup, "zube-test-%d", (int) getpid ());
-    char script[600], image[600];
-    snprintf (script, sizeof script, "%s/scripts/make-test-image.sh", getenv ("ZUBE_SRCDIR"));
-    snprintf (image, sizeof image, "%s/image", s_dir);
-    zt_run_t run = zt_run_capture (60000, (char *const[]) {"/bin/sh", script, image, NULL});
-    bool made = run.status == 0;
-    if (!made)
-        printf ("# make-test-image.sh: %s %s\n", run.out ? run.out : "", run.err ? run.err : "");
-    zt_run_free (&run);
-    if (!made)
-        return false;
-    char images[700], error[1024] = "";
+    char images[700];
     snprintf (images, sizeof images, "%s/images", s_state);
-    oci_image_store_t *store = oci_image_store_open (images, error, sizeof error);
-    if (!store || oci_image_import (store, image, NULL, 0, error, sizeof error) != 0) {
-        printf ("# image import: %s\n", error);
-        oci_image_store_close (&store);
+    if (!zt_oci_import_test_image (s_dir, images))
         return false;
-    }
-    oci_image_store_close (&store);
     s_plugins = zube_plugin_host_new ();
     return s_open ();
 }
 
-static int
-s_list_sandbox (void *arg, const zube_runtime_sandbox_status_t *sandbox)
-{
-    s_list_t *list = arg;
-    if (list->count < 64)
-        snprintf (list->ids[list->count++], ZUBE_RUNTIME_ID_MAX, "%s", sandbox->id);
-    return 0;
-}
-
-//  What a failed case left is removed through the runtime; then our
-//  cgroup parents (every hierarchy), the bridge and the directory.
+//  What a failed case left is removed through the runtime, then the rest.
 static void
 s_teardown (void)
 {
-    if (s_runtime) {
-        s_list_t list = {0};
-        zube_runtime_list_sandboxes (s_runtime, NULL, s_list_sandbox, &list);
-        for (int i = 0; i < list.count; i++)
-            s_remove_pod (list.ids[i]);
-    }
+    if (s_runtime)
+        zt_oci_remove_all (s_runtime);
     zube_runtime_close (&s_runtime);
     zube_plugin_host_destroy (&s_plugins);
-    DIR *hierarchies = opendir ("/sys/fs/cgroup");
-    struct dirent *entry;
-    while (hierarchies && (entry = readdir (hierarchies))) {
-        char path[700];
-        snprintf (path, sizeof path, "/sys/fs/cgroup/%s/%s", entry->d_name, s_cgroup);
-        rmdir (path);
-    }
-    if (hierarchies)
-        closedir (hierarchies);
-    zt_run_t run = zt_run_capture (10000, (char *const[]) {"/usr/sbin/ip", "link", "del",
-                                                          s_bridge, NULL});
-    zt_run_free (&run);
-    if (s_count_mounts () == 0)
-        zt_rmtree (s_dir);
-    else
-        printf ("# mounts left under %s: not removed\n", s_dir);
+    zt_oci_cleanup (s_cgroup, s_bridge, s_dir);
     free (s_dir);
 }
 
 int
 main (void)
 {
-    const char *why = s_skip_reason ();
+    const char *why = zt_oci_skip_reason ();
     if (why) {
         printf ("1..0 # SKIP %s\n", why);
         return 0;

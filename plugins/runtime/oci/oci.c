@@ -1277,6 +1277,9 @@ s_start_container (zube_runtime_backend_t *self, const char *id)
     container->state = ZUBE_RUNTIME_CONTAINER_RUNNING;
     container->started_ms = oci_wall_ms ();
     s_container_save (self, container);
+    //  Reported at the next tick too, as sim does: the host's probes
+    //  and readiness start from that event
+    s_event (self, container);
     return ZUBE_OK;
 }
 
@@ -1561,12 +1564,19 @@ s_probe (zube_runtime_backend_t *self, const char *container_id, zube_runtime_pr
         snprintf (message, message_size, "container is not running");
         return ZUBE_OK;
     }
+    //  protobuf-c's repeated strings are counted, not NULL-terminated
+    const char **argv = calloc (probe->exec->n_command + 1, sizeof *argv);
+    if (!argv)
+        return s_fail (self, ZUBE_INTERNAL, "oci: out of memory");
+    for (size_t i = 0; i < probe->exec->n_command; i++)
+        argv[i] = probe->exec->command[i];
     s_probe_output_t output = {.used = 0};
     int code = 0;
     bool timed_out = false;
-    zube_status_t status = s_exec_run (self, container, (const char *const *) probe->exec->command,
-                                       NULL, 0, timeout_ms > 0 ? timeout_ms : 1000,
-                                       s_probe_collect, &output, &code, &timed_out);
+    zube_status_t status = s_exec_run (self, container, argv, NULL, 0,
+                                       timeout_ms > 0 ? timeout_ms : 1000, s_probe_collect,
+                                       &output, &code, &timed_out);
+    free (argv);
     if (status != ZUBE_OK)
         return status;
     *success_p = code == 0 && !timed_out;
