@@ -2,7 +2,12 @@
     images score higher, by the images' sizes (node.status.images) scaled
     by the share of nodes that hold each image, so an image every node has
     does not pull pods together (Kubernetes' imagelocality plugin: the sum
-    clamped to 23 MB .. 1000 MB per container, mapped onto 0..100). */
+    clamped to 23 MB .. 1000 MB per container, mapped onto 0..100).
+
+    The host's node cache lists each node's images with how many nodes
+    hold each (node->images, sorted), so a node is scored by looking up
+    the pod's images in its own list; a host without that list makes the
+    plugin count the holders itself, over every node, once per pod. */
 #include "core.pb-c.h"
 #include "sched_plugin.h"
 
@@ -12,13 +17,15 @@
 
 SCHED_PLAIN_CREATE ("ImageLocality")
 
-//  Per cycle: the pod's images, normalized, and how many nodes hold each.
+//  Per cycle: the pod's images, normalized, and (when the host does not
+//  list them per node) how many nodes hold each.
 typedef struct {
     size_t count;
     size_t containers;
     size_t node_count;
     char **images;
     size_t *holders;
+    bool listed; //  the host lists node->images
 } s_cycle_t;
 
 static void
@@ -49,7 +56,24 @@ s_normalized (const char *image)
     return name;
 }
 
-//  The size of image on node, or -1 when the node does not hold it.
+static int
+s_image_compare (const void *key, const void *item)
+{
+    return strcmp (key, ((const zube_sched_image_t *)item)->name);
+}
+
+//  The image on node in the host's list, or NULL.
+static const zube_sched_image_t *
+s_image_listed (const zube_sched_node_t *node, const char *image)
+{
+    if (!node->image_count)
+        return NULL;
+    return bsearch (image, node->images, node->image_count, sizeof *node->images,
+                    s_image_compare);
+}
+
+//  The size of image on node, or -1 when the node does not hold it,
+//  from the whole object (a host without node->images).
 static int64_t
 s_image_size (const zube_sched_node_t *view, const char *image)
 {
@@ -101,7 +125,8 @@ s_pre_score (void *self, const zube_sched_cycle_t *cycle, const zube_sched_pod_t
     s_add_images (data, spec->containers, spec->n_containers);
     //  The spread counts every node of the snapshot, feasible or not
     data->node_count = cycle->node_count;
-    for (size_t n = 0; n < cycle->node_count; n++)
+    data->listed = cycle->node_count && ZUBE_SCHED_HAS (cycle->nodes[0], images);
+    for (size_t n = 0; !data->listed && n < cycle->node_count; n++)
         for (size_t i = 0; i < data->count; i++)
             if (s_image_size (cycle->nodes[n], data->images[i]) >= 0)
                 data->holders[i]++;
@@ -117,10 +142,18 @@ s_score (void *self, void *cycle_data, const zube_sched_pod_t *pod,
     s_cycle_t *cycle = cycle_data;
     int64_t sum = 0;
     for (size_t i = 0; i < cycle->count; i++) {
-        int64_t size = s_image_size (node, cycle->images[i]);
+        int64_t size;
+        size_t holders;
+        if (cycle->listed) {
+            const zube_sched_image_t *image = s_image_listed (node, cycle->images[i]);
+            size = image ? image->size_bytes : -1;
+            holders = image ? image->node_count : 0;
+        } else {
+            size = s_image_size (node, cycle->images[i]);
+            holders = cycle->holders[i];
+        }
         if (size > 0 && cycle->node_count)
-            sum += (int64_t)((double)size * (double)cycle->holders[i] /
-                             (double)cycle->node_count);
+            sum += (int64_t)((double)size * (double)holders / (double)cycle->node_count);
     }
     int64_t max_threshold = S_MAX_CONTAINER_THRESHOLD * (int64_t)cycle->containers;
     if (sum < S_MIN_THRESHOLD)

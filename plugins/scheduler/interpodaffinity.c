@@ -11,7 +11,15 @@
     symmetric check). Score: the preferred terms' weights, both ways (the
     pod's terms over the pods around, and the placed pods' preferred
     terms and required affinity terms, weight 1, over the pod), summed per
-    domain, scaled to 0..100. The pods come from node.assigned. */
+    domain, scaled to 0..100. The pods come from node.assigned.
+
+    A pod without terms of its own is only concerned by placed pods that
+    have some: the filter by those with required anti-affinity, the score
+    by those with any term. The host lists the nodes that have such pods
+    (cycle->required_anti_affinity_nodes, affinity_nodes, Kubernetes'
+    HavePodsWithRequiredAntiAffinityList and HavePodsWithAffinityList), so
+    for such a pod the plugin looks at those nodes only, and skips when
+    there are none; a host without the lists makes it look at every node. */
 #include "sched_pods.h"
 
 SCHED_PLAIN_CREATE ("InterPodAffinity")
@@ -196,7 +204,16 @@ s_count_pod (s_state_t *state, const zube_sched_pod_t *pod, const zube_sched_pod
     }
 }
 
-//  The filter's counts over every pod of every node.
+//  True when the host lists the nodes with pods with affinity terms.
+static bool
+s_has_lists (const zube_sched_cycle_t *cycle)
+{
+    return ZUBE_SCHED_HAS (cycle, required_anti_affinity_nodes);
+}
+
+//  The filter's counts over every pod of every node (only the pods with
+//  affinity terms, on the nodes listed as having them, for a pod without
+//  terms of its own).
 static void
 s_filter_counts (s_state_t *state, const zube_sched_cycle_t *cycle,
                  const zube_sched_pod_t *pod)
@@ -204,8 +221,13 @@ s_filter_counts (s_state_t *state, const zube_sched_cycle_t *cycle,
     const Zube__PodAffinity *affinity = s_affinity (pod);
     size_t required = s_required (pod, false);
     bool terms = required || s_required (pod, true);
-    for (size_t n = 0; n < cycle->node_count; n++) {
-        const zube_sched_node_t *node = cycle->nodes[n];
+    bool listed = !terms && s_has_lists (cycle);
+    size_t node_count =
+        listed ? cycle->required_anti_affinity_node_count : cycle->node_count;
+    const zube_sched_node_t *const *nodes =
+        listed ? cycle->required_anti_affinity_nodes : cycle->nodes;
+    for (size_t n = 0; n < node_count; n++) {
+        const zube_sched_node_t *node = nodes[n];
         //  Without terms of its own only pods with affinity matter
         size_t limit = terms ? node->assigned_count : node->assigned_with_affinity;
         for (size_t p = 0; p < limit; p++) {
@@ -231,6 +253,10 @@ s_pre_filter (void *self, const zube_sched_cycle_t *cycle, const zube_sched_pod_
                   "InterPodAffinity: the host lists no pods per node");
         return ZUBE_SCHED_ERROR;
     }
+    bool terms = s_required (pod, false) || s_required (pod, true);
+    //  No terms, and no placed pod's required anti-affinity to respect
+    if (!terms && s_has_lists (cycle) && !cycle->required_anti_affinity_node_count)
+        return ZUBE_SCHED_SKIP;
     s_state_t *state = calloc (1, sizeof *state);
     if (state)
         s_filter_counts (state, cycle, pod);
@@ -240,7 +266,6 @@ s_pre_filter (void *self, const zube_sched_cycle_t *cycle, const zube_sched_pod_
         return ZUBE_SCHED_ERROR;
     }
     *cycle_data = state;
-    bool terms = s_required (pod, false) || s_required (pod, true);
     return terms || state->existing_anti.count ? ZUBE_SCHED_SUCCESS : ZUBE_SCHED_SKIP;
 }
 
@@ -416,6 +441,16 @@ s_score_pod (s_state_t *state, const zube_sched_pod_t *pod, const zube_sched_pod
                  other, pod, node);
 }
 
+//  True when the pod has preferred (anti-)affinity terms.
+static bool
+s_preferred (const zube_sched_pod_t *pod)
+{
+    const Zube__PodAffinity *affinity = s_affinity (pod);
+    const Zube__PodAntiAffinity *anti = s_anti_affinity (pod);
+    return (affinity && affinity->n_preferred_during_scheduling_ignored_during_execution) ||
+           (anti && anti->n_preferred_during_scheduling_ignored_during_execution);
+}
+
 static zube_sched_code_t
 s_pre_score (void *self, const zube_sched_cycle_t *cycle, const zube_sched_pod_t *pod,
              const zube_sched_node_t *const *nodes, size_t count, void **cycle_data)
@@ -423,14 +458,21 @@ s_pre_score (void *self, const zube_sched_cycle_t *cycle, const zube_sched_pod_t
     (void)self, (void)nodes, (void)count;
     if (!sched_has_assigned (cycle))
         return ZUBE_SCHED_SKIP;
+    //  Without preferred terms of its own only the placed pods' terms
+    //  score (Kubernetes' PreScore)
+    bool mine = s_preferred (pod);
+    bool listed = !mine && s_has_lists (cycle);
+    if (listed && !cycle->affinity_node_count)
+        return ZUBE_SCHED_SKIP;
     if (!*cycle_data)
         *cycle_data = calloc (1, sizeof (s_state_t));
     s_state_t *state = *cycle_data;
     if (!state)
         return ZUBE_SCHED_SKIP;
-    bool mine = s_affinity (pod) || s_anti_affinity (pod);
-    for (size_t n = 0; n < cycle->node_count; n++) {
-        const zube_sched_node_t *node = cycle->nodes[n];
+    size_t node_count = listed ? cycle->affinity_node_count : cycle->node_count;
+    const zube_sched_node_t *const *scored = listed ? cycle->affinity_nodes : cycle->nodes;
+    for (size_t n = 0; n < node_count; n++) {
+        const zube_sched_node_t *node = scored[n];
         size_t limit = mine ? node->assigned_count : node->assigned_with_affinity;
         for (size_t p = 0; p < limit; p++)
             s_score_pod (state, pod, node->assigned[p], node);

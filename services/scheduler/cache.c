@@ -307,7 +307,28 @@ typedef struct {
     zube_sched_port_t *ports; //  host_ip owned
     zs_pod_t *pod;            //  own copy, for node.assigned
     bool affinity;            //  it has podAffinity or podAntiAffinity
+    bool required_anti;       //  it has a required podAntiAffinity term
+    bool listed;              //  in its node's assigned
 } s_held_t;
+
+//  The cache's two lists of nodes with pods with affinity terms
+//  (zube_sched_cycle_t.affinity_nodes, required_anti_affinity_nodes).
+enum { S_WITH_AFFINITY, S_WITH_REQUIRED_ANTI, S_LISTS };
+
+typedef struct {
+    const zube_sched_node_t **nodes;
+    size_t count;
+    size_t capacity;
+} s_node_list_t;
+
+typedef struct _s_image_t s_image_t;
+
+//  Where a node lists an image: the image's entry, and the node's place
+//  among the entry's holders.
+typedef struct {
+    s_image_t *image;
+    size_t holder;
+} s_image_ref_t;
 
 struct _zs_node_t {
     zube_sched_node_t view;
@@ -324,6 +345,30 @@ struct _zs_node_t {
     size_t pods;
     //  A hash of what filters and scores read of the object itself
     uint64_t signature;
+    //  view.images (sorted by name) and, slot by slot, the image entries
+    zube_sched_image_t *images;
+    s_image_ref_t *image_refs;
+    //  Held pods with a required podAntiAffinity term
+    size_t required_anti;
+    //  Its place + 1 in the cache's lists (0: not listed)
+    size_t listed[S_LISTS];
+};
+
+//  An image name (normalized) and the nodes that hold it: node_count of
+//  every holder's view entry is this entry's, written when it changes.
+typedef struct {
+    zs_node_t *node;
+    size_t slot; //  in node->images
+} s_holder_t;
+
+struct _s_image_t {
+    char *name;
+    //  Also how many holders there are
+    uint32_t node_count;
+    s_holder_t *holders;
+    size_t holder_capacity;
+    //  Its place + 1 in the cache's dirty list (0: holders up to date)
+    size_t dirty;
 };
 
 struct _zs_cache_t {
@@ -332,8 +377,32 @@ struct _zs_cache_t {
     const zube_sched_node_t **views;
     size_t count;
     size_t capacity;
-    zhashx_t *pods; //  key -> s_held_t
+    zhashx_t *pods;   //  key -> s_held_t
+    zhashx_t *images; //  normalized name -> s_image_t
+    //  Images whose node_count changed since their holders were written
+    s_image_t **dirty;
+    size_t dirty_count;
+    size_t dirty_capacity;
+    s_node_list_t lists[S_LISTS];
 };
+
+//  Room for one more item after count in the array *items_p (any item
+//  type) of *capacity_p items: doubles it, or makes first when there is
+//  none. -1 on no memory, nothing changed.
+static int
+s_reserve (void *items_p, size_t *capacity_p, size_t count, size_t item_size,
+           size_t first)
+{
+    if (count < *capacity_p)
+        return 0;
+    size_t capacity = *capacity_p ? *capacity_p * 2 : first;
+    void *grown = realloc (*(void **)items_p, capacity * item_size);
+    if (!grown)
+        return -1;
+    *(void **)items_p = grown;
+    *capacity_p = capacity;
+    return 0;
+}
 
 static void
 s_held_destroy (void **item_p)
@@ -379,9 +448,288 @@ s_node_destroy (void **item_p)
     free (self->requested_scalars);
     free (self->ports);
     free (self->assigned);
+    free (self->images);
+    free (self->image_refs);
     free (self->name);
     free (self);
     *item_p = NULL;
+}
+
+//  ---------------------------------------------------------------------
+//  Images: how many nodes hold each name (Kubernetes' ImageStateSummary).
+//  A node's view lists its images with that count. When a count changes,
+//  the image is marked, and the entries of its holders are rewritten once
+//  before the views are next handed out (zs_cache_nodes, zs_cache_node,
+//  zs_cache_cycle_fill): a node joining with an image every node has
+//  costs one pass over that image's holders per cycle, however many nodes
+//  joined, and a node update that keeps its images rewrites nothing.
+
+static void
+s_image_destroy (void **item_p)
+{
+    s_image_t *self = *item_p;
+    if (!self)
+        return;
+    free (self->name);
+    free (self->holders);
+    free (self);
+    *item_p = NULL;
+}
+
+static void
+s_image_write (s_image_t *image)
+{
+    for (size_t i = 0; i < image->node_count; i++)
+        image->holders[i].node->images[image->holders[i].slot].node_count =
+            image->node_count;
+}
+
+static void
+s_image_mark (zs_cache_t *self, s_image_t *image)
+{
+    if (image->dirty)
+        return;
+    if (s_reserve (&self->dirty, &self->dirty_capacity, self->dirty_count,
+                   sizeof *self->dirty, 64) != 0) {
+        //  No room to defer it: write the holders now
+        s_image_write (image);
+        return;
+    }
+    self->dirty[self->dirty_count++] = image;
+    image->dirty = self->dirty_count;
+}
+
+static void
+s_images_flush (zs_cache_t *self)
+{
+    for (size_t i = 0; i < self->dirty_count; i++) {
+        s_image_write (self->dirty[i]);
+        self->dirty[i]->dirty = 0;
+    }
+    self->dirty_count = 0;
+}
+
+//  node holds image name in its slot; {NULL} on no memory.
+static s_image_ref_t
+s_image_hold (zs_cache_t *self, const char *name, zs_node_t *node, size_t slot)
+{
+    s_image_t *image = zhashx_lookup (self->images, name);
+    if (!image) {
+        image = calloc (1, sizeof *image);
+        if (!image || !(image->name = strdup (name))) {
+            free (image);
+            return (s_image_ref_t){0};
+        }
+        zhashx_insert (self->images, name, image);
+    }
+    if (s_reserve (&image->holders, &image->holder_capacity, image->node_count,
+                   sizeof *image->holders, 4) != 0) {
+        if (!image->node_count)
+            zhashx_delete (self->images, name);
+        return (s_image_ref_t){0};
+    }
+    size_t holder = image->node_count++;
+    image->holders[holder] = (s_holder_t){.node = node, .slot = slot};
+    s_image_mark (self, image);
+    return (s_image_ref_t){.image = image, .holder = holder};
+}
+
+static void
+s_image_release (zs_cache_t *self, s_image_ref_t ref)
+{
+    s_image_t *image = ref.image;
+    size_t last = --image->node_count;
+    if (ref.holder != last) {
+        s_holder_t moved = image->holders[last];
+        image->holders[ref.holder] = moved;
+        moved.node->image_refs[moved.slot].holder = ref.holder;
+    }
+    if (image->node_count) {
+        s_image_mark (self, image);
+        return;
+    }
+    if (image->dirty) {
+        s_image_t *moved = self->dirty[--self->dirty_count];
+        self->dirty[image->dirty - 1] = moved;
+        moved->dirty = image->dirty;
+    }
+    zhashx_delete (self->images, image->name);
+}
+
+//  Kubernetes' normalizedImageName: a name without a tag gets ":latest".
+static char *
+s_image_normalized (const char *image)
+{
+    const char *colon = strrchr (image, ':');
+    const char *slash = strrchr (image, '/');
+    bool tagged = colon && (!slash || colon > slash);
+    return tagged ? strdup (image) : zsys_sprintf ("%s:latest", image);
+}
+
+typedef struct {
+    char *name;
+    int64_t size;
+    size_t order;
+} s_image_name_t;
+
+//  By name, then in the order status.images gives them.
+static int
+s_image_name_compare (const void *a, const void *b)
+{
+    const s_image_name_t *x = a, *y = b;
+    int rc = strcmp (x->name, y->name);
+    return rc ? rc : (x->order > y->order) - (x->order < y->order);
+}
+
+static int
+s_image_compare (const void *a, const void *b)
+{
+    return strcmp (((const zube_sched_image_t *)a)->name,
+                   ((const zube_sched_image_t *)b)->name);
+}
+
+static void
+s_node_images_clear (zs_cache_t *self, zs_node_t *node)
+{
+    for (size_t i = 0; i < node->view.image_count; i++)
+        s_image_release (self, node->image_refs[i]);
+    free (node->images);
+    free (node->image_refs);
+    node->images = NULL;
+    node->image_refs = NULL;
+    node->view.images = NULL;
+    node->view.image_count = 0;
+}
+
+//  status.images, each name normalized, sorted, once (the first size
+//  given wins); count set. NULL on no memory.
+static s_image_name_t *
+s_image_names (const Zube__NodeStatus *status, size_t *count_p)
+{
+    size_t total = 0, count = 0;
+    for (size_t i = 0; status && i < status->n_images; i++)
+        total += status->images[i]->n_names;
+    s_image_name_t *names = calloc (total + 1, sizeof *names);
+    for (size_t i = 0; names && status && i < status->n_images; i++) {
+        const Zube__ContainerImage *image = status->images[i];
+        for (size_t j = 0; j < image->n_names; j++) {
+            if (!image->names[j] || !*image->names[j])
+                continue;
+            char *name = s_image_normalized (image->names[j]);
+            if (!name)
+                continue;
+            names[count] = (s_image_name_t){
+                .name = name,
+                .size = image->has_size_bytes ? image->size_bytes : 0,
+                .order = count};
+            count++;
+        }
+    }
+    if (!names)
+        return NULL;
+    qsort (names, count, sizeof *names, s_image_name_compare);
+    size_t unique = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (unique && streq (names[unique - 1].name, names[i].name))
+            free (names[i].name);
+        else
+            names[unique++] = names[i];
+    }
+    *count_p = unique;
+    return names;
+}
+
+//  The node's images from status. Images it keeps keep their entries;
+//  the others are held or given back. Out of memory, an image may be
+//  left out (ImageLocality then scores the node a little lower).
+static void
+s_node_images_set (zs_cache_t *self, zs_node_t *node, const Zube__NodeStatus *status)
+{
+    size_t count = 0, old_count = node->view.image_count;
+    s_image_name_t *names = s_image_names (status, &count);
+    if (!names)
+        return;
+    bool same = count == old_count;
+    for (size_t i = 0; i < count && same; i++)
+        same = streq (names[i].name, node->images[i].name);
+    zube_sched_image_t *images = same ? NULL : calloc (count + 1, sizeof *images);
+    s_image_ref_t *refs = same ? NULL : calloc (count + 1, sizeof *refs);
+    if (same)
+        for (size_t i = 0; i < count; i++)
+            node->images[i].size_bytes = names[i].size;
+    else if (images && refs) {
+        size_t filled = 0;
+        for (size_t i = 0; i < count; i++) {
+            zube_sched_image_t key = {.name = names[i].name};
+            zube_sched_image_t *old =
+                old_count ? bsearch (&key, node->images, old_count, sizeof key,
+                                     s_image_compare)
+                          : NULL;
+            s_image_ref_t ref;
+            if (old) {
+                //  Held already: the same holder, in a new slot
+                ref = node->image_refs[old - node->images];
+                node->image_refs[old - node->images].image = NULL;
+                ref.image->holders[ref.holder].slot = filled;
+            } else
+                ref = s_image_hold (self, names[i].name, node, filled);
+            if (!ref.image)
+                continue;
+            refs[filled] = ref;
+            images[filled++] = (zube_sched_image_t){.name = ref.image->name,
+                                                    .size_bytes = names[i].size,
+                                                    .node_count = ref.image->node_count};
+        }
+        for (size_t i = 0; i < old_count; i++)
+            if (node->image_refs[i].image)
+                s_image_release (self, node->image_refs[i]);
+        free (node->images);
+        free (node->image_refs);
+        node->images = images;
+        node->image_refs = refs;
+        node->view.images = images;
+        node->view.image_count = filled;
+        images = NULL;
+        refs = NULL;
+    }
+    free (images);
+    free (refs);
+    for (size_t i = 0; i < count; i++)
+        free (names[i].name);
+    free (names);
+}
+
+//  ---------------------------------------------------------------------
+//  The nodes with pods with affinity terms
+
+//  Lists or unlists node in list which, as it now qualifies.
+static void
+s_node_list (zs_cache_t *self, zs_node_t *node, int which, bool qualifies)
+{
+    s_node_list_t *list = &self->lists[which];
+    size_t *listed = &node->listed[which];
+    if (qualifies && !*listed) {
+        if (s_reserve (&list->nodes, &list->capacity, list->count, sizeof *list->nodes,
+                       64) != 0)
+            return;
+        list->nodes[list->count++] = &node->view;
+        *listed = list->count;
+    } else if (!qualifies && *listed) {
+        //  The view is the first member of its zs_node_t
+        zs_node_t *moved = (zs_node_t *)list->nodes[--list->count];
+        list->nodes[*listed - 1] = &moved->view;
+        moved->listed[which] = *listed;
+        *listed = 0;
+    }
+}
+
+static void
+s_node_lists_update (zs_cache_t *self, zs_node_t *node)
+{
+    bool exists = node->object != NULL;
+    s_node_list (self, node, S_WITH_AFFINITY,
+                 exists && node->view.assigned_with_affinity > 0);
+    s_node_list (self, node, S_WITH_REQUIRED_ANTI, exists && node->required_anti > 0);
 }
 
 zs_cache_t *
@@ -392,12 +740,14 @@ zs_cache_new (void)
         return NULL;
     self->nodes = zhashx_new ();
     self->pods = zhashx_new ();
-    if (!self->nodes || !self->pods) {
+    self->images = zhashx_new ();
+    if (!self->nodes || !self->pods || !self->images) {
         zs_cache_destroy (&self);
         return NULL;
     }
     zhashx_set_destructor (self->nodes, s_node_destroy);
     zhashx_set_destructor (self->pods, s_held_destroy);
+    zhashx_set_destructor (self->images, s_image_destroy);
     return self;
 }
 
@@ -409,6 +759,10 @@ zs_cache_destroy (zs_cache_t **self_p)
         return;
     zhashx_destroy (&self->pods);
     zhashx_destroy (&self->nodes);
+    zhashx_destroy (&self->images);
+    free (self->dirty);
+    for (int i = 0; i < S_LISTS; i++)
+        free (self->lists[i].nodes);
     free (self->list);
     free (self->views);
     free (self);
@@ -551,6 +905,7 @@ zs_cache_node_set (zs_cache_t *self, const Zube__Node *object)
     for (size_t i = 0; i < n; i++)
         s_resource_apply (allocatable, &node->allocatable_scalars, entries[i]->key,
                           s_quantity (entries[i]->value), false);
+    s_node_images_set (self, node, status);
     uint64_t signature = s_node_signature (node);
     bool changed = !known || signature != node->signature;
     node->signature = signature;
@@ -571,6 +926,7 @@ zs_cache_node_set (zs_cache_t *self, const Zube__Node *object)
         view->index = (uint32_t)self->count;
         self->list[self->count] = node;
         self->views[self->count++] = view;
+        s_node_lists_update (self, node);
     }
     return changed ? 1 : 0;
 }
@@ -586,6 +942,8 @@ zs_cache_node_remove (zs_cache_t *self, const char *name)
     self->views[index] = &self->list[index]->view;
     self->list[index]->view.index = (uint32_t)index;
     s_node_clear_object (node);
+    s_node_images_clear (self, node);
+    s_node_lists_update (self, node);
     node->view.node = NULL;
     node->view.generation++;
     s_node_maybe_drop (self, node);
@@ -600,6 +958,7 @@ zs_cache_node_count (zs_cache_t *self)
 const zube_sched_node_t *const *
 zs_cache_nodes (zs_cache_t *self)
 {
+    s_images_flush (self);
     return self->views;
 }
 
@@ -607,7 +966,22 @@ const zube_sched_node_t *
 zs_cache_node (zs_cache_t *self, const char *name)
 {
     zs_node_t *node = zhashx_lookup (self->nodes, name);
+    s_images_flush (self);
     return node && node->object ? &node->view : NULL;
+}
+
+void
+zs_cache_cycle_fill (zs_cache_t *self, zube_sched_cycle_t *cycle)
+{
+    s_images_flush (self);
+    cycle->node_count = self->count;
+    cycle->nodes = self->views;
+    const s_node_list_t *with = &self->lists[S_WITH_AFFINITY];
+    const s_node_list_t *anti = &self->lists[S_WITH_REQUIRED_ANTI];
+    cycle->affinity_node_count = with->count;
+    cycle->affinity_nodes = with->count ? with->nodes : NULL;
+    cycle->required_anti_affinity_node_count = anti->count;
+    cycle->required_anti_affinity_nodes = anti->count ? anti->nodes : NULL;
 }
 
 //  Adds (sign 1) or gives back (sign -1) what held takes on node.
@@ -678,15 +1052,9 @@ s_node_assign (zs_node_t *node, s_held_t *held)
     zube_sched_node_t *view = &node->view;
     if (!held->pod)
         return;
-    if (view->assigned_count == node->assigned_capacity) {
-        size_t capacity = node->assigned_capacity ? node->assigned_capacity * 2 : 8;
-        const zube_sched_pod_t **grown =
-            realloc (node->assigned, capacity * sizeof *grown);
-        if (!grown)
-            return;
-        node->assigned = grown;
-        node->assigned_capacity = capacity;
-    }
+    if (s_reserve (&node->assigned, &node->assigned_capacity, view->assigned_count,
+                   sizeof *node->assigned, 8) != 0)
+        return;
     size_t i = view->assigned_count++;
     if (held->affinity) {
         size_t first = view->assigned_with_affinity++;
@@ -695,13 +1063,19 @@ s_node_assign (zs_node_t *node, s_held_t *held)
     }
     node->assigned[i] = &held->pod->view;
     view->assigned = node->assigned;
+    held->listed = true;
+    node->required_anti += held->required_anti;
 }
 
 static void
 s_node_unassign (zs_node_t *node, s_held_t *held)
 {
     zube_sched_node_t *view = &node->view;
-    for (size_t i = 0; held->pod && i < view->assigned_count; i++)
+    if (!held->listed)
+        return;
+    held->listed = false;
+    node->required_anti -= held->required_anti;
+    for (size_t i = 0; i < view->assigned_count; i++)
         if (node->assigned[i] == &held->pod->view) {
             size_t last = --view->assigned_count;
             if (i < view->assigned_with_affinity) {
@@ -729,8 +1103,12 @@ zs_cache_pod_add (zs_cache_t *self, const zs_pod_t *pod, const char *node_name,
     held->assumed = assumed;
     held->pod = zs_pod_new (pod->object);
     const Zube__PodSpec *spec = pod->object ? pod->object->spec : NULL;
-    held->affinity = spec && spec->affinity &&
-                     (spec->affinity->pod_affinity || spec->affinity->pod_anti_affinity);
+    const Zube__Affinity *affinity = spec ? spec->affinity : NULL;
+    held->affinity =
+        affinity && (affinity->pod_affinity || affinity->pod_anti_affinity);
+    held->required_anti =
+        affinity && affinity->pod_anti_affinity &&
+        affinity->pod_anti_affinity->n_required_during_scheduling_ignored_during_execution;
     held->milli_cpu = view->requests.milli_cpu;
     held->memory = view->requests.memory;
     held->ephemeral_storage = view->requests.ephemeral_storage;
@@ -756,6 +1134,7 @@ zs_cache_pod_add (zs_cache_t *self, const zs_pod_t *pod, const char *node_name,
     zhashx_insert (self->pods, pod->key, held);
     s_node_account (node, held, 1);
     s_node_assign (node, held);
+    s_node_lists_update (self, node);
     return 0;
 }
 
@@ -768,6 +1147,7 @@ zs_cache_pod_remove (zs_cache_t *self, const char *key)
     zs_node_t *node = zhashx_lookup (self->nodes, held->node);
     if (node) {
         s_node_unassign (node, held);
+        s_node_lists_update (self, node);
         s_node_account (node, held, -1);
         s_node_maybe_drop (self, node);
     }

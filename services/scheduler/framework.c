@@ -1325,6 +1325,7 @@ zs_profile_schedule (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod,
                                 .node_count = all,
                                 .nodes = zs_cache_nodes (cache),
                                 .profile = self->name};
+    zs_cache_cycle_fill (cache, &cycle);
     char reason[512];
     int rc = 1;
     self->timings.cycles++;
@@ -1970,6 +1971,7 @@ zs_profile_explain (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod, size_t
                                 .node_count = all,
                                 .nodes = nodes,
                                 .profile = self->name};
+    zs_cache_cycle_fill (cache, &cycle);
     fprintf (out, "Pod %s, profile %s, %zu nodes\n", pod->key, self->name, all);
     fprintf (out, "Filters (every node; a node counts once per plugin):\n");
     char reason[512];

@@ -53,6 +53,11 @@ void zs_cache_node_remove (zs_cache_t *self, const char *name);
 size_t zs_cache_node_count (zs_cache_t *self);
 const zube_sched_node_t *const *zs_cache_nodes (zs_cache_t *self);
 const zube_sched_node_t *zs_cache_node (zs_cache_t *self, const char *name);
+//  What a cycle reads of the cache: node_count and nodes, and the nodes
+//  with pods with (anti-)affinity terms (affinity_nodes,
+//  required_anti_affinity_nodes). The views' images (node_count of each)
+//  are brought up to date here, and by zs_cache_nodes and zs_cache_node.
+void zs_cache_cycle_fill (zs_cache_t *self, zube_sched_cycle_t *cycle);
 //  Accounts pod (key pod->key) on node: its requests and ports, replacing
 //  what the same key held before (on any node). assumed: placed by this
 //  scheduler, binding not yet seen. 0, or -1 on no memory.

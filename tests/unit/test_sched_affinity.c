@@ -5,8 +5,8 @@
     co-locating, preferred affinity moving the choice, topology spread
     with DoNotSchedule (skew refuses a node that has room, nodes without
     the key are out, matchLabelKeys, minDomains), ScheduleAnyway (scores
-    only), an anti-affinity term's namespaces, and the cache's list of
-    pods per node. The plugins are the
+    only), an anti-affinity term's namespaces, the cache's list of
+    pods per node and its lists of nodes with pods with affinity terms. The plugins are the
     shared objects just built ($ZUBE_BUILDDIR/plugins). */
 #include "zs_sched.h"
 #include "zube/codec.h"
@@ -79,10 +79,12 @@ s_zone_of (zs_cache_t *cache, const char *node)
     return view->zone;
 }
 
-#define S_WEB_ANTI                                                                       \
+//  Required anti-affinity to the pods labelled app: app, per zone.
+#define S_ANTI_ZONE(app)                                                                 \
     "affinity: {podAntiAffinity: {requiredDuringSchedulingIgnoredDuringExecution: "      \
-    "[{labelSelector: {matchLabels: {app: web}}, "                                       \
+    "[{labelSelector: {matchLabels: {app: " app "}}, "                                   \
     "topologyKey: topology.kubernetes.io/zone}]}}"
+#define S_WEB_ANTI S_ANTI_ZONE ("web")
 
 static void
 test_anti_affinity (void)
@@ -514,6 +516,104 @@ test_cache_lists_pods (void)
     zs_cache_destroy (&cache);
 }
 
+//  How many nodes the cache lists as having pods with affinity terms
+//  (anti: with a required anti-affinity term); *has: whether node is one.
+static size_t
+s_listed (zs_cache_t *cache, bool anti, const char *node, bool *has)
+{
+    zube_sched_cycle_t cycle = {.struct_size = sizeof cycle};
+    zs_cache_cycle_fill (cache, &cycle);
+    ZT_ASSERT (ZUBE_SCHED_HAS (&cycle, required_anti_affinity_nodes));
+    size_t count =
+        anti ? cycle.required_anti_affinity_node_count : cycle.affinity_node_count;
+    const zube_sched_node_t *const *nodes =
+        anti ? cycle.required_anti_affinity_nodes : cycle.affinity_nodes;
+    ZT_ASSERT (count ? nodes != NULL : nodes == NULL);
+    *has = false;
+    for (size_t i = 0; i < count; i++) {
+        ZT_ASSERT (nodes[i] == zs_cache_node (cache, nodes[i]->name));
+        if (streq (nodes[i]->name, node))
+            *has = true;
+    }
+    return count;
+}
+
+//  A pod held on node (bound, or on a node not known yet).
+static void
+s_hold (zs_cache_t *cache, const char *name, const char *node, const char *labels,
+        const char *extra)
+{
+    char *yaml = zsys_sprintf ("metadata: {name: %s, namespace: default, labels: %s}\n"
+                               "spec: {containers: [{name: c, image: i}]%s%s}\n",
+                               name, labels, *extra ? ", " : "", extra);
+    zs_pod_t *pod = zt_sched_pod (yaml);
+    zstr_free (&yaml);
+    ZT_ASSERT (zs_cache_pod_add (cache, pod, node, false) == 0);
+    zs_pod_destroy (&pod);
+}
+
+#define S_FRIEND_OF_API                                                                  \
+    "affinity: {podAffinity: {preferredDuringSchedulingIgnoredDuringExecution: "         \
+    "[{weight: 100, podAffinityTerm: {labelSelector: {matchLabels: {app: api}}, "        \
+    "topologyKey: topology.kubernetes.io/zone}}]}}"
+#define S_NOT_NOISY S_ANTI_ZONE ("noisy")
+
+//  The cache's lists of nodes with pods with affinity terms follow pods
+//  and nodes; a pod without terms is judged by the listed nodes' pods.
+static void
+test_affinity_node_lists (void)
+{
+    zs_cache_t *cache = zs_cache_new ();
+    s_add (cache, "a", "8", "{topology.kubernetes.io/zone: z1}");
+    s_add (cache, "b", "8", "{topology.kubernetes.io/zone: z2}");
+    s_add (cache, "c", "8", "{topology.kubernetes.io/zone: z3}");
+    bool has = false;
+    char message[512] = "";
+    ZT_ASSERT (S_PLACE (cache, "plain", "{app: x}", "100m", ""));
+    ZT_ASSERT_INT_EQ (s_listed (cache, false, "a", &has), 0);
+    ZT_ASSERT_INT_EQ (s_listed (cache, true, "a", &has), 0);
+    s_hold (cache, "friend", "b", "{app: f}", S_FRIEND_OF_API);
+    ZT_ASSERT_INT_EQ (s_listed (cache, false, "b", &has), 1);
+    ZT_ASSERT (has);
+    ZT_ASSERT_INT_EQ (s_listed (cache, true, "b", &has), 0);
+    s_hold (cache, "guard", "c", "{app: g}", S_NOT_NOISY);
+    ZT_ASSERT_INT_EQ (s_listed (cache, false, "c", &has), 2);
+    ZT_ASSERT (has);
+    ZT_ASSERT_INT_EQ (s_listed (cache, true, "c", &has), 1);
+    ZT_ASSERT (has);
+    //  Pods without terms: an api pod goes where the friend prefers it,
+    //  noisy pods stay out of the guard's zone
+    ZT_ASSERT_STR_EQ (S_PLACE (cache, "api", "{app: api}", "100m", ""), "b");
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        snprintf (name, sizeof name, "noisy-%d", i);
+        const char *node = S_PLACE (cache, name, "{app: noisy}", "1", "");
+        ZT_ASSERT_MSG (node && !streq (node, "c"), "%s on %s", name,
+                       node ? node : message);
+    }
+    //  The guard gone, its node leaves both lists and takes noisy pods
+    ZT_ASSERT (zs_cache_pod_remove (cache, "default/guard"));
+    ZT_ASSERT_INT_EQ (s_listed (cache, true, "c", &has), 0);
+    ZT_ASSERT_INT_EQ (s_listed (cache, false, "c", &has), 1);
+    ZT_ASSERT (!has);
+    ZT_ASSERT_STR_EQ (S_PLACE (cache, "noisy-c", "{app: noisy}", "1", ""), "c");
+    //  A node is listed only while it exists, with its pods
+    s_hold (cache, "early", "later", "{app: e}", S_NOT_NOISY);
+    ZT_ASSERT_INT_EQ (s_listed (cache, true, "later", &has), 0);
+    s_add (cache, "later", "8", "{topology.kubernetes.io/zone: z4}");
+    ZT_ASSERT_INT_EQ (s_listed (cache, true, "later", &has), 1);
+    ZT_ASSERT (has);
+    ZT_ASSERT_INT_EQ (s_listed (cache, false, "later", &has), 2);
+    ZT_ASSERT (has);
+    zs_cache_node_remove (cache, "later");
+    ZT_ASSERT_INT_EQ (s_listed (cache, true, "later", &has), 0);
+    ZT_ASSERT_INT_EQ (s_listed (cache, false, "b", &has), 1);
+    ZT_ASSERT (has);
+    ZT_ASSERT (zs_cache_pod_remove (cache, "default/friend"));
+    ZT_ASSERT_INT_EQ (s_listed (cache, false, "b", &has), 0);
+    zs_cache_destroy (&cache);
+}
+
 int
 main (void)
 {
@@ -530,6 +630,7 @@ main (void)
                    "default profile: %s", describe);
     free (describe);
     ZT_RUN (test_cache_lists_pods);
+    ZT_RUN (test_affinity_node_lists);
     ZT_RUN (test_anti_affinity);
     ZT_RUN (test_existing_anti_affinity_by_host);
     ZT_RUN (test_affinity_required);

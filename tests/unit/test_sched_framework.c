@@ -543,6 +543,152 @@ test_node_changes (void)
     zs_cache_destroy (&cache);
 }
 
+//  A node with status.images (YAML flow list).
+static void
+s_imaged (zs_cache_t *cache, const char *name, const char *images)
+{
+    char *yaml = zsys_sprintf ("metadata: {name: %s}\n"
+                               "status: {allocatable: {cpu: '4', pods: '110'}, "
+                               "images: %s}\n",
+                               name, images);
+    zt_sched_node_add (cache, yaml);
+    zstr_free (&yaml);
+}
+
+//  The node count of image on node's view (-1: the node does not list it).
+static int
+s_holders (zs_cache_t *cache, const char *node, const char *image)
+{
+    zs_cache_nodes (cache);
+    const zube_sched_node_t *view = zs_cache_node (cache, node);
+    ZT_ASSERT (view && ZUBE_SCHED_HAS (view, images));
+    for (size_t i = 0; i < view->image_count; i++) {
+        if (i)
+            ZT_ASSERT (strcmp (view->images[i - 1].name, view->images[i].name) < 0);
+        if (streq (view->images[i].name, image))
+            return (int)view->images[i].node_count;
+    }
+    return -1;
+}
+
+#define S_MB (1024LL * 1024)
+
+//  Kubernetes' imagelocality score of a node for the images (normalized)
+//  of a pod's containers: each held image's size scaled by the share of
+//  the total nodes holding it, summed, clamped to 23 MB .. 1000 MB per
+//  container, onto 0..100.
+static int64_t
+s_kubernetes_score (const int64_t *sizes, const int *holders, size_t containers,
+                    int total)
+{
+    int64_t sum = 0;
+    for (size_t i = 0; i < containers; i++)
+        if (sizes[i] > 0)
+            sum += (int64_t)((double)sizes[i] * (double)holders[i] / (double)total);
+    int64_t min = 23 * S_MB, max = 1000 * S_MB * (int64_t)containers;
+    sum = sum < min ? min : sum > max ? max : sum;
+    return 100 * (sum - min) / (max - min);
+}
+
+//  ImageLocality's score of every node for pod, by node index.
+static void
+s_image_scores (zs_cache_t *cache, zs_pod_t *pod, int64_t *scores)
+{
+    char error[256];
+    const zube_sched_ops_t *ops =
+        zs_registry_get (s_registry, "ImageLocality", error, sizeof error);
+    ZT_ASSERT_MSG (ops, "%s", error);
+    zube_sched_args_t args = {.struct_size = sizeof args, .json = "{}", .field = "args"};
+    void *plugin = ops->create (NULL, &args, error, sizeof error);
+    ZT_ASSERT (plugin);
+    zube_sched_cycle_t cycle = {.struct_size = sizeof cycle};
+    zs_cache_cycle_fill (cache, &cycle);
+    void *data = NULL;
+    ZT_ASSERT_INT_EQ (ops->pre_score (plugin, &cycle, &pod->view, cycle.nodes,
+                                      cycle.node_count, &data),
+                      ZUBE_SCHED_SUCCESS);
+    for (size_t i = 0; i < cycle.node_count; i++)
+        ZT_ASSERT_INT_EQ (ops->score (plugin, data, &pod->view, cycle.nodes[i], &scores[i]),
+                          ZUBE_SCHED_SUCCESS);
+    ops->cycle_free (plugin, data);
+    ops->destroy (plugin);
+}
+
+static int64_t
+s_score_of (zs_cache_t *cache, const int64_t *scores, const char *node)
+{
+    return scores[zs_cache_node (cache, node)->index];
+}
+
+static void
+test_image_counts (void)
+{
+    zs_cache_t *cache = zs_cache_new ();
+    //  Names normalized (":latest" for none), one entry per name, sorted
+    s_imaged (cache, "a",
+              "[{names: ['docker.io/library/big:1', 'big:1'], sizeBytes: 629145600}, "
+              "{names: [side, 'side:latest'], sizeBytes: 314572800}]");
+    s_imaged (cache, "b", "[{names: ['big:1'], sizeBytes: 629145600}]");
+    s_imaged (cache, "c", "[]");
+    const zube_sched_node_t *a = zs_cache_node (cache, "a");
+    ZT_ASSERT_INT_EQ (a->image_count, 3);
+    ZT_ASSERT_STR_EQ (a->images[0].name, "big:1");
+    ZT_ASSERT_STR_EQ (a->images[1].name, "docker.io/library/big:1");
+    ZT_ASSERT_STR_EQ (a->images[2].name, "side:latest");
+    ZT_ASSERT_INT_EQ (a->images[2].size_bytes, 314572800);
+    ZT_ASSERT_INT_EQ (s_holders (cache, "a", "big:1"), 2);
+    ZT_ASSERT_INT_EQ (s_holders (cache, "b", "big:1"), 2);
+    ZT_ASSERT_INT_EQ (s_holders (cache, "a", "side:latest"), 1);
+    ZT_ASSERT_INT_EQ (zs_cache_node (cache, "c")->image_count, 0);
+    //  A node added, one removed, one updated: every holder's count follows
+    s_imaged (cache, "d", "[{names: ['big:1', 'side:latest'], sizeBytes: 629145600}]");
+    ZT_ASSERT_INT_EQ (s_holders (cache, "a", "big:1"), 3);
+    ZT_ASSERT_INT_EQ (s_holders (cache, "a", "side:latest"), 2);
+    zs_cache_node_remove (cache, "b");
+    ZT_ASSERT_INT_EQ (s_holders (cache, "a", "big:1"), 2);
+    ZT_ASSERT_INT_EQ (s_holders (cache, "d", "big:1"), 2);
+    s_imaged (cache, "a", "[{names: ['side:latest'], sizeBytes: 314572800}]");
+    ZT_ASSERT_INT_EQ (s_holders (cache, "a", "big:1"), -1);
+    ZT_ASSERT_INT_EQ (s_holders (cache, "d", "big:1"), 1);
+    ZT_ASSERT_INT_EQ (s_holders (cache, "d", "side:latest"), 2);
+    //  A node update that keeps its images changes no count
+    s_imaged (cache, "a", "[{names: ['side:latest'], sizeBytes: 314572800}]");
+    ZT_ASSERT_INT_EQ (s_holders (cache, "a", "side:latest"), 2);
+    //  Back: a holds big:1 and side, b big:1, c nothing, d both
+    s_imaged (cache, "a",
+              "[{names: ['big:1'], sizeBytes: 629145600}, "
+              "{names: [side], sizeBytes: 314572800}]");
+    s_imaged (cache, "b", "[{names: ['big:1'], sizeBytes: 629145600}]");
+    ZT_ASSERT_INT_EQ (s_holders (cache, "b", "big:1"), 3);
+
+    //  Scores as Kubernetes computes them, for a pod of the two images
+    //  ("side" is "side:latest")
+    zs_pod_t *pod = s_pod ("p", "{containers: [{name: c1, image: 'big:1'}, "
+                                "{name: c2, image: side}]}");
+    int64_t scores[8];
+    s_image_scores (cache, pod, scores);
+    int64_t sizes_a[] = {629145600, 314572800}, sizes_b[] = {629145600, 0},
+            sizes_d[] = {629145600, 629145600};
+    int holders[] = {3, 2};
+    ZT_ASSERT_INT_EQ (s_score_of (cache, scores, "a"),
+                      s_kubernetes_score (sizes_a, holders, 2, 4));
+    ZT_ASSERT_INT_EQ (s_score_of (cache, scores, "b"),
+                      s_kubernetes_score (sizes_b, holders, 2, 4));
+    ZT_ASSERT_INT_EQ (s_score_of (cache, scores, "c"), 0);
+    ZT_ASSERT_INT_EQ (s_score_of (cache, scores, "d"),
+                      s_kubernetes_score (sizes_d, holders, 2, 4));
+    //  (600 MB * 3/4 + 300 MB * 2/4 - 23) / (2000 - 23) MB
+    ZT_ASSERT_INT_EQ (s_score_of (cache, scores, "a"), 29);
+    //  A fifth node without them lowers every share
+    s_imaged (cache, "e", "[{names: ['other:1'], sizeBytes: 1048576}]");
+    s_image_scores (cache, pod, scores);
+    ZT_ASSERT_INT_EQ (s_score_of (cache, scores, "a"),
+                      s_kubernetes_score (sizes_a, holders, 2, 5));
+    ZT_ASSERT (s_score_of (cache, scores, "a") < 29);
+    zs_pod_destroy (&pod);
+    zs_cache_destroy (&cache);
+}
+
 static void
 test_nodes_to_find (void)
 {
@@ -608,6 +754,7 @@ main (void)
     ZT_RUN (test_round_robin_and_random);
     ZT_RUN (test_profile_errors);
     ZT_RUN (test_node_changes);
+    ZT_RUN (test_image_counts);
     ZT_RUN (test_nodes_to_find);
     ZT_RUN (test_queue);
     zs_registry_destroy (&s_registry);
