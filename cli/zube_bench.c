@@ -815,6 +815,9 @@ static const bench_mode_t s_modes[] = {
     {.name = "sched",
      .summary = "Pods bound per second by zube-scheduler on hollow nodes, and its loop alone",
      .handler = zube_bench_sched},
+    {.name = "runtime",
+     .summary = "Pod start latency of the oci runtime (runc, CNI) against bare runc run",
+     .handler = zube_bench_runtime},
     {0}};
 
 static void
@@ -822,7 +825,7 @@ s_help (FILE *out)
 {
     fprintf (out, "zube-bench measures zube's moving parts; see zube-bench(1).\n\nModes:\n");
     for (const bench_mode_t *mode = s_modes; mode->name; mode++)
-        fprintf (out, "  %-6s %s\n", mode->name, mode->summary);
+        fprintf (out, "  %-7s %s\n", mode->name, mode->summary);
     fprintf (out, "\nUsage:\n  zube-bench MODE [flags]\n\n"
                   "Use \"zube-bench MODE --help\" for a mode's flags.\n");
 }

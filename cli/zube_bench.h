@@ -16,4 +16,9 @@ int zube_bench_api (int argc, char **argv);
 //  (cli/zube_bench_sched.c, zube-bench(1)). Returns the exit code.
 int zube_bench_sched (int argc, char **argv);
 
+//  zube-bench runtime: pod start latency of the oci runtime plugin against
+//  bare `runc run` of the same bundle, and pods started per second
+//  (cli/zube_bench_runtime.c, zube-bench(1)). Returns the exit code.
+int zube_bench_runtime (int argc, char **argv);
+
 #endif

@@ -2,14 +2,14 @@
 
     A sandbox is a network namespace held by a bind mount (no pause
     process), wired by the CNI plugins (bridge with host-local IPAM on the
-    pod CIDR, loopback, portmap for hostPorts); a hostNetwork pod uses the
+    pod CIDR, lo brought up, portmap for hostPorts); a hostNetwork pod uses the
     host's. A container is an OCI bundle (config.json from the pod spec
     and the image config, rootfs from the image store) run by runc in the
     sandbox's network namespace with namespaces of its own for mounts,
     pids, IPC and the hostname.
 
     Each container has a shim (oci_proc.c): a process of its own session
-    that runs `runc create`, is the subreaper of the container's init,
+    that runs `runc run --detach`, is the subreaper of the container's init,
     writes its stdout and stderr to the log file and its exit status to
     an exit file. So the zubelet holds nothing a restart would lose: what
     this plugin knows is in files under state_dir, and open () reads them
@@ -1253,10 +1253,6 @@ s_start_container (zube_runtime_backend_t *self, const char *id)
     if (rc == 0) {
         container->pid = pid;
         container->shim_pid = shim_pid;
-        const char *args[] = {"start", container->id, NULL};
-        rc = s_runc (self, args, why, sizeof why);
-        if (rc != 0)
-            kill (pid, SIGKILL);
     }
     if (rc != 0) {
         //  Kubernetes' StartError: the container never ran

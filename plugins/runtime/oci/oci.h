@@ -75,7 +75,7 @@ typedef struct {
 
 //  Starts a shim: a process of its own session (the zubelet can die, the
 //  shim and its container stay), subreaper of the container, which runs
-//  `runc create`, then copies the container's stdout and stderr into the
+//  `runc run --detach`, then copies the container's stdout and stderr into the
 //  log file (CRI format, rotated) and writes exit_file when the
 //  container's init exits. Answers 0 once the container is created (its
 //  init pid in *pid_p, the shim's in *shim_pid_p), or -1 with error
@@ -84,7 +84,7 @@ int oci_shim_start (const oci_shim_config_t *config, pid_t *pid_p, pid_t *shim_p
                     char *error, size_t error_size);
 
 //  Creates a network namespace held by a bind mount on path (a file it
-//  creates); 0 or -1 with error.
+//  creates), its lo up; 0 or -1 with error.
 int oci_netns_create (const char *path, char *error, size_t error_size);
 //  Unmounts and removes it; 0 or -1 (missing counts as done).
 int oci_netns_remove (const char *path);
@@ -100,10 +100,9 @@ typedef struct {
     const char *conflist;   //  where the generated conflist is written
 } oci_cni_t;
 
-//  Writes the generated conflist (bridge + host-local, portmap, loopback).
+//  Writes the generated conflist (bridge + host-local, portmap).
 int oci_cni_write_conflist (const oci_cni_t *cni, char *error, size_t error_size);
-//  ADD (loopback on lo, bridge on eth0, portmap when the pod has
-//  hostPorts) for container_id in netns; the pod's IPv4 address into ip.
+//  ADD (bridge on eth0, portmap when the pod has hostPorts) for container_id in netns; the pod's IPv4 address into ip.
 int oci_cni_add (const oci_cni_t *cni, const char *container_id, const char *netns,
                  const Zube__Pod *pod, char *ip, size_t ip_size, char *error,
                  size_t error_size);

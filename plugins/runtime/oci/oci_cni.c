@@ -1,15 +1,16 @@
 /*  oci_cni - pod networking through the standard CNI plugins.
 
-    What libcni does for a conflist, for the three plugins zube uses:
+    What libcni does for a conflist, for the plugins zube uses:
     each plugin of the list is run with CNI_COMMAND (ADD or DEL),
     CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME, CNI_PATH in its environment
     and its own network config on stdin (the list's name and cniVersion,
     the previous plugin's result as prevResult, runtimeConfig for the
     capabilities it declares), and answers a result (or an error) as JSON
-    on stdout. loopback brings lo up; bridge makes a veth pair from the
-    pod's eth0 to the host bridge, with an address from host-local (whose
-    allocations are files under dataDir); portmap publishes hostPorts
-    and runs only for pods that have some. */
+    on stdout. bridge makes a veth pair from the pod's eth0 to the host
+    bridge, with an address from host-local (whose allocations are files
+    under dataDir); portmap publishes hostPorts and runs only for pods
+    that have some. The loopback plugin's work (lo up) is done when the
+    namespace is made (oci_netns_create): one program less per pod. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -182,18 +183,11 @@ oci_cni_add (const oci_cni_t *cni, const char *container_id, const char *netns,
 {
     oci_buf_t config = {0}, bridge = {0}, bridge_result = {0}, mappings = {0};
     int rc = -1;
-    s_plugin_config (&config, "\"type\":\"loopback\"", NULL);
-    if (config.failed
-        || s_invoke (cni, "loopback", "ADD", container_id, netns, "lo", config.data, NULL,
-                     error, error_size)
-               != 0)
-        goto done;
     s_bridge_config (cni, &bridge);
     //  The bridge's fields without the outer braces
     if (bridge.failed)
         goto done;
     bridge.data[bridge.used - 1] = 0;
-    oci_buf_free (&config);
     s_plugin_config (&config, bridge.data + 1, NULL);
     if (config.failed
         || s_invoke (cni, "bridge", "ADD", container_id, netns, "eth0", config.data,
@@ -264,15 +258,6 @@ oci_cni_del (const oci_cni_t *cni, const char *container_id, const char *netns,
     if (s_invoke (cni, "bridge", "DEL", container_id, netns, "eth0",
                   config.data ? config.data : "{}", NULL, why, sizeof why)
         != 0) {
-        snprintf (error, error_size, "%s", why);
-        rc = -1;
-    }
-    oci_buf_free (&config);
-    s_plugin_config (&config, "\"type\":\"loopback\"", NULL);
-    if (s_invoke (cni, "loopback", "DEL", container_id, netns, "lo",
-                  config.data ? config.data : "{}", NULL, why, sizeof why)
-        != 0
-        && rc == 0) {
         snprintf (error, error_size, "%s", why);
         rc = -1;
     }

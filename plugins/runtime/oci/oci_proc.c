@@ -21,12 +21,16 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <sched.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include "oci.h"
 
 extern char **environ;
@@ -526,23 +530,39 @@ s_shim_main (const oci_shim_config_t *config)
     prctl (PR_SET_CHILD_SUBREAPER, 1);
     s_log_t log = {.fd = -1, .max_size = config->log_max_size};
     snprintf (log.path, sizeof log.path, "%s", config->log_path);
-    //  runc create, its stdio the container's
+    //  Open before runc: with run --detach the container writes at once
+    log.fd = open (log.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    struct stat log_st;
+    if (log.fd >= 0 && fstat (log.fd, &log_st) == 0)
+        log.size = log_st.st_size;
+    //  A child's exit wakes the loop at once (signalfd), not at the
+    //  next poll timeout: the zubelet waits for runc's answer
+    sigset_t chld;
+    sigemptyset (&chld);
+    sigaddset (&chld, SIGCHLD);
+    sigprocmask (SIG_BLOCK, &chld, NULL);
+    int chld_fd = signalfd (-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    //  runc run --detach, its stdio the container's
     pid_t runc = fork ();
     if (runc == 0) {
+        sigprocmask (SIG_UNBLOCK, &chld, NULL);
         dup2 (8, 0);
         dup2 (6, 1);
         dup2 (7, 2);
         s_close_from (3);
-        const char *argv[] = {config->runc, "--root", config->runc_root, "create", "--bundle",
-                              config->bundle, "--pid-file", config->pid_file, config->id, NULL};
+        //  run --detach: created and started in one runc (a create and
+        //  a start are two Go programs to load)
+        const char *argv[] = {config->runc, "--root", config->runc_root, "run", "--detach",
+                              "--bundle", config->bundle, "--pid-file", config->pid_file,
+                              config->id, NULL};
         execve (argv[0], (char *const *) argv, (char *const *) s_default_env);
         _exit (127);
     }
     close (6);
     close (7);
     close (8);
-    //  Until runc create exits, what comes on stderr is runc's message
-    char runc_error[1024];
+    //  Until runc exits, what comes on stderr is runc's message
+    char runc_error[8192];
     size_t runc_error_used = 0;
     int runc_status = -1;
     pid_t init = 0;
@@ -552,15 +572,23 @@ s_shim_main (const oci_shim_config_t *config)
     static s_line_t lines[2];
     const char *streams[2] = {"stdout", "stderr"};
     while (fds[0] >= 0 || fds[1] >= 0 || !init_exited) {
-        struct pollfd polls[2];
+        struct pollfd polls[3];
         int count = 0;
         for (int i = 0; i < 2; i++)
             if (fds[i] >= 0)
                 polls[count++] = (struct pollfd) {.fd = fds[i], .events = POLLIN};
+        if (chld_fd >= 0)
+            polls[count++] = (struct pollfd) {.fd = chld_fd, .events = POLLIN};
         int ready = poll (polls, (nfds_t) count, 100);
         for (int p = 0; ready > 0 && p < count; p++) {
             if (!polls[p].revents)
                 continue;
+            if (polls[p].fd == chld_fd) {
+                struct signalfd_siginfo info;
+                while (read (chld_fd, &info, sizeof info) > 0)
+                    ;
+                continue;
+            }
             int i = polls[p].fd == fds[0] ? 0 : 1;
             char chunk[8192];
             ssize_t n = read (fds[i], chunk, sizeof chunk);
@@ -571,6 +599,11 @@ s_shim_main (const oci_shim_config_t *config)
             }
             if (n < 0)
                 continue;
+            if (runc_status < 0 && i == 1 && runc_error_used + (size_t) n >= sizeof runc_error) {
+                //  Too much for an error message: the container's own
+                s_log_feed (&log, &lines[1], "stderr", runc_error, runc_error_used);
+                runc_error_used = 0;
+            }
             if (runc_status < 0 && i == 1) {
                 size_t room = sizeof runc_error - 1 - runc_error_used;
                 size_t take = (size_t) n < room ? (size_t) n : room;
@@ -596,16 +629,12 @@ s_shim_main (const oci_shim_config_t *config)
                         runc_error_used += (size_t) got;
                     runc_error[runc_error_used] = 0;
                     char message[1100];
-                    int n = snprintf (message, sizeof message, "error %s",
-                                      runc_error_used ? runc_error : "runc create failed");
+                    int n = snprintf (message, sizeof message, "error %.1000s",
+                                      runc_error_used ? runc_error : "runc run failed");
                     s_write_all (3, message, (size_t) n);
                     _exit (1);
                 }
                 init = s_read_pid (config->pid_file);
-                log.fd = open (log.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-                struct stat st;
-                if (log.fd >= 0 && fstat (log.fd, &st) == 0)
-                    log.size = st.st_size;
                 if (runc_error_used)
                     s_log_feed (&log, &lines[1], "stderr", runc_error, runc_error_used);
                 char message[64];
@@ -755,12 +784,34 @@ oci_shim_start (const oci_shim_config_t *config, pid_t *pid_p, pid_t *shim_pid_p
     if (strncmp (answer, "error ", 6) == 0)
         snprintf (error, error_size, "%s", answer + 6);
     else
-        snprintf (error, error_size, "the shim exited before runc create finished");
+        snprintf (error, error_size, "the shim exited before runc run finished");
     return -1;
 }
 
 //  ---------------------------------------------------------------------
 //  Network namespaces
+
+//  What the CNI loopback plugin does, without a program to run: lo up.
+static int
+s_loopback_up (void)
+{
+    int fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return errno;
+    struct ifreq request;
+    memset (&request, 0, sizeof request);
+    snprintf (request.ifr_name, sizeof request.ifr_name, "lo");
+    int rc = 0;
+    if (ioctl (fd, SIOCGIFFLAGS, &request) != 0)
+        rc = errno;
+    else {
+        request.ifr_flags |= IFF_UP | IFF_RUNNING;
+        if (ioctl (fd, SIOCSIFFLAGS, &request) != 0)
+            rc = errno;
+    }
+    close (fd);
+    return rc;
+}
 
 int
 oci_netns_create (const char *path, char *error, size_t error_size)
@@ -786,6 +837,8 @@ oci_netns_create (const char *path, char *error, size_t error_size)
             rc = errno;
         else if (mount ("/proc/self/ns/net", path, "none", MS_BIND, NULL) != 0)
             rc = errno;
+        else
+            rc = s_loopback_up ();
         s_write_all (report[1], (const char *) &rc, sizeof rc);
         _exit (rc ? 1 : 0);
     }
