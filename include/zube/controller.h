@@ -240,6 +240,21 @@ struct zube_ctrl_host_t {
     void (*forget) (const zube_ctrl_host_t *host, const char *key);
     //  How often the key was requeued rate-limited since it was forgotten.
     int (*requeues) (const zube_ctrl_host_t *host, const char *key);
+
+    //  --- appended after ABI 1 (check with ZUBE_CTRL_HAS).
+
+    //  One object read from the apiserver itself, not the cache, as
+    //  Kubernetes' garbage collector confirms an owner is gone before it
+    //  deletes dependents (the cache may lag). resource may be any kind
+    //  the apiserver serves, watched or not. ZUBE_OK with *object_p (when
+    //  object_p and descriptor are not NULL) unpacked with descriptor (the
+    //  plugin's, of the kind), the plugin's to free; ZUBE_NOT_FOUND when
+    //  absent.
+    zube_status_t (*get_live) (const zube_ctrl_host_t *host, const char *resource,
+                               const char *namespace_, const char *name,
+                               const ProtobufCMessageDescriptor *descriptor,
+                               ProtobufCMessage **object_p, char *message,
+                               size_t message_size);
 };
 
 //  True when the host's table is new enough to have member.

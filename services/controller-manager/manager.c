@@ -666,6 +666,25 @@ s_host_delete (const zube_ctrl_host_t *host, const char *resource, const char *n
     return s_answer (status, &error, message, message_size);
 }
 
+static zube_status_t
+s_host_get_live (const zube_ctrl_host_t *host, const char *resource,
+                 const char *namespace_, const char *name,
+                 const ProtobufCMessageDescriptor *descriptor,
+                 ProtobufCMessage **object_p, char *message, size_t message_size)
+{
+    if (object_p)
+        *object_p = NULL;
+    const zube_kind_t *kind = s_write_kind (resource, message, message_size);
+    if (!kind)
+        return ZUBE_NOT_FOUND;
+    zube_api_error_t error;
+    ProtobufCMessage *answer = NULL;
+    zube_status_t status = zube_api_get (s_ctrl (host)->manager->api, kind->resource,
+                                         namespace_, name, &answer, &error);
+    s_hand_over (answer, descriptor, object_p);
+    return s_answer (status, &error, message, message_size);
+}
+
 //  ---------------------------------------------------------------------
 //  The host table: Events
 
@@ -890,6 +909,7 @@ s_ctrl_host_new (s_ctrl_t *ctrl, zube_plugin_handle_t *handle)
         .enqueue_rate_limited = s_host_enqueue_rate_limited,
         .forget = s_host_forget,
         .requeues = s_host_requeues,
+        .get_live = s_host_get_live,
     };
     return host;
 }
