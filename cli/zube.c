@@ -42,6 +42,7 @@
 #include "zube/certs.h"
 #include "zube/config.h"
 #include "zube/store_client.h"
+#include "zube/runtime_client.h"
 #include "zube_cli.h"
 
 #define ZUBE_DEFAULT_PORT 7400
@@ -210,6 +211,7 @@ typedef struct {
     long sim_nodes;
     const char *node_shapes;
     const char *runtime;
+    int oci_nodes;          //  zubelets planned with oci so far (pod ranges)
     //  Strings the argv of the components point into.
     char strings[256 * 1024];
     size_t strings_used;
@@ -523,8 +525,16 @@ s_plan_zubelet (zube_cluster_t *cluster, const char *name, const char *node_name
         s_component_arg (component, "--name");
         s_component_arg (component, component->cert);
     }
+    //  Hollow nodes are always sim; a real node's oci runtime gets a pod
+    //  range of its own (10.88.<n>.0/24 on the shared bridge zube0)
+    bool oci = node_name && strcmp (cluster->runtime, "oci") == 0;
     s_component_arg (component, "--runtime");
-    s_component_arg (component, cluster->runtime);
+    s_component_arg (component, oci ? "oci" : "sim");
+    if (oci) {
+        s_component_arg (component, "--runtime-option");
+        s_component_arg (component, s_cluster_string (cluster, "pod_cidr=10.88.%d.0/24",
+                                                      cluster->oci_nodes++ % 256));
+    }
     if (node_name) {
         s_component_arg (component, "--node-name");
         s_component_arg (component, node_name);
@@ -938,10 +948,23 @@ s_cluster_running (zube_cluster_t *cluster)
     return NULL;
 }
 
+//  Whether real containers can run here: root, runc and the CNI plugins.
+static bool
+s_oci_usable (void)
+{
+    if (geteuid () != 0)
+        return false;
+    if (access ("/usr/sbin/runc", X_OK) != 0 && access ("/usr/bin/runc", X_OK) != 0
+        && access ("/usr/local/sbin/runc", X_OK) != 0 && access ("/usr/local/bin/runc", X_OK) != 0)
+        return false;
+    return access ("/usr/lib/cni/bridge", X_OK) == 0 || access ("/opt/cni/bin/bridge", X_OK) == 0
+           || access ("/usr/libexec/cni/bridge", X_OK) == 0;
+}
+
 static int
 s_up (const zube_command_t *command, int argc, char **argv)
 {
-    const char *dir = NULL, *store = NULL, *node_shapes = NULL, *runtime = "sim";
+    const char *dir = NULL, *store = NULL, *node_shapes = NULL, *runtime = NULL;
     bool detach = false, insecure = false;
     long port = ZUBE_DEFAULT_PORT, nodes = 1, sim_nodes = 0;
     zube_cli_flag_t flags[] = {
@@ -965,10 +988,13 @@ s_up (const zube_command_t *command, int argc, char **argv)
         {.name = "node-shapes", .type = ZUBE_CLI_STRING, .value = &node_shapes,
          .value_name = "FILE", .help = "What the nodes look like (zubelet(1), docs/node-shapes.md)"},
         {.name = "runtime", .type = ZUBE_CLI_STRING, .value = &runtime, .value_name = "NAME",
-         .help = "The zubelets' runtime plugin: sim (default) or oci"},
+         .help = "The zubelets' runtime plugin: sim or oci (default: oci as root with runc\n"
+                 "and the CNI plugins installed, else sim; --sim-nodes are always sim)"},
         {0}};
     char *args[argc + 1];
     int count = s_parse (command, "zube up", flags, argc, argv, args);
+    if (!runtime)
+        runtime = s_oci_usable () ? "oci" : "sim";
     if (count < 0)
         return count == ZUBE_CLI_HELP ? 0 : 1;
     if (count > 0) {
@@ -1064,6 +1090,73 @@ s_up (const zube_command_t *command, int argc, char **argv)
     return s_supervise (&cluster);
 }
 
+typedef struct {
+    char ids[256][ZUBE_RUNTIME_ID_MAX];
+    int count;
+} s_sandbox_ids_t;
+
+static int
+s_sandbox_id (void *arg, const zube_runtime_sandbox_status_t *sandbox)
+{
+    s_sandbox_ids_t *ids = (s_sandbox_ids_t *) arg;
+    if (ids->count < 256)
+        snprintf (ids->ids[ids->count++], ZUBE_RUNTIME_ID_MAX, "%s", sandbox->id);
+    return 0;
+}
+
+//  The zubelets keep their pods running when they stop (adoption); the
+//  cluster going down takes the oci ones along: every zubelet state with
+//  an oci runtime in it (DATA/<zubelet>/runtime) has its sandboxes
+//  removed: containers, network namespaces, IPs.
+static int
+s_down_oci_pods (zube_cluster_t *cluster)
+{
+    DIR *data = opendir (cluster->data);
+    if (!data)
+        return 0;
+    int rc = 0;
+    struct dirent *entry;
+    zube_plugin_host_t *plugins = NULL;
+    while ((entry = readdir (data))) {
+        char state[PATH_MAX + 300], conflist[PATH_MAX + 400];
+        snprintf (state, sizeof state, "%s/%s/runtime", cluster->data, entry->d_name);
+        snprintf (conflist, sizeof conflist, "%s/cni/zube.conflist", state);
+        if (entry->d_name[0] == '.' || access (conflist, R_OK) != 0)
+            continue;
+        if (!plugins && !(plugins = zube_plugin_host_new ()))
+            break;
+        char option[PATH_MAX + 320];
+        snprintf (option, sizeof option, "state_dir=%s", state);
+        char *error = NULL;
+        zube_runtime_t *runtime =
+            zube_runtime_open (plugins, "oci", (const char *[]) {option, NULL}, &error);
+        if (!runtime) {
+            zube_cli_error ("the pods of %s stay: %s", entry->d_name, error ? error : "");
+            free (error);
+            rc = 1;
+            continue;
+        }
+        static s_sandbox_ids_t ids;
+        ids.count = 0;
+        zube_runtime_list_sandboxes (runtime, NULL, s_sandbox_id, &ids);
+        if (ids.count)
+            printf ("zube: removing the %d pod(s) of the %s (oci)\n", ids.count,
+                    entry->d_name);
+        for (int i = 0; i < ids.count; i++) {
+            zube_runtime_stop_sandbox (runtime, ids.ids[i], 0);
+            if (zube_runtime_remove_sandbox (runtime, ids.ids[i]) != ZUBE_OK) {
+                zube_cli_error ("sandbox %s of %s: %s", ids.ids[i], entry->d_name,
+                                zube_runtime_error (runtime));
+                rc = 1;
+            }
+        }
+        zube_runtime_close (&runtime);
+    }
+    closedir (data);
+    zube_plugin_host_destroy (&plugins);
+    return rc;
+}
+
 static int
 s_down (const zube_command_t *command, int argc, char **argv)
 {
@@ -1112,6 +1205,8 @@ s_down (const zube_command_t *command, int argc, char **argv)
         }
         unlink (component->pid_file);
     }
+    if (s_down_oci_pods (&cluster) != 0)
+        rc = 1;
     if (!stopped_any)
         printf ("zube: nothing runs in %s\n", cluster.dir);
     else

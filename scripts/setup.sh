@@ -94,7 +94,9 @@ s_run_main () {
     dir=$(mktemp -d /tmp/zube-main-XXXXXX)
     trap '"$bin/zube" down --dir "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
     ctl="$bin/zubectl --config $dir/config"
-    "$bin/zube" up --detach --dir "$dir"
+    #  sim: the example workload's images (nginx, busybox) are not in a
+    #  node's image store, and no registry is used (docs/runtime-oci.md)
+    "$bin/zube" up --detach --dir "$dir" --runtime sim
     $ctl version
     $ctl bus services
     echo "+ zubectl apply -f examples/workload/demo.yaml"

@@ -944,8 +944,10 @@ test_zube_up_nodes (void)
     int base = zt_free_port (3);
     ZT_ASSERT (base > 0);
     snprintf (port, sizeof port, "%d", base);
+    //  sim: the pod it binds has no image, and this test is no place for
+    //  real containers (test_zubelet_oci is)
     zt_run_t result = s_run (60000, "zube", "up", "--detach", "--dir", cluster, "--port", port,
-                             "--nodes", "3", "--sim-nodes", "10", NULL);
+                             "--nodes", "3", "--sim-nodes", "10", "--runtime", "sim", NULL);
     ZT_ASSERT_EXIT (result, 0);
     ZT_ASSERT_STR_CONTAINS (result.out, "zubelet-node-3");
     ZT_ASSERT_STR_CONTAINS (result.out, "zubelet-sim");
