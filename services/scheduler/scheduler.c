@@ -129,12 +129,18 @@ s_pod_seen (zs_scheduler_t *self, const Zube__Pod *object)
                 s_node_event (self, ZUBE_SCHED_EVENT_POD_DELETE);
             return;
         }
-        //  Requests of a bound pod do not change
-        if (held && !assumed && streq (held, node))
+        //  Requests of a bound pod do not change; its labels may
+        if (zs_cache_pod_confirm (self->cache, key, node, object)) {
+            //  The binding of a pod assumed here: an assigned pod appeared
+            if (held && assumed)
+                s_node_event (self, ZUBE_SCHED_EVENT_POD_UPDATE);
             return;
+        }
+        //  An assigned pod appeared or changed (ZUBE_SCHED_EVENT_POD_UPDATE):
+        //  pods waiting for it (InterPodAffinity, PodTopologySpread) may fit
         zs_pod_t *pod = zs_pod_new (object);
-        if (pod)
-            zs_cache_pod_add (self->cache, pod, node, false);
+        if (pod && zs_cache_pod_add (self->cache, pod, node, false) == 0)
+            s_node_event (self, ZUBE_SCHED_EVENT_POD_UPDATE);
         zs_pod_destroy (&pod);
         return;
     }
@@ -731,15 +737,20 @@ s_stats_text (zs_scheduler_t *self, bool prometheus)
             stats.scheduled, stats.unschedulable, stats.errors, stats.bound,
             stats.bind_errors, stats.active, stats.backoff, stats.unschedulable_queue,
             stats.in_flight, nodes, zs_cache_pod_count (self->cache));
+    size_t waiting = 0;
+    for (size_t i = 0; i < self->profiles.count; i++)
+        waiting += zs_profile_waiting_count (self->profiles.profiles[i]);
     return zsys_sprintf (
         "{\"attempts\": %" PRIu64 ", \"scheduled\": %" PRIu64
         ", \"unschedulable\": %" PRIu64 ", \"errors\": %" PRIu64 ", \"bound\": %" PRIu64
         ", \"bindErrors\": %" PRIu64 ", \"activeQueue\": %zu, \"backoffQueue\": %zu"
         ", \"unschedulableQueue\": %zu, \"binding\": %zu"
+        ", \"waitingAtPermit\": %zu"
         ", \"nodes\": %zu, \"pods\": %zu, \"profiles\": %zu}",
         stats.attempts, stats.scheduled, stats.unschedulable, stats.errors, stats.bound,
         stats.bind_errors, stats.active, stats.backoff, stats.unschedulable_queue,
-        stats.in_flight, nodes, zs_cache_pod_count (self->cache), self->profiles.count);
+        stats.in_flight, waiting, nodes, zs_cache_pod_count (self->cache),
+        self->profiles.count);
 }
 
 //  ---------------------------------------------------------------------

@@ -140,6 +140,7 @@ test_gang_of_four_binds (void)
         s_create_pod (name, "four", 4, "1");
     }
     s_wait_all_bound ("four", 4);
+    ZT_ASSERT_INT_EQ (s_stat ("waitingAtPermit"), 0);
 }
 
 static void
@@ -199,6 +200,7 @@ test_gang_that_cannot_fit_binds_nothing (void)
     ZT_ASSERT_INT_EQ (pods, 7);
     ZT_ASSERT_MSG (rejected_at_permit, "no pod says Coscheduling rejected it at permit");
     ZT_ASSERT_INT_EQ (s_stat ("binding"), 0);
+    ZT_ASSERT_INT_EQ (s_stat ("waitingAtPermit"), 0);
 }
 
 static bool
