@@ -123,6 +123,17 @@ s_pod (const char *name, const char *group, int min, const char *cpu, int second
     return pod;
 }
 
+//  count pods GROUP-0.. of group, each asking for cpu, into pods.
+static void
+s_gang (const char *group, int count, int min, const char *cpu, zs_pod_t **pods)
+{
+    for (int i = 0; i < count; i++) {
+        char name[64];
+        snprintf (name, sizeof name, "%s-%d", group, i);
+        pods[i] = s_pod (name, group, min, cpu, i);
+    }
+}
+
 static void
 s_pod_group (const char *name, int min, const char *created)
 {
@@ -207,11 +218,7 @@ test_gang_waits_then_binds (void)
     }
     zs_profile_t *profile = zt_sched_profile (s_registry, s_gang_profile);
     zs_pod_t *pods[4];
-    for (int i = 0; i < 4; i++) {
-        char name[16];
-        snprintf (name, sizeof name, "g-%d", i);
-        pods[i] = s_pod (name, "g", 4, "1", i);
-    }
+    s_gang ("g", 4, 4, "1", pods);
     char message[1024] = "";
     size_t allowed, rejected;
     for (int i = 0; i < 3; i++) {
@@ -249,11 +256,7 @@ test_gang_that_cannot_fit_binds_nothing (void)
     s_node ("node-1", "2");
     zs_profile_t *profile = zt_sched_profile (s_registry, s_gang_profile);
     zs_pod_t *pods[6];
-    for (int i = 0; i < 6; i++) {
-        char name[16];
-        snprintf (name, sizeof name, "big-%d", i);
-        pods[i] = s_pod (name, "big", 6, "1", i);
-    }
+    s_gang ("big", 6, 6, "1", pods);
     char message[1024] = "";
     size_t allowed, rejected;
     for (int i = 0; i < 4; i++)
