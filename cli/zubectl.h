@@ -114,6 +114,20 @@ int zubectl_call (zubectl_t *self, const char *service, const char *method,
 zube_bus_reply_t *zubectl_service_call (zubectl_t *self, const char *service,
                                         const char *method, const void *payload, size_t size);
 
+//  The bus service of node's agent: its zube.io/node-agent-service
+//  annotation, else node/<node> (cli/zubectl_node.c). With must_exist, a
+//  node the apiserver does not have is an error (printed, -1).
+int zubectl_node_service (zubectl_t *self, const char *node, bool must_exist, char *service,
+                          size_t service_size);
+
+//  Calls method of a node agent's service with request; the reply, or
+//  NULL after printing why (the agent named when it does not answer).
+//  timeout_ms 0: the request timeout.
+ProtobufCMessage *zubectl_node_call (zubectl_t *self, const char *service, const char *method,
+                                     const char *node, const ProtobufCMessage *request,
+                                     const ProtobufCMessageDescriptor *reply_desc,
+                                     int timeout_ms);
+
 //  Prints `Error from server (NotFound): message` to stderr.
 void zubectl_print_server_error (zube_status_t status, const char *message);
 

@@ -42,17 +42,33 @@ s_pod_and_service (zubectl_t *self, const char *name, char *service, size_t serv
         protobuf_c_message_free_unpacked (object, NULL);
         return NULL;
     }
-    snprintf (service, service_size, "node/%s", node);
-    ProtobufCMessage *node_object = NULL;
-    if (zube_api_get (api, "nodes", NULL, node, &node_object, &error) == ZUBE_OK) {
-        Zube__ObjectMeta *meta = ((Zube__Node *)node_object)->metadata;
-        for (size_t i = 0; meta && i < meta->n_annotations; i++)
-            if (streq (meta->annotations[i]->key, S_SERVICE_ANNOTATION) &&
-                meta->annotations[i]->value && *meta->annotations[i]->value)
-                snprintf (service, service_size, "%s", meta->annotations[i]->value);
-        protobuf_c_message_free_unpacked (node_object, NULL);
-    }
+    zubectl_node_service (self, node, false, service, service_size);
     return pod;
+}
+
+int
+zubectl_node_service (zubectl_t *self, const char *node, bool must_exist, char *service,
+                      size_t service_size)
+{
+    snprintf (service, service_size, "node/%s", node);
+    zube_api_t *api = zubectl_api (self);
+    if (!api)
+        return -1;
+    ProtobufCMessage *node_object = NULL;
+    zube_api_error_t error;
+    if (zube_api_get (api, "nodes", NULL, node, &node_object, &error) != ZUBE_OK) {
+        if (!must_exist)
+            return 0;
+        zubectl_print_api_error (self, &error, NULL);
+        return -1;
+    }
+    Zube__ObjectMeta *meta = ((Zube__Node *)node_object)->metadata;
+    for (size_t i = 0; meta && i < meta->n_annotations; i++)
+        if (streq (meta->annotations[i]->key, S_SERVICE_ANNOTATION) &&
+            meta->annotations[i]->value && *meta->annotations[i]->value)
+            snprintf (service, service_size, "%s", meta->annotations[i]->value);
+    protobuf_c_message_free_unpacked (node_object, NULL);
+    return 0;
 }
 
 //  -c CONTAINER, or the pod's only container; NULL after printing
@@ -92,10 +108,10 @@ s_container (const Zube__Pod *pod, const char *container)
     return NULL;
 }
 
-//  Calls the node agent; the reply, or NULL after printing why.
-static ProtobufCMessage *
-s_call (zubectl_t *self, const char *service, const char *method, const char *node,
-        const ProtobufCMessage *request, const ProtobufCMessageDescriptor *reply_desc)
+ProtobufCMessage *
+zubectl_node_call (zubectl_t *self, const char *service, const char *method, const char *node,
+                   const ProtobufCMessage *request, const ProtobufCMessageDescriptor *reply_desc,
+                   int timeout_ms)
 {
     zube_bus_t *bus = zubectl_connect (self);
     if (!bus)
@@ -108,7 +124,8 @@ s_call (zubectl_t *self, const char *service, const char *method, const char *no
     }
     protobuf_c_message_pack (request, packed);
     zube_bus_reply_t *reply = NULL;
-    int timeout_ms = zubectl_timeout_ms (self);
+    if (timeout_ms <= 0)
+        timeout_ms = zubectl_timeout_ms (self);
     int rc = zube_bus_call (bus, service, method, packed, size, timeout_ms, &reply);
     free (packed);
     ProtobufCMessage *message = NULL;
@@ -193,9 +210,9 @@ zubectl_logs (zubectl_t *self, const zubectl_command_t *command, int argc, char 
     request.has_since_seconds = since_ms > 0;
     request.since_seconds = (since_ms + 999) / 1000;
     while (name) {
-        Zube__NodeLogsReply *reply = (Zube__NodeLogsReply *)s_call (
+        Zube__NodeLogsReply *reply = (Zube__NodeLogsReply *)zubectl_node_call (
             self, service, "logs", pod->spec->node_name, &request.base,
-            &zube__node_logs_reply__descriptor);
+            &zube__node_logs_reply__descriptor, 0);
         if (!reply)
             break;
         if (reply->has_data && reply->data.len)
@@ -300,9 +317,9 @@ zubectl_exec (zubectl_t *self, const zubectl_command_t *command, int argc, char 
         request.stdin.len = input_size;
     }
     int rc = 1;
-    Zube__NodeExecReply *reply = (Zube__NodeExecReply *)s_call (
+    Zube__NodeExecReply *reply = (Zube__NodeExecReply *)zubectl_node_call (
         self, service, "exec", pod->spec->node_name, &request.base,
-        &zube__node_exec_reply__descriptor);
+        &zube__node_exec_reply__descriptor, 0);
     if (reply) {
         if (reply->stdout.len)
             fwrite (reply->stdout.data, 1, reply->stdout.len, stdout);

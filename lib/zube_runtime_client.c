@@ -3,7 +3,7 @@
     A thin layer over the plugin's operation table, shaped like
     zube_store_client: it loads the plugin by name, keeps it busy while the
     runtime is open, answers for the optional operations a plugin lacks
-    (probe, logs, exec), and keeps the text of the last failure. */
+    (probe, logs, exec, the image store), and keeps the text of the last failure. */
 #define _GNU_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
@@ -283,6 +283,22 @@ zube_runtime_exec (zube_runtime_t *self, const char *container_id, const char *c
     if (exit_code_p)
         *exit_code_p = exit_code;
     return status;
+}
+
+zube_status_t
+zube_runtime_image_import (zube_runtime_t *self, const char *path, char *ref, size_t ref_size)
+{
+    if (!S_HAS_OP (self, image_import))
+        return s_missing (self, ZUBE_NOT_IMPLEMENTED, "image_import");
+    return s_outcome (self, self->ops->image_import (self->backend, path, ref, ref_size));
+}
+
+zube_status_t
+zube_runtime_image_list (zube_runtime_t *self, zube_runtime_image_fn *fn, void *arg)
+{
+    if (!S_HAS_OP (self, image_list))
+        return s_missing (self, ZUBE_NOT_IMPLEMENTED, "image_list");
+    return s_outcome (self, self->ops->image_list (self->backend, fn, arg));
 }
 
 const char *

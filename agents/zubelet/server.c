@@ -1,4 +1,5 @@
-/*  server - the node agent's bus service: logs and exec.
+/*  server - the node agent's bus service: logs, exec and the image store
+    (image.import, image.list).
 
     One service per process, whatever the number of nodes it hosts:
     node/<name> for one node, node/<prefix>* for hollow nodes. The
@@ -19,9 +20,16 @@
 #include "zubelet.h"
 #include "zube/log.h"
 #include "node.pb-c.h"
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 //  Replies stay under the bus's 4 MiB message limit
 #define ZL_OUTPUT_MAX (3 * 1024 * 1024)
@@ -126,6 +134,32 @@ s_container (zube_bus_request_t *request, zl_pod_t *p, const char *name)
     return NULL;
 }
 
+//  The authorization and the node of a request; NULL after answering the
+//  error. what names the resource in a refusal ("pods/exec ... in the
+//  namespace \"x\"", "images").
+static zl_node_t *
+s_request_node (zubelet_t *self, zube_bus_request_t *request, const char *verb,
+                const char *what, const char *node_name)
+{
+    const char *sender = zube_bus_request_sender (request);
+    if (!zl_server_is_admin (self->config.admin_identities, sender)) {
+        zube_log_warn ("msg=\"forbidden\" identity=\"%s\" verb=%s resource=\"%s\"",
+                       sender ? sender : "", verb, what);
+        zube_bus_respond_error (request, ZUBE_FORBIDDEN,
+                                "User \"%s\" cannot %s resource %s: only admin identities "
+                                "may use the node agent of node \"%s\"",
+                                sender ? sender : "", verb, what, node_name ? node_name : "");
+        return NULL;
+    }
+    zl_node_t *node =
+        node_name ? (zl_node_t *)zhashx_lookup (self->node_by_name, node_name) : NULL;
+    if (!node)
+        zube_bus_respond_error (request, ZUBE_NOT_FOUND,
+                                "node \"%s\" is not hosted by this node agent (%s)",
+                                node_name ? node_name : "", zl_server_name (self));
+    return node;
+}
+
 //  The authorization, the node and the pod of a request; NULL after
 //  answering the error.
 static zl_pod_t *
@@ -133,27 +167,13 @@ s_request_pod (zubelet_t *self, zube_bus_request_t *request, const char *verb,
                const char *subresource, const char *node_name, const char *pod_namespace,
                const char *pod_name)
 {
-    const char *sender = zube_bus_request_sender (request);
     const char *ns = pod_namespace && *pod_namespace ? pod_namespace : "default";
-    if (!zl_server_is_admin (self->config.admin_identities, sender)) {
-        zube_log_warn ("msg=\"forbidden\" identity=\"%s\" verb=%s resource=pods/%s",
-                       sender ? sender : "", verb, subresource);
-        zube_bus_respond_error (request, ZUBE_FORBIDDEN,
-                                "User \"%s\" cannot %s resource \"pods/%s\" in API group \"\" "
-                                "in the namespace \"%s\": only admin identities may use the "
-                                "node agent of node \"%s\"",
-                                sender ? sender : "", verb, subresource, ns,
-                                node_name ? node_name : "");
+    char what[512];
+    snprintf (what, sizeof what, "\"pods/%s\" in API group \"\" in the namespace \"%s\"",
+              subresource, ns);
+    zl_node_t *node = s_request_node (self, request, verb, what, node_name);
+    if (!node)
         return NULL;
-    }
-    zl_node_t *node =
-        node_name ? (zl_node_t *)zhashx_lookup (self->node_by_name, node_name) : NULL;
-    if (!node) {
-        zube_bus_respond_error (request, ZUBE_NOT_FOUND,
-                                "node \"%s\" is not hosted by this node agent (%s)",
-                                node_name ? node_name : "", zl_server_name (self));
-        return NULL;
-    }
     zl_pod_t *p = pod_name ? zl_pod_find (self, ns, pod_name) : NULL;
     if (!p || p->node != node) {
         zube_bus_respond_error (request, ZUBE_NOT_FOUND, "pods \"%s\" not found on node \"%s\"",
@@ -305,6 +325,191 @@ s_exec (zubelet_t *self, zube_bus_request_t *request)
     zube__node_exec_request__free_unpacked (req, NULL);
 }
 
+//  ---------------------------------------------------------------------
+//  Images: zubectl image import sends a file in chunks, each appended to
+//  STATE_DIR/image-uploads/<upload> at the offset the file has reached
+//  (so the upload's state is the file, nothing in memory); the last
+//  chunk hands the file to the runtime's image store.
+
+#define ZL_UPLOAD_DIR "image-uploads"
+//  An upload nobody added to for this long is removed by the next one.
+#define ZL_UPLOAD_STALE_S (60 * 60)
+
+static bool
+s_upload_id_valid (const char *id)
+{
+    size_t length = id ? strlen (id) : 0;
+    if (length == 0 || length > 64)
+        return false;
+    for (const char *c = id; *c; c++)
+        if (!isalnum ((unsigned char)*c) && *c != '-')
+            return false;
+    return true;
+}
+
+static void
+s_uploads_expire (const char *dir)
+{
+    DIR *handle = opendir (dir);
+    time_t now = time (NULL);
+    for (struct dirent *e; handle && (e = readdir (handle)) != NULL;) {
+        char path[4400];
+        struct stat st;
+        if (e->d_name[0] != '.' &&
+            snprintf (path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path &&
+            stat (path, &st) == 0 && now - st.st_mtime > ZL_UPLOAD_STALE_S)
+            unlink (path);
+    }
+    if (handle)
+        closedir (handle);
+}
+
+static void
+s_image_import (zubelet_t *self, zube_bus_request_t *request)
+{
+    Zube__NodeImageImportRequest *req =
+        (Zube__NodeImageImportRequest *)zube_bus_request_unpack_or_reject (
+            request, &zube__node_image_import_request__descriptor);
+    if (!req)
+        return;
+    char dir[4200], path[4400];
+    int fd = -1;
+    if (!s_request_node (self, request, "create", "\"images\"", req->node_name))
+        goto done;
+    if (!s_upload_id_valid (req->upload)) {
+        zube_bus_respond_error (request, ZUBE_BAD_REQUEST,
+                                "image.import: upload id \"%s\" is invalid (1 to 64 of "
+                                "A-Z, a-z, 0-9 and -)",
+                                req->upload ? req->upload : "");
+        goto done;
+    }
+    snprintf (dir, sizeof dir, "%s/" ZL_UPLOAD_DIR, self->config.state_dir);
+    snprintf (path, sizeof path, "%s/%s", dir, req->upload);
+    if (req->offset == 0) {
+        s_uploads_expire (dir);
+        unlink (path);
+    }
+    if (mkdir (dir, 0700) != 0 && errno != EEXIST) {
+        zube_bus_respond_error (request, ZUBE_INTERNAL, "image.import: cannot create %s: %s",
+                                dir, strerror (errno));
+        goto done;
+    }
+    fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    struct stat st;
+    if (fd < 0 || fstat (fd, &st) != 0) {
+        zube_bus_respond_error (request, ZUBE_INTERNAL, "image.import: cannot write %s: %s",
+                                path, strerror (errno));
+        goto done;
+    }
+    if (st.st_size != req->offset) {
+        zube_bus_respond_error (request, ZUBE_CONFLICT,
+                                "image.import: upload %s has %lld bytes, the chunk starts at "
+                                "%lld (start again at offset 0)",
+                                req->upload, (long long)st.st_size, (long long)req->offset);
+        goto done;
+    }
+    if (req->data.len && write (fd, req->data.data, req->data.len) != (ssize_t)req->data.len) {
+        zube_bus_respond_error (request, ZUBE_INTERNAL, "image.import: cannot write %s: %s",
+                                path, strerror (errno));
+        unlink (path);
+        goto done;
+    }
+    close (fd);
+    fd = -1;
+    Zube__NodeImageImportReply reply = ZUBE__NODE_IMAGE_IMPORT_REPLY__INIT;
+    reply.has_received = true;
+    reply.received = req->offset + (int64_t)req->data.len;
+    char ref[512] = "";
+    if (req->last) {
+        zube_status_t status = zube_runtime_image_import (self->runtime, path, ref, sizeof ref);
+        unlink (path);
+        if (status != ZUBE_OK) {
+            zube_log_warn ("msg=\"image import failed\" file=\"%s\" error=\"%s\"",
+                           req->file_name ? req->file_name : "",
+                           zube_runtime_error (self->runtime));
+            zube_bus_respond_error (request, status, "%s: %s",
+                                    req->file_name ? req->file_name : "image",
+                                    zube_runtime_error (self->runtime));
+            goto done;
+        }
+        zube_log_info ("msg=\"image imported\" file=\"%s\" image=%s bytes=%lld identity=\"%s\"",
+                       req->file_name ? req->file_name : "", ref, (long long)reply.received,
+                       zube_bus_request_sender (request));
+        reply.ref = ref;
+    }
+    zube_bus_respond_msg (request, &reply.base);
+done:
+    if (fd >= 0)
+        close (fd);
+    zube__node_image_import_request__free_unpacked (req, NULL);
+}
+
+typedef struct {
+    Zube__NodeImageListReply *reply;
+    bool failed;
+} s_image_list_t;
+
+static int
+s_image_listed (void *arg, const zube_runtime_image_t *image)
+{
+    s_image_list_t *list = (s_image_list_t *)arg;
+    Zube__NodeImageListReply *reply = list->reply;
+    Zube__NodeImage *one = calloc (1, sizeof *one);
+    Zube__NodeImage **grown =
+        realloc (reply->images, (reply->n_images + 1) * sizeof *reply->images);
+    char **names = calloc (image->names_count + 1, sizeof *names);
+    if (!one || !grown || !names) {
+        free (one);
+        free (names);
+        if (grown)
+            reply->images = grown;
+        list->failed = true;
+        return -1;
+    }
+    zube__node_image__init (one);
+    reply->images = grown;
+    reply->images[reply->n_images++] = one;
+    //  the runtime's strings last until fn returns: copies
+    for (size_t i = 0; i < image->names_count; i++)
+        names[i] = strdup (image->names[i]);
+    one->names = names;
+    one->n_names = image->names_count;
+    one->id = strdup (image->id ? image->id : "");
+    one->has_size_bytes = true;
+    one->size_bytes = (int64_t)image->size_bytes;
+    return 0;
+}
+
+static void
+s_image_list (zubelet_t *self, zube_bus_request_t *request)
+{
+    Zube__NodeImageListRequest *req =
+        (Zube__NodeImageListRequest *)zube_bus_request_unpack_or_reject (
+            request, &zube__node_image_list_request__descriptor);
+    if (!req)
+        return;
+    if (s_request_node (self, request, "list", "\"images\"", req->node_name)) {
+        Zube__NodeImageListReply reply = ZUBE__NODE_IMAGE_LIST_REPLY__INIT;
+        s_image_list_t list = {.reply = &reply};
+        zube_status_t status = zube_runtime_image_list (self->runtime, s_image_listed, &list);
+        if (status != ZUBE_OK)
+            zube_bus_respond_error (request, status, "%s", zube_runtime_error (self->runtime));
+        else if (list.failed)
+            zube_bus_respond_error (request, ZUBE_INTERNAL, "out of memory");
+        else
+            zube_bus_respond_msg (request, &reply.base);
+        for (size_t i = 0; i < reply.n_images; i++) {
+            for (size_t n = 0; n < reply.images[i]->n_names; n++)
+                free (reply.images[i]->names[n]);
+            free (reply.images[i]->names);
+            free (reply.images[i]->id);
+            free (reply.images[i]);
+        }
+        free (reply.images);
+    }
+    zube__node_image_list_request__free_unpacked (req, NULL);
+}
+
 static void
 s_handle (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
 {
@@ -315,9 +520,14 @@ s_handle (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
         s_logs (self, request);
     else if (streq (method, "exec"))
         s_exec (self, request);
+    else if (streq (method, "image.import"))
+        s_image_import (self, request);
+    else if (streq (method, "image.list"))
+        s_image_list (self, request);
     else
         zube_bus_respond_error (request, ZUBE_NOT_FOUND,
-                                "%s: unknown method \"%s\" (expected logs or exec)",
+                                "%s: unknown method \"%s\" (expected logs, exec, "
+                                "image.import or image.list)",
                                 zl_server_name (self), method);
 }
 

@@ -155,6 +155,20 @@ typedef struct {
     int64_t since_ms;
 } zube_runtime_logs_options_t;
 
+//  One image of the node's image store (node.status.images): its names
+//  (normalized references, "docker.io/library/busybox:latest"), its id
+//  (the config digest) and its size in bytes.
+typedef struct {
+    uint32_t struct_size;
+    const char *const *names;
+    size_t names_count;
+    const char *id;
+    uint64_t size_bytes;
+} zube_runtime_image_t;
+
+//  Called once per image; return 0 to go on, nonzero to stop early.
+typedef int (zube_runtime_image_fn) (void *arg, const zube_runtime_image_t *image);
+
 //  ---------------------------------------------------------------------
 //  The operation table. Tables grow only by appending.
 typedef struct {
@@ -223,6 +237,18 @@ typedef struct {
                            const char *const *argv, const void *stdin_data, size_t stdin_size,
                            int64_t timeout_ms, zube_runtime_output_fn *fn, void *arg,
                            int *exit_code_p);
+
+    //  Appended (check struct_size): the node's image store. A runtime
+    //  without one leaves them NULL (the host answers NOT_IMPLEMENTED).
+    //  Imports the image at path, a file or directory on the node: an OCI
+    //  image layout (a directory or its tar) or a docker-archive tar
+    //  (`docker save`), every blob's digest verified; its first name
+    //  (normalized) into ref. BAD_REQUEST names what is wrong with it.
+    zube_status_t (*image_import) (zube_runtime_backend_t *backend, const char *path, char *ref,
+                                   size_t ref_size);
+    //  Every image of the store through fn, by name.
+    zube_status_t (*image_list) (zube_runtime_backend_t *backend, zube_runtime_image_fn *fn,
+                                 void *arg);
 } zube_runtime_ops_t;
 
 #define ZUBE_RUNTIME_OPS_SIZE_V1 (offsetof (zube_runtime_ops_t, exec) + sizeof (void (*) (void)))

@@ -91,6 +91,11 @@ zube_status_t zube_runtime_exec (zube_runtime_t *self, const char *container_id,
                                  const char *const *argv, const void *stdin_data,
                                  size_t stdin_size, int64_t timeout_ms,
                                  zube_runtime_output_fn *fn, void *arg, int *exit_code_p);
+//  NOT_IMPLEMENTED when the plugin has no image store (sim).
+zube_status_t zube_runtime_image_import (zube_runtime_t *self, const char *path, char *ref,
+                                         size_t ref_size);
+zube_status_t zube_runtime_image_list (zube_runtime_t *self, zube_runtime_image_fn *fn,
+                                       void *arg);
 
 //  "CREATED", "RUNNING", "EXITED", "UNKNOWN" (CRI's names without the
 //  CONTAINER_ prefix); "READY", "NOTREADY" for sandboxes.
