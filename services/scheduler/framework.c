@@ -1946,6 +1946,24 @@ s_explain_filter (FILE *out, s_instance_t *instance, zs_cache_t *cache, zs_pod_t
     fprintf (out, "\n");
 }
 
+//  A pod waiting at permit: where, and for which plugins.
+static void
+s_explain_waiting (FILE *out, zs_profile_t *self, zs_pod_t *pod)
+{
+    s_waiting_t *waiting = s_waiting_find (self, &pod->view);
+    if (!waiting)
+        return;
+    fprintf (out, "Waiting at permit, assumed on %s", waiting->node);
+    if (waiting->state != S_WAITING)
+        fprintf (out, ", %s", waiting->state == S_ALLOWED ? "allowed" : "rejected");
+    int64_t now_ms = s_now_ns () / 1000000;
+    for (size_t i = 0; i < waiting->plugin_count; i++)
+        if (waiting->plugins[i].waiting)
+            fprintf (out, ", for %s (%.1fs left)", waiting->plugins[i].instance->name,
+                     (double)(waiting->plugins[i].deadline_ms - now_ms) / 1000.0);
+    fprintf (out, "\n");
+}
+
 char *
 zs_profile_explain (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod, size_t top)
 {
@@ -1973,6 +1991,7 @@ zs_profile_explain (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod, size_t
                                 .profile = self->name};
     zs_cache_cycle_fill (cache, &cycle);
     fprintf (out, "Pod %s, profile %s, %zu nodes\n", pod->key, self->name, all);
+    s_explain_waiting (out, self, pod);
     fprintf (out, "Filters (every node; a node counts once per plugin):\n");
     char reason[512];
     s_instance_t *refusing = s_pre_filter_all (self, &cycle, pod, reason, sizeof reason);

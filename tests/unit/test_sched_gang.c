@@ -232,6 +232,12 @@ test_gang_waits_then_binds (void)
     ZT_ASSERT_INT_EQ (s_assumed (), 3);
     ZT_ASSERT (s_world.activated > 0);
     ZT_ASSERT_INT_EQ (zs_profile_waiting_due (profile, 0) > 0, 1);
+    char *explained = zs_profile_explain (profile, s_world.cache, pods[0], 3);
+    ZT_ASSERT (explained);
+    bool says = strstr (explained, "Waiting at permit, assumed on node-") &&
+                strstr (explained, "for Coscheduling (");
+    ZT_ASSERT_MSG (says, "explain: %.500s", explained);
+    free (explained);
     //  The last one passes and lets the three others go
     ZT_ASSERT_INT_EQ (s_schedule (profile, pods[3], message, sizeof message), 0);
     ZT_ASSERT_INT_EQ (zs_profile_waiting_due (profile, 0), 0);
