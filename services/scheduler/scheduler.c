@@ -274,8 +274,10 @@ s_lister_get (void *arg, const char *resource, const char *namespace_, const cha
     return informer ? zube_informer_get (informer, namespace_, name) : NULL;
 }
 
-//  A pending pod of ours goes to the active queue (after its back-off)
-//  as if it had changed.
+//  An unschedulable pod of ours goes to the active queue (after its
+//  back-off) as if it had changed. One that is active, backing off or in
+//  flight gets its turn anyway: a gang's permit asks for every pending
+//  sibling each time, and that costs a lookup.
 static void
 s_lister_activate (void *arg, const char *namespace_, const char *name)
 {
@@ -283,7 +285,7 @@ s_lister_activate (void *arg, const char *namespace_, const char *name)
     char key[600];
     snprintf (key, sizeof key, "%s/%s", namespace_, name);
     zs_qpod_t *qpod = zs_queue_lookup (self->queue, key);
-    if (!qpod || qpod->state == ZS_ACTIVE || qpod->state == ZS_IN_FLIGHT)
+    if (!qpod || qpod->state != ZS_UNSCHEDULABLE)
         return;
     const ProtobufCMessage *object =
         self->pods ? zube_informer_get (self->pods, namespace_, name) : NULL;
