@@ -138,6 +138,9 @@ typedef struct {
     int64_t active;
     int64_t max_active;
     int64_t ready;
+    //  The fewest ready active pods seen since min_ready was last set to
+    //  INT64_MAX (by the test)
+    int64_t min_ready;
     //  What a check wants to know after each event, set by the test
     int64_t limit;
     int64_t over_limit; //  events after which active > limit
@@ -183,6 +186,8 @@ zt_watch_recount (zt_watcher_t *self)
     zube_informer_each (self->informer, zt_watch_count, self);
     if (self->active > self->max_active)
         self->max_active = self->active;
+    if (self->ready < self->min_ready)
+        self->min_ready = self->ready;
     if (self->limit >= 0 && self->active > self->limit)
         self->over_limit++;
 }
@@ -214,7 +219,7 @@ static inline bool
 zt_watcher_start (zt_watcher_t *self, zt_cluster_t *cluster, const char *namespace_,
                   const char *label_selector)
 {
-    *self = (zt_watcher_t){.limit = -1};
+    *self = (zt_watcher_t){.limit = -1, .min_ready = INT64_MAX};
     self->bus = zt_cluster_bus_new (cluster, NULL);
     if (!self->bus)
         return false;
@@ -259,6 +264,67 @@ zt_watcher_stop (zt_watcher_t *self)
 {
     zube_informer_destroy (&self->informer);
     zube_bus_destroy (&self->bus);
+}
+
+//  --------------------------------------------------------------------------
+//  A whole environment: cluster, a zubelet of hollow nodes, the scheduler
+//  and a controller-manager, as the workload tests use it.
+
+typedef struct {
+    zt_cluster_t cluster;
+    pid_t zubelet;
+    pid_t scheduler;
+    pid_t manager;
+    bool ready;
+    char why[512];
+} zt_ctrl_env_t;
+
+//  Starts everything and waits until the controller-manager leads with
+//  every controller ready; false with why set.
+static inline bool
+zt_ctrl_env_start (zt_ctrl_env_t *env, const char *tag, int nodes,
+                   const char *const *manager_flags)
+{
+    memset (env, 0, sizeof *env);
+    if (!zt_cluster_start (&env->cluster, &(zt_cluster_options_t){.tag = tag})) {
+        snprintf (env->why, sizeof env->why, "%.300s", env->cluster.why);
+        return false;
+    }
+    env->zubelet = zt_ctrl_zubelet (&env->cluster, nodes, "sim-");
+    env->scheduler = zt_ctrl_scheduler (&env->cluster);
+    env->manager = zt_ctrl_start (&env->cluster, "controller-manager.log", manager_flags);
+    if (!zt_ctrl_wait_ready (&env->cluster, 30000)) {
+        zt_cluster_log_tail (&env->cluster, "controller-manager.log", 30);
+        snprintf (env->why, sizeof env->why,
+                  "the controller-manager did not become ready");
+        return false;
+    }
+    env->ready = true;
+    return true;
+}
+
+//  Stops everything (logs shown and the directory kept on failure) and
+//  answers the test's exit code.
+static inline int
+zt_ctrl_env_finish (zt_ctrl_env_t *env)
+{
+    bool failed = !env->ready || zt_failed_count > 0;
+    if (!env->ready)
+        printf ("not ok 1 - setup\n# %s\n", env->why);
+    if (failed)
+        zt_cluster_log_tail (&env->cluster, "controller-manager.log", 40);
+    if (env->manager > 0)
+        zt_stop (env->manager, SIGTERM, 10000);
+    if (env->scheduler > 0)
+        zt_stop (env->scheduler, SIGTERM, 10000);
+    if (env->zubelet > 0)
+        zt_stop (env->zubelet, SIGTERM, 10000);
+    zt_cluster_stop (&env->cluster, failed);
+    if (!env->ready) {
+        printf ("1..1\n");
+        return 1;
+    }
+    return zt_done ();
 }
 
 #endif

@@ -73,9 +73,11 @@ zc_parse_time (const char *text)
         return 0;
     struct tm tm;
     memset (&tm, 0, sizeof tm);
-    const char *end = strptime (text, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!end)
+    if (sscanf (text, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
         return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
     return (int64_t)timegm (&tm);
 }
 
@@ -152,6 +154,79 @@ zc_controller_of (const Zube__ObjectMeta *meta)
             return ref;
     }
     return NULL;
+}
+
+//  The metadata of any object with a "metadata" field (NULL if none).
+static inline Zube__ObjectMeta *
+zc_meta_of (const ProtobufCMessage *object)
+{
+    const ProtobufCFieldDescriptor *field =
+        object ? protobuf_c_message_descriptor_get_field_by_name (object->descriptor,
+                                                                  "metadata")
+               : NULL;
+    if (!field || field->type != PROTOBUF_C_TYPE_MESSAGE)
+        return NULL;
+    return *(Zube__ObjectMeta **)((char *)object + field->offset);
+}
+
+//  A controller reference (controller and blockOwnerDeletion true) to the
+//  owner's metadata; its strings point into owner.
+static inline void
+zc_controller_ref (Zube__OwnerReference *ref, const char *api_version, const char *kind,
+                   const Zube__ObjectMeta *owner)
+{
+    zube__owner_reference__init (ref);
+    ref->api_version = (char *)api_version;
+    ref->kind = (char *)kind;
+    ref->name = owner->name;
+    ref->uid = owner->uid;
+    ref->has_controller = ref->has_block_owner_deletion = 1;
+    ref->controller = ref->block_owner_deletion = 1;
+}
+
+//  Kubernetes' ControllerRefManager adopt and release: writes cached (an
+//  object of resource, copied with descriptor) with the owner's reference
+//  added as controller (adopt) or removed, at the resourceVersion the
+//  cache has (Conflict when it changed since). *written_p (may be NULL):
+//  the object as stored, the caller's.
+static inline zube_status_t
+zc_write_owner (const zube_ctrl_host_t *host, const char *resource,
+                const ProtobufCMessage *cached,
+                const ProtobufCMessageDescriptor *descriptor, const char *api_version,
+                const char *kind, const Zube__ObjectMeta *owner, bool adopt,
+                ProtobufCMessage **written_p, char *error, size_t error_size)
+{
+    if (written_p)
+        *written_p = NULL;
+    ProtobufCMessage *copy = zc_copy (cached, descriptor);
+    Zube__ObjectMeta *meta = zc_meta_of (copy);
+    Zube__OwnerReference **refs =
+        meta ? calloc (meta->n_owner_references + 1, sizeof *refs) : NULL;
+    if (!refs) {
+        zc_free (copy);
+        snprintf (error, error_size, "out of memory");
+        return ZUBE_INTERNAL;
+    }
+    size_t count = 0;
+    for (size_t i = 0; i < meta->n_owner_references; i++)
+        if (!zc_streq (meta->owner_references[i]->uid, owner->uid))
+            refs[count++] = meta->owner_references[i];
+    Zube__OwnerReference ref;
+    if (adopt) {
+        zc_controller_ref (&ref, api_version, kind, owner);
+        refs[count++] = &ref;
+    }
+    Zube__OwnerReference **saved = meta->owner_references;
+    size_t saved_count = meta->n_owner_references;
+    meta->owner_references = refs;
+    meta->n_owner_references = count;
+    zube_status_t status =
+        host->update (host, resource, copy, NULL, written_p, error, error_size);
+    meta->owner_references = saved;
+    meta->n_owner_references = saved_count;
+    free (refs);
+    zc_free (copy);
+    return status;
 }
 
 //  Pods: Kubernetes' controller.IsPodActive and podutil.IsPodReady.

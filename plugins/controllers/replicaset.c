@@ -240,55 +240,6 @@ s_on_delete (void *arg, const char *resource, const ProtobufCMessage *object)
 //  ---------------------------------------------------------------------
 //  Claiming pods (Kubernetes' PodControllerRefManager)
 
-//  Writes the pod with its ownerReferences changed: adopt adds ours as
-//  controller, release removes ours. resourceVersion makes it fail with
-//  Conflict when the pod changed since the cache saw it.
-static zube_status_t
-s_write_owner (s_self_t *self, const Zube__ReplicaSet *rs, const Zube__Pod *cached,
-               bool adopt, char *error, size_t error_size)
-{
-    Zube__Pod *pod = (Zube__Pod *)zc_copy (&cached->base, &zube__pod__descriptor);
-    if (!pod || !pod->metadata) {
-        zc_free (pod);
-        snprintf (error, error_size, "out of memory");
-        return ZUBE_INTERNAL;
-    }
-    Zube__ObjectMeta *meta = pod->metadata;
-    Zube__OwnerReference ref = ZUBE__OWNER_REFERENCE__INIT;
-    Zube__OwnerReference **refs = NULL;
-    size_t count = 0;
-    zube_status_t status = ZUBE_INTERNAL;
-    refs = calloc (meta->n_owner_references + 1, sizeof *refs);
-    if (!refs) {
-        snprintf (error, error_size, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < meta->n_owner_references; i++)
-        if (!zc_streq (meta->owner_references[i]->uid, rs->metadata->uid))
-            refs[count++] = meta->owner_references[i];
-    if (adopt) {
-        ref.api_version = "apps/v1";
-        ref.kind = "ReplicaSet";
-        ref.name = rs->metadata->name;
-        ref.uid = rs->metadata->uid;
-        ref.has_controller = ref.has_block_owner_deletion = 1;
-        ref.controller = ref.block_owner_deletion = 1;
-        refs[count++] = &ref;
-    }
-    Zube__OwnerReference **saved = meta->owner_references;
-    size_t saved_count = meta->n_owner_references;
-    meta->owner_references = refs;
-    meta->n_owner_references = count;
-    status = self->host->update (self->host, "pods", &pod->base, NULL, NULL, error,
-                                 error_size);
-    meta->owner_references = saved;
-    meta->n_owner_references = saved_count;
-done:
-    free (refs);
-    zc_free (pod);
-    return status;
-}
-
 typedef struct {
     const Zube__Pod **items;
     size_t count;
@@ -327,15 +278,18 @@ s_claim (s_self_t *self, const Zube__ReplicaSet *rs, s_pods_t *claimed, char *er
             }
             if (deleting)
                 continue;
-            zube_status_t status =
-                s_write_owner (self, rs, pod, false, error, error_size);
+            zube_status_t status = zc_write_owner (
+                self->host, "pods", &pod->base, &zube__pod__descriptor, "apps/v1",
+                "ReplicaSet", rs->metadata, false, NULL, error, error_size);
             if (status != ZUBE_OK && status != ZUBE_NOT_FOUND)
                 result = status;
             continue;
         }
         if (deleting || matches != 1)
             continue;
-        zube_status_t status = s_write_owner (self, rs, pod, true, error, error_size);
+        zube_status_t status = zc_write_owner (
+            self->host, "pods", &pod->base, &zube__pod__descriptor, "apps/v1",
+            "ReplicaSet", rs->metadata, true, NULL, error, error_size);
         if (status == ZUBE_OK)
             claimed->items[claimed->count++] = pod;
         else if (status != ZUBE_NOT_FOUND)
@@ -368,14 +322,9 @@ s_create_pod (s_self_t *self, const Zube__ReplicaSet *rs, char *error, size_t er
     Zube__ObjectMeta *meta = template_->metadata ? template_->metadata : &empty;
     char generate[300];
     snprintf (generate, sizeof generate, "%.250s-", rs->metadata->name);
-    Zube__OwnerReference ref = ZUBE__OWNER_REFERENCE__INIT;
+    Zube__OwnerReference ref;
     Zube__OwnerReference *refs[] = {&ref};
-    ref.api_version = "apps/v1";
-    ref.kind = "ReplicaSet";
-    ref.name = rs->metadata->name;
-    ref.uid = rs->metadata->uid;
-    ref.has_controller = ref.has_block_owner_deletion = 1;
-    ref.controller = ref.block_owner_deletion = 1;
+    zc_controller_ref (&ref, "apps/v1", "ReplicaSet", rs->metadata);
     char *saved_name = meta->name, *saved_generate = meta->generate_name;
     char *saved_namespace = meta->namespace_;
     meta->name = NULL;

@@ -8,10 +8,7 @@
     than desired, and the end is exactly the desired count. */
 #include "../zt_ctrl.h"
 
-static zt_cluster_t s_cluster;
-static pid_t s_zubelet;
-static pid_t s_scheduler;
-static pid_t s_manager;
+static zt_ctrl_env_t s_env;
 
 static const char *s_manager_flags[] = {"--controllers",
                                         "replicaset",
@@ -34,7 +31,7 @@ s_create_rs (const char *name, int replicas)
               "  template:\n    metadata: {labels: {app: %s, tier: web}}\n"
               "    spec: {containers: [{name: c, image: busybox}]}\n",
               name, replicas, name, name);
-    zt_cluster_create_yaml (&s_cluster, "replicasets", "default",
+    zt_cluster_create_yaml (&s_env.cluster, "replicasets", "default",
                             &zube__replica_set__descriptor, yaml, NULL);
 }
 
@@ -44,15 +41,16 @@ s_scale (const char *name, int replicas)
     char patch[128];
     snprintf (patch, sizeof patch, "{\"spec\":{\"replicas\":%d}}", replicas);
     zube_api_error_t error;
-    ZT_ASSERT_MSG (zube_api_patch (s_cluster.api, "replicasets", "default", name, NULL,
-                                   patch, NULL, false, NULL, &error) == ZUBE_OK,
+    ZT_ASSERT_MSG (zube_api_patch (s_env.cluster.api, "replicasets", "default", name,
+                                   NULL, patch, NULL, false, NULL, &error) == ZUBE_OK,
                    "scale %s: %.800s", name, error.message);
 }
 
 static Zube__ReplicaSet *
 s_get_rs (const char *name)
 {
-    return (Zube__ReplicaSet *)zt_ctrl_get (&s_cluster, "replicasets", "default", name);
+    return (Zube__ReplicaSet *)zt_ctrl_get (&s_env.cluster, "replicasets", "default",
+                                            name);
 }
 
 //  Waits until the ReplicaSet's status says replicas and ready.
@@ -70,7 +68,7 @@ s_wait_status (const char *name, int replicas, int ready, int timeout_ms)
             protobuf_c_message_free_unpacked (&rs->base, NULL);
         if (done)
             return true;
-        zube_bus_poll (s_cluster.bus, 100);
+        zube_bus_poll (s_env.cluster.bus, 100);
     } while (zt_now_ms () < until);
     return false;
 }
@@ -80,7 +78,7 @@ s_pods (const char *selector)
 {
     zube_api_list_t *list = NULL;
     zube_api_list (
-        s_cluster.api, "pods",
+        s_env.cluster.api, "pods",
         &(zube_api_list_options_t){.namespace = "default", .label_selector = selector},
         &list, NULL);
     return list;
@@ -90,7 +88,7 @@ static void
 test_makes_pods (void)
 {
     zt_watcher_t watcher;
-    ZT_ASSERT (zt_watcher_start (&watcher, &s_cluster, "default", "app=web"));
+    ZT_ASSERT (zt_watcher_start (&watcher, &s_env.cluster, "default", "app=web"));
     s_create_rs ("web", 5);
     bool made = zt_watcher_wait (&watcher, 5, true, 30000);
     int64_t max = watcher.max_active;
@@ -124,10 +122,10 @@ test_replaces_deleted_pod (void)
     zube_api_list_destroy (&pods);
     zube_api_delete_options_t now = {.grace_period_seconds = 0};
     ZT_ASSERT_INT_EQ (
-        zube_api_delete (s_cluster.api, "pods", "default", victim, &now, NULL, NULL),
+        zube_api_delete (s_env.cluster.api, "pods", "default", victim, &now, NULL, NULL),
         ZUBE_OK);
     zt_watcher_t watcher;
-    ZT_ASSERT (zt_watcher_start (&watcher, &s_cluster, "default", "app=web"));
+    ZT_ASSERT (zt_watcher_start (&watcher, &s_env.cluster, "default", "app=web"));
     bool back = zt_watcher_wait (&watcher, 5, true, 30000);
     zt_watcher_stop (&watcher);
     ZT_ASSERT_MSG (back, "the deleted pod was not replaced");
@@ -142,14 +140,14 @@ static void
 test_adopts_and_releases (void)
 {
     //  An orphan that matches: adopted, and one of six deleted
-    zt_cluster_create_yaml (&s_cluster, "pods", "default", &zube__pod__descriptor,
+    zt_cluster_create_yaml (&s_env.cluster, "pods", "default", &zube__pod__descriptor,
                             "apiVersion: v1\nkind: Pod\n"
                             "metadata: {name: stray, namespace: default, labels: {app: "
                             "web}}\n"
                             "spec: {containers: [{name: c, image: busybox}]}\n",
                             NULL);
     zt_watcher_t watcher;
-    ZT_ASSERT (zt_watcher_start (&watcher, &s_cluster, "default", "app=web"));
+    ZT_ASSERT (zt_watcher_start (&watcher, &s_env.cluster, "default", "app=web"));
     bool five = false;
     int64_t until = zt_now_ms () + 20000;
     bool adopted_or_gone = false;
@@ -157,7 +155,7 @@ test_adopts_and_releases (void)
         zt_watcher_poll (&watcher, 100);
         five = watcher.active == 5;
         Zube__Pod *stray =
-            (Zube__Pod *)zt_ctrl_get (&s_cluster, "pods", "default", "stray");
+            (Zube__Pod *)zt_ctrl_get (&s_env.cluster, "pods", "default", "stray");
         adopted_or_gone = !stray || stray->metadata->deletion_timestamp ||
                           stray->metadata->n_owner_references == 1;
         if (stray)
@@ -177,7 +175,8 @@ test_adopts_and_releases (void)
     }
     zube_api_list_destroy (&pods);
     ZT_ASSERT (released[0]);
-    ZT_ASSERT_INT_EQ (zube_api_patch (s_cluster.api, "pods", "default", released, NULL,
+    ZT_ASSERT_INT_EQ (zube_api_patch (s_env.cluster.api, "pods", "default", released,
+                                      NULL,
                                       "{\"metadata\":{\"labels\":{\"app\":\"other\"}}}",
                                       NULL, false, NULL, NULL),
                       ZUBE_OK);
@@ -188,22 +187,23 @@ test_adopts_and_releases (void)
     until = zt_now_ms () + 20000;
     while (!orphaned && zt_now_ms () < until) {
         Zube__Pod *pod =
-            (Zube__Pod *)zt_ctrl_get (&s_cluster, "pods", "default", released);
+            (Zube__Pod *)zt_ctrl_get (&s_env.cluster, "pods", "default", released);
         orphaned = pod && pod->metadata->n_owner_references == 0;
         if (pod)
             protobuf_c_message_free_unpacked (&pod->base, NULL);
-        zube_bus_poll (s_cluster.bus, 100);
+        zube_bus_poll (s_env.cluster.bus, 100);
     }
     ZT_ASSERT_MSG (orphaned, "the relabelled pod kept its ownerReference");
-    zube_api_delete (s_cluster.api, "pods", "default", released, NULL, NULL, NULL);
+    zube_api_delete (s_env.cluster.api, "pods", "default", released, NULL, NULL, NULL);
 }
 
 //  Kills the controller-manager (kill -9) and starts another.
 static void
 s_restart_manager (void)
 {
-    zt_stop (s_manager, SIGKILL, 2000);
-    s_manager = zt_ctrl_start (&s_cluster, "controller-manager.log", s_manager_flags);
+    zt_stop (s_env.manager, SIGKILL, 2000);
+    s_env.manager =
+        zt_ctrl_start (&s_env.cluster, "controller-manager.log", s_manager_flags);
 }
 
 static void
@@ -211,7 +211,7 @@ test_kill_while_scaling (void)
 {
     const int target = 300;
     zt_watcher_t watcher;
-    ZT_ASSERT (zt_watcher_start (&watcher, &s_cluster, "default", "app=crash"));
+    ZT_ASSERT (zt_watcher_start (&watcher, &s_env.cluster, "default", "app=crash"));
     s_create_rs ("crash", 0);
     watcher.limit = target;
     s_scale ("crash", target);
@@ -253,48 +253,14 @@ test_kill_while_scaling (void)
     printf ("# %d kills of the controller-manager\n", kills);
 }
 
-static bool
-s_setup (char *why, size_t size)
-{
-    if (!zt_cluster_start (&s_cluster, &(zt_cluster_options_t){.tag = "replicaset"})) {
-        snprintf (why, size, "%.300s", s_cluster.why);
-        return false;
-    }
-    s_zubelet = zt_ctrl_zubelet (&s_cluster, 4, "sim-");
-    s_scheduler = zt_ctrl_scheduler (&s_cluster);
-    s_manager = zt_ctrl_start (&s_cluster, "controller-manager.log", s_manager_flags);
-    if (!zt_ctrl_wait_ready (&s_cluster, 30000)) {
-        zt_cluster_log_tail (&s_cluster, "controller-manager.log", 30);
-        snprintf (why, size, "the controller-manager did not become ready");
-        return false;
-    }
-    return true;
-}
-
 int
 main (void)
 {
-    char why[512];
-    bool ready = s_setup (why, sizeof why);
-    if (ready) {
+    if (zt_ctrl_env_start (&s_env, "replicaset", 4, s_manager_flags)) {
         ZT_RUN (test_makes_pods);
         ZT_RUN (test_replaces_deleted_pod);
         ZT_RUN (test_adopts_and_releases);
         ZT_RUN (test_kill_while_scaling);
-    } else
-        printf ("not ok 1 - setup\n# %s\n", why);
-    bool failed = !ready || zt_failed_count > 0;
-    if (failed)
-        zt_cluster_log_tail (&s_cluster, "controller-manager.log", 40);
-    zt_stop (s_manager, SIGTERM, 10000);
-    if (s_scheduler > 0)
-        zt_stop (s_scheduler, SIGTERM, 10000);
-    if (s_zubelet > 0)
-        zt_stop (s_zubelet, SIGTERM, 10000);
-    zt_cluster_stop (&s_cluster, failed);
-    if (!ready) {
-        printf ("1..1\n");
-        return 1;
     }
-    return zt_done ();
+    return zt_ctrl_env_finish (&s_env);
 }
