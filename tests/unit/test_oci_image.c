@@ -637,6 +637,53 @@ test_preload_dir (void)
     oci_image_store_close (&store);
 }
 
+static int
+s_count_entries (const char *store, const char *sub)
+{
+    char path[1200];
+    snprintf (path, sizeof path, "%s/%s/%s", s_dir, store, sub);
+    DIR *d = opendir (path);
+    int count = 0;
+    for (struct dirent *e; d && (e = readdir (d)) != NULL;)
+        count += e->d_name[0] != '.';
+    if (d)
+        closedir (d);
+    return count;
+}
+
+static void
+test_remove (void)
+{
+    char layout[600], err[512];
+    const s_entry_t *layers[] = {s_lower, s_upper};
+    s_make_layout ("layout-rm", "zube.test/rm:1", layers, 2, layout, sizeof layout);
+    oci_image_store_t *store = s_store ("store-rm");
+    ZT_ASSERT_MSG (oci_image_import (store, s_layout, NULL, 0, err, sizeof err) == 0, "%s", err);
+    ZT_ASSERT_MSG (oci_image_import (store, layout, NULL, 0, err, sizeof err) == 0, "%s", err);
+    //  busybox: index-less manifest, config, 1 layer; rm: manifest, config, 2 layers
+    ZT_ASSERT_INT_EQ (s_count_entries ("store-rm", "layers"), 3);
+    ZT_ASSERT_INT_EQ (s_count_entries ("store-rm", "blobs/sha256"), 7);
+    ZT_ASSERT_INT_EQ (oci_image_remove (store, "zube.test/rm:1", err, sizeof err), 0);
+    ZT_ASSERT (!oci_image_exists (store, "zube.test/rm:1", NULL, 0));
+    ZT_ASSERT (oci_image_exists (store, "zube.test/busybox:1", NULL, 0));
+    ZT_ASSERT_INT_EQ (s_count_entries ("store-rm", "layers"), 1);
+    ZT_ASSERT_INT_EQ (s_count_entries ("store-rm", "blobs/sha256"), 3);
+    ZT_ASSERT (oci_image_remove (store, "zube.test/rm:1", err, sizeof err) != 0);
+    ZT_ASSERT_STR_EQ (err, "image \"zube.test/rm:1\" not found in the node's image store");
+    //  what is left still runs
+    char container[600], rootfs[1024];
+    s_path (container, sizeof container, "c-rm");
+    ZT_ASSERT_MSG (oci_image_prepare_rootfs (store, "zube.test/busybox:1", container, rootfs,
+                                             sizeof rootfs, NULL, err, sizeof err)
+                       == 0,
+                   "%s", err);
+    ZT_ASSERT_INT_EQ (oci_image_release_rootfs (store, container), 0);
+    ZT_ASSERT_INT_EQ (oci_image_remove (store, "zube.test/busybox:1", err, sizeof err), 0);
+    ZT_ASSERT_INT_EQ (s_count_entries ("store-rm", "layers"), 0);
+    ZT_ASSERT_INT_EQ (s_count_entries ("store-rm", "blobs/sha256"), 0);
+    oci_image_store_close (&store);
+}
+
 int
 main (void)
 {
@@ -665,6 +712,7 @@ main (void)
             zt_skip ("test_prepare_release_overlay", "overlayfs needs root");
         ZT_RUN (test_bad_input);
         ZT_RUN (test_preload_dir);
+        ZT_RUN (test_remove);
     }
     else
         zt_skip ("test_import_*", "no test image: busybox-static not installed");

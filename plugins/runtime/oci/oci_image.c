@@ -1084,3 +1084,95 @@ oci_image_preload_dir (oci_image_store_t *self, const char *dir, char *err, size
     free (names);
     return failed;
 }
+
+
+//  The digests (hex) the remaining refs use: manifests, configs, layers.
+typedef struct {
+    char (*hex)[65];
+    size_t count;
+    size_t cap;
+} s_keep_t;
+
+static void
+s_keep_add (s_keep_t *keep, const char *digest)
+{
+    const char *hex = s_digest_hex (digest);
+    if (!hex)
+        return;
+    if (keep->count == keep->cap) {
+        size_t cap = keep->cap ? keep->cap * 2 : 32;
+        char (*grown)[65] = realloc (keep->hex, cap * sizeof *grown);
+        if (!grown)
+            return;
+        keep->hex = grown;
+        keep->cap = cap;
+    }
+    memcpy (keep->hex[keep->count++], hex, 65);
+}
+
+static bool
+s_keep_has (const s_keep_t *keep, const char *hex)
+{
+    for (size_t i = 0; i < keep->count; i++)
+        if (strcmp (keep->hex[i], hex) == 0)
+            return true;
+    return false;
+}
+
+//  Removes the entries of dir (blobs/sha256 or layers) not in keep.
+static void
+s_collect (oci_image_store_t *self, const char *subdir, const s_keep_t *keep)
+{
+    char dir[PATH_MAX];
+    snprintf (dir, sizeof dir, "%s/%s", self->dir, subdir);
+    DIR *d = opendir (dir);
+    for (struct dirent *e; d && (e = readdir (d)) != NULL;) {
+        if (e->d_name[0] == '.' || s_keep_has (keep, e->d_name))
+            continue;
+        char path[PATH_MAX + 256];
+        snprintf (path, sizeof path, "%s/%s", dir, e->d_name);
+        oci_image_remove_tree (path);
+    }
+    if (d)
+        closedir (d);
+}
+
+int
+oci_image_remove (oci_image_store_t *self, const char *ref, char *err, size_t err_size)
+{
+    char normal[512];
+    if (oci_image_normalize_ref (ref, normal, sizeof normal, err, err_size) != 0)
+        return -1;
+    s_ref_t *found = s_ref_find (self, normal);
+    if (!found)
+        return oci_image_fail (err, err_size, "image \"%s\" not found in the node's image store",
+                               ref);
+    size_t at = (size_t) (found - self->refs);
+    free (found->name);
+    free (found->manifest);
+    memmove (&self->refs[at], &self->refs[at + 1], (self->ref_count - at - 1) * sizeof *found);
+    self->ref_count--;
+    if (s_refs_save (self, err, err_size) != 0)
+        return -1;
+    //  what no remaining image uses goes: blobs and unpacked layers
+    s_keep_t keep = {0};
+    for (size_t i = 0; i < self->ref_count; i++) {
+        char why[256];
+        zube_json_t *manifest = s_blob_json (self, self->refs[i].manifest, why, sizeof why);
+        if (!manifest) {
+            //  unreadable: keep everything rather than guess
+            free (keep.hex);
+            return 0;
+        }
+        s_keep_add (&keep, self->refs[i].manifest);
+        s_keep_add (&keep, s_json_string (zube_json_get (manifest, "config"), "digest"));
+        const zube_json_t *layers = s_json_array (manifest, "layers");
+        for (size_t l = 0; layers && l < layers->count; l++)
+            s_keep_add (&keep, s_json_string (layers->items[l], "digest"));
+        zube_json_free (&manifest);
+    }
+    s_collect (self, "blobs/sha256", &keep);
+    s_collect (self, "layers", &keep);
+    free (keep.hex);
+    return 0;
+}

@@ -99,8 +99,10 @@ int oci_image_preload_dir (oci_image_store_t *self, const char *dir, char *err,
 int oci_image_normalize_ref (const char *ref, char *out, size_t out_size, char *err,
                              size_t err_size);
 
-//  Removes a ref; blobs and layers no image uses any more are removed
-//  too. 0, or -1 with err (not found).
+//  Removes a ref; blobs and layers no remaining ref uses are removed too
+//  (a layer is shared by overlay mounts: the caller removes only images
+//  no container uses, as Kubernetes' image GC does). 0, or -1 with err
+//  (not found).
 int oci_image_remove (oci_image_store_t *self, const char *ref, char *err, size_t err_size);
 
 //  How the last prepare_rootfs built its rootfs: "overlay" or "copy".
