@@ -63,9 +63,16 @@ int
 oci_image_copy_hashed (const char *from, const char *to, char *hex, uint64_t *size_p,
                        char *err, size_t err_size)
 {
-    int in = open (from, O_RDONLY | O_CLOEXEC);
+    int in = open (from, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (in < 0)
         return oci_image_fail (err, err_size, "cannot read %s: %s", from, strerror (errno));
+    //  a blob is a file: not a device or a pipe an archive's symlink
+    //  might point at (endless /dev/zero)
+    struct stat st;
+    if (fstat (in, &st) != 0 || !S_ISREG (st.st_mode)) {
+        close (in);
+        return oci_image_fail (err, err_size, "%s is not a regular file", from);
+    }
     int out = -1;
     if (to) {
         out = open (to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
