@@ -323,6 +323,54 @@ test_probes (void)
     ZT_ASSERT (s_gone ("sick", 20000) && s_gone ("flaky", 20000) && s_gone ("web", 20000));
 }
 
+//  An image imported through zubectl (the node service, the runtime's
+//  image_import) runs; image list shows it; a missing one is
+//  ErrImageNeverPull with pull policy Never
+static void
+test_image_import (void)
+{
+    char script[600], archive[700];
+    snprintf (script, sizeof script, "%s/scripts/make-test-image.sh", getenv ("ZUBE_SRCDIR"));
+    snprintf (archive, sizeof archive, "%s/other.tar", s_dir);
+    zt_run_t r = zt_run_capture (60000, (char *const[]) {"/bin/sh", script, "-f", "oci-archive",
+                                                        "-n", "zube.test/other:2", archive,
+                                                        NULL});
+    ZT_ASSERT_MSG (r.status == 0, "make-test-image.sh: %s", r.err ? r.err : "");
+    zt_run_free (&r);
+    r = s_zubectl ("image", "import", archive, "--node", S_NODE, NULL);
+    ZT_ASSERT_MSG (r.status == 0, "import: %s %s", r.out ? r.out : "", r.err ? r.err : "");
+    zt_run_free (&r);
+    r = s_zubectl ("image", "list", "--node", S_NODE, NULL);
+    ZT_ASSERT_MSG (r.status == 0 && r.out && strstr (r.out, "zube.test/other:2")
+                       && strstr (r.out, "zube.test/busybox:1"),
+                   "list: %s %s", r.out ? r.out : "", r.err ? r.err : "");
+    zt_run_free (&r);
+    s_create_pod ("metadata: {name: other}\nspec:\n  nodeName: " S_NODE "\n"
+                  "  restartPolicy: Never\n"
+                  "  containers:\n  - {name: c, image: 'zube.test/other:2', command: ['true']}\n");
+    s_create_pod ("metadata: {name: absent}\nspec:\n  nodeName: " S_NODE "\n"
+                  "  containers:\n  - {name: c, image: 'zube.test/absent:1', "
+                  "imagePullPolicy: Never}\n");
+    Zube__Pod *pod = s_wait ("other", s_phase_is, "Succeeded", 30000);
+    ZT_ASSERT_MSG (pod, "the imported image did not run");
+    s_pod_free (pod);
+    int64_t until = zt_now_ms () + 20000;
+    bool waiting = false;
+    while (!waiting && zt_now_ms () < until) {
+        pod = s_pod ("absent");
+        const Zube__ContainerStatus *c = pod ? s_container (pod, false, 0) : NULL;
+        waiting = c && c->state && c->state->waiting && c->state->waiting->reason
+                  && strcmp (c->state->waiting->reason, "ErrImageNeverPull") == 0;
+        s_pod_free (pod);
+        if (!waiting)
+            usleep (100000);
+    }
+    ZT_ASSERT_MSG (waiting, "absent is not waiting with ErrImageNeverPull");
+    s_delete_pod ("other");
+    s_delete_pod ("absent");
+    ZT_ASSERT (s_gone ("other", 20000) && s_gone ("absent", 20000));
+}
+
 static bool
 s_running (const Zube__Pod *pod, const void *arg)
 {
@@ -479,6 +527,7 @@ main (void)
     ZT_RUN (test_restart_policies);
     ZT_RUN (test_init_failure_blocks);
     ZT_RUN (test_probes);
+    ZT_RUN (test_image_import);
     ZT_RUN (test_zubelet_kill_adopts);
     ZT_RUN (test_nothing_left);
     int rc = zt_done ();

@@ -108,6 +108,7 @@ struct zube_runtime_backend_t {
     char *pod_cidr;
     char *cgroup_parent;
     char *image_dir;
+    char *image_preload;    //  a directory imported at open
     int64_t log_max_size;
     oci_cni_t cni;
     char cni_data_dir[4200];
@@ -465,6 +466,7 @@ s_option (s_oci_t *self, const char *option)
         {"pod_cidr", offsetof (s_oci_t, pod_cidr)},
         {"cgroup_parent", offsetof (s_oci_t, cgroup_parent)},
         {"image_dir", offsetof (s_oci_t, image_dir)},
+        {"image_preload", offsetof (s_oci_t, image_preload)},
     };
     const char *equals = strchr (option, '=');
     if (!equals)
@@ -492,7 +494,7 @@ s_option (s_oci_t *self, const char *option)
     }
     return s_fail (self, ZUBE_BAD_REQUEST,
                    "oci: unknown option \"%.*s\" (expected state_dir, runc, cni_path, bridge, "
-                   "pod_cidr, cgroup_parent, image_dir or log_max_size)",
+                   "pod_cidr, cgroup_parent, image_dir, image_preload or log_max_size)",
                    (int) key_length, option);
 }
 
@@ -776,6 +778,7 @@ s_destroy (s_oci_t *self)
     free (self->pod_cidr);
     free (self->cgroup_parent);
     free (self->image_dir);
+    free (self->image_preload);
     free (self);
 }
 
@@ -831,6 +834,15 @@ s_open (const zube_host_t *host, const char *const *options,
         snprintf (error, error_size, "%s", self->error);
         s_destroy (self);
         return status;
+    }
+    if (self->image_preload) {
+        char why[1024] = "";
+        int failed = oci_image_preload_dir (self->images, self->image_preload, why, sizeof why);
+        if (failed != 0)
+            s_log (self, ZUBE_LOG_WARN,
+                   "msg=\"images of the preload directory not imported\" dir=%s failed=%d "
+                   "error=\"%s\"",
+                   self->image_preload, failed, why);
     }
     s_recover (self);
     *backend_p = self;
@@ -1716,6 +1728,46 @@ s_logs (zube_runtime_backend_t *self, const char *container_id,
     return ZUBE_OK;
 }
 
+//  ---------------------------------------------------------------------
+//  Images
+
+static zube_status_t
+s_image_import (zube_runtime_backend_t *self, const char *path, char *ref, size_t ref_size)
+{
+    if (!path || !*path)
+        return s_fail (self, ZUBE_BAD_REQUEST, "oci: image import: no path");
+    char why[1024] = "";
+    if (oci_image_import (self->images, path, ref, ref_size, why, sizeof why) != 0)
+        return s_fail (self, ZUBE_BAD_REQUEST, "%s", why);
+    return ZUBE_OK;
+}
+
+typedef struct {
+    zube_runtime_image_fn *fn;
+    void *arg;
+} s_image_list_t;
+
+static int
+s_image_each (void *arg, const oci_image_info_t *image)
+{
+    s_image_list_t *list = arg;
+    zube_runtime_image_t out = {.struct_size = sizeof out,
+                                .names = image->names,
+                                .names_count = image->names_count,
+                                .id = image->id,
+                                .size_bytes = image->size};
+    return list->fn (list->arg, &out);
+}
+
+static zube_status_t
+s_image_list (zube_runtime_backend_t *self, zube_runtime_image_fn *fn, void *arg)
+{
+    s_image_list_t list = {.fn = fn, .arg = arg};
+    if (oci_image_list (self->images, s_image_each, &list) != 0)
+        return s_fail (self, ZUBE_UNAVAILABLE, "oci: the image store cannot be read");
+    return ZUBE_OK;
+}
+
 static const zube_runtime_ops_t s_ops = {
     .struct_size = sizeof (zube_runtime_ops_t),
     .open = s_open,
@@ -1736,6 +1788,8 @@ static const zube_runtime_ops_t s_ops = {
     .probe = s_probe,
     .logs = s_logs,
     .exec = s_exec,
+    .image_import = s_image_import,
+    .image_list = s_image_list,
 };
 
 ZUBE_PLUGIN_DEFINE (.name = "oci",
