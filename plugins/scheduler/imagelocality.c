@@ -140,6 +140,10 @@ s_score (void *self, void *cycle_data, const zube_sched_pod_t *pod,
 {
     (void)self, (void)pod;
     s_cycle_t *cycle = cycle_data;
+    if (cycle->listed && !node->image_count) {
+        *score = 0;
+        return ZUBE_SCHED_SUCCESS;
+    }
     int64_t sum = 0;
     for (size_t i = 0; i < cycle->count; i++) {
         int64_t size;

@@ -274,12 +274,24 @@ zs_pod_new (const Zube__Pod *pod)
     return self;
 }
 
+zs_pod_t *
+zs_pod_ref (zs_pod_t *self)
+{
+    self->references++;
+    return self;
+}
+
 void
 zs_pod_destroy (zs_pod_t **self_p)
 {
     zs_pod_t *self = *self_p;
     if (!self)
         return;
+    *self_p = NULL;
+    if (self->references) {
+        self->references--;
+        return;
+    }
     if (self->object)
         zube__pod__free_unpacked (self->object, NULL);
     free (self->key);
@@ -1089,19 +1101,21 @@ s_node_unassign (zs_node_t *node, s_held_t *held)
 }
 
 int
-zs_cache_pod_add (zs_cache_t *self, const zs_pod_t *pod, const char *node_name,
-                  bool assumed)
+zs_cache_pod_add (zs_cache_t *self, zs_pod_t *pod, const char *node_name, bool assumed)
 {
+    //  A reference first: pod may be the very one the cache holds now
+    zs_pod_t *shared = zs_pod_ref (pod);
     zs_cache_pod_remove (self, pod->key);
     s_held_t *held = calloc (1, sizeof *held);
     zs_node_t *node = s_node_get (self, node_name);
     if (!held || !node || !(held->node = strdup (node_name))) {
         free (held);
+        zs_pod_destroy (&shared);
         return -1;
     }
     const zube_sched_pod_t *view = &pod->view;
     held->assumed = assumed;
-    held->pod = zs_pod_new (pod->object);
+    held->pod = shared;
     const Zube__PodSpec *spec = pod->object ? pod->object->spec : NULL;
     const Zube__Affinity *affinity = spec ? spec->affinity : NULL;
     held->affinity =
@@ -1152,6 +1166,41 @@ zs_cache_pod_remove (zs_cache_t *self, const char *key)
         s_node_maybe_drop (self, node);
     }
     zhashx_delete (self->pods, key);
+    return true;
+}
+
+static bool
+s_text_same (const char *a, const char *b)
+{
+    return streq (a ? a : "", b ? b : "");
+}
+
+//  Labels and deletion timestamp: what plugins read of a bound pod that
+//  can change while it runs (its spec cannot, but for images).
+static bool
+s_pod_same (const Zube__Pod *a, const Zube__Pod *b)
+{
+    const Zube__ObjectMeta *x = a->metadata, *y = b->metadata;
+    if (!x || !y)
+        return x == y;
+    if (x->n_labels != y->n_labels ||
+        !s_text_same (x->deletion_timestamp, y->deletion_timestamp))
+        return false;
+    for (size_t i = 0; i < x->n_labels; i++)
+        if (!s_text_same (x->labels[i]->key, y->labels[i]->key) ||
+            !s_text_same (x->labels[i]->value, y->labels[i]->value))
+            return false;
+    return true;
+}
+
+bool
+zs_cache_pod_confirm (zs_cache_t *self, const char *key, const char *node,
+                      const Zube__Pod *object)
+{
+    s_held_t *held = zhashx_lookup (self->pods, key);
+    if (!held || !streq (held->node, node) || !s_pod_same (held->pod->object, object))
+        return false;
+    held->assumed = false;
     return true;
 }
 

@@ -3,7 +3,10 @@
     (initial 1 s, doubling per attempt up to 10 s, as kube-scheduler's
     podInitialBackoffSeconds and podMaxBackoffSeconds), and the
     unschedulable pods, which move on when a cluster event one of their
-    rejecting plugins cares about happens, or after 5 minutes anyway. */
+    rejecting plugins cares about happens, or after 5 minutes anyway. The
+    unschedulable pods are kept in a list of their own, so an event (one
+    per pod bound, in a busy cluster) looks at them alone, not at every
+    pod queued. */
 #include "zs_sched.h"
 #include <czmq.h>
 #include <stdlib.h>
@@ -25,7 +28,8 @@ struct _zs_queue_t {
     zhashx_t *pods; //  key -> zs_qpod_t, every state
     s_heap_t active;
     s_heap_t backoff;
-    size_t unschedulable;
+    //  In no order (heap_index is the place in it)
+    s_heap_t unschedulable;
     int64_t last_sweep_ms;
 };
 
@@ -70,8 +74,9 @@ s_sift (zs_queue_t *self, s_heap_t *heap, size_t index)
     }
 }
 
+//  Appends qpod to heap's items (no sifting). -1 on no memory.
 static int
-s_push (zs_queue_t *self, s_heap_t *heap, zs_qpod_t *qpod)
+s_append (s_heap_t *heap, zs_qpod_t *qpod)
 {
     if (heap->count == heap->capacity) {
         size_t capacity = heap->capacity ? heap->capacity * 2 : 256;
@@ -83,8 +88,27 @@ s_push (zs_queue_t *self, s_heap_t *heap, zs_qpod_t *qpod)
     }
     qpod->heap_index = heap->count;
     heap->items[heap->count++] = qpod;
+    return 0;
+}
+
+static int
+s_push (zs_queue_t *self, s_heap_t *heap, zs_qpod_t *qpod)
+{
+    if (s_append (heap, qpod) != 0)
+        return -1;
     s_sift (self, heap, qpod->heap_index);
     return 0;
+}
+
+//  Takes qpod out of the unschedulable list (the last item takes its place).
+static void
+s_unlist (s_heap_t *list, zs_qpod_t *qpod)
+{
+    size_t index = qpod->heap_index;
+    if (index >= list->count || list->items[index] != qpod)
+        return;
+    list->items[index] = list->items[--list->count];
+    list->items[index]->heap_index = index;
 }
 
 static void
@@ -110,7 +134,7 @@ s_detach (zs_queue_t *self, zs_qpod_t *qpod)
     else if (qpod->state == ZS_BACKOFF)
         s_heap_remove (self, &self->backoff, qpod);
     else if (qpod->state == ZS_UNSCHEDULABLE)
-        self->unschedulable--;
+        s_unlist (&self->unschedulable, qpod);
 }
 
 static void
@@ -152,6 +176,7 @@ zs_queue_destroy (zs_queue_t **self_p)
     zhashx_destroy (&self->pods);
     free (self->active.items);
     free (self->backoff.items);
+    free (self->unschedulable.items);
     free (self);
     *self_p = NULL;
 }
@@ -266,13 +291,17 @@ zs_queue_unschedulable (zs_queue_t *self, zs_qpod_t *qpod, uint32_t events,
         zs_queue_done (self, qpod);
         return;
     }
-    //  Its back-off still applies when an event moves it
+    //  Its back-off still applies when an event moves it (out of memory
+    //  for the list, it stays in the back-off queue and is retried)
     zs_queue_backoff (self, qpod, now_ms);
     s_heap_remove (self, &self->backoff, qpod);
+    if (s_append (&self->unschedulable, qpod) != 0) {
+        s_push (self, &self->backoff, qpod);
+        return;
+    }
     qpod->state = ZS_UNSCHEDULABLE;
     qpod->events = events ? events : ~0u;
     qpod->unschedulable_since_ms = now_ms;
-    self->unschedulable++;
 }
 
 static void
@@ -320,15 +349,25 @@ zs_queue_reprofile (zs_queue_t *self, zs_profiles_t *profiles, zs_profile_t *sor
     }
 }
 
+//  Wakes the unschedulable pods waiting for one of events, or (events 0)
+//  unschedulable since max_ms or more before now_ms.
+static void
+s_wake_unschedulable (zs_queue_t *self, uint32_t events, int64_t max_ms, int64_t now_ms)
+{
+    //  From the end: waking one moves the last item into its place
+    for (size_t i = self->unschedulable.count; i-- > 0;) {
+        zs_qpod_t *qpod = self->unschedulable.items[i];
+        if (events ? (qpod->events & events) != 0
+                   : now_ms - qpod->unschedulable_since_ms >= max_ms)
+            s_wake (self, qpod, now_ms);
+    }
+}
+
 void
 zs_queue_event (zs_queue_t *self, uint32_t event, int64_t now_ms)
 {
-    if (!self->unschedulable)
-        return;
-    for (zs_qpod_t *qpod = zhashx_first (self->pods); qpod;
-         qpod = zhashx_next (self->pods))
-        if (qpod->state == ZS_UNSCHEDULABLE && (qpod->events & event))
-            s_wake (self, qpod, now_ms);
+    if (event)
+        s_wake_unschedulable (self, event, 0, now_ms);
 }
 
 int64_t
@@ -336,14 +375,10 @@ zs_queue_flush (zs_queue_t *self, int64_t now_ms)
 {
     while (self->backoff.count && self->backoff.items[0]->backoff_until_ms <= now_ms)
         s_activate (self, self->backoff.items[0]);
-    //  The 5-minute sweep walks every pod: at most every 10 s
-    if (self->unschedulable && now_ms - self->last_sweep_ms >= 10000) {
+    //  The 5-minute sweep walks every unschedulable pod: at most every 10 s
+    if (self->unschedulable.count && now_ms - self->last_sweep_ms >= 10000) {
         self->last_sweep_ms = now_ms;
-        for (zs_qpod_t *qpod = zhashx_first (self->pods); qpod;
-             qpod = zhashx_next (self->pods))
-            if (qpod->state == ZS_UNSCHEDULABLE &&
-                now_ms - qpod->unschedulable_since_ms >= S_UNSCHEDULABLE_MAX_MS)
-                s_wake (self, qpod, now_ms);
+        s_wake_unschedulable (self, 0, S_UNSCHEDULABLE_MAX_MS, now_ms);
     }
     return self->backoff.count ? self->backoff.items[0]->backoff_until_ms - now_ms : -1;
 }
@@ -363,5 +398,5 @@ zs_queue_backoff_count (zs_queue_t *self)
 size_t
 zs_queue_unschedulable_count (zs_queue_t *self)
 {
-    return self->unschedulable;
+    return self->unschedulable.count;
 }

@@ -31,10 +31,16 @@ struct _zs_pod_t {
     zube_sched_port_t *ports;
     zube_sched_scalar_t *scalars;
     zube_sched_scalar_t *score_scalars;
+    //  Holders besides the first (zs_pod_ref)
+    unsigned references;
 };
 
 //  A digest of pod (copied: pod may go away). NULL on no memory.
 zs_pod_t *zs_pod_new (const Zube__Pod *pod);
+//  One more holder of the same digest (answers it); each holder lets go
+//  with zs_pod_destroy, the last one frees it. A digest never changes once
+//  made, so the queue, a cycle and the cache share one.
+zs_pod_t *zs_pod_ref (zs_pod_t *self);
 void zs_pod_destroy (zs_pod_t **self_p);
 //  RFC 3339 to milliseconds since the epoch (0 when unreadable).
 int64_t zs_time_ms (const char *text);
@@ -59,10 +65,16 @@ const zube_sched_node_t *zs_cache_node (zs_cache_t *self, const char *name);
 //  are brought up to date here, and by zs_cache_nodes and zs_cache_node.
 void zs_cache_cycle_fill (zs_cache_t *self, zube_sched_cycle_t *cycle);
 //  Accounts pod (key pod->key) on node: its requests and ports, replacing
-//  what the same key held before (on any node). assumed: placed by this
-//  scheduler, binding not yet seen. 0, or -1 on no memory.
-int zs_cache_pod_add (zs_cache_t *self, const zs_pod_t *pod, const char *node,
-                      bool assumed);
+//  what the same key held before (on any node); the cache keeps a
+//  reference to pod (zs_pod_ref) for node.assigned. assumed: placed by
+//  this scheduler, binding not yet seen. 0, or -1 on no memory.
+int zs_cache_pod_add (zs_cache_t *self, zs_pod_t *pod, const char *node, bool assumed);
+//  A bound version (object) of a pod the cache holds as key on node: when
+//  what plugins read of it that may change (labels, deletion timestamp)
+//  is what the cache holds, the pod counts as bound (no longer assumed)
+//  and the answer is true; false: the caller adds object anew.
+bool zs_cache_pod_confirm (zs_cache_t *self, const char *key, const char *node,
+                           const Zube__Pod *object);
 //  Forgets the pod; false when the cache did not hold it.
 bool zs_cache_pod_remove (zs_cache_t *self, const char *key);
 //  The node the cache holds the pod on (NULL: none); *assumed_p says how.
