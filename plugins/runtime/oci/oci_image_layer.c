@@ -301,7 +301,8 @@ s_whiteout (const char *dest, const char *rel, oci_layer_mode_t mode, const char
         return oci_image_fail (err, err_size, "%s: entry \"%s\" is an invalid whiteout", what,
                                rel);
     char target[PATH_MAX + 256];
-    snprintf (target, sizeof target, "%s/%s", parent, name);
+    if (snprintf (target, sizeof target, "%s/%s", parent, name) >= (int) sizeof target)
+        return oci_image_fail (err, err_size, "%s: entry \"%s\": path too long", what, rel);
     if (mode == OCI_LAYER_FLATTEN) {
         if (opaque)
             return s_empty_dir (parent) == 0
@@ -377,11 +378,14 @@ oci_image_unpack (const char *archive_path, const char *dest, oci_layer_mode_t m
                                  archive_error_string (reader));
             goto done;
         }
-        const char *name = archive_entry_pathname (entry);
-        if (!name || s_clean_path (name, rel, sizeof rel) != 0) {
+        //  a copy: setting the entry's path below frees libarchive's
+        char name[PATH_MAX];
+        const char *entry_name = archive_entry_pathname (entry);
+        snprintf (name, sizeof name, "%s", entry_name ? entry_name : "");
+        if (!entry_name || s_clean_path (name, rel, sizeof rel) != 0) {
             rc = oci_image_fail (err, err_size,
                                  "%s: entry \"%s\" escapes the layer (a \"..\" in its path)",
-                                 what, name ? name : "");
+                                 what, name);
             goto done;
         }
         if (rel[0] == '\0')
