@@ -1372,8 +1372,7 @@ zs_profile_schedule (zs_profile_t *self, zs_cache_t *cache, zs_pod_t *pod,
     result->node = node;
     rc = 0;
     if (refused == 2) {
-        //  A plugin may already have allowed or rejected it: counted
-        //  when it lands in the map
+        //  From here plugins allow or reject it through their handle
         s_waiting_insert (self, waiting);
         rc = ZS_SCHEDULE_WAITING;
     }
