@@ -252,14 +252,29 @@ s_list_one (void *arg, const oci_image_info_t *image)
     return 0;
 }
 
+//  same_manifest: the store holds the layout's own manifest (a
+//  docker-archive's is written on import)
 static void
-s_check_test_image (oci_image_store_t *store)
+s_check_test_image (oci_image_store_t *store, bool same_manifest)
 {
     char id[128];
     ZT_ASSERT (oci_image_exists (store, "zube.test/busybox:1", id, sizeof id));
     ZT_ASSERT (strncmp (id, "sha256:", 7) == 0 && strlen (id) == 71);
     ZT_ASSERT (!oci_image_exists (store, "zube.test/busybox:2", NULL, 0));
     ZT_ASSERT (!oci_image_exists (store, "busybox", NULL, 0));
+    //  by image id, and by repository@manifest digest
+    ZT_ASSERT (oci_image_exists (store, id, NULL, 0));
+    char cmd[800], digest[80] = "", by_digest[200];
+    snprintf (cmd, sizeof cmd, "grep -o 'sha256:[0-9a-f]*' %s/index.json", s_layout);
+    FILE *pipe = popen (cmd, "r");
+    ZT_ASSERT (pipe && fgets (digest, sizeof digest, pipe));
+    pclose (pipe);
+    digest[strcspn (digest, "\n")] = '\0';
+    snprintf (by_digest, sizeof by_digest, "zube.test/busybox@%s", digest);
+    ZT_ASSERT_MSG (oci_image_exists (store, by_digest, NULL, 0) == same_manifest, "%s",
+                   by_digest);
+    snprintf (by_digest, sizeof by_digest, "zube.test/other@%s", digest);
+    ZT_ASSERT (!oci_image_exists (store, by_digest, NULL, 0));
     char listed[1024] = "", expected[1024];
     ZT_ASSERT_INT_EQ (oci_image_list (store, s_list_one, listed), 0);
     snprintf (expected, sizeof expected, "zube.test/busybox:1 1 %s big;", id);
@@ -274,11 +289,11 @@ test_import_oci_layout (void)
     ZT_ASSERT_MSG (oci_image_import (store, s_layout, ref, sizeof ref, err, sizeof err) == 0,
                    "import: %s", err);
     ZT_ASSERT_STR_EQ (ref, "zube.test/busybox:1");
-    s_check_test_image (store);
+    s_check_test_image (store, true);
     oci_image_store_close (&store);
     //  the refs survive a reopen
     store = s_store ("store-layout");
-    s_check_test_image (store);
+    s_check_test_image (store, true);
     oci_image_store_close (&store);
 }
 
@@ -290,7 +305,7 @@ test_import_oci_archive (void)
     ZT_ASSERT_MSG (oci_image_import (store, s_oci_tar, ref, sizeof ref, err, sizeof err) == 0,
                    "import: %s", err);
     ZT_ASSERT_STR_EQ (ref, "zube.test/busybox:1");
-    s_check_test_image (store);
+    s_check_test_image (store, true);
     //  staging is gone
     char tmp[600];
     s_path (tmp, sizeof tmp, "store-oci-tar/tmp");
@@ -312,7 +327,7 @@ test_import_docker_archive (void)
     ZT_ASSERT_MSG (oci_image_import (store, s_docker_tar, ref, sizeof ref, err, sizeof err) == 0,
                    "import: %s", err);
     ZT_ASSERT_STR_EQ (ref, "zube.test/busybox:1");
-    s_check_test_image (store);
+    s_check_test_image (store, false);
     ZT_ASSERT (oci_image_exists (store, ref, id_docker, sizeof id_docker));
     oci_image_store_close (&store);
     //  the same config: the same image id as the OCI layout's

@@ -759,41 +759,19 @@ oci_image_import (oci_image_store_t *self, const char *path, char *ref, size_t r
         rc = s_refs_save (self, err, err_size);
     else {
         //  names added before the failure stay out of the saved refs
-        char keep[256];
-        oci_image_store_t *reread = self;
-        for (size_t i = 0; i < reread->ref_count; i++) {
-            free (reread->refs[i].name);
-            free (reread->refs[i].manifest);
+        char ignored[256];
+        for (size_t i = 0; i < self->ref_count; i++) {
+            free (self->refs[i].name);
+            free (self->refs[i].manifest);
         }
-        reread->ref_count = 0;
-        s_refs_load (reread, keep, sizeof keep);
+        self->ref_count = 0;
+        s_refs_load (self, ignored, sizeof ignored);
     }
     return rc;
 }
 
 //  ---------------------------------------------------------------------
 //  Lookup
-
-//  The manifest digest ref names, or NULL. ref may be a name (any form),
-//  name@digest, or an image id (sha256:<config hex>, or its hex).
-static const char *
-s_resolve (oci_image_store_t *self, const char *ref)
-{
-    char normal[512], why[256];
-    if (oci_image_normalize_ref (ref, normal, sizeof normal, why, sizeof why) == 0) {
-        char *at = strchr (normal, '@');
-        if (!at) {
-            s_ref_t *found = s_ref_find (self, normal);
-            return found ? found->manifest : NULL;
-        }
-        //  name@digest: the digest is the manifest's
-        for (size_t i = 0; i < self->ref_count; i++)
-            if (strcmp (self->refs[i].manifest, at + 1) == 0)
-                return self->refs[i].manifest;
-        return NULL;
-    }
-    return NULL;
-}
 
 static zube_json_t *
 s_blob_json (oci_image_store_t *self, const char *digest, char *err, size_t err_size)
@@ -805,6 +783,52 @@ s_blob_json (oci_image_store_t *self, const char *digest, char *err, size_t err_
     }
     s_blob_path (self, digest, path, sizeof path);
     return s_read_json (path, err, err_size);
+}
+
+//  The length of a normalized name without its tag ("a/b:1" -> 3).
+static size_t
+s_repo_length (const char *name)
+{
+    const char *slash = strrchr (name, '/');
+    const char *colon = strrchr (slash ? slash : name, ':');
+    return colon ? (size_t) (colon - name) : strlen (name);
+}
+
+//  The manifest digest ref names, or NULL. ref may be a name (any form),
+//  name@sha256:<manifest digest>, or an image id (sha256:<config digest>,
+//  as container statuses report it).
+static const char *
+s_resolve (oci_image_store_t *self, const char *ref)
+{
+    if (s_digest_hex (ref)) {
+        for (size_t i = 0; i < self->ref_count; i++) {
+            char why[256];
+            zube_json_t *manifest = s_blob_json (self, self->refs[i].manifest, why, sizeof why);
+            const char *config = s_json_string (zube_json_get (manifest, "config"), "digest");
+            bool match = config && strcmp (config, ref) == 0;
+            zube_json_free (&manifest);
+            if (match)
+                return self->refs[i].manifest;
+        }
+        return NULL;
+    }
+    char normal[512], why[256];
+    if (oci_image_normalize_ref (ref, normal, sizeof normal, why, sizeof why) != 0)
+        return NULL;
+    char *at = strchr (normal, '@');
+    if (!at) {
+        s_ref_t *found = s_ref_find (self, normal);
+        return found ? found->manifest : NULL;
+    }
+    //  repository@digest: a name of that repository with that manifest
+    *at = '\0';
+    size_t repo = s_repo_length (normal);
+    for (size_t i = 0; i < self->ref_count; i++)
+        if (strcmp (self->refs[i].manifest, at + 1) == 0
+            && s_repo_length (self->refs[i].name) == repo
+            && strncmp (self->refs[i].name, normal, repo) == 0)
+            return self->refs[i].manifest;
+    return NULL;
 }
 
 bool
@@ -885,7 +909,9 @@ static int
 s_mount_overlay (oci_image_store_t *self, const zube_json_t *layers, const char *container_dir,
                  const char *rootfs)
 {
-    if (self->copy_only || geteuid () != 0)
+    //  "," and ":" separate mount options and lower dirs
+    if (self->copy_only || geteuid () != 0 || strpbrk (self->dir, ",:")
+        || strpbrk (container_dir, ",:"))
         return -1;
     char upper[PATH_MAX + 16], work[PATH_MAX + 16];
     snprintf (upper, sizeof upper, "%s/upper", container_dir);
