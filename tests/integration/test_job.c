@@ -8,12 +8,10 @@
     PodFailurePolicy; an Indexed Job gets one success per index (after a
     failure of one index) and completedIndexes; backoffLimit, deadline,
     suspend/resume, ttlSecondsAfterFinished; Events recorded. */
-#include "../zt_ctrl.h"
+#include "../zt_workloads.h"
 #include "batch.pb-c.h"
 
-static zt_cluster_t s_cluster;
-static pid_t s_zubelet;
-static pid_t s_manager;
+static zt_workloads_t s_env;
 
 static const char *s_manager_flags[] = {"--controllers",
                                         "job",
@@ -26,7 +24,7 @@ static const char *s_manager_flags[] = {"--controllers",
 static Zube__Job *
 s_get_job (const char *name)
 {
-    return (Zube__Job *)zt_ctrl_get (&s_cluster, "jobs", "default", name);
+    return (Zube__Job *)zt_ctrl_get (&s_env.cluster, "jobs", "default", name);
 }
 
 static const Zube__JobCondition *
@@ -46,7 +44,7 @@ s_job_pods (const char *job)
     snprintf (selector, sizeof selector, "batch.kubernetes.io/job-name=%s", job);
     zube_api_list_t *list = NULL;
     zube_api_list (
-        s_cluster.api, "pods",
+        s_env.cluster.api, "pods",
         &(zube_api_list_options_t){.namespace = "default", .label_selector = selector},
         &list, NULL);
     return list;
@@ -99,7 +97,7 @@ s_pump (s_pump_t *pump)
                 patch, sizeof patch,
                 "{\"metadata\":{\"annotations\":{\"sim.zube.io/exit-code\":\"%s\"}}}",
                 pump->fail_code ? pump->fail_code : "1");
-            ZT_ASSERT_INT_EQ (zube_api_patch (s_cluster.api, "pods", "default",
+            ZT_ASSERT_INT_EQ (zube_api_patch (s_env.cluster.api, "pods", "default",
                                               pod->metadata->name, NULL, patch, NULL,
                                               false, NULL, NULL),
                               ZUBE_OK);
@@ -108,8 +106,8 @@ s_pump (s_pump_t *pump)
         char node[32];
         snprintf (node, sizeof node, "sim-%04d", 1 + pump->bound % 4);
         zube_api_error_t error;
-        ZT_ASSERT_MSG (zube_api_bind (s_cluster.api, "default", pod->metadata->name, node,
-                                      &error) == ZUBE_OK,
+        ZT_ASSERT_MSG (zube_api_bind (s_env.cluster.api, "default", pod->metadata->name,
+                                      node, &error) == ZUBE_OK,
                        "bind %.200s: %.700s", pod->metadata->name, error.message);
     }
     zube_api_list_destroy (&pods);
@@ -130,7 +128,7 @@ s_run_until (s_pump_t *pump, const char *type, zt_watcher_t *watcher, int timeou
         if (watcher)
             zt_watcher_poll (watcher, 50);
         else
-            zube_bus_poll (s_cluster.bus, 50);
+            zube_bus_poll (s_env.cluster.bus, 50);
     } while (zt_now_ms () < until);
     return NULL;
 }
@@ -138,8 +136,8 @@ s_run_until (s_pump_t *pump, const char *type, zt_watcher_t *watcher, int timeou
 static void
 s_create_job (const char *yaml)
 {
-    zt_cluster_create_yaml (&s_cluster, "jobs", "default", &zube__job__descriptor, yaml,
-                            NULL);
+    zt_cluster_create_yaml (&s_env.cluster, "jobs", "default", &zube__job__descriptor,
+                            yaml, NULL);
 }
 
 //  True when an Event with reason about the object exists.
@@ -147,7 +145,7 @@ static bool
 s_has_event (const char *object, const char *reason)
 {
     zube_api_list_t *events = NULL;
-    zube_api_list (s_cluster.api, "events",
+    zube_api_list (s_env.cluster.api, "events",
                    &(zube_api_list_options_t){.namespace = "default"}, &events, NULL);
     bool found = false;
     for (size_t i = 0; events && i < events->count && !found; i++) {
@@ -165,7 +163,7 @@ s_wait_event (const char *object, const char *reason)
 {
     int64_t until = zt_now_ms () + 10000;
     while (!s_has_event (object, reason) && zt_now_ms () < until)
-        zube_bus_poll (s_cluster.bus, 100);
+        zube_bus_poll (s_env.cluster.bus, 100);
     return s_has_event (object, reason);
 }
 
@@ -173,7 +171,7 @@ static void
 test_completions_with_failures (void)
 {
     zt_watcher_t watcher;
-    ZT_ASSERT (zt_watcher_start (&watcher, &s_cluster, "default",
+    ZT_ASSERT (zt_watcher_start (&watcher, &s_env.cluster, "default",
                                  "batch.kubernetes.io/job-name=work"));
     watcher.limit = 5;
     s_create_job ("apiVersion: batch/v1\nkind: Job\nmetadata: {name: work}\n"
@@ -233,7 +231,7 @@ test_fail_job_rule (void)
     int64_t until = zt_now_ms () + 20000;
     while (pump.bound < 1 && zt_now_ms () < until) {
         s_pump (&pump);
-        zube_bus_poll (s_cluster.bus, 50);
+        zube_bus_poll (s_env.cluster.bus, 50);
     }
     ZT_ASSERT_INT_EQ (pump.bound, 1);
     pump.fail_code = "42";
@@ -345,7 +343,7 @@ test_deadline (void)
     protobuf_c_message_free_unpacked (&job->base, NULL);
     int64_t until = zt_now_ms () + 20000;
     while (s_active_pods ("slow") > 0 && zt_now_ms () < until)
-        zube_bus_poll (s_cluster.bus, 100);
+        zube_bus_poll (s_env.cluster.bus, 100);
     ZT_ASSERT_INT_EQ (s_active_pods ("slow"), 0);
 }
 
@@ -366,11 +364,11 @@ test_suspend_and_ttl (void)
     //  A while suspended: no pod made
     for (int i = 0; i < 10; i++) {
         s_pump (&pump);
-        zube_bus_poll (s_cluster.bus, 100);
+        zube_bus_poll (s_env.cluster.bus, 100);
     }
     ZT_ASSERT_INT_EQ (pump.bound, 0);
     ZT_ASSERT_INT_EQ (s_active_pods ("later"), 0);
-    ZT_ASSERT_INT_EQ (zube_api_patch (s_cluster.api, "jobs", "default", "later", NULL,
+    ZT_ASSERT_INT_EQ (zube_api_patch (s_env.cluster.api, "jobs", "default", "later", NULL,
                                       "{\"spec\":{\"suspend\":false}}", NULL, false, NULL,
                                       NULL),
                       ZUBE_OK);
@@ -390,59 +388,21 @@ test_suspend_and_ttl (void)
                            !strcmp (job->metadata->finalizers[0], "foregroundDeletion"));
         if (job)
             protobuf_c_message_free_unpacked (&job->base, NULL);
-        zube_bus_poll (s_cluster.bus, 100);
+        zube_bus_poll (s_env.cluster.bus, 100);
     }
     ZT_ASSERT_MSG (deleted, "the finished Job was not deleted after its ttl");
-}
-
-static bool
-s_setup (char *why, size_t size)
-{
-    if (!zt_cluster_start (&s_cluster, &(zt_cluster_options_t){.tag = "job"})) {
-        snprintf (why, size, "%.300s", s_cluster.why);
-        return false;
-    }
-    s_zubelet = zt_ctrl_zubelet (&s_cluster, 4, "sim-");
-    s_manager = zt_ctrl_start (&s_cluster, "controller-manager.log", s_manager_flags);
-    if (!zt_ctrl_wait_ready (&s_cluster, 30000)) {
-        snprintf (why, size, "the controller-manager did not become ready");
-        return false;
-    }
-    for (int i = 1; i <= 4; i++) {
-        char node[32];
-        snprintf (node, sizeof node, "sim-%04d", i);
-        if (!zt_ctrl_wait_exists (&s_cluster, "nodes", NULL, node, true, 30000)) {
-            snprintf (why, size, "node %s did not register", node);
-            return false;
-        }
-    }
-    return true;
 }
 
 int
 main (void)
 {
-    char why[512];
-    bool ready = s_setup (why, sizeof why);
-    if (ready) {
+    if (zt_workloads_start (&s_env, "job", 4, s_manager_flags)) {
         ZT_RUN (test_completions_with_failures);
         ZT_RUN (test_fail_job_rule);
         ZT_RUN (test_indexed);
         ZT_RUN (test_backoff_limit);
         ZT_RUN (test_deadline);
         ZT_RUN (test_suspend_and_ttl);
-    } else
-        printf ("not ok 1 - setup\n# %s\n", why);
-    bool failed = !ready || zt_failed_count > 0;
-    if (failed)
-        zt_cluster_log_tail (&s_cluster, "controller-manager.log", 40);
-    zt_stop (s_manager, SIGTERM, 10000);
-    if (s_zubelet > 0)
-        zt_stop (s_zubelet, SIGTERM, 10000);
-    zt_cluster_stop (&s_cluster, failed);
-    if (!ready) {
-        printf ("1..1\n");
-        return 1;
     }
-    return zt_done ();
+    return zt_workloads_finish (&s_env);
 }
