@@ -45,7 +45,7 @@ s_open (void)
     snprintf (bridge, sizeof bridge, "bridge=%s", s_bridge);
     snprintf (cidr, sizeof cidr, "pod_cidr=%s", s_cidr);
     snprintf (cgroup, sizeof cgroup, "cgroup_parent=%s", s_cgroup);
-    const char *options[] = {state, bridge, cidr, cgroup, NULL};
+    const char *options[] = {state, bridge, cidr, cgroup, "log_max_size=8192", NULL};
     char *error = NULL;
     s_runtime = zube_runtime_open (s_plugins, "oci", options, &error);
     if (!s_runtime)
@@ -324,6 +324,98 @@ test_exit_codes_and_exec (void)
     s_remove_pod (sandbox);
 }
 
+//  Volumes shared by two containers, securityContext, cgroup limits, log
+//  rotation, and a hostNetwork pod
+static void
+test_spec (void)
+{
+    char host_dir[600], yaml[2048];
+    snprintf (host_dir, sizeof host_dir, "%s/hostdata", s_dir);
+    mkdir (host_dir, 0755);
+    char file[700];
+    snprintf (file, sizeof file, "%s/greeting", host_dir);
+    ZT_ASSERT (zt_write_file (file, "from-the-host\n"));
+    snprintf (yaml, sizeof yaml,
+              "metadata: {name: spec, namespace: default, uid: spec}\n"
+              "spec:\n"
+              "  securityContext: {runAsUser: 1000, runAsGroup: 3000}\n"
+              "  containers:\n"
+              "  - name: writer\n    image: " S_IMAGE "\n"
+              "    command: [sh, -c, 'echo shared > /data/x; id -u; id -g; cat /host/greeting; "
+              "touch /rootfile 2>/dev/null && echo writable || echo read-only; "
+              "i=0; while [ $i -lt 120 ]; do echo line-$i-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa; "
+              "i=$((i+1)); done']\n"
+              "    securityContext: {readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}\n"
+              "    resources: {limits: {cpu: 250m, memory: 64Mi}}\n"
+              "    volumeMounts: [{name: data, mountPath: /data}, {name: host, mountPath: /host, "
+              "readOnly: true}]\n"
+              "  - name: reader\n    image: " S_IMAGE "\n"
+              "    command: [sh, -c, 'cat /data/x; grep CapEff /proc/self/status']\n"
+              "    securityContext: {runAsUser: 0}\n"
+              "    volumeMounts: [{name: data, mountPath: /data}]\n"
+              "  volumes: [{name: data, emptyDir: {}}, {name: host, hostPath: {path: %s}}]\n",
+              host_dir);
+    char sandbox[ZUBE_RUNTIME_ID_MAX], writer[ZUBE_RUNTIME_ID_MAX], reader[ZUBE_RUNTIME_ID_MAX];
+    ZT_ASSERT_INT_EQ (s_run_pod ("spec", yaml, sandbox, sizeof sandbox), ZUBE_OK);
+    ZT_ASSERT_MSG (s_start (sandbox, "writer", false, 0, writer) == ZUBE_OK, "writer: %s",
+                   zube_runtime_error (s_runtime));
+    //  The cgroup has the limits while it runs (or ran)
+    char path[700];
+    snprintf (path, sizeof path, "/sys/fs/cgroup/memory/%s/%s/memory.limit_in_bytes", s_cgroup,
+              writer);
+    char *limit = zt_read_file (path);
+    snprintf (path, sizeof path, "/sys/fs/cgroup/cpu/%s/%s/cpu.cfs_quota_us", s_cgroup,
+              writer);
+    char *quota = zt_read_file (path);
+    zube_runtime_container_status_t st;
+    ZT_ASSERT (s_wait_exit (writer, 10000, &st));
+    ZT_ASSERT_MSG (limit && atoll (limit) == 64 * 1024 * 1024, "memory limit %s",
+                   limit ? limit : "(none)");
+    ZT_ASSERT_MSG (quota && atoll (quota) == 25000, "cpu quota %s", quota ? quota : "(none)");
+    free (limit);
+    free (quota);
+    ZT_ASSERT_INT_EQ (st.exit_code, 0);
+    s_text_t logs = {.used = 0};
+    zube_runtime_logs_options_t options = {.struct_size = sizeof options, .tail_lines = 1};
+    ZT_ASSERT_INT_EQ (zube_runtime_logs (s_runtime, writer, &options, s_collect, &logs), ZUBE_OK);
+    ZT_ASSERT_STR_EQ (logs.text, "line-119-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n");
+    //  Rotated past 8 KiB: the first lines are in <attempt>.log.1
+    snprintf (path, sizeof path, "%s/sandboxes/%s/logs/writer/0.log.1", s_state, sandbox);
+    ZT_ASSERT_MSG (access (path, F_OK) == 0, "%s is missing", path);
+    options.tail_lines = -1;
+    logs = (s_text_t) {.used = 0};
+    ZT_ASSERT_INT_EQ (zube_runtime_logs (s_runtime, writer, &options, s_collect, &logs), ZUBE_OK);
+    ZT_ASSERT_MSG (strstr (logs.text, "1000\n3000\nfrom-the-host\nread-only\n"),
+                   "writer: %.300s", logs.text);
+    ZT_ASSERT_MSG (s_start (sandbox, "reader", false, 1, reader) == ZUBE_OK, "reader: %s",
+                   zube_runtime_error (s_runtime));
+    ZT_ASSERT (s_wait_exit (reader, 10000, &st));
+    logs = (s_text_t) {.used = 0};
+    zube_runtime_logs (s_runtime, reader, &options, s_collect, &logs);
+    //  The reader runs as root with the default capabilities
+    ZT_ASSERT_MSG (strstr (logs.text, "shared\nCapEff:\t00000000a80425fb\n"), "reader: %s",
+                   logs.text);
+    s_remove_pod (sandbox);
+    //  hostNetwork: no pod IP, the host's interfaces
+    ZT_ASSERT_INT_EQ (s_run_pod ("hostnet", "metadata: {name: hostnet, namespace: default, "
+                                            "uid: hostnet}\n"
+                                            "spec:\n  hostNetwork: true\n  containers:\n"
+                                            "  - name: c\n    image: " S_IMAGE "\n"
+                                            "    command: [cat, /proc/net/dev]\n",
+                                 sandbox, sizeof sandbox),
+                      ZUBE_OK);
+    zube_runtime_sandbox_status_t sandbox_status = {.struct_size = sizeof sandbox_status};
+    ZT_ASSERT_INT_EQ (zube_runtime_sandbox_status (s_runtime, sandbox, &sandbox_status), ZUBE_OK);
+    ZT_ASSERT_STR_EQ (sandbox_status.ip, "");
+    ZT_ASSERT_INT_EQ (s_start (sandbox, "c", false, 0, writer), ZUBE_OK);
+    ZT_ASSERT (s_wait_exit (writer, 10000, &st));
+    logs = (s_text_t) {.used = 0};
+    zube_runtime_logs (s_runtime, writer, &options, s_collect, &logs);
+    ZT_ASSERT_MSG (strstr (logs.text, s_bridge), "the host's interfaces (%s) are not seen: %.400s",
+                   s_bridge, logs.text);
+    s_remove_pod (sandbox);
+}
+
 static void
 test_oom_killed (void)
 {
@@ -582,6 +674,7 @@ main (void)
     }
     ZT_RUN (test_run_and_logs);
     ZT_RUN (test_exit_codes_and_exec);
+    ZT_RUN (test_spec);
     ZT_RUN (test_oom_killed);
     ZT_RUN (test_pods_talk);
     ZT_RUN (test_bad_input);
