@@ -255,6 +255,12 @@ main (int argc, char *argv[])
     rc = zcm_manager_run (manager, &zsys_interrupted, error, sizeof error);
     if (rc != 0)
         zube_log_error ("msg=\"stopped\" error=\"%s\"", error);
+    else {
+        //  A clean stop hands the lease over (the signal's flag would
+        //  make every bus call fail at once)
+        zsys_interrupted = 0;
+        zcm_manager_release (manager);
+    }
     zcm_manager_destroy (&manager);
     zube_config_destroy (&client);
     return rc == 0 ? 0 : S_EXIT_START;

@@ -1653,8 +1653,15 @@ zcm_manager_run (zcm_manager_t *self, volatile int *interrupted, char *error,
         if (self->ctrl_count)
             self->next_ctrl = (self->next_ctrl + 1) % self->ctrl_count;
     }
-    if (self->leader)
-        zube_leader_release (self->leader);
     zube_log_info ("msg=\"stopping\" identity=%s", self->identity);
     return rc;
+}
+
+void
+zcm_manager_release (zcm_manager_t *self)
+{
+    if (!self->leader || !zube_leader_is_leader (self->leader))
+        return;
+    zube_api_set_timeout (self->api, 2000);
+    zube_leader_release (self->leader);
 }

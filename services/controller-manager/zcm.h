@@ -68,6 +68,12 @@ void zcm_manager_destroy (zcm_manager_t **self_p);
 int zcm_manager_run (zcm_manager_t *self, volatile int *interrupted, char *error,
                      size_t error_size);
 
+//  Gives up the leader lease when holding it (a clean stop), so a standby
+//  takes over at its next retry. Call it after zcm_manager_run returned
+//  and the interrupt flag was cleared: the bus answers no call while it
+//  is set.
+void zcm_manager_release (zcm_manager_t *self);
+
 //  Kubernetes' --controllers semantics: "*" all defaults, "name" on,
 //  "-name" off; the first word naming it wins, else "*" decides (and
 //  without "*" nothing else runs).
