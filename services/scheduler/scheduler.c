@@ -105,6 +105,15 @@ s_terminal (const Zube__Pod *pod)
     return phase && (streq (phase, "Succeeded") || streq (phase, "Failed"));
 }
 
+//  A pod deleted while it waits at permit is rejected (Kubernetes'
+//  RejectWaitingPod on delete): its siblings learn it at unreserve.
+static void
+s_waiting_reject (zs_scheduler_t *self, const char *key, const char *message)
+{
+    for (size_t i = 0; i < self->profiles.count; i++)
+        zs_profile_waiting_reject (self->profiles.profiles[i], key, message);
+}
+
 //  Any version of a pod: on a node it counts in the cache; pending and
 //  ours it is queued (unless the cache already holds it: assumed). Most
 //  events are status updates of bound pods, which change nothing the
@@ -143,6 +152,8 @@ s_pod_seen (zs_scheduler_t *self, const Zube__Pod *object)
                                      : ZS_DEFAULT_SCHEDULER_NAME;
     zs_profile_t *profile = zs_profiles_find (&self->profiles, scheduler_name);
     bool deleting = meta->deletion_timestamp && *meta->deletion_timestamp;
+    if (deleting && held && assumed)
+        s_waiting_reject (self, key, "the pod is being deleted");
     if (!profile || deleting || s_terminal (object) || held)
         return;
     zs_pod_t *pod = zs_pod_new (object);
@@ -177,10 +188,7 @@ s_pod_deleted (zube_informer_t *informer, const ProtobufCMessage *object, void *
     snprintf (key, sizeof key, "%s/%s", meta->namespace_ ? meta->namespace_ : "default",
               meta->name);
     zs_queue_remove (self->queue, key);
-    //  A pod deleted while it waits at permit is rejected (Kubernetes'
-    //  RejectWaitingPod on delete): its siblings learn it at unreserve
-    for (size_t i = 0; i < self->profiles.count; i++)
-        zs_profile_waiting_reject (self->profiles.profiles[i], key, "the pod was deleted");
+    s_waiting_reject (self, key, "the pod was deleted");
     bool assumed = false;
     if (zs_cache_pod_node (self->cache, key, &assumed) && !assumed) {
         zs_cache_pod_remove (self->cache, key);

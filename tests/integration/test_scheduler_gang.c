@@ -2,9 +2,11 @@
     in zube-scheduler against a real zube-broker, zube-apiserver and a
     zubelet hosting 4 hollow nodes of 4 CPUs: a gang of 4 with minMember 4
     binds all 4; a gang whose pods arrive one at a time binds when the
-    last arrives; a gang of 6 with minMember 6 of which only 4 fit binds
-    none, reports PodScheduled=False naming the pod group and leaves
-    nothing assumed in the scheduler's cache. */
+    last arrives; pods waiting at permit are rejected, unreserved and
+    requeued when a new configuration is applied and when a member is
+    deleted; a gang of 6 with minMember 6 of which only 4 fit binds none,
+    reports PodScheduled=False naming the pod group and leaves nothing
+    assumed in the scheduler's cache. */
 #include "../zt_cluster.h"
 #include "core.pb-c.h"
 #include "zube.pb-c.h"
@@ -27,11 +29,14 @@ static const char *s_config_text =
     "    multiPoint: {enabled: [{name: Coscheduling}]}\n"
     "  pluginConfig:\n"
     "  - name: Coscheduling\n"
-    "    args: {permitWaitingTimeSeconds: 10}\n";
+    "    args: {permitWaitingTimeSeconds: 60}\n";
+static char s_config[700];
 
-//  A pod of group asking for cpu, with the min-member annotation.
+//  A pod of group asking for cpu, with the min-member annotation, for
+//  scheduler (the test's profile "gang" unless said).
 static void
-s_create_pod (const char *name, const char *group, int min, const char *cpu)
+s_create_pod_for (const char *name, const char *group, int min, const char *cpu,
+                  const char *scheduler)
 {
     char yaml[2048];
     snprintf (yaml, sizeof yaml,
@@ -39,11 +44,17 @@ s_create_pod (const char *name, const char *group, int min, const char *cpu)
               "metadata: {name: %s, namespace: default,\n"
               "  labels: {scheduling.x-k8s.io/pod-group: %s},\n"
               "  annotations: {scheduling.x-k8s.io/min-member: '%d'}}\n"
-              "spec: {schedulerName: gang, containers: [{name: c, image: busybox,\n"
+              "spec: {schedulerName: %s, containers: [{name: c, image: busybox,\n"
               "  resources: {requests: {cpu: '%s'}}}]}\n",
-              name, group, min, cpu);
+              name, group, min, scheduler, cpu);
     zt_cluster_create_yaml (&s_cluster, "pods", "default", &zube__pod__descriptor, yaml,
                             NULL);
+}
+
+static void
+s_create_pod (const char *name, const char *group, int min, const char *cpu)
+{
+    s_create_pod_for (name, group, min, cpu, "gang");
 }
 
 static Zube__Pod *
@@ -162,6 +173,66 @@ test_gang_arriving_one_at_a_time (void)
     s_wait_all_bound ("late", 3);
 }
 
+//  Waits until the scheduler has count pods waiting at permit.
+static void
+s_wait_waiting (long count)
+{
+    int64_t until = zt_now_ms () + 15000;
+    long waiting = -1;
+    while (zt_now_ms () < until && (waiting = s_stat ("waitingAtPermit")) != count)
+        zube_bus_poll (s_cluster.bus, 50);
+    ZT_ASSERT_INT_EQ (waiting, count);
+}
+
+//  Waits until the pod's PodScheduled=False message has text; never bound.
+static void
+s_wait_message (const char *name, const char *text)
+{
+    int64_t until = zt_now_ms () + 15000;
+    char *message = NULL;
+    bool bound = false;
+    while (zt_now_ms () < until) {
+        free (message);
+        message = s_unschedulable (name, &bound);
+        ZT_ASSERT_MSG (!bound, "%s was bound", name);
+        if (message && strstr (message, text))
+            break;
+        zube_bus_poll (s_cluster.bus, 50);
+    }
+    ZT_ASSERT_MSG (message && strstr (message, text), "%s: \"%s\", expected \"%s\"",
+                   name, message ? message : "(no PodScheduled=False)", text);
+    free (message);
+}
+
+static void
+test_waiting_pods_on_config_apply_and_delete (void)
+{
+    //  The third member belongs to no scheduler of ours: the group exists
+    //  whole, so the two others pass pre-filter and wait at permit
+    s_create_pod_for ("hold-2", "hold", 3, "1", "nobody");
+    s_create_pod ("hold-0", "hold", 3, "1");
+    s_create_pod ("hold-1", "hold", 3, "1");
+    s_wait_waiting (2);
+    //  A new configuration: the old instances let them go
+    zt_run_t result = zt_run_capture (
+        30000, (char *[]){(char *)zt_program ("zubectl"), "--broker", s_cluster.endpoint,
+                          "--insecure", "scheduler", "config", "apply", "-f", s_config,
+                          NULL});
+    ZT_ASSERT_EXIT (result, 0);
+    zt_run_free (&result);
+    s_wait_message ("hold-0", "the scheduler configuration changed");
+    s_wait_message ("hold-1", "the scheduler configuration changed");
+    //  Back after their back-off, waiting again under the new profile
+    s_wait_waiting (2);
+    //  One is deleted: the other is rejected by its unreserve
+    zube_api_delete_options_t now = {.grace_period_seconds = 0};
+    ZT_ASSERT_INT_EQ (zube_api_delete (s_cluster.api, "pods", "default", "hold-1", &now,
+                                       NULL, NULL),
+                      ZUBE_OK);
+    s_wait_message ("hold-0", "pod group hold: member hold-1 was unreserved");
+    s_wait_waiting (0);
+}
+
 static void
 test_gang_that_cannot_fit_binds_nothing (void)
 {
@@ -210,7 +281,7 @@ s_setup (char *why, size_t size)
         snprintf (why, size, "%.400s", s_cluster.why);
         return false;
     }
-    char state[700], log[700], config[700];
+    char state[700], log[700];
     snprintf (state, sizeof state, "%s/zubelet", s_cluster.dir);
     snprintf (log, sizeof log, "%s/zubelet.log", s_cluster.dir);
     s_zubelet = zt_spawn_tied (
@@ -218,15 +289,15 @@ s_setup (char *why, size_t size)
                    "--insecure", "--nodes", "4", "--node-name-prefix", "sim-",
                    "--state-dir", state, NULL},
         log);
-    snprintf (config, sizeof config, "%s/scheduler.yaml", s_cluster.dir);
-    if (!zt_write_file (config, s_config_text)) {
-        snprintf (why, size, "cannot write %.400s", config);
+    snprintf (s_config, sizeof s_config, "%s/scheduler.yaml", s_cluster.dir);
+    if (!zt_write_file (s_config, s_config_text)) {
+        snprintf (why, size, "cannot write %.400s", s_config);
         return false;
     }
     snprintf (log, sizeof log, "%s/scheduler.log", s_cluster.dir);
     s_scheduler = zt_spawn_tied ((char *[]){(char *)zt_program ("zube-scheduler"), "--bus",
                                             s_cluster.endpoint, "--insecure", "--config",
-                                            config, NULL},
+                                            s_config, NULL},
                                  log);
     int64_t until = zt_now_ms () + 30000;
     while (zt_now_ms () < until) {
@@ -255,6 +326,7 @@ main (void)
     }
     ZT_RUN (test_gang_of_four_binds);
     ZT_RUN (test_gang_arriving_one_at_a_time);
+    ZT_RUN (test_waiting_pods_on_config_apply_and_delete);
     ZT_RUN (test_gang_that_cannot_fit_binds_nothing);
     bool failed = zt_failed_count > 0;
     if (failed)
