@@ -1,6 +1,7 @@
-/*  test_etcd_json - the etcd plugin's own JSON reader and writer and base64
-    (plugins/store/etcd/etcd_json.c, compiled into this test: the plugin
-    exports nothing but its descriptor). */
+/*  test_etcd_json - what the etcd plugin adds to libzubejson's reader
+    (dotted lookups, int64 in strings, base64, documents in a stream) and
+    its buffer (plugins/store/etcd/etcd_json.c, compiled into this test:
+    the plugin exports nothing but its descriptor). */
 #define _GNU_SOURCE
 #include "../../plugins/store/etcd/etcd_json.h"
 #include "../zube_test.h"
@@ -18,32 +19,32 @@ test_parses_what_etcd_sends (void)
     etcd_json_t json = {0};
     ZT_ASSERT_INT_EQ (etcd_json_parse (&json, text, strlen (text)), 0);
     ZT_ASSERT_INT_EQ (
-        etcd_json_int (&json, etcd_json_get (&json, 0, "header.revision"), -1), 42);
+        etcd_json_int (etcd_json_get (json.root, "header.revision"), -1), 42);
     ZT_ASSERT_INT_EQ (
-        etcd_json_int (&json, etcd_json_get (&json, 0, "header.nothing"), -1), -1);
-    ZT_ASSERT_INT_EQ (etcd_json_int (&json, etcd_json_get (&json, 0, "n"), -7), -7);
-    ZT_ASSERT (etcd_json_bool (&json, etcd_json_get (&json, 0, "more")));
-    ZT_ASSERT (!etcd_json_bool (&json, etcd_json_get (&json, 0, "f")));
-    ZT_ASSERT (!etcd_json_bool (&json, etcd_json_get (&json, 0, "absent")));
-    int kv = etcd_json_first (&json, etcd_json_get (&json, 0, "kvs"));
-    ZT_ASSERT (kv >= 0);
+        etcd_json_int (etcd_json_get (json.root, "header.nothing"), -1), -1);
+    ZT_ASSERT_INT_EQ (etcd_json_int (etcd_json_get (json.root, "n"), -7), -7);
+    ZT_ASSERT (etcd_json_bool (etcd_json_get (json.root, "more")));
+    ZT_ASSERT (!etcd_json_bool (etcd_json_get (json.root, "f")));
+    ZT_ASSERT (!etcd_json_bool (etcd_json_get (json.root, "absent")));
+    const zube_json_t *kvs = etcd_json_get (json.root, "kvs");
+    ZT_ASSERT_INT_EQ (etcd_json_count (kvs), 2);
+    ZT_ASSERT_INT_EQ (etcd_json_count (etcd_json_get (json.root, "more")), 0);
+    const zube_json_t *kv = kvs->items[0];
     char *data = NULL;
     size_t size = 0;
     ZT_ASSERT_INT_EQ (
-        etcd_json_base64 (&json, etcd_json_get (&json, kv, "key"), &data, &size), 0);
+        etcd_json_base64 (etcd_json_get (kv, "key"), &data, &size), 0);
     ZT_ASSERT_STR_EQ (data, "/registry/a");
     ZT_ASSERT_INT_EQ (size, 11);
     free (data);
-    ZT_ASSERT_INT_EQ (etcd_json_int (&json, etcd_json_get (&json, kv, "mod_revision"), 0),
+    ZT_ASSERT_INT_EQ (etcd_json_int (etcd_json_get (kv, "mod_revision"), 0),
                       41);
-    kv = json.nodes[kv].next;
-    ZT_ASSERT (kv >= 0);
+    kv = kvs->items[1];
     //  An absent value is an empty one (etcd omits empty fields).
     ZT_ASSERT_INT_EQ (
-        etcd_json_base64 (&json, etcd_json_get (&json, kv, "value"), &data, &size), 0);
+        etcd_json_base64 (etcd_json_get (kv, "value"), &data, &size), 0);
     ZT_ASSERT_INT_EQ (size, 0);
     free (data);
-    ZT_ASSERT_INT_EQ (json.nodes[kv].next, -1);
     etcd_json_free (&json);
 }
 
@@ -53,10 +54,10 @@ test_strings_and_escapes (void)
     const char *text = "{\"m\":\"a\\\"b\\\\c\\/d\\n\\u00e9\\u20ac\\ud83d\\ude00\"}";
     etcd_json_t json = {0};
     ZT_ASSERT_INT_EQ (etcd_json_parse (&json, text, strlen (text)), 0);
-    char *value = etcd_json_string (&json, etcd_json_get (&json, 0, "m"));
+    char *value = etcd_json_string (etcd_json_get (json.root, "m"));
     ZT_ASSERT_STR_EQ (value, "a\"b\\c/d\n\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
     free (value);
-    ZT_ASSERT (etcd_json_string (&json, 0) == NULL);
+    ZT_ASSERT (etcd_json_string (json.root) == NULL);
     etcd_json_free (&json);
 }
 
@@ -75,7 +76,7 @@ test_refuses_what_is_not_json (void)
     etcd_json_t json = {0};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ZT_ASSERT_MSG (etcd_json_parse (&json, bad[i], strlen (bad[i])) != 0 &&
-                           json.error,
+                           json.error[0],
                        "parsed \"%s\"", bad[i]);
     //  Nesting has a limit, and hitting it is an error, not a crash.
     char deep[400];
@@ -103,7 +104,7 @@ test_base64_round_trip (void)
         char *data = NULL;
         size_t got = 0;
         ZT_ASSERT_INT_EQ (
-            etcd_json_base64 (&json, etcd_json_get (&json, 0, "v"), &data, &got), 0);
+            etcd_json_base64 (etcd_json_get (json.root, "v"), &data, &got), 0);
         ZT_ASSERT_INT_EQ (got, size);
         ZT_ASSERT (memcmp (data, bytes, size) == 0);
         free (data);
@@ -117,14 +118,14 @@ test_base64_round_trip (void)
     size_t size = 0;
     //  Unpadded is accepted; a lone sextet, a bad letter or a non-string is not.
     ZT_ASSERT_INT_EQ (
-        etcd_json_base64 (&json, etcd_json_get (&json, 0, "a"), &data, &size), 0);
+        etcd_json_base64 (etcd_json_get (json.root, "a"), &data, &size), 0);
     ZT_ASSERT_STR_EQ (data, "A");
     free (data);
-    ZT_ASSERT (etcd_json_base64 (&json, etcd_json_get (&json, 0, "b"), &data, &size) !=
+    ZT_ASSERT (etcd_json_base64 (etcd_json_get (json.root, "b"), &data, &size) !=
                0);
-    ZT_ASSERT (etcd_json_base64 (&json, etcd_json_get (&json, 0, "c"), &data, &size) !=
+    ZT_ASSERT (etcd_json_base64 (etcd_json_get (json.root, "c"), &data, &size) !=
                0);
-    ZT_ASSERT (etcd_json_base64 (&json, etcd_json_get (&json, 0, "d"), &data, &size) !=
+    ZT_ASSERT (etcd_json_base64 (etcd_json_get (json.root, "d"), &data, &size) !=
                0);
     etcd_json_free (&json);
 }
@@ -190,14 +191,12 @@ test_mutations_do_not_crash (void)
         if (etcd_json_parse (&json, text, cut) == 0) {
             char *data = NULL, *string = NULL;
             size_t got;
-            int node = etcd_json_get (&json, 0, "result.events");
-            for (node = etcd_json_first (&json, node); node >= 0;
-                 node = json.nodes[node].next)
-                if (etcd_json_base64 (&json, etcd_json_get (&json, node, "kv.key"), &data,
+            const zube_json_t *events = etcd_json_get (json.root, "result.events");
+            for (size_t e = 0; e < etcd_json_count (events); e++)
+                if (etcd_json_base64 (etcd_json_get (events->items[e], "kv.key"), &data,
                                       &got) == 0)
                     free (data);
-            string = etcd_json_string (
-                &json, etcd_json_get (&json, 0, "result.header.revision"));
+            string = etcd_json_string (etcd_json_get (json.root, "result.header.revision"));
             free (string);
         }
         etcd_json_complete (text, cut);

@@ -1,11 +1,10 @@
 /*  etcd_json - the little JSON the etcd plugin speaks, and base64.
 
-    The plugin must not link libzube (whose codec has a JSON reader), so it
-    carries its own: a reader that parses one document into a flat array
-    of nodes pointing into the text (no copies; strings are decoded on
-    demand), and a growable buffer to write requests into. Enough for
-    etcd's v3 JSON gateway: objects, arrays, strings, numbers, true, false,
-    null; int64 fields arrive as strings; keys and values as base64.
+    The plugin must not link libzube, so it reads JSON with libzubejson
+    (lib/zube_json.c alone) and adds what etcd's v3 JSON gateway needs:
+    dotted lookups, int64 fields that arrive as strings, keys and values
+    in base64, the end of one document in a stream, and a growable buffer
+    to write requests into.
 
     Private to plugins/store/etcd: the symbols are not exported from
     etcd.so. */
@@ -16,61 +15,38 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum {
-    ETCD_JSON_NULL = 1,
-    ETCD_JSON_FALSE,
-    ETCD_JSON_TRUE,
-    ETCD_JSON_NUMBER,
-    ETCD_JSON_STRING,
-    ETCD_JSON_ARRAY,
-    ETCD_JSON_OBJECT
-} etcd_json_type_t;
+#include "zube_json_private.h"
 
-//  One value. In an object, each member is a STRING node (the name) whose
-//  `value` is the member's value. Indexes are into etcd_json_t.nodes; -1
-//  for none.
+//  A parsed answer. The reader is libzubejson's (lib/zube_json.c, built
+//  alone for plugins: not libzube): values are zube_json_t nodes.
 typedef struct {
-    etcd_json_type_t type;
-    //  STRING: the text between the quotes, still escaped; NUMBER: the
-    //  number's text; ARRAY, OBJECT: from the bracket to its match.
-    const char *text;
-    size_t size;
-    int first;
-    int next;
-    int value;
-} etcd_json_node_t;
-
-typedef struct {
-    etcd_json_node_t *nodes;
-    size_t count;
-    size_t capacity;
-    //  Why parsing failed (static text), or NULL.
-    const char *error;
+    zube_json_t *root;
+    //  Why parsing failed ("line 1, column 3: ..."), or "".
+    char error[200];
 } etcd_json_t;
 
-//  Parses text[0..size) as one JSON document; the root is node 0. The
-//  nodes point into text, which must outlive the parse. 0 or -1 (error
-//  set). Free with etcd_json_reset, which keeps the node array for reuse.
+//  Parses text[0..size) as one JSON document into self->root (what self
+//  held before is freed). 0 or -1 (error set).
 int etcd_json_parse (etcd_json_t *self, const char *text, size_t size);
 void etcd_json_reset (etcd_json_t *self);
 void etcd_json_free (etcd_json_t *self);
 
-//  The member NAME of object node OBJECT, or -1. NAME may be a dotted
-//  path ("header.revision"); names are matched unescaped, as etcd sends.
-int etcd_json_get (const etcd_json_t *self, int object, const char *name);
+//  The member NAME of object OBJECT, or NULL. NAME may be a dotted path
+//  ("header.revision").
+const zube_json_t *etcd_json_get (const zube_json_t *object, const char *name);
 //  The value as an integer: a NUMBER, or a STRING holding one (int64 as
-//  etcd sends it). fallback when node is -1, absent or not a number.
-int64_t etcd_json_int (const etcd_json_t *self, int node, int64_t fallback);
-bool etcd_json_bool (const etcd_json_t *self, int node);
-//  The first element of an array (then follow .next), or -1.
-int etcd_json_first (const etcd_json_t *self, int array);
-//  STRING node unescaped into a malloc'd, NUL-terminated copy; NULL if not
-//  a string or out of memory.
-char *etcd_json_string (const etcd_json_t *self, int node);
+//  etcd sends it). fallback when node is NULL or not a number.
+int64_t etcd_json_int (const zube_json_t *node, int64_t fallback);
+bool etcd_json_bool (const zube_json_t *node);
+//  The elements of an array: 0 when node is not one.
+size_t etcd_json_count (const zube_json_t *node);
+//  A STRING's text in a malloc'd copy; NULL if not a string or out of
+//  memory.
+char *etcd_json_string (const zube_json_t *node);
 //  A STRING holding base64, decoded into *data_p (malloc'd, NUL-terminated
-//  beyond *size_p). An absent node (-1) decodes as empty: etcd omits empty
-//  values. 0, or -1 when it is not valid base64 or memory runs out.
-int etcd_json_base64 (const etcd_json_t *self, int node, char **data_p, size_t *size_p);
+//  beyond *size_p). An absent node (NULL) decodes as empty: etcd omits
+//  empty values. 0, or -1 when it is not valid base64 or memory runs out.
+int etcd_json_base64 (const zube_json_t *node, char **data_p, size_t *size_p);
 
 //  Where the first complete top-level JSON value of text[0..size) ends
 //  (the byte after it), skipping leading white space; 0 when the text

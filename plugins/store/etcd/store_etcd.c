@@ -228,10 +228,10 @@ s_answer (zube_store_backend_t *self, etcd_request_t *request, etcd_json_t *json
     }
     if (request->http_code == 200)
         return ZUBE_OK;
-    int64_t code = etcd_json_int (json, etcd_json_get (json, 0, "code"), -1);
-    char *message = etcd_json_string (json, etcd_json_get (json, 0, "message"));
+    int64_t code = etcd_json_int (etcd_json_get (json->root, "code"), -1);
+    char *message = etcd_json_string (etcd_json_get (json->root, "message"));
     if (!message)
-        message = etcd_json_string (json, etcd_json_get (json, 0, "error"));
+        message = etcd_json_string (etcd_json_get (json->root, "error"));
     zube_status_t status = s_grpc_status (code, message ? message : "");
     s_fail (self, status, "etcd %s: %s: %s (HTTP %ld)", request->endpoint, request->path,
             message ? message : "error", request->http_code);
@@ -268,19 +268,19 @@ s_kv_free (s_kv_t *kv)
 }
 
 static int
-s_kv_read (const etcd_json_t *json, int node, s_kv_t *kv)
+s_kv_read (const zube_json_t *node, s_kv_t *kv)
 {
     *kv = (s_kv_t){0};
-    if (etcd_json_base64 (json, etcd_json_get (json, node, "key"), &kv->key,
+    if (etcd_json_base64 (etcd_json_get (node, "key"), &kv->key,
                           &kv->key_size) != 0 ||
-        etcd_json_base64 (json, etcd_json_get (json, node, "value"), &kv->value,
+        etcd_json_base64 (etcd_json_get (node, "value"), &kv->value,
                           &kv->value_size) != 0) {
         s_kv_free (kv);
         return -1;
     }
     kv->mod_revision =
-        etcd_json_int (json, etcd_json_get (json, node, "mod_revision"), 0);
-    kv->version = etcd_json_int (json, etcd_json_get (json, node, "version"), 0);
+        etcd_json_int (etcd_json_get (node, "mod_revision"), 0);
+    kv->version = etcd_json_int (etcd_json_get (node, "version"), 0);
     return 0;
 }
 
@@ -299,7 +299,7 @@ s_probe (zube_store_backend_t *self, int64_t revision, int64_t *current_p)
     zube_status_t status = s_call (self, &request, &json);
     if (status == ZUBE_OK) {
         *current_p =
-            etcd_json_int (&json, etcd_json_get (&json, 0, "header.revision"), -1);
+            etcd_json_int (etcd_json_get (json.root, "header.revision"), -1);
         if (*current_p < 0)
             status = s_fail (self, ZUBE_INTERNAL, "etcd %s: an answer without a revision",
                              request.endpoint);
@@ -489,11 +489,11 @@ s_get (zube_store_backend_t *self, const char *key, zube_store_kv_fn *fn, void *
     etcd_json_t json = {0};
     zube_status_t status = s_call (self, &request, &json);
     if (status == ZUBE_OK) {
-        int node = etcd_json_first (&json, etcd_json_get (&json, 0, "kvs"));
+        const zube_json_t *kvs = etcd_json_get (json.root, "kvs");
         s_kv_t kv;
-        if (node < 0)
+        if (etcd_json_count (kvs) == 0)
             status = s_fail (self, ZUBE_NOT_FOUND, "%s not found", key);
-        else if (s_kv_read (&json, node, &kv) != 0)
+        else if (s_kv_read (kvs->items[0], &kv) != 0)
             status = s_fail (self, ZUBE_INTERNAL,
                              "etcd %s: a key-value that is not base64", request.endpoint);
         else {
@@ -600,18 +600,19 @@ s_range (zube_store_backend_t *self, const zube_store_range_t *range,
         if (status == ZUBE_OK) {
             if (!revision)
                 revision = result->revision =
-                    etcd_json_int (&json, etcd_json_get (&json, 0, "header.revision"), 0);
-            bool more = etcd_json_bool (&json, etcd_json_get (&json, 0, "more"));
+                    etcd_json_int (etcd_json_get (json.root, "header.revision"), 0);
+            bool more = etcd_json_bool (etcd_json_get (json.root, "more"));
             size_t got = 0;
-            for (int node = etcd_json_first (&json, etcd_json_get (&json, 0, "kvs"));
-                 node >= 0; node = json.nodes[node].next) {
+            const zube_json_t *kvs = etcd_json_get (json.root, "kvs");
+            for (size_t k = 0; k < etcd_json_count (kvs); k++) {
+                const zube_json_t *node = kvs->items[k];
                 if (stop) {
                     //  The callback stopped before the page's end.
                     result->more = true;
                     break;
                 }
                 s_kv_t kv;
-                if (s_kv_read (&json, node, &kv) != 0) {
+                if (s_kv_read (node, &kv) != 0) {
                     status = s_fail (self, ZUBE_INTERNAL,
                                      "etcd %s: a key-value that is not base64",
                                      request.endpoint);
@@ -711,16 +712,16 @@ s_stream_stop (zube_store_backend_t *self, zube_status_t status)
 
 //  One event of a watch answer, decoded: 0, or -1 when it is bad.
 static int
-s_event_read (const etcd_json_t *json, int node, s_event_t *event)
+s_event_read (const zube_json_t *node, s_event_t *event)
 {
-    char *type = etcd_json_string (json, etcd_json_get (json, node, "type"));
+    char *type = etcd_json_string (etcd_json_get (node, "type"));
     bool deleted = type && strcmp (type, "DELETE") == 0;
     free (type);
     s_kv_t kv, prev = {0};
-    if (s_kv_read (json, etcd_json_get (json, node, "kv"), &kv) != 0)
+    if (s_kv_read (etcd_json_get (node, "kv"), &kv) != 0)
         return -1;
-    int prev_node = etcd_json_get (json, node, "prev_kv");
-    if (prev_node >= 0 && s_kv_read (json, prev_node, &prev) != 0) {
+    const zube_json_t *prev_node = etcd_json_get (node, "prev_kv");
+    if (prev_node && s_kv_read (prev_node, &prev) != 0) {
         s_kv_free (&kv);
         return -1;
     }
@@ -779,30 +780,30 @@ s_stream_message (void *arg, const char *text, size_t size)
     if (etcd_json_parse (json, text, size) != 0)
         return s_stream_stop (self, s_fail (self, ZUBE_INTERNAL,
                                             "etcd: watch: bad JSON (%s)", json->error));
-    int result = etcd_json_get (json, 0, "result");
-    if (result < 0) {
-        char *message = etcd_json_string (json, etcd_json_get (json, 0, "error.message"));
+    const zube_json_t *result = etcd_json_get (json->root, "result");
+    if (!result) {
+        char *message = etcd_json_string (etcd_json_get (json->root, "error.message"));
         s_stream_stop (self, s_fail (self, ZUBE_UNAVAILABLE, "etcd: watch: %s",
                                      message ? message : "an answer without a result"));
         free (message);
         return 1;
     }
     stream->compact_revision =
-        etcd_json_int (json, etcd_json_get (json, result, "compact_revision"), 0);
+        etcd_json_int (etcd_json_get (result, "compact_revision"), 0);
     if (stream->compact_revision > 0)
         return s_stream_stop (self, s_fail (self, ZUBE_GONE, "etcd: watch: compacted"));
-    if (etcd_json_bool (json, etcd_json_get (json, result, "canceled"))) {
+    if (etcd_json_bool (etcd_json_get (result, "canceled"))) {
         char *reason =
-            etcd_json_string (json, etcd_json_get (json, result, "cancel_reason"));
+            etcd_json_string (etcd_json_get (result, "cancel_reason"));
         s_stream_stop (self, s_fail (self, ZUBE_UNAVAILABLE, "etcd: watch canceled: %s",
                                      reason ? reason : "no reason given"));
         free (reason);
         return 1;
     }
-    int node = etcd_json_first (json, etcd_json_get (json, result, "events"));
-    for (; node >= 0; node = json->nodes[node].next) {
+    const zube_json_t *events = etcd_json_get (result, "events");
+    for (size_t e = 0; e < etcd_json_count (events); e++) {
         s_event_t event;
-        if (s_event_read (json, node, &event) != 0)
+        if (s_event_read (events->items[e], &event) != 0)
             return s_stream_stop (
                 self, s_fail (self, ZUBE_INTERNAL, "etcd: watch: a bad event"));
         if (event.revision > stream->complete)
@@ -1116,10 +1117,12 @@ s_group_body (etcd_buf_t *body, const zube_store_op_t *ops, const s_group_t *gro
 
 //  The mod revision a read of a txn answered (0: no such key).
 static int64_t
-s_read_revision (const etcd_json_t *json, int response)
+s_read_revision (const zube_json_t *response)
 {
-    int kv = etcd_json_first (json, etcd_json_get (json, response, "response_range.kvs"));
-    return kv < 0 ? 0 : etcd_json_int (json, etcd_json_get (json, kv, "mod_revision"), 0);
+    const zube_json_t *kvs = etcd_json_get (response, "response_range.kvs");
+    return etcd_json_count (kvs) == 0
+               ? 0
+               : etcd_json_int (etcd_json_get (kvs->items[0], "mod_revision"), 0);
 }
 
 //  Fills the results of a group from its txn's answer.
@@ -1131,23 +1134,22 @@ s_group_outcome (zube_store_backend_t *self, const zube_store_op_t *ops,
     zube_status_t status = s_answer (self, &group->request, &json);
     group->done = true;
     if (status == ZUBE_OK && group->verdict == ZUBE_OK &&
-        etcd_json_bool (&json, etcd_json_get (&json, 0, "succeeded"))) {
+        etcd_json_bool (etcd_json_get (json.root, "succeeded"))) {
         int64_t revision =
-            etcd_json_int (&json, etcd_json_get (&json, 0, "header.revision"), 0);
+            etcd_json_int (etcd_json_get (json.root, "header.revision"), 0);
         for (size_t i = group->first; i < group->end; i++)
             results[i] = (zube_store_result_t){.status = ZUBE_OK, .revision = revision};
         group->written = true;
     } else if (status == ZUBE_OK) {
         //  Lost a compare (or only read, when invalid): which one, and the
         //  keys' revisions, from the reads, in the order of the ops.
-        int response = etcd_json_first (&json, etcd_json_get (&json, 0, "responses"));
+        const zube_json_t *responses = etcd_json_get (json.root, "responses");
+        size_t response = 0;
         zube_status_t verdict = group->verdict;
         for (size_t i = group->first; i < group->end; i++) {
             int64_t revision = 0;
-            if (s_key_valid (ops[i].key) && response >= 0) {
-                revision = s_read_revision (&json, response);
-                response = json.nodes[response].next;
-            }
+            if (s_key_valid (ops[i].key) && response < etcd_json_count (responses))
+                revision = s_read_revision (responses->items[response++]);
             results[i].revision = revision;
             if (verdict != ZUBE_OK)
                 continue;
