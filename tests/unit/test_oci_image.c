@@ -85,12 +85,18 @@ typedef struct {
     const char *data;   //  file content or link target
 } s_entry_t;
 
+//  Layers the test builds are gzip, or zstd when this is set.
+static bool s_zstd;
+
 static void
 s_write_tar (const char *path, const s_entry_t *entries)
 {
     struct archive *writer = archive_write_new ();
     archive_write_set_format_pax_restricted (writer);
-    archive_write_add_filter_gzip (writer);
+    if (s_zstd)
+        archive_write_add_filter_zstd (writer);
+    else
+        archive_write_add_filter_gzip (writer);
     ZT_ASSERT (archive_write_open_filename (writer, path) == ARCHIVE_OK);
     for (const s_entry_t *e = entries; e->path; e++) {
         struct archive_entry *entry = archive_entry_new ();
@@ -162,7 +168,7 @@ s_make_layout (const char *name, const char *ref, const s_entry_t *const *layers
         //  the diff id: the sha256 of the uncompressed tar
         char cmd[1400], plain[1200];
         snprintf (plain, sizeof plain, "%s/layer%zu.tar", s_dir, i);
-        snprintf (cmd, sizeof cmd, "gzip -dc %s > %s", path, plain);
+        snprintf (cmd, sizeof cmd, "%s -dc %s > %s", s_zstd ? "zstd -q" : "gzip", path, plain);
         ZT_ASSERT (system (cmd) == 0);
         s_file_sha (plain, digest);
         unlink (plain);
@@ -171,9 +177,9 @@ s_make_layout (const char *name, const char *ref, const s_entry_t *const *layers
         long size;
         s_blob (layout, path, digest, &size);
         snprintf (layers_json + strlen (layers_json), sizeof layers_json - strlen (layers_json),
-                  "%s{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\","
+                  "%s{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+%s\","
                   "\"digest\":\"%s\",\"size\":%ld}",
-                  i ? "," : "", digest, size);
+                  i ? "," : "", s_zstd ? "zstd" : "gzip", digest, size);
     }
     char text[8192];
     snprintf (path, sizeof path, "%s/config", s_dir);
@@ -460,6 +466,18 @@ test_whiteouts_copy (void)
     unsetenv ("ZUBE_OCI_ROOTFS");
 }
 
+//  zstd layers (application/vnd.oci.image.layer.v1.tar+zstd) unpack as
+//  gzip ones do
+static void
+test_zstd_layers (void)
+{
+    s_zstd = true;
+    setenv ("ZUBE_OCI_ROOTFS", "copy", 1);
+    s_whiteouts_in ("store-zstd", "copy");
+    unsetenv ("ZUBE_OCI_ROOTFS");
+    s_zstd = false;
+}
+
 static void
 test_whiteouts_overlay (void)
 {
@@ -732,6 +750,10 @@ main (void)
     else
         zt_skip ("test_import_*", "no test image: busybox-static not installed");
     ZT_RUN (test_whiteouts_copy);
+    if (access ("/usr/bin/zstd", X_OK) == 0)
+        ZT_RUN (test_zstd_layers);
+    else
+        zt_skip ("test_zstd_layers", "zstd(1) is not installed");
     if (s_root)
         ZT_RUN (test_whiteouts_overlay);
     else
