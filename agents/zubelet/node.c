@@ -180,12 +180,12 @@ s_node_build (zubelet_t *self, zl_node_t *node)
               "\"nodeInfo\":{\"machineID\":\"%016" PRIx64 "%016" PRIx64 "\","
               "\"systemUUID\":\"%08" PRIx64 "-%04" PRIx64 "-4%03" PRIx64 "-8%03" PRIx64
               "-%012" PRIx64 "\",\"bootID\":\"%s\",\"kernelVersion\":\"%s\","
-              "\"osImage\":\"zube %s node\",\"containerRuntimeVersion\":\"%s\","
+              "\"osImage\":\"zube %s node\",\"containerRuntimeVersion\":\"%s://0.1\","
               "\"kubeletVersion\":\"v%s\",\"kubeProxyVersion\":\"\","
               "\"operatingSystem\":\"linux\",\"architecture\":\"%s\"}}}",
               hash, ~hash, hash >> 32, (hash >> 16) & 0xffff, hash & 0xfff, (hash >> 20) & 0xfff,
               (uint64_t)((~hash) & UINT64_C (0xffffffffffff)), self->identity, have_uname ? un.release : "",
-              self->config.runtime, ZL_CONTAINER_RUNTIME_VERSION, ZUBE_VERSION_STRING, arch);
+              self->config.runtime, self->config.runtime, ZUBE_VERSION_STRING, arch);
     ProtobufCMessage *message = NULL;
     zube_codec_error_t error;
     if (zube_codec_decode (json, used, &zube__node__descriptor, &message, &error) != 0) {

@@ -146,6 +146,12 @@ zl_prober_start (zubelet_t *self, zl_pod_t *p, const zl_container_t *c, int kind
     const char *host = get ? get->host : tcp->host;
     if (!host || !*host)
         host = p->ip;
+    //  A hostNetwork pod has the node's address (as its status says)
+    char node_ip[64];
+    if (!*host && pod_spec && pod_spec->host_network) {
+        zl_node_address (self, p->node, node_ip, sizeof node_ip);
+        host = node_ip;
+    }
     if (port < 0) {
         snprintf (message, message_size, "probe port is not a port number or a named port of "
                                          "the container");

@@ -25,7 +25,6 @@
 #include <stdint.h>
 
 #define ZL_LEASE_NAMESPACE "kube-node-lease"
-#define ZL_CONTAINER_RUNTIME_VERSION "sim://0.1"
 //  Who may call logs and exec (the apiserver's default admin bindings)
 #define ZL_ADMIN_IDENTITIES "admin,anonymous"
 //  The Node annotation naming the bus service of its node agent

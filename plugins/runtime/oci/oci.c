@@ -348,6 +348,23 @@ s_container_save (s_oci_t *self, s_container_t *container)
     return rc;
 }
 
+//  Whether pid is still a shim (after a reboot the number may be
+//  anyone's): its name is zube-shim.
+static bool
+s_shim_alive (pid_t pid)
+{
+    if (pid <= 0)
+        return false;
+    char path[64], name[32] = "";
+    snprintf (path, sizeof path, "/proc/%d/comm", (int) pid);
+    FILE *file = fopen (path, "re");
+    if (!file)
+        return false;
+    bool alive = fgets (name, sizeof name, file) && strncmp (name, "zube-shim", 9) == 0;
+    fclose (file);
+    return alive;
+}
+
 //  The exit file the shim wrote: fills the EXITED state; false when there
 //  is none yet.
 static bool
@@ -698,7 +715,7 @@ s_recover_container (s_oci_t *self, const char *id)
         oci_kv_get (text, "message", container->message, sizeof container->message);
     } else if (s_read_exit (container))
         ;
-    else if (container->pid && container->shim_pid && kill (container->shim_pid, 0) == 0)
+    else if (container->pid && s_shim_alive (container->shim_pid))
         container->state = ZUBE_RUNTIME_CONTAINER_RUNNING;
     else if (container->pid && !s_read_exit (container)) {
         //  The shim is gone without an exit file (killed with the
@@ -1322,7 +1339,7 @@ s_wait_exit (s_container_t *container, int64_t wait_ms)
     while (!s_read_exit (container)) {
         if (oci_mono_ms () >= until)
             return false;
-        if (container->shim_pid && kill (container->shim_pid, 0) != 0)
+        if (!s_shim_alive (container->shim_pid))
             return s_read_exit (container);
         usleep (5000);
     }
@@ -1411,7 +1428,7 @@ s_tick (zube_runtime_backend_t *self, zube_runtime_event_fn *fn, void *arg)
             s_event (self, container);
             continue;
         }
-        if (container->shim_pid && kill (container->shim_pid, 0) != 0
+        if (!s_shim_alive (container->shim_pid)
             && !s_read_exit (container)) {
             container->state = ZUBE_RUNTIME_CONTAINER_EXITED;
             container->exit_code = 255;
