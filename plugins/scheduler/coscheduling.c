@@ -25,8 +25,8 @@
     from the scheduler's caches each time; the creation times and denials
     it remembers are hints. */
 #define _GNU_SOURCE
-#include "sched_plugin.h"
 #include "core.pb-c.h"
+#include "sched_plugin.h"
 #include "zube.pb-c.h"
 #include <stdint.h>
 #include <time.h>
@@ -164,8 +164,10 @@ s_min_member (s_self_t *self, const zube_sched_pod_t *pod, const s_pod_group_t *
     if (text && *text && !*end && number > 0)
         return number;
     if (text)
-        snprintf (why, why_size, "pod group %s: annotation " S_MIN_MEMBER
-                  " is \"%s\", not a whole number above 0", group->name, text);
+        snprintf (why, why_size,
+                  "pod group %s: annotation " S_MIN_MEMBER
+                  " is \"%s\", not a whole number above 0",
+                  group->name, text);
     else
         snprintf (why, why_size,
                   "pod group %s not found (no PodGroup %s and no " S_MIN_MEMBER
@@ -276,9 +278,10 @@ s_create (const zube_host_t *host, const zube_sched_args_t *args, char *error,
                                  error, error_size))
                 return NULL;
         } else {
-            snprintf (error, error_size,
-                      "%s.%s: unknown field (Coscheduling takes permitWaitingTimeSeconds)",
-                      args->field, args->keys[i]);
+            snprintf (
+                error, error_size,
+                "%s.%s: unknown field (Coscheduling takes permitWaitingTimeSeconds)",
+                args->field, args->keys[i]);
             return NULL;
         }
     }

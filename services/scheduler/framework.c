@@ -320,7 +320,7 @@ typedef struct {
         int64_t deadline_ms;
         int64_t wait_ms;
         bool waiting;
-    } *plugins;
+    } * plugins;
     char message[768];
 } s_waiting_t;
 
@@ -911,9 +911,8 @@ s_filter_one (const s_filters_t *filters, zs_pod_t *pod, const zube_sched_node_t
     for (size_t i = 0; i < filters->count; i++) {
         s_instance_t *instance = filters->instances[i];
         reason[0] = 0;
-        zube_sched_code_t code =
-            instance->ops->filter (instance->self, instance->cycle_data, &pod->view,
-                                   node, reason, reason_size);
+        zube_sched_code_t code = instance->ops->filter (
+            instance->self, instance->cycle_data, &pod->view, node, reason, reason_size);
         if (code != ZUBE_SCHED_SUCCESS) {
             *refusing = instance;
             return code;
@@ -1532,7 +1531,8 @@ s_handle_reject (const zube_sched_handle_t *handle, const zube_sched_pod_t *pod,
         return -1;
     char message[768];
     snprintf (message, sizeof message, "rejected at permit by %s: %s",
-              plugin ? plugin : "a plugin", reason && *reason ? reason : "no reason given");
+              plugin ? plugin : "a plugin",
+              reason && *reason ? reason : "no reason given");
     s_waiting_reject (self, waiting, message);
     return 0;
 }
@@ -1856,9 +1856,9 @@ s_filter_slice (void *arg, size_t slice)
     size_t end = (slice + 1) * S_SLICE_NODES;
     for (size_t i = slice * S_SLICE_NODES; i < end && i < job->count; i++) {
         s_verdict_t *verdict = &job->verdicts[i];
-        verdict->code = s_filter_one (job->filters, job->pod, verdict->node,
-                                      &verdict->refusing, verdict->reason,
-                                      sizeof verdict->reason);
+        verdict->code =
+            s_filter_one (job->filters, job->pod, verdict->node, &verdict->refusing,
+                          verdict->reason, sizeof verdict->reason);
     }
 }
 

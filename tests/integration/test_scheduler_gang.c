@@ -127,9 +127,9 @@ s_wait_all_bound (const char *prefix, int count)
     for (int i = 0; i < count; i++) {
         char name[64], node[256];
         snprintf (name, sizeof name, "%s-%d", prefix, i);
-        ZT_ASSERT_INT_EQ (zt_cluster_wait_bound (&s_cluster, "default", name, node,
-                                                 sizeof node, 15000),
-                          0);
+        ZT_ASSERT_INT_EQ (
+            zt_cluster_wait_bound (&s_cluster, "default", name, node, sizeof node, 15000),
+            0);
         ZT_ASSERT_MSG (node[0], "%s was not bound", name);
     }
 }
@@ -199,8 +199,8 @@ s_wait_message (const char *name, const char *text)
             break;
         zube_bus_poll (s_cluster.bus, 50);
     }
-    ZT_ASSERT_MSG (message && strstr (message, text), "%s: \"%s\", expected \"%s\"",
-                   name, message ? message : "(no PodScheduled=False)", text);
+    ZT_ASSERT_MSG (message && strstr (message, text), "%s: \"%s\", expected \"%s\"", name,
+                   message ? message : "(no PodScheduled=False)", text);
     free (message);
 }
 
@@ -214,10 +214,10 @@ test_waiting_pods_on_config_apply_and_delete (void)
     s_create_pod ("hold-1", "hold", 3, "1");
     s_wait_waiting (2);
     //  A new configuration: the old instances let them go
-    zt_run_t result = zt_run_capture (
-        30000, (char *[]){(char *)zt_program ("zubectl"), "--broker", s_cluster.endpoint,
-                          "--insecure", "scheduler", "config", "apply", "-f", s_config,
-                          NULL});
+    zt_run_t result =
+        zt_run_capture (30000, (char *[]){(char *)zt_program ("zubectl"), "--broker",
+                                          s_cluster.endpoint, "--insecure", "scheduler",
+                                          "config", "apply", "-f", s_config, NULL});
     ZT_ASSERT_EXIT (result, 0);
     zt_run_free (&result);
     s_wait_message ("hold-0", "the scheduler configuration changed");
@@ -226,9 +226,9 @@ test_waiting_pods_on_config_apply_and_delete (void)
     s_wait_waiting (2);
     //  One is deleted: the other is rejected by its unreserve
     zube_api_delete_options_t now = {.grace_period_seconds = 0};
-    ZT_ASSERT_INT_EQ (zube_api_delete (s_cluster.api, "pods", "default", "hold-1", &now,
-                                       NULL, NULL),
-                      ZUBE_OK);
+    ZT_ASSERT_INT_EQ (
+        zube_api_delete (s_cluster.api, "pods", "default", "hold-1", &now, NULL, NULL),
+        ZUBE_OK);
     s_wait_message ("hold-0", "pod group hold: member hold-1 was unreserved");
     s_wait_waiting (0);
 }
@@ -284,20 +284,20 @@ s_setup (char *why, size_t size)
     char state[700], log[700];
     snprintf (state, sizeof state, "%s/zubelet", s_cluster.dir);
     snprintf (log, sizeof log, "%s/zubelet.log", s_cluster.dir);
-    s_zubelet = zt_spawn_tied (
-        (char *[]){(char *)zt_program ("zubelet"), "--bus", s_cluster.endpoint,
-                   "--insecure", "--nodes", "4", "--node-name-prefix", "sim-",
-                   "--state-dir", state, NULL},
-        log);
+    s_zubelet = zt_spawn_tied ((char *[]){(char *)zt_program ("zubelet"), "--bus",
+                                          s_cluster.endpoint, "--insecure", "--nodes",
+                                          "4", "--node-name-prefix", "sim-",
+                                          "--state-dir", state, NULL},
+                               log);
     snprintf (s_config, sizeof s_config, "%s/scheduler.yaml", s_cluster.dir);
     if (!zt_write_file (s_config, s_config_text)) {
         snprintf (why, size, "cannot write %.400s", s_config);
         return false;
     }
     snprintf (log, sizeof log, "%s/scheduler.log", s_cluster.dir);
-    s_scheduler = zt_spawn_tied ((char *[]){(char *)zt_program ("zube-scheduler"), "--bus",
-                                            s_cluster.endpoint, "--insecure", "--config",
-                                            s_config, NULL},
+    s_scheduler = zt_spawn_tied ((char *[]){(char *)zt_program ("zube-scheduler"),
+                                            "--bus", s_cluster.endpoint, "--insecure",
+                                            "--config", s_config, NULL},
                                  log);
     int64_t until = zt_now_ms () + 30000;
     while (zt_now_ms () < until) {

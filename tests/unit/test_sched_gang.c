@@ -10,8 +10,10 @@
 #include "zs_permit.h"
 #include "zube/codec.h"
 #include "zube_test.h"
-#include "zt_sched.h"
 #include <czmq.h>
+
+//  After zube_test.h, whose macros it uses
+#include "zt_sched.h"
 
 static zs_registry_t *s_registry;
 
@@ -44,8 +46,8 @@ s_lister_each (void *arg, const char *resource, const char *namespace_,
         return;
     for (size_t i = 0; i < s_world.pod_count; i++) {
         zs_pod_t *pod = s_world.pods[i];
-        const char *value = label_key ? s_meta_label (pod->object->metadata, label_key)
-                                      : NULL;
+        const char *value =
+            label_key ? s_meta_label (pod->object->metadata, label_key) : NULL;
         if (namespace_ && !streq (namespace_, pod->view.namespace_))
             continue;
         if (label_key && (!value || !streq (value, label_value)))
@@ -392,8 +394,9 @@ test_queue_keeps_groups_together (void)
         zs_pod_t *pod = zt_sched_pod (yaml);
         zs_queue_add (queue, &pod, profile, 0);
     }
-    zs_pod_t *solo = zt_sched_pod ("metadata: {name: solo, namespace: default, "
-                                   "creationTimestamp: '2026-01-01T00:00:09Z'}\nspec: {}\n");
+    zs_pod_t *solo =
+        zt_sched_pod ("metadata: {name: solo, namespace: default, "
+                      "creationTimestamp: '2026-01-01T00:00:09Z'}\nspec: {}\n");
     zs_queue_add (queue, &solo, profile, 0);
     zs_pod_t *urgent = zt_sched_pod ("metadata: {name: urgent, namespace: default, "
                                      "creationTimestamp: '2026-01-01T00:00:30Z'}\n"
@@ -450,8 +453,8 @@ s_picks (int parallelism, char picks[40][64], char *messages, size_t size)
         ZT_ASSERT (rc == 0 || rc == 1);
         snprintf (picks[i], 64, "%s", rc == 0 ? result.node->name : "-");
         if (rc == 1 && used + 512 < size) {
-            used += (size_t)snprintf (messages + used, size - used, "%zu evaluated: ",
-                                      result.diagnosis.evaluated);
+            used += (size_t)snprintf (messages + used, size - used,
+                                      "%zu evaluated: ", result.diagnosis.evaluated);
             zs_diagnosis_message (&result.diagnosis, messages + used, size - used);
             used = strlen (messages);
         }
@@ -478,8 +481,8 @@ test_parallel_filter_picks_the_same_nodes (void)
     s_picks (2, two, two_messages, sizeof two_messages);
     zs_parallel_min_nodes = was;
     for (int i = 0; i < 40; i++)
-        ZT_ASSERT_MSG (streq (one[i], two[i]), "pod %d: %.60s with 1 thread, %.60s with 2", i,
-                       one[i], two[i]);
+        ZT_ASSERT_MSG (streq (one[i], two[i]),
+                       "pod %d: %.60s with 1 thread, %.60s with 2", i, one[i], two[i]);
     ZT_ASSERT (!streq (one[0], "-"));
     ZT_ASSERT_STR_EQ (one[39], "-");
     ZT_ASSERT (strstr (one_messages, "Insufficient cpu"));
