@@ -468,14 +468,9 @@ s_create_pod (s_self_t *self, const Zube__Job *job, int index, char *error,
         snprintf (generate, sizeof generate, "%.200s-%d-", job->metadata->name, index);
     else
         snprintf (generate, sizeof generate, "%.250s-", job->metadata->name);
-    Zube__OwnerReference ref = ZUBE__OWNER_REFERENCE__INIT;
+    Zube__OwnerReference ref;
     Zube__OwnerReference *refs[] = {&ref};
-    ref.api_version = "batch/v1";
-    ref.kind = "Job";
-    ref.name = job->metadata->name;
-    ref.uid = job->metadata->uid;
-    ref.has_controller = ref.has_block_owner_deletion = 1;
-    ref.controller = ref.block_owner_deletion = 1;
+    zc_controller_ref (&ref, "batch/v1", "Job", job->metadata);
     free (meta->name);
     meta->name = NULL;
     free (meta->generate_name);
