@@ -199,6 +199,23 @@ test_oci_import_and_list (void)
     ZT_ASSERT_MSG (waitpid (s_oci_zubelet, NULL, WNOHANG) == 0, "the zubelet died");
 }
 
+//  The zubelets (an ASan build in CI) stopped without a sanitizer report
+static void
+test_zubelet_logs_clean (void)
+{
+    const char *nodes[] = {S_SIM_NODE, S_NODE};
+    for (int i = 0; i < 2; i++) {
+        char path[800];
+        snprintf (path, sizeof path, "%s/zubelet-%s.log", s_dir, nodes[i]);
+        char *text = zt_read_file (path);
+        bool clean = !text || (!strstr (text, "Sanitizer") && !strstr (text, "runtime error"));
+        if (!clean)
+            zt_log_tail (path, 40);
+        free (text);
+        ZT_ASSERT_MSG (clean, "%s holds a sanitizer report", path);
+    }
+}
+
 int
 main (void)
 {
@@ -233,6 +250,7 @@ main (void)
                      "the oci plugin has no image_import/image_list in its table yet");
         s_oci_stop ();
     }
+    ZT_RUN (test_zubelet_logs_clean);
     zt_cluster_stop (&s_cluster, zt_failed_count > 0);
     zt_rmtree (s_dir);
     free (s_dir);
