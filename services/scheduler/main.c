@@ -8,10 +8,13 @@
     field), 2 when the bus cannot be used at start. */
 #define _GNU_SOURCE
 #include "scheduler.h"
+#include "zube/api.h"
 #include "zube/config.h"
+#include "zube/leader.h"
 #include "zube/log.h"
 #include "zube/version.h"
 #include <czmq.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +32,13 @@ typedef struct {
     const char *plugin_path;
     const char *log_level;
     bool check;
+    const char *leader_elect;
+    const char *lease_duration;
+    const char *renew_deadline;
+    const char *retry_period;
+    const char *lease_namespace;
+    const char *lease_name;
+    const char *identity;
 } s_options_t;
 
 static void
@@ -51,17 +61,95 @@ s_usage (FILE *stream)
         "                       [one profile, default-scheduler, Kubernetes' defaults]\n"
         "  --plugin-path DIRS   more directories to load plugins from (colon separated)\n"
         "  --check              check --config and exit (0: valid)\n"
+        "  --leader-elect BOOL  only the holder of a Lease schedules [true]\n"
+        "  --leader-elect-lease-duration DUR    [15s]\n"
+        "  --leader-elect-renew-deadline DUR    [10s]\n"
+        "  --leader-elect-retry-period DUR      [2s]\n"
+        "  --leader-elect-resource-namespace NS [kube-system]\n"
+        "  --leader-elect-resource-name NAME    [kube-scheduler]\n"
+        "  --identity ID        the lease holder's identity [HOST_PID]\n"
         "  --log-level LEVEL    debug, info, warn, error, off [info]\n"
         "  --version            print the version\n"
         "  --help               print this help\n");
 }
 
+//  "15s", "500ms", "1m", "2" (seconds) -> milliseconds; -1 when invalid.
+static int
+s_duration_ms (const char *text)
+{
+    char *end = NULL;
+    double value = strtod (text, &end);
+    if (end == text || value < 0)
+        return -1;
+    double ms = streq (end, "ms") ? value
+                : streq (end, "s") || !*end ? value * 1000
+                : streq (end, "m")          ? value * 60000
+                                            : -1;
+    return ms < 0 || ms > 24.0 * 3600 * 1000 ? -1 : (int)ms;
+}
+
+//  ---------------------------------------------------------------------
+//  Leader election on a thread with its own connection (the scheduler's
+//  loop does not know about it): main waits until it leads; a lost lease
+//  interrupts the loop.
+
+typedef struct {
+    zube_bus_config_t bus;
+    zube_leader_config_t leader;
+    volatile int state;    //  zube_leader_state_t
+    volatile int stop;     //  set by main: release and end
+    volatile int failed;   //  could not start (error says why)
+    char error[512];
+} s_elector_t;
+
+static void *
+s_elector_run (void *arg)
+{
+    s_elector_t *self = arg;
+    zube_bus_t *bus = zube_bus_new (&self->bus);
+    zube_api_t *api = bus ? zube_api_new (bus) : NULL;
+    zube_leader_t *leader =
+        api ? zube_leader_new (api, &self->leader, self->error, sizeof self->error) : NULL;
+    if (!leader) {
+        if (!self->error[0])
+            snprintf (self->error, sizeof self->error, "cannot connect to the broker");
+        self->failed = 1;
+    }
+    while (leader && !self->stop) {
+        int64_t next = 100;
+        self->state = zube_leader_tick (leader, &next);
+        if (self->state == ZUBE_LEADER_LOST) {
+            zsys_interrupted = 1;
+            break;
+        }
+        if (zube_bus_poll (bus, next < 0 || next > 100 ? 100 : (int)next) < 0)
+            zclock_sleep (50); //  interrupted: main is stopping
+    }
+    if (leader && self->stop)
+        zube_leader_release (leader);
+    zube_leader_destroy (&leader);
+    zube_api_destroy (&api);
+    zube_bus_destroy (&bus);
+    return NULL;
+}
+
 static int
 s_options_parse (s_options_t *options, int argc, char *argv[])
 {
-    static const char *with_value[] = {"--bus",        "--certs",  "--name",
-                                       "--kubeconfig", "--config", "--plugin-path",
-                                       "--log-level"};
+    static const char *with_value[] = {"--bus",
+                                       "--certs",
+                                       "--name",
+                                       "--kubeconfig",
+                                       "--config",
+                                       "--plugin-path",
+                                       "--log-level",
+                                       "--leader-elect",
+                                       "--leader-elect-lease-duration",
+                                       "--leader-elect-renew-deadline",
+                                       "--leader-elect-retry-period",
+                                       "--leader-elect-resource-namespace",
+                                       "--leader-elect-resource-name",
+                                       "--identity"};
     const size_t count = sizeof with_value / sizeof with_value[0];
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -97,10 +185,20 @@ s_options_parse (s_options_t *options, int argc, char *argv[])
             fprintf (stderr, "zube-scheduler: %s needs a value\n", with_value[index]);
             return -1;
         }
-        const char **slots[] = {&options->bus,      &options->certs,
-                                &options->name,     &options->kubeconfig,
-                                &options->config,   &options->plugin_path,
-                                &options->log_level};
+        const char **slots[] = {&options->bus,
+                                &options->certs,
+                                &options->name,
+                                &options->kubeconfig,
+                                &options->config,
+                                &options->plugin_path,
+                                &options->log_level,
+                                &options->leader_elect,
+                                &options->lease_duration,
+                                &options->renew_deadline,
+                                &options->retry_period,
+                                &options->lease_namespace,
+                                &options->lease_name,
+                                &options->identity};
         *slots[index] = value;
     }
     if (options->log_level && zube_log_level_parse (options->log_level) < 0) {
@@ -110,6 +208,24 @@ s_options_parse (s_options_t *options, int argc, char *argv[])
                  options->log_level);
         return -1;
     }
+    if (options->leader_elect && !streq (options->leader_elect, "true") &&
+        !streq (options->leader_elect, "false")) {
+        fprintf (stderr,
+                 "zube-scheduler: --leader-elect: expected true or false, got \"%s\"\n",
+                 options->leader_elect);
+        return -1;
+    }
+    const char *durations[][2] = {{"--leader-elect-lease-duration", options->lease_duration},
+                                  {"--leader-elect-renew-deadline", options->renew_deadline},
+                                  {"--leader-elect-retry-period", options->retry_period}};
+    for (size_t i = 0; i < 3; i++)
+        if (durations[i][1] && s_duration_ms (durations[i][1]) <= 0) {
+            fprintf (stderr,
+                     "zube-scheduler: %s: expected a duration such as 15s or 500ms, got "
+                     "\"%s\"\n",
+                     durations[i][0], durations[i][1]);
+            return -1;
+        }
     if (options->insecure && options->certs) {
         fprintf (stderr, "zube-scheduler: --insecure excludes --certs\n");
         return -1;
@@ -176,6 +292,7 @@ main (int argc, char *argv[])
     zs_scheduler_config_t config = {.config_text = config_text,
                                     .plugin_path = options.plugin_path};
     zube_config_bus_config (client, &config.bus);
+
     zs_scheduler_t *scheduler = zs_scheduler_new (&config, error, sizeof error);
     if (!scheduler) {
         fprintf (stderr, "zube-scheduler: %s\n", error);
@@ -184,10 +301,67 @@ main (int argc, char *argv[])
         free (config_text);
         return bad_config ? S_EXIT_USAGE : S_EXIT_START;
     }
+    //  Leader election once the configuration is known good: a standby
+    //  waits here
+    char identity[256];
+    if (options.identity)
+        snprintf (identity, sizeof identity, "%s", options.identity);
+    else {
+        char host[200] = "localhost";
+        gethostname (host, sizeof host - 1);
+        snprintf (identity, sizeof identity, "%s_%d", host, (int)getpid ());
+    }
+    s_elector_t elector = {
+        .bus = config.bus,
+        .leader = {.namespace_ = options.lease_namespace,
+                   .name = options.lease_name ? options.lease_name : "kube-scheduler",
+                   .identity = identity,
+                   .lease_duration_ms =
+                       options.lease_duration ? s_duration_ms (options.lease_duration) : 0,
+                   .renew_deadline_ms =
+                       options.renew_deadline ? s_duration_ms (options.renew_deadline) : 0,
+                   .retry_period_ms =
+                       options.retry_period ? s_duration_ms (options.retry_period) : 0}};
+    bool elect = !options.leader_elect || streq (options.leader_elect, "true");
+    pthread_t elector_thread;
+    if (elect) {
+        if (pthread_create (&elector_thread, NULL, s_elector_run, &elector) != 0) {
+            fprintf (stderr, "zube-scheduler: cannot start the leader election thread\n");
+            zs_scheduler_destroy (&scheduler);
+            zube_config_destroy (&client);
+            free (config_text);
+            return S_EXIT_START;
+        }
+        zube_log_info ("msg=\"waiting for the leader lease\" identity=%s", identity);
+        while (!zsys_interrupted && !elector.failed && elector.state != ZUBE_LEADER_LEADING)
+            zclock_sleep (50);
+        if (elector.failed || zsys_interrupted) {
+            if (elector.failed)
+                fprintf (stderr, "zube-scheduler: leader election: %s\n", elector.error);
+            zsys_interrupted = 0;
+            elector.stop = 1;
+            pthread_join (elector_thread, NULL);
+            zs_scheduler_destroy (&scheduler);
+            zube_config_destroy (&client);
+            free (config_text);
+            return elector.failed ? S_EXIT_USAGE : 0;
+        }
+    }
     zube_log_info ("msg=\"starting\" broker=%s", zube_config_broker (client));
     rc = zs_scheduler_run (scheduler, &zsys_interrupted, error, sizeof error);
     if (rc != 0)
         zube_log_error ("msg=\"stopped\" error=\"%s\"", error);
+    if (elect) {
+        //  The thread releases the lease on a clean stop
+        bool lost = elector.state == ZUBE_LEADER_LOST;
+        if (lost)
+            zube_log_error ("msg=\"stopped: leader election lost\" identity=%s", identity);
+        zsys_interrupted = 0;
+        elector.stop = 1;
+        pthread_join (elector_thread, NULL);
+        if (lost)
+            rc = -1;
+    }
     zs_scheduler_destroy (&scheduler);
     zube_config_destroy (&client);
     free (config_text);
