@@ -1,8 +1,8 @@
 /*  test_scheduler_gang - gang scheduling (Coscheduling, waiting at permit)
     in zube-scheduler against a real zube-broker, zube-apiserver and a
-    zubelet hosting 4 hollow nodes of 4 CPUs: a gang of 4 with minMember 4
-    binds all 4; a gang whose pods arrive one at a time binds when the
-    last arrives; pods waiting at permit are rejected, unreserved and
+    zubelet hosting 4 hollow nodes of 4 CPUs: a gang of 4 whose PodGroup
+    says minMember 4 binds all 4; a gang whose pods arrive one at a time
+    binds when the last arrives; pods waiting at permit are rejected, unreserved and
     requeued when a new configuration is applied and when a member is
     deleted; a gang of 6 with minMember 6 of which only 4 fit binds none,
     reports PodScheduled=False naming the pod group and leaves nothing
@@ -32,21 +32,24 @@ static const char *s_config_text =
     "    args: {permitWaitingTimeSeconds: 60}\n";
 static char s_config[700];
 
-//  A pod of group asking for cpu, with the min-member annotation, for
-//  scheduler (the test's profile "gang" unless said).
+//  A pod of group asking for cpu, with the min-member annotation (none
+//  when min is 0), for scheduler (the test's profile "gang" unless said).
 static void
 s_create_pod_for (const char *name, const char *group, int min, const char *cpu,
                   const char *scheduler)
 {
-    char yaml[2048];
+    char yaml[2048], annotations[128] = "{}";
+    if (min > 0)
+        snprintf (annotations, sizeof annotations,
+                  "{scheduling.x-k8s.io/min-member: '%d'}", min);
     snprintf (yaml, sizeof yaml,
               "apiVersion: v1\nkind: Pod\n"
               "metadata: {name: %s, namespace: default,\n"
               "  labels: {scheduling.x-k8s.io/pod-group: %s},\n"
-              "  annotations: {scheduling.x-k8s.io/min-member: '%d'}}\n"
+              "  annotations: %s}\n"
               "spec: {schedulerName: %s, containers: [{name: c, image: busybox,\n"
               "  resources: {requests: {cpu: '%s'}}}]}\n",
-              name, group, min, scheduler, cpu);
+              name, group, annotations, scheduler, cpu);
     zt_cluster_create_yaml (&s_cluster, "pods", "default", &zube__pod__descriptor, yaml,
                             NULL);
 }
@@ -137,8 +140,8 @@ s_wait_all_bound (const char *prefix, int count)
 static void
 test_gang_of_four_binds (void)
 {
-    //  A PodGroup says minMember 4 too; the annotation covers a pod the
-    //  scheduler sees before its group
+    //  minMember from the PodGroup alone (the pods have no annotation); the
+    //  scheduler sees it before the pods (one event stream, in order)
     zt_cluster_create_yaml (&s_cluster, "podgroups", "default",
                             &zube__pod_group__descriptor,
                             "apiVersion: zube.io/v1alpha1\nkind: PodGroup\n"
@@ -148,7 +151,7 @@ test_gang_of_four_binds (void)
     for (int i = 0; i < 4; i++) {
         char name[64];
         snprintf (name, sizeof name, "four-%d", i);
-        s_create_pod (name, "four", 4, "1");
+        s_create_pod (name, "four", 0, "1");
     }
     s_wait_all_bound ("four", 4);
     ZT_ASSERT_INT_EQ (s_stat ("waitingAtPermit"), 0);
