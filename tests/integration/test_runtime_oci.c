@@ -436,17 +436,38 @@ test_oom_killed (void)
     s_remove_pod (sandbox);
 }
 
+//  iptables nat rules that name the port
+static int
+s_count_dnat_rules (int port)
+{
+    zt_run_t run = zt_run_capture (10000, (char *const[]) {"/usr/sbin/iptables", "-w", "-t", "nat",
+                                                          "-S", NULL});
+    char needle[32];
+    snprintf (needle, sizeof needle, "--dport %d ", port);
+    int count = 0;
+    for (char *at = run.out; at && (at = strstr (at, needle)); at++)
+        count++;
+    zt_run_free (&run);
+    return count;
+}
+
 static void
 test_pods_talk (void)
 {
     char server[ZUBE_RUNTIME_ID_MAX], client[ZUBE_RUNTIME_ID_MAX], httpd[ZUBE_RUNTIME_ID_MAX],
-        wget[ZUBE_RUNTIME_ID_MAX];
-    ZT_ASSERT_INT_EQ (s_run_pod ("web", "metadata: {name: web, namespace: default, uid: web}\n"
-                                        "spec:\n  containers:\n  - name: httpd\n"
-                                        "    image: " S_IMAGE "\n"
-                                        "    command: [httpd, -f, -p, '80', -h, /www]\n",
-                                 server, sizeof server),
-                      ZUBE_OK);
+        wget[ZUBE_RUNTIME_ID_MAX], web_yaml[512];
+    //  A hostPort through portmap: its DNAT rules come and go with the pod
+    int host_port = zt_free_port (1);
+    snprintf (web_yaml, sizeof web_yaml,
+              "metadata: {name: web, namespace: default, uid: web}\n"
+              "spec:\n  containers:\n  - name: httpd\n    image: " S_IMAGE "\n"
+              "    command: [httpd, -f, -p, '80', -h, /www]\n"
+              "    ports: [{containerPort: 80, hostPort: %d}]\n",
+              host_port);
+    int rules_before = s_count_dnat_rules (host_port);
+    ZT_ASSERT_INT_EQ (s_run_pod ("web", web_yaml, server, sizeof server), ZUBE_OK);
+    ZT_ASSERT_MSG (s_count_dnat_rules (host_port) > rules_before, "no DNAT rule for hostPort %d",
+                   host_port);
     ZT_ASSERT_INT_EQ (s_start (server, "httpd", false, 0, httpd), ZUBE_OK);
     zube_runtime_sandbox_status_t web = {.struct_size = sizeof web};
     ZT_ASSERT_INT_EQ (zube_runtime_sandbox_status (s_runtime, server, &web), ZUBE_OK);
@@ -473,8 +494,18 @@ test_pods_talk (void)
                           (char *const[]) {"/bin/busybox", "wget", "-q", "-O", "-", url, NULL});
     ZT_ASSERT_MSG (run.status == 0, "host wget %s: %d", url, run.status);
     zt_run_free (&run);
+    //  and the hostPort on the bridge's address (the host's own)
+    char gateway[64];
+    snprintf (gateway, sizeof gateway, "%s", web.ip);
+    strcpy (strrchr (gateway, '.'), ".1");
+    snprintf (url, sizeof url, "http://%s:%d/", gateway, host_port);
+    run = zt_run_capture (10000,
+                          (char *const[]) {"/bin/busybox", "wget", "-q", "-O", "-", url, NULL});
+    ZT_ASSERT_MSG (run.status == 0, "host wget %s (hostPort): %d", url, run.status);
+    zt_run_free (&run);
     s_remove_pod (client);
     s_remove_pod (server);
+    ZT_ASSERT_INT_EQ (s_count_dnat_rules (host_port), rules_before);
 }
 
 static void
