@@ -3,7 +3,9 @@
     answers stats with "leader": false and syncs nothing); kill -9 of the
     leader makes the standby take the Lease (leaseTransitions + 1) and act
     (a new namespace gets its ServiceAccount) within lease duration +
-    retry period of the kill, with margin for a loaded machine; and a
+    retry period of the kill, with margin for a loaded machine; a clean
+    stop hands the Lease over at once; two zube-schedulers, one runs and
+    the other waits until the first is killed; and a
     watcher reading the Lease all along never sees it held by two
     identities with overlapping validity: a new holder's acquireTime is
     never before the old holder's last renewTime + its lease. */
@@ -210,6 +212,89 @@ test_clean_stop_releases (void)
                    (long long)took);
 }
 
+static pid_t
+s_start_scheduler (int index)
+{
+    char identity[32], log[700];
+    snprintf (identity, sizeof identity, "scheduler-%d", index);
+    snprintf (log, sizeof log, "%s/scheduler-%d.log", s_cluster.dir, index);
+    char *argv[] = {(char *)zt_program ("zube-scheduler"),
+                    "--bus",
+                    s_cluster.endpoint,
+                    "--insecure",
+                    "--identity",
+                    identity,
+                    "--leader-elect-lease-duration",
+                    "5s",
+                    "--leader-elect-renew-deadline",
+                    "4s",
+                    "--leader-elect-retry-period",
+                    "1s",
+                    NULL};
+    return zt_spawn_tied (argv, log);
+}
+
+//  The holder of Lease kube-system/kube-scheduler ("" when none).
+static void
+s_scheduler_holder (char *holder, size_t size)
+{
+    Zube__Lease *lease = (Zube__Lease *)zt_ctrl_get (&s_cluster, "leases", "kube-system",
+                                                     "kube-scheduler");
+    snprintf (holder, size, "%s",
+              lease && lease->spec && lease->spec->holder_identity
+                  ? lease->spec->holder_identity
+                  : "");
+    if (lease)
+        protobuf_c_message_free_unpacked (&lease->base, NULL);
+}
+
+static bool
+s_log_has (const char *name, const char *text)
+{
+    char path[700];
+    snprintf (path, sizeof path, "%s/%s", s_cluster.dir, name);
+    char *log = zt_read_file (path);
+    bool has = log && strstr (log, text);
+    free (log);
+    return has;
+}
+
+//  Two schedulers: one holds kube-system/kube-scheduler and runs, the
+//  other waits; kill -9 of the first, the second takes over and runs.
+static void
+test_scheduler_standby (void)
+{
+    pid_t schedulers[2] = {s_start_scheduler (0), s_start_scheduler (1)};
+    char holder[64] = "";
+    int64_t until = zt_now_ms () + 20000;
+    while (!holder[0] && zt_now_ms () < until) {
+        s_scheduler_holder (holder, sizeof holder);
+        zube_bus_poll (s_cluster.bus, 100);
+    }
+    ZT_ASSERT_MSG (holder[0], "no scheduler took the lease");
+    int leader = strcmp (holder, "scheduler-0") == 0 ? 0 : 1;
+    char leader_log[32], standby_log[32];
+    snprintf (leader_log, sizeof leader_log, "scheduler-%d.log", leader);
+    snprintf (standby_log, sizeof standby_log, "scheduler-%d.log", 1 - leader);
+    until = zt_now_ms () + 10000;
+    while (!s_log_has (leader_log, "msg=\"running\"") && zt_now_ms () < until)
+        zube_bus_poll (s_cluster.bus, 100);
+    ZT_ASSERT_MSG (s_log_has (leader_log, "msg=\"running\""), "the leader does not run");
+    ZT_ASSERT_MSG (s_log_has (standby_log, "waiting for the leader lease"),
+                   "the standby does not wait");
+    ZT_ASSERT_MSG (!s_log_has (standby_log, "msg=\"running\""), "the standby runs too");
+    zt_stop (schedulers[leader], SIGKILL, 2000);
+    until = zt_now_ms () + 20000;
+    while (!s_log_has (standby_log, "msg=\"running\"") && zt_now_ms () < until)
+        zube_bus_poll (s_cluster.bus, 100);
+    s_scheduler_holder (holder, sizeof holder);
+    zt_stop (schedulers[1 - leader], SIGTERM, 10000);
+    ZT_ASSERT_MSG (s_log_has (standby_log, "msg=\"running\""), "the standby never ran");
+    char expected[32];
+    snprintf (expected, sizeof expected, "scheduler-%d", 1 - leader);
+    ZT_ASSERT_STR_EQ (holder, expected);
+}
+
 int
 main (void)
 {
@@ -222,6 +307,7 @@ main (void)
     s_managers[1] = s_start (1);
     ZT_RUN (test_one_leads_standby_takes_over);
     ZT_RUN (test_clean_stop_releases);
+    ZT_RUN (test_scheduler_standby);
     bool failed = zt_failed_count > 0;
     if (failed) {
         zt_cluster_log_tail (&s_cluster, "controller-manager-0.log", 30);
