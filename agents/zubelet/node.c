@@ -2,7 +2,8 @@
 
     Registration creates the Node (or, when it exists, merges our labels
     into it and updates it), writes its status (capacity, allocatable,
-    conditions, addresses, nodeInfo) through the status subresource, and
+    conditions, addresses, nodeInfo, and the runtime's images) through the
+    status subresource, and
     creates or renews its Lease in kube-node-lease. At most
     ZL_REGISTER_WINDOW registrations are in flight, so thousands of
     nodes register at the pace the apiserver commits them.
@@ -36,6 +37,73 @@ static void s_lease_renew (zubelet_t *self, zl_node_t *node);
 
 //  ---------------------------------------------------------------------
 //  The Node object
+
+//  status.images as the kubelet reports them: the runtime's images, the
+//  largest first, at most ZL_NODE_MAX_IMAGES (nodeStatusMaxImages). None
+//  when the runtime has no image store (sim).
+#define ZL_NODE_MAX_IMAGES 50
+
+typedef struct {
+    char *json;
+    int64_t size;
+} s_image_entry_t;
+
+typedef struct {
+    s_image_entry_t *items;
+    size_t count;
+} s_images_t;
+
+static void
+s_append (char **buf, size_t *size, size_t *used, const char *format, ...)
+    __attribute__ ((format (printf, 4, 5)));
+
+static int
+s_image_collect (void *arg, const zube_runtime_image_t *image)
+{
+    s_images_t *images = (s_images_t *)arg;
+    s_image_entry_t *grown = realloc (images->items, (images->count + 1) * sizeof *grown);
+    if (!grown)
+        return -1;
+    images->items = grown;
+    char *json = NULL;
+    size_t size = 0, used = 0;
+    s_append (&json, &size, &used, "{\"names\":[");
+    for (size_t i = 0; i < image->names_count; i++) {
+        if (i)
+            s_append (&json, &size, &used, ",");
+        zl_json_string (&json, &size, &used, image->names[i]);
+    }
+    s_append (&json, &size, &used, "],\"sizeBytes\":%" PRIu64 "}", image->size_bytes);
+    if (!json)
+        return -1;
+    images->items[images->count++] = (s_image_entry_t){json, (int64_t)image->size_bytes};
+    return 0;
+}
+
+static int
+s_image_larger (const void *a, const void *b)
+{
+    int64_t x = ((const s_image_entry_t *)a)->size, y = ((const s_image_entry_t *)b)->size;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void
+s_images_append (zubelet_t *self, char **json, size_t *size, size_t *used)
+{
+    s_images_t images = {0};
+    if (self->runtime &&
+        zube_runtime_image_list (self->runtime, s_image_collect, &images) == ZUBE_OK &&
+        images.count) {
+        qsort (images.items, images.count, sizeof *images.items, s_image_larger);
+        s_append (json, size, used, ",\"images\":[");
+        for (size_t i = 0; i < images.count && i < ZL_NODE_MAX_IMAGES; i++)
+            s_append (json, size, used, "%s%s", i ? "," : "", images.items[i].json);
+        s_append (json, size, used, "]");
+    }
+    for (size_t i = 0; i < images.count; i++)
+        free (images.items[i].json);
+    free (images.items);
+}
 
 static const char *
 s_host_arch (void)
@@ -79,10 +147,6 @@ zl_node_address (zubelet_t *self, zl_node_t *node, char *buf, size_t size)
     uint32_t n = node->index + 1;
     snprintf (buf, size, "172.%u.%u.%u", 16 + ((n >> 16) & 15), (n >> 8) & 255, n & 255);
 }
-
-static void
-s_append (char **buf, size_t *size, size_t *used, const char *format, ...)
-    __attribute__ ((format (printf, 4, 5)));
 
 static void
 s_append (char **buf, size_t *size, size_t *used, const char *format, ...)
@@ -182,10 +246,12 @@ s_node_build (zubelet_t *self, zl_node_t *node)
               "-%012" PRIx64 "\",\"bootID\":\"%s\",\"kernelVersion\":\"%s\","
               "\"osImage\":\"zube %s node\",\"containerRuntimeVersion\":\"%s://0.1\","
               "\"kubeletVersion\":\"v%s\",\"kubeProxyVersion\":\"\","
-              "\"operatingSystem\":\"linux\",\"architecture\":\"%s\"}}}",
+              "\"operatingSystem\":\"linux\",\"architecture\":\"%s\"}",
               hash, ~hash, hash >> 32, (hash >> 16) & 0xffff, hash & 0xfff, (hash >> 20) & 0xfff,
               (uint64_t)((~hash) & UINT64_C (0xffffffffffff)), self->identity, have_uname ? un.release : "",
               self->config.runtime, self->config.runtime, ZUBE_VERSION_STRING, arch);
+    s_images_append (self, &json, &size, &used);
+    s_append (&json, &size, &used, "}}");
     ProtobufCMessage *message = NULL;
     zube_codec_error_t error;
     if (zube_codec_decode (json, used, &zube__node__descriptor, &message, &error) != 0) {
@@ -484,6 +550,16 @@ s_register (zubelet_t *self, zl_node_t *node)
     request.name = node->name;
     if (zl_call (self, "get", &request.base, &zube__node__descriptor, s_node_got, node) != 0)
         s_register_retry (self, node, NULL);
+}
+
+void
+zl_node_status_refresh (zubelet_t *self)
+{
+    for (size_t i = 0; i < self->node_count; i++) {
+        zl_node_t *node = &self->nodes[i];
+        if (node->state == ZL_NODE_READY && !node->status_in_flight)
+            s_status_write (self, node);
+    }
 }
 
 //  The status timer: a registration retry, or the periodic report

@@ -436,6 +436,8 @@ s_image_import (zubelet_t *self, zube_bus_request_t *request)
                        req->file_name ? req->file_name : "", ref, (long long)reply.received,
                        zube_bus_request_sender (request));
         reply.ref = ref;
+        //  status.images has one more image
+        zl_node_status_refresh (self);
     }
     zube_bus_respond_msg (request, &reply.base);
 done:

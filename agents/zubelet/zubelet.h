@@ -345,6 +345,8 @@ int zl_call (zubelet_t *self, const char *method, const ProtobufCMessage *reques
 void zl_node_start_registrations (zubelet_t *self);
 void zl_node_address (zubelet_t *self, zl_node_t *node, char *buf, size_t size);
 int zl_node_check_conflicts (zubelet_t *self, char *error, size_t error_size);
+//  Writes the status of every registered node now (status.images changed).
+void zl_node_status_refresh (zubelet_t *self);
 
 //  pod.c
 void zl_pod_apply (zubelet_t *self, zl_node_t *node, const char *type,

@@ -1,7 +1,8 @@
 /*  test_zubectl_image - zubectl image import and list through a real
     zube-broker, zube-apiserver and zubelet: the test image as a
     docker-archive (over 2 MiB: two chunks) and as an OCI layout directory
-    (sent as a tar), a corrupt image refused naming the blob, a node that
+    (sent as a tar), the node's status.images reporting it, a corrupt
+    image refused naming the blob, a node that
     does not exist, the upload directory left empty; and a zubelet with the
     sim runtime answering that it has no image store.
 
@@ -172,6 +173,24 @@ test_oci_import_and_list (void)
     ZT_ASSERT_MSG (r.status == 0, "import: %s", r.err ? r.err : "");
     ZT_ASSERT_STR_EQ (r.out, "image/zube.test/busybox:1 imported\n");
     zt_run_free (&r);
+    //  the node's status.images reports it (written again after an import)
+    bool reported = false;
+    for (int i = 0; i < 200 && !reported; i++) {
+        ProtobufCMessage *object = NULL;
+        zube_api_error_t error;
+        if (zube_api_get (s_cluster.api, "nodes", NULL, S_NODE, &object, &error) == ZUBE_OK) {
+            const Zube__NodeStatus *status = ((Zube__Node *)object)->status;
+            for (size_t n = 0; status && n < status->n_images; n++)
+                for (size_t k = 0; k < status->images[n]->n_names; k++)
+                    if (strcmp (status->images[n]->names[k], "zube.test/busybox:1") == 0 &&
+                        status->images[n]->size_bytes > 1000000)
+                        reported = true;
+            protobuf_c_message_free_unpacked (object, NULL);
+        }
+        if (!reported)
+            usleep (50000);
+    }
+    ZT_ASSERT_MSG (reported, "node %s: status.images lacks zube.test/busybox:1", S_NODE);
     r = s_zubectl ("image", "list", "--node", S_NODE, NULL);
     ZT_ASSERT_INT_EQ (r.status, 0);
     ZT_ASSERT_STR_CONTAINS (r.out, "IMAGE");
