@@ -342,15 +342,25 @@ s_blob_import (oci_image_store_t *self, const char *from, const char *digest, in
     if (digest && !s_digest_hex (digest))
         return oci_image_fail (err, err_size, "%s: unsupported digest \"%s\" (sha256 only)",
                                what, digest);
-    char temp[PATH_MAX];
+    //  A blob already stored is only read and hashed (a preload directory
+    //  imported again at every start writes nothing).
+    char temp[PATH_MAX], stored[PATH_MAX];
+    bool have = false;
+    if (digest) {
+        s_blob_path (self, digest, stored, sizeof stored);
+        have = s_exists (stored);
+    }
     snprintf (temp, sizeof temp, "%s/tmp/blob-XXXXXX", self->dir);
-    int fd = mkstemp (temp);
-    if (fd < 0)
+    int fd = have ? -1 : mkstemp (temp);
+    if (!have && fd < 0)
         return oci_image_fail (err, err_size, "cannot write %s: %s", temp, strerror (errno));
-    close (fd);
+    if (fd >= 0)
+        close (fd);
+    if (have)
+        temp[0] = '\0';
     char hex[65];
     uint64_t got_size;
-    if (oci_image_copy_hashed (from, temp, hex, &got_size, err, err_size) != 0) {
+    if (oci_image_copy_hashed (from, have ? NULL : temp, hex, &got_size, err, err_size) != 0) {
         unlink (temp);
         return -1;
     }
@@ -367,7 +377,7 @@ s_blob_import (oci_image_store_t *self, const char *from, const char *digest, in
     }
     char path[PATH_MAX];
     snprintf (path, sizeof path, "%s/blobs/sha256/%s", self->dir, hex);
-    if (chmod (temp, 0444) != 0 || rename (temp, path) != 0) {
+    if (!have && (chmod (temp, 0444) != 0 || rename (temp, path) != 0)) {
         unlink (temp);
         return oci_image_fail (err, err_size, "cannot write %s: %s", path, strerror (errno));
     }
