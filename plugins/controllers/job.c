@@ -33,6 +33,7 @@
     backoffMax (6m), Go durations, so tests can shorten the back-off. */
 #define _GNU_SOURCE
 #include "batch.pb-c.h"
+#include "ctrl_duration.h"
 #include "ctrl_util.h"
 
 #define S_DEFAULT_BACKOFF_MS 10000
@@ -48,32 +49,6 @@ typedef struct {
 } s_self_t;
 
 static const char *const s_watches[] = {"jobs.batch", "pods", NULL};
-
-//  Go duration ("200ms", "10s", "6m", "1m30s") in ms, -1 when malformed.
-static int64_t
-s_duration_ms (const char *text)
-{
-    int64_t total = 0;
-    const char *c = text;
-    if (zc_empty (c))
-        return -1;
-    while (*c) {
-        char *end = NULL;
-        double value = strtod (c, &end);
-        if (end == c)
-            return -1;
-        c = end;
-        double unit = strncmp (c, "ms", 2) == 0 ? (c += 2, 1.0)
-                      : *c == 's'               ? (c++, 1000.0)
-                      : *c == 'm'               ? (c++, 60000.0)
-                      : *c == 'h'               ? (c++, 3600000.0)
-                                                : -1.0;
-        if (unit < 0 || value < 0)
-            return -1;
-        total += (int64_t)(value * unit);
-    }
-    return total;
-}
 
 static void *
 s_create (const zube_ctrl_host_t *host, char *error, size_t error_size)
@@ -92,7 +67,7 @@ s_create (const zube_ctrl_host_t *host, char *error, size_t error_size)
         const char *text = host->base->config_get (host->base, names[i]);
         if (!text)
             continue;
-        int64_t ms = s_duration_ms (text);
+        int64_t ms = zc_duration_ms (text);
         if (ms <= 0) {
             snprintf (error, error_size,
                       "%s: expected a positive duration such as \"10s\", got \"%s\"",
