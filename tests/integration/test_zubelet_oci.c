@@ -458,6 +458,24 @@ test_nothing_left (void)
     free (mounts);
 }
 
+//  The zubelet stops cleanly on SIGTERM, and none of its runs reported a
+//  sanitizer error (ASan builds) or a crash
+static void
+test_zubelet_logs_clean (void)
+{
+    ZT_ASSERT_INT_EQ (zt_stop (s_zubelet, SIGTERM, 20000), 0);
+    s_zubelet = 0;
+    for (int i = 0; i < s_zubelet_starts; i++) {
+        char path[700];
+        snprintf (path, sizeof path, "%s/zubelet-%d.log", s_dir, i);
+        char *log = zt_read_file (path);
+        ZT_ASSERT_MSG (log, "no log %s", path);
+        bool bad = strstr (log, "Sanitizer") || strstr (log, "runtime error:");
+        free (log);
+        ZT_ASSERT_MSG (!bad, "%s has a sanitizer report", path);
+    }
+}
+
 //  ---------------------------------------------------------------------
 
 static bool
@@ -530,6 +548,7 @@ main (void)
     ZT_RUN (test_image_import);
     ZT_RUN (test_zubelet_kill_adopts);
     ZT_RUN (test_nothing_left);
+    ZT_RUN (test_zubelet_logs_clean);
     int rc = zt_done ();
     s_teardown (rc != 0);
     return rc;
