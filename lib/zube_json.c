@@ -289,15 +289,28 @@ s_parse_string (s_parser_t *p, char **text_p, size_t *len_p)
     p->pos++;
     size_t start = p->pos;
     size_t end = start;
+    //  plain: no escape and no control character, so copied as it is
+    bool plain = true;
     while (end < p->size && p->text[end] != '"') {
-        if (p->text[end] == '\\')
+        if (p->text[end] == '\\') {
+            plain = false;
             end++;
+        } else if ((unsigned char)p->text[end] < 0x20)
+            plain = false;
         end++;
     }
     char *out = malloc ((end > p->size ? p->size : end) - start + 1);
     if (!out) {
         s_fail_at (p, start, "out of memory");
         return -1;
+    }
+    if (plain && end < p->size) {
+        memcpy (out, p->text + start, end - start);
+        out[end - start] = 0;
+        p->pos = end + 1;
+        *text_p = out;
+        *len_p = end - start;
+        return 0;
     }
     size_t n = 0;
     for (;;) {
