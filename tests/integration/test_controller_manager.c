@@ -134,6 +134,62 @@ test_plugin_commands (void)
     zt_run_free (&list);
 }
 
+//  The example of examples/controller/: loaded into the running manager,
+//  with the settings given at its start; every namespace gets the label.
+static void
+test_example_plugin (void)
+{
+    char file[700];
+    snprintf (file, sizeof file, "%s/tests/plugins/.libs/nslabel.so",
+              getenv ("ZUBE_BUILDDIR") ? getenv ("ZUBE_BUILDDIR") : "..");
+    zt_run_t load = s_zubectl ("plugin", "load", file, "--service", "controllers", NULL);
+    ZT_ASSERT_EXIT (load, 0);
+    zt_run_free (&load);
+    bool labelled = false;
+    int64_t until = zt_now_ms () + 20000;
+    while (!labelled && zt_now_ms () < until) {
+        Zube__Namespace *ns =
+            (Zube__Namespace *)zt_ctrl_get (&s_cluster, "namespaces", NULL, "team-a");
+        for (size_t i = 0; ns && i < ns->metadata->n_labels; i++)
+            labelled |= !strcmp (ns->metadata->labels[i]->key, "team") &&
+                        !strcmp (ns->metadata->labels[i]->value, "blue");
+        if (ns)
+            protobuf_c_message_free_unpacked (&ns->base, NULL);
+        zube_bus_poll (s_cluster.bus, 100);
+    }
+    ZT_ASSERT_MSG (labelled, "namespace team-a did not get team=blue");
+    //  Its Event (written without waiting: it may come a little later)
+    bool found = false;
+    until = zt_now_ms () + 10000;
+    while (!found && zt_now_ms () < until) {
+        zube_api_list_t *events = NULL;
+        //  A cluster-scoped object's Events are in "default", as Kubernetes'
+        ZT_ASSERT_INT_EQ (
+            zube_api_list (s_cluster.api, "events",
+                           &(zube_api_list_options_t){.namespace = "default"}, &events,
+                           NULL),
+            ZUBE_OK);
+        for (size_t i = 0; i < events->count; i++) {
+            Zube__Event *event = (Zube__Event *)events->items[i];
+            found |= event->reason && !strcmp (event->reason, "Labeled") &&
+                     event->source && event->source->component &&
+                     !strcmp (event->source->component, "nslabel-controller") &&
+                     event->involved_object && event->involved_object->kind &&
+                     !strcmp (event->involved_object->kind, "Namespace") &&
+                     event->involved_object->name &&
+                     !strcmp (event->involved_object->name, "team-a");
+        }
+        zube_api_list_destroy (&events);
+        if (!found)
+            zube_bus_poll (s_cluster.bus, 100);
+    }
+    ZT_ASSERT_MSG (found, "no Labeled event about namespace team-a");
+    zt_run_t unload =
+        s_zubectl ("plugin", "unload", "nslabel", "--service", "controllers", NULL);
+    ZT_ASSERT_EXIT (unload, 0);
+    zt_run_free (&unload);
+}
+
 static void
 test_controllers_flag (void)
 {
@@ -164,7 +220,13 @@ main (void)
         zt_cluster_stop (&s_cluster, true);
         return 1;
     }
-    const char *flags[] = {"--controllers", "serviceaccount", NULL};
+    const char *flags[] = {"--controllers",
+                           "serviceaccount",
+                           "--controller-arg",
+                           "nslabel.label=team",
+                           "--controller-arg",
+                           "nslabel.value=blue",
+                           NULL};
     s_manager = zt_ctrl_start (&s_cluster, "controller-manager.log", flags);
     if (!zt_ctrl_wait_ready (&s_cluster, 30000)) {
         printf (
@@ -177,6 +239,7 @@ main (void)
     ZT_RUN (test_default_serviceaccount);
     ZT_RUN (test_recreated_when_deleted);
     ZT_RUN (test_plugin_commands);
+    ZT_RUN (test_example_plugin);
     ZT_RUN (test_controllers_flag);
     bool failed = zt_failed_count > 0;
     if (failed)
@@ -187,5 +250,6 @@ main (void)
         failed = true;
     }
     zt_cluster_stop (&s_cluster, failed);
-    return failed ? 1 : zt_done ();
+    int rc = zt_done ();
+    return failed ? 1 : rc;
 }
