@@ -40,6 +40,8 @@
 #define S_DEFAULT_BACKOFF_MAX_MS 360000
 #define S_INDEX_ANNOTATION "batch.kubernetes.io/job-completion-index"
 #define S_KEY_SIZE 600
+//  Kubernetes' MaxPodCreateDeletePerSync
+#define S_MAX_PER_SYNC 500
 
 typedef struct {
     const zube_ctrl_host_t *host;
@@ -599,12 +601,16 @@ s_manage (s_self_t *self, const Zube__Job *job, const char *key, s_pods_t *pods,
         occupied += pods->terminating;
     if (active > wanted) {
         qsort (pods->active, pods->active_count, sizeof *pods->active, s_victim_compare);
-        return s_delete_pods (self, job, key, pods->active, (size_t)(active - wanted),
+        int32_t excess = active - wanted;
+        return s_delete_pods (self, job, key, pods->active,
+                              (size_t)(excess < S_MAX_PER_SYNC ? excess : S_MAX_PER_SYNC),
                               error, error_size);
     }
     int32_t diff = wanted - occupied;
     if (diff <= 0)
         return ZUBE_OK;
+    if (diff > S_MAX_PER_SYNC)
+        diff = S_MAX_PER_SYNC; //  the rest on the next sync (the new pods' events)
     if (pods->failures_after_success > 0) {
         int64_t delay = self->backoff_ms;
         for (int32_t i = 1;
