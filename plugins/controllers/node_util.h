@@ -149,7 +149,8 @@ zn_node_fits (const Zube__PodSpec *spec, const Zube__Node *node)
         if (!zc_streq (zc_label (node->metadata, spec->node_selector[i]->key),
                        spec->node_selector[i]->value))
             return false;
-    const Zube__NodeAffinity *affinity = spec->affinity ? spec->affinity->node_affinity : NULL;
+    const Zube__NodeAffinity *affinity =
+        spec->affinity ? spec->affinity->node_affinity : NULL;
     const Zube__NodeSelector *required =
         affinity ? affinity->required_during_scheduling_ignored_during_execution : NULL;
     if (!required)
@@ -218,7 +219,8 @@ zn_map_find (const zn_map_t *self, const char *key)
 {
     if (!self->bucket_count)
         return NULL;
-    for (zn_entry_t *e = self->buckets[zn_hash (key) % self->bucket_count]; e; e = e->next)
+    for (zn_entry_t *e = self->buckets[zn_hash (key) % self->bucket_count]; e;
+         e = e->next)
         if (strcmp (e->key, key) == 0)
             return e;
     return NULL;
@@ -315,7 +317,8 @@ zn_map_clear (zn_map_t *self)
 static inline bool
 zn_entry_set_text (zn_entry_t *entry, const char *text)
 {
-    if ((!entry->text && !text) || (entry->text && text && strcmp (entry->text, text) == 0))
+    if ((!entry->text && !text) ||
+        (entry->text && text && strcmp (entry->text, text) == 0))
         return false;
     free (entry->text);
     entry->text = text ? strdup (text) : NULL;

@@ -19,16 +19,15 @@ static pid_t s_manager;
 
 #define S_DEAD_NODE "dead-0001"
 
-static const char *s_manager_flags[] = {
-    "--controllers",
-    "nodelifecycle,replicaset",
-    "--controller-arg",
-    "nodelifecycle.node-monitor-grace-period=4s",
-    "--controller-arg",
-    "nodelifecycle.node-monitor-period=500ms",
-    "--controller-arg",
-    "nodelifecycle.node-eviction-rate=10",
-    NULL};
+static const char *s_manager_flags[] = {"--controllers",
+                                        "nodelifecycle,replicaset",
+                                        "--controller-arg",
+                                        "nodelifecycle.node-monitor-grace-period=4s",
+                                        "--controller-arg",
+                                        "nodelifecycle.node-monitor-period=500ms",
+                                        "--controller-arg",
+                                        "nodelifecycle.node-eviction-rate=10",
+                                        NULL};
 
 static pid_t
 s_zubelet (int count, const char *prefix)
@@ -88,11 +87,11 @@ s_wait_node (const char *name, const char *ready, bool tainted, int timeout_ms)
     int64_t until = zt_now_ms () + timeout_ms;
     do {
         Zube__Node *node = s_node (name);
-        bool done = node && s_ready (node) && !strcmp (s_ready (node), ready) &&
-                    s_has_taint (node, "node.kubernetes.io/unreachable", "NoExecute") ==
-                        tainted &&
-                    s_has_taint (node, "node.kubernetes.io/unreachable", "NoSchedule") ==
-                        tainted;
+        bool done =
+            node && s_ready (node) && !strcmp (s_ready (node), ready) &&
+            s_has_taint (node, "node.kubernetes.io/unreachable", "NoExecute") ==
+                tainted &&
+            s_has_taint (node, "node.kubernetes.io/unreachable", "NoSchedule") == tainted;
         if (node)
             protobuf_c_message_free_unpacked (&node->base, NULL);
         if (done)
@@ -111,7 +110,8 @@ s_pod_on (const char *name, const char *node, const char *tolerations)
               "metadata: {name: %s, namespace: default, labels: {test: nlc}}\n"
               "spec:\n  nodeName: %s\n  containers: [{name: c, image: busybox}]\n%s",
               name, node, tolerations);
-    zt_cluster_create_yaml (&s_cluster, "pods", "default", &zube__pod__descriptor, yaml, NULL);
+    zt_cluster_create_yaml (&s_cluster, "pods", "default", &zube__pod__descriptor, yaml,
+                            NULL);
 }
 
 //  Gone, or marked for deletion
@@ -119,8 +119,8 @@ static bool
 s_evicted (const char *name)
 {
     Zube__Pod *pod = (Zube__Pod *)zt_ctrl_get (&s_cluster, "pods", "default", name);
-    bool evicted = !pod || (pod->metadata->deletion_timestamp &&
-                            *pod->metadata->deletion_timestamp);
+    bool evicted =
+        !pod || (pod->metadata->deletion_timestamp && *pod->metadata->deletion_timestamp);
     if (pod)
         protobuf_c_message_free_unpacked (&pod->base, NULL);
     return evicted;
@@ -150,9 +150,10 @@ s_count_web (int *on_dead, int *running_elsewhere, int *active)
 {
     *on_dead = *running_elsewhere = *active = 0;
     zube_api_list_t *list = NULL;
-    zube_api_list (s_cluster.api, "pods",
-                   &(zube_api_list_options_t){.namespace = "default", .label_selector = "app=web"},
-                   &list, NULL);
+    zube_api_list (
+        s_cluster.api, "pods",
+        &(zube_api_list_options_t){.namespace = "default", .label_selector = "app=web"},
+        &list, NULL);
     for (size_t i = 0; list && i < list->count; i++) {
         Zube__Pod *pod = (Zube__Pod *)list->items[i];
         if (pod->metadata->deletion_timestamp && *pod->metadata->deletion_timestamp)
@@ -200,7 +201,8 @@ test_unreachable_node (void)
         "  template:\n    metadata: {labels: {app: web}}\n"
         "    spec:\n      containers: [{name: c, image: busybox}]\n"
         "      tolerations:\n"
-        "      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute,"
+        "      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: "
+        "NoExecute,"
         " tolerationSeconds: 1}\n"
         "      affinity: {nodeAffinity: {preferredDuringSchedulingIgnoredDuringExecution:"
         " [{weight: 100, preference: {matchExpressions: [{key: kubernetes.io/hostname,"
@@ -229,7 +231,8 @@ test_unreachable_node (void)
     printf ("# web: %d on %s, %d Running elsewhere\n", on_dead, S_DEAD_NODE, elsewhere);
     ZT_ASSERT_MSG (on_dead + elsewhere == 3, "the ReplicaSet's pods did not run");
     ZT_ASSERT_MSG (on_dead >= 1, "no pod of the ReplicaSet on %s", S_DEAD_NODE);
-    ZT_ASSERT_MSG (s_wait_node (S_DEAD_NODE, "True", false, 10000), "the node is not Ready");
+    ZT_ASSERT_MSG (s_wait_node (S_DEAD_NODE, "True", false, 10000),
+                   "the node is not Ready");
 
     //  Heartbeats stop
     ZT_ASSERT_INT_EQ (kill (s_dead, SIGSTOP), 0);
@@ -267,17 +270,18 @@ test_unreachable_node (void)
         zube_bus_poll (s_cluster.bus, 200);
         s_count_web (&on_dead, &elsewhere, &active);
     } while ((on_dead || elsewhere < 3) && zt_now_ms () < until);
-    printf ("# after eviction web: %d on %s, %d Running elsewhere\n", on_dead, S_DEAD_NODE,
-            elsewhere);
+    printf ("# after eviction web: %d on %s, %d Running elsewhere\n", on_dead,
+            S_DEAD_NODE, elsewhere);
     ZT_ASSERT_INT_EQ (on_dead, 0);
     ZT_ASSERT_INT_EQ (elsewhere, 3);
     ZT_ASSERT_MSG (!s_evicted ("stubborn"), "the pod tolerating forever was evicted");
     //  The eviction is an Event of the pod
     zube_api_list_t *events = NULL;
-    zube_api_list (s_cluster.api, "events",
-                   &(zube_api_list_options_t){.namespace = "default",
-                                              .field_selector = "involvedObject.name=patient"},
-                   &events, NULL);
+    zube_api_list (
+        s_cluster.api, "events",
+        &(zube_api_list_options_t){.namespace = "default",
+                                   .field_selector = "involvedObject.name=patient"},
+        &events, NULL);
     bool recorded = false;
     for (size_t i = 0; events && i < events->count; i++)
         if (!strcmp (((Zube__Event *)events->items[i])->reason, "TaintManagerEviction"))
