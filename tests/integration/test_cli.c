@@ -1068,7 +1068,8 @@ test_man_pages_render (void)
     const char *pages[] = {"zube-broker.1", "zubectl.1", "zube.1", "zube-bench.1",
                            "zube-config.5", "zube.7", "zube-scheduler.1",
                            "zube-scheduler-config.5", "zube-scheduler-plugin.3",
-                           "zubelet.1", "zube-runtime-plugin.3"};
+                           "zubelet.1", "zube-runtime-plugin.3",
+                           "zube-controller-manager.1", "zube-controller-plugin.3"};
     for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++) {
         zt_run_t result = zt_man_render (pages[i]);
         if (result.status == -1) {
