@@ -670,6 +670,64 @@ test_preload_dir (void)
     oci_image_store_close (&store);
 }
 
+//  A layout whose index.json names an image index with a manifest per
+//  platform: the one for this machine is imported (the other's blobs are
+//  not even in the layout).
+static void
+test_index_platforms (void)
+{
+    char layout[600], err[512], path[1200], text[2048];
+    s_entry_t files[] = {{"hello", 'f', "world"}, {NULL, 0, NULL}};
+    const s_entry_t *layers[] = {files};
+    s_make_layout ("layout-index", "zube.test/multi:1", layers, 1, layout, sizeof layout);
+    //  the manifest s_make_layout wrote, from its index.json
+    snprintf (path, sizeof path, "grep -o 'sha256:[0-9a-f]*' %s/index.json", layout);
+    FILE *pipe = popen (path, "r");
+    char manifest[80] = "";
+    ZT_ASSERT (pipe && fgets (manifest, sizeof manifest, pipe));
+    pclose (pipe);
+    manifest[strcspn (manifest, "\n")] = '\0';
+    snprintf (path, sizeof path, "%s/blobs/sha256/%s", layout, manifest + 7);
+    struct stat st;
+    ZT_ASSERT (stat (path, &st) == 0);
+#if defined(__aarch64__)
+    const char *here = "arm64", *other = "amd64";
+#else
+    const char *here = "amd64", *other = "arm64";
+#endif
+    snprintf (text, sizeof text,
+              "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
+              "\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+              "\"digest\":\"sha256:%064d\",\"size\":10,\"platform\":{\"architecture\":"
+              "\"%s\",\"os\":\"linux\"}},{\"mediaType\":"
+              "\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%ld,"
+              "\"platform\":{\"architecture\":\"%s\",\"os\":\"linux\"}}]}",
+              0, other, manifest, (long) st.st_size, here);
+    snprintf (path, sizeof path, "%s/nested-index", s_dir);
+    s_write_text (path, text);
+    char index_digest[80];
+    long index_size;
+    s_blob (layout, path, index_digest, &index_size);
+    snprintf (path, sizeof path, "%s/index.json", layout);
+    snprintf (text, sizeof text,
+              "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":"
+              "\"application/vnd.oci.image.index.v1+json\",\"digest\":\"%s\",\"size\":%ld,"
+              "\"annotations\":{\"io.containerd.image.name\":\"zube.test/multi:1\","
+              "\"org.opencontainers.image.ref.name\":\"1\"}}]}",
+              index_digest, index_size);
+    s_write_text (path, text);
+    oci_image_store_t *store = s_store ("store-index");
+    char ref[256];
+    ZT_ASSERT_MSG (oci_image_import (store, layout, ref, sizeof ref, err, sizeof err) == 0,
+                   "import: %s", err);
+    //  the containerd name wins over the tag-only ref.name
+    ZT_ASSERT_STR_EQ (ref, "zube.test/multi:1");
+    char by_digest[200];
+    snprintf (by_digest, sizeof by_digest, "zube.test/multi@%s", manifest);
+    ZT_ASSERT_MSG (oci_image_exists (store, by_digest, NULL, 0), "%s", by_digest);
+    oci_image_store_close (&store);
+}
+
 static int
 s_count_entries (const char *store, const char *sub)
 {
@@ -759,6 +817,7 @@ main (void)
     else
         zt_skip ("test_whiteouts_overlay", "overlayfs needs root");
     ZT_RUN (test_path_traversal);
+    ZT_RUN (test_index_platforms);
     zt_rmtree (s_dir);
     free (s_dir);
     return zt_done ();
