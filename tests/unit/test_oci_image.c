@@ -87,6 +87,8 @@ typedef struct {
 
 //  Layers the test builds are gzip, or zstd when this is set.
 static bool s_zstd;
+//  s_make_layout writes a wrong diff id for its first layer.
+static bool s_bad_diff_id;
 
 static void
 s_write_tar (const char *path, const s_entry_t *entries)
@@ -172,6 +174,8 @@ s_make_layout (const char *name, const char *ref, const s_entry_t *const *layers
         ZT_ASSERT (system (cmd) == 0);
         s_file_sha (plain, digest);
         unlink (plain);
+        if (s_bad_diff_id && i == 0)
+            memset (digest + 7, '0', 64);
         snprintf (diff_ids + strlen (diff_ids), sizeof diff_ids - strlen (diff_ids), "%s\"%s\"",
                   i ? "," : "", digest);
         long size;
@@ -674,6 +678,23 @@ test_preload_dir (void)
 //  platform: the one for this machine is imported (the other's blobs are
 //  not even in the layout).
 static void
+test_diff_id_mismatch (void)
+{
+    char layout[600], err[512];
+    s_entry_t files[] = {{"hello", 'f', "world"}, {NULL, 0, NULL}};
+    const s_entry_t *layers[] = {files};
+    s_bad_diff_id = true;
+    s_make_layout ("layout-diffid", "zube.test/diffid:1", layers, 1, layout, sizeof layout);
+    s_bad_diff_id = false;
+    oci_image_store_t *store = s_store ("store-diffid");
+    ZT_ASSERT (oci_image_import (store, layout, NULL, 0, err, sizeof err) != 0);
+    ZT_ASSERT_STR_CONTAINS (err, "diff_id mismatch: its content is sha256:");
+    ZT_ASSERT_STR_CONTAINS (err, "the config says sha256:0000");
+    ZT_ASSERT (!oci_image_exists (store, "zube.test/diffid:1", NULL, 0));
+    oci_image_store_close (&store);
+}
+
+static void
 test_index_platforms (void)
 {
     char layout[600], err[512], path[1200], text[2048];
@@ -818,6 +839,7 @@ main (void)
         zt_skip ("test_whiteouts_overlay", "overlayfs needs root");
     ZT_RUN (test_path_traversal);
     ZT_RUN (test_index_platforms);
+    ZT_RUN (test_diff_id_mismatch);
     zt_rmtree (s_dir);
     free (s_dir);
     return zt_done ();

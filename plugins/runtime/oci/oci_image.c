@@ -432,23 +432,59 @@ s_manifest_children (oci_image_store_t *self, const char *layout, const zube_jso
     if (s_blob_import (self, from, digest, s_json_int (config, "size"), "config", NULL, err,
                        err_size) != 0)
         return -1;
-    for (size_t i = 0; i < layers->count; i++) {
+    //  Each layer's uncompressed sha256 must be the config's diff id, as
+    //  containerd checks on unpack (once: a cached layer was checked).
+    char path[PATH_MAX];
+    s_blob_path (self, digest, path, sizeof path);
+    zube_json_t *image_config = s_read_json (path, err, err_size);
+    if (!image_config)
+        return -1;
+    const zube_json_t *diff_ids = s_json_array (zube_json_get (image_config, "rootfs"), "diff_ids");
+    int rc = 0;
+    if (!diff_ids || diff_ids->count != layers->count)
+        rc = oci_image_fail (err, err_size,
+                             "config %s: rootfs.diff_ids has %zu entries for %zu layers", digest,
+                             diff_ids ? diff_ids->count : 0, layers->count);
+    for (size_t i = 0; rc == 0 && i < layers->count; i++) {
         const zube_json_t *layer = layers->items[i];
         const char *media = s_json_string (layer, "mediaType");
         digest = s_json_string (layer, "digest");
-        if (!s_in (media, s_media_layer))
-            return oci_image_fail (err, err_size, "layer %s: unsupported media type \"%s\"",
-                                   digest ? digest : "", media ? media : "");
-        if (!s_digest_hex (digest))
-            return oci_image_fail (err, err_size, "layer: unsupported digest \"%s\"",
-                                   digest ? digest : "");
+        if (!s_in (media, s_media_layer)) {
+            rc = oci_image_fail (err, err_size, "layer %s: unsupported media type \"%s\"",
+                                 digest ? digest : "", media ? media : "");
+            break;
+        }
+        if (!s_digest_hex (digest)) {
+            rc = oci_image_fail (err, err_size, "layer: unsupported digest \"%s\"",
+                                 digest ? digest : "");
+            break;
+        }
         snprintf (from, sizeof from, "%s/blobs/sha256/%s", layout, s_digest_hex (digest));
         if (s_blob_import (self, from, digest, s_json_int (layer, "size"), "layer", NULL, err,
-                           err_size) != 0
-            || s_layer_unpack (self, digest, err, err_size) != 0)
-            return -1;
+                           err_size) != 0) {
+            rc = -1;
+            break;
+        }
+        snprintf (path, sizeof path, "%s/layers/%s", self->dir, s_digest_hex (digest));
+        const zube_json_t *diff_id = diff_ids->items[i];
+        char hex[65];
+        if (!s_exists (path)) {
+            s_blob_path (self, digest, path, sizeof path);
+            if (oci_image_diff_id (path, hex, err, err_size) != 0)
+                rc = -1;
+            else if (diff_id->type != ZUBE_JSON_STRING || !s_digest_hex (diff_id->text)
+                     || strcmp (hex, s_digest_hex (diff_id->text)) != 0)
+                rc = oci_image_fail (err, err_size,
+                                     "layer %s diff_id mismatch: its content is sha256:%s, the "
+                                     "config says %s",
+                                     digest, hex,
+                                     diff_id->type == ZUBE_JSON_STRING ? diff_id->text : "?");
+        }
+        if (rc == 0)
+            rc = s_layer_unpack (self, digest, err, err_size);
     }
-    return 0;
+    zube_json_free (&image_config);
+    return rc;
 }
 
 //  The platform an index entry is for matches this machine (or says none).
