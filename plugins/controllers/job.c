@@ -6,12 +6,13 @@
     Job's uid), counts them, decides whether the Job is done, and
     otherwise keeps min (parallelism, what is left) pods active:
 
-    - Counting. succeeded and failed are counted from the phases of the
-      Job's pods, as Kubernetes did before finalizer tracking (1.26): this
-      controller adds no batch.kubernetes.io/job-tracking finalizer, so a
-      finished pod someone else deletes before the Job ends drops out of
-      the counts (docs/controllers.md). Indexed Jobs count one success per
-      completion index (status.completedIndexes).
+    - Counting, as Kubernetes tracks Jobs since 1.26: every pod is made
+      with the finalizer batch.kubernetes.io/job-tracking; a finished pod
+      is first listed in status.uncountedTerminatedPods (an Indexed
+      success also in completedIndexes), then loses the finalizer, then
+      moves into status.succeeded / failed; so a finished pod deleted at
+      once still counts, once. Indexed Jobs count one success per index.
+      A tracked pod whose Job is gone loses the finalizer.
     - podFailurePolicy: each failed pod is judged by the first rule that
       matches its containers' exit codes (onExitCodes, In or NotIn, zero
       exit codes never match) or its conditions (onPodConditions): FailJob
@@ -39,6 +40,9 @@
 #define S_DEFAULT_BACKOFF_MS 10000
 #define S_DEFAULT_BACKOFF_MAX_MS 360000
 #define S_INDEX_ANNOTATION "batch.kubernetes.io/job-completion-index"
+#define S_TRACKING "batch.kubernetes.io/job-tracking"
+//  Keys of tracked pods whose Job is gone
+#define S_ORPHAN_PREFIX "orphan-pod:"
 #define S_KEY_SIZE 600
 //  Kubernetes' MaxPodCreateDeletePerSync
 #define S_MAX_PER_SYNC 500
@@ -97,6 +101,15 @@ s_key_of (const Zube__ObjectMeta *meta, char *key, size_t size)
         key[0] = 0;
 }
 
+static bool
+s_has_tracking (const Zube__Pod *pod)
+{
+    for (size_t i = 0; i < pod->metadata->n_finalizers; i++)
+        if (zc_streq (pod->metadata->finalizers[i], S_TRACKING))
+            return true;
+    return false;
+}
+
 //  The key of the Job controlling pod, "" when none in the cache.
 static void
 s_job_key_of_pod (s_self_t *self, const Zube__Pod *pod, char *key, size_t size)
@@ -122,8 +135,17 @@ s_pod_seen (s_self_t *self, const Zube__Pod *pod, s_seen_t seen)
     if (!pod->metadata)
         return;
     s_job_key_of_pod (self, pod, key, sizeof key);
-    if (!key[0])
+    if (!key[0]) {
+        //  A tracked pod whose Job is gone: its finalizer must go
+        const Zube__OwnerReference *ref = zc_controller_of (pod->metadata);
+        if (ref && zc_streq (ref->kind, "Job") && s_has_tracking (pod)) {
+            s_key_of (pod->metadata, pod_key, sizeof pod_key);
+            char orphan_key[S_KEY_SIZE + 16];
+            snprintf (orphan_key, sizeof orphan_key, S_ORPHAN_PREFIX "%s", pod_key);
+            self->host->enqueue (self->host, orphan_key);
+        }
         return;
+    }
     if (seen == S_SEEN_DELETION) {
         s_key_of (pod->metadata, pod_key, sizeof pod_key);
         zc_expectations_deletion_observed (&self->expectations, key, pod_key);
@@ -301,6 +323,18 @@ typedef struct {
     //  Indexed: per index, 1 when succeeded, 2 when an active pod has it
     uint8_t *indexes;
     int32_t completions;
+    //  Tracking: status.uncountedTerminatedPods as it should become,
+    //  whether it changes, the pods whose finalizer can go, and the counts
+    //  with the uncounted ones (what decisions use)
+    const char **u_succeeded;
+    size_t u_succeeded_count;
+    const char **u_failed;
+    size_t u_failed_count;
+    bool u_changed;
+    const Zube__Pod **unfinalize;
+    size_t unfinalize_count;
+    int32_t succeeded_total;
+    int32_t failed_total;
 } s_pods_t;
 
 static void
@@ -308,6 +342,43 @@ s_pods_free (s_pods_t *pods)
 {
     free (pods->active);
     free (pods->indexes);
+    free (pods->u_succeeded);
+    free (pods->u_failed);
+    free (pods->unfinalize);
+}
+
+static bool
+s_listed (char *const *list, size_t count, const char *uid)
+{
+    for (size_t i = 0; i < count; i++)
+        if (zc_streq (list[i], uid))
+            return true;
+    return false;
+}
+
+//  Marks the indexes of an interval list ("1,3-5") that are below
+//  completions.
+static void
+s_parse_indexes (const char *text, uint8_t *indexes, int32_t completions)
+{
+    for (const char *c = text; c && *c;) {
+        char *end = NULL;
+        long first = strtol (c, &end, 10), last = first;
+        if (end == c)
+            return;
+        if (*end == '-') {
+            c = end + 1;
+            last = strtol (c, &end, 10);
+            if (end == c)
+                return;
+        }
+        for (long i = first; i <= last && i < completions; i++)
+            if (i >= 0)
+                indexes[i] = 1;
+        c = *end == ',' ? end + 1 : end;
+        if (*c && *c != ',' && (*c < '0' || *c > '9'))
+            return;
+    }
 }
 
 static bool
@@ -316,6 +387,13 @@ s_indexed (const Zube__Job *job)
     return zc_streq (job->spec->completion_mode, "Indexed");
 }
 
+//  Reads the Job's pods. Counting follows Kubernetes' tracking with the
+//  batch.kubernetes.io/job-tracking finalizer: a finished pod that still
+//  has it and is not yet in status.uncountedTerminatedPods is added there
+//  (an Indexed success also to completedIndexes); one already there loses
+//  the finalizer; a listed uid whose pod no longer has it (or is gone)
+//  moves into status.succeeded / failed. So every finished pod is counted
+//  once, even when it is deleted right after.
 static zube_status_t
 s_count (s_self_t *self, const Zube__Job *job, s_pods_t *pods, char *error,
          size_t error_size)
@@ -325,13 +403,47 @@ s_count (s_self_t *self, const Zube__Job *job, s_pods_t *pods, char *error,
     const ProtobufCMessage **list = self->host->list_index (
         self->host, "pods", ZUBE_CTRL_INDEX_CONTROLLER_UID, job->metadata->uid, &count);
     bool indexed = s_indexed (job) && job->spec->has_completions;
+    const Zube__JobStatus *status = job->status;
+    const Zube__UncountedTerminatedPods *uncounted =
+        status ? status->uncounted_terminated_pods : NULL;
+    size_t cached_s = uncounted ? uncounted->n_succeeded : 0;
+    size_t cached_f = uncounted ? uncounted->n_failed : 0;
     pods->completions = job->spec->has_completions ? job->spec->completions : 0;
     pods->active = calloc (count + 1, sizeof *pods->active);
     pods->indexes = indexed ? calloc ((size_t)pods->completions + 1, 1) : NULL;
-    if (!pods->active || (indexed && !pods->indexes)) {
+    pods->u_succeeded = calloc (count + cached_s + 1, sizeof *pods->u_succeeded);
+    pods->u_failed = calloc (count + cached_f + 1, sizeof *pods->u_failed);
+    pods->unfinalize = calloc (count + 1, sizeof *pods->unfinalize);
+    if (!pods->active || (indexed && !pods->indexes) || !pods->u_succeeded ||
+        !pods->u_failed || !pods->unfinalize) {
         self->host->free_list (self->host, list);
         snprintf (error, error_size, "out of memory");
         return ZUBE_INTERNAL;
+    }
+    if (indexed && status)
+        s_parse_indexes (status->completed_indexes, pods->indexes, pods->completions);
+    int32_t moved_s = 0, moved_f = 0;
+    //  Listed uids: kept while their pod still has the finalizer
+    for (int pass = 0; pass < 2; pass++) {
+        char *const *cached = pass ? (uncounted ? uncounted->failed : NULL)
+                                   : (uncounted ? uncounted->succeeded : NULL);
+        size_t cached_count = pass ? cached_f : cached_s;
+        for (size_t u = 0; u < cached_count; u++) {
+            bool held = false;
+            for (size_t i = 0; i < count && !held; i++) {
+                const Zube__Pod *pod = (const Zube__Pod *)list[i];
+                held = pod->metadata && zc_streq (pod->metadata->uid, cached[u]) &&
+                       s_has_tracking (pod);
+            }
+            if (held && pass)
+                pods->u_failed[pods->u_failed_count++] = cached[u];
+            else if (held)
+                pods->u_succeeded[pods->u_succeeded_count++] = cached[u];
+            else {
+                pods->u_changed = true;
+                *(pass ? &moved_f : &moved_s) += 1;
+            }
+        }
     }
     int64_t last_success_ms = 0;
     for (size_t i = 0; i < count; i++) {
@@ -341,27 +453,40 @@ s_count (s_self_t *self, const Zube__Job *job, s_pods_t *pods, char *error,
             continue;
         int index = indexed ? s_index_of (pod) : -1;
         bool in_range = index >= 0 && index < pods->completions;
+        bool tracked = s_has_tracking (pod);
+        const char *uid = pod->metadata->uid;
         if (zc_streq (s_phase (pod), "Succeeded")) {
-            if (!indexed)
-                pods->succeeded++;
-            else if (in_range)
-                pods->indexes[index] = 1;
+            if (tracked && uncounted && s_listed (uncounted->succeeded, cached_s, uid))
+                pods->unfinalize[pods->unfinalize_count++] = pod;
+            else if (tracked) {
+                pods->u_succeeded[pods->u_succeeded_count++] = uid;
+                pods->u_changed = true;
+                if (in_range)
+                    pods->indexes[index] = 1;
+            }
             int64_t at = s_finished_ms (pod);
             if (at > last_success_ms)
                 last_success_ms = at;
         } else if (zc_streq (s_phase (pod), "Failed")) {
             char message[512];
             const char *action = s_failure_action (job, pod, message, sizeof message);
-            if (zc_streq (action, "Ignore"))
-                continue;
             if (zc_streq (action, "FailJob") && !pods->fail_job) {
                 pods->fail_job = true;
                 snprintf (pods->fail_message, sizeof pods->fail_message, "%s", message);
             }
-            pods->failed++;
-        } else if (zc_deleting (pod->metadata))
+            if (tracked && (zc_streq (action, "Ignore") ||
+                            (uncounted && s_listed (uncounted->failed, cached_f, uid))))
+                pods->unfinalize[pods->unfinalize_count++] = pod;
+            else if (tracked) {
+                pods->u_failed[pods->u_failed_count++] = uid;
+                pods->u_changed = true;
+            }
+        } else if (zc_deleting (pod->metadata)) {
+            //  Deleted before it finished: not counted, let go
             pods->terminating++;
-        else {
+            if (tracked)
+                pods->unfinalize[pods->unfinalize_count++] = pod;
+        } else {
             pods->active[pods->active_count++] = pod;
             if (zc_pod_ready (pod))
                 pods->ready++;
@@ -385,12 +510,54 @@ s_count (s_self_t *self, const Zube__Job *job, s_pods_t *pods, char *error,
         if (at > pods->last_failure_ms)
             pods->last_failure_ms = at;
     }
-    if (indexed)
+    pods->failed = (status ? status->failed : 0) + moved_f;
+    pods->failed_total = pods->failed + (int32_t)pods->u_failed_count;
+    if (indexed) {
         for (int32_t i = 0; i < pods->completions; i++)
             if (pods->indexes[i] == 1)
                 pods->succeeded++;
+        pods->succeeded_total = pods->succeeded;
+    } else {
+        pods->succeeded = (status ? status->succeeded : 0) + moved_s;
+        pods->succeeded_total = pods->succeeded + (int32_t)pods->u_succeeded_count;
+    }
     self->host->free_list (self->host, list);
     return ZUBE_OK;
+}
+
+//  Removes the tracking finalizer of a cached pod (a JSON patch testing
+//  it is still where it was).
+static zube_status_t
+s_unfinalize (s_self_t *self, const Zube__Pod *pod, char *error, size_t error_size)
+{
+    for (size_t i = 0; i < pod->metadata->n_finalizers; i++) {
+        if (!zc_streq (pod->metadata->finalizers[i], S_TRACKING))
+            continue;
+        char patch[300];
+        snprintf (patch, sizeof patch,
+                  "[{\"op\":\"test\",\"path\":\"/metadata/finalizers/%zu\",\"value\":"
+                  "\"" S_TRACKING "\"},{\"op\":\"remove\",\"path\":\"/metadata/"
+                  "finalizers/%zu\"}]",
+                  i, i);
+        zube_status_t status = self->host->patch (
+            self->host, "pods", pod->metadata->namespace_, pod->metadata->name, NULL,
+            "application/json-patch+json", patch, NULL, NULL, error, error_size);
+        return status == ZUBE_NOT_FOUND ? ZUBE_OK : status;
+    }
+    return ZUBE_OK;
+}
+
+static zube_status_t
+s_unfinalize_all (s_self_t *self, const Zube__Pod *const *victims, size_t count,
+                  char *error, size_t error_size)
+{
+    zube_status_t result = ZUBE_OK;
+    for (size_t i = 0; i < count; i++) {
+        zube_status_t status = s_unfinalize (self, victims[i], error, error_size);
+        if (status != ZUBE_OK)
+            result = status;
+    }
+    return result;
 }
 
 //  "1,3-5,7" of the succeeded indexes.
@@ -488,6 +655,14 @@ s_create_pod (s_self_t *self, const Zube__Job *job, int index, char *error,
     pod.spec = template_->spec;
     meta->owner_references = refs;
     meta->n_owner_references = 1;
+    char **finalizers =
+        realloc (meta->finalizers, (meta->n_finalizers + 1) * sizeof *finalizers);
+    if (finalizers) {
+        meta->finalizers = finalizers;
+        meta->finalizers[meta->n_finalizers] = strdup (S_TRACKING);
+        if (meta->finalizers[meta->n_finalizers])
+            meta->n_finalizers++;
+    }
     ProtobufCMessage *created = NULL;
     zube_status_t status =
         self->host->create (self->host, "pods", job->metadata->namespace_, &pod.base,
@@ -587,9 +762,9 @@ s_manage (s_self_t *self, const Zube__Job *job, const char *key, s_pods_t *pods,
     int32_t wanted;
     if (!spec->has_completions)
         //  Work queue: once one succeeded, no new pods
-        wanted = pods->succeeded > 0 ? 0 : parallelism;
+        wanted = pods->succeeded_total > 0 ? 0 : parallelism;
     else {
-        int32_t left = spec->completions - pods->succeeded;
+        int32_t left = spec->completions - pods->succeeded_total;
         wanted = left < parallelism ? left : parallelism;
     }
     if (wanted < 0)
@@ -736,8 +911,8 @@ s_write_status (s_self_t *self, const Zube__Job *job, const s_outcome_t *outcome
         old->terminating == pods->terminating &&
         (!pods->indexes ||
          zc_streq (old->completed_indexes ? old->completed_indexes : "", completed)) &&
-        !outcome->start && !outcome->clear_start && !outcome->complete &&
-        !outcome->failed && outcome->suspended == 0;
+        !pods->u_changed && !outcome->start && !outcome->clear_start &&
+        !outcome->complete && !outcome->failed && outcome->suspended == 0;
     if (same)
         return ZUBE_OK;
     Zube__Job *copy = (Zube__Job *)zc_copy (&job->base, &zube__job__descriptor);
@@ -761,6 +936,14 @@ s_write_status (s_self_t *self, const Zube__Job *job, const s_outcome_t *outcome
     status->succeeded = pods->succeeded;
     status->failed = pods->failed;
     status->terminating = pods->terminating;
+    //  The lists borrow the cache's strings: put back before the free
+    Zube__UncountedTerminatedPods uncounted = ZUBE__UNCOUNTED_TERMINATED_PODS__INIT;
+    Zube__UncountedTerminatedPods *saved_uncounted = status->uncounted_terminated_pods;
+    uncounted.succeeded = (char **)pods->u_succeeded;
+    uncounted.n_succeeded = pods->u_succeeded_count;
+    uncounted.failed = (char **)pods->u_failed;
+    uncounted.n_failed = pods->u_failed_count;
+    status->uncounted_terminated_pods = &uncounted;
     if (pods->indexes) {
         free (status->completed_indexes);
         status->completed_indexes = strdup (completed);
@@ -796,6 +979,7 @@ s_write_status (s_self_t *self, const Zube__Job *job, const s_outcome_t *outcome
                                      NULL, error, error_size);
     else
         snprintf (error, error_size, "out of memory");
+    status->uncounted_terminated_pods = saved_uncounted;
     zc_free (copy);
     return result;
 }
@@ -831,11 +1015,43 @@ s_finished (s_self_t *self, const Zube__Job *job, const char *key, int64_t now_m
     return status == ZUBE_NOT_FOUND ? ZUBE_OK : status;
 }
 
+//  A tracked pod whose Job the cache does not have: the finalizer goes
+//  once the apiserver confirms the Job is gone (Kubernetes' orphan pod
+//  handling).
+static zube_status_t
+s_release_orphan (s_self_t *self, const char *pod_key, char *error, size_t error_size)
+{
+    char namespace_[256], name[256];
+    if (zube_ctrl_split_key (pod_key, namespace_, name, sizeof name) != 0)
+        return ZUBE_OK;
+    const Zube__Pod *pod =
+        (const Zube__Pod *)self->host->get (self->host, "pods", namespace_, name);
+    const Zube__OwnerReference *ref = pod ? zc_controller_of (pod->metadata) : NULL;
+    if (!ref || !s_has_tracking (pod))
+        return ZUBE_OK;
+    if (ZUBE_CTRL_HAS (self->host, get_live)) {
+        ProtobufCMessage *live = NULL;
+        zube_status_t status =
+            self->host->get_live (self->host, "jobs.batch", namespace_, ref->name,
+                                  &zube__job__descriptor, &live, error, error_size);
+        bool same = status == ZUBE_OK && ((Zube__Job *)live)->metadata &&
+                    zc_streq (((Zube__Job *)live)->metadata->uid, ref->uid);
+        zc_free (live);
+        if (same)
+            return ZUBE_OK; //  the cache lags: the Job's own sync counts it
+        if (status != ZUBE_OK && status != ZUBE_NOT_FOUND)
+            return status;
+    }
+    return s_unfinalize (self, pod, error, error_size);
+}
+
 static zube_status_t
 s_sync (void *arg, const char *key, char *error, size_t error_size)
 {
     s_self_t *self = arg;
     char namespace_[256], name[256];
+    if (strncmp (key, S_ORPHAN_PREFIX, strlen (S_ORPHAN_PREFIX)) == 0)
+        return s_release_orphan (self, key + strlen (S_ORPHAN_PREFIX), error, error_size);
     if (zube_ctrl_split_key (key, namespace_, name, sizeof name) != 0)
         return ZUBE_OK;
     const Zube__Job *job =
@@ -845,8 +1061,23 @@ s_sync (void *arg, const char *key, char *error, size_t error_size)
         return ZUBE_OK;
     }
     int64_t now_ms = self->host->base->time_ms (self->host->base);
-    if (s_condition_true (job, "Complete") || s_condition_true (job, "Failed"))
-        return s_finished (self, job, key, now_ms, error, error_size);
+    if (s_condition_true (job, "Complete") || s_condition_true (job, "Failed")) {
+        //  Counting is over: no pod keeps the finalizer
+        size_t count = 0;
+        const ProtobufCMessage **list =
+            self->host->list_index (self->host, "pods", ZUBE_CTRL_INDEX_CONTROLLER_UID,
+                                    job->metadata->uid, &count);
+        zube_status_t released = ZUBE_OK;
+        for (size_t i = 0; i < count; i++) {
+            zube_status_t status =
+                s_unfinalize (self, (const Zube__Pod *)list[i], error, error_size);
+            if (status != ZUBE_OK)
+                released = status;
+        }
+        self->host->free_list (self->host, list);
+        zube_status_t status = s_finished (self, job, key, now_ms, error, error_size);
+        return released != ZUBE_OK ? released : status;
+    }
     bool satisfied = zc_expectations_satisfied (&self->expectations, key);
     s_pods_t pods;
     zube_status_t status = s_count (self, job, &pods, error, error_size);
@@ -882,7 +1113,7 @@ s_sync (void *arg, const char *key, char *error, size_t error_size)
         outcome.failed = "PodFailurePolicy";
         snprintf (outcome.failed_message, sizeof outcome.failed_message, "%s",
                   pods.fail_message);
-    } else if (pods.failed > backoff_limit ||
+    } else if (pods.failed_total > backoff_limit ||
                (on_failure && (backoff_limit == 0 ? pods.restarts > 0
                                                   : pods.restarts >= backoff_limit))) {
         outcome.failed = "BackoffLimitExceeded";
@@ -897,19 +1128,26 @@ s_sync (void *arg, const char *key, char *error, size_t error_size)
     //  Complete?
     if (!outcome.failed) {
         if (spec->has_completions)
-            outcome.complete = pods.succeeded >= spec->completions;
+            outcome.complete = pods.succeeded_total >= spec->completions;
         else
-            outcome.complete = pods.succeeded > 0 && pods.active_count == 0;
+            outcome.complete = pods.succeeded_total > 0 && pods.active_count == 0;
     }
+    //  The end is written once every finished pod is counted (nothing
+    //  uncounted is left); until then the pods go and counting goes on
+    bool counted = pods.u_succeeded_count == 0 && pods.u_failed_count == 0;
+    bool ending = outcome.failed || outcome.complete;
     zube_status_t manage = ZUBE_OK;
     char manage_error[1024] = "";
     int64_t wait_ms = 0;
-    if (outcome.failed || outcome.complete || suspended) {
+    if (ending || suspended) {
         //  Nothing runs any more
         if (satisfied && !zc_deleting (job->metadata))
             manage = s_delete_pods (self, job, key, pods.active, pods.active_count,
                                     manage_error, sizeof manage_error);
-        if (outcome.failed)
+        if (!counted) {
+            outcome.failed = NULL;
+            outcome.complete = false;
+        } else if (outcome.failed)
             self->host->event (self->host, &job->base, ZUBE_CTRL_EVENT_WARNING,
                                outcome.failed, "%s", outcome.failed_message);
         else if (outcome.complete)
@@ -919,11 +1157,18 @@ s_sync (void *arg, const char *key, char *error, size_t error_size)
         manage = s_manage (self, job, key, &pods, now_ms, &wait_ms, manage_error,
                            sizeof manage_error);
     status = s_write_status (self, job, &outcome, error, error_size);
+    //  Finalizers go only once the status lists the pods (durably: the
+    //  cached status the uids were read from)
+    if (status == ZUBE_OK && pods.unfinalize_count) {
+        zube_status_t released = s_unfinalize_all (
+            self, pods.unfinalize, pods.unfinalize_count, error, error_size);
+        if (released != ZUBE_OK)
+            status = released;
+    }
     if (wait_ms > 0)
         self->host->enqueue_after (self->host, key, wait_ms);
     //  Wake up at the deadline
-    if (!outcome.failed && !outcome.complete && !suspended &&
-        spec->has_active_deadline_seconds) {
+    if (!ending && !suspended && spec->has_active_deadline_seconds) {
         int64_t due = start_ms + spec->active_deadline_seconds * 1000 - now_ms;
         self->host->enqueue_after (self->host, key, due > 0 ? due : 1);
     }

@@ -7,7 +7,8 @@
     than 5 active pods; a FailJob exit-code rule ends Failed with reason
     PodFailurePolicy; an Indexed Job gets one success per index (after a
     failure of one index) and completedIndexes; backoffLimit, deadline,
-    suspend/resume, ttlSecondsAfterFinished; Events recorded. */
+    suspend/resume, ttlSecondsAfterFinished; tracking with the finalizer
+    (a pod deleted right after it succeeded still counts); Events. */
 #include "../zt_workloads.h"
 #include "batch.pb-c.h"
 
@@ -393,6 +394,106 @@ test_suspend_and_ttl (void)
     ZT_ASSERT_MSG (deleted, "the finished Job was not deleted after its ttl");
 }
 
+//  Tracking with the batch.kubernetes.io/job-tracking finalizer: pods
+//  carry it until counted, so a pod deleted right after it succeeded still
+//  counts, and no pod keeps it once the Job is done.
+static void
+test_tracking_finalizer (void)
+{
+    s_create_job ("apiVersion: batch/v1\nkind: Job\nmetadata: {name: tracked}\n"
+                  "spec:\n  completions: 3\n  parallelism: 3\n"
+                  "  template:\n    metadata:\n      annotations:\n"
+                  "        sim.zube.io/run-duration: 300ms\n"
+                  "    spec: {restartPolicy: Never, containers: [{name: c, image: "
+                  "busybox}]}\n");
+    s_pump_t pump = {.job = "tracked", .fail_index = -1};
+    bool seen_finalizer = false;
+    int deleted = 0;
+    Zube__Job *job = NULL;
+    int64_t until = zt_now_ms () + 40000;
+    while (!job && zt_now_ms () < until) {
+        s_pump (&pump);
+        zube_api_list_t *pods = s_job_pods ("tracked");
+        for (size_t i = 0; pods && i < pods->count; i++) {
+            Zube__Pod *pod = (Zube__Pod *)pods->items[i];
+            for (size_t f = 0; f < pod->metadata->n_finalizers; f++)
+                seen_finalizer |= !strcmp (pod->metadata->finalizers[f],
+                                           "batch.kubernetes.io/job-tracking");
+            //  Deleted as soon as it succeeded
+            if (!strcmp (s_phase (pod), "Succeeded") &&
+                !pod->metadata->deletion_timestamp &&
+                zube_api_delete (s_env.cluster.api, "pods", "default",
+                                 pod->metadata->name, &(zube_api_delete_options_t){0},
+                                 NULL, NULL) == ZUBE_OK)
+                deleted++;
+        }
+        zube_api_list_destroy (&pods);
+        job = s_get_job ("tracked");
+        if (job && !s_condition (job, "Complete")) {
+            protobuf_c_message_free_unpacked (&job->base, NULL);
+            job = NULL;
+        }
+        zube_bus_poll (s_env.cluster.bus, 50);
+    }
+    ZT_ASSERT_MSG (job, "not Complete (%d pods bound, %d deleted)", pump.bound, deleted);
+    ZT_ASSERT_INT_EQ (job->status->succeeded, 3);
+    ZT_ASSERT_INT_EQ (job->status->failed, 0);
+    ZT_ASSERT (!job->status->uncounted_terminated_pods ||
+               (job->status->uncounted_terminated_pods->n_succeeded == 0 &&
+                job->status->uncounted_terminated_pods->n_failed == 0));
+    protobuf_c_message_free_unpacked (&job->base, NULL);
+    ZT_ASSERT (seen_finalizer);
+    ZT_ASSERT (deleted >= 1);
+    //  Counted though deleted: no pod made again
+    ZT_ASSERT_INT_EQ (pump.bound, 3);
+    //  Nothing keeps the finalizer; the deleted pods are gone
+    until = zt_now_ms () + 20000;
+    bool released = false;
+    while (!released && zt_now_ms () < until) {
+        zube_api_list_t *pods = s_job_pods ("tracked");
+        released = true;
+        for (size_t i = 0; pods && i < pods->count; i++)
+            released &= ((Zube__Pod *)pods->items[i])->metadata->n_finalizers == 0 &&
+                        !((Zube__Pod *)pods->items[i])->metadata->deletion_timestamp;
+        zube_api_list_destroy (&pods);
+        zube_bus_poll (s_env.cluster.bus, 100);
+    }
+    ZT_ASSERT_MSG (released, "a pod keeps the tracking finalizer or is stuck deleting");
+}
+
+//  A tracked pod whose Job is deleted loses the finalizer, so deleting it
+//  is not blocked forever.
+static void
+test_orphan_pod_released (void)
+{
+    s_create_job ("apiVersion: batch/v1\nkind: Job\nmetadata: {name: gone}\n"
+                  "spec:\n  template:\n    spec: {restartPolicy: Never, containers: "
+                  "[{name: c, image: busybox}]}\n");
+    s_pump_t pump = {.job = "gone", .fail_index = -1};
+    int64_t until = zt_now_ms () + 20000;
+    while (pump.bound < 1 && zt_now_ms () < until) {
+        s_pump (&pump);
+        zube_bus_poll (s_env.cluster.bus, 50);
+    }
+    ZT_ASSERT_INT_EQ (pump.bound, 1);
+    zube_api_list_t *pods = s_job_pods ("gone");
+    ZT_ASSERT (pods && pods->count == 1);
+    char pod[256];
+    snprintf (pod, sizeof pod, "%s", ((Zube__Pod *)pods->items[0])->metadata->name);
+    zube_api_list_destroy (&pods);
+    ZT_ASSERT_INT_EQ (
+        zube_api_delete (s_env.cluster.api, "jobs", "default", "gone", NULL, NULL, NULL),
+        ZUBE_OK);
+    ZT_ASSERT (
+        zt_ctrl_wait_exists (&s_env.cluster, "jobs", "default", "gone", false, 10000));
+    ZT_ASSERT_INT_EQ (zube_api_delete (s_env.cluster.api, "pods", "default", pod,
+                                       &(zube_api_delete_options_t){0}, NULL, NULL),
+                      ZUBE_OK);
+    ZT_ASSERT_MSG (
+        zt_ctrl_wait_exists (&s_env.cluster, "pods", "default", pod, false, 20000),
+        "the pod of the deleted Job kept its finalizer");
+}
+
 int
 main (void)
 {
@@ -403,6 +504,8 @@ main (void)
         ZT_RUN (test_backoff_limit);
         ZT_RUN (test_deadline);
         ZT_RUN (test_suspend_and_ttl);
+        ZT_RUN (test_tracking_finalizer);
+        ZT_RUN (test_orphan_pod_released);
     }
     return zt_workloads_finish (&s_env);
 }
