@@ -315,9 +315,11 @@ s_canonical (const Zube__PodTemplateSpec *template_, size_t *size_p)
                 free (entry->key), free (entry->value), free (entry);
                 break;
             }
-        qsort (meta->labels, meta->n_labels, sizeof *meta->labels, s_entry_compare);
-        qsort (meta->annotations, meta->n_annotations, sizeof *meta->annotations,
-               s_entry_compare);
+        if (meta->n_labels > 1)
+            qsort (meta->labels, meta->n_labels, sizeof *meta->labels, s_entry_compare);
+        if (meta->n_annotations > 1)
+            qsort (meta->annotations, meta->n_annotations, sizeof *meta->annotations,
+                   s_entry_compare);
         if (meta->n_labels == 0) {
             free (meta->labels);
             meta->labels = NULL;
