@@ -241,6 +241,40 @@ s_history_clear (s_history_t *history)
     zube_api_list_destroy (&history->list);
 }
 
+//  What history and undo both begin with: flags, the Deployment, its
+//  ReplicaSets by revision. 0, or the exit code to return (help: 0 too,
+//  with *d_p NULL).
+static int
+s_open (zubectl_t *self, const zubectl_command_t *command, const zube_cli_flag_t *flags,
+        int argc, char **argv, const char **name_p, Zube__Deployment **d_p,
+        s_history_t *history)
+{
+    *d_p = NULL;
+    char *args[argc + 1];
+    int count = zubectl_parse (self, command, flags, argc, argv, args);
+    if (count < 0)
+        return count == ZUBE_CLI_HELP ? 0 : 1;
+    *name_p = s_target (args, count);
+    *d_p = *name_p ? s_get (self, *name_p) : NULL;
+    if (!*d_p)
+        return 1;
+    if (s_history (self, *d_p, history) != 0) {
+        zube__deployment__free_unpacked (*d_p, NULL);
+        *d_p = NULL;
+        return 1;
+    }
+    return 0;
+}
+
+static Zube__ReplicaSet *
+s_find_revision (const s_history_t *history, long revision)
+{
+    for (size_t i = 0; i < history->count; i++)
+        if (s_revision (history->items[i]->metadata) == revision)
+            return history->items[i];
+    return NULL;
+}
+
 static int
 s_rollout_history (zubectl_t *self, const zubectl_command_t *command, int argc,
                    char **argv)
@@ -252,21 +286,14 @@ s_rollout_history (zubectl_t *self, const zubectl_command_t *command, int argc,
                                 .value_name = "N",
                                 .help = "Show the pod template of revision N"},
                                {0}};
-    char *args[argc + 1];
-    int count = zubectl_parse (self, command, flags, argc, argv, args);
-    if (count < 0)
-        return count == ZUBE_CLI_HELP ? 0 : 1;
-    const char *name = s_target (args, count);
-    Zube__Deployment *d = name ? s_get (self, name) : NULL;
-    if (!d)
-        return 1;
+    const char *name = NULL;
+    Zube__Deployment *d = NULL;
     s_history_t history;
-    int rc = s_history (self, d, &history) == 0 ? 0 : 1;
-    if (rc == 0 && revision > 0) {
-        Zube__ReplicaSet *found = NULL;
-        for (size_t i = 0; i < history.count; i++)
-            if (s_revision (history.items[i]->metadata) == revision)
-                found = history.items[i];
+    int rc = s_open (self, command, flags, argc, argv, &name, &d, &history);
+    if (!d)
+        return rc;
+    if (revision > 0) {
+        Zube__ReplicaSet *found = s_find_revision (&history, revision);
         if (!found) {
             zube_cli_error ("unable to find the specified revision");
             rc = 1;
@@ -275,7 +302,7 @@ s_rollout_history (zubectl_t *self, const zubectl_command_t *command, int argc,
                     revision);
             rc = zubectl_print_message (self, &found->spec->template_->base) == 0 ? 0 : 1;
         }
-    } else if (rc == 0) {
+    } else {
         printf ("deployment.apps/%s \nREVISION  CHANGE-CAUSE\n", name);
         for (size_t i = 0; i < history.count; i++) {
             const char *cause = s_annotation (history.items[i]->metadata, S_CHANGE_CAUSE);
@@ -320,27 +347,15 @@ s_rollout_undo (zubectl_t *self, const zubectl_command_t *command, int argc, cha
          .value_name = "N",
          .help = "The revision to roll back to (0: the previous one)"},
         {0}};
-    char *args[argc + 1];
-    int count = zubectl_parse (self, command, flags, argc, argv, args);
-    if (count < 0)
-        return count == ZUBE_CLI_HELP ? 0 : 1;
-    const char *name = s_target (args, count);
-    Zube__Deployment *d = name ? s_get (self, name) : NULL;
-    if (!d)
-        return 1;
+    const char *name = NULL;
+    Zube__Deployment *d = NULL;
     s_history_t history;
-    if (s_history (self, d, &history) != 0) {
-        zube__deployment__free_unpacked (d, NULL);
-        return 1;
-    }
-    Zube__ReplicaSet *target = NULL;
-    if (to_revision > 0) {
-        for (size_t i = 0; i < history.count; i++)
-            if (s_revision (history.items[i]->metadata) == to_revision)
-                target = history.items[i];
-    } else if (history.count >= 2)
-        target = history.items[history.count - 2];
-    int rc = 0;
+    int rc = s_open (self, command, flags, argc, argv, &name, &d, &history);
+    if (!d)
+        return rc;
+    Zube__ReplicaSet *target = to_revision > 0 ? s_find_revision (&history, to_revision)
+                               : history.count >= 2 ? history.items[history.count - 2]
+                                                    : NULL;
     if (!target) {
         if (to_revision > 0)
             zube_cli_error ("unable to find specified revision %ld in history",

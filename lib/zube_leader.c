@@ -346,3 +346,17 @@ zube_leader_release (zube_leader_t *self)
     }
     protobuf_c_message_free_unpacked (object, NULL);
 }
+
+int
+zube_leader_duration_ms (const char *text)
+{
+    char *end = NULL;
+    double value = text ? strtod (text, &end) : -1;
+    if (!text || end == text || value < 0)
+        return -1;
+    double ms = strcmp (end, "ms") == 0           ? value
+                : strcmp (end, "s") == 0 || !*end ? value * 1000
+                : strcmp (end, "m") == 0          ? value * 60000
+                                                  : -1;
+    return ms < 0 || ms > 24.0 * 3600 * 1000 ? -1 : (int)ms;
+}

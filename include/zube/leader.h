@@ -88,6 +88,11 @@ uint64_t zube_leader_acquisitions (zube_leader_t *self);
 //  ReleaseOnCancel. Then FOLLOWING.
 void zube_leader_release (zube_leader_t *self);
 
+//  A duration as the --leader-elect-* flags take it, Kubernetes style:
+//  "15s", "500ms", "1m", or a bare number of seconds. Milliseconds, or -1
+//  when it is not one (or longer than a day).
+int zube_leader_duration_ms (const char *text);
+
 #ifdef __cplusplus
 }
 #endif

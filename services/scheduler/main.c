@@ -73,21 +73,6 @@ s_usage (FILE *stream)
         "  --help               print this help\n");
 }
 
-//  "15s", "500ms", "1m", "2" (seconds) -> milliseconds; -1 when invalid.
-static int
-s_duration_ms (const char *text)
-{
-    char *end = NULL;
-    double value = strtod (text, &end);
-    if (end == text || value < 0)
-        return -1;
-    double ms = streq (end, "ms") ? value
-                : streq (end, "s") || !*end ? value * 1000
-                : streq (end, "m")          ? value * 60000
-                                            : -1;
-    return ms < 0 || ms > 24.0 * 3600 * 1000 ? -1 : (int)ms;
-}
-
 //  ---------------------------------------------------------------------
 //  Leader election on a thread with its own connection (the scheduler's
 //  loop does not know about it): main waits until it leads; a lost lease
@@ -219,7 +204,7 @@ s_options_parse (s_options_t *options, int argc, char *argv[])
                                   {"--leader-elect-renew-deadline", options->renew_deadline},
                                   {"--leader-elect-retry-period", options->retry_period}};
     for (size_t i = 0; i < 3; i++)
-        if (durations[i][1] && s_duration_ms (durations[i][1]) <= 0) {
+        if (durations[i][1] && zube_leader_duration_ms (durations[i][1]) <= 0) {
             fprintf (stderr,
                      "zube-scheduler: %s: expected a duration such as 15s or 500ms, got "
                      "\"%s\"\n",
@@ -317,11 +302,11 @@ main (int argc, char *argv[])
                    .name = options.lease_name ? options.lease_name : "kube-scheduler",
                    .identity = identity,
                    .lease_duration_ms =
-                       options.lease_duration ? s_duration_ms (options.lease_duration) : 0,
+                       options.lease_duration ? zube_leader_duration_ms (options.lease_duration) : 0,
                    .renew_deadline_ms =
-                       options.renew_deadline ? s_duration_ms (options.renew_deadline) : 0,
+                       options.renew_deadline ? zube_leader_duration_ms (options.renew_deadline) : 0,
                    .retry_period_ms =
-                       options.retry_period ? s_duration_ms (options.retry_period) : 0}};
+                       options.retry_period ? zube_leader_duration_ms (options.retry_period) : 0}};
     bool elect = !options.leader_elect || streq (options.leader_elect, "true");
     pthread_t elector_thread;
     if (elect) {
