@@ -283,7 +283,8 @@ s_failure_action (const Zube__Job *job, const Zube__Pod *pod, char *message,
                               "Container %s for pod %s/%s failed with exit code %d "
                               "matching %s rule at index %zu",
                               status->name ? status->name : "", pod->metadata->namespace_,
-                              pod->metadata->name, code, rule->action, r);
+                              pod->metadata->name, code,
+                              rule->action ? rule->action : "Count", r);
                     return rule->action ? rule->action : "Count";
                 }
             }
@@ -297,7 +298,7 @@ s_failure_action (const Zube__Job *job, const Zube__Pod *pod, char *message,
                 snprintf (message, message_size,
                           "Pod %s/%s has condition %s matching %s rule at index %zu",
                           pod->metadata->namespace_, pod->metadata->name, pattern->type,
-                          rule->action, r);
+                          rule->action ? rule->action : "Count", r);
                 return rule->action ? rule->action : "Count";
             }
         }
@@ -590,6 +591,10 @@ static zube_status_t
 s_create_pod (s_self_t *self, const Zube__Job *job, int index, char *error,
               size_t error_size)
 {
+    if (!job->spec->template_) {
+        snprintf (error, error_size, "spec.template: Required value");
+        return ZUBE_INVALID;
+    }
     Zube__PodTemplateSpec *template_ = (Zube__PodTemplateSpec *)zc_copy (
         &job->spec->template_->base, &zube__pod_template_spec__descriptor);
     Zube__ObjectMeta *meta = template_ ? template_->metadata : NULL;
