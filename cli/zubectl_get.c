@@ -4,6 +4,7 @@
     from the apiserver's events on the bus (api/<resource>), repairing gaps
     with `watch since`. */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -431,6 +432,75 @@ s_serviceaccount_row (const ProtobufCMessage *object, bool wide, s_row_t *row)
 }
 
 static void
+s_daemonset_row (const ProtobufCMessage *object, bool wide, s_row_t *row)
+{
+    const Zube__DaemonSet *set = (const Zube__DaemonSet *) object;
+    const Zube__DaemonSetSpec *spec = set->spec;
+    const Zube__DaemonSetStatus *status = set->status;
+    char text[S_CELL_SIZE] = "";
+    s_cell (row, "%d", status ? status->desired_number_scheduled : 0);
+    s_cell (row, "%d", status ? status->current_number_scheduled : 0);
+    s_cell (row, "%d", status ? status->number_ready : 0);
+    s_cell (row, "%d", status ? status->updated_number_scheduled : 0);
+    s_cell (row, "%d", status ? status->number_available : 0);
+    const Zube__PodSpec *pod = spec && spec->template_ ? spec->template_->spec : NULL;
+    for (size_t i = 0; pod && i < pod->n_node_selector; i++) {
+        char pair[512];
+        snprintf (pair, sizeof pair, "%s=%s", s_or (pod->node_selector[i]->key, ""),
+                  s_or (pod->node_selector[i]->value, ""));
+        s_join (text, sizeof text, pair);
+    }
+    s_cell (row, "%s", s_or (text, "<none>"));
+    s_cell (row, "%s", zubectl_age (set->metadata ? set->metadata->creation_timestamp : NULL, text,
+                                    sizeof text));
+    if (wide)
+        s_workload_wide (spec ? spec->template_ : NULL, spec ? spec->selector : NULL, row);
+}
+
+//  kubectl's printEvent: LAST SEEN ("5s", or "5s (x3 over 2m)" for a
+//  repeated Event), TYPE, REASON, OBJECT (kind/name), MESSAGE; wide adds
+//  SUBOBJECT, SOURCE, FIRST SEEN, COUNT and NAME. Events have no NAME
+//  column of their own.
+static void
+s_event_row (const ProtobufCMessage *object, bool wide, s_row_t *row)
+{
+    const Zube__Event *event = (const Zube__Event *) object;
+    const Zube__ObjectReference *involved = event->involved_object;
+    char last[32], first[32], kind[128] = "";
+    const char *last_time = s_or (event->last_timestamp, s_or (event->event_time,
+                                  event->metadata ? event->metadata->creation_timestamp : NULL));
+    const char *first_time = s_or (event->first_timestamp, s_or (event->event_time, last_time));
+    zubectl_age (last_time, last, sizeof last);
+    zubectl_age (first_time, first, sizeof first);
+    if (event->series && event->series->count > 1)
+        s_cell (row, "%s (x%d over %s)", zubectl_age (event->series->last_observed_time, last,
+                                                      sizeof last),
+                event->series->count, first);
+    else if (event->count > 1)
+        s_cell (row, "%s (x%d over %s)", last, event->count, first);
+    else
+        s_cell (row, "%s", last);
+    s_cell (row, "%s", s_or (event->type, "Normal"));
+    s_cell (row, "%s", s_or (event->reason, ""));
+    for (size_t i = 0; involved && involved->kind && involved->kind[i] && i + 1 < sizeof kind; i++)
+        kind[i] = (char) tolower ((unsigned char) involved->kind[i]), kind[i + 1] = 0;
+    s_cell (row, "%s/%s", kind, s_or (involved ? involved->name : NULL, ""));
+    s_cell (row, "%s", s_or (event->message, ""));
+    if (!wide)
+        return;
+    s_cell (row, "%s", s_or (involved ? involved->field_path : NULL, ""));
+    const Zube__EventSource *source = event->source;
+    if (source && source->host && *source->host)
+        s_cell (row, "%s, %s", s_or (source->component, ""), source->host);
+    else
+        s_cell (row, "%s", s_or (source ? source->component : NULL,
+                                 s_or (event->reporting_component, "")));
+    s_cell (row, "%s", first);
+    s_cell (row, "%d", event->count > 0 ? event->count : 1);
+    s_cell (row, "%s", s_or (event->metadata ? event->metadata->name : NULL, ""));
+}
+
+static void
 s_generic_row (const ProtobufCMessage *object, bool wide, s_row_t *row)
 {
     Zube__ObjectMeta *meta = zube_object_meta (object);
@@ -446,6 +516,8 @@ typedef struct {
     const char *columns;
     const char *wide_columns;
     s_row_fn *row;
+    //  No NAME column (Events: kubectl shows the involved object instead)
+    bool no_name;
 } s_printer_t;
 
 static const s_printer_t s_printers[] = {
@@ -466,6 +538,11 @@ static const s_printer_t s_printers[] = {
     {.kind = "ConfigMap", .columns = "DATA|AGE", .row = s_configmap_row},
     {.kind = "Secret", .columns = "TYPE|DATA|AGE", .row = s_secret_row},
     {.kind = "ServiceAccount", .columns = "SECRETS|AGE", .row = s_serviceaccount_row},
+    {.kind = "DaemonSet", .columns = "DESIRED|CURRENT|READY|UP-TO-DATE|AVAILABLE|NODE SELECTOR|AGE",
+     .wide_columns = "CONTAINERS|IMAGES|SELECTOR", .row = s_daemonset_row},
+    {.kind = "Event", .columns = "LAST SEEN|TYPE|REASON|OBJECT|MESSAGE",
+     .wide_columns = "SUBOBJECT|SOURCE|FIRST SEEN|COUNT|NAME", .row = s_event_row,
+     .no_name = true},
 };
 
 static const s_printer_t s_generic_printer = {.kind = "", .columns = "AGE", .row = s_generic_row};
@@ -509,7 +586,8 @@ s_header (const s_options_t *options, const zube_kind_t *kind, s_row_t *row)
     row->count = 0;
     if (options->all_namespaces && kind->namespaced)
         s_cell (row, "NAMESPACE");
-    s_cell (row, "NAME");
+    if (!printer->no_name)
+        s_cell (row, "NAME");
     s_split_columns (printer->columns, row);
     if (options->self->output_format == ZUBECTL_OUTPUT_WIDE)
         s_split_columns (printer->wide_columns, row);
@@ -525,12 +603,12 @@ s_row (const s_options_t *options, const zube_kind_t *kind, const ProtobufCMessa
     row->count = 0;
     if (options->all_namespaces && kind->namespaced)
         s_cell (row, "%s", zubectl_object_namespace (object));
-    if (options->kind_prefix) {
+    if (options->kind_prefix && !printer->no_name) {
         char kind_name[128];
         s_cell (row, "%s/%s", zubectl_kind_name (kind, kind_name, sizeof kind_name),
                 zubectl_object_name (object));
     }
-    else
+    else if (!printer->no_name)
         s_cell (row, "%s", zubectl_object_name (object));
     printer->row (object, options->self->output_format == ZUBECTL_OUTPUT_WIDE, row);
     if (options->show_labels) {

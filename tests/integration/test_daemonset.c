@@ -5,7 +5,8 @@
     tolerations; status counted); a new labelled node gets one; a node
     labelled out of the selector loses its pod; a node tainted NoSchedule
     gets no pod of a new DaemonSet but keeps the old one's, and loses it
-    when tainted NoExecute; a template change rolls every pod over. */
+    when tainted NoExecute; a template change rolls every pod over; the controller's
+   Events show in zubectl get events and describe. */
 #include "../zt_ctrl.h"
 
 static zt_cluster_t s_cluster;
@@ -278,6 +279,48 @@ test_rolling_update (void)
         protobuf_c_message_free_unpacked (&ds->base, NULL);
 }
 
+static zt_run_t
+s_zubectl (const char *first, ...)
+{
+    const char *head[] = {zt_program ("zubectl"), "--broker", s_cluster.endpoint,
+                          "--insecure",           first,      NULL};
+    va_list args;
+    va_start (args, first);
+    zt_run_t result = zt_run_capture_va (20000, head, args);
+    va_end (args);
+    return result;
+}
+
+//  The controller's Events through zubectl: get events (kubectl's
+//  columns, no NAME), and the Events section of describe
+static void
+test_events (void)
+{
+    zt_run_t run = s_zubectl ("get", "events", NULL);
+    ZT_ASSERT_INT_EQ (run.status, 0);
+    const char *out = run.out ? run.out : "";
+    ZT_ASSERT_MSG (strncmp (out, "LAST SEEN", 9) == 0, "header: %.200s", out);
+    ZT_ASSERT (strstr (out, "TYPE") && strstr (out, "REASON") && strstr (out, "OBJECT") &&
+               strstr (out, "MESSAGE") && !strstr (out, "NAME "));
+    ZT_ASSERT_MSG (strstr (out, "daemonset/agent") && strstr (out, "SuccessfulCreate") &&
+                       strstr (out, "Created pod: agent-"),
+                   "get events: %.600s", out);
+    zt_run_free (&run);
+    run = s_zubectl ("describe", "daemonset", "agent", NULL);
+    ZT_ASSERT_INT_EQ (run.status, 0);
+    out = run.out ? run.out : "";
+    const char *events = strstr (out, "Events:");
+    ZT_ASSERT_MSG (events && strstr (events, "SuccessfulCreate") &&
+                       strstr (events, "daemonset-controller"),
+                   "describe: %.800s", out);
+    zt_run_free (&run);
+    run = s_zubectl ("get", "daemonsets", NULL);
+    ZT_ASSERT_MSG (run.out && strstr (run.out, "NODE SELECTOR") &&
+                       strstr (run.out, "ds=yes"),
+                   "get daemonsets: %.400s", run.out ? run.out : "");
+    zt_run_free (&run);
+}
+
 static bool
 s_setup (char *why, size_t size)
 {
@@ -310,6 +353,7 @@ main (void)
         ZT_RUN (test_labelled_out);
         ZT_RUN (test_taints);
         ZT_RUN (test_rolling_update);
+        ZT_RUN (test_events);
     } else
         printf ("not ok 1 - setup\n# %s\n", why);
     bool failed = !ready || zt_failed_count > 0;
