@@ -57,6 +57,26 @@ zt_oci_import_test_image (const char *dir, const char *images)
     return true;
 }
 
+//  A /24 of base ("10.213") that no interface of the host uses yet,
+//  "base.N.0/24" into cidr: two runs at once (the plain and the ASan
+//  build) must not put the same range on two bridges.
+static inline void
+zt_oci_free_subnet (const char *base, char *cidr, size_t size)
+{
+    zt_run_t run = zt_run_capture (10000, (char *const[]) {"/usr/sbin/ip", "-o", "-4", "addr",
+                                                          "show", NULL});
+    int start = (int) (getpid () % 250);
+    for (int i = 0; i < 250; i++) {
+        int n = (start + i) % 250 + 1;
+        char needle[48];
+        snprintf (needle, sizeof needle, " %s.%d.", base, n);
+        snprintf (cidr, size, "%s.%d.0/24", base, n);
+        if (!run.out || !strstr (run.out, needle))
+            break;
+    }
+    zt_run_free (&run);
+}
+
 typedef struct {
     char ids[64][ZUBE_RUNTIME_ID_MAX];
     int count;

@@ -668,7 +668,7 @@ s_setup (void)
     s_dir = zt_tempdir ("oci");
     snprintf (s_state, sizeof s_state, "%s/state", s_dir);
     snprintf (s_bridge, sizeof s_bridge, "zt%d", (int) (getpid () % 100000));
-    snprintf (s_cidr, sizeof s_cidr, "10.213.%d.0/24", (int) (getpid () % 250));
+    zt_oci_free_subnet ("10.213", s_cidr, sizeof s_cidr);
     snprintf (s_cgroup, sizeof s_cgroup, "zube-test-%d", (int) getpid ());
     char images[700];
     snprintf (images, sizeof images, "%s/images", s_state);

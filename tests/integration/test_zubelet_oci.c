@@ -488,8 +488,9 @@ s_setup (void)
     snprintf (s_cgroup, sizeof s_cgroup, "zube-test-%d", (int) getpid ());
     snprintf (s_option_state, sizeof s_option_state, "state_dir=%s/runtime", s_state);
     snprintf (s_option_bridge, sizeof s_option_bridge, "bridge=%s", s_bridge);
-    snprintf (s_option_cidr, sizeof s_option_cidr, "pod_cidr=10.214.%d.0/24",
-              (int) (getpid () % 250));
+    char cidr[32];
+    zt_oci_free_subnet ("10.214", cidr, sizeof cidr);
+    snprintf (s_option_cidr, sizeof s_option_cidr, "pod_cidr=%s", cidr);
     snprintf (s_option_cgroup, sizeof s_option_cgroup, "cgroup_parent=%s", s_cgroup);
     snprintf (s_option_images, sizeof s_option_images, "image_dir=%s", s_images);
     if (!zt_oci_import_test_image (s_dir, s_images))
