@@ -7,7 +7,8 @@
     taint is evicted at once, one tolerating it for 4 s after those, one
     tolerating it forever stays, and the ReplicaSet's pods there are
     replaced by pods Running on the other nodes; the zubelet continued,
-    the node is Ready again and the taints are gone. The apiserver's
+    the node is Ready again and the taints are gone. Then every node
+    stops: full disruption, no NoExecute taint. The apiserver's
     DefaultTolerationSeconds is checked on the way. */
 #include "../zt_ctrl.h"
 
@@ -296,6 +297,40 @@ test_unreachable_node (void)
     ZT_ASSERT_MSG (!s_evicted ("stubborn"), "the pod tolerating forever was evicted");
 }
 
+//  Every node silent: the one zone is fully disrupted, so the nodes get
+//  the NoSchedule taint only, and NoExecute taints put on the first ones
+//  while others were still Ready are taken off again.
+static void
+test_full_disruption (void)
+{
+    ZT_ASSERT_INT_EQ (kill (s_alive, SIGSTOP), 0);
+    ZT_ASSERT_INT_EQ (kill (s_dead, SIGSTOP), 0);
+    static const char *const names[] = {"alive-0001", "alive-0002", "alive-0003",
+                                        S_DEAD_NODE};
+    bool settled = false;
+    int64_t until = zt_now_ms () + 40000;
+    while (!settled && zt_now_ms () < until) {
+        settled = true;
+        for (size_t i = 0; i < 4 && settled; i++) {
+            Zube__Node *node = s_node (names[i]);
+            settled =
+                node && s_ready (node) && !strcmp (s_ready (node), "Unknown") &&
+                s_has_taint (node, "node.kubernetes.io/unreachable", "NoSchedule") &&
+                !s_has_taint (node, "node.kubernetes.io/unreachable", "NoExecute");
+            if (node)
+                protobuf_c_message_free_unpacked (&node->base, NULL);
+        }
+        zube_bus_poll (s_cluster.bus, 200);
+    }
+    kill (s_alive, SIGCONT);
+    kill (s_dead, SIGCONT);
+    ZT_ASSERT_MSG (settled,
+                   "not every node Unknown with NoSchedule and without NoExecute");
+    ZT_ASSERT_MSG (!s_evicted ("stubborn"), "the pod tolerating forever was evicted");
+    ZT_ASSERT_MSG (s_wait_node ("alive-0001", "True", false, 20000),
+                   "the nodes did not come back");
+}
+
 static bool
 s_setup (char *why, size_t size)
 {
@@ -324,6 +359,7 @@ main (void)
     if (ready) {
         ZT_RUN (test_default_toleration_seconds);
         ZT_RUN (test_unreachable_node);
+        ZT_RUN (test_full_disruption);
     } else
         printf ("not ok 1 - setup\n# %s\n", why);
     bool failed = !ready || zt_failed_count > 0;
