@@ -229,6 +229,26 @@ zc_write_owner (const zube_ctrl_host_t *host, const char *resource,
     return status;
 }
 
+//  Whether a controller may manage pods with this selector and template:
+//  the selector is valid and matches the template's labels (what
+//  Kubernetes' validation demands; without it every pod made would be
+//  released again and replaced, without end). NULL, or a reason for an
+//  Event.
+static inline const char *
+zc_selector_problem (const zube_ctrl_host_t *host, const ProtobufCMessage *selector,
+                     const ProtobufCMessage *template_)
+{
+    if (!template_)
+        return "spec.template: Required value";
+    int matches = host->selector_matches (host, selector, template_);
+    if (matches < 0)
+        return "spec.selector: Invalid value: the selector does not parse";
+    if (matches == 0)
+        return "spec.template.metadata.labels: Invalid value: `selector` does not match "
+               "template `labels`";
+    return NULL;
+}
+
 //  Pods: Kubernetes' controller.IsPodActive and podutil.IsPodReady.
 static inline bool
 zc_pod_active (const Zube__Pod *pod)

@@ -1323,8 +1323,12 @@ s_sync (void *arg, const char *key, char *error, size_t error_size)
             "This deployment has an empty selector: it would select all pods");
         return ZUBE_OK;
     }
-    if (!d->spec->template_) {
-        snprintf (error, error_size, "deployment %s has no template", key);
+    const char *problem =
+        zc_selector_problem (self->host, &d->spec->selector->base,
+                             d->spec->template_ ? &d->spec->template_->base : NULL);
+    if (problem) {
+        self->host->event (self->host, &d->base, ZUBE_CTRL_EVENT_WARNING,
+                           "InvalidSelector", "%s", problem);
         return ZUBE_OK;
     }
     s_rs_list_t list = {0};

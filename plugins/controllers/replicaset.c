@@ -671,6 +671,14 @@ s_sync (void *arg, const char *key, char *error, size_t error_size)
                            "InvalidSelector", "spec.selector: Required value");
         return ZUBE_OK;
     }
+    const char *problem =
+        zc_selector_problem (self->host, &rs->spec->selector->base,
+                             rs->spec->template_ ? &rs->spec->template_->base : NULL);
+    if (problem) {
+        self->host->event (self->host, &rs->base, ZUBE_CTRL_EVENT_WARNING,
+                           "InvalidSelector", "%s", problem);
+        return ZUBE_OK;
+    }
     bool needs_sync = zc_expectations_satisfied (&self->expectations, key);
     s_pods_t claimed = {0};
     zube_status_t status = s_claim (self, rs, &claimed, error, error_size);

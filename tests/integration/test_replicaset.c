@@ -197,6 +197,51 @@ test_adopts_and_releases (void)
     zube_api_delete (s_env.cluster.api, "pods", "default", released, NULL, NULL, NULL);
 }
 
+//  A selector that does not match the template: the apiserver refuses it
+//  (Kubernetes' validation), or the controller makes no pod and says why
+//  (else each pod made would be released and replaced without end).
+static void
+test_selector_mismatch (void)
+{
+    const char *yaml = "apiVersion: apps/v1\nkind: ReplicaSet\n"
+                       "metadata: {name: mismatch, namespace: default}\n"
+                       "spec:\n  replicas: 2\n  selector: {matchLabels: {app: x}}\n"
+                       "  template:\n    metadata: {labels: {app: y}}\n"
+                       "    spec: {containers: [{name: c, image: busybox}]}\n";
+    ProtobufCMessage *object = NULL;
+    ZT_ASSERT (zube_codec_decode (yaml, strlen (yaml), &zube__replica_set__descriptor,
+                                  &object, NULL) == 0);
+    zube_status_t status = zube_api_create (s_env.cluster.api, "replicasets", "default",
+                                            object, false, NULL, NULL);
+    protobuf_c_message_free_unpacked (object, NULL);
+    if (status != ZUBE_OK) {
+        ZT_ASSERT_INT_EQ (status, ZUBE_INVALID);
+        return;
+    }
+    bool warned = false;
+    int64_t until = zt_now_ms () + 10000;
+    while (!warned && zt_now_ms () < until) {
+        zube_api_list_t *events = NULL;
+        zube_api_list (s_env.cluster.api, "events",
+                       &(zube_api_list_options_t){.namespace = "default"}, &events, NULL);
+        for (size_t i = 0; events && i < events->count; i++) {
+            Zube__Event *event = (Zube__Event *)events->items[i];
+            warned |= event->reason && !strcmp (event->reason, "InvalidSelector") &&
+                      event->involved_object && event->involved_object->name &&
+                      !strcmp (event->involved_object->name, "mismatch");
+        }
+        zube_api_list_destroy (&events);
+        zube_bus_poll (s_env.cluster.bus, 100);
+    }
+    zube_api_list_t *pods = s_pods ("app=y");
+    size_t count = pods ? pods->count : 0;
+    zube_api_list_destroy (&pods);
+    ZT_ASSERT_MSG (warned, "no InvalidSelector event");
+    ZT_ASSERT_INT_EQ (count, 0);
+    zube_api_delete (s_env.cluster.api, "replicasets", "default", "mismatch", NULL, NULL,
+                     NULL);
+}
+
 //  Kills the controller-manager (kill -9) and starts another.
 static void
 s_restart_manager (void)
@@ -266,6 +311,7 @@ main (void)
         ZT_RUN (test_makes_pods);
         ZT_RUN (test_replaces_deleted_pod);
         ZT_RUN (test_adopts_and_releases);
+        ZT_RUN (test_selector_mismatch);
         ZT_RUN (test_kill_while_scaling);
     }
     return zt_ctrl_env_finish (&s_env);
