@@ -1376,11 +1376,24 @@ zube_informer_list_node (zube_informer_t *self, const char *node, size_t *count_
     return s_collect (node ? zhashx_lookup (self->by_node, node) : NULL, NULL, count_p);
 }
 
+//  Over a snapshot of the entries: fn may look objects up, and a czmq
+//  zhashx lookup moves the cursor zhashx_next follows (a controller's
+//  on_add reading its own cache made the resync loop forever).
 void
 zube_informer_each (zube_informer_t *self, zube_informer_each_fn *fn, void *arg)
 {
-    for (s_entry_t *entry = zhashx_first (self->cache); entry;
+    size_t size = zhashx_size (self->cache);
+    s_entry_t **entries = malloc ((size + 1) * sizeof *entries);
+    if (!entries) {
+        zube_log_error ("msg=\"out of memory\" op=informer_each");
+        return;
+    }
+    size_t count = 0;
+    for (s_entry_t *entry = zhashx_first (self->cache); entry && count < size;
          entry = zhashx_next (self->cache))
-        if (!fn (entry->key, entry->object, arg))
+        entries[count++] = entry;
+    for (size_t i = 0; i < count; i++)
+        if (!fn (entries[i]->key, entries[i]->object, arg))
             break;
+    free (entries);
 }
