@@ -82,8 +82,8 @@ s_on_add (void *arg, const char *resource, const ProtobufCMessage *object)
         if (meta->name)
             self->host->enqueue (self->host, meta->name);
         //  Once per instance: a system namespace missing at start is made.
-        //  (No cache read here: the host iterates this cache while it
-        //  calls on_add, and a lookup in it disturbs the iteration.)
+        //  (No cache read here: hosts before 6bce6c7 iterated this cache
+        //  while calling on_add, and a lookup in it looped the resync.)
         if (!self->system_checked)
             for (size_t i = 0; i < sizeof s_system / sizeof s_system[0]; i++)
                 self->host->enqueue (self->host, s_system[i]);
