@@ -280,9 +280,12 @@ s_on_delete (void *arg, const char *resource, const ProtobufCMessage *object)
 
 //  Sets every condition the kubelet posts (and a missing Ready) to
 //  Unknown, as Kubernetes' tryUpdateNodeHealth does; the node's status
-//  is written through the status subresource.
+//  is written through the status subresource; *updated_p: the node as
+//  stored (the caller's), so the taints are written at its
+//  resourceVersion in the same pass.
 static zube_status_t
-s_mark_unknown (s_self_t *self, const Zube__Node *cached, bool never_posted)
+s_mark_unknown (s_self_t *self, const Zube__Node *cached, bool never_posted,
+                Zube__Node **updated_p)
 {
     Zube__Node *node = (Zube__Node *)zc_copy (&cached->base, &zube__node__descriptor);
     if (!node)
@@ -339,8 +342,8 @@ s_mark_unknown (s_self_t *self, const Zube__Node *cached, bool never_posted)
     }
     char text[512] = "";
     if (answer == ZUBE_OK)
-        answer = self->host->update (self->host, "nodes", &node->base, "status", NULL,
-                                     text, sizeof text);
+        answer = self->host->update (self->host, "nodes", &node->base, "status",
+                                     (ProtobufCMessage **)updated_p, text, sizeof text);
     if (answer != ZUBE_OK)
         self->host->base->log (
             self->host->base, ZUBE_LOG_WARN,
@@ -389,9 +392,10 @@ s_mark_pods_not_ready (s_self_t *self, const char *node_name)
 }
 
 //  Probes the node: answers its Ready status after this pass ("True",
-//  "False", "Unknown", or NULL when it never posted one and is in grace).
+//  "False", "Unknown", or NULL when it never posted one and is in grace);
+//  *updated_p: the node as written when it was marked Unknown.
 static const char *
-s_probe (s_self_t *self, const Zube__Node *node, int64_t now)
+s_probe (s_self_t *self, const Zube__Node *node, int64_t now, Zube__Node **updated_p)
 {
     const char *name = node->metadata->name;
     zn_entry_t *entry = zn_map_put (&self->health, name);
@@ -413,7 +417,7 @@ s_probe (s_self_t *self, const Zube__Node *node, int64_t now)
     if (now - entry->value < self->grace_ms || zc_streq (status, "Unknown"))
         return status;
     bool was_ready = zc_streq (status, "True");
-    if (s_mark_unknown (self, node, ready == NULL) != ZUBE_OK)
+    if (s_mark_unknown (self, node, ready == NULL, updated_p) != ZUBE_OK)
         return status;
     self->host->base->log (
         self->host->base, ZUBE_LOG_INFO,
@@ -623,8 +627,11 @@ s_taint_node (s_self_t *self, const Zube__Node *node, const char *ready, s_zone_
                 zc_streq (have_execute ? have_execute : "", no_execute ? no_execute : "");
     if (same)
         return wait;
-    if (s_write_taints (self, node, want, no_execute) != ZUBE_OK)
+    if (s_write_taints (self, node, want, no_execute) != ZUBE_OK) {
+        if (no_execute && !have_execute && zone)
+            zone->tokens += 1; //  the token was not used
         return wait ? wait : self->period_ms;
+    }
     if (no_execute && !zc_streq (have_execute, no_execute))
         self->host->base->log (self->host->base, ZUBE_LOG_INFO,
                                "msg=\"node tainted NoExecute\" node=%s taint=%s",
@@ -647,9 +654,11 @@ s_monitor (s_self_t *self)
         self->host->list (self->host, "nodes", NULL, NULL, &count);
     const char **ready = count ? calloc (count, sizeof *ready) : NULL;
     s_zone_t **zone_of = count ? calloc (count, sizeof *zone_of) : NULL;
-    if (count && (!ready || !zone_of)) {
+    Zube__Node **written = count ? calloc (count, sizeof *written) : NULL;
+    if (count && (!ready || !zone_of || !written)) {
         free (ready);
         free (zone_of);
+        free (written);
         self->host->free_list (self->host, nodes);
         self->host->enqueue_after (self->host, S_MONITOR_KEY, self->period_ms);
         return ZUBE_OK;
@@ -660,7 +669,7 @@ s_monitor (s_self_t *self)
         const Zube__Node *node = (const Zube__Node *)nodes[i];
         if (!node->metadata || !node->metadata->name)
             continue;
-        ready[i] = s_probe (self, node, now);
+        ready[i] = s_probe (self, node, now, &written[i]);
         zone_of[i] = s_zone (self, node);
         if (zone_of[i]) {
             if (zc_streq (ready[i], "True"))
@@ -683,7 +692,7 @@ s_monitor (s_self_t *self)
     all_disrupted = live_zones > 0 && full_zones == live_zones;
     int64_t next = self->period_ms;
     for (size_t i = 0; i < count; i++) {
-        const Zube__Node *node = (const Zube__Node *)nodes[i];
+        const Zube__Node *node = written[i] ? written[i] : (const Zube__Node *)nodes[i];
         if (!node->metadata || !node->metadata->name)
             continue;
         int64_t wait =
@@ -691,6 +700,9 @@ s_monitor (s_self_t *self)
         if (wait > 0 && wait < next)
             next = wait;
     }
+    for (size_t i = 0; i < count; i++)
+        zc_free (written[i]);
+    free (written);
     free (ready);
     free (zone_of);
     self->host->free_list (self->host, nodes);

@@ -7,14 +7,17 @@
     taint is evicted at once, one tolerating it for 4 s after those, one
     tolerating it forever stays, and the ReplicaSet's pods there are
     replaced by pods Running on the other nodes; the zubelet continued,
-    the node is Ready again and the taints are gone. Then every node
-    stops: full disruption, no NoExecute taint. The apiserver's
-    DefaultTolerationSeconds is checked on the way. */
+    the node is Ready again and the taints are gone. Two of six nodes stop: NoExecute
+    taints one limiter token apart. Then every node stops: full disruption, no NoExecute
+   taint. The apiserver's DefaultTolerationSeconds is checked on the way. */
+#define _GNU_SOURCE
 #include "../zt_ctrl.h"
+#include <time.h>
 
 static zt_cluster_t s_cluster;
 static pid_t s_alive;
 static pid_t s_dead;
+static pid_t s_pair;
 static pid_t s_scheduler;
 static pid_t s_manager;
 
@@ -27,7 +30,7 @@ static const char *s_manager_flags[] = {"--controllers",
                                         "--controller-arg",
                                         "nodelifecycle.node-monitor-period=500ms",
                                         "--controller-arg",
-                                        "nodelifecycle.node-eviction-rate=10",
+                                        "nodelifecycle.node-eviction-rate=0.2",
                                         NULL};
 
 static pid_t
@@ -297,6 +300,51 @@ test_unreachable_node (void)
     ZT_ASSERT_MSG (!s_evicted ("stubborn"), "the pod tolerating forever was evicted");
 }
 
+//  The NoExecute taint's timeAdded of a node, 0 when it has none
+static int64_t
+s_no_execute_added (const char *name)
+{
+    Zube__Node *node = s_node (name);
+    int64_t added = 0;
+    for (size_t i = 0; node && node->spec && i < node->spec->n_taints; i++) {
+        Zube__Taint *taint = node->spec->taints[i];
+        if (!strcmp (taint->key, "node.kubernetes.io/unreachable") &&
+            !strcmp (taint->effect, "NoExecute")) {
+            struct tm tm = {0};
+            if (taint->time_added &&
+                strptime (taint->time_added, "%Y-%m-%dT%H:%M:%S", &tm))
+                added = (int64_t)timegm (&tm);
+        }
+    }
+    if (node)
+        protobuf_c_message_free_unpacked (&node->base, NULL);
+    return added;
+}
+
+//  Two of six nodes silent: the zone stays Normal (not more than 2 down),
+//  so both are tainted NoExecute, one token of the limiter (0.2 nodes/s
+//  here, burst 1) apart: timeAdded at least 4 s apart.
+static void
+test_rate_limited (void)
+{
+    ZT_ASSERT_INT_EQ (kill (s_pair, SIGSTOP), 0);
+    int64_t first = 0, second = 0;
+    int64_t until = zt_now_ms () + 40000;
+    while ((!first || !second) && zt_now_ms () < until) {
+        first = s_no_execute_added ("pair-0001");
+        second = s_no_execute_added ("pair-0002");
+        zube_bus_poll (s_cluster.bus, 200);
+    }
+    kill (s_pair, SIGCONT);
+    printf ("# NoExecute taints %lld s apart\n", (long long)(second - first));
+    ZT_ASSERT_MSG (first && second, "the two silent nodes were not both tainted");
+    ZT_ASSERT_MSG (llabs (second - first) >= 4,
+                   "tainted %lld s apart, the limiter allows one per 5 s",
+                   (long long)llabs (second - first));
+    ZT_ASSERT_MSG (s_wait_node ("pair-0001", "True", false, 20000), "pair-0001 not back");
+    ZT_ASSERT_MSG (s_wait_node ("pair-0002", "True", false, 20000), "pair-0002 not back");
+}
+
 //  Every node silent: the one zone is fully disrupted, so the nodes get
 //  the NoSchedule taint only, and NoExecute taints put on the first ones
 //  while others were still Ready are taken off again.
@@ -305,13 +353,14 @@ test_full_disruption (void)
 {
     ZT_ASSERT_INT_EQ (kill (s_alive, SIGSTOP), 0);
     ZT_ASSERT_INT_EQ (kill (s_dead, SIGSTOP), 0);
+    ZT_ASSERT_INT_EQ (kill (s_pair, SIGSTOP), 0);
     static const char *const names[] = {"alive-0001", "alive-0002", "alive-0003",
-                                        S_DEAD_NODE};
+                                        S_DEAD_NODE,  "pair-0001",  "pair-0002"};
     bool settled = false;
     int64_t until = zt_now_ms () + 40000;
     while (!settled && zt_now_ms () < until) {
         settled = true;
-        for (size_t i = 0; i < 4 && settled; i++) {
+        for (size_t i = 0; i < sizeof names / sizeof names[0] && settled; i++) {
             Zube__Node *node = s_node (names[i]);
             settled =
                 node && s_ready (node) && !strcmp (s_ready (node), "Unknown") &&
@@ -324,6 +373,7 @@ test_full_disruption (void)
     }
     kill (s_alive, SIGCONT);
     kill (s_dead, SIGCONT);
+    kill (s_pair, SIGCONT);
     ZT_ASSERT_MSG (settled,
                    "not every node Unknown with NoSchedule and without NoExecute");
     ZT_ASSERT_MSG (!s_evicted ("stubborn"), "the pod tolerating forever was evicted");
@@ -340,6 +390,7 @@ s_setup (char *why, size_t size)
     }
     s_alive = s_zubelet (3, "alive-");
     s_dead = s_zubelet (1, "dead-");
+    s_pair = s_zubelet (2, "pair-");
     s_scheduler = zt_ctrl_scheduler (&s_cluster);
     s_manager = zt_ctrl_start (&s_cluster, "controller-manager.log", s_manager_flags);
     if (!zt_ctrl_wait_ready (&s_cluster, 30000)) {
@@ -348,7 +399,8 @@ s_setup (char *why, size_t size)
         return false;
     }
     return zt_ctrl_wait_exists (&s_cluster, "nodes", NULL, S_DEAD_NODE, true, 20000) &&
-           zt_ctrl_wait_exists (&s_cluster, "nodes", NULL, "alive-0003", true, 20000);
+           zt_ctrl_wait_exists (&s_cluster, "nodes", NULL, "alive-0003", true, 20000) &&
+           zt_ctrl_wait_exists (&s_cluster, "nodes", NULL, "pair-0002", true, 20000);
 }
 
 int
@@ -359,6 +411,7 @@ main (void)
     if (ready) {
         ZT_RUN (test_default_toleration_seconds);
         ZT_RUN (test_unreachable_node);
+        ZT_RUN (test_rate_limited);
         ZT_RUN (test_full_disruption);
     } else
         printf ("not ok 1 - setup\n# %s\n", why);
@@ -367,6 +420,8 @@ main (void)
         zt_cluster_log_tail (&s_cluster, "controller-manager.log", 40);
     if (s_dead > 0)
         kill (s_dead, SIGCONT);
+    if (s_pair > 0)
+        kill (s_pair, SIGCONT);
     zt_stop (s_manager, SIGTERM, 10000);
     if (s_scheduler > 0)
         zt_stop (s_scheduler, SIGTERM, 10000);
@@ -374,6 +429,8 @@ main (void)
         zt_stop (s_alive, SIGTERM, 10000);
     if (s_dead > 0)
         zt_stop (s_dead, SIGTERM, 10000);
+    if (s_pair > 0)
+        zt_stop (s_pair, SIGTERM, 10000);
     zt_cluster_stop (&s_cluster, failed);
     if (!ready) {
         printf ("1..1\n");
