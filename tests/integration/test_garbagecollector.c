@@ -4,14 +4,16 @@
     the pods stay, without their ownerReference; with Foreground the
     ReplicaSet stays (foregroundDeletion) until its pods are gone; an
     object whose only owner never existed is deleted, one with a live
-    owner and a gone one only loses the reference to the gone one. */
+    owner and a gone one only loses the reference to the gone one; a
+    deleted Job's pods (with the job-tracking finalizer) all go. */
 #include "../zt_workloads.h"
+#include "batch.pb-c.h"
 
 static zt_workloads_t s_env;
 static pid_t s_scheduler;
 
-static const char *s_manager_flags[] = {"--controllers", "replicaset,garbagecollector",
-                                        NULL};
+static const char *s_manager_flags[] = {"--controllers",
+                                        "replicaset,garbagecollector,job", NULL};
 
 static zube_api_list_t *
 s_pods (const char *app)
@@ -197,6 +199,31 @@ test_dangling_owners (void)
                    "the ConfigMap stays after its last owner went");
 }
 
+//  A Job's pods carry the job-tracking finalizer: deleting the Job
+//  (background) still deletes them all (the garbage collector deletes, the
+//  job controller lets the finalizer go).
+static void
+test_job_pods (void)
+{
+    zt_cluster_create_yaml (&s_env.cluster, "jobs", "default", &zube__job__descriptor,
+                            "apiVersion: batch/v1\nkind: Job\nmetadata: {name: batch}\n"
+                            "spec:\n  parallelism: 2\n  completions: 4\n"
+                            "  template:\n    metadata: {labels: {app: batch}}\n"
+                            "    spec: {restartPolicy: Never, containers: [{name: c, "
+                            "image: busybox}]}\n",
+                            NULL);
+    zt_watcher_t watcher;
+    ZT_ASSERT (zt_watcher_start (&watcher, &s_env.cluster, "default", "app=batch"));
+    bool running = zt_watcher_wait (&watcher, 2, true, 30000);
+    zt_watcher_stop (&watcher);
+    ZT_ASSERT_MSG (running, "the Job's two pods do not run");
+    ZT_ASSERT_INT_EQ (
+        zube_api_delete (s_env.cluster.api, "jobs", "default", "batch", NULL, NULL, NULL),
+        ZUBE_OK);
+    ZT_ASSERT_MSG (s_wait_pods ("batch", 0), "%zu pods of the deleted Job remain",
+                   s_pod_count ("batch"));
+}
+
 int
 main (void)
 {
@@ -206,6 +233,7 @@ main (void)
         ZT_RUN (test_orphan);
         ZT_RUN (test_foreground);
         ZT_RUN (test_dangling_owners);
+        ZT_RUN (test_job_pods);
         zt_stop (s_scheduler, SIGTERM, 10000);
     }
     return zt_workloads_finish (&s_env);
