@@ -294,8 +294,9 @@ s_score (void *self_, void *cycle_data, const zube_sched_pod_t *pod,
 static const zube_sched_ops_t s_ops = {
     .struct_size = sizeof (zube_sched_ops_t),
     .framework_name = "NodeResourcesFit",
+    //  A pod bound or changed frees nothing (Kubernetes' registers Pod/Delete)
     .events = ZUBE_SCHED_EVENT_NODE_ADD | ZUBE_SCHED_EVENT_NODE_UPDATE |
-              ZUBE_SCHED_EVENT_POD_DELETE | ZUBE_SCHED_EVENT_POD_UPDATE,
+              ZUBE_SCHED_EVENT_POD_DELETE,
     .create = s_create,
     .destroy = s_destroy,
     .filter = s_filter,

@@ -138,12 +138,18 @@ s_pod_seen (zs_scheduler_t *self, const Zube__Pod *object)
                 s_node_event (self, ZUBE_SCHED_EVENT_POD_DELETE);
             return;
         }
-        //  Requests of a bound pod do not change
-        if (held && !assumed && streq (held, node))
+        //  Requests of a bound pod do not change; its labels may
+        if (zs_cache_pod_confirm (self->cache, key, node, object)) {
+            //  The binding of a pod assumed here: an assigned pod appeared
+            if (held && assumed)
+                s_node_event (self, ZUBE_SCHED_EVENT_POD_UPDATE);
             return;
+        }
+        //  An assigned pod appeared or changed (ZUBE_SCHED_EVENT_POD_UPDATE):
+        //  pods waiting for it (InterPodAffinity, PodTopologySpread) may fit
         zs_pod_t *pod = zs_pod_new (object);
-        if (pod)
-            zs_cache_pod_add (self->cache, pod, node, false);
+        if (pod && zs_cache_pod_add (self->cache, pod, node, false) == 0)
+            s_node_event (self, ZUBE_SCHED_EVENT_POD_UPDATE);
         zs_pod_destroy (&pod);
         return;
     }

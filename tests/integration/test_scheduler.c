@@ -2,7 +2,8 @@
     zube-apiserver and a zubelet hosting hollow nodes: pending pods are
     bound once each, a pod no node fits gets PodScheduled=False with
     kube-scheduler's message and a FailedScheduling Event, a pod waiting
-    for a node is bound once a fitting node is added, a second profile in
+    for a node is bound once a fitting node is added, one waiting for its
+    podAffinity partner once the partner is bound, a second profile in
     the same process places its own pods, and a bad configuration stops
     the scheduler at start with the field named. */
 #include "../zt_cluster.h"
@@ -298,6 +299,45 @@ test_requeue_on_node_add (void)
     ZT_ASSERT_MSG (pod, "waits was not bound after fast-1 was added");
     ZT_ASSERT_STR_EQ (pod->spec->node_name, "fast-1");
     protobuf_c_message_free_unpacked (&pod->base, NULL);
+}
+
+//  A pod whose required podAffinity no pod satisfies yet is bound once
+//  such a pod is bound (the scheduler's POD_UPDATE event, Kubernetes'
+//  AssignedPodAdd), not after the 5-minute flush.
+static void
+test_requeue_on_pod_bound (void)
+{
+    s_create_pod ("follower",
+                  "{containers: [{name: c, image: pause}], affinity: {podAffinity: "
+                  "{requiredDuringSchedulingIgnoredDuringExecution: [{labelSelector: "
+                  "{matchLabels: {app: leader}}, topologyKey: kubernetes.io/hostname}]}}}");
+    Zube__Pod *pod = s_wait_unschedulable ("follower", 20000);
+    ZT_ASSERT_MSG (pod, "follower did not get PodScheduled=False");
+    ZT_ASSERT_STR_CONTAINS (s_condition (pod, "PodScheduled")->message,
+                            "node(s) didn't match pod affinity rules");
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+    //  Its own status update (PodScheduled=False) queues it once more,
+    //  after a 1 s back-off: let that attempt pass, so only the binding
+    //  of the leader can wake it (no assertion depends on this wait)
+    int64_t until = zt_now_ms () + 3000;
+    while (zt_now_ms () < until)
+        zube_bus_poll (s_cluster.bus, 100);
+    //  On a node with the topology key (fast-1 has none)
+    const char *yaml =
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: leader, namespace: default, "
+        "labels: {app: leader}}\nspec: {containers: [{name: c, image: pause}], "
+        "affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: "
+        "{nodeSelectorTerms: [{matchExpressions: [{key: kubernetes.io/hostname, "
+        "operator: Exists}]}]}}}}\n";
+    zt_cluster_create_yaml (&s_cluster, "pods", "default", &zube__pod__descriptor, yaml,
+                            NULL);
+    Zube__Pod *leader = s_wait_bound ("leader", 20000);
+    ZT_ASSERT_MSG (leader, "leader was not bound");
+    pod = s_wait_bound ("follower", 20000);
+    ZT_ASSERT_MSG (pod, "follower was not bound after leader was");
+    ZT_ASSERT_STR_EQ (pod->spec->node_name, leader->spec->node_name);
+    protobuf_c_message_free_unpacked (&pod->base, NULL);
+    protobuf_c_message_free_unpacked (&leader->base, NULL);
 }
 
 static void
@@ -686,6 +726,7 @@ main (void)
     ZT_RUN (test_binds_pending_pods);
     ZT_RUN (test_unschedulable_message);
     ZT_RUN (test_requeue_on_node_add);
+    ZT_RUN (test_requeue_on_pod_bound);
     ZT_RUN (test_second_profile_packs);
     ZT_RUN (test_remote_policy);
     ZT_RUN (test_python_policy);

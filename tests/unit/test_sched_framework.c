@@ -740,6 +740,43 @@ test_queue (void)
     zs_profile_destroy (&profile);
 }
 
+//  Unschedulable pods wake on the events they wait for, each once, the
+//  others staying (the list they are kept in loses none).
+static void
+test_queue_events (void)
+{
+    zs_profile_t *profile = s_profile (NULL);
+    zs_queue_t *queue = zs_queue_new (profile, 1000, 10000);
+    uint32_t waits[] = {ZUBE_SCHED_EVENT_NODE_ADD, ZUBE_SCHED_EVENT_POD_UPDATE,
+                        ZUBE_SCHED_EVENT_POD_DELETE | ZUBE_SCHED_EVENT_POD_UPDATE,
+                        ZUBE_SCHED_EVENT_NODE_UPDATE};
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        snprintf (name, sizeof name, "u%d", i);
+        zs_pod_t *pod = s_pod (name, "{containers: [{name: c, image: i}]}");
+        zs_queue_add (queue, &pod, profile, 0);
+        zs_queue_unschedulable (queue, zs_queue_pop (queue), waits[i], 0);
+    }
+    ZT_ASSERT_INT_EQ (zs_queue_unschedulable_count (queue), 4);
+    //  An assigned pod appeared: u1 and u2 move on, after their back-off
+    zs_queue_event (queue, ZUBE_SCHED_EVENT_POD_UPDATE, 5000);
+    ZT_ASSERT_INT_EQ (zs_queue_unschedulable_count (queue), 2);
+    ZT_ASSERT_INT_EQ (zs_queue_active (queue), 2);
+    ZT_ASSERT_INT_EQ (zs_queue_lookup (queue, "default/u1")->state, ZS_ACTIVE);
+    ZT_ASSERT_INT_EQ (zs_queue_lookup (queue, "default/u2")->state, ZS_ACTIVE);
+    ZT_ASSERT_INT_EQ (zs_queue_lookup (queue, "default/u0")->state, ZS_UNSCHEDULABLE);
+    zs_queue_event (queue, ZUBE_SCHED_EVENT_POD_UPDATE, 5000);
+    ZT_ASSERT_INT_EQ (zs_queue_active (queue), 2);
+    //  A removed unschedulable pod leaves the list; the last wakes alone
+    zs_queue_remove (queue, "default/u0");
+    ZT_ASSERT_INT_EQ (zs_queue_unschedulable_count (queue), 1);
+    zs_queue_event (queue, ZUBE_SCHED_EVENT_NODE_UPDATE, 5000);
+    ZT_ASSERT_INT_EQ (zs_queue_unschedulable_count (queue), 0);
+    ZT_ASSERT_INT_EQ (zs_queue_active (queue), 3);
+    zs_queue_destroy (&queue);
+    zs_profile_destroy (&profile);
+}
+
 int
 main (void)
 {
@@ -757,6 +794,7 @@ main (void)
     ZT_RUN (test_image_counts);
     ZT_RUN (test_nodes_to_find);
     ZT_RUN (test_queue);
+    ZT_RUN (test_queue_events);
     zs_registry_destroy (&s_registry);
     return zt_done ();
 }
