@@ -89,16 +89,34 @@ s_check () {
     echo "$pass ${skip:-0} $fail" >>"$ROOT/build/totals"
 }
 
-s_run_main () {
-    bin="$ROOT/build/default"
-    dir=$(mktemp -d /tmp/zube-main-XXXXXX)
-    trap '"$bin/zube" down --dir "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
-    ctl="$bin/zubectl --config $dir/config"
-    #  sim: the example workload's images (nginx, busybox) are not in a
-    #  node's image store, and no registry is used (docs/runtime-oci.md)
-    "$bin/zube" up --detach --dir "$dir" --runtime sim
-    $ctl version
-    $ctl bus services
+#  The main job with real containers (root, runc and the CNI plugins: what
+#  `zube up` then runs its node with): a Deployment of busybox httpd
+#  behind a Service, reached at each pod IP from the host.
+s_run_main_oci () {
+    ctl=$1
+    dir=$2
+    echo "+ scripts/make-test-image.sh -f oci-archive busybox.tar; zubectl image import busybox.tar --node node-1"
+    "$ROOT/scripts/make-test-image.sh" -f oci-archive "$dir/busybox.tar" >/dev/null
+    $ctl image import "$dir/busybox.tar" --node node-1
+    echo "+ zubectl apply -f examples/oci/web.yaml"
+    $ctl apply -f "$ROOT/examples/oci/web.yaml"
+    for _ in $(seq 100); do
+        $ctl get deployment httpd -n web --no-headers 2>/dev/null | grep -q ' 2/2 ' && break
+        sleep 0.2
+    done
+    echo "+ zubectl get deployments,replicasets,pods -n web -o wide"
+    $ctl get deployments,replicasets,pods -n web -o wide
+    echo "+ zubectl get endpointslices -n web -o yaml  (addresses and readiness)"
+    $ctl get endpointslices -n web -o yaml | grep -E '^  - addresses|^    - "|ready:'
+    for ip in $($ctl get pods -n web -o wide --no-headers | awk '{print $6}'); do
+        echo "+ wget -qO- http://$ip/"
+        busybox wget -qO- -T 5 "http://$ip/" || echo "setup: pod $ip did not answer" >&2
+    done
+}
+
+#  The main job on simulated nodes (not root, or no runc).
+s_run_main_sim () {
+    ctl=$1
     echo "+ zubectl apply -f examples/workload/demo.yaml"
     $ctl apply -f "$ROOT/examples/workload/demo.yaml"
     for _ in $(seq 50); do
@@ -110,6 +128,21 @@ s_run_main () {
     echo "+ zubectl label pod web -n demo tier=frontend; zubectl get pods -A -l tier=frontend"
     $ctl label pod web -n demo tier=frontend
     $ctl get pods -A -l tier=frontend
+}
+
+s_run_main () {
+    bin="$ROOT/build/default"
+    dir=$(mktemp -d /tmp/zube-main-XXXXXX)
+    trap '"$bin/zube" down --dir "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+    ctl="$bin/zubectl --config $dir/config"
+    "$bin/zube" up --detach --dir "$dir"
+    $ctl version
+    $ctl bus services
+    if $ctl get node node-1 --no-headers -o wide | grep -q 'oci://'; then
+        s_run_main_oci "$ctl" "$dir"
+    else
+        s_run_main_sim "$ctl"
+    fi
     "$bin/zube" down --dir "$dir"
 }
 
