@@ -400,6 +400,31 @@ test_full_disruption (void)
                    "the nodes did not come back");
 }
 
+//  A bad setting stops the start, naming the setting and the value
+static void
+test_bad_settings (void)
+{
+    zt_run_t run = zt_run_capture (
+        20000, (char *[]){(char *)zt_program ("zube-controller-manager"), "--bus",
+                          s_cluster.endpoint, "--insecure", "--controllers",
+                          "nodelifecycle,daemonset", "--controller-arg",
+                          "nodelifecycle.node-monitor-grace-period=soon", NULL});
+    ZT_ASSERT_INT_EQ (run.status, 1);
+    ZT_ASSERT_MSG (run.err && strstr (run.err, "node-monitor-grace-period") &&
+                       strstr (run.err, "\"soon\""),
+                   "stderr: %.400s", run.err ? run.err : "");
+    zt_run_free (&run);
+    run = zt_run_capture (
+        20000, (char *[]){(char *)zt_program ("zube-controller-manager"), "--bus",
+                          s_cluster.endpoint, "--insecure", "--controllers", "daemonset",
+                          "--controller-arg", "daemonset.placement=anywhere", NULL});
+    ZT_ASSERT_INT_EQ (run.status, 1);
+    ZT_ASSERT_MSG (run.err && strstr (run.err, "placement") &&
+                       strstr (run.err, "anywhere"),
+                   "stderr: %.400s", run.err ? run.err : "");
+    zt_run_free (&run);
+}
+
 static bool
 s_setup (char *why, size_t size)
 {
@@ -432,6 +457,7 @@ main (void)
         ZT_RUN (test_unreachable_node);
         ZT_RUN (test_rate_limited);
         ZT_RUN (test_full_disruption);
+        ZT_RUN (test_bad_settings);
     } else
         printf ("not ok 1 - setup\n# %s\n", why);
     bool failed = !ready || zt_failed_count > 0;
