@@ -661,8 +661,15 @@ s_lease_done (zubelet_t *self, zube_status_t status, ProtobufCMessage *object,
             int64_t gap = now - node->last_renew_ms;
             if (gap > self->stats.renew_max_gap_ms)
                 self->stats.renew_max_gap_ms = gap;
-            if (gap > self->config.renew_interval_ms + 1000)
+            //  Late (the process stalled, or the apiserver was out of
+            //  reach): the node lifecycle controller may have set Ready
+            //  Unknown meanwhile, so the status is reported now, as the
+            //  kubelet does when the node's status differs from its own
+            if (gap > self->config.renew_interval_ms + 1000) {
                 self->stats.renew_late++;
+                if (node->state == ZL_NODE_READY)
+                    zl_timer_set (self, &node->status_timer, now);
+            }
         }
         node->last_renew_ms = now;
         self->stats.renewals++;

@@ -52,8 +52,6 @@ s_zubelet (int count, const char *prefix)
                     state,
                     "--node-status-update-frequency",
                     "1s",
-                    "--node-status-report-frequency",
-                    "2s",
                     NULL};
     return zt_spawn_tied (argv, log);
 }
