@@ -209,9 +209,17 @@ s_counts (void)
     counts.ips -= access (path, F_OK) == 0;
     snprintf (path, sizeof path, "%s/cni/networks/zube/last_reserved_ip.0", s_state);
     counts.ips -= access (path, F_OK) == 0;
+    //  Network namespaces held by this test's runtime: nsfs mounts under
+    //  its own directory (other tests, run in parallel, hold their own)
     char *mounts = zt_read_file ("/proc/self/mountinfo");
-    for (char *at = mounts; at && (at = strstr (at, "nsfs")); at++)
-        counts.netns++;
+    for (char *line = mounts; line && *line;) {
+        char *end = strchr (line, '\n');
+        if (end)
+            *end = '\0';
+        if (strstr (line, " - nsfs ") && strstr (line, s_dir))
+            counts.netns++;
+        line = end ? end + 1 : NULL;
+    }
     free (mounts);
     return counts;
 }
@@ -643,6 +651,7 @@ test_no_leaks (void)
     ZT_ASSERT_INT_EQ (during.veths, before.veths + 50);
     ZT_ASSERT_INT_EQ (during.cgroups, before.cgroups + 50);
     ZT_ASSERT_INT_EQ (during.ips, before.ips + 50);
+    ZT_ASSERT_INT_EQ (during.netns, before.netns + 50);
     ZT_ASSERT_MSG (during.mounts >= before.mounts + 50, "mounts %d -> %d", before.mounts,
                    during.mounts);
     for (int i = 0; i < 50; i++)
