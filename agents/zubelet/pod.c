@@ -414,6 +414,7 @@ zl_pod_adoption_done (zubelet_t *self)
         if (zube_runtime_remove_sandbox (self->runtime, sandbox) != ZUBE_OK)
             zube_log_warn ("msg=\"cannot remove sandbox\" sandbox=%s error=\"%s\"", sandbox,
                            zube_runtime_error (self->runtime));
+        zl_pod_volumes_remove (self, (const char *)zhashx_cursor (self->adoptable));
     }
     zhashx_purge (self->adoptable);
     zl_runtime_poke (self);
@@ -881,6 +882,7 @@ s_pod_terminate (zubelet_t *self, zl_pod_t *p)
             zhashx_delete (self->pod_by_sandbox, p->sandbox_id);
     }
     p->sandbox_removed = true;
+    zl_pod_volumes_remove (self, p->uid);
     if (p->gone) {
         s_pod_forget (self, p);
         return;
@@ -916,11 +918,19 @@ s_sandbox (zubelet_t *self, zl_pod_t *p, int64_t *wake)
         s_arm_wake (wake, p->sandbox_retry_ms);
         return false;
     }
-    size_t size = protobuf_c_message_get_packed_size (&p->pod->base);
-    uint8_t *packed = malloc (size ? size : 1);
-    if (!packed)
+    //  configMap and secret volumes written, env references resolved
+    uint8_t *packed;
+    size_t size;
+    char view_error[1024];
+    if (zl_pod_view_pack (self, p->pod, &packed, &size, view_error, sizeof view_error) != 0) {
+        free (p->sandbox_error);
+        p->sandbox_error = strdup (view_error);
+        zube_log_warn ("msg=\"cannot prepare the pod's volumes and env\" pod=%s error=\"%s\"",
+                       p->key, view_error);
+        p->sandbox_retry_ms = now + ZL_SANDBOX_RETRY_MS;
+        s_arm_wake (wake, p->sandbox_retry_ms);
         return false;
-    protobuf_c_message_pack (&p->pod->base, packed);
+    }
     char log_dir[4400];
     snprintf (log_dir, sizeof log_dir, "%s/pods/%s_%s_%s", self->config.state_dir,
               p->pod->metadata->namespace_, p->pod->metadata->name, p->uid);

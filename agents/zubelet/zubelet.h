@@ -344,6 +344,14 @@ int zl_call (zubelet_t *self, const char *method, const ProtobufCMessage *reques
 //  node.c
 void zl_node_start_registrations (zubelet_t *self);
 void zl_node_address (zubelet_t *self, zl_node_t *node, char *buf, size_t size);
+//  volumes.c: the pod as the runtime gets it (packed into *packed_p, to be
+//  freed): configMap and secret volumes written under the state dir and
+//  turned into read-only hostPath volumes, env values from ConfigMaps and
+//  Secrets resolved. -1 with error (e.g. configmap "x" not found).
+int zl_pod_view_pack (zubelet_t *self, const Zube__Pod *pod, uint8_t **packed_p,
+                      size_t *size_p, char *error, size_t error_size);
+//  Removes what zl_pod_view_pack wrote for the pod uid.
+void zl_pod_volumes_remove (zubelet_t *self, const char *uid);
 int zl_node_check_conflicts (zubelet_t *self, char *error, size_t error_size);
 //  Writes the status of every registered node now (status.images changed).
 void zl_node_status_refresh (zubelet_t *self);
