@@ -229,6 +229,51 @@ zc_write_owner (const zube_ctrl_host_t *host, const char *resource,
     return status;
 }
 
+//  Kubernetes' PodControl.CreatePodsWithGenerateName: creates a pod of a
+//  template's meta and spec (the caller's, left as they were) in the
+//  owner's namespace, named generate_name and a random suffix, with the
+//  owner (an object of api_version and kind) as controller; records
+//  SuccessfulCreate or FailedCreate on the owner.
+static inline zube_status_t
+zc_create_pod (const zube_ctrl_host_t *host, const ProtobufCMessage *owner,
+               const char *api_version, const char *kind, Zube__ObjectMeta *meta,
+               Zube__PodSpec *spec, const char *generate_name, char *error,
+               size_t error_size)
+{
+    const Zube__ObjectMeta *owner_meta = zc_meta_of (owner);
+    Zube__OwnerReference ref;
+    zc_controller_ref (&ref, api_version, kind, owner_meta);
+    Zube__OwnerReference *refs[] = {&ref};
+    Zube__ObjectMeta saved = *meta;
+    meta->name = NULL;
+    meta->generate_name = (char *)generate_name;
+    meta->namespace_ = owner_meta->namespace_;
+    meta->owner_references = refs;
+    meta->n_owner_references = 1;
+    Zube__Pod pod = ZUBE__POD__INIT;
+    pod.api_version = "v1";
+    pod.kind = "Pod";
+    pod.metadata = meta;
+    pod.spec = spec;
+    ProtobufCMessage *created = NULL;
+    zube_status_t status = host->create (host, "pods", owner_meta->namespace_,
+                                         &pod.base, &created, error, error_size);
+    meta->name = saved.name;
+    meta->generate_name = saved.generate_name;
+    meta->namespace_ = saved.namespace_;
+    meta->owner_references = saved.owner_references;
+    meta->n_owner_references = saved.n_owner_references;
+    if (status == ZUBE_OK) {
+        const Zube__Pod *made = (const Zube__Pod *)created;
+        host->event (host, owner, ZUBE_CTRL_EVENT_NORMAL, "SuccessfulCreate",
+                     "Created pod: %s", made && made->metadata ? made->metadata->name : "");
+    } else
+        host->event (host, owner, ZUBE_CTRL_EVENT_WARNING, "FailedCreate",
+                     "Error creating: %s", error);
+    zc_free (created);
+    return status;
+}
+
 //  Whether a controller may manage pods with this selector and template:
 //  the selector is valid and matches the template's labels (what
 //  Kubernetes' validation demands; without it every pod made would be

@@ -415,39 +415,8 @@ s_create_pod (s_self_t *self, const Zube__DaemonSet *ds, const char *node,
     }
     char generate[300];
     snprintf (generate, sizeof generate, "%.250s-", ds->metadata->name);
-    Zube__OwnerReference ref;
-    zc_controller_ref (&ref, "apps/v1", "DaemonSet", ds->metadata);
-    Zube__OwnerReference *refs[] = {&ref};
-    Zube__Pod pod = ZUBE__POD__INIT;
-    char *saved_name = meta->name, *saved_generate = meta->generate_name;
-    char *saved_namespace = meta->namespace_;
-    meta->name = NULL;
-    meta->generate_name = generate;
-    meta->namespace_ = ds->metadata->namespace_;
-    meta->owner_references = refs;
-    meta->n_owner_references = 1;
-    pod.api_version = "v1";
-    pod.kind = "Pod";
-    pod.metadata = meta;
-    pod.spec = spec;
-    ProtobufCMessage *created = NULL;
-    zube_status_t status =
-        self->host->create (self->host, "pods", ds->metadata->namespace_, &pod.base,
-                            &created, error, error_size);
-    meta->owner_references = NULL;
-    meta->n_owner_references = 0;
-    meta->name = saved_name;
-    meta->generate_name = saved_generate;
-    meta->namespace_ = saved_namespace;
-    if (status == ZUBE_OK) {
-        const Zube__Pod *made = (const Zube__Pod *)created;
-        self->host->event (self->host, &ds->base, ZUBE_CTRL_EVENT_NORMAL,
-                           "SuccessfulCreate", "Created pod: %s",
-                           made && made->metadata ? made->metadata->name : "");
-    } else
-        self->host->event (self->host, &ds->base, ZUBE_CTRL_EVENT_WARNING, "FailedCreate",
-                           "Error creating: %s", error);
-    zc_free (created);
+    zube_status_t status = zc_create_pod (self->host, &ds->base, "apps/v1", "DaemonSet",
+                                          meta, spec, generate, error, error_size);
     zc_free (template_);
     return status;
 }

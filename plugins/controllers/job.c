@@ -617,15 +617,6 @@ s_create_pod (s_self_t *self, const Zube__Job *job, int index, char *error,
         snprintf (generate, sizeof generate, "%.200s-%d-", job->metadata->name, index);
     else
         snprintf (generate, sizeof generate, "%.250s-", job->metadata->name);
-    Zube__OwnerReference ref;
-    Zube__OwnerReference *refs[] = {&ref};
-    zc_controller_ref (&ref, "batch/v1", "Job", job->metadata);
-    free (meta->name);
-    meta->name = NULL;
-    free (meta->generate_name);
-    meta->generate_name = strdup (generate);
-    free (meta->namespace_);
-    meta->namespace_ = strdup (job->metadata->namespace_);
     //  Indexed: the index as annotation, env JOB_COMPLETION_INDEX, and
     //  the hostname <job>-<index>, as Kubernetes' addCompletionIndex*
     Zube__EnvVar env = ZUBE__ENV_VAR__INIT;
@@ -653,13 +644,6 @@ s_create_pod (s_self_t *self, const Zube__Job *job, int index, char *error,
         }
         saved_env = env_lists;
     }
-    Zube__Pod pod = ZUBE__POD__INIT;
-    pod.api_version = "v1";
-    pod.kind = "Pod";
-    pod.metadata = meta;
-    pod.spec = template_->spec;
-    meta->owner_references = refs;
-    meta->n_owner_references = 1;
     char **finalizers =
         realloc (meta->finalizers, (meta->n_finalizers + 1) * sizeof *finalizers);
     if (finalizers) {
@@ -668,27 +652,14 @@ s_create_pod (s_self_t *self, const Zube__Job *job, int index, char *error,
         if (meta->finalizers[meta->n_finalizers])
             meta->n_finalizers++;
     }
-    ProtobufCMessage *created = NULL;
-    zube_status_t status =
-        self->host->create (self->host, "pods", job->metadata->namespace_, &pod.base,
-                            &created, error, error_size);
-    meta->owner_references = NULL;
-    meta->n_owner_references = 0;
+    zube_status_t status = zc_create_pod (self->host, &job->base, "batch/v1", "Job", meta,
+                                          template_->spec, generate, error, error_size);
     //  The env entry is on the stack: take it out before freeing
     for (size_t c = 0; saved_env && c < n_containers; c++) {
         Zube__Container *container = template_->spec->containers[c];
         if (container->n_env && container->env[container->n_env - 1] == &env)
             container->n_env--;
     }
-    if (status == ZUBE_OK) {
-        const Zube__Pod *made = (const Zube__Pod *)created;
-        self->host->event (self->host, &job->base, ZUBE_CTRL_EVENT_NORMAL,
-                           "SuccessfulCreate", "Created pod: %s",
-                           made && made->metadata ? made->metadata->name : "");
-    } else
-        self->host->event (self->host, &job->base, ZUBE_CTRL_EVENT_WARNING,
-                           "FailedCreate", "Error creating: %s", error);
-    zc_free (created);
     zc_free (template_);
     return status;
 }

@@ -317,43 +317,13 @@ s_create_pod (s_self_t *self, const Zube__ReplicaSet *rs, char *error, size_t er
         snprintf (error, error_size, "out of memory");
         return ZUBE_INTERNAL;
     }
-    Zube__Pod pod = ZUBE__POD__INIT;
     Zube__ObjectMeta empty = ZUBE__OBJECT_META__INIT;
     Zube__ObjectMeta *meta = template_->metadata ? template_->metadata : &empty;
     char generate[300];
     snprintf (generate, sizeof generate, "%.250s-", rs->metadata->name);
-    Zube__OwnerReference ref;
-    Zube__OwnerReference *refs[] = {&ref};
-    zc_controller_ref (&ref, "apps/v1", "ReplicaSet", rs->metadata);
-    char *saved_name = meta->name, *saved_generate = meta->generate_name;
-    char *saved_namespace = meta->namespace_;
-    meta->name = NULL;
-    meta->generate_name = generate;
-    meta->namespace_ = rs->metadata->namespace_;
-    meta->owner_references = refs;
-    meta->n_owner_references = 1;
-    pod.api_version = "v1";
-    pod.kind = "Pod";
-    pod.metadata = meta;
-    pod.spec = template_->spec;
-    ProtobufCMessage *created = NULL;
     zube_status_t status =
-        self->host->create (self->host, "pods", rs->metadata->namespace_, &pod.base,
-                            &created, error, error_size);
-    meta->owner_references = NULL;
-    meta->n_owner_references = 0;
-    meta->name = saved_name;
-    meta->generate_name = saved_generate;
-    meta->namespace_ = saved_namespace;
-    if (status == ZUBE_OK) {
-        const Zube__Pod *made = (const Zube__Pod *)created;
-        self->host->event (self->host, &rs->base, ZUBE_CTRL_EVENT_NORMAL,
-                           "SuccessfulCreate", "Created pod: %s",
-                           made && made->metadata ? made->metadata->name : "");
-    } else
-        self->host->event (self->host, &rs->base, ZUBE_CTRL_EVENT_WARNING, "FailedCreate",
-                           "Error creating: %s", error);
-    zc_free (created);
+        zc_create_pod (self->host, &rs->base, "apps/v1", "ReplicaSet", meta,
+                       template_->spec, generate, error, error_size);
     zc_free (template_);
     return status;
 }
