@@ -394,6 +394,20 @@ s_read_exit (s_container_t *container)
     return true;
 }
 
+//  The shim is gone without an exit file: the container exited with an
+//  unknown code (255).
+
+static void
+s_shim_lost (s_container_t *container)
+{
+    container->state = ZUBE_RUNTIME_CONTAINER_EXITED;
+    container->exit_code = 255;
+    container->finished_ms = oci_wall_ms ();
+    s_copy (container->reason, sizeof container->reason, "Error");
+    s_copy (container->message, sizeof container->message,
+            "the container's shim exited without recording its exit code");
+}
+
 //  ---------------------------------------------------------------------
 //  Records
 
@@ -720,12 +734,7 @@ s_recover_container (s_oci_t *self, const char *id)
     else if (container->pid && !s_read_exit (container)) {
         //  The shim is gone without an exit file (killed with the
         //  machine's processes): the container is gone too.
-        container->state = ZUBE_RUNTIME_CONTAINER_EXITED;
-        container->exit_code = 255;
-        container->finished_ms = oci_wall_ms ();
-        s_copy (container->reason, sizeof container->reason, "Error");
-        s_copy (container->message, sizeof container->message,
-                "the container's shim exited without recording its exit code");
+        s_shim_lost (container);
     } else if (!container->pid)
         container->state = ZUBE_RUNTIME_CONTAINER_CREATED;
     free (text);
@@ -1430,12 +1439,7 @@ s_tick (zube_runtime_backend_t *self, zube_runtime_event_fn *fn, void *arg)
         }
         if (!s_shim_alive (container->shim_pid)
             && !s_read_exit (container)) {
-            container->state = ZUBE_RUNTIME_CONTAINER_EXITED;
-            container->exit_code = 255;
-            container->finished_ms = oci_wall_ms ();
-            s_copy (container->reason, sizeof container->reason, "Error");
-            s_copy (container->message, sizeof container->message,
-                    "the container's shim exited without recording its exit code");
+            s_shim_lost (container);
             s_event (self, container);
             continue;
         }

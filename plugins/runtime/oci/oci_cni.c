@@ -157,6 +157,20 @@ s_plugin_config (oci_buf_t *buf, const char *type_fields, const char *prev_resul
     oci_buf_printf (buf, "}");
 }
 
+//  The portmap plugin's config for mappings (the items of a JSON list),
+//  after prev_result (NULL: none).
+static void
+s_portmap_config (oci_buf_t *buf, const char *mappings, const char *prev_result)
+{
+    oci_buf_t fields = {0};
+    oci_buf_printf (&fields,
+                    "\"type\":\"portmap\",\"capabilities\":{\"portMappings\":true},"
+                    "\"runtimeConfig\":{\"portMappings\":[%s]}",
+                    mappings);
+    s_plugin_config (buf, fields.data ? fields.data : "", prev_result);
+    oci_buf_free (&fields);
+}
+
 //  The first IPv4 "address" of a result's ips, without its prefix length.
 static int
 s_result_ip (const char *result, char *ip, size_t ip_size)
@@ -201,14 +215,8 @@ oci_cni_add (const oci_cni_t *cni, const char *container_id, const char *netns,
     }
     s_port_mappings (pod, &mappings);
     if (mappings.used) {
-        oci_buf_t fields = {0};
-        oci_buf_printf (&fields,
-                        "\"type\":\"portmap\",\"capabilities\":{\"portMappings\":true},"
-                        "\"runtimeConfig\":{\"portMappings\":[%s]}",
-                        mappings.data);
         oci_buf_free (&config);
-        s_plugin_config (&config, fields.data ? fields.data : "", bridge_result.data);
-        oci_buf_free (&fields);
+        s_portmap_config (&config, mappings.data, bridge_result.data);
         if (config.failed
             || s_invoke (cni, "portmap", "ADD", container_id, netns, "eth0", config.data, NULL,
                          error, error_size)
@@ -235,13 +243,7 @@ oci_cni_del (const oci_cni_t *cni, const char *container_id, const char *netns,
     oci_buf_t config = {0}, mappings = {0}, bridge = {0};
     s_port_mappings (pod, &mappings);
     if (mappings.used) {
-        oci_buf_t fields = {0};
-        oci_buf_printf (&fields,
-                        "\"type\":\"portmap\",\"capabilities\":{\"portMappings\":true},"
-                        "\"runtimeConfig\":{\"portMappings\":[%s]}",
-                        mappings.data);
-        s_plugin_config (&config, fields.data ? fields.data : "", NULL);
-        oci_buf_free (&fields);
+        s_portmap_config (&config, mappings.data, NULL);
         if (s_invoke (cni, "portmap", "DEL", container_id, netns, "eth0",
                       config.data ? config.data : "{}", NULL, why, sizeof why)
             != 0) {
