@@ -169,6 +169,27 @@ zc_meta_of (const ProtobufCMessage *object)
     return *(Zube__ObjectMeta **)((char *)object + field->offset);
 }
 
+//  The work queue key ("namespace/name") of an object, "" when too long.
+static inline void
+zc_key_of (const Zube__ObjectMeta *meta, char *key, size_t size)
+{
+    if (zube_ctrl_key (meta->namespace_, meta->name, key, size) < 0)
+        key[0] = 0;
+}
+
+//  The cached object of resource (kind) a controller reference names, if
+//  it still is that one (same uid); NULL when not.
+static inline const ProtobufCMessage *
+zc_resolve (const zube_ctrl_host_t *host, const char *resource, const char *kind,
+            const char *namespace_, const Zube__OwnerReference *ref)
+{
+    if (!ref || !zc_streq (ref->kind, kind))
+        return NULL;
+    const ProtobufCMessage *object = host->get (host, resource, namespace_, ref->name);
+    const Zube__ObjectMeta *meta = zc_meta_of (object);
+    return meta && zc_streq (meta->uid, ref->uid) ? object : NULL;
+}
+
 //  A controller reference (controller and blockOwnerDeletion true) to the
 //  owner's metadata; its strings point into owner.
 static inline void
@@ -256,8 +277,8 @@ zc_create_pod (const zube_ctrl_host_t *host, const ProtobufCMessage *owner,
     pod.metadata = meta;
     pod.spec = spec;
     ProtobufCMessage *created = NULL;
-    zube_status_t status = host->create (host, "pods", owner_meta->namespace_,
-                                         &pod.base, &created, error, error_size);
+    zube_status_t status = host->create (host, "pods", owner_meta->namespace_, &pod.base,
+                                         &created, error, error_size);
     meta->name = saved.name;
     meta->generate_name = saved.generate_name;
     meta->namespace_ = saved.namespace_;
@@ -266,7 +287,8 @@ zc_create_pod (const zube_ctrl_host_t *host, const ProtobufCMessage *owner,
     if (status == ZUBE_OK) {
         const Zube__Pod *made = (const Zube__Pod *)created;
         host->event (host, owner, ZUBE_CTRL_EVENT_NORMAL, "SuccessfulCreate",
-                     "Created pod: %s", made && made->metadata ? made->metadata->name : "");
+                     "Created pod: %s",
+                     made && made->metadata ? made->metadata->name : "");
     } else
         host->event (host, owner, ZUBE_CTRL_EVENT_WARNING, "FailedCreate",
                      "Error creating: %s", error);

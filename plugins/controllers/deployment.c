@@ -64,28 +64,18 @@ s_destroy (void *self)
     free (self);
 }
 
-static void
-s_key_of (const Zube__ObjectMeta *meta, char *key, size_t size)
-{
-    if (zube_ctrl_key (meta->namespace_, meta->name, key, size) < 0)
-        key[0] = 0;
-}
-
 static const Zube__Deployment *
 s_resolve (s_self_t *self, const char *namespace_, const Zube__OwnerReference *ref)
 {
-    if (!ref || !zc_streq (ref->kind, "Deployment"))
-        return NULL;
-    const Zube__Deployment *d = (const Zube__Deployment *)self->host->get (
-        self->host, "deployments.apps", namespace_, ref->name);
-    return d && d->metadata && zc_streq (d->metadata->uid, ref->uid) ? d : NULL;
+    return (const Zube__Deployment *)zc_resolve (self->host, "deployments.apps",
+                                                 "Deployment", namespace_, ref);
 }
 
 static void
 s_enqueue (s_self_t *self, const Zube__Deployment *d)
 {
     char key[600];
-    s_key_of (d->metadata, key, sizeof key);
+    zc_key_of (d->metadata, key, sizeof key);
     self->host->enqueue (self->host, key);
 }
 
@@ -128,12 +118,10 @@ s_pod_gone (s_self_t *self, const Zube__Pod *pod)
 {
     if (!pod->metadata)
         return;
-    const Zube__OwnerReference *ref = zc_controller_of (pod->metadata);
-    if (!ref || !zc_streq (ref->kind, "ReplicaSet"))
-        return;
-    const Zube__ReplicaSet *rs = (const Zube__ReplicaSet *)self->host->get (
-        self->host, "replicasets.apps", pod->metadata->namespace_, ref->name);
-    if (!rs || !rs->metadata || !zc_streq (rs->metadata->uid, ref->uid))
+    const Zube__ReplicaSet *rs = (const Zube__ReplicaSet *)zc_resolve (
+        self->host, "replicasets.apps", "ReplicaSet", pod->metadata->namespace_,
+        zc_controller_of (pod->metadata));
+    if (!rs)
         return;
     const Zube__Deployment *d =
         s_resolve (self, rs->metadata->namespace_, zc_controller_of (rs->metadata));
@@ -1073,7 +1061,7 @@ s_sync_status (s_self_t *self, const Zube__Deployment *d, const s_state_t *state
     //  Requeue to notice the deadline
     if (with_progress && !paused && !s_complete (d, &status)) {
         char key[600];
-        s_key_of (d->metadata, key, sizeof key);
+        zc_key_of (d->metadata, key, sizeof key);
         self->host->enqueue_after (self->host, key, (int64_t)deadline * 1000 + 1000);
     }
     if (s_status_equal (&status, d->status))

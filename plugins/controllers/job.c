@@ -94,13 +94,6 @@ s_destroy (void *arg)
     free (self);
 }
 
-static void
-s_key_of (const Zube__ObjectMeta *meta, char *key, size_t size)
-{
-    if (zube_ctrl_key (meta->namespace_, meta->name, key, size) < 0)
-        key[0] = 0;
-}
-
 static bool
 s_has_tracking (const Zube__Pod *pod)
 {
@@ -115,13 +108,11 @@ static void
 s_job_key_of_pod (s_self_t *self, const Zube__Pod *pod, char *key, size_t size)
 {
     key[0] = 0;
-    const Zube__OwnerReference *ref = zc_controller_of (pod->metadata);
-    if (!ref || !zc_streq (ref->kind, "Job"))
-        return;
-    const Zube__Job *job = (const Zube__Job *)self->host->get (
-        self->host, "jobs.batch", pod->metadata->namespace_, ref->name);
-    if (job && job->metadata && zc_streq (job->metadata->uid, ref->uid))
-        s_key_of (job->metadata, key, size);
+    const Zube__Job *job = (const Zube__Job *)zc_resolve (
+        self->host, "jobs.batch", "Job", pod->metadata->namespace_,
+        zc_controller_of (pod->metadata));
+    if (job)
+        zc_key_of (job->metadata, key, size);
 }
 
 //  What a pod event tells the Job controlling the pod: a creation or a
@@ -139,7 +130,7 @@ s_pod_seen (s_self_t *self, const Zube__Pod *pod, s_seen_t seen)
         //  A tracked pod whose Job is gone: its finalizer must go
         const Zube__OwnerReference *ref = zc_controller_of (pod->metadata);
         if (ref && zc_streq (ref->kind, "Job") && s_has_tracking (pod)) {
-            s_key_of (pod->metadata, pod_key, sizeof pod_key);
+            zc_key_of (pod->metadata, pod_key, sizeof pod_key);
             char orphan_key[S_KEY_SIZE + 16];
             snprintf (orphan_key, sizeof orphan_key, S_ORPHAN_PREFIX "%s", pod_key);
             self->host->enqueue (self->host, orphan_key);
@@ -147,7 +138,7 @@ s_pod_seen (s_self_t *self, const Zube__Pod *pod, s_seen_t seen)
         return;
     }
     if (seen == S_SEEN_DELETION) {
-        s_key_of (pod->metadata, pod_key, sizeof pod_key);
+        zc_key_of (pod->metadata, pod_key, sizeof pod_key);
         zc_expectations_deletion_observed (&self->expectations, key, pod_key);
     } else if (seen == S_SEEN_CREATION)
         zc_expectations_creation_observed (&self->expectations, key);
@@ -160,7 +151,7 @@ s_on_add (void *arg, const char *resource, const ProtobufCMessage *object)
     s_self_t *self = arg;
     if (zc_streq (resource, "jobs.batch")) {
         char key[S_KEY_SIZE];
-        s_key_of (((const Zube__Job *)object)->metadata, key, sizeof key);
+        zc_key_of (((const Zube__Job *)object)->metadata, key, sizeof key);
         self->host->enqueue (self->host, key);
         return;
     }
@@ -191,7 +182,7 @@ s_on_delete (void *arg, const char *resource, const ProtobufCMessage *object)
     s_self_t *self = arg;
     if (zc_streq (resource, "jobs.batch")) {
         char key[S_KEY_SIZE];
-        s_key_of (((const Zube__Job *)object)->metadata, key, sizeof key);
+        zc_key_of (((const Zube__Job *)object)->metadata, key, sizeof key);
         zc_expectations_delete (&self->expectations, key);
         return;
     }
@@ -679,7 +670,7 @@ s_delete_pods (s_self_t *self, const Zube__Job *job, const char *key,
     }
     for (size_t i = 0; i < count; i++) {
         char pod_key[S_KEY_SIZE];
-        s_key_of (victims[i]->metadata, pod_key, sizeof pod_key);
+        zc_key_of (victims[i]->metadata, pod_key, sizeof pod_key);
         keys[i] = strdup (pod_key);
     }
     zc_expectations_expect (&self->expectations, key, 0, (const char *const *)keys,

@@ -72,24 +72,12 @@ s_destroy (void *arg)
     free (self);
 }
 
-static void
-s_key_of (const Zube__ObjectMeta *meta, char *key, size_t size)
-{
-    if (zube_ctrl_key (meta->namespace_, meta->name, key, size) < 0)
-        key[0] = 0;
-}
-
 //  The ReplicaSet a controller reference names, if it still is that one.
 static const Zube__ReplicaSet *
 s_resolve (s_self_t *self, const char *namespace_, const Zube__OwnerReference *ref)
 {
-    if (!ref || !zc_streq (ref->kind, "ReplicaSet"))
-        return NULL;
-    const Zube__ReplicaSet *rs = (const Zube__ReplicaSet *)self->host->get (
-        self->host, "replicasets.apps", namespace_, ref->name);
-    if (!rs || !rs->metadata || !zc_streq (rs->metadata->uid, ref->uid))
-        return NULL;
-    return rs;
+    return (const Zube__ReplicaSet *)zc_resolve (self->host, "replicasets.apps",
+                                                 "ReplicaSet", namespace_, ref);
 }
 
 //  Enqueues every ReplicaSet of the pod's namespace whose selector matches
@@ -107,7 +95,7 @@ s_enqueue_matching (s_self_t *self, const Zube__Pod *pod)
                                           &pod->base) != 1)
             continue;
         char key[600];
-        s_key_of (rs->metadata, key, sizeof key);
+        zc_key_of (rs->metadata, key, sizeof key);
         self->host->enqueue (self->host, key);
     }
     self->host->free_list (self->host, list);
@@ -121,8 +109,8 @@ s_pod_deleted (s_self_t *self, const Zube__Pod *pod)
     if (!rs)
         return;
     char key[600], pod_key[600];
-    s_key_of (rs->metadata, key, sizeof key);
-    s_key_of (pod->metadata, pod_key, sizeof pod_key);
+    zc_key_of (rs->metadata, key, sizeof key);
+    zc_key_of (pod->metadata, pod_key, sizeof pod_key);
     zc_expectations_deletion_observed (&self->expectations, key, pod_key);
     self->host->enqueue (self->host, key);
 }
@@ -133,7 +121,7 @@ s_on_add (void *arg, const char *resource, const ProtobufCMessage *object)
     s_self_t *self = arg;
     if (s_is_rs (resource)) {
         char key[600];
-        s_key_of (((const Zube__ReplicaSet *)object)->metadata, key, sizeof key);
+        zc_key_of (((const Zube__ReplicaSet *)object)->metadata, key, sizeof key);
         self->host->enqueue (self->host, key);
         return;
     }
@@ -151,7 +139,7 @@ s_on_add (void *arg, const char *resource, const ProtobufCMessage *object)
         if (!rs)
             return;
         char key[600];
-        s_key_of (rs->metadata, key, sizeof key);
+        zc_key_of (rs->metadata, key, sizeof key);
         zc_expectations_creation_observed (&self->expectations, key);
         self->host->enqueue (self->host, key);
         return;
@@ -201,7 +189,7 @@ s_on_update (void *arg, const char *resource, const ProtobufCMessage *old_object
         const Zube__ReplicaSet *old_rs =
             s_resolve (self, old_pod->metadata->namespace_, old_ref);
         if (old_rs) {
-            s_key_of (old_rs->metadata, key, sizeof key);
+            zc_key_of (old_rs->metadata, key, sizeof key);
             self->host->enqueue (self->host, key);
         }
     }
@@ -209,7 +197,7 @@ s_on_update (void *arg, const char *resource, const ProtobufCMessage *old_object
         const Zube__ReplicaSet *rs = s_resolve (self, pod->metadata->namespace_, ref);
         if (!rs)
             return;
-        s_key_of (rs->metadata, key, sizeof key);
+        zc_key_of (rs->metadata, key, sizeof key);
         self->host->enqueue (self->host, key);
         //  Becomes available minReadySeconds after it became ready
         int32_t min_ready = rs->spec ? rs->spec->min_ready_seconds : 0;
@@ -227,7 +215,7 @@ s_on_delete (void *arg, const char *resource, const ProtobufCMessage *object)
     s_self_t *self = arg;
     if (s_is_rs (resource)) {
         char key[600];
-        s_key_of (((const Zube__ReplicaSet *)object)->metadata, key, sizeof key);
+        zc_key_of (((const Zube__ReplicaSet *)object)->metadata, key, sizeof key);
         zc_expectations_delete (&self->expectations, key);
         self->host->enqueue (self->host, key);
         return;
@@ -443,7 +431,7 @@ s_scale_down (s_self_t *self, const Zube__ReplicaSet *rs, const char *key,
     qsort (ranked, claimed->count, sizeof *ranked, s_rank_compare);
     for (size_t i = 0; i < diff; i++) {
         char pod_key[600];
-        s_key_of (ranked[i].pod->metadata, pod_key, sizeof pod_key);
+        zc_key_of (ranked[i].pod->metadata, pod_key, sizeof pod_key);
         keys[i] = strdup (pod_key);
     }
     zc_expectations_expect (&self->expectations, key, 0, (const char *const *)keys, diff);
