@@ -15,6 +15,8 @@
 #include <unistd.h>
 #include <yaml.h>
 #include "zube/config.h"
+#include "zube/log.h"
+#include "zube/version.h"
 
 struct _zube_config_t {
     char *broker;
@@ -669,4 +671,82 @@ zube_config_for_service (const char *path, const char *file_flag, const char *bu
     if (zube_config_check (self, error, error_size) != 0)
         zube_config_destroy (&self);
     return self;
+}
+
+//  ---------------------------------------------------------------------
+//  Service flags
+
+static const zube_flag_t *
+s_flag_find (const zube_flag_t *flags, size_t flag_count, const char *arg, size_t name_size)
+{
+    for (size_t index = 0; index < flag_count; index++)
+        if (strlen (flags[index].name) == name_size &&
+            strncmp (flags[index].name, arg, name_size) == 0)
+            return &flags[index];
+    return NULL;
+}
+
+int
+zube_flags_parse (const char *program, const zube_flag_t *flags, size_t flag_count,
+                  zube_flags_usage_fn *usage, int argc, char *argv[])
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp (arg, "--help") == 0 || strcmp (arg, "-h") == 0) {
+            usage (stdout);
+            return 1;
+        }
+        if (strcmp (arg, "--version") == 0) {
+            printf ("%s %s\n", program, ZUBE_VERSION_STRING);
+            return 1;
+        }
+        const char *equals = strchr (arg, '=');
+        const zube_flag_t *flag = s_flag_find (flags, flag_count, arg, strlen (arg));
+        if (flag && flag->set) {
+            *flag->set = true;
+            continue;
+        }
+        if (!flag && equals)
+            flag = s_flag_find (flags, flag_count, arg, (size_t) (equals - arg));
+        if (!flag || flag->set) {
+            fprintf (stderr, "%s: unknown flag \"%s\" (see --help)\n", program, arg);
+            return -1;
+        }
+        const char *value = equals ? equals + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (!value || (!*value && !flag->empty_ok)) {
+            fprintf (stderr, "%s: %s needs a value\n", program, flag->name);
+            return -1;
+        }
+        if (flag->valid && !flag->valid (value)) {
+            fprintf (stderr, "%s: %s: expected %s, got \"%s\"\n", program, flag->name,
+                     flag->expected, value);
+            return -1;
+        }
+        if (flag->list) {
+            if (*flag->list_count == flag->list_max) {
+                if (flag->expected)
+                    fprintf (stderr, "%s: %s: expected %s, got \"%s\"\n", program,
+                             flag->name, flag->expected, value);
+                else
+                    fprintf (stderr, "%s: more than %zu %s\n", program, flag->list_max,
+                             flag->name);
+                return -1;
+            }
+            flag->list[(*flag->list_count)++] = value;
+        } else
+            *flag->value = value;
+    }
+    return 0;
+}
+
+bool
+zube_flag_valid_log_level (const char *value)
+{
+    return zube_log_level_parse (value) >= 0;
+}
+
+bool
+zube_flag_valid_bool (const char *value)
+{
+    return strcmp (value, "true") == 0 || strcmp (value, "false") == 0;
 }

@@ -360,3 +360,9 @@ zube_leader_duration_ms (const char *text)
                                                   : -1;
     return ms < 0 || ms > 24.0 * 3600 * 1000 ? -1 : (int)ms;
 }
+
+bool
+zube_leader_flag_valid_duration (const char *value)
+{
+    return zube_leader_duration_ms (value) > 0;
+}

@@ -121,132 +121,111 @@ s_duration_ms (const char *text)
     return total > 1e15 ? -1 : (int64_t)total;
 }
 
+static bool
+s_duration_valid (const char *value)
+{
+    return s_duration_ms (value) > 0;
+}
+
+static bool
+s_nodes_valid (const char *value)
+{
+    char *end = NULL;
+    errno = 0;
+    long long nodes = strtoll (value, &end, 10);
+    return !errno && !*end && nodes >= 1 && nodes <= 1000000;
+}
+
+static bool
+s_lease_duration_valid (const char *value)
+{
+    char *end = NULL;
+    errno = 0;
+    long long seconds = strtoll (value, &end, 10);
+    return !errno && !*end && seconds >= 1 && seconds <= 3600;
+}
+
+static bool
+s_runtime_option_valid (const char *value)
+{
+    return strchr (value, '=') != NULL;
+}
+
+#define S_DURATION_EXPECTED "a duration above 0 such as 500ms, 10s or 5m"
+#define S_STRING(x) S_STRING_ (x)
+#define S_STRING_(x) #x
+
 static int
 s_options_parse (s_options_t *options, int argc, char *argv[])
 {
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (streq (arg, "--help") || streq (arg, "-h")) {
-            s_usage (stdout);
-            return 1;
-        }
-        if (streq (arg, "--version")) {
-            printf ("zubelet %s\n", ZUBE_VERSION_STRING);
-            return 1;
-        }
-        if (streq (arg, "--insecure")) {
-            options->insecure = true;
-            continue;
-        }
-        static const char *with_value[] = {"--bus",
-                                           "--certs",
-                                           "--name",
-                                           "--config",
-                                           "--runtime",
-                                           "--node-name",
-                                           "--nodes",
-                                           "--node-name-prefix",
-                                           "--node-shapes",
-                                           "--state-dir",
-                                           "--lease-duration-seconds",
-                                           "--node-status-update-frequency",
-                                           "--node-status-report-frequency",
-                                           "--crash-loop-backoff-base",
-                                           "--crash-loop-backoff-max",
-                                           "--connect-timeout",
-                                           "--log-level",
-                                           "--admin-identities",
-                                           "--runtime-option"};
-        const char *equals = strchr (arg, '=');
-        size_t name_size = equals ? (size_t)(equals - arg) : strlen (arg);
-        size_t index;
-        for (index = 0; index < sizeof with_value / sizeof with_value[0]; index++)
-            if (strlen (with_value[index]) == name_size &&
-                strncmp (with_value[index], arg, name_size) == 0)
-                break;
-        if (index == sizeof with_value / sizeof with_value[0]) {
-            fprintf (stderr, "zubelet: unknown flag \"%s\" (see --help)\n", arg);
-            return -1;
-        }
-        const char *flag = with_value[index];
-        const char *value = equals ? equals + 1 : (i + 1 < argc ? argv[++i] : NULL);
-        if (!value || !*value) {
-            fprintf (stderr, "zubelet: %s needs a value\n", flag);
-            return -1;
-        }
-        int64_t ms = 0;
-        if (index >= 11 && index <= 15) {
-            ms = s_duration_ms (value);
-            if (ms <= 0) {
-                fprintf (stderr,
-                         "zubelet: %s: expected a duration above 0 such as 500ms, 10s or 5m, "
-                         "got \"%s\"\n",
-                         flag, value);
-                return -1;
-            }
-        }
-        char *end = NULL;
-        switch (index) {
-        case 0: options->bus = value; break;
-        case 1: options->certs = value; break;
-        case 2: options->name = value; break;
-        case 3: options->config = value; break;
-        case 4: options->runtime = value; break;
-        case 5: options->node_name = value; break;
-        case 6:
-            errno = 0;
-            options->nodes = strtoll (value, &end, 10);
-            if (errno || *end || options->nodes < 1 || options->nodes > 1000000) {
-                fprintf (stderr,
-                         "zubelet: --nodes: expected a number of nodes between 1 and 1000000, "
-                         "got \"%s\"\n",
-                         value);
-                return -1;
-            }
-            break;
-        case 7: options->prefix = value; break;
-        case 8: options->shapes = value; break;
-        case 9: options->state_dir = value; break;
-        case 10:
-            errno = 0;
-            options->lease_duration_s = strtoll (value, &end, 10);
-            if (errno || *end || options->lease_duration_s < 1 ||
-                options->lease_duration_s > 3600) {
-                fprintf (stderr,
-                         "zubelet: --lease-duration-seconds: expected 1..3600, got \"%s\"\n",
-                         value);
-                return -1;
-            }
-            break;
-        case 11: options->renew_ms = ms; break;
-        case 12: options->report_ms = ms; break;
-        case 13: options->backoff_base_ms = ms; break;
-        case 14: options->backoff_max_ms = ms; break;
-        case 15: options->connect_timeout_ms = ms; break;
-        case 16:
-            if (zube_log_level_parse (value) < 0) {
-                fprintf (stderr,
-                         "zubelet: --log-level: expected debug, info, warn, error or off, "
-                         "got \"%s\"\n",
-                         value);
-                return -1;
-            }
-            options->log_level = value;
-            break;
-        case 17: options->admin_identities = value; break;
-        case 18:
-            if (!strchr (value, '=') ||
-                options->runtime_option_count == ZL_RUNTIME_OPTIONS_MAX) {
-                fprintf (stderr,
-                         "zubelet: --runtime-option: expected KEY=VALUE (at most %d), got "
-                         "\"%s\"\n",
-                         ZL_RUNTIME_OPTIONS_MAX, value);
-                return -1;
-            }
-            options->runtime_options[options->runtime_option_count++] = value;
-            break;
-        }
-    }
+    const char *nodes = NULL, *lease_duration = NULL;
+    //  The durations, in the order of duration_ms below
+    const char *durations[5] = {NULL};
+    int64_t *duration_ms[5] = {&options->renew_ms, &options->report_ms,
+                               &options->backoff_base_ms, &options->backoff_max_ms,
+                               &options->connect_timeout_ms};
+    const zube_flag_t flags[] = {
+        {.name = "--bus", .value = &options->bus},
+        {.name = "--certs", .value = &options->certs},
+        {.name = "--name", .value = &options->name},
+        {.name = "--insecure", .set = &options->insecure},
+        {.name = "--config", .value = &options->config},
+        {.name = "--runtime", .value = &options->runtime},
+        {.name = "--node-name", .value = &options->node_name},
+        {.name = "--nodes",
+         .value = &nodes,
+         .valid = s_nodes_valid,
+         .expected = "a number of nodes between 1 and 1000000"},
+        {.name = "--node-name-prefix", .value = &options->prefix},
+        {.name = "--node-shapes", .value = &options->shapes},
+        {.name = "--state-dir", .value = &options->state_dir},
+        {.name = "--lease-duration-seconds",
+         .value = &lease_duration,
+         .valid = s_lease_duration_valid,
+         .expected = "1..3600"},
+        {.name = "--node-status-update-frequency",
+         .value = &durations[0],
+         .valid = s_duration_valid,
+         .expected = S_DURATION_EXPECTED},
+        {.name = "--node-status-report-frequency",
+         .value = &durations[1],
+         .valid = s_duration_valid,
+         .expected = S_DURATION_EXPECTED},
+        {.name = "--crash-loop-backoff-base",
+         .value = &durations[2],
+         .valid = s_duration_valid,
+         .expected = S_DURATION_EXPECTED},
+        {.name = "--crash-loop-backoff-max",
+         .value = &durations[3],
+         .valid = s_duration_valid,
+         .expected = S_DURATION_EXPECTED},
+        {.name = "--connect-timeout",
+         .value = &durations[4],
+         .valid = s_duration_valid,
+         .expected = S_DURATION_EXPECTED},
+        {.name = "--log-level",
+         .value = &options->log_level,
+         .valid = zube_flag_valid_log_level,
+         .expected = ZUBE_FLAG_LOG_LEVEL_EXPECTED},
+        {.name = "--admin-identities", .value = &options->admin_identities},
+        {.name = "--runtime-option",
+         .list = options->runtime_options,
+         .list_count = &options->runtime_option_count,
+         .list_max = ZL_RUNTIME_OPTIONS_MAX,
+         .valid = s_runtime_option_valid,
+         .expected = "KEY=VALUE (at most " S_STRING (ZL_RUNTIME_OPTIONS_MAX) ")"},
+    };
+    int rc = zube_flags_parse ("zubelet", flags, sizeof flags / sizeof flags[0], s_usage,
+                               argc, argv);
+    if (rc != 0)
+        return rc;
+    if (nodes)
+        options->nodes = strtoll (nodes, NULL, 10);
+    if (lease_duration)
+        options->lease_duration_s = strtoll (lease_duration, NULL, 10);
+    for (size_t i = 0; i < 5; i++)
+        if (durations[i])
+            *duration_ms[i] = s_duration_ms (durations[i]);
     if (options->insecure && (options->certs || options->name)) {
         fprintf (stderr, "zubelet: --insecure excludes --certs and --name\n");
         return -1;

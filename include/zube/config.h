@@ -30,6 +30,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include "zube/bus.h"
 
 #ifdef __cplusplus
@@ -123,6 +124,42 @@ void zube_config_set_timeout_ms (zube_config_t *self, int timeout_ms);
 //  found.
 const char *zube_config_path (zube_config_t *self);
 zube_config_source_t zube_config_source (zube_config_t *self);
+
+//  ---------------------------------------------------------------------
+//  Service flags: every service's main describes its flags in one table
+//  and parses argv with zube_flags_parse: --flag VALUE or --flag=VALUE,
+//  the last of a repeated flag wins, -h/--help prints the usage to
+//  stdout, --version prints "PROGRAM VERSION".
+
+//  true when value is acceptable for the flag
+typedef bool (zube_flag_valid_fn) (const char *value);
+
+typedef struct {
+    const char *name;           //  "--bus"
+    bool *set;                  //  a switch (no value): set to true
+    const char **value;         //  or a flag with a value: stored here
+    const char **list;          //  or a repeatable one: appended here,
+    size_t *list_count;         //  counted here,
+    size_t list_max;            //  up to this many
+    bool empty_ok;              //  an empty value is accepted
+    zube_flag_valid_fn *valid;  //  NULL: any value
+    const char *expected;       //  what valid accepts, for the error
+} zube_flag_t;
+
+typedef void (zube_flags_usage_fn) (FILE *stream);
+
+//  Parses argv[1..] against flags. Returns 0; 1 after printing the usage
+//  or the version (the program should exit 0); -1 after printing to
+//  stderr what is wrong ("PROGRAM: unknown flag ...", "... needs a
+//  value", "PROGRAM: FLAG: expected EXPECTED, got \"VALUE\"").
+int zube_flags_parse (const char *program, const zube_flag_t *flags, size_t flag_count,
+                      zube_flags_usage_fn *usage, int argc, char *argv[]);
+
+//  Validators for common flags, with what they expect.
+#define ZUBE_FLAG_LOG_LEVEL_EXPECTED "debug, info, warn, error or off"
+bool zube_flag_valid_log_level (const char *value);
+#define ZUBE_FLAG_BOOL_EXPECTED "true or false"
+bool zube_flag_valid_bool (const char *value);
 
 #ifdef __cplusplus
 }

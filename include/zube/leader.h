@@ -93,6 +93,10 @@ void zube_leader_release (zube_leader_t *self);
 //  when it is not one (or longer than a day).
 int zube_leader_duration_ms (const char *text);
 
+//  A zube_flag_valid_fn (zube/config.h) for those flags: a duration above 0.
+#define ZUBE_LEADER_DURATION_EXPECTED "a duration such as 15s or 500ms"
+bool zube_leader_flag_valid_duration (const char *value);
+
 #ifdef __cplusplus
 }
 #endif

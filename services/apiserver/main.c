@@ -67,116 +67,74 @@ s_usage (FILE *stream)
         "  --help               print this help\n");
 }
 
+static bool
+s_window_valid (const char *value)
+{
+    char *end = NULL;
+    errno = 0;
+    long long window = strtoll (value, &end, 10);
+    return !errno && !*end && window >= 1 && window <= 100000000;
+}
+
+static bool
+s_on_off_valid (const char *value)
+{
+    return streq (value, "on") || streq (value, "off");
+}
+
+//  Seconds, fractions allowed (tests shorten it)
+static bool
+s_bookmark_interval_valid (const char *value)
+{
+    char *end = NULL;
+    errno = 0;
+    double seconds = strtod (value, &end);
+    return !errno && !*end && seconds >= 0 && seconds <= 86400;
+}
+
 static int
 s_options_parse (s_options_t *options, int argc, char *argv[])
 {
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (streq (arg, "--help") || streq (arg, "-h")) {
-            s_usage (stdout);
-            return 1;
-        }
-        if (streq (arg, "--version")) {
-            printf ("zube-apiserver %s\n", ZUBE_VERSION_STRING);
-            return 1;
-        }
-        if (streq (arg, "--insecure")) {
-            options->insecure = true;
-            continue;
-        }
-        static const char *with_value[] = {"--bus",    "--certs",  "--name",
-                                           "--config", "--store",  "--data-dir",
-                                           "--policy", "--window", "--log-level",
-                                           "--commit-thread", "--bookmark-interval"};
-        const char *equals = strchr (arg, '=');
-        size_t name_size = equals ? (size_t)(equals - arg) : strlen (arg);
-        size_t index;
-        for (index = 0; index < sizeof with_value / sizeof with_value[0]; index++)
-            if (strlen (with_value[index]) == name_size &&
-                strncmp (with_value[index], arg, name_size) == 0)
-                break;
-        if (index == sizeof with_value / sizeof with_value[0]) {
-            fprintf (stderr, "zube-apiserver: unknown flag \"%s\" (see --help)\n", arg);
-            return -1;
-        }
-        const char *value = equals ? equals + 1 : (i + 1 < argc ? argv[++i] : NULL);
-        if (!value || !*value) {
-            fprintf (stderr, "zube-apiserver: %s needs a value\n", with_value[index]);
-            return -1;
-        }
-        switch (index) {
-        case 0:
-            options->bus = value;
-            break;
-        case 1:
-            options->certs = value;
-            break;
-        case 2:
-            options->name = value;
-            break;
-        case 3:
-            options->config = value;
-            break;
-        case 4:
-            options->store = value;
-            break;
-        case 5:
-            options->data_dir = value;
-            break;
-        case 6:
-            options->policy = value;
-            break;
-        case 7: {
-            char *end = NULL;
-            errno = 0;
-            options->window = strtoll (value, &end, 10);
-            if (errno || *end || options->window < 1 || options->window > 100000000) {
-                fprintf (stderr,
-                         "zube-apiserver: --window: expected a number of events "
-                         "between 1 and 100000000, got \"%s\"\n",
-                         value);
-                return -1;
-            }
-            break;
-        }
-        case 8:
-            if (zube_log_level_parse (value) < 0) {
-                fprintf (stderr,
-                         "zube-apiserver: --log-level: expected debug, info, "
-                         "warn, error or off, got \"%s\"\n",
-                         value);
-                return -1;
-            }
-            options->log_level = value;
-            break;
-        case 9:
-            if (!streq (value, "on") && !streq (value, "off")) {
-                fprintf (stderr,
-                         "zube-apiserver: --commit-thread: expected on or off, got "
-                         "\"%s\"\n",
-                         value);
-                return -1;
-            }
-            options->single_thread = streq (value, "off");
-            break;
-        case 10: {
-            //  Seconds, fractions allowed (tests shorten it)
-            char *end = NULL;
-            errno = 0;
-            double seconds = strtod (value, &end);
-            if (errno || *end || !(seconds >= 0 && seconds <= 86400)) {
-                fprintf (stderr,
-                         "zube-apiserver: --bookmark-interval: expected seconds between "
-                         "0 and 86400, got \"%s\"\n",
-                         value);
-                return -1;
-            }
-            options->bookmark_interval_ms = seconds == 0 ? -1 : (int)(seconds * 1000 + 0.5);
-            if (options->bookmark_interval_ms == 0)
-                options->bookmark_interval_ms = 1;
-            break;
-        }
-        }
+    const char *window = NULL, *commit_thread = NULL, *bookmark_interval = NULL;
+    const zube_flag_t flags[] = {
+        {.name = "--bus", .value = &options->bus},
+        {.name = "--certs", .value = &options->certs},
+        {.name = "--name", .value = &options->name},
+        {.name = "--insecure", .set = &options->insecure},
+        {.name = "--config", .value = &options->config},
+        {.name = "--store", .value = &options->store},
+        {.name = "--data-dir", .value = &options->data_dir},
+        {.name = "--policy", .value = &options->policy},
+        {.name = "--window",
+         .value = &window,
+         .valid = s_window_valid,
+         .expected = "a number of events between 1 and 100000000"},
+        {.name = "--log-level",
+         .value = &options->log_level,
+         .valid = zube_flag_valid_log_level,
+         .expected = ZUBE_FLAG_LOG_LEVEL_EXPECTED},
+        {.name = "--commit-thread",
+         .value = &commit_thread,
+         .valid = s_on_off_valid,
+         .expected = "on or off"},
+        {.name = "--bookmark-interval",
+         .value = &bookmark_interval,
+         .valid = s_bookmark_interval_valid,
+         .expected = "seconds between 0 and 86400"},
+    };
+    int rc = zube_flags_parse ("zube-apiserver", flags, sizeof flags / sizeof flags[0],
+                               s_usage, argc, argv);
+    if (rc != 0)
+        return rc;
+    if (window)
+        options->window = strtoll (window, NULL, 10);
+    if (commit_thread)
+        options->single_thread = streq (commit_thread, "off");
+    if (bookmark_interval) {
+        double seconds = strtod (bookmark_interval, NULL);
+        options->bookmark_interval_ms = seconds == 0 ? -1 : (int)(seconds * 1000 + 0.5);
+        if (options->bookmark_interval_ms == 0)
+            options->bookmark_interval_ms = 1;
     }
     if (options->insecure && (options->certs || options->name)) {
         fprintf (stderr, "zube-apiserver: --insecure excludes --certs and --name\n");

@@ -121,96 +121,43 @@ s_elector_run (void *arg)
 static int
 s_options_parse (s_options_t *options, int argc, char *argv[])
 {
-    static const char *with_value[] = {"--bus",
-                                       "--certs",
-                                       "--name",
-                                       "--kubeconfig",
-                                       "--config",
-                                       "--plugin-path",
-                                       "--log-level",
-                                       "--leader-elect",
-                                       "--leader-elect-lease-duration",
-                                       "--leader-elect-renew-deadline",
-                                       "--leader-elect-retry-period",
-                                       "--leader-elect-resource-namespace",
-                                       "--leader-elect-resource-name",
-                                       "--identity"};
-    const size_t count = sizeof with_value / sizeof with_value[0];
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (streq (arg, "--help") || streq (arg, "-h")) {
-            s_usage (stdout);
-            return 1;
-        }
-        if (streq (arg, "--version")) {
-            printf ("zube-scheduler %s\n", ZUBE_VERSION_STRING);
-            return 1;
-        }
-        if (streq (arg, "--insecure")) {
-            options->insecure = true;
-            continue;
-        }
-        if (streq (arg, "--check")) {
-            options->check = true;
-            continue;
-        }
-        const char *equals = strchr (arg, '=');
-        size_t name_size = equals ? (size_t)(equals - arg) : strlen (arg);
-        size_t index;
-        for (index = 0; index < count; index++)
-            if (strlen (with_value[index]) == name_size &&
-                strncmp (with_value[index], arg, name_size) == 0)
-                break;
-        if (index == count) {
-            fprintf (stderr, "zube-scheduler: unknown flag \"%s\" (see --help)\n", arg);
-            return -1;
-        }
-        const char *value = equals ? equals + 1 : (i + 1 < argc ? argv[++i] : NULL);
-        if (!value || !*value) {
-            fprintf (stderr, "zube-scheduler: %s needs a value\n", with_value[index]);
-            return -1;
-        }
-        const char **slots[] = {&options->bus,
-                                &options->certs,
-                                &options->name,
-                                &options->kubeconfig,
-                                &options->config,
-                                &options->plugin_path,
-                                &options->log_level,
-                                &options->leader_elect,
-                                &options->lease_duration,
-                                &options->renew_deadline,
-                                &options->retry_period,
-                                &options->lease_namespace,
-                                &options->lease_name,
-                                &options->identity};
-        *slots[index] = value;
-    }
-    if (options->log_level && zube_log_level_parse (options->log_level) < 0) {
-        fprintf (stderr,
-                 "zube-scheduler: --log-level: expected debug, info, warn, error or "
-                 "off, got \"%s\"\n",
-                 options->log_level);
-        return -1;
-    }
-    if (options->leader_elect && !streq (options->leader_elect, "true") &&
-        !streq (options->leader_elect, "false")) {
-        fprintf (stderr,
-                 "zube-scheduler: --leader-elect: expected true or false, got \"%s\"\n",
-                 options->leader_elect);
-        return -1;
-    }
-    const char *durations[][2] = {{"--leader-elect-lease-duration", options->lease_duration},
-                                  {"--leader-elect-renew-deadline", options->renew_deadline},
-                                  {"--leader-elect-retry-period", options->retry_period}};
-    for (size_t i = 0; i < 3; i++)
-        if (durations[i][1] && zube_leader_duration_ms (durations[i][1]) <= 0) {
-            fprintf (stderr,
-                     "zube-scheduler: %s: expected a duration such as 15s or 500ms, got "
-                     "\"%s\"\n",
-                     durations[i][0], durations[i][1]);
-            return -1;
-        }
+    const zube_flag_t flags[] = {
+        {.name = "--bus", .value = &options->bus},
+        {.name = "--certs", .value = &options->certs},
+        {.name = "--name", .value = &options->name},
+        {.name = "--insecure", .set = &options->insecure},
+        {.name = "--kubeconfig", .value = &options->kubeconfig},
+        {.name = "--config", .value = &options->config},
+        {.name = "--plugin-path", .value = &options->plugin_path},
+        {.name = "--check", .set = &options->check},
+        {.name = "--log-level",
+         .value = &options->log_level,
+         .valid = zube_flag_valid_log_level,
+         .expected = ZUBE_FLAG_LOG_LEVEL_EXPECTED},
+        {.name = "--leader-elect",
+         .value = &options->leader_elect,
+         .valid = zube_flag_valid_bool,
+         .expected = ZUBE_FLAG_BOOL_EXPECTED},
+        {.name = "--leader-elect-lease-duration",
+         .value = &options->lease_duration,
+         .valid = zube_leader_flag_valid_duration,
+         .expected = ZUBE_LEADER_DURATION_EXPECTED},
+        {.name = "--leader-elect-renew-deadline",
+         .value = &options->renew_deadline,
+         .valid = zube_leader_flag_valid_duration,
+         .expected = ZUBE_LEADER_DURATION_EXPECTED},
+        {.name = "--leader-elect-retry-period",
+         .value = &options->retry_period,
+         .valid = zube_leader_flag_valid_duration,
+         .expected = ZUBE_LEADER_DURATION_EXPECTED},
+        {.name = "--leader-elect-resource-namespace", .value = &options->lease_namespace},
+        {.name = "--leader-elect-resource-name", .value = &options->lease_name},
+        {.name = "--identity", .value = &options->identity},
+    };
+    int rc = zube_flags_parse ("zube-scheduler", flags, sizeof flags / sizeof flags[0],
+                               s_usage, argc, argv);
+    if (rc != 0)
+        return rc;
     if (options->insecure && options->certs) {
         fprintf (stderr, "zube-scheduler: --insecure excludes --certs\n");
         return -1;
