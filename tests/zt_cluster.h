@@ -555,6 +555,51 @@ zt_cluster_create_yaml (zt_cluster_t *cluster, const char *resource, const char 
     ZT_ASSERT_MSG (status == ZUBE_OK, "create %s: %.800s", resource, error.message);
 }
 
+//  The objects of resource in namespace whose labels match selector (all
+//  with NULL) through the test's connection; NULL when the list fails.
+//  The caller destroys the list.
+static inline zube_api_list_t *
+zt_cluster_list (zt_cluster_t *cluster, const char *resource, const char *namespace,
+                 const char *selector)
+{
+    zube_api_list_t *list = NULL;
+    zube_api_list (
+        cluster->api, resource,
+        &(zube_api_list_options_t){.namespace = namespace, .label_selector = selector},
+        &list, NULL);
+    return list;
+}
+
+//  Patches namespace/name of resource with the merge patch patch through
+//  the test's connection; asserts it worked.
+static inline void
+zt_cluster_patch (zt_cluster_t *cluster, const char *resource, const char *namespace,
+                  const char *name, const char *patch)
+{
+    zube_api_error_t error;
+    ZT_ASSERT_MSG (zube_api_patch (cluster->api, resource, namespace, name, NULL, patch,
+                                   NULL, false, NULL, &error) == ZUBE_OK,
+                   "patch %s %s: %.800s", resource, name, error.message);
+}
+
+//  What service's method (called without a payload) answers, as text
+//  (NULL when it does not answer ZUBE_OK within timeout_ms; the caller
+//  frees it).
+static inline char *
+zt_bus_call_text (zube_bus_t *bus, const char *service, const char *method, int timeout_ms)
+{
+    zube_bus_reply_t *reply = NULL;
+    char *text = NULL;
+    if (zube_bus_call (bus, service, method, NULL, 0, timeout_ms, &reply) == 0
+        && reply->status == ZUBE_OK) {
+        text = calloc (1, reply->payload_size + 1);
+        if (text)
+            memcpy (text, reply->payload, reply->payload_size);
+    }
+    zube_bus_reply_destroy (&reply);
+    return text;
+}
+
 //  Waits until pod namespace/name is bound: its node into node, "" after
 //  timeout_ms. -1 when the pod does not exist, else 0.
 static inline int
@@ -635,6 +680,92 @@ zt_cluster_start (zt_cluster_t *cluster, const zt_cluster_options_t *options)
         return false;
     }
     return zt_cluster_start_apiserver (cluster);
+}
+
+
+//  --------------------------------------------------------------------------
+//  A simulated node pool and a scheduler
+
+//  The scheduler's stats as text (NULL when it does not answer within
+//  timeout_ms; the caller frees it).
+static inline char *
+zt_sched_stats (zube_bus_t *bus, int timeout_ms)
+{
+    return zt_bus_call_text (bus, "scheduler", "stats", timeout_ms);
+}
+
+//  The number under key in the stats text (-1 when text or key is missing).
+static inline long
+zt_sched_stat (const char *text, const char *key)
+{
+    char quoted[64];
+    snprintf (quoted, sizeof quoted, "\"%s\": ", key);
+    const char *at = text ? strstr (text, quoted) : NULL;
+    return at ? strtol (at + strlen (quoted), NULL, 10) : -1;
+}
+
+//  Spawns, tied to the test, a zubelet simulating nodes nodes named
+//  prefix0.. (log level zubelet_log_level unless NULL) and a
+//  zube-scheduler (with the config file config unless NULL), both on
+//  cluster's bus, logging to zubelet.log and scheduler.log in its
+//  directory; then waits until the scheduler holds the nodes. False with
+//  why set when it does not within 30 s (the pids are set either way).
+static inline bool
+zt_sched_start (zt_cluster_t *cluster, int nodes, const char *prefix,
+                const char *zubelet_log_level, const char *config, pid_t *zubelet_p,
+                pid_t *scheduler_p, char *why, size_t size)
+{
+    char state[700], log[700], count[16];
+    snprintf (state, sizeof state, "%s/zubelet", cluster->dir);
+    snprintf (log, sizeof log, "%s/zubelet.log", cluster->dir);
+    snprintf (count, sizeof count, "%d", nodes);
+    char *zubelet_argv[16] = {(char *)zt_program ("zubelet"), "--bus", cluster->endpoint,
+                              "--insecure", "--nodes", count, "--node-name-prefix",
+                              (char *)prefix, "--state-dir", state};
+    if (zubelet_log_level) {
+        zubelet_argv[10] = "--log-level";
+        zubelet_argv[11] = (char *)zubelet_log_level;
+    }
+    *zubelet_p = zt_spawn_tied (zubelet_argv, log);
+    snprintf (log, sizeof log, "%s/scheduler.log", cluster->dir);
+    char *scheduler_argv[8] = {(char *)zt_program ("zube-scheduler"), "--bus",
+                               cluster->endpoint, "--insecure"};
+    if (config) {
+        scheduler_argv[4] = "--config";
+        scheduler_argv[5] = (char *)config;
+    }
+    *scheduler_p = zt_spawn_tied (scheduler_argv, log);
+    int64_t until = zt_now_ms () + 30000;
+    while (zt_now_ms () < until) {
+        char *stats = zt_sched_stats (cluster->bus, 2000);
+        long held = zt_sched_stat (stats, "nodes");
+        free (stats);
+        if (held == nodes)
+            return true;
+        zube_bus_poll (cluster->bus, 100);
+    }
+    zt_cluster_log_tail (cluster, "scheduler.log", 20);
+    zt_cluster_log_tail (cluster, "zubelet.log", 20);
+    snprintf (why, size, "the scheduler did not become ready with %d nodes", nodes);
+    return false;
+}
+
+//  Stops the scheduler and the zubelet of zt_sched_start, then the
+//  cluster. After a failed setup (setup_failed) they are killed at once;
+//  else stopped with SIGTERM, with the scheduler log's last log_lines
+//  lines printed first when a test failed.
+static inline void
+zt_sched_stop (zt_cluster_t *cluster, pid_t zubelet, pid_t scheduler, bool setup_failed,
+               int log_lines)
+{
+    bool failed = setup_failed || zt_failed_count > 0;
+    if (failed && !setup_failed)
+        zt_cluster_log_tail (cluster, "scheduler.log", log_lines);
+    if (scheduler > 0)
+        zt_stop (scheduler, setup_failed ? SIGKILL : SIGTERM, setup_failed ? 1000 : 5000);
+    if (zubelet > 0)
+        zt_stop (zubelet, setup_failed ? SIGKILL : SIGTERM, setup_failed ? 1000 : 10000);
+    zt_cluster_stop (cluster, failed);
 }
 
 #endif

@@ -33,17 +33,7 @@ zt_ctrl_start (zt_cluster_t *cluster, const char *log, const char *const *extra)
 static inline char *
 zt_ctrl_stats (zt_cluster_t *cluster, int timeout_ms)
 {
-    zube_bus_reply_t *reply = NULL;
-    char *text = NULL;
-    if (zube_bus_call (cluster->bus, "controllers", "stats", NULL, 0, timeout_ms,
-                       &reply) == 0 &&
-        reply->status == ZUBE_OK) {
-        text = calloc (1, reply->payload_size + 1);
-        if (text)
-            memcpy (text, reply->payload, reply->payload_size);
-    }
-    zube_bus_reply_destroy (&reply);
-    return text;
+    return zt_bus_call_text (cluster->bus, "controllers", "stats", timeout_ms);
 }
 
 //  Waits until a controller-manager answers with `"leader": true` and

@@ -30,10 +30,7 @@ s_create_deployment (const char *name, int replicas, const char *strategy)
 static void
 s_patch (const char *name, const char *patch)
 {
-    zube_api_error_t error;
-    ZT_ASSERT_MSG (zube_api_patch (s_env.cluster.api, "deployments", "default", name,
-                                   NULL, patch, NULL, false, NULL, &error) == ZUBE_OK,
-                   "patch %s: %.800s", name, error.message);
+    zt_cluster_patch (&s_env.cluster, "deployments", "default", name, patch);
 }
 
 static Zube__Deployment *
@@ -70,12 +67,7 @@ s_replicasets (const char *name)
 {
     char selector[128];
     snprintf (selector, sizeof selector, "app=%s", name);
-    zube_api_list_t *list = NULL;
-    zube_api_list (
-        s_env.cluster.api, "replicasets",
-        &(zube_api_list_options_t){.namespace = "default", .label_selector = selector},
-        &list, NULL);
-    return list;
+    return zt_cluster_list (&s_env.cluster, "replicasets", "default", selector);
 }
 
 static const char *

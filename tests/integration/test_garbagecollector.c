@@ -20,12 +20,7 @@ s_pods (const char *app)
 {
     char selector[128];
     snprintf (selector, sizeof selector, "app=%s", app);
-    zube_api_list_t *list = NULL;
-    zube_api_list (
-        s_env.cluster.api, "pods",
-        &(zube_api_list_options_t){.namespace = "default", .label_selector = selector},
-        &list, NULL);
-    return list;
+    return zt_cluster_list (&s_env.cluster, "pods", "default", selector);
 }
 
 static size_t

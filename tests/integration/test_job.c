@@ -43,12 +43,7 @@ s_job_pods (const char *job)
 {
     char selector[300];
     snprintf (selector, sizeof selector, "batch.kubernetes.io/job-name=%s", job);
-    zube_api_list_t *list = NULL;
-    zube_api_list (
-        s_env.cluster.api, "pods",
-        &(zube_api_list_options_t){.namespace = "default", .label_selector = selector},
-        &list, NULL);
-    return list;
+    return zt_cluster_list (&s_env.cluster, "pods", "default", selector);
 }
 
 static const char *

@@ -40,10 +40,7 @@ s_scale (const char *name, int replicas)
 {
     char patch[128];
     snprintf (patch, sizeof patch, "{\"spec\":{\"replicas\":%d}}", replicas);
-    zube_api_error_t error;
-    ZT_ASSERT_MSG (zube_api_patch (s_env.cluster.api, "replicasets", "default", name,
-                                   NULL, patch, NULL, false, NULL, &error) == ZUBE_OK,
-                   "scale %s: %.800s", name, error.message);
+    zt_cluster_patch (&s_env.cluster, "replicasets", "default", name, patch);
 }
 
 static Zube__ReplicaSet *
@@ -76,12 +73,7 @@ s_wait_status (const char *name, int replicas, int ready, int timeout_ms)
 static zube_api_list_t *
 s_pods (const char *selector)
 {
-    zube_api_list_t *list = NULL;
-    zube_api_list (
-        s_env.cluster.api, "pods",
-        &(zube_api_list_options_t){.namespace = "default", .label_selector = selector},
-        &list, NULL);
-    return list;
+    return zt_cluster_list (&s_env.cluster, "pods", "default", selector);
 }
 
 static void

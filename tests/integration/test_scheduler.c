@@ -109,16 +109,7 @@ s_wait_unschedulable (const char *name, int timeout_ms)
 static char *
 s_stats_on (zube_bus_t *bus)
 {
-    zube_bus_reply_t *reply = NULL;
-    char *text = NULL;
-    if (zube_bus_call (bus, "scheduler", "stats", NULL, 0, 2000, &reply) == 0 &&
-        reply->status == ZUBE_OK) {
-        text = calloc (1, reply->payload_size + 1);
-        if (text)
-            memcpy (text, reply->payload, reply->payload_size);
-    }
-    zube_bus_reply_destroy (&reply);
-    return text;
+    return zt_sched_stats (bus, 2000);
 }
 
 static char *
@@ -130,10 +121,7 @@ s_stats (void)
 static long
 s_stat (const char *text, const char *key)
 {
-    char quoted[64];
-    snprintf (quoted, sizeof quoted, "\"%s\": ", key);
-    const char *at = text ? strstr (text, quoted) : NULL;
-    return at ? strtol (at + strlen (quoted), NULL, 10) : -1;
+    return zt_sched_stat (text, key);
 }
 
 static void
@@ -665,49 +653,14 @@ s_setup (char *why, size_t size)
         snprintf (why, size, "%.400s", s_cluster.why);
         return false;
     }
-    char state[700], log[700];
-    snprintf (state, sizeof state, "%s/zubelet", s_cluster.dir);
-    snprintf (log, sizeof log, "%s/zubelet.log", s_cluster.dir);
-    char *zubelet_argv[] = {(char *)zt_program ("zubelet"),
-                            "--bus",
-                            s_cluster.endpoint,
-                            "--insecure",
-                            "--nodes",
-                            "4",
-                            "--node-name-prefix",
-                            "sim-",
-                            "--state-dir",
-                            state,
-                            NULL};
-    s_zubelet = zt_spawn_tied (zubelet_argv, log);
     snprintf (s_config, sizeof s_config, "%s/scheduler.yaml", s_cluster.dir);
     if (!zt_write_file (s_config, s_profiles)) {
         snprintf (why, size, "cannot write %.400s", s_config);
         return false;
     }
-    snprintf (log, sizeof log, "%s/scheduler.log", s_cluster.dir);
-    char *scheduler_argv[] = {(char *)zt_program ("zube-scheduler"),
-                              "--bus",
-                              s_cluster.endpoint,
-                              "--insecure",
-                              "--config",
-                              s_config,
-                              NULL};
-    s_scheduler = zt_spawn_tied (scheduler_argv, log);
     //  Ready: the scheduler answers and holds the 4 nodes
-    int64_t until = zt_now_ms () + 30000;
-    while (zt_now_ms () < until) {
-        char *stats = s_stats ();
-        long nodes = s_stat (stats, "nodes");
-        free (stats);
-        if (nodes == 4)
-            return true;
-        zube_bus_poll (s_cluster.bus, 100);
-    }
-    zt_cluster_log_tail (&s_cluster, "scheduler.log", 20);
-    zt_cluster_log_tail (&s_cluster, "zubelet.log", 20);
-    snprintf (why, size, "the scheduler did not become ready with 4 nodes");
-    return false;
+    return zt_sched_start (&s_cluster, 4, "sim-", NULL, s_config, &s_zubelet, &s_scheduler,
+                           why, size);
 }
 
 int
@@ -716,11 +669,7 @@ main (void)
     char why[512];
     if (!s_setup (why, sizeof why)) {
         printf ("not ok 1 - setup\n# %s\n1..1\n", why);
-        if (s_scheduler > 0)
-            zt_stop (s_scheduler, SIGKILL, 1000);
-        if (s_zubelet > 0)
-            zt_stop (s_zubelet, SIGKILL, 1000);
-        zt_cluster_stop (&s_cluster, true);
+        zt_sched_stop (&s_cluster, s_zubelet, s_scheduler, true, 0);
         return 1;
     }
     ZT_RUN (test_binds_pending_pods);
@@ -733,13 +682,6 @@ main (void)
     ZT_RUN (test_bad_config);
     ZT_RUN (test_clean_stop);
     ZT_RUN (test_bind_failure_requeue);
-    bool failed = zt_failed_count > 0;
-    if (failed)
-        zt_cluster_log_tail (&s_cluster, "scheduler.log", 30);
-    if (s_scheduler > 0)
-        zt_stop (s_scheduler, SIGTERM, 5000);
-    if (s_zubelet > 0)
-        zt_stop (s_zubelet, SIGTERM, 10000);
-    zt_cluster_stop (&s_cluster, failed);
+    zt_sched_stop (&s_cluster, s_zubelet, s_scheduler, false, 30);
     return zt_done ();
 }

@@ -106,21 +106,9 @@ s_wait_unschedulable (const char *name, int timeout_ms)
 static long
 s_stat (const char *key)
 {
-    zube_bus_reply_t *reply = NULL;
-    long value = -1;
-    if (zube_bus_call (s_cluster.bus, "scheduler", "stats", NULL, 0, 2000, &reply) == 0 &&
-        reply->status == ZUBE_OK) {
-        char *text = calloc (1, reply->payload_size + 1);
-        char quoted[64];
-        snprintf (quoted, sizeof quoted, "\"%s\": ", key);
-        if (text) {
-            memcpy (text, reply->payload, reply->payload_size);
-            const char *at = strstr (text, quoted);
-            value = at ? strtol (at + strlen (quoted), NULL, 10) : -1;
-        }
-        free (text);
-    }
-    zube_bus_reply_destroy (&reply);
+    char *text = zt_sched_stats (s_cluster.bus, 2000);
+    long value = zt_sched_stat (text, key);
+    free (text);
     return value;
 }
 
@@ -284,34 +272,13 @@ s_setup (char *why, size_t size)
         snprintf (why, size, "%.400s", s_cluster.why);
         return false;
     }
-    char state[700], log[700];
-    snprintf (state, sizeof state, "%s/zubelet", s_cluster.dir);
-    snprintf (log, sizeof log, "%s/zubelet.log", s_cluster.dir);
-    s_zubelet = zt_spawn_tied ((char *[]){(char *)zt_program ("zubelet"), "--bus",
-                                          s_cluster.endpoint, "--insecure", "--nodes",
-                                          "4", "--node-name-prefix", "sim-",
-                                          "--state-dir", state, NULL},
-                               log);
     snprintf (s_config, sizeof s_config, "%s/scheduler.yaml", s_cluster.dir);
     if (!zt_write_file (s_config, s_config_text)) {
         snprintf (why, size, "cannot write %.400s", s_config);
         return false;
     }
-    snprintf (log, sizeof log, "%s/scheduler.log", s_cluster.dir);
-    s_scheduler = zt_spawn_tied ((char *[]){(char *)zt_program ("zube-scheduler"),
-                                            "--bus", s_cluster.endpoint, "--insecure",
-                                            "--config", s_config, NULL},
-                                 log);
-    int64_t until = zt_now_ms () + 30000;
-    while (zt_now_ms () < until) {
-        if (s_stat ("nodes") == 4)
-            return true;
-        zube_bus_poll (s_cluster.bus, 100);
-    }
-    zt_cluster_log_tail (&s_cluster, "scheduler.log", 20);
-    zt_cluster_log_tail (&s_cluster, "zubelet.log", 20);
-    snprintf (why, size, "the scheduler did not become ready with 4 nodes");
-    return false;
+    return zt_sched_start (&s_cluster, 4, "sim-", NULL, s_config, &s_zubelet, &s_scheduler,
+                           why, size);
 }
 
 int
@@ -320,24 +287,13 @@ main (void)
     char why[512];
     if (!s_setup (why, sizeof why)) {
         printf ("not ok 1 - setup\n# %s\n1..1\n", why);
-        if (s_scheduler > 0)
-            zt_stop (s_scheduler, SIGKILL, 1000);
-        if (s_zubelet > 0)
-            zt_stop (s_zubelet, SIGKILL, 1000);
-        zt_cluster_stop (&s_cluster, true);
+        zt_sched_stop (&s_cluster, s_zubelet, s_scheduler, true, 0);
         return 1;
     }
     ZT_RUN (test_gang_of_four_binds);
     ZT_RUN (test_gang_arriving_one_at_a_time);
     ZT_RUN (test_waiting_pods_on_config_apply_and_delete);
     ZT_RUN (test_gang_that_cannot_fit_binds_nothing);
-    bool failed = zt_failed_count > 0;
-    if (failed)
-        zt_cluster_log_tail (&s_cluster, "scheduler.log", 40);
-    if (s_scheduler > 0)
-        zt_stop (s_scheduler, SIGTERM, 5000);
-    if (s_zubelet > 0)
-        zt_stop (s_zubelet, SIGTERM, 10000);
-    zt_cluster_stop (&s_cluster, failed);
+    zt_sched_stop (&s_cluster, s_zubelet, s_scheduler, false, 40);
     return zt_done ();
 }

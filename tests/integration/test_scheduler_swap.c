@@ -238,38 +238,8 @@ s_setup (char *why, size_t size)
         snprintf (why, size, "cannot write the configs");
         return false;
     }
-    char state[700], log[700], nodes[16];
-    snprintf (state, sizeof state, "%s/zubelet", s_cluster.dir);
-    snprintf (log, sizeof log, "%s/zubelet.log", s_cluster.dir);
-    snprintf (nodes, sizeof nodes, "%d", S_NODES);
-    s_zubelet = zt_spawn_tied (
-        (char *[]){(char *)zt_program ("zubelet"), "--bus", s_cluster.endpoint,
-                   "--insecure", "--nodes", nodes, "--node-name-prefix", "swap-",
-                   "--state-dir", state, "--log-level", "warn", NULL},
-        log);
-    snprintf (log, sizeof log, "%s/scheduler.log", s_cluster.dir);
-    s_scheduler =
-        zt_spawn_tied ((char *[]){(char *)zt_program ("zube-scheduler"), "--bus",
-                                  s_cluster.endpoint, "--insecure", NULL},
-                       log);
-    char expected[32];
-    snprintf (expected, sizeof expected, "\"nodes\": %d,", S_NODES);
-    int64_t until = zt_now_ms () + 30000;
-    while (zt_now_ms () < until) {
-        zube_bus_reply_t *reply = NULL;
-        bool ready =
-            zube_bus_call (s_cluster.bus, "scheduler", "stats", NULL, 0, 1000, &reply) ==
-                0 &&
-            reply->status == ZUBE_OK && reply->payload_size &&
-            memmem (reply->payload, reply->payload_size, expected, strlen (expected));
-        zube_bus_reply_destroy (&reply);
-        if (ready)
-            return true;
-        zube_bus_poll (s_cluster.bus, 100);
-    }
-    zt_cluster_log_tail (&s_cluster, "scheduler.log", 20);
-    snprintf (why, size, "the scheduler did not become ready with %d nodes", S_NODES);
-    return false;
+    return zt_sched_start (&s_cluster, S_NODES, "swap-", "warn", NULL, &s_zubelet,
+                           &s_scheduler, why, size);
 }
 
 int
@@ -283,24 +253,13 @@ main (void)
     }
     if (!s_setup (why, sizeof why)) {
         printf ("not ok 1 - setup\n# %s\n1..1\n", why);
-        if (s_scheduler > 0)
-            zt_stop (s_scheduler, SIGKILL, 1000);
-        if (s_zubelet > 0)
-            zt_stop (s_zubelet, SIGKILL, 1000);
-        zt_cluster_stop (&s_cluster, true);
+        zt_sched_stop (&s_cluster, s_zubelet, s_scheduler, true, 0);
         return 1;
     }
     ZT_RUN (test_swap_policies);
     ZT_RUN (test_swap_plugin_file);
     ZT_RUN (test_new_profile_takes_pending);
     ZT_RUN (test_same_process_bound_once);
-    bool failed = zt_failed_count > 0;
-    if (failed)
-        zt_cluster_log_tail (&s_cluster, "scheduler.log", 30);
-    if (s_scheduler > 0)
-        zt_stop (s_scheduler, SIGTERM, 5000);
-    if (s_zubelet > 0)
-        zt_stop (s_zubelet, SIGTERM, 10000);
-    zt_cluster_stop (&s_cluster, failed);
+    zt_sched_stop (&s_cluster, s_zubelet, s_scheduler, false, 30);
     return zt_done ();
 }
