@@ -412,6 +412,22 @@ zubectl_parse (zubectl_t *self, const zubectl_command_t *command,
     return count;
 }
 
+int
+zubectl_parse_one (zubectl_t *self, const zubectl_command_t *command,
+                   const zube_cli_flag_t *flags, int argc, char **argv, char **positional,
+                   const char *what)
+{
+    int count = zubectl_parse (self, command, flags, argc, argv, positional);
+    if (count < 0)
+        return count == ZUBE_CLI_HELP ? 0 : -1;
+    if (count != 1) {
+        zube_cli_error ("expected exactly one %s, got %d arguments (see \"%s --help\")", what,
+                        count, self->command_path);
+        return -1;
+    }
+    return 1;
+}
+
 static void
 s_apply_log_level (void)
 {

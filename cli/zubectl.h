@@ -90,6 +90,13 @@ struct _zubectl_t {
 int zubectl_parse (zubectl_t *self, const zubectl_command_t *command,
                    const zube_cli_flag_t *flags, int argc, char **argv, char **positional);
 
+//  zubectl_parse for a command of exactly one positional argument, what
+//  (named in the error when there are more or fewer): 1 with it in
+//  positional[0], 0 after --help, -1 after an error (printed).
+int zubectl_parse_one (zubectl_t *self, const zubectl_command_t *command,
+                       const zube_cli_flag_t *flags, int argc, char **argv, char **positional,
+                       const char *what);
+
 //  The connection, opened from the client config and the global flags.
 //  NULL after printing "error: ..." when the config is unusable.
 zube_bus_t *zubectl_connect (zubectl_t *self);

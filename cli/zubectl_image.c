@@ -100,15 +100,9 @@ s_import (zubectl_t *self, const zubectl_command_t *command, int argc, char **ar
                                 .value_name = "NAME", .help = "The node to import into"},
                                {0}};
     char *args[argc + 1];
-    int count = zubectl_parse (self, command, flags, argc, argv, args);
-    if (count < 0)
-        return count == ZUBE_CLI_HELP ? 0 : 1;
-    if (count != 1) {
-        zube_cli_error ("expected exactly one FILE, got %d arguments (see \"zubectl image "
-                        "import --help\")",
-                        count);
-        return 1;
-    }
+    int parsed = zubectl_parse_one (self, command, flags, argc, argv, args, "FILE");
+    if (parsed <= 0)
+        return parsed < 0 ? 1 : 0;
     char service[300];
     if (s_node (self, node, service, sizeof service) != 0)
         return 1;

@@ -177,15 +177,9 @@ zubectl_logs (zubectl_t *self, const zubectl_command_t *command, int argc, char 
          .help = "Keep printing the log while the container runs"},
         {0}};
     char *args[argc + 1];
-    int count = zubectl_parse (self, command, flags, argc, argv, args);
-    if (count < 0)
-        return count == ZUBE_CLI_HELP ? 0 : 1;
-    if (count != 1) {
-        zube_cli_error ("expected exactly one pod name, got %d arguments (see \"zubectl logs "
-                        "--help\")",
-                        count);
-        return 1;
-    }
+    int parsed = zubectl_parse_one (self, command, flags, argc, argv, args, "pod name");
+    if (parsed <= 0)
+        return parsed < 0 ? 1 : 0;
     if (follow && previous) {
         zube_cli_error ("only one of --follow and --previous may be given");
         return 1;
