@@ -3,7 +3,10 @@
 #ifndef ZUBE_CTRL_DURATION_H_INCLUDED
 #define ZUBE_CTRL_DURATION_H_INCLUDED
 
+#include "zube/controller.h"
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +34,25 @@ zc_duration_ms (const char *text)
         total += (int64_t)(value * unit);
     }
     return total;
+}
+
+//  A duration setting (--controller-arg) of at least min_ms into *value,
+//  left as it is when not set. false, with an error naming the setting,
+//  what it expects (in words) and the value, when it is no such duration.
+static inline bool
+zc_setting_ms (const zube_ctrl_host_t *host, const char *key, int64_t min_ms,
+               const char *expected, int64_t *value, char *error, size_t error_size)
+{
+    const char *text = host->base->config_get (host->base, key);
+    if (!text)
+        return true;
+    int64_t ms = zc_duration_ms (text);
+    if (ms < 0 || ms < min_ms) {
+        snprintf (error, error_size, "%s: expected %s, got \"%s\"", key, expected, text);
+        return false;
+    }
+    *value = ms;
+    return true;
 }
 
 #endif

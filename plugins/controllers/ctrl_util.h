@@ -13,6 +13,7 @@
 #include "meta.pb-c.h"
 #include "zube/controller.h"
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,26 @@ zc_free (void *message)
 {
     if (message)
         protobuf_c_message_free_unpacked ((ProtobufCMessage *)message, NULL);
+}
+
+//  A whole-number setting (--controller-arg) from min to max into *value,
+//  left as it is when not set. false, with an error naming the setting,
+//  what it expects (in words) and the value, when it is no such number.
+static inline bool
+zc_setting_int (const zube_ctrl_host_t *host, const char *key, int64_t min, int64_t max,
+                const char *expected, int64_t *value, char *error, size_t error_size)
+{
+    const char *text = host->base->config_get (host->base, key);
+    if (!text)
+        return true;
+    char *end = NULL;
+    long long number = strtoll (text, &end, 10);
+    if (!end || *end || number < min || number > max) {
+        snprintf (error, error_size, "%s: expected %s, got \"%s\"", key, expected, text);
+        return false;
+    }
+    *value = number;
+    return true;
 }
 
 //  RFC 3339 of now ("2024-05-01T10:00:00Z").

@@ -51,21 +51,13 @@ s_create (const zube_ctrl_host_t *host, char *error, size_t error_size)
         return NULL;
     }
     self->host = host;
-    self->max_endpoints = 100;
-    const char *max = host->base->config_get (host->base, "maxEndpointsPerSlice");
-    if (max) {
-        char *end = NULL;
-        long value = strtol (max, &end, 10);
-        if (!end || *end || value < 1 || value > 1000) {
-            snprintf (
-                error, error_size,
-                "maxEndpointsPerSlice: expected a number from 1 to 1000, got \"%s\"",
-                max);
-            free (self);
-            return NULL;
-        }
-        self->max_endpoints = (size_t)value;
+    int64_t max = 100;
+    if (!zc_setting_int (host, "maxEndpointsPerSlice", 1, 1000, "a number from 1 to 1000",
+                         &max, error, error_size)) {
+        free (self);
+        return NULL;
     }
+    self->max_endpoints = (size_t)max;
     return self;
 }
 

@@ -67,21 +67,13 @@ s_create (const zube_ctrl_host_t *host, char *error, size_t error_size)
     self->host = host;
     self->backoff_ms = S_DEFAULT_BACKOFF_MS;
     self->backoff_max_ms = S_DEFAULT_BACKOFF_MAX_MS;
-    const char *names[] = {"backoffBase", "backoffMax"};
-    int64_t *values[] = {&self->backoff_ms, &self->backoff_max_ms};
-    for (size_t i = 0; i < 2; i++) {
-        const char *text = host->base->config_get (host->base, names[i]);
-        if (!text)
-            continue;
-        int64_t ms = zc_duration_ms (text);
-        if (ms <= 0) {
-            snprintf (error, error_size,
-                      "%s: expected a positive duration such as \"10s\", got \"%s\"",
-                      names[i], text);
-            free (self);
-            return NULL;
-        }
-        *values[i] = ms;
+    const char *expected = "a positive duration such as \"10s\"";
+    if (!zc_setting_ms (host, "backoffBase", 1, expected, &self->backoff_ms, error,
+                        error_size) ||
+        !zc_setting_ms (host, "backoffMax", 1, expected, &self->backoff_max_ms, error,
+                        error_size)) {
+        free (self);
+        return NULL;
     }
     return self;
 }

@@ -53,30 +53,12 @@ s_create (const zube_ctrl_host_t *host, char *error, size_t error_size)
     self->host = host;
     self->threshold = S_DEFAULT_THRESHOLD;
     self->quarantine_ms = S_DEFAULT_QUARANTINE_MS;
-    const char *threshold =
-        host->base->config_get (host->base, "terminatedPodGCThreshold");
-    if (threshold) {
-        char *end = NULL;
-        long long value = strtoll (threshold, &end, 10);
-        if (!end || *end || value < 0) {
-            snprintf (error, error_size,
-                      "terminatedPodGCThreshold: expected a number >= 0, got \"%s\"",
-                      threshold);
-            free (self);
-            return NULL;
-        }
-        self->threshold = value;
-    }
-    const char *quarantine = host->base->config_get (host->base, "orphanQuarantine");
-    if (quarantine) {
-        self->quarantine_ms = zc_duration_ms (quarantine);
-        if (self->quarantine_ms < 0) {
-            snprintf (error, error_size,
-                      "orphanQuarantine: expected a duration such as \"40s\", got \"%s\"",
-                      quarantine);
-            free (self);
-            return NULL;
-        }
+    if (!zc_setting_int (host, "terminatedPodGCThreshold", 0, INT64_MAX, "a number >= 0",
+                         &self->threshold, error, error_size) ||
+        !zc_setting_ms (host, "orphanQuarantine", 0, "a duration such as \"40s\"",
+                        &self->quarantine_ms, error, error_size)) {
+        free (self);
+        return NULL;
     }
     return self;
 }

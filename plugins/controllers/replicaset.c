@@ -49,17 +49,10 @@ s_create (const zube_ctrl_host_t *host, char *error, size_t error_size)
     }
     self->host = host;
     self->burst = S_DEFAULT_BURST;
-    const char *burst = host->base->config_get (host->base, "burstReplicas");
-    if (burst) {
-        char *end = NULL;
-        long value = strtol (burst, &end, 10);
-        if (!end || *end || value <= 0) {
-            snprintf (error, error_size,
-                      "burstReplicas: expected a positive number, got \"%s\"", burst);
-            free (self);
-            return NULL;
-        }
-        self->burst = value;
+    if (!zc_setting_int (host, "burstReplicas", 1, INT64_MAX, "a positive number",
+                         &self->burst, error, error_size)) {
+        free (self);
+        return NULL;
     }
     return self;
 }
