@@ -677,17 +677,17 @@ zube_config_for_service (const char *path, const char *file_flag, const char *bu
 //  Service flags
 
 static const zube_flag_t *
-s_flag_find (const zube_flag_t *flags, size_t flag_count, const char *arg, size_t name_size)
+s_flag_find (const zube_flag_t *const tables[], const char *arg, size_t name_size)
 {
-    for (size_t index = 0; index < flag_count; index++)
-        if (strlen (flags[index].name) == name_size &&
-            strncmp (flags[index].name, arg, name_size) == 0)
-            return &flags[index];
+    for (size_t table = 0; tables[table]; table++)
+        for (const zube_flag_t *flag = tables[table]; flag->name; flag++)
+            if (strlen (flag->name) == name_size && strncmp (flag->name, arg, name_size) == 0)
+                return flag;
     return NULL;
 }
 
 int
-zube_flags_parse (const char *program, const zube_flag_t *flags, size_t flag_count,
+zube_flags_parse (const char *program, const zube_flag_t *const tables[],
                   zube_flags_usage_fn *usage, int argc, char *argv[])
 {
     for (int i = 1; i < argc; i++) {
@@ -701,13 +701,13 @@ zube_flags_parse (const char *program, const zube_flag_t *flags, size_t flag_cou
             return 1;
         }
         const char *equals = strchr (arg, '=');
-        const zube_flag_t *flag = s_flag_find (flags, flag_count, arg, strlen (arg));
+        const zube_flag_t *flag = s_flag_find (tables, arg, strlen (arg));
         if (flag && flag->set) {
             *flag->set = true;
             continue;
         }
         if (!flag && equals)
-            flag = s_flag_find (flags, flag_count, arg, (size_t) (equals - arg));
+            flag = s_flag_find (tables, arg, (size_t) (equals - arg));
         if (!flag || flag->set) {
             fprintf (stderr, "%s: unknown flag \"%s\" (see --help)\n", program, arg);
             return -1;
@@ -749,4 +749,44 @@ bool
 zube_flag_valid_bool (const char *value)
 {
     return strcmp (value, "true") == 0 || strcmp (value, "false") == 0;
+}
+
+void
+zube_service_flags_init (zube_service_flags_t *self, const char *file_flag)
+{
+    const zube_flag_t rows[] = {
+        {.name = "--bus", .value = &self->bus},
+        {.name = "--certs", .value = &self->certs},
+        {.name = "--name", .value = &self->name},
+        {.name = "--insecure", .set = &self->insecure},
+        {.name = file_flag, .value = &self->file},
+        {.name = "--log-level",
+         .value = &self->log_level,
+         .valid = zube_flag_valid_log_level,
+         .expected = ZUBE_FLAG_LOG_LEVEL_EXPECTED},
+        {.name = NULL},
+    };
+    _Static_assert (sizeof rows == sizeof self->rows, "rows fit zube_service_flags_t");
+    memcpy (self->rows, rows, sizeof rows);
+}
+
+int
+zube_service_flags_check (zube_service_flags_t *self, const char *program,
+                          bool certs_with_name, bool required)
+{
+    if (self->insecure && (self->certs || (certs_with_name && self->name))) {
+        fprintf (stderr, "%s: --insecure excludes --certs%s\n", program,
+                 certs_with_name ? " and --name" : "");
+        return -1;
+    }
+    if (certs_with_name && (self->certs != NULL) != (self->name != NULL)) {
+        fprintf (stderr, "%s: --certs and --name go together\n", program);
+        return -1;
+    }
+    if (required && !self->insecure && !self->certs && !self->file) {
+        fprintf (stderr, "%s: one of --certs DIR%s, --insecure or %s FILE is required\n",
+                 program, certs_with_name ? " --name NAME" : "", self->rows[4].name);
+        return -1;
+    }
+    return 0;
 }

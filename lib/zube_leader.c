@@ -366,3 +366,32 @@ zube_leader_flag_valid_duration (const char *value)
 {
     return zube_leader_duration_ms (value) > 0;
 }
+
+void
+zube_leader_flags_init (zube_leader_flags_t *self)
+{
+    const zube_flag_t rows[] = {
+        {.name = "--leader-elect",
+         .value = &self->elect,
+         .valid = zube_flag_valid_bool,
+         .expected = ZUBE_FLAG_BOOL_EXPECTED},
+        {.name = "--leader-elect-lease-duration",
+         .value = &self->lease_duration,
+         .valid = zube_leader_flag_valid_duration,
+         .expected = ZUBE_LEADER_DURATION_EXPECTED},
+        {.name = "--leader-elect-renew-deadline",
+         .value = &self->renew_deadline,
+         .valid = zube_leader_flag_valid_duration,
+         .expected = ZUBE_LEADER_DURATION_EXPECTED},
+        {.name = "--leader-elect-retry-period",
+         .value = &self->retry_period,
+         .valid = zube_leader_flag_valid_duration,
+         .expected = ZUBE_LEADER_DURATION_EXPECTED},
+        {.name = "--leader-elect-resource-namespace", .value = &self->namespace_},
+        {.name = "--leader-elect-resource-name", .value = &self->name},
+        {.name = "--identity", .value = &self->identity},
+        {.name = NULL},
+    };
+    _Static_assert (sizeof rows == sizeof self->rows, "rows fit zube_leader_flags_t");
+    memcpy (self->rows, rows, sizeof rows);
+}

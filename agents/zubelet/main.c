@@ -22,11 +22,7 @@
 #define S_EXIT_START 2
 
 typedef struct {
-    const char *bus;
-    const char *certs;
-    const char *name;
-    bool insecure;
-    const char *config;
+    zube_service_flags_t service;
     const char *runtime;
     const char *node_name;
     long long nodes;
@@ -39,7 +35,6 @@ typedef struct {
     int64_t backoff_base_ms;
     int64_t backoff_max_ms;
     int64_t connect_timeout_ms;
-    const char *log_level;
     const char *admin_identities;
     //  --runtime-option KEY=VALUE, in order, NULL-terminated
     const char *runtime_options[ZL_RUNTIME_OPTIONS_MAX + 1];
@@ -164,12 +159,8 @@ s_options_parse (s_options_t *options, int argc, char *argv[])
     int64_t *duration_ms[5] = {&options->renew_ms, &options->report_ms,
                                &options->backoff_base_ms, &options->backoff_max_ms,
                                &options->connect_timeout_ms};
+    zube_service_flags_init (&options->service, "--config");
     const zube_flag_t flags[] = {
-        {.name = "--bus", .value = &options->bus},
-        {.name = "--certs", .value = &options->certs},
-        {.name = "--name", .value = &options->name},
-        {.name = "--insecure", .set = &options->insecure},
-        {.name = "--config", .value = &options->config},
         {.name = "--runtime", .value = &options->runtime},
         {.name = "--node-name", .value = &options->node_name},
         {.name = "--nodes",
@@ -203,10 +194,6 @@ s_options_parse (s_options_t *options, int argc, char *argv[])
          .value = &durations[4],
          .valid = s_duration_valid,
          .expected = S_DURATION_EXPECTED},
-        {.name = "--log-level",
-         .value = &options->log_level,
-         .valid = zube_flag_valid_log_level,
-         .expected = ZUBE_FLAG_LOG_LEVEL_EXPECTED},
         {.name = "--admin-identities", .value = &options->admin_identities},
         {.name = "--runtime-option",
          .list = options->runtime_options,
@@ -214,9 +201,10 @@ s_options_parse (s_options_t *options, int argc, char *argv[])
          .list_max = ZL_RUNTIME_OPTIONS_MAX,
          .valid = s_runtime_option_valid,
          .expected = "KEY=VALUE (at most " S_STRING (ZL_RUNTIME_OPTIONS_MAX) ")"},
+        {.name = NULL},
     };
-    int rc = zube_flags_parse ("zubelet", flags, sizeof flags / sizeof flags[0], s_usage,
-                               argc, argv);
+    const zube_flag_t *const tables[] = {&options->service.rows[0], flags, NULL};
+    int rc = zube_flags_parse ("zubelet", tables, s_usage, argc, argv);
     if (rc != 0)
         return rc;
     if (nodes)
@@ -226,19 +214,8 @@ s_options_parse (s_options_t *options, int argc, char *argv[])
     for (size_t i = 0; i < 5; i++)
         if (durations[i])
             *duration_ms[i] = s_duration_ms (durations[i]);
-    if (options->insecure && (options->certs || options->name)) {
-        fprintf (stderr, "zubelet: --insecure excludes --certs and --name\n");
+    if (zube_service_flags_check (&options->service, "zubelet", true, true) != 0)
         return -1;
-    }
-    if ((options->certs != NULL) != (options->name != NULL)) {
-        fprintf (stderr, "zubelet: --certs and --name go together\n");
-        return -1;
-    }
-    if (!options->insecure && !options->certs && !options->config) {
-        fprintf (stderr, "zubelet: one of --certs DIR --name NAME, --insecure or "
-                         "--config FILE is required\n");
-        return -1;
-    }
     if (options->node_name && (options->nodes || options->prefix)) {
         fprintf (stderr, "zubelet: --node-name excludes --nodes and --node-name-prefix\n");
         return -1;
@@ -279,8 +256,8 @@ main (int argc, char *argv[])
     int rc = s_options_parse (&options, argc, argv);
     if (rc != 0)
         return rc > 0 ? 0 : S_EXIT_USAGE;
-    if (options.log_level)
-        zube_log_set_level ((zube_log_level_t)zube_log_level_parse (options.log_level));
+    if (options.service.log_level)
+        zube_log_set_level ((zube_log_level_t)zube_log_level_parse (options.service.log_level));
 
     //  Which nodes
     char host[256] = "";
@@ -342,8 +319,8 @@ main (int argc, char *argv[])
 
     //  Where the broker is and who we are: the config file, then flags
     zube_config_t *config =
-        zube_config_for_service (options.config, "--config", options.bus, options.insecure,
-                                 options.certs, options.name, error, sizeof error);
+        zube_config_for_service (options.service.file, "--config", options.service.bus, options.service.insecure,
+                                 options.service.certs, options.service.name, error, sizeof error);
     if (!config) {
         fprintf (stderr, "zubelet: %s\n", error);
         zl_shapes_destroy (&shapes);

@@ -148,12 +148,36 @@ typedef struct {
 
 typedef void (zube_flags_usage_fn) (FILE *stream);
 
-//  Parses argv[1..] against flags. Returns 0; 1 after printing the usage
-//  or the version (the program should exit 0); -1 after printing to
-//  stderr what is wrong ("PROGRAM: unknown flag ...", "... needs a
-//  value", "PROGRAM: FLAG: expected EXPECTED, got \"VALUE\"").
-int zube_flags_parse (const char *program, const zube_flag_t *flags, size_t flag_count,
+//  Parses argv[1..] against tables, a NULL-terminated list of tables
+//  each ending with a row whose name is NULL. Returns 0; 1 after printing
+//  the usage or the version (the program should exit 0); -1 after
+//  printing to stderr what is wrong ("PROGRAM: unknown flag ...", "...
+//  needs a value", "PROGRAM: FLAG: expected EXPECTED, got \"VALUE\"").
+int zube_flags_parse (const char *program, const zube_flag_t *const tables[],
                       zube_flags_usage_fn *usage, int argc, char *argv[]);
+
+//  The flags every service takes: --bus, --certs, --name, --insecure,
+//  its config file flag (--config or --kubeconfig) and --log-level
+//  (checked). rows is their table, pointing into the struct: init it
+//  where it stays, and do not copy it.
+typedef struct {
+    const char *bus;
+    const char *certs;
+    const char *name;
+    bool insecure;
+    const char *file;
+    const char *log_level;
+    zube_flag_t rows[7];
+} zube_service_flags_t;
+
+void zube_service_flags_init (zube_service_flags_t *self, const char *file_flag);
+
+//  After zube_flags_parse: --insecure excludes --certs (and --name, and
+//  --certs and --name go together, when certs_with_name), and, when
+//  required, one of --certs, --insecure or the file flag is given.
+//  Returns 0, or -1 after printing "PROGRAM: ..." to stderr.
+int zube_service_flags_check (zube_service_flags_t *self, const char *program,
+                              bool certs_with_name, bool required);
 
 //  Validators for common flags, with what they expect.
 #define ZUBE_FLAG_LOG_LEVEL_EXPECTED "debug, info, warn, error or off"

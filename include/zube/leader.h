@@ -34,6 +34,7 @@
 
 #include "zube/api.h"
 #include <stdbool.h>
+#include "zube/config.h"
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -96,6 +97,22 @@ int zube_leader_duration_ms (const char *text);
 //  A zube_flag_valid_fn (zube/config.h) for those flags: a duration above 0.
 #define ZUBE_LEADER_DURATION_EXPECTED "a duration such as 15s or 500ms"
 bool zube_leader_flag_valid_duration (const char *value);
+
+//  The --leader-elect* flags and --identity, as kube-scheduler and
+//  kube-controller-manager take them (checked). rows is their table for
+//  zube_flags_parse, pointing into the struct: init it where it stays.
+typedef struct {
+    const char *elect;              //  "true" or "false"
+    const char *lease_duration;
+    const char *renew_deadline;
+    const char *retry_period;
+    const char *namespace_;
+    const char *name;
+    const char *identity;
+    zube_flag_t rows[8];
+} zube_leader_flags_t;
+
+void zube_leader_flags_init (zube_leader_flags_t *self);
 
 #ifdef __cplusplus
 }

@@ -22,16 +22,11 @@
 #define S_EXIT_START 2
 
 typedef struct {
-    const char *bus;
-    const char *certs;
-    const char *name;
-    bool insecure;
-    const char *config;
+    zube_service_flags_t service;
     const char *store;
     const char *data_dir;
     const char *policy;
     long long window;
-    const char *log_level;
     bool single_thread;
     int bookmark_interval_ms;
 } s_options_t;
@@ -96,12 +91,8 @@ static int
 s_options_parse (s_options_t *options, int argc, char *argv[])
 {
     const char *window = NULL, *commit_thread = NULL, *bookmark_interval = NULL;
+    zube_service_flags_init (&options->service, "--config");
     const zube_flag_t flags[] = {
-        {.name = "--bus", .value = &options->bus},
-        {.name = "--certs", .value = &options->certs},
-        {.name = "--name", .value = &options->name},
-        {.name = "--insecure", .set = &options->insecure},
-        {.name = "--config", .value = &options->config},
         {.name = "--store", .value = &options->store},
         {.name = "--data-dir", .value = &options->data_dir},
         {.name = "--policy", .value = &options->policy},
@@ -109,10 +100,6 @@ s_options_parse (s_options_t *options, int argc, char *argv[])
          .value = &window,
          .valid = s_window_valid,
          .expected = "a number of events between 1 and 100000000"},
-        {.name = "--log-level",
-         .value = &options->log_level,
-         .valid = zube_flag_valid_log_level,
-         .expected = ZUBE_FLAG_LOG_LEVEL_EXPECTED},
         {.name = "--commit-thread",
          .value = &commit_thread,
          .valid = s_on_off_valid,
@@ -121,9 +108,10 @@ s_options_parse (s_options_t *options, int argc, char *argv[])
          .value = &bookmark_interval,
          .valid = s_bookmark_interval_valid,
          .expected = "seconds between 0 and 86400"},
+        {.name = NULL},
     };
-    int rc = zube_flags_parse ("zube-apiserver", flags, sizeof flags / sizeof flags[0],
-                               s_usage, argc, argv);
+    const zube_flag_t *const tables[] = {&options->service.rows[0], flags, NULL};
+    int rc = zube_flags_parse ("zube-apiserver", tables, s_usage, argc, argv);
     if (rc != 0)
         return rc;
     if (window)
@@ -136,20 +124,7 @@ s_options_parse (s_options_t *options, int argc, char *argv[])
         if (options->bookmark_interval_ms == 0)
             options->bookmark_interval_ms = 1;
     }
-    if (options->insecure && (options->certs || options->name)) {
-        fprintf (stderr, "zube-apiserver: --insecure excludes --certs and --name\n");
-        return -1;
-    }
-    if ((options->certs != NULL) != (options->name != NULL)) {
-        fprintf (stderr, "zube-apiserver: --certs and --name go together\n");
-        return -1;
-    }
-    if (!options->insecure && !options->certs && !options->config) {
-        fprintf (stderr, "zube-apiserver: one of --certs DIR --name NAME, --insecure or "
-                         "--config FILE is required\n");
-        return -1;
-    }
-    return 0;
+    return zube_service_flags_check (&options->service, "zube-apiserver", true, true);
 }
 
 int
@@ -160,14 +135,14 @@ main (int argc, char *argv[])
     int rc = s_options_parse (&options, argc, argv);
     if (rc != 0)
         return rc > 0 ? 0 : S_EXIT_USAGE;
-    if (options.log_level)
-        zube_log_set_level ((zube_log_level_t)zube_log_level_parse (options.log_level));
+    if (options.service.log_level)
+        zube_log_set_level ((zube_log_level_t)zube_log_level_parse (options.service.log_level));
 
     //  Where the broker is and who we are: the config file, then flags
     char error[2048];
     zube_config_t *config =
-        zube_config_for_service (options.config, "--config", options.bus, options.insecure,
-                                 options.certs, options.name, error, sizeof error);
+        zube_config_for_service (options.service.file, "--config", options.service.bus, options.service.insecure,
+                                 options.service.certs, options.service.name, error, sizeof error);
     if (!config) {
         fprintf (stderr, "zube-apiserver: %s\n", error);
         return S_EXIT_USAGE;

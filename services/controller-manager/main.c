@@ -23,21 +23,10 @@
 #define S_MAX_SETTINGS 64
 
 typedef struct {
-    const char *bus;
-    const char *certs;
-    const char *name;
-    bool insecure;
-    const char *kubeconfig;
+    zube_service_flags_t service;
+    zube_leader_flags_t leader;
     const char *controllers;
     const char *plugin_path;
-    const char *log_level;
-    const char *leader_elect;
-    const char *lease_duration;
-    const char *renew_deadline;
-    const char *retry_period;
-    const char *lease_namespace;
-    const char *lease_name;
-    const char *identity;
     const char *settings[S_MAX_SETTINGS];
     size_t setting_count;
 } s_options_t;
@@ -79,56 +68,23 @@ s_usage (FILE *stream)
 static int
 s_options_parse (s_options_t *options, int argc, char *argv[])
 {
+    zube_service_flags_init (&options->service, "--kubeconfig");
+    zube_leader_flags_init (&options->leader);
     const zube_flag_t flags[] = {
-        {.name = "--bus", .value = &options->bus},
-        {.name = "--certs", .value = &options->certs},
-        {.name = "--name", .value = &options->name},
-        {.name = "--insecure", .set = &options->insecure},
-        {.name = "--kubeconfig", .value = &options->kubeconfig},
         {.name = "--controllers", .value = &options->controllers, .empty_ok = true},
         {.name = "--controller-arg",
          .list = options->settings,
          .list_count = &options->setting_count,
          .list_max = S_MAX_SETTINGS},
         {.name = "--plugin-path", .value = &options->plugin_path},
-        {.name = "--log-level",
-         .value = &options->log_level,
-         .valid = zube_flag_valid_log_level,
-         .expected = ZUBE_FLAG_LOG_LEVEL_EXPECTED},
-        {.name = "--leader-elect",
-         .value = &options->leader_elect,
-         .valid = zube_flag_valid_bool,
-         .expected = ZUBE_FLAG_BOOL_EXPECTED},
-        {.name = "--leader-elect-lease-duration",
-         .value = &options->lease_duration,
-         .valid = zube_leader_flag_valid_duration,
-         .expected = ZUBE_LEADER_DURATION_EXPECTED},
-        {.name = "--leader-elect-renew-deadline",
-         .value = &options->renew_deadline,
-         .valid = zube_leader_flag_valid_duration,
-         .expected = ZUBE_LEADER_DURATION_EXPECTED},
-        {.name = "--leader-elect-retry-period",
-         .value = &options->retry_period,
-         .valid = zube_leader_flag_valid_duration,
-         .expected = ZUBE_LEADER_DURATION_EXPECTED},
-        {.name = "--leader-elect-resource-namespace", .value = &options->lease_namespace},
-        {.name = "--leader-elect-resource-name", .value = &options->lease_name},
-        {.name = "--identity", .value = &options->identity},
+        {.name = NULL},
     };
-    int rc = zube_flags_parse ("zube-controller-manager", flags, sizeof flags / sizeof flags[0],
-                               s_usage, argc, argv);
+    const zube_flag_t *const tables[] = {&options->service.rows[0], &options->leader.rows[0], flags, NULL};
+    int rc = zube_flags_parse ("zube-controller-manager", tables, s_usage, argc, argv);
     if (rc != 0)
         return rc;
-    if (options->insecure && options->certs) {
-        fprintf (stderr, "zube-controller-manager: --insecure excludes --certs\n");
-        return -1;
-    }
-    if (!options->insecure && !options->certs && !options->kubeconfig) {
-        fprintf (stderr, "zube-controller-manager: one of --certs DIR, --insecure or "
-                         "--kubeconfig FILE is required\n");
-        return -1;
-    }
-    return 0;
+    return zube_service_flags_check (&options->service, "zube-controller-manager", false,
+                                     true);
 }
 
 int
@@ -139,12 +95,12 @@ main (int argc, char *argv[])
     int rc = s_options_parse (&options, argc, argv);
     if (rc != 0)
         return rc > 0 ? 0 : S_EXIT_USAGE;
-    if (options.log_level)
-        zube_log_set_level ((zube_log_level_t)zube_log_level_parse (options.log_level));
+    if (options.service.log_level)
+        zube_log_set_level ((zube_log_level_t)zube_log_level_parse (options.service.log_level));
     char error[2048];
     zube_config_t *client = zube_config_for_service (
-        options.kubeconfig, "--kubeconfig", options.bus, options.insecure, options.certs,
-        options.name ? options.name : "controller-manager", error, sizeof error);
+        options.service.file, "--kubeconfig", options.service.bus, options.service.insecure, options.service.certs,
+        options.service.name ? options.service.name : "controller-manager", error, sizeof error);
     if (!client) {
         fprintf (stderr, "zube-controller-manager: %s\n", error);
         return S_EXIT_USAGE;
@@ -155,17 +111,17 @@ main (int argc, char *argv[])
         .plugin_path = options.plugin_path,
         .settings = options.settings,
         .setting_count = options.setting_count,
-        .leader_elect = !options.leader_elect || streq (options.leader_elect, "true"),
+        .leader_elect = !options.leader.elect || streq (options.leader.elect, "true"),
         .lease_duration_ms =
-            options.lease_duration ? zube_leader_duration_ms (options.lease_duration) : 0,
+            options.leader.lease_duration ? zube_leader_duration_ms (options.leader.lease_duration) : 0,
         .renew_deadline_ms =
-            options.renew_deadline ? zube_leader_duration_ms (options.renew_deadline) : 0,
+            options.leader.renew_deadline ? zube_leader_duration_ms (options.leader.renew_deadline) : 0,
         .retry_period_ms =
-            options.retry_period ? zube_leader_duration_ms (options.retry_period) : 0,
-        .lease_namespace = options.lease_namespace ? options.lease_namespace
+            options.leader.retry_period ? zube_leader_duration_ms (options.leader.retry_period) : 0,
+        .lease_namespace = options.leader.namespace_ ? options.leader.namespace_
                                                    : ZUBE_LEADER_DEFAULT_NAMESPACE,
-        .lease_name = options.lease_name ? options.lease_name : "kube-controller-manager",
-        .identity = options.identity,
+        .lease_name = options.leader.name ? options.leader.name : "kube-controller-manager",
+        .identity = options.leader.identity,
     };
     zube_config_bus_config (client, &config.bus);
     zcm_manager_t *manager = zcm_manager_new (&config, error, sizeof error);

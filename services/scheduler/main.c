@@ -23,22 +23,11 @@
 #define S_EXIT_START 2
 
 typedef struct {
-    const char *bus;
-    const char *certs;
-    const char *name;
-    bool insecure;
-    const char *kubeconfig;
+    zube_service_flags_t service;
+    zube_leader_flags_t leader;
     const char *config;
     const char *plugin_path;
-    const char *log_level;
     bool check;
-    const char *leader_elect;
-    const char *lease_duration;
-    const char *renew_deadline;
-    const char *retry_period;
-    const char *lease_namespace;
-    const char *lease_name;
-    const char *identity;
 } s_options_t;
 
 static void
@@ -121,55 +110,20 @@ s_elector_run (void *arg)
 static int
 s_options_parse (s_options_t *options, int argc, char *argv[])
 {
+    zube_service_flags_init (&options->service, "--kubeconfig");
+    zube_leader_flags_init (&options->leader);
     const zube_flag_t flags[] = {
-        {.name = "--bus", .value = &options->bus},
-        {.name = "--certs", .value = &options->certs},
-        {.name = "--name", .value = &options->name},
-        {.name = "--insecure", .set = &options->insecure},
-        {.name = "--kubeconfig", .value = &options->kubeconfig},
         {.name = "--config", .value = &options->config},
         {.name = "--plugin-path", .value = &options->plugin_path},
         {.name = "--check", .set = &options->check},
-        {.name = "--log-level",
-         .value = &options->log_level,
-         .valid = zube_flag_valid_log_level,
-         .expected = ZUBE_FLAG_LOG_LEVEL_EXPECTED},
-        {.name = "--leader-elect",
-         .value = &options->leader_elect,
-         .valid = zube_flag_valid_bool,
-         .expected = ZUBE_FLAG_BOOL_EXPECTED},
-        {.name = "--leader-elect-lease-duration",
-         .value = &options->lease_duration,
-         .valid = zube_leader_flag_valid_duration,
-         .expected = ZUBE_LEADER_DURATION_EXPECTED},
-        {.name = "--leader-elect-renew-deadline",
-         .value = &options->renew_deadline,
-         .valid = zube_leader_flag_valid_duration,
-         .expected = ZUBE_LEADER_DURATION_EXPECTED},
-        {.name = "--leader-elect-retry-period",
-         .value = &options->retry_period,
-         .valid = zube_leader_flag_valid_duration,
-         .expected = ZUBE_LEADER_DURATION_EXPECTED},
-        {.name = "--leader-elect-resource-namespace", .value = &options->lease_namespace},
-        {.name = "--leader-elect-resource-name", .value = &options->lease_name},
-        {.name = "--identity", .value = &options->identity},
+        {.name = NULL},
     };
-    int rc = zube_flags_parse ("zube-scheduler", flags, sizeof flags / sizeof flags[0],
-                               s_usage, argc, argv);
+    const zube_flag_t *const tables[] = {&options->service.rows[0], &options->leader.rows[0], flags, NULL};
+    int rc = zube_flags_parse ("zube-scheduler", tables, s_usage, argc, argv);
     if (rc != 0)
         return rc;
-    if (options->insecure && options->certs) {
-        fprintf (stderr, "zube-scheduler: --insecure excludes --certs\n");
-        return -1;
-    }
-    if (!options->check && !options->insecure && !options->certs &&
-        !options->kubeconfig) {
-        fprintf (stderr,
-                 "zube-scheduler: one of --certs DIR, --insecure or --kubeconfig FILE "
-                 "is required\n");
-        return -1;
-    }
-    return 0;
+    return zube_service_flags_check (&options->service, "zube-scheduler", false,
+                                     !options->check);
 }
 
 int
@@ -180,8 +134,8 @@ main (int argc, char *argv[])
     int rc = s_options_parse (&options, argc, argv);
     if (rc != 0)
         return rc > 0 ? 0 : S_EXIT_USAGE;
-    if (options.log_level)
-        zube_log_set_level ((zube_log_level_t)zube_log_level_parse (options.log_level));
+    if (options.service.log_level)
+        zube_log_set_level ((zube_log_level_t)zube_log_level_parse (options.service.log_level));
 
     char *config_text = NULL;
     if (options.config && !(config_text = zs_read_file (options.config))) {
@@ -212,8 +166,8 @@ main (int argc, char *argv[])
     }
 
     zube_config_t *client = zube_config_for_service (
-        options.kubeconfig, "--kubeconfig", options.bus, options.insecure, options.certs,
-        options.name ? options.name : "scheduler", error, sizeof error);
+        options.service.file, "--kubeconfig", options.service.bus, options.service.insecure, options.service.certs,
+        options.service.name ? options.service.name : "scheduler", error, sizeof error);
     if (!client) {
         fprintf (stderr, "zube-scheduler: %s\n", error);
         free (config_text);
@@ -236,8 +190,8 @@ main (int argc, char *argv[])
     //  Leader election once the configuration is known good: a standby
     //  waits here
     char identity[256];
-    if (options.identity)
-        snprintf (identity, sizeof identity, "%s", options.identity);
+    if (options.leader.identity)
+        snprintf (identity, sizeof identity, "%s", options.leader.identity);
     else {
         char host[200] = "localhost";
         gethostname (host, sizeof host - 1);
@@ -245,16 +199,16 @@ main (int argc, char *argv[])
     }
     s_elector_t elector = {
         .bus = config.bus,
-        .leader = {.namespace_ = options.lease_namespace,
-                   .name = options.lease_name ? options.lease_name : "kube-scheduler",
+        .leader = {.namespace_ = options.leader.namespace_,
+                   .name = options.leader.name ? options.leader.name : "kube-scheduler",
                    .identity = identity,
                    .lease_duration_ms =
-                       options.lease_duration ? zube_leader_duration_ms (options.lease_duration) : 0,
+                       options.leader.lease_duration ? zube_leader_duration_ms (options.leader.lease_duration) : 0,
                    .renew_deadline_ms =
-                       options.renew_deadline ? zube_leader_duration_ms (options.renew_deadline) : 0,
+                       options.leader.renew_deadline ? zube_leader_duration_ms (options.leader.renew_deadline) : 0,
                    .retry_period_ms =
-                       options.retry_period ? zube_leader_duration_ms (options.retry_period) : 0}};
-    bool elect = !options.leader_elect || streq (options.leader_elect, "true");
+                       options.leader.retry_period ? zube_leader_duration_ms (options.leader.retry_period) : 0}};
+    bool elect = !options.leader.elect || streq (options.leader.elect, "true");
     pthread_t elector_thread;
     if (elect) {
         if (pthread_create (&elector_thread, NULL, s_elector_run, &elector) != 0) {
