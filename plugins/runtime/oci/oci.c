@@ -1218,14 +1218,6 @@ s_create_container (zube_runtime_backend_t *self, const char *sandbox_id,
         container->rootfs_prepared = true;
         if (image_config.stop_signal && !(spec->lifecycle && spec->lifecycle->stop_signal))
             container->stop_signal = s_signal_number (image_config.stop_signal);
-        oci_spec_image_t image_spec = {.entrypoint = image_config.entrypoint,
-                                       .entrypoint_count = image_config.entrypoint_count,
-                                       .cmd = image_config.cmd,
-                                       .cmd_count = image_config.cmd_count,
-                                       .env = image_config.env,
-                                       .env_count = image_config.env_count,
-                                       .working_dir = image_config.working_dir,
-                                       .user = image_config.user};
         char cgroups_path[600], volumes_dir[4400], hosts[4400];
         snprintf (cgroups_path, sizeof cgroups_path, "/%s/%s", self->cgroup_parent,
                   container->id);
@@ -1233,7 +1225,7 @@ s_create_container (zube_runtime_backend_t *self, const char *sandbox_id,
         snprintf (hosts, sizeof hosts, "%s/hosts", sandbox->dir);
         oci_spec_input_t input = {.pod = sandbox->pod,
                                   .container = spec,
-                                  .image = &image_spec,
+                                  .image = &image_config,
                                   .rootfs = rootfs,
                                   .pod_ip = sandbox->ip,
                                   .netns = sandbox->host_network ? NULL : sandbox->netns,

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "core.pb-c.h"
+#include "oci_image.h"
 
 //  ---------------------------------------------------------------------
 //  Text helpers (oci_proc.c)
@@ -113,22 +114,11 @@ int oci_cni_del (const oci_cni_t *cni, const char *container_id, const char *net
 //  ---------------------------------------------------------------------
 //  Container spec (oci_spec.c)
 
-//  What the image says (oci_image_config_t, borrowed).
-typedef struct {
-    char **entrypoint;
-    size_t entrypoint_count;
-    char **cmd;
-    size_t cmd_count;
-    char **env;
-    size_t env_count;
-    const char *working_dir;
-    const char *user;
-} oci_spec_image_t;
 
 typedef struct {
     const Zube__Pod *pod;
     const Zube__Container *container;
-    const oci_spec_image_t *image;
+    const oci_image_config_t *image;    //  what the image says, or NULL
     const char *rootfs;
     const char *pod_ip;
     const char *netns;          //  NULL: the host's network

@@ -350,7 +350,7 @@ s_args (const oci_spec_input_t *input, const s_env_t *env, oci_buf_t *buf, char 
         size_t error_size)
 {
     const Zube__Container *container = input->container;
-    const oci_spec_image_t *image = input->image;
+    const oci_image_config_t *image = input->image;
     //  command replaces the entrypoint (and drops cmd), args replace cmd
     char *const *first = container->n_command ? container->command
                          : image ? image->entrypoint : NULL;
