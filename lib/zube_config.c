@@ -681,7 +681,8 @@ s_flag_find (const zube_flag_t *const tables[], const char *arg, size_t name_siz
 {
     for (size_t table = 0; tables[table]; table++)
         for (const zube_flag_t *flag = tables[table]; flag->name; flag++)
-            if (strlen (flag->name) == name_size && strncmp (flag->name, arg, name_size) == 0)
+            if (strlen (flag->name) == name_size &&
+                strncmp (flag->name, arg, name_size) == 0)
                 return flag;
     return NULL;
 }
@@ -707,7 +708,7 @@ zube_flags_parse (const char *program, const zube_flag_t *const tables[],
             continue;
         }
         if (!flag && equals)
-            flag = s_flag_find (tables, arg, (size_t) (equals - arg));
+            flag = s_flag_find (tables, arg, (size_t)(equals - arg));
         if (!flag || flag->set) {
             fprintf (stderr, "%s: unknown flag \"%s\" (see --help)\n", program, arg);
             return -1;
@@ -766,7 +767,7 @@ zube_service_flags_init (zube_service_flags_t *self, const char *file_flag)
          .expected = ZUBE_FLAG_LOG_LEVEL_EXPECTED},
         {.name = NULL},
     };
-    _Static_assert (sizeof rows == sizeof self->rows, "rows fit zube_service_flags_t");
+    _Static_assert(sizeof rows == sizeof self->rows, "rows fit zube_service_flags_t");
     memcpy (self->rows, rows, sizeof rows);
 }
 

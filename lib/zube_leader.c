@@ -392,6 +392,6 @@ zube_leader_flags_init (zube_leader_flags_t *self)
         {.name = "--identity", .value = &self->identity},
         {.name = NULL},
     };
-    _Static_assert (sizeof rows == sizeof self->rows, "rows fit zube_leader_flags_t");
+    _Static_assert(sizeof rows == sizeof self->rows, "rows fit zube_leader_flags_t");
     memcpy (self->rows, rows, sizeof rows);
 }

@@ -33,8 +33,8 @@
 #define ZUBE_LEADER_H_INCLUDED
 
 #include "zube/api.h"
-#include <stdbool.h>
 #include "zube/config.h"
+#include <stdbool.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -102,7 +102,7 @@ bool zube_leader_flag_valid_duration (const char *value);
 //  kube-controller-manager take them (checked). rows is their table for
 //  zube_flags_parse, pointing into the struct: init it where it stays.
 typedef struct {
-    const char *elect;              //  "true" or "false"
+    const char *elect; //  "true" or "false"
     const char *lease_duration;
     const char *renew_deadline;
     const char *retry_period;

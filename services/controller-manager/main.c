@@ -79,7 +79,8 @@ s_options_parse (s_options_t *options, int argc, char *argv[])
         {.name = "--plugin-path", .value = &options->plugin_path},
         {.name = NULL},
     };
-    const zube_flag_t *const tables[] = {&options->service.rows[0], &options->leader.rows[0], flags, NULL};
+    const zube_flag_t *const tables[] = {&options->service.rows[0],
+                                         &options->leader.rows[0], flags, NULL};
     int rc = zube_flags_parse ("zube-controller-manager", tables, s_usage, argc, argv);
     if (rc != 0)
         return rc;
@@ -96,11 +97,14 @@ main (int argc, char *argv[])
     if (rc != 0)
         return rc > 0 ? 0 : S_EXIT_USAGE;
     if (options.service.log_level)
-        zube_log_set_level ((zube_log_level_t)zube_log_level_parse (options.service.log_level));
+        zube_log_set_level (
+            (zube_log_level_t)zube_log_level_parse (options.service.log_level));
     char error[2048];
     zube_config_t *client = zube_config_for_service (
-        options.service.file, "--kubeconfig", options.service.bus, options.service.insecure, options.service.certs,
-        options.service.name ? options.service.name : "controller-manager", error, sizeof error);
+        options.service.file, "--kubeconfig", options.service.bus,
+        options.service.insecure, options.service.certs,
+        options.service.name ? options.service.name : "controller-manager", error,
+        sizeof error);
     if (!client) {
         fprintf (stderr, "zube-controller-manager: %s\n", error);
         return S_EXIT_USAGE;
@@ -112,15 +116,19 @@ main (int argc, char *argv[])
         .settings = options.settings,
         .setting_count = options.setting_count,
         .leader_elect = !options.leader.elect || streq (options.leader.elect, "true"),
-        .lease_duration_ms =
-            options.leader.lease_duration ? zube_leader_duration_ms (options.leader.lease_duration) : 0,
-        .renew_deadline_ms =
-            options.leader.renew_deadline ? zube_leader_duration_ms (options.leader.renew_deadline) : 0,
-        .retry_period_ms =
-            options.leader.retry_period ? zube_leader_duration_ms (options.leader.retry_period) : 0,
+        .lease_duration_ms = options.leader.lease_duration
+                                 ? zube_leader_duration_ms (options.leader.lease_duration)
+                                 : 0,
+        .renew_deadline_ms = options.leader.renew_deadline
+                                 ? zube_leader_duration_ms (options.leader.renew_deadline)
+                                 : 0,
+        .retry_period_ms = options.leader.retry_period
+                               ? zube_leader_duration_ms (options.leader.retry_period)
+                               : 0,
         .lease_namespace = options.leader.namespace_ ? options.leader.namespace_
-                                                   : ZUBE_LEADER_DEFAULT_NAMESPACE,
-        .lease_name = options.leader.name ? options.leader.name : "kube-controller-manager",
+                                                     : ZUBE_LEADER_DEFAULT_NAMESPACE,
+        .lease_name =
+            options.leader.name ? options.leader.name : "kube-controller-manager",
         .identity = options.leader.identity,
     };
     zube_config_bus_config (client, &config.bus);

@@ -118,7 +118,8 @@ s_options_parse (s_options_t *options, int argc, char *argv[])
         {.name = "--check", .set = &options->check},
         {.name = NULL},
     };
-    const zube_flag_t *const tables[] = {&options->service.rows[0], &options->leader.rows[0], flags, NULL};
+    const zube_flag_t *const tables[] = {&options->service.rows[0],
+                                         &options->leader.rows[0], flags, NULL};
     int rc = zube_flags_parse ("zube-scheduler", tables, s_usage, argc, argv);
     if (rc != 0)
         return rc;
@@ -135,7 +136,8 @@ main (int argc, char *argv[])
     if (rc != 0)
         return rc > 0 ? 0 : S_EXIT_USAGE;
     if (options.service.log_level)
-        zube_log_set_level ((zube_log_level_t)zube_log_level_parse (options.service.log_level));
+        zube_log_set_level (
+            (zube_log_level_t)zube_log_level_parse (options.service.log_level));
 
     char *config_text = NULL;
     if (options.config && !(config_text = zs_read_file (options.config))) {
@@ -166,7 +168,8 @@ main (int argc, char *argv[])
     }
 
     zube_config_t *client = zube_config_for_service (
-        options.service.file, "--kubeconfig", options.service.bus, options.service.insecure, options.service.certs,
+        options.service.file, "--kubeconfig", options.service.bus,
+        options.service.insecure, options.service.certs,
         options.service.name ? options.service.name : "scheduler", error, sizeof error);
     if (!client) {
         fprintf (stderr, "zube-scheduler: %s\n", error);
@@ -203,11 +206,17 @@ main (int argc, char *argv[])
                    .name = options.leader.name ? options.leader.name : "kube-scheduler",
                    .identity = identity,
                    .lease_duration_ms =
-                       options.leader.lease_duration ? zube_leader_duration_ms (options.leader.lease_duration) : 0,
+                       options.leader.lease_duration
+                           ? zube_leader_duration_ms (options.leader.lease_duration)
+                           : 0,
                    .renew_deadline_ms =
-                       options.leader.renew_deadline ? zube_leader_duration_ms (options.leader.renew_deadline) : 0,
+                       options.leader.renew_deadline
+                           ? zube_leader_duration_ms (options.leader.renew_deadline)
+                           : 0,
                    .retry_period_ms =
-                       options.leader.retry_period ? zube_leader_duration_ms (options.leader.retry_period) : 0}};
+                       options.leader.retry_period
+                           ? zube_leader_duration_ms (options.leader.retry_period)
+                           : 0}};
     bool elect = !options.leader.elect || streq (options.leader.elect, "true");
     pthread_t elector_thread;
     if (elect) {
