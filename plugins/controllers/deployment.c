@@ -1132,6 +1132,21 @@ s_cleanup (s_self_t *self, const Zube__Deployment *d, const s_state_t *state)
     return ZUBE_OK;
 }
 
+//  A rollout step done: old ReplicaSets cleaned up once the Deployment
+//  is complete, and the status synced (the end of Kubernetes'
+//  rolloutRolling and rolloutRecreate).
+static zube_status_t
+s_finish_rollout (s_self_t *self, const Zube__Deployment *d, s_state_t *state,
+                  char *error, size_t error_size)
+{
+    Zube__DeploymentStatus now = ZUBE__DEPLOYMENT_STATUS__INIT;
+    s_cond_t ignored;
+    s_calculate (d, state, &now, &ignored);
+    if (s_complete (d, &now))
+        s_cleanup (self, d, state);
+    return s_sync_status (self, d, state, true, error, error_size);
+}
+
 //  Kubernetes' rolloutRolling
 static zube_status_t
 s_rollout_rolling (s_self_t *self, const Zube__Deployment *d, s_state_t *state,
@@ -1219,12 +1234,7 @@ s_rollout_rolling (s_self_t *self, const Zube__Deployment *d, s_state_t *state,
     }
     if (scaled)
         return s_sync_status (self, d, state, true, error, error_size);
-    Zube__DeploymentStatus now = ZUBE__DEPLOYMENT_STATUS__INIT;
-    s_cond_t ignored;
-    s_calculate (d, state, &now, &ignored);
-    if (s_complete (d, &now))
-        s_cleanup (self, d, state);
-    return s_sync_status (self, d, state, true, error, error_size);
+    return s_finish_rollout (self, d, state, error, error_size);
 }
 
 //  Any pod of an old ReplicaSet not yet gone (terminating ones count).
@@ -1285,12 +1295,7 @@ s_rollout_recreate (s_self_t *self, const Zube__Deployment *d, s_state_t *state,
             if (status != ZUBE_OK)
                 return status;
         }
-    Zube__DeploymentStatus now = ZUBE__DEPLOYMENT_STATUS__INIT;
-    s_cond_t ignored;
-    s_calculate (d, state, &now, &ignored);
-    if (s_complete (d, &now))
-        s_cleanup (self, d, state);
-    return s_sync_status (self, d, state, true, error, error_size);
+    return s_finish_rollout (self, d, state, error, error_size);
 }
 
 static zube_status_t
