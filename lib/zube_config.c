@@ -791,3 +791,19 @@ zube_service_flags_check (zube_service_flags_t *self, const char *program,
     }
     return 0;
 }
+
+void
+zube_service_flags_set_log_level (zube_service_flags_t *self)
+{
+    if (self->log_level)
+        zube_log_set_level ((zube_log_level_t)zube_log_level_parse (self->log_level));
+}
+
+zube_config_t *
+zube_service_flags_client (zube_service_flags_t *self, const char *default_name,
+                           char *error, size_t error_size)
+{
+    return zube_config_for_service (
+        self->file, self->rows[4].name, self->bus, self->insecure, self->certs,
+        self->name ? self->name : default_name, error, error_size);
+}

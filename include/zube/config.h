@@ -179,6 +179,15 @@ void zube_service_flags_init (zube_service_flags_t *self, const char *file_flag)
 int zube_service_flags_check (zube_service_flags_t *self, const char *program,
                               bool certs_with_name, bool required);
 
+//  Sets the log level --log-level gave, if it was given.
+void zube_service_flags_set_log_level (zube_service_flags_t *self);
+
+//  zube_config_for_service with these flags (default_name when --name
+//  is not given; may be NULL).
+zube_config_t *zube_service_flags_client (zube_service_flags_t *self,
+                                          const char *default_name, char *error,
+                                          size_t error_size);
+
 //  Validators for common flags, with what they expect.
 #define ZUBE_FLAG_LOG_LEVEL_EXPECTED "debug, info, warn, error or off"
 bool zube_flag_valid_log_level (const char *value);

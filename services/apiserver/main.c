@@ -135,15 +135,12 @@ main (int argc, char *argv[])
     int rc = s_options_parse (&options, argc, argv);
     if (rc != 0)
         return rc > 0 ? 0 : S_EXIT_USAGE;
-    if (options.service.log_level)
-        zube_log_set_level (
-            (zube_log_level_t)zube_log_level_parse (options.service.log_level));
+    zube_service_flags_set_log_level (&options.service);
 
     //  Where the broker is and who we are: the config file, then flags
     char error[2048];
-    zube_config_t *config = zube_config_for_service (
-        options.service.file, "--config", options.service.bus, options.service.insecure,
-        options.service.certs, options.service.name, error, sizeof error);
+    zube_config_t *config =
+        zube_service_flags_client (&options.service, NULL, error, sizeof error);
     if (!config) {
         fprintf (stderr, "zube-apiserver: %s\n", error);
         return S_EXIT_USAGE;

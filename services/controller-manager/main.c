@@ -96,15 +96,10 @@ main (int argc, char *argv[])
     int rc = s_options_parse (&options, argc, argv);
     if (rc != 0)
         return rc > 0 ? 0 : S_EXIT_USAGE;
-    if (options.service.log_level)
-        zube_log_set_level (
-            (zube_log_level_t)zube_log_level_parse (options.service.log_level));
+    zube_service_flags_set_log_level (&options.service);
     char error[2048];
-    zube_config_t *client = zube_config_for_service (
-        options.service.file, "--kubeconfig", options.service.bus,
-        options.service.insecure, options.service.certs,
-        options.service.name ? options.service.name : "controller-manager", error,
-        sizeof error);
+    zube_config_t *client = zube_service_flags_client (
+        &options.service, "controller-manager", error, sizeof error);
     if (!client) {
         fprintf (stderr, "zube-controller-manager: %s\n", error);
         return S_EXIT_USAGE;

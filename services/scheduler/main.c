@@ -135,9 +135,7 @@ main (int argc, char *argv[])
     int rc = s_options_parse (&options, argc, argv);
     if (rc != 0)
         return rc > 0 ? 0 : S_EXIT_USAGE;
-    if (options.service.log_level)
-        zube_log_set_level (
-            (zube_log_level_t)zube_log_level_parse (options.service.log_level));
+    zube_service_flags_set_log_level (&options.service);
 
     char *config_text = NULL;
     if (options.config && !(config_text = zs_read_file (options.config))) {
@@ -167,10 +165,8 @@ main (int argc, char *argv[])
         return rc == 0 ? 0 : S_EXIT_USAGE;
     }
 
-    zube_config_t *client = zube_config_for_service (
-        options.service.file, "--kubeconfig", options.service.bus,
-        options.service.insecure, options.service.certs,
-        options.service.name ? options.service.name : "scheduler", error, sizeof error);
+    zube_config_t *client =
+        zube_service_flags_client (&options.service, "scheduler", error, sizeof error);
     if (!client) {
         fprintf (stderr, "zube-scheduler: %s\n", error);
         free (config_text);
