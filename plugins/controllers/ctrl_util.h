@@ -337,13 +337,19 @@ zc_selector_problem (const zube_ctrl_host_t *host, const ProtobufCMessage *selec
     return NULL;
 }
 
-//  Pods: Kubernetes' controller.IsPodActive and podutil.IsPodReady.
+//  Pods: Kubernetes' podutil.IsPodTerminal, controller.IsPodActive and
+//  podutil.IsPodReady.
+static inline bool
+zc_pod_terminated (const Zube__Pod *pod)
+{
+    const char *phase = pod->status ? pod->status->phase : NULL;
+    return zc_streq (phase, "Succeeded") || zc_streq (phase, "Failed");
+}
+
 static inline bool
 zc_pod_active (const Zube__Pod *pod)
 {
-    const char *phase = pod->status ? pod->status->phase : NULL;
-    return !zc_streq (phase, "Succeeded") && !zc_streq (phase, "Failed") &&
-           !zc_deleting (pod->metadata);
+    return !zc_pod_terminated (pod) && !zc_deleting (pod->metadata);
 }
 
 static inline const Zube__PodCondition *

@@ -1253,9 +1253,7 @@ s_old_pods_running (s_self_t *self, const s_state_t *state)
                                     rs->metadata->uid, &count);
         bool running = false;
         for (size_t p = 0; p < count && !running; p++) {
-            const Zube__Pod *pod = (const Zube__Pod *)pods[p];
-            const char *phase = pod->status ? pod->status->phase : NULL;
-            running = !zc_streq (phase, "Succeeded") && !zc_streq (phase, "Failed");
+            running = !zc_pod_terminated ((const Zube__Pod *)pods[p]);
         }
         self->host->free_list (self->host, pods);
         if (running)

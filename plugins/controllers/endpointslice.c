@@ -232,9 +232,7 @@ s_same_group (const s_member_t *a, const s_member_t *b)
 static bool
 s_endpoint_pod (const Zube__Pod *pod)
 {
-    const char *phase = pod->status ? pod->status->phase : NULL;
-    return pod->status && !zc_empty (pod->status->pod_ip) &&
-           !zc_streq (phase, "Succeeded") && !zc_streq (phase, "Failed");
+    return pod->status && !zc_empty (pod->status->pod_ip) && !zc_pod_terminated (pod);
 }
 
 //  ---------------------------------------------------------------------

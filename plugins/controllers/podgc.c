@@ -73,13 +73,6 @@ s_destroy (void *arg)
     free (self);
 }
 
-static bool
-s_terminated (const Zube__Pod *pod)
-{
-    const char *phase = pod->status ? pod->status->phase : NULL;
-    return zc_streq (phase, "Succeeded") || zc_streq (phase, "Failed");
-}
-
 static void
 s_enqueue_node (s_self_t *self, const char *node)
 {
@@ -95,7 +88,7 @@ s_on_add (void *arg, const char *resource, const ProtobufCMessage *object)
     if (!zc_streq (resource, "pods"))
         return;
     const Zube__Pod *pod = (const Zube__Pod *)object;
-    if (self->threshold > 0 && s_terminated (pod))
+    if (self->threshold > 0 && zc_pod_terminated (pod))
         self->host->enqueue_after (self->host, S_TERMINATED_KEY, S_TERMINATED_DELAY_MS);
     const char *node = pod->spec ? pod->spec->node_name : NULL;
     if (!zc_empty (node) && !self->host->get (self->host, "nodes", NULL, node))
@@ -168,7 +161,7 @@ s_gc_terminated (s_self_t *self, char *error, size_t error_size)
     size_t terminated_count = 0;
     for (size_t i = 0; terminated && i < count; i++) {
         const Zube__Pod *pod = (const Zube__Pod *)all[i];
-        if (pod->metadata && pod->metadata->name && s_terminated (pod) &&
+        if (pod->metadata && pod->metadata->name && zc_pod_terminated (pod) &&
             !zc_deleting (pod->metadata))
             terminated[terminated_count++] = pod;
     }
