@@ -5,7 +5,8 @@
     container's failure blocking the app container, a failing liveness
     probe restarting its container, a readiness probe toggling Ready, an
     httpGet readiness probe run by the zubelet against the pod IP, logs
-    and exec (exit code) through zubectl, and a zubelet killed with -9
+    and exec (exit code) through zubectl, configMap and secret volumes and
+    env (written and resolved by the zubelet), and a zubelet killed with -9
     while 20 pods run, restarted: the same 20 containers, no duplicate.
     Every pod is deleted at the end and nothing of them may stay.
 
@@ -442,6 +443,75 @@ test_zubelet_kill_adopts (void)
     }
 }
 
+static bool
+s_message_has (const Zube__Pod *pod, const void *text)
+{
+    return pod->status && pod->status->message && strstr (pod->status->message, text);
+}
+
+//  configMap and secret volumes and env from them, which the zubelet writes
+//  and resolves before the runtime sees the pod (docs/node-agent.md): the
+//  container reads the values and the files and cannot write the files; a
+//  pod whose ConfigMap is missing waits with Kubernetes' message and starts
+//  once the ConfigMap is created; the written files go with the pod
+static void
+test_config_volumes (void)
+{
+    char file[700];
+    snprintf (file, sizeof file, "%s/config.yaml", s_dir);
+    ZT_WRITE_FILE (file,
+                   "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\n"
+                              "data: {greeting: hello, app.conf: \"port=80\\n\"}\n"
+                              "---\napiVersion: v1\nkind: Secret\nmetadata: {name: sec}\n"
+                   "stringData: {password: s3cret}\n");
+    zt_run_t r = s_zubectl ("apply", "-f", file, NULL);
+    ZT_ASSERT_MSG (r.status == 0, "apply: %s", r.err ? r.err : "");
+    zt_run_free (&r);
+    s_create_pod (
+        "metadata: {name: config}\nspec:\n  nodeName: " S_NODE "\n  restartPolicy: Never\n"
+        "  containers:\n  - name: c\n    image: " S_IMAGE "\n"
+        "    command: [sh, -c, 'echo G=$G P=$P C=$C_greeting; cat /etc/cfg/app.conf /etc/sec/pw;"
+        " echo; ls /etc/sec; touch /etc/cfg/new 2>/dev/null || echo read-only']\n"
+        "    env:\n    - {name: G, valueFrom: {configMapKeyRef: {name: cfg, key: greeting}}}\n"
+        "    - {name: P, valueFrom: {secretKeyRef: {name: sec, key: password}}}\n"
+        "    envFrom: [{prefix: C_, configMapRef: {name: cfg}}]\n"
+        "    volumeMounts: [{name: c, mountPath: /etc/cfg}, {name: s, mountPath: /etc/sec}]\n"
+        "  volumes:\n  - {name: c, configMap: {name: cfg}}\n"
+        "  - {name: s, secret: {secretName: sec, items: [{key: password, path: pw}]}}\n");
+    s_create_pod ("metadata: {name: later}\nspec:\n  nodeName: " S_NODE "\n"
+                  "  terminationGracePeriodSeconds: 1\n"
+                  "  containers:\n  - {name: c, image: " S_IMAGE ", command: [sleep, '600'],"
+                  " volumeMounts: [{name: v, mountPath: /v}]}\n"
+                  "  volumes: [{name: v, configMap: {name: later}}]\n");
+    Zube__Pod *pod = s_wait ("config", s_phase_is, "Succeeded", 30000);
+    ZT_ASSERT_MSG (pod, "config did not succeed");
+    s_pod_free (pod);
+    r = s_zubectl ("logs", "config", NULL);
+    ZT_ASSERT_MSG (r.status == 0 && r.out && strstr (r.out, "G=hello P=s3cret C=hello") &&
+                       strstr (r.out, "port=80") && strstr (r.out, "s3cret\npw\nread-only"),
+                   "logs: %s %s", r.out ? r.out : "", r.err ? r.err : "");
+    zt_run_free (&r);
+    //  The missing ConfigMap holds the other pod back, named in its status
+    pod = s_wait ("later", s_message_has, "configmap \"later\" not found", 30000);
+    ZT_ASSERT_MSG (pod, "later does not say its configmap is missing");
+    ZT_ASSERT (s_phase_is (pod, "Pending"));
+    s_pod_free (pod);
+    ZT_WRITE_FILE (file, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later}\n"
+                         "data: {k: v}\n");
+    r = s_zubectl ("apply", "-f", file, NULL);
+    zt_run_free (&r);
+    pod = s_wait ("later", s_phase_is, "Running", 30000);
+    ZT_ASSERT_MSG (pod, "later did not start once its configmap exists");
+    s_pod_free (pod);
+    char path[700];
+    snprintf (path, sizeof path, "%s/volumes", s_state);
+    ZT_ASSERT_INT_EQ (s_count_dir (path), 2);
+    s_delete_pod ("config");
+    s_delete_pod ("later");
+    ZT_ASSERT (s_gone ("config", 20000) && s_gone ("later", 20000));
+    ZT_ASSERT_INT_EQ (s_count_dir (path), 0);
+}
+
 //  After every pod is gone: nothing of them stays
 static void
 test_nothing_left (void)
@@ -548,6 +618,7 @@ main (void)
     ZT_RUN (test_probes);
     ZT_RUN (test_image_import);
     ZT_RUN (test_zubelet_kill_adopts);
+    ZT_RUN (test_config_volumes);
     ZT_RUN (test_nothing_left);
     ZT_RUN (test_zubelet_logs_clean);
     int rc = zt_done ();
