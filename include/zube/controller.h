@@ -255,6 +255,13 @@ struct zube_ctrl_host_t {
                                const ProtobufCMessageDescriptor *descriptor,
                                ProtobufCMessage **object_p, char *message,
                                size_t message_size);
+    //  Appended: whether the apiserver holds any object of resource in
+    //  namespace_ (NULL: any namespace), read live with a list of one, not
+    //  from the cache (which may lag). *any_p false and ZUBE_OK when there
+    //  is none; another status, with message, when it cannot tell.
+    zube_status_t (*any_live) (const zube_ctrl_host_t *host, const char *resource,
+                               const char *namespace_, bool *any_p, char *message,
+                               size_t message_size);
 };
 
 //  True when the host's table is new enough to have member.

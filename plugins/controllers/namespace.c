@@ -335,6 +335,23 @@ s_is_system (const char *name)
     return false;
 }
 
+//  True when the apiserver still holds something in the namespace (or
+//  cannot tell), read live rather than from the caches.
+static bool
+s_any_live (s_self_t *self, const char *namespace_)
+{
+    if (!ZUBE_CTRL_HAS (self->host, any_live))
+        return false;
+    for (size_t r = 1; s_watches[r]; r++) {
+        bool any = false;
+        char why[512];
+        if (self->host->any_live (self->host, s_watches[r], namespace_, &any, why,
+                                  sizeof why) != ZUBE_OK || any)
+            return true;
+    }
+    return false;
+}
+
 static zube_status_t
 s_sync (void *arg, const char *key, char *error, size_t error_size)
 {
@@ -358,8 +375,14 @@ s_sync (void *arg, const char *key, char *error, size_t error_size)
     zube_status_t status = s_delete_content (self, key, &remaining, error, error_size);
     bool finalize = false;
     if (remaining.objects == 0 && status == ZUBE_OK) {
-        //  Empty twice in a row: finalize; once: look again shortly
+        //  Empty twice in a row: finalize; once: look again shortly. The
+        //  caches may lag the apiserver (an event not yet repaired), so
+        //  the second look asks it, as Kubernetes' deleter lists live
         finalize = s_empty_seen (self, key, true);
+        if (finalize && s_any_live (self, key)) {
+            s_empty_seen (self, key, false);
+            finalize = false;
+        }
         if (!finalize)
             self->host->enqueue_after (self->host, key, S_RECHECK_MS);
     } else {

@@ -685,6 +685,26 @@ s_host_get_live (const zube_ctrl_host_t *host, const char *resource,
     return s_answer (status, &error, message, message_size);
 }
 
+static zube_status_t
+s_host_any_live (const zube_ctrl_host_t *host, const char *resource,
+                 const char *namespace_, bool *any_p, char *message, size_t message_size)
+{
+    *any_p = false;
+    const zube_kind_t *kind = s_write_kind (resource, message, message_size);
+    if (!kind)
+        return ZUBE_NOT_FOUND;
+    zube_api_error_t error;
+    zube_api_list_t *list = NULL;
+    zube_status_t status =
+        zube_api_list (s_ctrl (host)->manager->api, kind->resource,
+                       &(zube_api_list_options_t){.namespace = namespace_, .limit = 1}, &list,
+                       &error);
+    if (list)
+        *any_p = list->count > 0;
+    zube_api_list_destroy (&list);
+    return s_answer (status, &error, message, message_size);
+}
+
 //  ---------------------------------------------------------------------
 //  The host table: Events
 
@@ -910,6 +930,7 @@ s_ctrl_host_new (s_ctrl_t *ctrl, zube_plugin_handle_t *handle)
         .forget = s_host_forget,
         .requeues = s_host_requeues,
         .get_live = s_host_get_live,
+        .any_live = s_host_any_live,
     };
     return host;
 }
