@@ -280,17 +280,28 @@ s_env_from_entry (s_ctx_t *ctx, const char *key, const void *value, size_t size,
     return s_env_push (ctx, env, name, text);
 }
 
+//  True when the containers refer to a ConfigMap or Secret in their env.
+static bool
+s_env_refers (Zube__Container *const *containers, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (containers[i]->n_env_from)
+            return true;
+        for (size_t j = 0; j < containers[i]->n_env; j++) {
+            const Zube__EnvVarSource *from = containers[i]->env[j]->value_from;
+            if (from && (from->config_map_key_ref || from->secret_key_ref))
+                return true;
+        }
+    }
+    return false;
+}
+
 //  The container's env with envFrom expanded in front and key references
 //  resolved; *changed false when there was nothing to do.
 static int
 s_container_env (s_ctx_t *ctx, Zube__Container *view, bool *changed)
 {
-    bool needed = view->n_env_from > 0;
-    for (size_t i = 0; !needed && i < view->n_env; i++) {
-        const Zube__EnvVarSource *from = view->env[i]->value_from;
-        needed = from && (from->config_map_key_ref || from->secret_key_ref);
-    }
-    if (!needed)
+    if (!s_env_refers (&view, 1))
         return 0;
     s_env_t env = {0};
     for (size_t i = 0; i < view->n_env_from; i++) {
@@ -631,6 +642,21 @@ oom:
     return -1;
 }
 
+//  True when the pod has anything to write or resolve; most pods (every
+//  hollow node's) have not and are packed as they are.
+static bool
+s_needs_view (const Zube__Pod *pod)
+{
+    const Zube__PodSpec *spec = pod->spec;
+    if (!spec || !pod->metadata)
+        return false;
+    for (size_t i = 0; i < spec->n_volumes; i++)
+        if (spec->volumes[i]->config_map || spec->volumes[i]->secret)
+            return true;
+    return s_env_refers (spec->init_containers, spec->n_init_containers) ||
+           s_env_refers (spec->containers, spec->n_containers);
+}
+
 int
 zl_pod_view_pack (zubelet_t *self, const Zube__Pod *pod, uint8_t **packed_p, size_t *size_p,
                   char *error, size_t error_size)
@@ -642,7 +668,7 @@ zl_pod_view_pack (zubelet_t *self, const Zube__Pod *pod, uint8_t **packed_p, siz
     Zube__PodSpec spec;
     bool changed = false;
     int rc = 0;
-    if (pod->spec && pod->metadata) {
+    if (s_needs_view (pod)) {
         spec = *pod->spec;
         view.spec = &spec;
         //  hostPath sources are absolute: the state dir may not be
