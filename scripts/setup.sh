@@ -21,7 +21,7 @@ PACKAGES="build-essential autoconf automake libtool pkgconf git
     libhiredis-dev libyaml-dev liblmdb-dev libcurl4-openssl-dev
     python3 python3-zmq python3-protobuf protobuf-compiler man-db groff-base procps iproute2
     redis-server etcd-server etcd-client
-    runc busybox-static containernetworking-plugins iptables libarchive-dev zstd"
+    runc crun busybox-static containernetworking-plugins iptables libarchive-dev zstd"
 
 s_install_missing () {
     missing=""

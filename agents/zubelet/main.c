@@ -59,7 +59,7 @@ s_usage (FILE *stream)
         "  --config FILE                   client config (zube-config(5)); flags override it\n"
         "  --runtime NAME                  runtime plugin: sim or oci [sim]\n"
         "  --runtime-option KEY=VALUE      an option of the runtime plugin (repeatable; oci:\n"
-        "                                  pod_cidr, bridge, runc, cni_path, cgroup_parent,\n"
+        "                                  pod_cidr, bridge, runtime, cni_path, cgroup_parent,\n"
         "                                  image_dir, log_max_size; zubelet(1))\n"
         "  --node-name NAME                host one node [the host name]\n"
         "  --nodes N                       host N hollow nodes PREFIX0001.. instead\n"

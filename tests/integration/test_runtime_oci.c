@@ -10,7 +10,11 @@
 
     Needs root, runc and the CNI plugins; skips with the reason otherwise.
     Its network is its own: a bridge zt<pid> with 10.213.<n>.0/24, removed
-    at the end; traffic stays inside it. */
+    at the end; traffic stays inside it.
+
+    The same cases run with crun as test_runtime_crun: this file built
+    with ZT_OCI_RUNTIME "crun" (tests/oci.inc), which skips when crun is
+    not installed. */
 #include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -25,6 +29,11 @@
 #include "../zt_oci.h"
 
 #define S_IMAGE ZT_OCI_IMAGE
+
+//  The low-level runtime under test (the plugin's runtime option)
+#ifndef ZT_OCI_RUNTIME
+#    define ZT_OCI_RUNTIME "runc"
+#endif
 
 static char *s_dir;
 static char s_state[512];
@@ -45,7 +54,8 @@ s_open (void)
     snprintf (bridge, sizeof bridge, "bridge=%s", s_bridge);
     snprintf (cidr, sizeof cidr, "pod_cidr=%s", s_cidr);
     snprintf (cgroup, sizeof cgroup, "cgroup_parent=%s", s_cgroup);
-    const char *options[] = {state, bridge, cidr, cgroup, "log_max_size=8192", NULL};
+    const char *options[] = {state,  bridge, cidr, cgroup, "log_max_size=8192",
+                             "runtime=" ZT_OCI_RUNTIME, NULL};
     char *error = NULL;
     s_runtime = zube_runtime_open (s_plugins, "oci", options, &error);
     if (!s_runtime)
@@ -703,6 +713,10 @@ int
 main (void)
 {
     const char *why = zt_oci_skip_reason ();
+    if (!why && strcmp (ZT_OCI_RUNTIME, "runc") != 0
+        && access ("/usr/bin/" ZT_OCI_RUNTIME, X_OK) != 0
+        && access ("/usr/sbin/" ZT_OCI_RUNTIME, X_OK) != 0)
+        why = ZT_OCI_RUNTIME " is not installed (scripts/setup.sh installs it)";
     if (why) {
         printf ("1..0 # SKIP %s\n", why);
         return 0;

@@ -37,7 +37,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,6 +54,7 @@
 #define S_RUNC_TIMEOUT_MS 60000
 #define S_DEFAULT_LOG_MAX (10 * 1024 * 1024)
 #define S_EXIT_START_ERROR 128
+#define S_UNSHARE "/usr/bin/unshare"
 
 typedef struct s_sandbox_t s_sandbox_t;
 
@@ -76,6 +79,7 @@ typedef struct {
     int stop_signal;
     int64_t kill_at;        //  monotonic ms: SIGKILL then (0: not stopping)
     bool rootfs_prepared;
+    char cwd[1024];         //  its working directory (crun exec does not take it)
     char dir[4200];
     char log_path[4400];
 } s_container_t;
@@ -101,8 +105,13 @@ struct zube_runtime_backend_t {
     const zube_host_t *host;
     char error[2048];
     char *state_dir;
-    char *runc;
+    char *runtime;          //  the runtime option: runc, crun or a path
+    char *runc;             //  the low-level runtime's binary (runc or crun)
     char *runc_root;
+    bool crun;              //  the binary is crun (its --version says so)
+    //  How runc/crun is run, up to its subcommand (oci.h)
+    const char *runtime_argv[OCI_RUNTIME_ARGV_MAX + 1];
+    size_t runtime_argc;
     char *cni_path;
     char *bridge;
     char *pod_cidr;
@@ -237,15 +246,25 @@ s_event (s_oci_t *self, const s_container_t *container)
     s_push ((void **) &self->events, &self->event_count, &self->event_capacity, sizeof id, id);
 }
 
+//  The runtime's command line with args (NULL-terminated) into argv, cut
+//  to size entries.
+static void
+s_runtime_command (s_oci_t *self, const char *const *args, const char **argv, size_t size)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < self->runtime_argc && count + 1 < size; i++)
+        argv[count++] = self->runtime_argv[i];
+    for (size_t i = 0; args && args[i] && count + 1 < size; i++)
+        argv[count++] = args[i];
+    argv[count] = NULL;
+}
+
 //  runc with args; its stderr (trimmed) into error on failure.
 static int
 s_runc (s_oci_t *self, const char *const *args, char *error, size_t error_size)
 {
-    const char *argv[16] = {self->runc, "--root", self->runc_root};
-    size_t count = 3;
-    for (size_t i = 0; args[i] && count < 15; i++)
-        argv[count++] = args[i];
-    argv[count] = NULL;
+    const char *argv[OCI_RUNTIME_ARGV_MAX + 16];
+    s_runtime_command (self, args, argv, sizeof argv / sizeof argv[0]);
     oci_buf_t err = {0};
     bool timed_out = false;
     int status = oci_run (argv, NULL, NULL, 0, NULL, &err, S_RUNC_TIMEOUT_MS, &timed_out);
@@ -256,7 +275,7 @@ s_runc (s_oci_t *self, const char *const *args, char *error, size_t error_size)
             if (status < 0)
                 snprintf (error, error_size, "cannot run %s: %s", self->runc, strerror (errno));
             else
-                snprintf (error, error_size, "runc %s: %s", args[0],
+                snprintf (error, error_size, "%s %s: %s", self->crun ? "crun" : "runc", args[0],
                           *text ? text : timed_out ? "timed out" : "failed");
             size_t length = strlen (error);
             while (length && (error[length - 1] == '\n' || error[length - 1] == ' '))
@@ -326,13 +345,13 @@ s_container_save (s_oci_t *self, s_container_t *container)
     oci_buf_printf (&buf,
                     "id=%s\nsandbox=%s\nname=%s\ninit=%d\nindex=%" PRIu32 "\nattempt=%" PRIu32
                     "\ncreated_ms=%" PRId64 "\nstarted_ms=%" PRId64 "\npid=%d\nshim_pid=%d\n"
-                    "image=%s\nimage_id=%s\nstop_signal=%d\nrootfs=%d\n",
+                    "image=%s\nimage_id=%s\nstop_signal=%d\nrootfs=%d\ncwd=%s\n",
                     container->id, container->sandbox->id, container->name, container->init,
                     container->index, container->attempt, container->created_ms,
                     container->started_ms, (int) container->pid, (int) container->shim_pid,
                     container->image ? container->image : "",
                     container->image_id ? container->image_id : "", container->stop_signal,
-                    container->rootfs_prepared);
+                    container->rootfs_prepared, container->cwd);
     //  A container that never ran keeps why (StartError)
     if (container->state == ZUBE_RUNTIME_CONTAINER_EXITED && !container->pid)
         oci_buf_printf (&buf, "failed_ms=%" PRId64 "\nreason=%s\nmessage=%s\n",
@@ -491,7 +510,8 @@ s_option (s_oci_t *self, const char *option)
         size_t offset;
     } keys[] = {
         {"state_dir", offsetof (s_oci_t, state_dir)},
-        {"runc", offsetof (s_oci_t, runc)},
+        {"runtime", offsetof (s_oci_t, runtime)},
+        {"runc", offsetof (s_oci_t, runtime)},
         {"cni_path", offsetof (s_oci_t, cni_path)},
         {"bridge", offsetof (s_oci_t, bridge)},
         {"pod_cidr", offsetof (s_oci_t, pod_cidr)},
@@ -524,7 +544,7 @@ s_option (s_oci_t *self, const char *option)
         return ZUBE_OK;
     }
     return s_fail (self, ZUBE_BAD_REQUEST,
-                   "oci: unknown option \"%.*s\" (expected state_dir, runc, cni_path, bridge, "
+                   "oci: unknown option \"%.*s\" (expected state_dir, runtime, cni_path, bridge, "
                    "pod_cidr, cgroup_parent, image_dir, image_preload or log_max_size)",
                    (int) key_length, option);
 }
@@ -535,19 +555,137 @@ s_executable (const char *path)
     return path && access (path, X_OK) == 0;
 }
 
-//  Defaults for what the options left unset: runc and the CNI plugins
-//  from the usual places.
+//  The first of /usr/sbin, /usr/bin, /usr/local/sbin, /usr/local/bin
+//  holding an executable name (malloc'd), or NULL.
+static char *
+s_find_binary (const char *name)
+{
+    static const char *dirs[] = {"/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin",
+                                 NULL};
+    for (size_t i = 0; dirs[i]; i++) {
+        char path[512];
+        snprintf (path, sizeof path, "%s/%s", dirs[i], name);
+        if (s_executable (path))
+            return strdup (path);
+    }
+    return NULL;
+}
+
+//  Whether crun refuses this host's cgroup layout: a hybrid host (the v1
+//  hierarchies on a tmpfs /sys/fs/cgroup) whose cgroup2 mount at
+//  /sys/fs/cgroup/unified holds controllers. crun 1.8 then fails every
+//  container with "cgroups in hybrid mode not supported, drop all
+//  controllers from cgroupv2"; runc uses the v1 hierarchies.
+static bool
+s_cgroup_hybrid_v2_controllers (void)
+{
+    struct statfs st;
+    if (statfs ("/sys/fs/cgroup", &st) != 0 || st.f_type == CGROUP2_SUPER_MAGIC)
+        return false;
+    if (statfs ("/sys/fs/cgroup/unified", &st) != 0 || st.f_type != CGROUP2_SUPER_MAGIC)
+        return false;
+    char *controllers = oci_read_file ("/sys/fs/cgroup/unified/cgroup.controllers", NULL);
+    bool any = controllers && controllers[strspn (controllers, " \n")];
+    free (controllers);
+    return any;
+}
+
+//  The low-level runtime: runtime=runc|crun|PATH, or by default crun when
+//  it is installed and takes this host's cgroup layout as it is, else
+//  runc, else crun behind the wrapper (docs/runtime-oci.md, "runc or
+//  crun"). Which of the two a path is comes from its --version.
+static zube_status_t
+s_pick_runtime (s_oci_t *self)
+{
+    bool hybrid = s_cgroup_hybrid_v2_controllers ();
+    const char *wanted = self->runtime;
+    if (!wanted) {
+        char *crun = s_find_binary ("crun");
+        char *runc = s_find_binary ("runc");
+        if (crun && (!hybrid || !runc)) {
+            self->runc = crun;
+            free (runc);
+        } else {
+            self->runc = runc;
+            free (crun);
+        }
+        if (!self->runc)
+            return s_fail (self, ZUBE_UNAVAILABLE,
+                           "oci: neither runc nor crun found (looked in /usr/sbin, /usr/bin, "
+                           "/usr/local/sbin, /usr/local/bin); install runc or crun or give "
+                           "runtime=PATH");
+    } else if (strcmp (wanted, "runc") == 0 || strcmp (wanted, "crun") == 0) {
+        self->runc = s_find_binary (wanted);
+        if (!self->runc)
+            return s_fail (self, ZUBE_UNAVAILABLE,
+                           "oci: runtime=%s: %s not found (looked in /usr/sbin, /usr/bin, "
+                           "/usr/local/sbin, /usr/local/bin); install it or give its path",
+                           wanted, wanted);
+    } else if (wanted[0] == '/') {
+        if (!s_executable (wanted))
+            return s_fail (self, ZUBE_UNAVAILABLE, "oci: runtime=%s is not an executable file",
+                           wanted);
+        self->runc = strdup (wanted);
+    } else
+        return s_fail (self, ZUBE_BAD_REQUEST,
+                       "oci: runtime=%s: expected runc, crun or the absolute path of either",
+                       wanted);
+    if (!self->runc)
+        return s_fail (self, ZUBE_INTERNAL, "oci: out of memory");
+    const char *argv[] = {self->runc, "--version", NULL};
+    oci_buf_t out = {0};
+    int status = oci_run (argv, NULL, NULL, 0, &out, NULL, S_RUNC_TIMEOUT_MS, NULL);
+    bool answered = status >= 0 && WIFEXITED (status) && WEXITSTATUS (status) == 0 && out.data;
+    self->crun = answered && strncmp (out.data, "crun ", 5) == 0;
+    bool runc = answered && strncmp (out.data, "runc ", 5) == 0;
+    oci_buf_free (&out);
+    if (!self->crun && !runc)
+        return s_fail (self, ZUBE_UNAVAILABLE,
+                       "oci: runtime %s: `%s --version` does not say runc or crun", self->runc,
+                       self->runc);
+    if (self->crun && hybrid && (!s_executable (S_UNSHARE) || !s_executable ("/bin/sh")))
+        return s_fail (self, ZUBE_UNAVAILABLE,
+                       "oci: crun on this host's hybrid cgroup layout needs %s and /bin/sh "
+                       "(util-linux)",
+                       S_UNSHARE);
+    return ZUBE_OK;
+}
+
+//  The runtime's command line up to its subcommand. crun on a hybrid
+//  host with cgroup2 controllers runs in a mount namespace of its own
+//  (a slave of the host's, so what it mounts for the container is as
+//  usual) without the cgroup2 mount: it then sees the v1 layout and
+//  drives the v1 hierarchies as runc does. unshare and sh exec in place,
+//  so the pid is crun's.
+static void
+s_runtime_argv_build (s_oci_t *self)
+{
+    size_t n = 0;
+    if (self->crun && s_cgroup_hybrid_v2_controllers ()) {
+        const char *wrapper[] = {S_UNSHARE, "--mount", "--propagation", "slave", "/bin/sh",
+                                 "-c",
+                                 "umount -l /sys/fs/cgroup/unified 2>/dev/null; exec \"$@\"",
+                                 "crun"};
+        for (size_t i = 0; i < sizeof wrapper / sizeof wrapper[0]; i++)
+            self->runtime_argv[n++] = wrapper[i];
+    }
+    self->runtime_argv[n++] = self->runc;
+    self->runtime_argv[n++] = "--root";
+    self->runtime_argv[n++] = self->runc_root;
+    self->runtime_argv[n] = NULL;
+    self->runtime_argc = n;
+    s_log (self, ZUBE_LOG_INFO, "msg=\"oci low-level runtime\" runtime=%s binary=%s wrapped=%s",
+           self->crun ? "crun" : "runc", self->runc, n > 3 ? "true" : "false");
+}
+
+//  Defaults for what the options left unset: the low-level runtime and
+//  the CNI plugins from the usual places.
 static zube_status_t
 s_defaults (s_oci_t *self)
 {
-    static const char *runcs[] = {"/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc",
-                                  "/usr/local/bin/runc", NULL};
     static const char *cni_dirs[] = {"/usr/lib/cni", "/opt/cni/bin", "/usr/libexec/cni", NULL};
     if (!self->state_dir)
         self->state_dir = strdup ("/var/lib/zubelet/runtime");
-    for (size_t i = 0; !self->runc && runcs[i]; i++)
-        if (s_executable (runcs[i]))
-            self->runc = strdup (runcs[i]);
     for (size_t i = 0; !self->cni_path && cni_dirs[i]; i++) {
         char bridge[256];
         snprintf (bridge, sizeof bridge, "%s/bridge", cni_dirs[i]);
@@ -564,13 +702,9 @@ s_defaults (s_oci_t *self)
         self->log_max_size = S_DEFAULT_LOG_MAX;
     if (!self->state_dir || !self->bridge || !self->pod_cidr || !self->cgroup_parent)
         return s_fail (self, ZUBE_INTERNAL, "oci: out of memory");
-    if (!self->runc)
-        return s_fail (self, ZUBE_UNAVAILABLE,
-                       "oci: runc not found (looked in /usr/sbin, /usr/bin, /usr/local/sbin, "
-                       "/usr/local/bin); install runc or give runc=PATH");
-    if (!s_executable (self->runc))
-        return s_fail (self, ZUBE_UNAVAILABLE, "oci: runc=%s is not an executable file",
-                       self->runc);
+    zube_status_t picked = s_pick_runtime (self);
+    if (picked != ZUBE_OK)
+        return picked;
     if (!self->cni_path)
         return s_fail (self, ZUBE_UNAVAILABLE,
                        "oci: the CNI plugins were not found (looked for bridge in /usr/lib/cni, "
@@ -720,6 +854,8 @@ s_recover_container (s_oci_t *self, const char *id)
     container->image = strdup (oci_kv_get (text, "image", value, sizeof value) ? value : "");
     container->image_id = strdup (oci_kv_get (text, "image_id", value, sizeof value) ? value
                                                                                       : "");
+    if (!oci_kv_get (text, "cwd", container->cwd, sizeof container->cwd))
+        s_copy (container->cwd, sizeof container->cwd, "/");
     s_container_paths (self, container);
     if (oci_kv_get (text, "failed_ms", value, sizeof value)) {
         container->state = ZUBE_RUNTIME_CONTAINER_EXITED;
@@ -766,7 +902,9 @@ s_recover (s_oci_t *self)
     }
     //  runc containers of no record (a crash between runc create and the
     //  record's save) are deleted
-    const char *argv[] = {self->runc, "--root", self->runc_root, "list", "-q", NULL};
+    const char *argv[OCI_RUNTIME_ARGV_MAX + 4];
+    s_runtime_command (self, (const char *[]) {"list", "-q", NULL}, argv,
+                       sizeof argv / sizeof argv[0]);
     oci_buf_t out = {0};
     int status = oci_run (argv, NULL, NULL, 0, &out, NULL, S_RUNC_TIMEOUT_MS, NULL);
     if (status >= 0 && WIFEXITED (status) && WEXITSTATUS (status) == 0 && out.data) {
@@ -797,6 +935,7 @@ s_destroy (s_oci_t *self)
     if (self->images)
         oci_image_store_close (&self->images);
     free (self->state_dir);
+    free (self->runtime);
     free (self->runc);
     free (self->runc_root);
     free (self->cni_path);
@@ -830,7 +969,8 @@ s_open (const zube_host_t *host, const char *const *options,
         if (asprintf (&self->runc_root, "%s/runc", self->state_dir) < 0) {
             self->runc_root = NULL;
             status = s_fail (self, ZUBE_INTERNAL, "oci: out of memory");
-        }
+        } else
+            s_runtime_argv_build (self);
     }
     if (status == ZUBE_OK) {
         snprintf (self->cni_data_dir, sizeof self->cni_data_dir, "%s/cni/networks",
@@ -1216,6 +1356,7 @@ s_create_container (zube_runtime_backend_t *self, const char *sandbox_id,
                          container->name, image, why);
     if (status == ZUBE_OK) {
         container->rootfs_prepared = true;
+        s_copy (container->cwd, sizeof container->cwd, oci_spec_cwd (spec, &image_config));
         if (image_config.stop_signal && !(spec->lifecycle && spec->lifecycle->stop_signal))
             container->stop_signal = s_signal_number (image_config.stop_signal);
         char cgroups_path[600], volumes_dir[4400], hosts[4400];
@@ -1269,8 +1410,8 @@ s_start_container (zube_runtime_backend_t *self, const char *id)
     snprintf (exit_file, sizeof exit_file, "%s/exit", container->dir);
     snprintf (oom_control, sizeof oom_control, "/sys/fs/cgroup/memory/%s/%s/memory.oom_control",
               self->cgroup_parent, container->id);
-    oci_shim_config_t shim = {.runc = self->runc,
-                              .runc_root = self->runc_root,
+    oci_shim_config_t shim = {.runtime_argv = self->runtime_argv,
+                              .create_start = self->crun,
                               .id = container->id,
                               .bundle = bundle,
                               .pid_file = pid_file,
@@ -1468,6 +1609,21 @@ s_tick (zube_runtime_backend_t *self, zube_runtime_event_fn *fn, void *arg)
 //  ---------------------------------------------------------------------
 //  Exec and probes
 
+//  Whether stderr of an exec that exited 255 is the runtime's own
+//  failure to start the process: runc logs `... msg="exec failed: ..."`,
+//  crun `executable file `X` not found in $PATH: ...` or
+//  `exec `X`: Permission denied`.
+static bool
+s_exec_failed (s_oci_t *self, const char *err)
+{
+    if (!err)
+        return false;
+    if (!self->crun)
+        return strstr (err, "exec failed") != NULL;
+    return strncmp (err, "executable file `", 17) == 0 || strncmp (err, "exec `", 6) == 0
+           || strstr (err, "\nexecutable file `");
+}
+
 //  runc exec: the output through fn, the exit code into *exit_code_p.
 static zube_status_t
 s_exec_run (s_oci_t *self, s_container_t *container, const char *const *argv,
@@ -1477,18 +1633,24 @@ s_exec_run (s_oci_t *self, s_container_t *container, const char *const *argv,
     size_t argc = 0;
     while (argv[argc])
         argc++;
-    const char **full = calloc (argc + 8, sizeof *full);
-    if (!full)
+    const char **args = calloc (argc + 5, sizeof *args);
+    const char **full = calloc (argc + OCI_RUNTIME_ARGV_MAX + 6, sizeof *full);
+    if (!args || !full) {
+        free (args);
+        free (full);
         return s_fail (self, ZUBE_INTERNAL, "oci: out of memory");
+    }
     size_t n = 0;
-    full[n++] = self->runc;
-    full[n++] = "--root";
-    full[n++] = self->runc_root;
-    full[n++] = "exec";
-    full[n++] = container->id;
+    args[n++] = "exec";
+    if (self->crun) {
+        args[n++] = "--cwd";
+        args[n++] = container->cwd;
+    }
+    args[n++] = container->id;
     for (size_t i = 0; i < argc; i++)
-        full[n++] = argv[i];
-    full[n] = NULL;
+        args[n++] = argv[i];
+    s_runtime_command (self, args, full, argc + OCI_RUNTIME_ARGV_MAX + 6);
+    free (args);
     oci_buf_t out = {0}, err = {0};
     bool timed_out = false;
     int status = oci_run (full, NULL, stdin_data, stdin_size, &out, &err, timeout_ms, &timed_out);
@@ -1504,7 +1666,7 @@ s_exec_run (s_oci_t *self, s_container_t *container, const char *const *argv,
     int code = WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
     //  runc's own failure to start the process (255 with its log line):
     //  126 as containerd and docker answer, with the message
-    if (code == 255 && err.data && strstr (err.data, "exec failed")) {
+    if (code == 255 && s_exec_failed (self, err.data)) {
         char message[1024];
         s_runc_message (err.data, message, sizeof message);
         oci_buf_free (&err);

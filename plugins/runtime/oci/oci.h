@@ -61,10 +61,18 @@ int oci_run (const char *const *argv, const char *const *env, const void *stdin_
              size_t stdin_size, oci_buf_t *out, oci_buf_t *err, int64_t timeout_ms,
              bool *timed_out_p);
 
+//  The low-level runtime's command line up to its subcommand: runc or
+//  crun with --root (crun on a hybrid cgroup host behind a wrapper that
+//  hides the cgroup2 mount from it, oci.c s_defaults), NULL-terminated.
+#define OCI_RUNTIME_ARGV_MAX 16
+
 //  What a shim needs to start and watch one container.
 typedef struct {
-    const char *runc;       //  the runc binary
-    const char *runc_root;  //  runc --root
+    const char *const *runtime_argv;   //  runc/crun ... --root DIR
+    //  create then start instead of run --detach: crun run --detach
+    //  reaps an init that exits before crun does, so its exit status
+    //  would never reach the shim
+    bool create_start;
     const char *id;         //  the container id
     const char *bundle;     //  its bundle directory
     const char *pid_file;   //  runc --pid-file
@@ -131,6 +139,9 @@ typedef struct {
 //  pod cannot be run (an unknown volume, a configMap volume, ...).
 int oci_spec_write (const oci_spec_input_t *input, const char *bundle, char *error,
                     size_t error_size);
+//  The container's working directory: its workingDir, else the image's,
+//  else /.
+const char *oci_spec_cwd (const Zube__Container *container, const oci_image_config_t *image);
 //  The memory limit in bytes of the container (0: none).
 int64_t oci_spec_memory_limit (const Zube__Container *container);
 

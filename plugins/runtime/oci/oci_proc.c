@@ -523,6 +523,35 @@ s_read_pid (const char *path)
 
 //  fds: 3 the status pipe to the zubelet, 4 and 5 the read ends of the
 //  container's stdout and stderr, 6 and 7 their write ends, 8 /dev/null.
+//  `start` of a created container, waited for; 0 or -1.
+static int
+s_runtime_start (const oci_shim_config_t *config)
+{
+    pid_t start = fork ();
+    if (start == 0) {
+        sigset_t none;
+        sigemptyset (&none);
+        sigprocmask (SIG_SETMASK, &none, NULL);
+        s_close_from (3);
+        const char *argv[OCI_RUNTIME_ARGV_MAX + 3];
+        size_t n = 0;
+        while (config->runtime_argv[n] && n < OCI_RUNTIME_ARGV_MAX)
+            argv[n] = config->runtime_argv[n], n++;
+        argv[n++] = "start";
+        argv[n++] = config->id;
+        argv[n] = NULL;
+        execve (argv[0], (char *const *) argv, (char *const *) s_default_env);
+        _exit (127);
+    }
+    int status = 0;
+    if (start < 0)
+        return -1;
+    while (waitpid (start, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED (status) && WEXITSTATUS (status) == 0 ? 0 : -1;
+}
+
 static void __attribute__ ((noreturn))
 s_shim_main (const oci_shim_config_t *config)
 {
@@ -552,9 +581,17 @@ s_shim_main (const oci_shim_config_t *config)
         s_close_from (3);
         //  run --detach: created and started in one runc (a create and
         //  a start are two Go programs to load)
-        const char *argv[] = {config->runc, "--root", config->runc_root, "run", "--detach",
-                              "--bundle", config->bundle, "--pid-file", config->pid_file,
+        const char *argv[OCI_RUNTIME_ARGV_MAX + 8];
+        size_t n = 0;
+        while (config->runtime_argv[n] && n < OCI_RUNTIME_ARGV_MAX)
+            argv[n] = config->runtime_argv[n], n++;
+        argv[n++] = config->create_start ? "create" : "run";
+        if (!config->create_start)
+            argv[n++] = "--detach";
+        const char *tail[] = {"--bundle", config->bundle, "--pid-file", config->pid_file,
                               config->id, NULL};
+        for (size_t i = 0; i < sizeof tail / sizeof tail[0]; i++)
+            argv[n++] = tail[i];
         execve (argv[0], (char *const *) argv, (char *const *) s_default_env);
         _exit (127);
     }
@@ -635,6 +672,12 @@ s_shim_main (const oci_shim_config_t *config)
                     _exit (1);
                 }
                 init = s_read_pid (config->pid_file);
+                if (config->create_start && s_runtime_start (config) != 0) {
+                    static const char failed[] = "error the runtime's start failed";
+                    s_write_all (3, failed, sizeof failed - 1);
+                    kill (init, SIGKILL);
+                    _exit (1);
+                }
                 if (runc_error_used)
                     s_log_feed (&log, &lines[1], "stderr", runc_error, runc_error_used);
                 char message[64];

@@ -61,6 +61,16 @@ s_resource (Zube__ResourceRequirements *resources, bool limits, const char *name
     return NULL;
 }
 
+const char *
+oci_spec_cwd (const Zube__Container *container, const oci_image_config_t *image)
+{
+    if (container->working_dir && *container->working_dir)
+        return container->working_dir;
+    if (image && image->working_dir && *image->working_dir)
+        return image->working_dir;
+    return "/";
+}
+
 int64_t
 oci_spec_memory_limit (const Zube__Container *container)
 {
@@ -506,11 +516,7 @@ oci_spec_write (const oci_spec_input_t *input, const char *bundle, char *error,
         goto done;
     oci_buf_printf (&buf, ",\"env\":");
     s_strings (&buf, env.items, env.count);
-    const char *cwd = container->working_dir && *container->working_dir
-                          ? container->working_dir
-                      : input->image && input->image->working_dir && *input->image->working_dir
-                          ? input->image->working_dir
-                          : "/";
+    const char *cwd = oci_spec_cwd (container, input->image);
     oci_buf_printf (&buf, ",\"cwd\":");
     oci_buf_json (&buf, cwd);
     oci_buf_printf (&buf, ",");
