@@ -94,6 +94,11 @@ struct _zube_informer_t {
     zube_informer_delete_fn *on_delete;
     zube_informer_synced_fn *on_synced;
     void *arg;
+    //  zube_informer_set_guard: around cache changes, and who takes the
+    //  objects the cache lets go of
+    zube_informer_guard_fn *guard;
+    zube_informer_retire_fn *retire;
+    void *guard_arg;
 
     s_state_t state;
     bool started;
@@ -314,6 +319,17 @@ s_entry_set (s_entry_t *entry, ProtobufCMessage *object, uint64_t rv)
     entry->node = node ? strdup (node) : NULL;
 }
 
+//  An object the cache no longer holds: freed, or handed to the retire
+//  hook when one is set.
+static void
+s_retire (zube_informer_t *self, ProtobufCMessage *object)
+{
+    if (self->retire)
+        self->retire (self, object, self->guard_arg);
+    else
+        protobuf_c_message_free_unpacked (object, NULL);
+}
+
 //  Adds or replaces the object at key (taking it), unless the cache
 //  already holds it at rv or later: an object never goes back in time.
 static void
@@ -333,7 +349,7 @@ s_cache_upsert (zube_informer_t *self, const char *key, ProtobufCMessage *object
         self->stats.updates++;
         if (self->on_update)
             self->on_update (self, old, object, self->arg);
-        protobuf_c_message_free_unpacked (old, NULL);
+        s_retire (self, old);
         return;
     }
     entry = calloc (1, sizeof *entry);
@@ -366,6 +382,8 @@ s_cache_delete (zube_informer_t *self, const char *key, uint64_t rv,
         self->on_delete (self, last_state ? last_state : entry->object, self->arg);
     if (last_state)
         protobuf_c_message_free_unpacked (last_state, NULL);
+    s_retire (self, entry->object);
+    entry->object = NULL;
     s_entry_destroy (&entry);
 }
 
@@ -862,6 +880,8 @@ s_run (zube_informer_t *self)
     if (self->running || self->destroying)
         return;
     self->running = true;
+    if (self->guard)
+        self->guard (self, true, self->guard_arg);
     s_input_t *input;
     while (!self->destroying && (input = zlistx_detach (self->inbox, NULL))) {
         switch (input->type) {
@@ -883,6 +903,8 @@ s_run (zube_informer_t *self)
         }
         s_input_destroy (&input);
     }
+    if (self->guard)
+        self->guard (self, false, self->guard_arg);
     self->running = false;
     s_timer_arm (self);
 }
@@ -1227,6 +1249,15 @@ zube_informer_start (zube_informer_t *self)
 
 //  --------------------------------------------------------------------------
 //  Accessors and lookups
+
+void
+zube_informer_set_guard (zube_informer_t *self, zube_informer_guard_fn *guard,
+                         zube_informer_retire_fn *retire, void *arg)
+{
+    self->guard = guard;
+    self->retire = retire;
+    self->guard_arg = arg;
+}
 
 bool
 zube_informer_has_synced (zube_informer_t *self)

@@ -58,17 +58,26 @@
     plugin passed in and belong to the plugin
     (protobuf_c_message_free_unpacked (object, NULL)).
 
-    Threads and lifetimes. Every operation and every host function runs on
-    the controller-manager's one loop thread: handlers, sync, create and
-    destroy are never called concurrently, and a controller needs no locks.
-    An object from a cache read (get, list) stays valid until the
-    operation that read it returns; the host's writes go through a
-    connection of their own, so a write in the middle of a sync never
-    applies informer events under the plugin's feet. Handlers run while
-    the informer applies an event: they must only look and enqueue, never
-    write. Everything the host hands to an operation is valid for that call
-    only. The `workers` count of the ops is the number of syncs the host
-    may run at once; this host runs one at a time and treats it as a hint.
+    Threads and lifetimes. Plugin code never runs concurrently: one lock
+    per controller-manager is held while any handler, sync, create or
+    destroy runs, so a controller needs no locks. Handlers run on the loop
+    thread while an informer applies an event: they must only look and
+    enqueue, never write. Syncs run on the controller's worker threads,
+    `workers` of them (0: 1; --controller-arg NAME.workers=N overrides),
+    each with its own connection to the apiserver. With more than one
+    worker, the host releases the lock inside create, update, patch,
+    delete_, get_live and any_live (the yield points): while the call
+    waits, other syncs of this and other controllers run, and handlers
+    may run and change the plugin's state, so state kept across a host
+    call must be looked up again after it (never keep a pointer or an
+    iterator into the plugin's own tables across one). A plugin that is
+    not safe for that declares workers 1: the host then keeps the lock
+    through its host calls, nothing runs beside its syncs, and a larger
+    count is refused. An object from a cache read (get, list) stays valid
+    until the sync (or the handler) that read it returns, across yield
+    points too (the cache may hold a newer one by then). Everything else
+    the host hands to an operation is valid for that call only. event
+    never waits and is no yield point.
 
     Semantics the host guarantees, as Kubernetes' workqueue does: a key is
     queued at most once; a key added while its sync runs is synced again
@@ -184,8 +193,9 @@ struct zube_ctrl_host_t {
                              const ProtobufCMessage *label_selector,
                              const ProtobufCMessage *object);
 
-    //  --- writes through the apiserver (synchronous, on the host's own
-    //  connection, identity system:kube-controller-manager).
+    //  --- writes through the apiserver (synchronous, on the calling
+    //  worker's own connection, identity system:kube-controller-manager;
+    //  yield points with more than one worker, see Threads above).
 
     //  Creates object (its kind's message) in namespace_. *created_p (when
     //  created_p is not NULL and the answer is OK): the object as stored.
@@ -281,7 +291,9 @@ typedef struct {
     //  "deployments"); at most ZUBE_CTRL_MAX_WATCHES. The first is the
     //  controller's primary resource (see on_add).
     const char *const *watches;
-    //  Syncs it may run at once (0: 1); see Threads above.
+    //  Syncs it may run at once (0: 1), each on a worker thread; more
+    //  than 1 only if the plugin is safe for syncs that interleave at
+    //  host calls (see Threads above).
     uint32_t workers;
 
     //  A new instance (required), with the host table it keeps. NULL on

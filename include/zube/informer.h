@@ -124,6 +124,23 @@ void zube_informer_destroy (zube_informer_t **self_p);
 //  Subscribes, then lists. Returns 0, or -1 if the subscription failed.
 int zube_informer_start (zube_informer_t *self);
 
+//  For a host whose cache readers run on other threads (under a lock of
+//  its own) and may hold cached objects longer than this API allows
+//  (zube-controller-manager, docs/controllers.md, Threads). guard (may be
+//  NULL) is called with enter true before the informer changes its cache
+//  or calls a handler, and with enter false after: every change and every
+//  callback happens between the two, on the bus's thread. retire (may be
+//  NULL) takes each object the cache lets go of (replaced, deleted, left
+//  the selection), after the callback that saw it returned, instead of
+//  freeing it; the host frees it (protobuf_c_message_free_unpacked) once
+//  no reader can hold it. Objects freed by zube_informer_destroy are not
+//  retired. Set both before zube_informer_start; arg goes to both.
+typedef void (zube_informer_guard_fn) (zube_informer_t *informer, bool enter, void *arg);
+typedef void (zube_informer_retire_fn) (zube_informer_t *informer,
+                                        ProtobufCMessage *object, void *arg);
+void zube_informer_set_guard (zube_informer_t *self, zube_informer_guard_fn *guard,
+                              zube_informer_retire_fn *retire, void *arg);
+
 //  True once the first list has been applied (the cache may lag the
 //  apiserver afterwards, but never goes back in time).
 bool zube_informer_has_synced (zube_informer_t *self);

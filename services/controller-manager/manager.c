@@ -3,12 +3,22 @@
     it), a work queue per controller, the host function table the plugins
     call, Kubernetes' event recorder, and the bus service "controllers".
 
-    Everything runs on one loop thread (docs/controllers.md, Threads): the
-    loop polls the informers' connection (events, requests to the
-    service), moves due keys into the queues, and syncs queued keys round
-    robin while this instance leads. Writes go through a second
-    connection, so a synchronous write inside a sync never applies
-    informer events, and cached objects a sync holds stay valid. */
+    Threads (docs/controllers.md, Threads). The loop thread runs the
+    informers' connection (events, requests to the service) and the
+    leader election; each controller has `workers` worker threads that
+    sync its queued keys while this instance leads. One lock per manager
+    (the big lock) serialises all plugin code and every touch of the
+    caches and queues: the loop waits on its sockets without it and takes
+    it to apply informer events (the informer's guard hook) and to serve;
+    a worker holds it while it runs plugin code. A controller with more
+    than one worker releases it inside the host calls that talk to the
+    apiserver (create, update, patch, delete_, get_live, any_live), each
+    worker on a connection of its own, so other syncs and informer events
+    run meanwhile; cached objects its sync read stay valid, because
+    objects the caches let go of wait in a graveyard until every sync
+    that started before is over. A controller with one worker keeps the
+    lock through its host calls: nothing runs beside its sync, as before
+    (plugins not checked for interleaving stay safe). */
 #define _GNU_SOURCE
 #include "api.pb-c.h"
 #include "core.pb-c.h"
@@ -23,15 +33,19 @@
 #include "zube/selector.h"
 #include <czmq.h>
 #include <dirent.h>
+#include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-//  Syncs per controller between two polls of the bus
-#define S_SYNC_BATCH 64
+//  Worker counts --controller-arg NAME.workers=N accepts
+#define S_WORKERS_MAX 64
+//  An idle worker wakes this often to keep its connection's heartbeats
+#define S_WORKER_IDLE_MS 1000
 //  Event aggregation: entries kept, and how long a repeat is aggregated
 #define S_EVENT_CACHE_MAX 4096
 #define S_EVENT_WINDOW_MS (10 * 60 * 1000)
@@ -60,6 +74,24 @@ typedef struct {
     s_informer_t *informer;
 } s_watch_t;
 
+//  A worker thread of a controller, with its own apiserver connection
+//  (opened at its first write: zube_bus_t is not thread-safe).
+typedef struct {
+    s_ctrl_t *ctrl;
+    pthread_t thread;
+    zube_bus_t *bus;
+    zube_api_t *api;
+    //  In a sync, and the graveyard's epoch when it began
+    bool syncing;
+    uint64_t epoch;
+} s_worker_t;
+
+//  A cached object the informer let go of while a sync might hold it.
+typedef struct {
+    uint64_t epoch;
+    ProtobufCMessage *object;
+} s_retired_t;
+
 struct _s_ctrl_t {
     zcm_manager_t *manager;
     char *name;
@@ -74,6 +106,20 @@ struct _s_ctrl_t {
     bool resync_pending;
     uint64_t syncs;
     uint64_t sync_errors;
+    //  Workers: the count in use, the threads (while the manager runs),
+    //  whether host calls release the lock (workers > 1)
+    uint32_t workers;
+    s_worker_t *pool;
+    size_t pool_size;
+    bool yields;
+    //  Syncs running now, and the most ever at once
+    size_t in_flight;
+    size_t max_in_flight;
+    //  paused: no new sync starts (swap, unload); stopping: workers end
+    bool paused;
+    bool stopping;
+    pthread_cond_t wake; //  work, a pause lifted, stop
+    pthread_cond_t idle; //  in_flight fell to 0
 };
 
 typedef struct {
@@ -99,7 +145,68 @@ struct _zcm_manager_t {
     zube_leader_t *leader;
     bool serving;
     uint64_t event_writes;
+    //  The big lock, and what it guards besides the caches and queues
+    pthread_mutex_t lock;
+    bool running;
+    bool leading;
+    //  Syncs running (all controllers), the graveyard (s_retired_t,
+    //  oldest first) and its epoch, bumped per object retired
+    size_t syncing;
+    zlistx_t *graveyard;
+    uint64_t epoch;
+    //  name -> uint32_t * workers from --controller-arg NAME.workers
+    zhashx_t *workers;
 };
+
+//  The manager whose lock this thread holds, how deeply, and the worker
+//  this thread is (NULL on the loop thread)
+static __thread zcm_manager_t *t_held;
+static __thread int t_depth;
+static __thread s_worker_t *t_worker;
+
+static void
+s_lock (zcm_manager_t *self)
+{
+    if (t_held == self) {
+        t_depth++;
+        return;
+    }
+    assert (!t_held);
+    pthread_mutex_lock (&self->lock);
+    t_held = self;
+    t_depth = 1;
+}
+
+static void
+s_unlock (zcm_manager_t *self)
+{
+    assert (t_held == self && t_depth > 0);
+    if (--t_depth == 0) {
+        t_held = NULL;
+        pthread_mutex_unlock (&self->lock);
+    }
+}
+
+//  Waits on cond, the lock released meanwhile (held exactly once);
+//  timeout_ms < 0: until signalled.
+static void
+s_wait (zcm_manager_t *self, pthread_cond_t *cond, int64_t timeout_ms)
+{
+    assert (t_held == self && t_depth == 1);
+    if (timeout_ms < 0) {
+        pthread_cond_wait (cond, &self->lock);
+        return;
+    }
+    struct timespec until;
+    clock_gettime (CLOCK_MONOTONIC, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (timeout_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait (cond, &self->lock, &until);
+}
 
 static void
 s_free_key (void **item_p)
@@ -228,6 +335,61 @@ s_index_destructor (void **item_p)
 }
 
 //  ---------------------------------------------------------------------
+//  The graveyard: cached objects an informer replaced or deleted stay
+//  allocated while a sync that started before may still hold them (it
+//  read them, then released the lock in a host call). Epochs only grow,
+//  so the graveyard is in epoch order: the objects of epochs no running
+//  sync started before are freed from its head.
+
+static void
+s_graveyard_sweep (zcm_manager_t *self)
+{
+    uint64_t oldest = UINT64_MAX;
+    for (size_t c = 0; self->syncing && c < self->ctrl_count; c++) {
+        s_ctrl_t *ctrl = self->ctrls[c];
+        for (size_t w = 0; w < ctrl->pool_size; w++)
+            if (ctrl->pool[w].syncing && ctrl->pool[w].epoch < oldest)
+                oldest = ctrl->pool[w].epoch;
+    }
+    s_retired_t *retired;
+    while ((retired = zlistx_first (self->graveyard)) && retired->epoch <= oldest) {
+        zlistx_detach_cur (self->graveyard);
+        protobuf_c_message_free_unpacked (retired->object, NULL);
+        free (retired);
+    }
+}
+
+//  The informers' retire hook (under the lock, on the loop thread)
+static void
+s_informer_retire (zube_informer_t *informer, ProtobufCMessage *object, void *arg)
+{
+    (void)informer;
+    zcm_manager_t *self = ((s_informer_t *)arg)->manager;
+    s_retired_t *retired = self->syncing ? malloc (sizeof *retired) : NULL;
+    if (!retired) {
+        //  No sync can hold it (or no memory: then a sync that still
+        //  needs it would have crashed the same way before this host)
+        protobuf_c_message_free_unpacked (object, NULL);
+        return;
+    }
+    retired->epoch = ++self->epoch;
+    retired->object = object;
+    zlistx_add_end (self->graveyard, retired);
+}
+
+//  The informers' guard hook: cache changes and handlers under the lock
+static void
+s_informer_guard (zube_informer_t *informer, bool enter, void *arg)
+{
+    (void)informer;
+    zcm_manager_t *self = ((s_informer_t *)arg)->manager;
+    if (enter)
+        s_lock (self);
+    else
+        s_unlock (self);
+}
+
+//  ---------------------------------------------------------------------
 //  Informers, shared
 
 static bool
@@ -239,13 +401,23 @@ s_ready (s_ctrl_t *ctrl)
     return ctrl->instance != NULL;
 }
 
+//  Wakes a worker of ctrl when a key may be due (the lock held).
+static void
+s_wake (s_ctrl_t *ctrl)
+{
+    if (ctrl->pool_size)
+        pthread_cond_signal (&ctrl->wake);
+}
+
 static void
 s_enqueue_own_key (s_ctrl_t *ctrl, const ProtobufCMessage *object)
 {
     char key[600];
     s_object_key (s_meta (object), key, sizeof key);
-    if (key[0])
+    if (key[0]) {
         zcm_queue_add (ctrl->queue, key);
+        s_wake (ctrl);
+    }
 }
 
 //  Calls the handler of every controller watching informer; kind: 0 add,
@@ -352,6 +524,9 @@ s_informer_for (zcm_manager_t *self, const char *resource, char *error, size_t e
                                                  .on_delete = s_informer_deleted,
                                                  .arg = informer});
     }
+    if (informer->informer)
+        zube_informer_set_guard (informer->informer, s_informer_guard, s_informer_retire,
+                                 informer);
     if (!informer->informer || zube_informer_start (informer->informer) != 0) {
         snprintf (error, error_size, "cannot watch %s", kind->resource);
         s_informer_destroy (&informer);
@@ -536,6 +711,68 @@ s_host_selector_matches (const zube_ctrl_host_t *host,
 //  ---------------------------------------------------------------------
 //  The host table: writes
 
+//  The connection ctrl's host call talks to the apiserver on: the calling
+//  worker's own (opened at its first call), or the manager's on the loop
+//  thread (a plugin's create, a handler). NULL, with message, when the
+//  worker's cannot be opened.
+static zube_api_t *
+s_api (s_ctrl_t *ctrl, char *message, size_t message_size)
+{
+    s_worker_t *worker = t_worker;
+    if (!worker)
+        return ctrl->manager->api;
+    if (!worker->api) {
+        worker->bus = zube_bus_new (&ctrl->manager->config.bus);
+        worker->api = worker->bus ? zube_api_new (worker->bus) : NULL;
+        if (!worker->api) {
+            zube_bus_destroy (&worker->bus);
+            if (message && message_size)
+                snprintf (message, message_size,
+                          "controller %s: cannot open a worker's connection to the "
+                          "broker",
+                          ctrl->name);
+            return NULL;
+        }
+    }
+    return worker->api;
+}
+
+//  A call to the apiserver from a host function: on the connection of
+//  s_api; a worker of a controller with more than one worker releases the
+//  lock meanwhile, so other syncs and informer events run (a yield point).
+typedef struct {
+    s_ctrl_t *ctrl;
+    zube_api_t *api;
+    bool yielded;
+} s_call_t;
+
+//  False, with message, when there is no connection to call on.
+static bool
+s_call_begin (s_call_t *call, const zube_ctrl_host_t *host, char *message,
+              size_t message_size)
+{
+    s_ctrl_t *ctrl = s_ctrl (host);
+    zcm_manager_t *self = ctrl->manager;
+    *call = (s_call_t){.ctrl = ctrl, .api = s_api (ctrl, message, message_size)};
+    if (!call->api)
+        return false;
+    if (t_worker && ctrl->yields && t_held == self) {
+        assert (t_depth == 1);
+        t_held = NULL;
+        t_depth = 0;
+        pthread_mutex_unlock (&self->lock);
+        call->yielded = true;
+    }
+    return true;
+}
+
+static void
+s_call_end (s_call_t *call)
+{
+    if (call->yielded)
+        s_lock (call->ctrl->manager);
+}
+
 static zube_status_t
 s_answer (zube_status_t status, const zube_api_error_t *error, char *message,
           size_t message_size)
@@ -584,9 +821,14 @@ s_host_create (const zube_ctrl_host_t *host, const char *resource, const char *n
     }
     zube_api_error_t error;
     ProtobufCMessage *answer = NULL;
-    zube_status_t status =
-        zube_api_create (s_ctrl (host)->manager->api, kind->resource, namespace_, mine,
-                         false, created_p ? &answer : NULL, &error);
+    s_call_t call;
+    if (!s_call_begin (&call, host, message, message_size)) {
+        protobuf_c_message_free_unpacked (mine, NULL);
+        return ZUBE_UNAVAILABLE;
+    }
+    zube_status_t status = zube_api_create (call.api, kind->resource, namespace_, mine,
+                                            false, created_p ? &answer : NULL, &error);
+    s_call_end (&call);
     protobuf_c_message_free_unpacked (mine, NULL);
     s_hand_over (answer, object->descriptor, created_p);
     return s_answer (status, &error, message, message_size);
@@ -612,9 +854,15 @@ s_host_update (const zube_ctrl_host_t *host, const char *resource,
     }
     zube_api_error_t error;
     ProtobufCMessage *answer = NULL;
+    s_call_t call;
+    if (!s_call_begin (&call, host, message, message_size)) {
+        protobuf_c_message_free_unpacked (mine, NULL);
+        return ZUBE_UNAVAILABLE;
+    }
     zube_status_t status =
-        zube_api_update (s_ctrl (host)->manager->api, kind->resource, NULL, mine,
-                         subresource, false, updated_p ? &answer : NULL, &error);
+        zube_api_update (call.api, kind->resource, NULL, mine, subresource, false,
+                         updated_p ? &answer : NULL, &error);
+    s_call_end (&call);
     protobuf_c_message_free_unpacked (mine, NULL);
     s_hand_over (answer, object->descriptor, updated_p);
     return s_answer (status, &error, message, message_size);
@@ -633,9 +881,13 @@ s_host_patch (const zube_ctrl_host_t *host, const char *resource, const char *na
         return ZUBE_NOT_FOUND;
     zube_api_error_t error;
     ProtobufCMessage *answer = NULL;
+    s_call_t call;
+    if (!s_call_begin (&call, host, message, message_size))
+        return ZUBE_UNAVAILABLE;
     zube_status_t status =
-        zube_api_patch (s_ctrl (host)->manager->api, kind->resource, namespace_, name,
-                        patch_type, patch, subresource, false, &answer, &error);
+        zube_api_patch (call.api, kind->resource, namespace_, name, patch_type, patch,
+                        subresource, false, &answer, &error);
+    s_call_end (&call);
     s_hand_over (answer, reply_descriptor, patched_p);
     return s_answer (status, &error, message, message_size);
 }
@@ -658,9 +910,12 @@ s_host_delete (const zube_ctrl_host_t *host, const char *resource, const char *n
     }
     zube_api_error_t error;
     ProtobufCMessage *answer = NULL;
-    zube_status_t status =
-        zube_api_delete (s_ctrl (host)->manager->api, kind->resource, namespace_, name,
-                         &api_options, &answer, &error);
+    s_call_t call;
+    if (!s_call_begin (&call, host, message, message_size))
+        return ZUBE_UNAVAILABLE;
+    zube_status_t status = zube_api_delete (call.api, kind->resource, namespace_, name,
+                                            &api_options, &answer, &error);
+    s_call_end (&call);
     if (answer)
         protobuf_c_message_free_unpacked (answer, NULL);
     return s_answer (status, &error, message, message_size);
@@ -679,8 +934,12 @@ s_host_get_live (const zube_ctrl_host_t *host, const char *resource,
         return ZUBE_NOT_FOUND;
     zube_api_error_t error;
     ProtobufCMessage *answer = NULL;
-    zube_status_t status = zube_api_get (s_ctrl (host)->manager->api, kind->resource,
-                                         namespace_, name, &answer, &error);
+    s_call_t call;
+    if (!s_call_begin (&call, host, message, message_size))
+        return ZUBE_UNAVAILABLE;
+    zube_status_t status =
+        zube_api_get (call.api, kind->resource, namespace_, name, &answer, &error);
+    s_call_end (&call);
     s_hand_over (answer, descriptor, object_p);
     return s_answer (status, &error, message, message_size);
 }
@@ -695,10 +954,13 @@ s_host_any_live (const zube_ctrl_host_t *host, const char *resource,
         return ZUBE_NOT_FOUND;
     zube_api_error_t error;
     zube_api_list_t *list = NULL;
-    zube_status_t status =
-        zube_api_list (s_ctrl (host)->manager->api, kind->resource,
-                       &(zube_api_list_options_t){.namespace = namespace_, .limit = 1}, &list,
-                       &error);
+    s_call_t call;
+    if (!s_call_begin (&call, host, message, message_size))
+        return ZUBE_UNAVAILABLE;
+    zube_status_t status = zube_api_list (
+        call.api, kind->resource,
+        &(zube_api_list_options_t){.namespace = namespace_, .limit = 1}, &list, &error);
+    s_call_end (&call);
     if (list)
         *any_p = list->count > 0;
     zube_api_list_destroy (&list);
@@ -731,13 +993,14 @@ s_timestamp (char *buf, size_t size)
 }
 
 static void
-s_event_send (zcm_manager_t *self, const char *method, const char *namespace_,
+s_event_send (s_ctrl_t *ctrl, const char *method, const char *namespace_,
               const char *name, const ProtobufCMessage *object, const char *patch)
 {
     Zube__CreateRequest create = ZUBE__CREATE_REQUEST__INIT;
     Zube__PatchRequest patch_request = ZUBE__PATCH_REQUEST__INIT;
     uint8_t *data = NULL;
     const ProtobufCMessage *request;
+    zcm_manager_t *self = ctrl->manager;
     if (object) {
         size_t size = protobuf_c_message_get_packed_size (object);
         data = malloc (size ? size : 1);
@@ -761,7 +1024,8 @@ s_event_send (zcm_manager_t *self, const char *method, const char *namespace_,
         patch_request.patch.len = strlen (patch);
         request = &patch_request.base;
     }
-    if (zube_api_call_async (self->api, method, request, NULL, s_write_done, NULL) == 0)
+    zube_api_t *api = s_api (ctrl, NULL, 0);
+    if (api && zube_api_call_async (api, method, request, NULL, s_write_done, NULL) == 0)
         self->event_writes++;
     free (data);
 }
@@ -817,7 +1081,7 @@ s_host_event (const zube_ctrl_host_t *host, const ProtobufCMessage *object,
         char patch[256];
         snprintf (patch, sizeof patch, "{\"count\":%d,\"lastTimestamp\":\"%s\"}",
                   entry->count, stamp);
-        s_event_send (self, "patch", entry->namespace_, entry->name, NULL, patch);
+        s_event_send (ctrl, "patch", entry->namespace_, entry->name, NULL, patch);
         return;
     }
     s_event_trim (self, now);
@@ -864,7 +1128,7 @@ s_host_event (const zube_ctrl_host_t *host, const ProtobufCMessage *object,
     event.count = 1;
     event.reporting_component = component;
     event.reporting_instance = self->identity;
-    s_event_send (self, "create", entry->namespace_, NULL, &event.base, NULL);
+    s_event_send (ctrl, "create", entry->namespace_, NULL, &event.base, NULL);
 }
 
 //  ---------------------------------------------------------------------
@@ -874,18 +1138,21 @@ static void
 s_host_enqueue (const zube_ctrl_host_t *host, const char *key)
 {
     zcm_queue_add (s_ctrl (host)->queue, key);
+    s_wake (s_ctrl (host));
 }
 
 static void
 s_host_enqueue_after (const zube_ctrl_host_t *host, const char *key, int64_t delay_ms)
 {
     zcm_queue_add_after (s_ctrl (host)->queue, key, delay_ms, s_now_ms ());
+    s_wake (s_ctrl (host));
 }
 
 static void
 s_host_enqueue_rate_limited (const zube_ctrl_host_t *host, const char *key)
 {
     zcm_queue_add_rate_limited (s_ctrl (host)->queue, key, s_now_ms ());
+    s_wake (s_ctrl (host));
 }
 
 static void
@@ -936,6 +1203,127 @@ s_ctrl_host_new (s_ctrl_t *ctrl, zube_plugin_handle_t *handle)
 }
 
 //  ---------------------------------------------------------------------
+//  Workers
+
+static void s_sync_one (s_worker_t *worker, char *key);
+
+//  A worker: syncs ctrl's keys while the manager leads, the controller is
+//  ready and not paused; waits (the lock released) for work otherwise.
+static void *
+s_worker_run (void *arg)
+{
+    s_worker_t *worker = arg;
+    s_ctrl_t *ctrl = worker->ctrl;
+    zcm_manager_t *self = ctrl->manager;
+    t_worker = worker;
+    s_lock (self);
+    while (!ctrl->stopping) {
+        char *key = NULL;
+        int64_t due = -1;
+        if (self->leading && !ctrl->paused && s_ready (ctrl)) {
+            due = zcm_queue_flush (ctrl->queue, s_now_ms ());
+            key = zcm_queue_pop (ctrl->queue);
+        }
+        if (key) {
+            s_sync_one (worker, key);
+            if (zcm_queue_length (ctrl->queue))
+                s_wake (ctrl);
+        }
+        //  Replies to Events written (asynchronously), heartbeats: the
+        //  worker's own connection, without the lock
+        if (worker->bus) {
+            s_unlock (self);
+            zube_bus_poll (worker->bus, 0);
+            s_lock (self);
+        }
+        if (!key && !ctrl->stopping) {
+            bool replies = worker->bus && zube_bus_in_flight (worker->bus);
+            int64_t wait = replies ? 10 : S_WORKER_IDLE_MS;
+            s_wait (self, &ctrl->wake, due >= 0 && due < wait ? due : wait);
+        }
+    }
+    s_unlock (self);
+    t_worker = NULL;
+    return NULL;
+}
+
+//  Starts ctrl's workers (the lock held, the manager running).
+static void
+s_workers_start (s_ctrl_t *ctrl)
+{
+    if (ctrl->pool_size || !ctrl->manager->running)
+        return;
+    ctrl->pool = calloc (ctrl->workers, sizeof *ctrl->pool);
+    if (!ctrl->pool) {
+        zube_log_error ("msg=\"out of memory: no workers\" controller=%s", ctrl->name);
+        return;
+    }
+    ctrl->stopping = false;
+    for (size_t w = 0; w < ctrl->workers; w++) {
+        s_worker_t *worker = &ctrl->pool[w];
+        worker->ctrl = ctrl;
+        if (pthread_create (&worker->thread, NULL, s_worker_run, worker) != 0) {
+            zube_log_error ("msg=\"cannot start a worker\" controller=%s worker=%zu",
+                            ctrl->name, w);
+            break;
+        }
+        ctrl->pool_size++;
+    }
+}
+
+//  Stops ctrl's workers once their syncs are over (the lock held exactly
+//  once; released while joining them).
+static void
+s_workers_stop (s_ctrl_t *ctrl)
+{
+    zcm_manager_t *self = ctrl->manager;
+    if (!ctrl->pool_size && !ctrl->pool)
+        return;
+    ctrl->stopping = true;
+    pthread_cond_broadcast (&ctrl->wake);
+    size_t count = ctrl->pool_size;
+    s_unlock (self);
+    for (size_t w = 0; w < count; w++)
+        pthread_join (ctrl->pool[w].thread, NULL);
+    s_lock (self);
+    for (size_t w = 0; w < count; w++) {
+        zube_api_destroy (&ctrl->pool[w].api);
+        zube_bus_destroy (&ctrl->pool[w].bus);
+    }
+    free (ctrl->pool);
+    ctrl->pool = NULL;
+    ctrl->pool_size = 0;
+    ctrl->stopping = false;
+}
+
+//  Stops every worker (the lock held once): their syncs end first.
+static void
+s_workers_stop_all (zcm_manager_t *self)
+{
+    self->running = false;
+    self->leading = false;
+    for (size_t i = 0; i < self->ctrl_count; i++)
+        s_workers_stop (self->ctrls[i]);
+}
+
+//  No sync of ctrl starts after this, and none runs when it returns (the
+//  lock held exactly once; released while waiting). s_unpause undoes it.
+static void
+s_pause (s_ctrl_t *ctrl)
+{
+    ctrl->paused = true;
+    while (ctrl->in_flight)
+        s_wait (ctrl->manager, &ctrl->idle, -1);
+}
+
+static void
+s_unpause (s_ctrl_t *ctrl)
+{
+    ctrl->paused = false;
+    pthread_cond_broadcast (&ctrl->wake);
+}
+
+//  ---------------------------------------------------------------------
 //  Controllers
 
 static void
@@ -944,15 +1332,41 @@ s_ctrl_destroy (s_ctrl_t **self_p)
     s_ctrl_t *self = *self_p;
     if (!self)
         return;
+    if (self->pool)
+        s_workers_stop (self);
     if (self->instance)
         self->ops->destroy (self->instance);
     if (self->handle)
         zube_plugin_host_unload (self->manager->plugins, &self->handle);
     free (self->host);
     zcm_queue_destroy (&self->queue);
+    pthread_cond_destroy (&self->wake);
+    pthread_cond_destroy (&self->idle);
     free (self->name);
     free (self);
     *self_p = NULL;
+}
+
+//  The worker count of a controller: its ops' (0: 1), or NAME.workers of
+//  --controller-arg. A plugin that declares 1 has not been made safe for
+//  syncs that interleave: more is refused for it.
+static int
+s_workers_of (zcm_manager_t *self, const zube_ctrl_ops_t *ops, uint32_t *workers_p,
+              char *error, size_t error_size)
+{
+    uint32_t declared = ops->workers ? ops->workers : 1;
+    uint32_t *wanted = zhashx_lookup (self->workers, ops->framework_name);
+    if (wanted && *wanted > 1 && declared == 1) {
+        snprintf (error, error_size,
+                  "--controller-arg %s.workers=%u: the %s plugin runs one sync at a "
+                  "time (it declares workers 1)",
+                  ops->framework_name, *wanted, ops->framework_name);
+        return -1;
+    }
+    *workers_p = wanted ? *wanted : declared;
+    if (*workers_p > S_WORKERS_MAX)
+        *workers_p = S_WORKERS_MAX;
+    return 0;
 }
 
 //  An instance of the plugin in handle, its watches resolved into
@@ -1000,6 +1414,21 @@ s_instance_new (zcm_manager_t *self, s_ctrl_t *ctrl, zube_plugin_handle_t *handl
     return 0;
 }
 
+static s_ctrl_t *
+s_ctrl_new (void)
+{
+    s_ctrl_t *ctrl = calloc (1, sizeof *ctrl);
+    if (!ctrl)
+        return NULL;
+    pthread_condattr_t attr;
+    pthread_condattr_init (&attr);
+    pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
+    pthread_cond_init (&ctrl->wake, &attr);
+    pthread_cond_init (&ctrl->idle, &attr);
+    pthread_condattr_destroy (&attr);
+    return ctrl;
+}
+
 //  Loads the controller plugin file or name; answers the new controller,
 //  or NULL with error. A name already running is refused.
 static s_ctrl_t *
@@ -1022,8 +1451,13 @@ s_ctrl_load (zcm_manager_t *self, const char *file, char *error, size_t error_si
             zube_plugin_host_unload (self->plugins, &handle);
             return NULL;
         }
+    uint32_t workers = 1;
+    if (s_workers_of (self, ops, &workers, error, error_size) != 0) {
+        zube_plugin_host_unload (self->plugins, &handle);
+        return NULL;
+    }
     s_ctrl_t **grown = realloc (self->ctrls, (self->ctrl_count + 1) * sizeof *grown);
-    s_ctrl_t *ctrl = calloc (1, sizeof *ctrl);
+    s_ctrl_t *ctrl = s_ctrl_new ();
     if (grown)
         self->ctrls = grown;
     if (!grown || !ctrl || !(ctrl->name = strdup (ops->framework_name)) ||
@@ -1044,9 +1478,12 @@ s_ctrl_load (zcm_manager_t *self, const char *file, char *error, size_t error_si
     }
     ctrl->handle = handle;
     ctrl->resync_pending = true;
+    ctrl->workers = workers;
+    ctrl->yields = workers > 1;
     self->ctrls[self->ctrl_count++] = ctrl;
-    zube_log_info ("msg=\"controller started\" controller=%s path=%s", ctrl->name,
-                   zube_plugin_handle_path (handle));
+    s_workers_start (ctrl);
+    zube_log_info ("msg=\"controller started\" controller=%s path=%s workers=%u",
+                   ctrl->name, zube_plugin_handle_path (handle), ctrl->workers);
     return ctrl;
 }
 
@@ -1090,12 +1527,17 @@ s_ctrl_swap (zcm_manager_t *self, const char *file, char *name, size_t name_size
     s_ctrl_host_t *host = NULL;
     s_watch_t watches[ZUBE_CTRL_MAX_WATCHES];
     size_t count = 0;
-    if (s_instance_new (self, ctrl, handle, &instance, &host, watches, &count, error,
+    uint32_t workers = 1;
+    if (s_workers_of (self, ops, &workers, error, error_size) != 0 ||
+        s_instance_new (self, ctrl, handle, &instance, &host, watches, &count, error,
                         error_size) != 0) {
         zube_plugin_host_unload (self->plugins, &handle);
         return -1;
     }
-    //  No sync runs now: the loop is here
+    //  The syncs in flight end first, then the workers (their count may
+    //  change): nothing is lost (keys stay queued), nothing runs twice
+    s_pause (ctrl);
+    s_workers_stop (ctrl);
     ctrl->ops->destroy (ctrl->instance);
     zube_plugin_host_unload (self->plugins, &ctrl->handle);
     free (ctrl->host);
@@ -1106,6 +1548,10 @@ s_ctrl_swap (zcm_manager_t *self, const char *file, char *name, size_t name_size
     memcpy (ctrl->watches, watches, sizeof watches);
     ctrl->watch_count = count;
     ctrl->resync_pending = true;
+    ctrl->workers = workers;
+    ctrl->yields = workers > 1;
+    s_unpause (ctrl);
+    s_workers_start (ctrl);
     return 0;
 }
 
@@ -1115,6 +1561,12 @@ s_ctrl_unload (zcm_manager_t *self, const char *name)
     size_t index;
     s_ctrl_t *ctrl = s_ctrl_find (self, name, &index);
     if (!ctrl)
+        return -1;
+    //  Its syncs in flight end first (others may run while this waits:
+    //  look the controller up again after)
+    s_pause (ctrl);
+    s_workers_stop (ctrl);
+    if (!s_ctrl_find (self, name, &index))
         return -1;
     self->ctrls[index] = self->ctrls[--self->ctrl_count];
     s_ctrl_destroy (&ctrl);
@@ -1339,7 +1791,7 @@ s_list_reply (zcm_manager_t *self, zube_bus_request_t *request)
         statuses[i].abi_version = (int32_t)descriptor->abi_version;
         statuses[i].version = (char *)descriptor->version;
         snprintf (messages[i], sizeof messages[i],
-                  "queue=%zu syncs=%" PRIu64 " errors=%" PRIu64,
+                  "workers=%u queue=%zu syncs=%" PRIu64 " errors=%" PRIu64, ctrl->workers,
                   zcm_queue_length (ctrl->queue) + zcm_queue_waiting (ctrl->queue),
                   ctrl->syncs, ctrl->sync_errors);
         statuses[i].message = messages[i];
@@ -1440,21 +1892,34 @@ s_stats_text (zcm_manager_t *self)
         s_ctrl_t *ctrl = self->ctrls[i];
         fprintf (out,
                  "%s\"%s\": {\"queue\": %zu, \"waiting\": %zu, \"syncs\": %" PRIu64
-                 ", \"errors\": %" PRIu64 ", \"ready\": %s}",
+                 ", \"errors\": %" PRIu64 ", \"ready\": %s, \"workers\": %u"
+                 ", \"in_flight\": %zu, \"max_in_flight\": %zu}",
                  i ? ", " : "", ctrl->name, zcm_queue_length (ctrl->queue),
                  zcm_queue_waiting (ctrl->queue), ctrl->syncs, ctrl->sync_errors,
-                 s_ready (ctrl) ? "true" : "false");
+                 s_ready (ctrl) ? "true" : "false", ctrl->workers, ctrl->in_flight,
+                 ctrl->max_in_flight);
     }
     fprintf (out, "}}\n");
     fclose (out);
     return text;
 }
 
+static void s_serve_locked (zcm_manager_t *self, zube_bus_request_t *request);
+
+//  Requests to the service, on the loop thread, under the lock.
 static void
 s_serve (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
 {
     (void)bus;
     zcm_manager_t *self = arg;
+    s_lock (self);
+    s_serve_locked (self, request);
+    s_unlock (self);
+}
+
+static void
+s_serve_locked (zcm_manager_t *self, zube_bus_request_t *request)
+{
     const char *method = zube_bus_request_method (request);
     if (strncmp (method, "plugins.", 8) == 0) {
         if (!streq (method, "plugins.list") &&
@@ -1487,6 +1952,30 @@ s_serve (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
 //  ---------------------------------------------------------------------
 //  The manager
 
+//  --controller-arg NAME.workers=N: a whole number from 1 to S_WORKERS_MAX.
+static int
+s_workers_setting (zcm_manager_t *self, const char *name, const char *value, char *error,
+                   size_t error_size)
+{
+    char *end = NULL;
+    errno = 0;
+    long workers = strtol (value, &end, 10);
+    if (!*value || *end || errno || workers < 1 || workers > S_WORKERS_MAX) {
+        snprintf (error, error_size,
+                  "--controller-arg %s.workers=%s: expected a whole number from 1 to %d",
+                  name, value, S_WORKERS_MAX);
+        return -1;
+    }
+    uint32_t *held = malloc (sizeof *held);
+    if (!held) {
+        snprintf (error, error_size, "out of memory");
+        return -1;
+    }
+    *held = (uint32_t)workers;
+    zhashx_update (self->workers, name, held);
+    return 0;
+}
+
 zcm_manager_t *
 zcm_manager_new (const zcm_config_t *config, char *error, size_t error_size)
 {
@@ -1503,16 +1992,21 @@ zcm_manager_new (const zcm_config_t *config, char *error, size_t error_size)
         gethostname (host, sizeof host - 1);
         snprintf (self->identity, sizeof self->identity, "%s_%d", host, (int)getpid ());
     }
+    pthread_mutex_init (&self->lock, NULL);
     self->plugins = zube_plugin_host_new ();
     self->informers = zhashx_new ();
     self->events = zhashx_new ();
-    if (!self->plugins || !self->informers || !self->events) {
+    self->graveyard = zlistx_new ();
+    self->workers = zhashx_new ();
+    if (!self->plugins || !self->informers || !self->events || !self->graveyard ||
+        !self->workers) {
         snprintf (error, error_size, "out of memory");
         zcm_manager_destroy (&self);
         return NULL;
     }
     zhashx_set_destructor (self->informers, s_informer_destructor);
     zhashx_set_destructor (self->events, s_free_key);
+    zhashx_set_destructor (self->workers, s_free_key);
     if (config->plugin_path)
         zube_plugin_host_set_path (self->plugins, config->plugin_path);
     for (size_t i = 0; i < config->setting_count; i++) {
@@ -1528,10 +2022,17 @@ zcm_manager_new (const zcm_config_t *config, char *error, size_t error_size)
         }
         char *name = strndup (setting, (size_t)(dot - setting));
         char *key = strndup (dot + 1, (size_t)(equals - dot - 1));
-        if (name && key)
+        int rc = name && key && streq (key, "workers")
+                     ? s_workers_setting (self, name, equals + 1, error, error_size)
+                     : 0;
+        if (name && key && rc == 0)
             zube_plugin_host_set_config (self->plugins, name, key, equals + 1);
         free (name);
         free (key);
+        if (rc != 0) {
+            zcm_manager_destroy (&self);
+            return NULL;
+        }
     }
     self->bus = zube_bus_new (&config->bus);
     self->api_bus = zube_bus_new (&config->bus);
@@ -1573,9 +2074,20 @@ zcm_manager_destroy (zcm_manager_t **self_p)
     zcm_manager_t *self = *self_p;
     if (!self)
         return;
+    s_lock (self);
+    s_workers_stop_all (self);
     while (self->ctrl_count)
         s_ctrl_destroy (&self->ctrls[--self->ctrl_count]);
+    s_unlock (self);
     free (self->ctrls);
+    //  No sync runs: the graveyard goes, then the caches
+    s_retired_t *retired;
+    while (self->graveyard && (retired = zlistx_detach (self->graveyard, NULL))) {
+        protobuf_c_message_free_unpacked (retired->object, NULL);
+        free (retired);
+    }
+    zlistx_destroy (&self->graveyard);
+    zhashx_destroy (&self->workers);
     zhashx_destroy (&self->informers);
     zhashx_destroy (&self->events);
     zube_leader_destroy (&self->leader);
@@ -1583,19 +2095,28 @@ zcm_manager_destroy (zcm_manager_t **self_p)
     zube_bus_destroy (&self->api_bus);
     zube_bus_destroy (&self->bus);
     zube_plugin_host_destroy (&self->plugins);
+    pthread_mutex_destroy (&self->lock);
     free (self);
     *self_p = NULL;
 }
 
-//  One sync of ctrl's oldest key; false when its queue is empty.
-static bool
-s_sync_one (s_ctrl_t *ctrl)
+//  One sync of key (popped by worker, which frees it), the lock held.
+static void
+s_sync_one (s_worker_t *worker, char *key)
 {
-    char *key = zcm_queue_pop (ctrl->queue);
-    if (!key)
-        return false;
+    s_ctrl_t *ctrl = worker->ctrl;
+    zcm_manager_t *self = ctrl->manager;
+    worker->syncing = true;
+    worker->epoch = self->epoch;
+    self->syncing++;
+    if (++ctrl->in_flight > ctrl->max_in_flight)
+        ctrl->max_in_flight = ctrl->in_flight;
     char error[1024] = "";
     zube_status_t status = ctrl->ops->sync (ctrl->instance, key, error, sizeof error);
+    worker->syncing = false;
+    self->syncing--;
+    if (--ctrl->in_flight == 0)
+        pthread_cond_broadcast (&ctrl->idle);
     ctrl->syncs++;
     if (status == ZUBE_OK)
         zcm_queue_forget (ctrl->queue, key);
@@ -1606,8 +2127,9 @@ s_sync_one (s_ctrl_t *ctrl)
                        ctrl->name, key, zube_status_reason (status), error);
         zcm_queue_add_rate_limited (ctrl->queue, key, s_now_ms ());
     }
+    zcm_queue_done (ctrl->queue, key);
     free (key);
-    return true;
+    s_graveyard_sweep (self);
 }
 
 int
@@ -1616,6 +2138,11 @@ zcm_manager_run (zcm_manager_t *self, volatile int *interrupted, char *error,
 {
     zube_log_info ("msg=\"running\" identity=%s controllers=%zu leader_elect=%s",
                    self->identity, self->ctrl_count, self->leader ? "true" : "false");
+    s_lock (self);
+    self->running = true;
+    for (size_t i = 0; i < self->ctrl_count; i++)
+        s_workers_start (self->ctrls[i]);
+    s_unlock (self);
     int rc = 0;
     while (!*interrupted) {
         int64_t now = s_now_ms ();
@@ -1634,7 +2161,8 @@ zcm_manager_run (zcm_manager_t *self, volatile int *interrupted, char *error,
             if (next >= 0 && next < timeout)
                 timeout = (int)next;
         }
-        bool work = false;
+        s_lock (self);
+        self->leading = leading;
         for (size_t i = 0; i < self->ctrl_count; i++) {
             s_ctrl_t *ctrl = self->ctrls[i];
             int64_t due = zcm_queue_flush (ctrl->queue, now);
@@ -1645,30 +2173,23 @@ zcm_manager_run (zcm_manager_t *self, volatile int *interrupted, char *error,
             if (ctrl->resync_pending)
                 s_resync (ctrl);
             if (zcm_queue_length (ctrl->queue))
-                work = true;
+                pthread_cond_broadcast (&ctrl->wake);
         }
+        s_unlock (self);
         if (!self->serving) {
             self->serving = true;
             if (zube_bus_serve (self->bus, ZCM_SERVICE, s_serve, self) != 0)
                 zube_log_warn ("msg=\"cannot serve\" service=" ZCM_SERVICE);
         }
-        zube_bus_poll (self->bus, work ? 0 : timeout);
+        //  Without the lock: what arrives takes it (the informers' guard,
+        //  s_serve) while the workers sync
+        zube_bus_poll (self->bus, timeout);
         zube_bus_poll (self->api_bus, 0);
-        if (!leading)
-            continue;
-        //  Round robin, a batch of syncs each
-        for (size_t n = 0; n < self->ctrl_count; n++) {
-            s_ctrl_t *ctrl = self->ctrls[(self->next_ctrl + n) % self->ctrl_count];
-            if (!s_ready (ctrl))
-                continue;
-            for (int i = 0; i < S_SYNC_BATCH && !*interrupted; i++)
-                if (!s_sync_one (ctrl))
-                    break;
-        }
-        if (self->ctrl_count)
-            self->next_ctrl = (self->next_ctrl + 1) % self->ctrl_count;
     }
     zube_log_info ("msg=\"stopping\" identity=%s", self->identity);
+    s_lock (self);
+    s_workers_stop_all (self);
+    s_unlock (self);
     return rc;
 }
 

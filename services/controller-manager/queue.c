@@ -1,6 +1,9 @@
 /*  queue - a controller's work queue: Kubernetes' workqueue with its
-    delaying and rate-limiting layers, for the one loop thread that both
-    adds and pops. Keys are queued once (a set beside a FIFO); delayed keys
+    delaying and rate-limiting layers. It has no lock: the manager calls
+    it under its own (docs/controllers.md, Threads). Keys are queued once
+    (a set beside a FIFO); a key popped is processing until done, and an
+    add meanwhile only marks it dirty, so no two workers sync one key at
+    once and a key added during its sync is synced again after; delayed keys
     wait in a map of due times and enter the FIFO when due (an earlier
     delay for the same key replaces a later one); the back-off of a key is
     base * 2^requeues, capped, until it is forgotten. */
@@ -16,7 +19,9 @@ struct _zcm_queue_t {
     zhashx_t *queued;  //  key -> (void *)1 while in fifo
     zhashx_t *waiting; //  key -> int64_t * due time
     int64_t next_due_ms;
-    zhashx_t *failures; //  key -> int * requeues
+    zhashx_t *failures;   //  key -> int * requeues
+    zhashx_t *processing; //  key -> (void *)1 between pop and done
+    zhashx_t *dirty;      //  key -> (void *)1: added while processing
 };
 
 static void
@@ -38,7 +43,10 @@ zcm_queue_new (int64_t base_ms, int64_t max_ms)
     self->queued = zhashx_new ();
     self->waiting = zhashx_new ();
     self->failures = zhashx_new ();
-    if (!self->fifo || !self->queued || !self->waiting || !self->failures) {
+    self->processing = zhashx_new ();
+    self->dirty = zhashx_new ();
+    if (!self->fifo || !self->queued || !self->waiting || !self->failures ||
+        !self->processing || !self->dirty) {
         zcm_queue_destroy (&self);
         return NULL;
     }
@@ -59,6 +67,8 @@ zcm_queue_destroy (zcm_queue_t **self_p)
     zhashx_destroy (&self->queued);
     zhashx_destroy (&self->waiting);
     zhashx_destroy (&self->failures);
+    zhashx_destroy (&self->processing);
+    zhashx_destroy (&self->dirty);
     free (self);
     *self_p = NULL;
 }
@@ -68,6 +78,10 @@ zcm_queue_add (zcm_queue_t *self, const char *key)
 {
     if (!key || zhashx_lookup (self->queued, key))
         return;
+    if (zhashx_lookup (self->processing, key)) {
+        zhashx_update (self->dirty, key, (void *)1);
+        return;
+    }
     char *copy = strdup (key);
     if (!copy)
         return;
@@ -174,7 +188,26 @@ zcm_queue_pop (zcm_queue_t *self)
         return NULL;
     zlistx_detach_cur (self->fifo);
     zhashx_delete (self->queued, key);
+    zhashx_insert (self->processing, key, (void *)1);
     return key;
+}
+
+void
+zcm_queue_done (zcm_queue_t *self, const char *key)
+{
+    if (!key || !zhashx_lookup (self->processing, key))
+        return;
+    zhashx_delete (self->processing, key);
+    if (zhashx_lookup (self->dirty, key)) {
+        zhashx_delete (self->dirty, key);
+        zcm_queue_add (self, key);
+    }
+}
+
+size_t
+zcm_queue_processing (zcm_queue_t *self)
+{
+    return zhashx_size (self->processing);
 }
 
 size_t

@@ -12,9 +12,12 @@
 #define ZCM_SERVICE "controllers"
 
 //  ---------------------------------------------------------------------
-//  zcm_queue: Kubernetes' rate-limited work queue for one thread. A key
-//  is queued once; keys added with a delay wait in a timer set until they
-//  are due; rate-limited adds wait the key's back-off, base_ms doubled per
+//  zcm_queue: Kubernetes' rate-limited work queue. Not locked: callers
+//  serialise (the manager's lock). A key is queued once; a key popped is
+//  processing until zcm_queue_done, and adding it meanwhile queues it
+//  again only at done (never two syncs of one key at once, none lost);
+//  keys added with a delay wait in a timer set until they are due;
+//  rate-limited adds wait the key's back-off, base_ms doubled per
 //  requeue up to max_ms (Kubernetes' ItemExponentialFailureRateLimiter).
 
 typedef struct _zcm_queue_t zcm_queue_t;
@@ -31,8 +34,13 @@ int zcm_queue_requeues (zcm_queue_t *self, const char *key);
 //  Moves the keys due by now_ms into the queue; answers the milliseconds
 //  until the next is due, -1 when none waits.
 int64_t zcm_queue_flush (zcm_queue_t *self, int64_t now_ms);
-//  The oldest queued key (the caller frees it), NULL when empty.
+//  The oldest queued key (the caller frees it), NULL when empty; the key
+//  is processing until zcm_queue_done.
 char *zcm_queue_pop (zcm_queue_t *self);
+//  The sync of a popped key ended: queued again if added meanwhile.
+void zcm_queue_done (zcm_queue_t *self, const char *key);
+//  Keys popped and not done.
+size_t zcm_queue_processing (zcm_queue_t *self);
 size_t zcm_queue_length (zcm_queue_t *self);
 size_t zcm_queue_waiting (zcm_queue_t *self);
 

@@ -1,6 +1,7 @@
 /*  test_zcm_queue - zube-controller-manager's work queue (Kubernetes'
-    workqueue: a key queued once, delays where the earliest wins, per-key
-    exponential back-off 5 ms .. 1000 s until forgotten) and Kubernetes'
+    workqueue: a key queued once, never handed out again while it is
+    processing (an add meanwhile queues it at done), delays where the earliest wins,
+   per-key exponential back-off 5 ms .. 1000 s until forgotten) and Kubernetes'
     --controllers semantics. Time is passed in, so nothing here waits. */
 #include "../zube_test.h"
 #include "zcm.h"
@@ -18,16 +19,26 @@ test_queued_once_in_order (void)
     ZT_ASSERT_INT_EQ (zcm_queue_length (queue), 2);
     char *key = zcm_queue_pop (queue);
     ZT_ASSERT_STR_EQ (key, "a");
-    free (key);
-    //  Added again while "being synced": queued again, after b
+    //  Added again while "being synced": dirty, queued only once its sync
+    //  is done (no second worker takes it meanwhile), then after b
     zcm_queue_add (queue, "a");
-    key = zcm_queue_pop (queue);
-    ZT_ASSERT_STR_EQ (key, "b");
+    zcm_queue_add (queue, "a");
+    ZT_ASSERT_INT_EQ (zcm_queue_processing (queue), 1);
+    char *b = zcm_queue_pop (queue);
+    ZT_ASSERT_STR_EQ (b, "b");
+    ZT_ASSERT (zcm_queue_pop (queue) == NULL);
+    zcm_queue_done (queue, key);
     free (key);
+    ZT_ASSERT_INT_EQ (zcm_queue_length (queue), 1);
     key = zcm_queue_pop (queue);
     ZT_ASSERT_STR_EQ (key, "a");
+    //  Done without an add meanwhile: not queued again
+    zcm_queue_done (queue, b);
+    free (b);
+    zcm_queue_done (queue, key);
     free (key);
     ZT_ASSERT (zcm_queue_pop (queue) == NULL);
+    ZT_ASSERT_INT_EQ (zcm_queue_processing (queue), 0);
     zcm_queue_destroy (&queue);
     ZT_ASSERT (queue == NULL);
 }
