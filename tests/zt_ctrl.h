@@ -36,6 +36,20 @@ zt_ctrl_stats (zt_cluster_t *cluster, int timeout_ms)
     return zt_bus_call_text (cluster->bus, "controllers", "stats", timeout_ms);
 }
 
+//  zubectl ARGS... (NULL-terminated) against cluster's broker, insecure:
+//  its exit status and output (zt_run_free it).
+static inline zt_run_t
+zt_ctrl_zubectl (zt_cluster_t *cluster, const char *first, ...)
+{
+    const char *head[] = {zt_program ("zubectl"), "--broker", cluster->endpoint,
+                          "--insecure",           first,      NULL};
+    va_list args;
+    va_start (args, first);
+    zt_run_t result = zt_run_capture_va (20000, head, args);
+    va_end (args);
+    return result;
+}
+
 //  Waits until a controller-manager answers with `"leader": true` and
 //  every controller ready.
 static inline bool

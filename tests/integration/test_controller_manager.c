@@ -20,18 +20,6 @@ s_create_namespace (const char *name)
                             yaml, NULL);
 }
 
-static zt_run_t
-s_zubectl (const char *first, ...)
-{
-    const char *head[] = {zt_program ("zubectl"), "--broker", s_cluster.endpoint,
-                          "--insecure",           first,      NULL};
-    va_list args;
-    va_start (args, first);
-    zt_run_t result = zt_run_capture_va (20000, head, args);
-    va_end (args);
-    return result;
-}
-
 static void
 test_default_serviceaccount (void)
 {
@@ -79,16 +67,18 @@ test_recreated_when_deleted (void)
 static void
 test_plugin_commands (void)
 {
-    zt_run_t list = s_zubectl ("plugin", "list", "--service", "controllers", NULL);
+    zt_run_t list =
+        zt_ctrl_zubectl (&s_cluster, "plugin", "list", "--service", "controllers", NULL);
     ZT_ASSERT_EXIT (list, 0);
     ZT_ASSERT_STR_CONTAINS (list.out, "serviceaccount");
     zt_run_free (&list);
 
-    zt_run_t unload = s_zubectl ("plugin", "unload", "serviceaccount", "--service",
-                                 "controllers", NULL);
+    zt_run_t unload = zt_ctrl_zubectl (&s_cluster, "plugin", "unload", "serviceaccount",
+                                       "--service", "controllers", NULL);
     ZT_ASSERT_EXIT (unload, 0);
     zt_run_free (&unload);
-    list = s_zubectl ("plugin", "list", "--service", "controllers", NULL);
+    list =
+        zt_ctrl_zubectl (&s_cluster, "plugin", "list", "--service", "controllers", NULL);
     ZT_ASSERT_EXIT (list, 0);
     ZT_ASSERT_MSG (!strstr (list.out, "serviceaccount"), "still listed:\n%s", list.out);
     zt_run_free (&list);
@@ -100,7 +90,8 @@ test_plugin_commands (void)
     char file[700];
     snprintf (file, sizeof file, "%s/plugins/.libs/serviceaccount.so",
               getenv ("ZUBE_BUILDDIR") ? getenv ("ZUBE_BUILDDIR") : "..");
-    zt_run_t load = s_zubectl ("plugin", "load", file, "--service", "controllers", NULL);
+    zt_run_t load = zt_ctrl_zubectl (&s_cluster, "plugin", "load", file, "--service",
+                                     "controllers", NULL);
     ZT_ASSERT_EXIT (load, 0);
     zt_run_free (&load);
     //  Loaded again: it syncs every namespace from the cache
@@ -108,7 +99,8 @@ test_plugin_commands (void)
                                         "default", true, 20000),
                    "the loaded controller did not sync the namespace made meanwhile");
     //  Loading a second copy is refused with the reason
-    load = s_zubectl ("plugin", "load", file, "--service", "controllers", NULL);
+    load = zt_ctrl_zubectl (&s_cluster, "plugin", "load", file, "--service",
+                            "controllers", NULL);
     ZT_ASSERT_MSG (load.status != 0, "a second copy was loaded");
     ZT_ASSERT_STR_CONTAINS (load.err, "already running");
     zt_run_free (&load);
@@ -116,7 +108,8 @@ test_plugin_commands (void)
     //  Swap: the new instance resyncs; delete its account meanwhile
     zube_api_delete (s_cluster.api, "serviceaccounts", "team-b", "default", NULL, NULL,
                      NULL);
-    zt_run_t swap = s_zubectl ("plugin", "swap", file, "--service", "controllers", NULL);
+    zt_run_t swap = zt_ctrl_zubectl (&s_cluster, "plugin", "swap", file, "--service",
+                                     "controllers", NULL);
     ZT_ASSERT_EXIT (swap, 0);
     zt_run_free (&swap);
     ZT_ASSERT (zt_ctrl_wait_exists (&s_cluster, "serviceaccounts", "team-b", "default",
@@ -125,11 +118,13 @@ test_plugin_commands (void)
     char wrong[700];
     snprintf (wrong, sizeof wrong, "%s/plugins/.libs/nodename.so",
               getenv ("ZUBE_BUILDDIR") ? getenv ("ZUBE_BUILDDIR") : "..");
-    swap = s_zubectl ("plugin", "swap", wrong, "--service", "controllers", NULL);
+    swap = zt_ctrl_zubectl (&s_cluster, "plugin", "swap", wrong, "--service",
+                            "controllers", NULL);
     ZT_ASSERT_MSG (swap.status != 0, "a scheduler plugin was swapped in");
     ZT_ASSERT_STR_CONTAINS (swap.err, "kind");
     zt_run_free (&swap);
-    list = s_zubectl ("plugin", "list", "--service", "controllers", NULL);
+    list =
+        zt_ctrl_zubectl (&s_cluster, "plugin", "list", "--service", "controllers", NULL);
     ZT_ASSERT_STR_CONTAINS (list.out, "serviceaccount");
     zt_run_free (&list);
 }
@@ -142,7 +137,8 @@ test_example_plugin (void)
     char file[700];
     snprintf (file, sizeof file, "%s/tests/plugins/.libs/nslabel.so",
               getenv ("ZUBE_BUILDDIR") ? getenv ("ZUBE_BUILDDIR") : "..");
-    zt_run_t load = s_zubectl ("plugin", "load", file, "--service", "controllers", NULL);
+    zt_run_t load = zt_ctrl_zubectl (&s_cluster, "plugin", "load", file, "--service",
+                                     "controllers", NULL);
     ZT_ASSERT_EXIT (load, 0);
     zt_run_free (&load);
     bool labelled = false;
@@ -184,8 +180,8 @@ test_example_plugin (void)
             zube_bus_poll (s_cluster.bus, 100);
     }
     ZT_ASSERT_MSG (found, "no Labeled event about namespace team-a");
-    zt_run_t unload =
-        s_zubectl ("plugin", "unload", "nslabel", "--service", "controllers", NULL);
+    zt_run_t unload = zt_ctrl_zubectl (&s_cluster, "plugin", "unload", "nslabel",
+                                       "--service", "controllers", NULL);
     ZT_ASSERT_EXIT (unload, 0);
     zt_run_free (&unload);
 }
