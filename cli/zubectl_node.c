@@ -10,10 +10,14 @@
 #include "zubectl.h"
 #include "node.pb-c.h"
 #include <czmq.h>
+#include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
 #define S_SERVICE_ANNOTATION "zube.io/node-agent-service"
@@ -230,44 +234,281 @@ zubectl_logs (zubectl_t *self, const zubectl_command_t *command, int argc, char 
     return rc;
 }
 
-//  All of standard input (for -i)
-static uint8_t *
-s_read_stdin (size_t *size_p)
+//  ---------------------------------------------------------------------
+//  Interactive exec (-i/-t): a session on the node agent (node.exec.start),
+//  then node.exec.io requests: one long poll for output at a time, and
+//  stdin chunks (with their offsets) and window sizes as they come, until
+//  the command has exited and its output is all written.
+
+#define S_POLL_WAIT_MS 1000
+#define S_STDIN_CHUNK 32768
+#define S_STDIN_IN_FLIGHT 4
+
+typedef struct {
+    zube_bus_t *bus;
+    const char *service;
+    const char *node;
+    const char *session;
+    int64_t have[2];            //  output bytes written, per stream
+    int64_t stdin_sent;
+    int in_flight;              //  stdin and resize requests waiting
+    bool polling;
+    bool exited;
+    int exit_code;
+    char error[1024];
+} s_session_t;
+
+static struct termios s_saved_termios;
+static bool s_raw;
+static volatile sig_atomic_t s_winch;
+
+static void
+s_terminal_restore (void)
 {
-    size_t size = 0, capacity = 4096;
-    uint8_t *data = malloc (capacity);
-    while (data) {
-        size_t n = fread (data + size, 1, capacity - size, stdin);
-        size += n;
-        if (n == 0)
-            break;
-        if (size == capacity) {
-            uint8_t *grown = realloc (data, capacity * 2);
-            if (!grown) {
-                free (data);
-                return NULL;
-            }
-            data = grown;
-            capacity *= 2;
-        }
+    if (s_raw) {
+        tcsetattr (STDIN_FILENO, TCSADRAIN, &s_saved_termios);
+        s_raw = false;
     }
-    *size_p = size;
-    return data;
+}
+
+static void
+s_on_fatal_signal (int sig)
+{
+    s_terminal_restore ();
+    signal (sig, SIG_DFL);
+    raise (sig);
+}
+
+static void
+s_on_winch (int sig)
+{
+    (void)sig;
+    s_winch = 1;
+}
+
+static void
+s_terminal_raw (void)
+{
+    if (tcgetattr (STDIN_FILENO, &s_saved_termios) != 0)
+        return;
+    struct termios raw = s_saved_termios;
+    cfmakeraw (&raw);
+    if (tcsetattr (STDIN_FILENO, TCSADRAIN, &raw) != 0)
+        return;
+    s_raw = true;
+    atexit (s_terminal_restore);
+    int signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
+    for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++)
+        signal (signals[i], s_on_fatal_signal);
+}
+
+static void
+s_session_reply (zube_bus_t *bus, zube_bus_reply_t *reply, void *arg)
+{
+    (void)bus;
+    s_session_t *session = (s_session_t *)arg;
+    if (reply->status != ZUBE_OK) {
+        if (!session->error[0])
+            snprintf (session->error, sizeof session->error, "%s",
+                      reply->error ? reply->error : zube_status_reason (reply->status));
+    } else {
+        Zube__NodeExecIoReply *io = zube__node_exec_io_reply__unpack (
+            NULL, reply->payload_size, reply->payload);
+        for (int k = 0; io && k < 2; k++) {
+            const ProtobufCBinaryData *data = k ? &io->stderr : &io->stdout;
+            int64_t offset = k ? io->stderr_offset : io->stdout_offset;
+            if (offset > session->have[k] || offset + (int64_t)data->len <= session->have[k])
+                continue;
+            size_t skip = (size_t)(session->have[k] - offset);
+            fwrite (data->data + skip, 1, data->len - skip, k ? stderr : stdout);
+            fflush (k ? stderr : stdout);
+            session->have[k] = offset + (int64_t)data->len;
+        }
+        if (io && io->exited) {
+            session->exited = true;
+            session->exit_code = io->exit_code;
+        }
+        if (io)
+            zube__node_exec_io_reply__free_unpacked (io, NULL);
+    }
+    zube_bus_reply_destroy (&reply);
+}
+
+static void
+s_session_poll_reply (zube_bus_t *bus, zube_bus_reply_t *reply, void *arg)
+{
+    ((s_session_t *)arg)->polling = false;
+    s_session_reply (bus, reply, arg);
+}
+
+static void
+s_session_send_reply (zube_bus_t *bus, zube_bus_reply_t *reply, void *arg)
+{
+    ((s_session_t *)arg)->in_flight--;
+    s_session_reply (bus, reply, arg);
+}
+
+//  Sends one exec.io request (async); false when it could not be queued.
+static bool
+s_session_send (s_session_t *session, Zube__NodeExecIoRequest *request, bool poll)
+{
+    request->node_name = (char *)session->node;
+    request->session = (char *)session->session;
+    request->has_stdout_offset = request->has_stderr_offset = true;
+    request->stdout_offset = session->have[0];
+    request->stderr_offset = session->have[1];
+    size_t size = protobuf_c_message_get_packed_size (&request->base);
+    uint8_t *packed = malloc (size ? size : 1);
+    if (!packed)
+        return false;
+    protobuf_c_message_pack (&request->base, packed);
+    uint64_t id = zube_bus_call_async (session->bus, session->service, "exec.io", packed, size,
+                                       S_POLL_WAIT_MS + 10000,
+                                       poll ? s_session_poll_reply : s_session_send_reply,
+                                       session);
+    free (packed);
+    if (id && poll)
+        session->polling = true;
+    else if (id)
+        session->in_flight++;
+    return id != 0;
+}
+
+static void
+s_window_size (uint32_t *columns, uint32_t *rows)
+{
+    struct winsize size;
+    if (ioctl (STDIN_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col && size.ws_row) {
+        *columns = size.ws_col;
+        *rows = size.ws_row;
+    }
+}
+
+//  Runs the session to its end; the command's exit code, or -1 after
+//  printing why not.
+static int
+s_exec_session (zubectl_t *self, const char *service, Zube__NodeExecStartRequest *start)
+{
+    zube_bus_t *bus = zubectl_connect (self);
+    if (!bus)
+        return -1;
+    if (start->tty) {
+        s_window_size (&start->columns, &start->rows);
+        start->has_columns = start->has_rows = start->columns && start->rows;
+    }
+    Zube__NodeExecStartReply *started = (Zube__NodeExecStartReply *)zubectl_node_call (
+        self, service, "exec.start", start->node_name, &start->base,
+        &zube__node_exec_start_reply__descriptor, 0);
+    if (!started)
+        return -1;
+    s_session_t session = {.bus = bus,
+                           .service = service,
+                           .node = start->node_name,
+                           .session = started->session};
+    if (start->tty) {
+        s_terminal_raw ();
+        signal (SIGWINCH, s_on_winch);
+    }
+    bool stdin_open = start->stdin;
+    while (!session.exited && !session.error[0] && !zsys_interrupted) {
+        if (!session.polling) {
+            Zube__NodeExecIoRequest poll_request = ZUBE__NODE_EXEC_IO_REQUEST__INIT;
+            poll_request.has_wait_ms = true;
+            poll_request.wait_ms = S_POLL_WAIT_MS;
+            if (!s_session_send (&session, &poll_request, true))
+                break;
+        }
+        if (s_winch) {
+            s_winch = 0;
+            Zube__NodeExecIoRequest resize = ZUBE__NODE_EXEC_IO_REQUEST__INIT;
+            s_window_size (&resize.columns, &resize.rows);
+            resize.has_columns = resize.has_rows = resize.columns && resize.rows;
+            s_session_send (&session, &resize, false);
+        }
+        struct pollfd in = {.fd = STDIN_FILENO, .events = POLLIN};
+        if (stdin_open && session.in_flight < S_STDIN_IN_FLIGHT && poll (&in, 1, 10) > 0) {
+            char chunk[S_STDIN_CHUNK];
+            ssize_t n = read (STDIN_FILENO, chunk, sizeof chunk);
+            Zube__NodeExecIoRequest send = ZUBE__NODE_EXEC_IO_REQUEST__INIT;
+            send.has_stdin_offset = true;
+            send.stdin_offset = session.stdin_sent;
+            if (n > 0) {
+                send.has_stdin = true;
+                send.stdin.data = (uint8_t *)chunk;
+                send.stdin.len = (size_t)n;
+                session.stdin_sent += n;
+            } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+                send.has_stdin_eof = send.stdin_eof = true;
+                stdin_open = false;
+            }
+            if (n != 0 || !stdin_open)
+                s_session_send (&session, &send, false);
+        }
+        zube_bus_poll (bus, stdin_open ? 0 : 10);
+    }
+    s_terminal_restore ();
+    //  Done: the session goes (a lost close is the idle timeout's)
+    Zube__NodeExecIoRequest close_request = ZUBE__NODE_EXEC_IO_REQUEST__INIT;
+    close_request.has_close = close_request.close = true;
+    close_request.node_name = (char *)session.node;
+    close_request.session = (char *)session.session;
+    ProtobufCMessage *closed = zubectl_node_call (self, service, "exec.io", session.node,
+                                                  &close_request.base,
+                                                  &zube__node_exec_io_reply__descriptor, 2000);
+    if (closed)
+        protobuf_c_message_free_unpacked (closed, NULL);
+    zube__node_exec_start_reply__free_unpacked (started, NULL);
+    if (session.error[0] && !session.exited) {
+        zube_cli_error ("%s", session.error);
+        return -1;
+    }
+    return session.exited ? session.exit_code : -1;
+}
+
+//  kubectl exec exits with the command's code, and zubectl's main folds
+//  every handler result into 0 or 1: a code above 1 ends here, after
+//  what main would release.
+static int
+s_exec_exit (zubectl_t *self, int rc)
+{
+    if (rc > 1) {
+        zube_api_destroy (&self->api);
+        zube_bus_destroy (&self->bus);
+        zube_config_destroy (&self->config);
+        fflush (stdout);
+        exit (rc > 255 ? 255 : rc);
+    }
+    return rc;
 }
 
 int
 zubectl_exec (zubectl_t *self, const zubectl_command_t *command, int argc, char **argv)
 {
     const char *container = NULL;
-    bool interactive = false;
+    bool interactive = false, tty = false;
     zube_cli_flag_t flags[] = {
         {.name = "container", .short_name = 'c', .type = ZUBE_CLI_STRING, .value = &container,
          .value_name = "NAME", .help = "Run the command in this container"},
         {.name = "stdin", .short_name = 'i', .type = ZUBE_CLI_BOOL, .value = &interactive,
-         .help = "Pass standard input to the command (read to its end first)"},
+         .help = "Pass standard input to the command, as it comes"},
+        {.name = "tty", .short_name = 't', .type = ZUBE_CLI_BOOL, .value = &tty,
+         .help = "Run the command with a terminal (stdin must be one)"},
         {0}};
-    char *args[argc + 1];
-    int count = zubectl_parse (self, command, flags, argc, argv, args);
+    //  kubectl's -it and -ti: the two flags
+    char *split[2 * argc + 1];
+    int split_count = 0;
+    bool after_dashes = false;
+    for (int i = 0; i < argc; i++) {
+        after_dashes = after_dashes || streq (argv[i], "--");
+        if (!after_dashes && (streq (argv[i], "-it") || streq (argv[i], "-ti"))) {
+            split[split_count++] = "-i";
+            split[split_count++] = "-t";
+        } else
+            split[split_count++] = argv[i];
+    }
+    split[split_count] = NULL;
+    char *args[split_count + 1];
+    int count = zubectl_parse (self, command, flags, split_count, split, args);
     if (count < 0)
         return count == ZUBE_CLI_HELP ? 0 : 1;
     if (count < 1) {
@@ -295,6 +536,32 @@ zubectl_exec (zubectl_t *self, const zubectl_command_t *command, int argc, char 
         protobuf_c_message_free_unpacked (&pod->base, NULL);
         return 1;
     }
+    if (tty && !isatty (STDIN_FILENO)) {
+        //  kubectl's words, and it goes on without one
+        fprintf (stderr, "Unable to use a TTY - input is not a terminal or the right kind of "
+                         "file\n");
+        tty = false;
+    }
+    int rc = 1;
+    if (interactive || tty) {
+        Zube__NodeExecStartRequest start = ZUBE__NODE_EXEC_START_REQUEST__INIT;
+        start.node_name = pod->spec->node_name;
+        start.namespace_ = (char *)zubectl_namespace (self);
+        start.pod = args[0];
+        start.container = (char *)name;
+        start.n_command = (size_t)(count - 1);
+        start.command = args + 1;
+        start.has_stdin = start.has_tty = true;
+        start.stdin = interactive;
+        start.tty = tty;
+        rc = s_exec_session (self, service, &start);
+        if (rc < 0)
+            rc = 1;
+        else if (rc != 0)
+            fprintf (stderr, "command terminated with exit code %d\n", rc);
+        protobuf_c_message_free_unpacked (&pod->base, NULL);
+        return s_exec_exit (self, rc);
+    }
     Zube__NodeExecRequest request = ZUBE__NODE_EXEC_REQUEST__INIT;
     request.node_name = pod->spec->node_name;
     request.namespace_ = (char *)zubectl_namespace (self);
@@ -302,15 +569,6 @@ zubectl_exec (zubectl_t *self, const zubectl_command_t *command, int argc, char 
     request.container = (char *)name;
     request.n_command = (size_t)(count - 1);
     request.command = args + 1;
-    uint8_t *input = NULL;
-    size_t input_size = 0;
-    if (interactive) {
-        input = s_read_stdin (&input_size);
-        request.has_stdin = true;
-        request.stdin.data = input;
-        request.stdin.len = input_size;
-    }
-    int rc = 1;
     Zube__NodeExecReply *reply = (Zube__NodeExecReply *)zubectl_node_call (
         self, service, "exec", pod->spec->node_name, &request.base,
         &zube__node_exec_reply__descriptor, 0);
@@ -325,17 +583,6 @@ zubectl_exec (zubectl_t *self, const zubectl_command_t *command, int argc, char 
             fprintf (stderr, "command terminated with exit code %d\n", rc);
         zube__node_exec_reply__free_unpacked (reply, NULL);
     }
-    free (input);
     protobuf_c_message_free_unpacked (&pod->base, NULL);
-    if (rc > 1) {
-        //  kubectl exec exits with the command's code, and zubectl's main
-        //  folds every handler result into 0 or 1: end here, after what
-        //  main would release
-        zube_api_destroy (&self->api);
-        zube_bus_destroy (&self->bus);
-        zube_config_destroy (&self->config);
-        fflush (stdout);
-        exit (rc > 255 ? 255 : rc);
-    }
-    return rc;
+    return s_exec_exit (self, rc);
 }

@@ -301,6 +301,43 @@ zube_runtime_image_list (zube_runtime_t *self, zube_runtime_image_fn *fn, void *
     return s_outcome (self, self->ops->image_list (self->backend, fn, arg));
 }
 
+zube_status_t
+zube_runtime_exec_start (zube_runtime_t *self, const char *container_id,
+                         const zube_runtime_exec_config_t *config, zube_runtime_exec_io_t *io,
+                         char *session, size_t session_size)
+{
+    if (!S_HAS_OP (self, exec_start))
+        return s_missing (self, ZUBE_NOT_IMPLEMENTED, "exec_start");
+    return s_outcome (self, self->ops->exec_start (self->backend, container_id, config, io,
+                                                   session, session_size));
+}
+
+zube_status_t
+zube_runtime_exec_resize (zube_runtime_t *self, const char *session, uint16_t columns,
+                          uint16_t rows)
+{
+    if (!S_HAS_OP (self, exec_resize))
+        return s_missing (self, ZUBE_NOT_IMPLEMENTED, "exec_resize");
+    return s_outcome (self, self->ops->exec_resize (self->backend, session, columns, rows));
+}
+
+zube_status_t
+zube_runtime_exec_wait (zube_runtime_t *self, const char *session, bool *exited_p,
+                        int *exit_code_p)
+{
+    if (!S_HAS_OP (self, exec_wait))
+        return s_missing (self, ZUBE_NOT_IMPLEMENTED, "exec_wait");
+    return s_outcome (self, self->ops->exec_wait (self->backend, session, exited_p, exit_code_p));
+}
+
+zube_status_t
+zube_runtime_exec_close (zube_runtime_t *self, const char *session)
+{
+    if (!S_HAS_OP (self, exec_close))
+        return s_missing (self, ZUBE_NOT_IMPLEMENTED, "exec_close");
+    return s_outcome (self, self->ops->exec_close (self->backend, session));
+}
+
 const char *
 zube_runtime_container_state_name (zube_runtime_container_state_t state)
 {

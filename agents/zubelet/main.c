@@ -35,6 +35,8 @@ typedef struct {
     int64_t backoff_base_ms;
     int64_t backoff_max_ms;
     int64_t connect_timeout_ms;
+    int64_t exec_idle_timeout_ms;
+    long long exec_max_sessions;
     const char *admin_identities;
     //  --runtime-option KEY=VALUE, in order, NULL-terminated
     const char *runtime_options[ZL_RUNTIME_OPTIONS_MAX + 1];
@@ -73,6 +75,10 @@ s_usage (FILE *stream)
         "  --crash-loop-backoff-max D      back-off cap [5m]\n"
         "  --connect-timeout D             wait at start for the broker and apiserver [30s]\n"
         "  --log-level LEVEL               debug, info, warn, error, off [info]\n"
+        "  --exec-idle-timeout D           an interactive exec session its client has not\n"
+        "                                  polled for this long is closed, its command\n"
+        "                                  killed [30s]\n"
+        "  --exec-max-sessions N           interactive exec sessions at once [16]\n"
         "  --admin-identities LIST         who may call logs and exec on node/<name>:\n"
         "                                  names or prefixes ending in * [admin,anonymous]\n"
         "  --version                       print the version\n"
@@ -132,6 +138,15 @@ s_nodes_valid (const char *value)
 }
 
 static bool
+s_exec_sessions_valid (const char *value)
+{
+    char *end = NULL;
+    errno = 0;
+    long long sessions = strtoll (value, &end, 10);
+    return !errno && !*end && sessions >= 1 && sessions <= 1000;
+}
+
+static bool
 s_lease_duration_valid (const char *value)
 {
     char *end = NULL;
@@ -155,10 +170,11 @@ s_options_parse (s_options_t *options, int argc, char *argv[])
 {
     const char *nodes = NULL, *lease_duration = NULL;
     //  The durations, in the order of duration_ms below
-    const char *durations[5] = {NULL};
-    int64_t *duration_ms[5] = {&options->renew_ms, &options->report_ms,
+    const char *durations[6] = {NULL};
+    int64_t *duration_ms[6] = {&options->renew_ms,        &options->report_ms,
                                &options->backoff_base_ms, &options->backoff_max_ms,
-                               &options->connect_timeout_ms};
+                               &options->connect_timeout_ms, &options->exec_idle_timeout_ms};
+    const char *exec_max_sessions = NULL;
     zube_service_flags_init (&options->service, "--config");
     const zube_flag_t flags[] = {
         {.name = "--runtime", .value = &options->runtime},
@@ -194,6 +210,14 @@ s_options_parse (s_options_t *options, int argc, char *argv[])
          .value = &durations[4],
          .valid = s_duration_valid,
          .expected = S_DURATION_EXPECTED},
+        {.name = "--exec-idle-timeout",
+         .value = &durations[5],
+         .valid = s_duration_valid,
+         .expected = S_DURATION_EXPECTED},
+        {.name = "--exec-max-sessions",
+         .value = &exec_max_sessions,
+         .valid = s_exec_sessions_valid,
+         .expected = "a number of sessions between 1 and 1000"},
         {.name = "--admin-identities", .value = &options->admin_identities},
         {.name = "--runtime-option",
          .list = options->runtime_options,
@@ -211,7 +235,9 @@ s_options_parse (s_options_t *options, int argc, char *argv[])
         options->nodes = strtoll (nodes, NULL, 10);
     if (lease_duration)
         options->lease_duration_s = strtoll (lease_duration, NULL, 10);
-    for (size_t i = 0; i < 5; i++)
+    if (exec_max_sessions)
+        options->exec_max_sessions = strtoll (exec_max_sessions, NULL, 10);
+    for (size_t i = 0; i < 6; i++)
         if (durations[i])
             *duration_ms[i] = s_duration_ms (durations[i]);
     if (zube_service_flags_check (&options->service, "zubelet", true, true) != 0)
@@ -346,6 +372,10 @@ main (int argc, char *argv[])
                                                       : ZL_ADMIN_IDENTITIES,
         .connect_timeout_ms =
             options.connect_timeout_ms ? (int)options.connect_timeout_ms : 30000,
+        .exec_idle_timeout_ms = options.exec_idle_timeout_ms ? options.exec_idle_timeout_ms
+                                                             : ZL_EXEC_IDLE_TIMEOUT_MS,
+        .exec_max_sessions = options.exec_max_sessions ? (size_t)options.exec_max_sessions
+                                                       : ZL_EXEC_MAX_SESSIONS,
     };
     if (zconfig.renew_interval_ms >= zconfig.lease_duration_s * 1000) {
         fprintf (stderr, "zubelet: --node-status-update-frequency must be shorter than "

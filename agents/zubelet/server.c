@@ -105,8 +105,8 @@ s_output_free (s_output_t *out)
 
 //  The container a request means: CONTAINER, or the pod's only one.
 //  NULL after answering the error.
-static zl_container_t *
-s_container (zube_bus_request_t *request, zl_pod_t *p, const char *name)
+zl_container_t *
+zl_server_container (zube_bus_request_t *request, zl_pod_t *p, const char *name)
 {
     const char *pod = p->pod->metadata->name;
     if (!name || !*name) {
@@ -137,8 +137,8 @@ s_container (zube_bus_request_t *request, zl_pod_t *p, const char *name)
 //  The authorization and the node of a request; NULL after answering the
 //  error. what names the resource in a refusal ("pods/exec ... in the
 //  namespace \"x\"", "images").
-static zl_node_t *
-s_request_node (zubelet_t *self, zube_bus_request_t *request, const char *verb,
+zl_node_t *
+zl_server_request_node (zubelet_t *self, zube_bus_request_t *request, const char *verb,
                 const char *what, const char *node_name)
 {
     const char *sender = zube_bus_request_sender (request);
@@ -162,8 +162,8 @@ s_request_node (zubelet_t *self, zube_bus_request_t *request, const char *verb,
 
 //  The authorization, the node and the pod of a request; NULL after
 //  answering the error.
-static zl_pod_t *
-s_request_pod (zubelet_t *self, zube_bus_request_t *request, const char *verb,
+zl_pod_t *
+zl_server_request_pod (zubelet_t *self, zube_bus_request_t *request, const char *verb,
                const char *subresource, const char *node_name, const char *pod_namespace,
                const char *pod_name)
 {
@@ -171,7 +171,7 @@ s_request_pod (zubelet_t *self, zube_bus_request_t *request, const char *verb,
     char what[512];
     snprintf (what, sizeof what, "\"pods/%s\" in API group \"\" in the namespace \"%s\"",
               subresource, ns);
-    zl_node_t *node = s_request_node (self, request, verb, what, node_name);
+    zl_node_t *node = zl_server_request_node (self, request, verb, what, node_name);
     if (!node)
         return NULL;
     zl_pod_t *p = pod_name ? zl_pod_find (self, ns, pod_name) : NULL;
@@ -190,9 +190,9 @@ s_logs (zubelet_t *self, zube_bus_request_t *request)
         request, &zube__node_logs_request__descriptor);
     if (!req)
         return;
-    zl_pod_t *p = s_request_pod (self, request, "get", "log", req->node_name, req->namespace_,
+    zl_pod_t *p = zl_server_request_pod (self, request, "get", "log", req->node_name, req->namespace_,
                                  req->pod);
-    zl_container_t *c = p ? s_container (request, p, req->container) : NULL;
+    zl_container_t *c = p ? zl_server_container (request, p, req->container) : NULL;
     if (!c) {
         zube__node_logs_request__free_unpacked (req, NULL);
         return;
@@ -264,9 +264,9 @@ s_exec (zubelet_t *self, zube_bus_request_t *request)
         request, &zube__node_exec_request__descriptor);
     if (!req)
         return;
-    zl_pod_t *p = s_request_pod (self, request, "create", "exec", req->node_name,
+    zl_pod_t *p = zl_server_request_pod (self, request, "create", "exec", req->node_name,
                                  req->namespace_, req->pod);
-    zl_container_t *c = p ? s_container (request, p, req->container) : NULL;
+    zl_container_t *c = p ? zl_server_container (request, p, req->container) : NULL;
     if (!c) {
         zube__node_exec_request__free_unpacked (req, NULL);
         return;
@@ -374,7 +374,7 @@ s_image_import (zubelet_t *self, zube_bus_request_t *request)
         return;
     char dir[4200], path[4400];
     int fd = -1;
-    if (!s_request_node (self, request, "create", "\"images\"", req->node_name))
+    if (!zl_server_request_node (self, request, "create", "\"images\"", req->node_name))
         goto done;
     if (!s_upload_id_valid (req->upload)) {
         zube_bus_respond_error (request, ZUBE_BAD_REQUEST,
@@ -490,7 +490,7 @@ s_image_list (zubelet_t *self, zube_bus_request_t *request)
             request, &zube__node_image_list_request__descriptor);
     if (!req)
         return;
-    if (s_request_node (self, request, "list", "\"images\"", req->node_name)) {
+    if (zl_server_request_node (self, request, "list", "\"images\"", req->node_name)) {
         Zube__NodeImageListReply reply = ZUBE__NODE_IMAGE_LIST_REPLY__INIT;
         s_image_list_t list = {.reply = &reply};
         zube_status_t status = zube_runtime_image_list (self->runtime, s_image_listed, &list);
@@ -522,6 +522,10 @@ s_handle (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
         s_logs (self, request);
     else if (streq (method, "exec"))
         s_exec (self, request);
+    else if (streq (method, "exec.start"))
+        zl_exec_start (self, request);
+    else if (streq (method, "exec.io"))
+        zl_exec_io (self, request);
     else if (streq (method, "image.import"))
         s_image_import (self, request);
     else if (streq (method, "image.list"))
@@ -529,7 +533,7 @@ s_handle (zube_bus_t *bus, zube_bus_request_t *request, void *arg)
     else
         zube_bus_respond_error (request, ZUBE_NOT_FOUND,
                                 "%s: unknown method \"%s\" (expected logs, exec, "
-                                "image.import or image.list)",
+                                "exec.start, exec.io, image.import or image.list)",
                                 zl_server_name (self), method);
 }
 

@@ -737,6 +737,7 @@ zubelet_destroy (zubelet_t **self_p)
     zube_api_destroy (&self->api);
     zube_bus_destroy (&self->bus);
     zl_prober_destroy (self);
+    zl_exec_destroy (self);
     zl_pod_destroy_all (self);
     zube_runtime_close (&self->runtime);
     zube_plugin_host_destroy (&self->plugins);
@@ -853,11 +854,12 @@ zubelet_run (zubelet_t *self, char *error, size_t error_size)
         if (wait > 1000)
             wait = 1000;
         //  Host probes are polled between short slices of the bus
-        if (zl_prober_active (self) && wait > ZL_PROBE_SLICE_MS)
+        if ((zl_prober_active (self) || zl_exec_active (self)) && wait > ZL_PROBE_SLICE_MS)
             wait = ZL_PROBE_SLICE_MS;
         if (zube_bus_poll (self->bus, (int)wait) < 0)
             break;
         zl_prober_run (self);
+        zl_exec_run (self);
     }
     s_stats_timer (self, &self->stats_timer);
     if (self->fatal) {

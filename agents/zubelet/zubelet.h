@@ -34,6 +34,7 @@
 
 typedef struct _zubelet_t zubelet_t;
 typedef struct zl_hprobe_t zl_hprobe_t;
+typedef struct zl_exec_t zl_exec_t;
 typedef struct zl_timer_t zl_timer_t;
 typedef void (zl_timer_fn) (zubelet_t *self, zl_timer_t *timer);
 
@@ -255,6 +256,8 @@ typedef struct {
     int64_t status_min_interval_ms;
     int connect_timeout_ms;
     const char *admin_identities;   //  comma-separated, prefixes end in *
+    int64_t exec_idle_timeout_ms;   //  an exec session nobody polls is closed then
+    size_t exec_max_sessions;
 } zubelet_config_t;
 
 typedef struct {
@@ -312,6 +315,9 @@ struct _zubelet_t {
     zl_hprobe_t **hprobes;
     size_t hprobe_count;
     size_t hprobe_capacity;
+    //  Interactive exec sessions (exec.c)
+    zl_exec_t **execs;
+    size_t exec_count;
     bool fatal;                 //  stop with an error (conflict)
     char fatal_error[1024];
 };
@@ -382,6 +388,26 @@ bool zl_prober_active (zubelet_t *self);
 //  Advances every probe whose socket is ready; fails those past timeout.
 void zl_prober_run (zubelet_t *self);
 void zl_prober_destroy (zubelet_t *self);
+
+//  exec.c: interactive exec sessions (node.exec.start, node.exec.io)
+#define ZL_EXEC_IDLE_TIMEOUT_MS 30000
+#define ZL_EXEC_MAX_SESSIONS 16
+void zl_exec_start (zubelet_t *self, zube_bus_request_t *request);
+void zl_exec_io (zubelet_t *self, zube_bus_request_t *request);
+bool zl_exec_active (zubelet_t *self);
+//  Moves every session's bytes, answers waiting polls, closes idle ones.
+void zl_exec_run (zubelet_t *self);
+void zl_exec_destroy (zubelet_t *self);
+//  server.c helpers exec.c shares: the authorization, the node and the
+//  pod (NULL after answering), the container (NULL after answering).
+zl_pod_t *zl_server_request_pod (zubelet_t *self, zube_bus_request_t *request,
+                                 const char *verb, const char *subresource,
+                                 const char *node_name, const char *pod_namespace,
+                                 const char *pod_name);
+zl_node_t *zl_server_request_node (zubelet_t *self, zube_bus_request_t *request,
+                                   const char *verb, const char *what, const char *node_name);
+zl_container_t *zl_server_container (zube_bus_request_t *request, zl_pod_t *p,
+                                     const char *name);
 
 //  server.c: the node service (logs, exec), docs/node-agent.md
 //  The service name: node/<name> for one node, node/<prefix>* for many.

@@ -169,6 +169,27 @@ typedef struct {
 //  Called once per image; return 0 to go on, nonzero to stop early.
 typedef int (zube_runtime_image_fn) (void *arg, const zube_runtime_image_t *image);
 
+//  An interactive exec: argv in the container, stdin kept open when
+//  asked, with a pty of columns x rows when tty.
+typedef struct {
+    uint32_t struct_size;
+    const char *const *argv;
+    bool stdin;
+    bool tty;
+    uint16_t columns;
+    uint16_t rows;
+} zube_runtime_exec_config_t;
+
+//  The fds of a session, non-blocking, -1 when none: with tty stdin_fd
+//  (when asked) and stdout_fd are both the pty master (two fds), and
+//  stderr_fd is -1.
+typedef struct {
+    uint32_t struct_size;
+    int stdin_fd;
+    int stdout_fd;
+    int stderr_fd;
+} zube_runtime_exec_io_t;
+
 //  ---------------------------------------------------------------------
 //  The operation table. Tables grow only by appending.
 typedef struct {
@@ -249,6 +270,24 @@ typedef struct {
     //  Every image of the store through fn, by name.
     zube_status_t (*image_list) (zube_runtime_backend_t *backend, zube_runtime_image_fn *fn,
                                  void *arg);
+
+    //  Appended (check struct_size): interactive exec sessions (zubectl
+    //  exec -i/-t). A runtime without them leaves them NULL (the host
+    //  answers NOT_IMPLEMENTED; sim does). The host polls the fds in
+    //  its loop and owns them (closes them) after exec_start; the
+    //  runtime keeps the process and answers exec_wait without blocking.
+    zube_status_t (*exec_start) (zube_runtime_backend_t *backend, const char *container_id,
+                                 const zube_runtime_exec_config_t *config,
+                                 zube_runtime_exec_io_t *io, char *session,
+                                 size_t session_size);
+    //  The pty's window size (tty sessions; others ignore it).
+    zube_status_t (*exec_resize) (zube_runtime_backend_t *backend, const char *session,
+                                  uint16_t columns, uint16_t rows);
+    //  Whether the command exited (*exited_p), its code into *exit_code_p.
+    zube_status_t (*exec_wait) (zube_runtime_backend_t *backend, const char *session,
+                                bool *exited_p, int *exit_code_p);
+    //  Ends the session: the command is killed if it still runs.
+    zube_status_t (*exec_close) (zube_runtime_backend_t *backend, const char *session);
 } zube_runtime_ops_t;
 
 #define ZUBE_RUNTIME_OPS_SIZE_V1 (offsetof (zube_runtime_ops_t, exec) + sizeof (void (*) (void)))

@@ -96,6 +96,17 @@ zube_status_t zube_runtime_image_import (zube_runtime_t *self, const char *path,
                                          size_t ref_size);
 zube_status_t zube_runtime_image_list (zube_runtime_t *self, zube_runtime_image_fn *fn,
                                        void *arg);
+//  Interactive exec sessions; NOT_IMPLEMENTED when the plugin has none
+//  (sim).
+zube_status_t zube_runtime_exec_start (zube_runtime_t *self, const char *container_id,
+                                       const zube_runtime_exec_config_t *config,
+                                       zube_runtime_exec_io_t *io, char *session,
+                                       size_t session_size);
+zube_status_t zube_runtime_exec_resize (zube_runtime_t *self, const char *session,
+                                        uint16_t columns, uint16_t rows);
+zube_status_t zube_runtime_exec_wait (zube_runtime_t *self, const char *session,
+                                      bool *exited_p, int *exit_code_p);
+zube_status_t zube_runtime_exec_close (zube_runtime_t *self, const char *session);
 
 //  "CREATED", "RUNNING", "EXITED", "UNKNOWN" (CRI's names without the
 //  CONTAINER_ prefix); "READY", "NOTREADY" for sandboxes.

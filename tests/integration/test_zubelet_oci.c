@@ -16,6 +16,8 @@
 #include "../zt_cluster.h"
 #include "../zt_oci.h"
 #include <dirent.h>
+#include <poll.h>
+#include <pty.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -324,6 +326,88 @@ test_probes (void)
     ZT_ASSERT (s_gone ("sick", 20000) && s_gone ("flaky", 20000) && s_gone ("web", 20000));
 }
 
+//  zubectl exec -i/-t: a session on the node agent, stdin streamed, a pty
+static void
+s_exec_interactive (void)
+{
+    Zube__Pod *pod = s_wait ("shell", s_phase_is, "Running", 30000);
+    ZT_ASSERT_MSG (pod, "pod shell is not Running");
+    s_pod_free (pod);
+    char command[2048];
+    snprintf (command, sizeof command,
+              "echo hello | %s --broker %s --insecure exec -i shell -- cat",
+              zt_program ("zubectl"), s_cluster.endpoint);
+    zt_run_t r = zt_run_capture (30000, (char *const[]) {"/bin/sh", "-c", command, NULL});
+    ZT_ASSERT_MSG (r.status == 0 && r.out && strcmp (r.out, "hello\n") == 0, "exec -i: %d [%s] %s",
+                   r.status, r.out ? r.out : "", r.err ? r.err : "");
+    zt_run_free (&r);
+    r = s_zubectl ("exec", "-i", "shell", "--", "sh", "-c", "echo out; echo err >&2; exit 3",
+                   NULL);
+    ZT_ASSERT_MSG (r.status == 3 && r.out && strcmp (r.out, "out\n") == 0 && r.err
+                       && strstr (r.err, "err\ncommand terminated with exit code 3\n"),
+                   "exec -i exit: %d [%s] [%s]", r.status, r.out ? r.out : "",
+                   r.err ? r.err : "");
+    zt_run_free (&r);
+    //  -t without a terminal: kubectl's warning, then on without one
+    r = s_zubectl ("exec", "-t", "shell", "--", "sh", "-c", "tty; exit 0", NULL);
+    ZT_ASSERT_MSG (r.err && strstr (r.err, "Unable to use a TTY - input is not a terminal or "
+                                           "the right kind of file"),
+                   "exec -t warning: %s", r.err ? r.err : "");
+    ZT_ASSERT_MSG (r.out && strstr (r.out, "not a tty"), "exec -t without a terminal: %s",
+                   r.out ? r.out : "");
+    zt_run_free (&r);
+    //  -it inside a pty of ours: a shell, its answers, its exit code
+    int master = -1;
+    pid_t child = forkpty (&master, NULL, NULL, &(struct winsize) {.ws_col = 100, .ws_row = 30});
+    if (child == 0) {
+        execl (zt_program ("zubectl"), "zubectl", "--broker", s_cluster.endpoint, "--insecure",
+               "exec", "-it", "shell", "--", "sh", NULL);
+        _exit (127);
+    }
+    ZT_ASSERT (child > 0);
+    int status = -1;
+    const char *input = "tty; stty size; echo $((6*7))\rexit 5\r";
+    ZT_ASSERT (write (master, input, strlen (input)) == (ssize_t) strlen (input));
+    char seen[8192];
+    size_t used = 0;
+    int64_t until = zt_now_ms () + 30000;
+    while (zt_now_ms () < until && used < sizeof seen - 1) {
+        struct pollfd fd = {.fd = master, .events = POLLIN};
+        if (poll (&fd, 1, 200) <= 0) {
+            if (waitpid (child, &status, WNOHANG) == child) {
+                child = 0;
+                break;
+            }
+            continue;
+        }
+        ssize_t n = read (master, seen + used, sizeof seen - 1 - used);
+        if (n <= 0)
+            break;
+        used += (size_t) n;
+    }
+    seen[used] = 0;
+    if (child > 0)
+        waitpid (child, &status, 0);
+    close (master);
+    ZT_ASSERT_MSG (strstr (seen, "\n42\r") || strstr (seen, "\r\n42"), "no 42 in: %s", seen);
+    ZT_ASSERT_MSG (strstr (seen, "/dev/pts/"), "tty is not a pts: %s", seen);
+    ZT_ASSERT_MSG (strstr (seen, "30 100"), "stty size is not 30 100: %s", seen);
+    ZT_ASSERT_MSG (WIFEXITED (status) && WEXITSTATUS (status) == 5,
+                   "exec -it exit status %d: %s", status, seen);
+}
+
+static void
+test_exec_interactive (void)
+{
+    s_create_pod ("metadata: {name: shell, namespace: default}\n"
+                  "spec:\n  nodeName: " S_NODE "\n  terminationGracePeriodSeconds: 1\n"
+                  "  containers:\n  - name: sh\n"
+                  "    image: " S_IMAGE "\n    command: [sleep, '3600']\n");
+    s_exec_interactive ();
+    s_delete_pod ("shell");
+    ZT_ASSERT (s_gone ("shell", 30000));
+}
+
 //  An image imported through zubectl (the node service, the runtime's
 //  image_import) runs; image list shows it; a missing one is
 //  ErrImageNeverPull with pull policy Never
@@ -616,6 +700,7 @@ main (void)
     ZT_RUN (test_restart_policies);
     ZT_RUN (test_init_failure_blocks);
     ZT_RUN (test_probes);
+    ZT_RUN (test_exec_interactive);
     ZT_RUN (test_image_import);
     ZT_RUN (test_zubelet_kill_adopts);
     ZT_RUN (test_config_volumes);

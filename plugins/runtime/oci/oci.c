@@ -36,7 +36,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -57,6 +60,18 @@
 #define S_UNSHARE "/usr/bin/unshare"
 
 typedef struct s_sandbox_t s_sandbox_t;
+typedef struct s_exec_t s_exec_t;
+
+//  An interactive exec session
+struct s_exec_t {
+    char id[ZUBE_RUNTIME_ID_MAX];
+    pid_t helper;
+    int control;            //  its close kills the command
+    int pty;                //  our copy of the pty master (tty), or -1
+    bool exited;
+    int exit_code;
+    char pid_file[4400];
+};
 
 typedef struct {
     char id[ZUBE_RUNTIME_ID_MAX];
@@ -129,6 +144,10 @@ struct zube_runtime_backend_t {
     s_container_t **containers;
     size_t container_count;
     size_t container_capacity;
+    //  Interactive exec sessions
+    s_exec_t **execs;
+    size_t exec_count;
+    size_t exec_capacity;
     //  Containers whose state changed on their own, reported at tick
     char (*events)[ZUBE_RUNTIME_ID_MAX];
     size_t event_count;
@@ -922,6 +941,8 @@ s_recover (s_oci_t *self)
            self->sandbox_count, self->container_count);
 }
 
+static zube_status_t s_exec_close (zube_runtime_backend_t *self, const char *session);
+
 static void
 s_destroy (s_oci_t *self)
 {
@@ -929,6 +950,9 @@ s_destroy (s_oci_t *self)
         s_container_free (self->containers[i]);
     for (size_t i = 0; i < self->sandbox_count; i++)
         s_sandbox_free (self->sandboxes[i]);
+    while (self->exec_count)
+        s_exec_close (self, self->execs[0]->id);
+    free (self->execs);
     free (self->containers);
     free (self->sandboxes);
     free (self->events);
@@ -1701,6 +1725,257 @@ s_exec (zube_runtime_backend_t *self, const char *container_id, const char *cons
                        exit_code_p, NULL);
 }
 
+//  ---------------------------------------------------------------------
+//  Interactive exec sessions (oci_proc.c runs the helper)
+
+static s_exec_t *
+s_exec_find (s_oci_t *self, const char *id)
+{
+    for (size_t i = 0; id && i < self->exec_count; i++)
+        if (strcmp (self->execs[i]->id, id) == 0)
+            return self->execs[i];
+    return NULL;
+}
+
+//  The pty master runc/crun sends on the console socket (SCM_RIGHTS);
+//  -1 when none came.
+static int
+s_receive_pty (int listener)
+{
+    int conn = accept4 (listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (conn < 0)
+        return -1;
+    char data[256];
+    char control[CMSG_SPACE (sizeof (int))];
+    struct iovec iov = {.iov_base = data, .iov_len = sizeof data};
+    struct msghdr msg = {.msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = control,
+                         .msg_controllen = sizeof control};
+    int fd = -1;
+    if (recvmsg (conn, &msg, MSG_CMSG_CLOEXEC) >= 0) {
+        struct cmsghdr *cmsg = CMSG_FIRSTHDR (&msg);
+        if (cmsg && cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS)
+            memcpy (&fd, CMSG_DATA (cmsg), sizeof fd);
+    }
+    close (conn);
+    return fd;
+}
+
+//  A listening unix socket for --console-socket at path (under the state
+//  dir, or /tmp when that path is too long for sun_path); -1 on failure.
+static int
+s_console_socket (s_oci_t *self, const char *id, char *path, size_t size)
+{
+    struct sockaddr_un address = {.sun_family = AF_UNIX};
+    snprintf (path, size, "%s/exec-%s.sock", self->state_dir, id);
+    if (strlen (path) >= sizeof address.sun_path)
+        snprintf (path, size, "/tmp/zube-exec-%s.sock", id);
+    snprintf (address.sun_path, sizeof address.sun_path, "%s", path);
+    unlink (path);
+    int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (bind (fd, (struct sockaddr *) &address, sizeof address) != 0 || listen (fd, 1) != 0) {
+        close (fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void
+s_close_fds (int *fds, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (fds[i] >= 0) {
+            close (fds[i]);
+            fds[i] = -1;
+        }
+}
+
+static zube_status_t s_exec_resize (zube_runtime_backend_t *self, const char *session,
+                                    uint16_t columns, uint16_t rows);
+
+static zube_status_t
+s_exec_start (zube_runtime_backend_t *self, const char *container_id,
+              const zube_runtime_exec_config_t *config, zube_runtime_exec_io_t *io,
+              char *session, size_t session_size)
+{
+    s_container_t *container = s_container_find (self, container_id);
+    if (!container)
+        return s_fail (self, ZUBE_NOT_FOUND, "oci: container %s not found",
+                       container_id ? container_id : "(null)");
+    if (!config || !config->argv || !config->argv[0])
+        return s_fail (self, ZUBE_BAD_REQUEST, "oci: exec: no command");
+    if (container->state != ZUBE_RUNTIME_CONTAINER_RUNNING || s_read_exit (container))
+        return s_fail (self, ZUBE_CONFLICT, "oci: exec: container %s is not running",
+                       container->id);
+    s_exec_t *exec = calloc (1, sizeof *exec);
+    size_t argc = 0;
+    while (config->argv[argc])
+        argc++;
+    const char **args = calloc (argc + 16, sizeof *args);
+    if (!exec || !args
+        || !s_push ((void **) &self->execs, &self->exec_count, &self->exec_capacity,
+                    sizeof exec, &exec)) {
+        free (exec);
+        free (args);
+        return s_fail (self, ZUBE_INTERNAL, "oci: out of memory");
+    }
+    s_new_id (exec->id, sizeof exec->id);
+    exec->pty = -1;
+    exec->control = -1;
+    snprintf (exec->pid_file, sizeof exec->pid_file, "%s/exec-%s.pid", container->dir, exec->id);
+    //  The helper's ends and ours, [0] stdin, [1] stdout, [2] stderr
+    int theirs[3] = {-1, -1, -1}, ours[3] = {-1, -1, -1};
+    char socket_path[4400] = "";
+    int listener = -1;
+    size_t n = 0;
+    args[n++] = "exec";
+    if (self->crun) {
+        args[n++] = "--cwd";
+        args[n++] = container->cwd;
+    }
+    args[n++] = "--pid-file";
+    args[n++] = exec->pid_file;
+    bool ok = true;
+    if (config->tty) {
+        listener = s_console_socket (self, exec->id, socket_path, sizeof socket_path);
+        ok = listener >= 0;
+        args[n++] = "--detach";
+        args[n++] = "--tty";
+        args[n++] = "--console-socket";
+        args[n++] = socket_path;
+    } else {
+        for (int i = 0; i < 3 && ok; i++) {
+            int pipe_fds[2];
+            if (i == 0 && !config->stdin)
+                continue;
+            ok = pipe2 (pipe_fds, O_CLOEXEC) == 0;
+            if (ok) {
+                theirs[i] = pipe_fds[i == 0 ? 0 : 1];
+                ours[i] = pipe_fds[i == 0 ? 1 : 0];
+            }
+        }
+    }
+    args[n++] = container->id;
+    for (size_t i = 0; i < argc; i++)
+        args[n++] = config->argv[i];
+    args[n] = NULL;
+    char why[1200] = "";
+    if (ok) {
+        oci_exec_helper_t helper = {.runtime_argv = self->runtime_argv,
+                                    .args = args,
+                                    .tty = config->tty,
+                                    .pid_file = exec->pid_file,
+                                    .stdin_fd = theirs[0],
+                                    .stdout_fd = theirs[1],
+                                    .stderr_fd = theirs[2]};
+        ok = oci_exec_helper_start (&helper, &exec->helper, &exec->control, why, sizeof why)
+             == 0;
+    } else
+        snprintf (why, sizeof why, "%s", strerror (errno));
+    free (args);
+    s_close_fds (theirs, 3);
+    if (ok && config->tty) {
+        exec->pty = s_receive_pty (listener);
+        ok = exec->pty >= 0;
+        if (!ok)
+            snprintf (why, sizeof why, "no pty came on the console socket");
+    }
+    if (listener >= 0) {
+        close (listener);
+        unlink (socket_path);
+    }
+    if (!ok) {
+        s_close_fds (ours, 3);
+        char message[1024];
+        s_runc_message (why, message, sizeof message);
+        s_exec_close (self, exec->id);
+        return s_fail (self, strstr (message, "not found") ? ZUBE_BAD_REQUEST : ZUBE_UNAVAILABLE,
+                       "oci: exec: %s", message);
+    }
+    if (config->tty) {
+        s_exec_resize (self, exec->id, config->columns, config->rows);
+        ours[1] = fcntl (exec->pty, F_DUPFD_CLOEXEC, 3);
+        if (config->stdin)
+            ours[0] = fcntl (exec->pty, F_DUPFD_CLOEXEC, 3);
+    }
+    for (int i = 0; i < 3; i++)
+        if (ours[i] >= 0)
+            fcntl (ours[i], F_SETFL, O_NONBLOCK);
+    *io = (zube_runtime_exec_io_t) {.struct_size = sizeof *io,
+                                    .stdin_fd = ours[0],
+                                    .stdout_fd = ours[1],
+                                    .stderr_fd = ours[2]};
+    s_copy (session, session_size, exec->id);
+    return ZUBE_OK;
+}
+
+static zube_status_t
+s_exec_resize (zube_runtime_backend_t *self, const char *session, uint16_t columns,
+               uint16_t rows)
+{
+    s_exec_t *exec = s_exec_find (self, session);
+    if (!exec)
+        return s_fail (self, ZUBE_NOT_FOUND, "oci: exec session %s not found",
+                       session ? session : "(null)");
+    if (exec->pty >= 0 && columns && rows) {
+        struct winsize size = {.ws_col = columns, .ws_row = rows};
+        ioctl (exec->pty, TIOCSWINSZ, &size);
+    }
+    return ZUBE_OK;
+}
+
+static zube_status_t
+s_exec_wait (zube_runtime_backend_t *self, const char *session, bool *exited_p,
+             int *exit_code_p)
+{
+    s_exec_t *exec = s_exec_find (self, session);
+    if (!exec)
+        return s_fail (self, ZUBE_NOT_FOUND, "oci: exec session %s not found",
+                       session ? session : "(null)");
+    int status;
+    if (!exec->exited && exec->helper > 0 && waitpid (exec->helper, &status, WNOHANG) == exec->helper) {
+        exec->exited = true;
+        exec->exit_code = WIFEXITED (status) ? WEXITSTATUS (status) : 255;
+    }
+    *exited_p = exec->exited;
+    *exit_code_p = exec->exit_code;
+    return ZUBE_OK;
+}
+
+static zube_status_t
+s_exec_close (zube_runtime_backend_t *self, const char *session)
+{
+    s_exec_t *exec = s_exec_find (self, session);
+    if (!exec)
+        return s_fail (self, ZUBE_NOT_FOUND, "oci: exec session %s not found",
+                       session ? session : "(null)");
+    if (exec->control >= 0)
+        close (exec->control);
+    if (exec->pty >= 0)
+        close (exec->pty);
+    //  The helper kills the command and exits at once; bounded anyway
+    int64_t until = oci_mono_ms () + S_REMOVE_WAIT_MS;
+    while (!exec->exited && exec->helper > 0 && waitpid (exec->helper, NULL, WNOHANG) == 0) {
+        if (oci_mono_ms () >= until) {
+            kill (exec->helper, SIGKILL);
+            waitpid (exec->helper, NULL, 0);
+            break;
+        }
+        usleep (5000);
+    }
+    unlink (exec->pid_file);
+    for (size_t i = 0; i < self->exec_count; i++)
+        if (self->execs[i] == exec) {
+            self->execs[i] = self->execs[--self->exec_count];
+            break;
+        }
+    free (exec);
+    return ZUBE_OK;
+}
+
 typedef struct {
     char text[512];
     size_t used;
@@ -1965,6 +2240,10 @@ static const zube_runtime_ops_t s_ops = {
     .exec = s_exec,
     .image_import = s_image_import,
     .image_list = s_image_list,
+    .exec_start = s_exec_start,
+    .exec_resize = s_exec_resize,
+    .exec_wait = s_exec_wait,
+    .exec_close = s_exec_close,
 };
 
 ZUBE_PLUGIN_DEFINE (.name = "oci",

@@ -92,6 +92,27 @@ typedef struct {
 int oci_shim_start (const oci_shim_config_t *config, pid_t *pid_p, pid_t *shim_pid_p,
                     char *error, size_t error_size);
 
+//  An exec session's helper (oci_proc.c): runs runtime_argv + args (an
+//  `exec ...` command line) with the given stdio (non-tty; -1:
+//  /dev/null), or with a tty (args hold --detach --tty --console-socket
+//  and --pid-file pid_file), and reaps the command.
+typedef struct {
+    const char *const *runtime_argv;
+    const char *const *args;
+    bool tty;
+    const char *pid_file;
+    int stdin_fd;
+    int stdout_fd;
+    int stderr_fd;
+} oci_exec_helper_t;
+
+//  Forks the helper: 0 once the command started (the helper's pid, whose
+//  exit status is the command's, into *pid_p; the control pipe, whose
+//  close kills the command, into *control_p), or -1 with error (the
+//  runtime's message). Closes none of config's fds.
+int oci_exec_helper_start (const oci_exec_helper_t *config, pid_t *pid_p, int *control_p,
+                           char *error, size_t error_size);
+
 //  Creates a network namespace held by a bind mount on path (a file it
 //  creates), its lo up; 0 or -1 with error.
 int oci_netns_create (const char *path, char *error, size_t error_size);

@@ -488,6 +488,21 @@ s_move_fd (int fd, int to)
     return to;
 }
 
+//  In a forked child: moves the fds of keep (-1: none) to 3, 4, ... in
+//  order (through high numbers first, so no move overwrites another),
+//  their new numbers into keep, and closes every other fd from 3 on.
+static void
+s_keep_fds (int *keep, int count)
+{
+    for (int i = 0; i < count; i++)
+        if (keep[i] >= 0)
+            keep[i] = fcntl (keep[i], F_DUPFD_CLOEXEC, 1000 + i);
+    for (int i = 0; i < count; i++)
+        if (keep[i] >= 0)
+            keep[i] = s_move_fd (keep[i], 3 + i);
+    s_close_from (3 + count);
+}
+
 static int64_t
 s_oom_kills (const char *oom_control)
 {
@@ -724,6 +739,23 @@ s_shim_main (const oci_shim_config_t *config)
     _exit (0);
 }
 
+//  What a shim or helper wrote on its status pipe until it closed it
+//  (trailing blanks cut); closes fd.
+static void
+s_read_answer (int fd, char *answer, size_t size)
+{
+    size_t used = 0;
+    ssize_t n;
+    while (used < size - 1
+           && ((n = read (fd, answer + used, size - 1 - used)) > 0 || (n < 0 && errno == EINTR)))
+        if (n > 0)
+            used += (size_t) n;
+    close (fd);
+    answer[used] = 0;
+    while (used && (answer[used - 1] == '\n' || answer[used - 1] == ' '))
+        answer[--used] = 0;
+}
+
 int
 oci_shim_start (const oci_shim_config_t *config, pid_t *pid_p, pid_t *shim_pid_p, char *error,
                 size_t error_size)
@@ -778,11 +810,7 @@ oci_shim_start (const oci_shim_config_t *config, pid_t *pid_p, pid_t *shim_pid_p
         //  first, so no move overwrites another), close the rest.
         int keep[6] = {status_pipe[1], out_pipe[0], err_pipe[0], out_pipe[1], err_pipe[1],
                        null_fd};
-        for (int i = 0; i < 6; i++)
-            keep[i] = fcntl (keep[i], F_DUPFD_CLOEXEC, 1000 + i);
-        for (int i = 0; i < 6; i++)
-            s_move_fd (keep[i], 3 + i);
-        s_close_from (9);
+        s_keep_fds (keep, 6);
         dup2 (8, 0);
         dup2 (8, 1);
         dup2 (8, 2);
@@ -809,17 +837,7 @@ oci_shim_start (const oci_shim_config_t *config, pid_t *pid_p, pid_t *shim_pid_p
     close (pid_pipe[0]);
     *shim_pid_p = shim;
     char answer[1200];
-    size_t used = 0;
-    ssize_t n;
-    while (used < sizeof answer - 1
-           && ((n = read (status_pipe[0], answer + used, sizeof answer - 1 - used)) > 0
-               || (n < 0 && errno == EINTR)))
-        if (n > 0)
-            used += (size_t) n;
-    close (status_pipe[0]);
-    answer[used] = 0;
-    while (used && (answer[used - 1] == '\n' || answer[used - 1] == ' '))
-        answer[--used] = 0;
+    s_read_answer (status_pipe[0], answer, sizeof answer);
     if (strncmp (answer, "ok ", 3) == 0) {
         *pid_p = (pid_t) strtol (answer + 3, NULL, 10);
         return 0;
@@ -912,4 +930,153 @@ oci_netns_remove (const char *path)
     if (unlink (path) != 0 && errno != ENOENT)
         return -1;
     return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Exec sessions. The helper is a fork of the zubelet, the subreaper of
+//  the command: with a tty, `exec --detach --tty --console-socket` hands
+//  the pty to the zubelet and returns, and the command, orphaned, is
+//  reaped by the helper; without, the foreground `exec` is its child.
+//  The helper's exit status is the command's. The zubelet holds the
+//  write end of a control pipe: when it closes it (the session ends, or
+//  the zubelet dies), the helper kills the command.
+
+static void __attribute__ ((noreturn))
+s_exec_helper_main (const oci_exec_helper_t *config, int status_fd, int control_fd,
+                    int err_read, int err_write)
+{
+    prctl (PR_SET_NAME, "zube-exec");
+    prctl (PR_SET_CHILD_SUBREAPER, 1);
+    pid_t runtime = fork ();
+    if (runtime == 0) {
+        int null_fd = open ("/dev/null", O_RDWR);
+        dup2 (config->stdin_fd >= 0 ? config->stdin_fd : null_fd, 0);
+        dup2 (config->stdout_fd >= 0 ? config->stdout_fd : null_fd, 1);
+        dup2 (config->tty ? err_write : config->stderr_fd >= 0 ? config->stderr_fd : null_fd,
+              2);
+        s_close_from (3);
+        const char *argv[OCI_RUNTIME_ARGV_MAX + 64];
+        size_t n = 0;
+        while (config->runtime_argv[n] && n < OCI_RUNTIME_ARGV_MAX)
+            argv[n] = config->runtime_argv[n], n++;
+        for (size_t i = 0; config->args[i] && n + 1 < sizeof argv / sizeof argv[0]; i++)
+            argv[n++] = config->args[i];
+        argv[n] = NULL;
+        execve (argv[0], (char *const *) argv, (char *const *) s_default_env);
+        _exit (127);
+    }
+    close (err_write);
+    if (config->stdin_fd >= 0)
+        close (config->stdin_fd);
+    if (config->stdout_fd >= 0)
+        close (config->stdout_fd);
+    if (config->stderr_fd >= 0)
+        close (config->stderr_fd);
+    pid_t target = runtime;
+    if (config->tty) {
+        int status = 0;
+        while (waitpid (runtime, &status, 0) < 0 && errno == EINTR)
+            ;
+        if (!WIFEXITED (status) || WEXITSTATUS (status) != 0) {
+            char text[1100] = "error ";
+            size_t used = 6;
+            ssize_t got;
+            fcntl (err_read, F_SETFL, O_NONBLOCK);
+            while (used < sizeof text - 1
+                   && (got = read (err_read, text + used, sizeof text - 1 - used)) > 0)
+                used += (size_t) got;
+            s_write_all (status_fd, text, used);
+            _exit (255);
+        }
+        target = s_read_pid (config->pid_file);
+    }
+    s_write_all (status_fd, "ok", 2);
+    close (status_fd);
+    close (err_read);
+    bool killed = false;
+    while (true) {
+        struct pollfd control = {.fd = control_fd, .events = POLLIN};
+        if (!killed && poll (&control, 1, 100) > 0) {
+            //  The zubelet closed the session (or died): the command goes
+            pid_t command = config->tty ? target : s_read_pid (config->pid_file);
+            if (command > 0)
+                kill (command, SIGKILL);
+            kill (target, SIGKILL);
+            killed = true;
+        } else if (killed)
+            usleep (20000);
+        int status;
+        pid_t pid;
+        while ((pid = waitpid (-1, &status, WNOHANG)) > 0)
+            if (pid == target)
+                _exit (WIFEXITED (status) ? WEXITSTATUS (status)
+                       : WIFSIGNALED (status) ? 128 + WTERMSIG (status)
+                                              : 255);
+        if (pid < 0 && errno == ECHILD && (target <= 0 || kill (target, 0) != 0))
+            _exit (255);
+    }
+}
+
+int
+oci_exec_helper_start (const oci_exec_helper_t *config, pid_t *pid_p, int *control_p,
+                       char *error, size_t error_size)
+{
+    int status_pipe[2] = {-1, -1}, control_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
+    if (pipe2 (status_pipe, O_CLOEXEC) != 0 || pipe2 (control_pipe, O_CLOEXEC) != 0
+        || pipe2 (err_pipe, O_CLOEXEC) != 0) {
+        snprintf (error, error_size, "pipe: %s", strerror (errno));
+        for (int i = 0; i < 2; i++) {
+            if (status_pipe[i] >= 0)
+                close (status_pipe[i]);
+            if (control_pipe[i] >= 0)
+                close (control_pipe[i]);
+            if (err_pipe[i] >= 0)
+                close (err_pipe[i]);
+        }
+        return -1;
+    }
+    pid_t helper = fork ();
+    if (helper == 0) {
+        sigset_t none;
+        sigemptyset (&none);
+        sigprocmask (SIG_SETMASK, &none, NULL);
+        for (int sig = 1; sig < NSIG; sig++)
+            signal (sig, SIG_DFL);
+        signal (SIGPIPE, SIG_IGN);
+        //  Keep what the helper needs at 3..9 (through high numbers, so
+        //  no move overwrites another), close every other fd of the
+        //  zubelet: a stdin pipe's write end held here would keep the
+        //  command from ever reading EOF
+        int keep[7] = {status_pipe[1], control_pipe[0], err_pipe[0], err_pipe[1],
+                       config->stdin_fd, config->stdout_fd, config->stderr_fd};
+        s_keep_fds (keep, 7);
+        oci_exec_helper_t moved = *config;
+        moved.stdin_fd = keep[4];
+        moved.stdout_fd = keep[5];
+        moved.stderr_fd = keep[6];
+        s_exec_helper_main (&moved, keep[0], keep[1], keep[2], keep[3]);
+    }
+    close (status_pipe[1]);
+    close (control_pipe[0]);
+    close (err_pipe[0]);
+    close (err_pipe[1]);
+    if (helper < 0) {
+        snprintf (error, error_size, "fork: %s", strerror (errno));
+        close (status_pipe[0]);
+        close (control_pipe[1]);
+        return -1;
+    }
+    char answer[1200];
+    s_read_answer (status_pipe[0], answer, sizeof answer);
+    if (strcmp (answer, "ok") == 0) {
+        *pid_p = helper;
+        *control_p = control_pipe[1];
+        return 0;
+    }
+    snprintf (error, error_size, "%s",
+              strncmp (answer, "error ", 6) == 0 ? answer + 6 : "the exec helper failed");
+    close (control_pipe[1]);
+    while (waitpid (helper, NULL, 0) < 0 && errno == EINTR)
+        ;
+    return -1;
 }
