@@ -62,6 +62,8 @@ s_zubelet_start (void)
                     "500ms",
                     "--crash-loop-backoff-max",
                     "2s",
+                    "--exec-idle-timeout",
+                    "2s",
                     "--runtime-option",
                     s_option_bridge,
                     "--runtime-option",
@@ -394,6 +396,35 @@ s_exec_interactive (void)
     ZT_ASSERT_MSG (strstr (seen, "30 100"), "stty size is not 30 100: %s", seen);
     ZT_ASSERT_MSG (WIFEXITED (status) && WEXITSTATUS (status) == 5,
                    "exec -it exit status %d: %s", status, seen);
+    //  A zubectl killed mid-session: its command is killed once the
+    //  session was idle past --exec-idle-timeout (2s here)
+    char log[700];
+    snprintf (log, sizeof log, "%s/zubectl-killed.log", s_dir);
+    pid_t zubectl = zt_spawn ((char *const[]) {(char *) zt_program ("zubectl"), "--broker",
+                                               s_cluster.endpoint, "--insecure", "exec", "-i",
+                                               "shell", "--", "sleep", "1001", NULL},
+                              log);
+    ZT_ASSERT (zubectl > 0);
+    bool running = false;
+    for (int i = 0; i < 100 && !running; i++) {
+        r = s_zubectl ("exec", "shell", "--", "ps", NULL);
+        running = r.out && strstr (r.out, "sleep 1001");
+        zt_run_free (&r);
+        if (!running)
+            usleep (100000);
+    }
+    ZT_ASSERT_MSG (running, "the session's command never ran");
+    kill (zubectl, SIGKILL);
+    waitpid (zubectl, NULL, 0);
+    bool gone = false;
+    for (int i = 0; i < 200 && !gone; i++) {
+        r = s_zubectl ("exec", "shell", "--", "ps", NULL);
+        gone = r.status == 0 && r.out && !strstr (r.out, "sleep 1001");
+        zt_run_free (&r);
+        if (!gone)
+            usleep (100000);
+    }
+    ZT_ASSERT_MSG (gone, "the command of a dead zubectl's session still runs");
 }
 
 static void
