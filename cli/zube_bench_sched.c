@@ -29,6 +29,27 @@
 #define S_NAMESPACE "default"
 #define S_IN_FLIGHT 256
 
+//  The processes of an end-to-end run, in the order they are started;
+//  S_PROC_BENCH is zube-bench itself (its pod informer and the creates)
+enum { S_PROC_BROKER, S_PROC_APISERVER, S_PROC_ZUBELET, S_PROC_SCHEDULER, S_PROC_BENCH };
+static const char *s_proc_names[] = {"broker", "apiserver", "zubelet", "scheduler", "bench"};
+
+//  Writes the apiserver committed during the run: its revision moved by
+//  `total`; the pods' own are told apart by the bench's pod informer (a
+//  MODIFIED that sets spec.nodeName is the binding, any other one a
+//  status or metadata write); `other` is everything else (Lease
+//  renewals, Node status, Events). `requests` are the apiserver's
+//  mutating requests by verb, failed ones included.
+typedef struct {
+    uint64_t total;
+    uint64_t pod_creates;
+    uint64_t bindings;
+    uint64_t pod_updates;
+    uint64_t other;
+    uint64_t creates, updates, patches, deletes;
+    double seconds;
+} s_writes_t;
+
 typedef struct {
     long nodes;
     long pods;
@@ -42,6 +63,10 @@ typedef struct {
     double rss_mb, cpu_s;
     double util_stddev, util_min, util_max;
     size_t bound;
+    //  End to end: CPU seconds of each process while pods were created and
+    //  bound (S_PROC_*), and the apiserver's writes
+    double proc_cpu_s[5];
+    s_writes_t writes;
 } s_bench_t;
 
 static int
@@ -80,6 +105,45 @@ s_utilisation (s_bench_t *self, const double *fractions, size_t count)
     self->util_stddev = count ? sqrt (squares / (double)count) : 0;
 }
 
+//  End to end: CPU per process and per pod, and writes per pod by kind
+static void
+s_report_pipeline (s_bench_t *self)
+{
+    double total = 0;
+    for (int i = 0; i < 5; i++)
+        total += self->proc_cpu_s[i];
+    double pods = self->bound ? (double)self->bound : 1;
+    const s_writes_t *w = &self->writes;
+    if (self->json) {
+        for (int i = 0; i < 5; i++)
+            printf ("\"%s_cpu_s\": %.2f, ", s_proc_names[i], self->proc_cpu_s[i]);
+        printf ("\"cpu_us_per_pod\": %.1f, \"writes\": %" PRIu64
+                ", \"writes_per_pod_create\": %.3f, \"writes_per_pod_binding\": %.3f, "
+                "\"writes_per_pod_update\": %.3f, \"other_writes\": %" PRIu64
+                ", \"other_writes_per_s\": %.1f, \"requests_create\": %" PRIu64
+                ", \"requests_update\": %" PRIu64 ", \"requests_patch\": %" PRIu64
+                ", \"requests_delete\": %" PRIu64 ", ",
+                total * 1e6 / pods, w->total, (double)w->pod_creates / pods,
+                (double)w->bindings / pods, (double)w->pod_updates / pods, w->other,
+                w->seconds > 0 ? (double)w->other / w->seconds : 0, w->creates,
+                w->updates, w->patches, w->deletes);
+        return;
+    }
+    printf ("  CPU s             ");
+    for (int i = 0; i < 5; i++)
+        printf ("%s%s %.2f", i ? ", " : "", s_proc_names[i], self->proc_cpu_s[i]);
+    printf ("\n  CPU per pod       %.0f us (all five processes)\n", total * 1e6 / pods);
+    printf ("  writes per pod    create %.3f, binding %.3f, status/other pod updates "
+            "%.3f\n",
+            (double)w->pod_creates / pods, (double)w->bindings / pods,
+            (double)w->pod_updates / pods);
+    printf ("  other writes      %" PRIu64 " (%.0f/s: leases, node status, events)\n",
+            w->other, w->seconds > 0 ? (double)w->other / w->seconds : 0);
+    printf ("  api requests      create %" PRIu64 ", update %" PRIu64 ", patch %" PRIu64
+            ", delete %" PRIu64 "\n",
+            w->creates, w->updates, w->patches, w->deletes);
+}
+
 static void
 s_report (s_bench_t *self)
 {
@@ -89,12 +153,14 @@ s_report (s_bench_t *self)
             "\"pods_per_s\": %.1f, \"latency_p50_ms\": %.3f, \"latency_p99_ms\": %.3f, "
             "\"scheduler_rss_mb\": %.1f, \"scheduler_cpu_s\": %.2f, \"util_stddev\": "
             "%.4f, "
-            "\"util_min\": %.4f, \"util_max\": %.4f, \"pods_per_scheduler_cpu_s\": "
-            "%.1f}\n",
+            "\"util_min\": %.4f, \"util_max\": %.4f, ",
             self->loop_only ? "loop-only" : "end-to-end", self->nodes, self->pods,
             self->bound, self->pods_per_s, self->p50_ms, self->p99_ms, self->rss_mb,
-            self->cpu_s, self->util_stddev, self->util_min, self->util_max,
-            self->cpu_s > 0 ? (double)self->bound / self->cpu_s : 0);
+            self->cpu_s, self->util_stddev, self->util_min, self->util_max);
+        if (!self->loop_only)
+            s_report_pipeline (self);
+        printf ("\"pods_per_scheduler_cpu_s\": %.1f}\n",
+                self->cpu_s > 0 ? (double)self->bound / self->cpu_s : 0);
         return;
     }
     printf ("zube-bench sched %s: %ld nodes, %ld pods, %zu bound\n",
@@ -108,6 +174,8 @@ s_report (s_bench_t *self)
             self->rss_mb);
     printf ("  node CPU use      min %.3f, max %.3f, stddev %.4f\n", self->util_min,
             self->util_max, self->util_stddev);
+    if (!self->loop_only)
+        s_report_pipeline (self);
 }
 
 //  The node and pod objects of the benchmark.
@@ -255,6 +323,11 @@ typedef struct {
     size_t failed;
     size_t in_flight;
     int64_t last_progress_ns;
+    int64_t last_event_ns;
+    //  The pod every create sends, under its own name (as
+    //  scheduler_perf's pod template): decoded once, packed per create
+    Zube__Pod *pod;
+    char *template_name;
 } s_run_t;
 
 static long
@@ -279,19 +352,38 @@ s_pod_seen (s_run_t *run, const ProtobufCMessage *object)
     run->last_progress_ns = run->bound_ns[index];
 }
 
+static bool
+s_has_node (const ProtobufCMessage *object)
+{
+    const Zube__Pod *pod = (const Zube__Pod *)object;
+    return pod->spec && pod->spec->node_name && *pod->spec->node_name;
+}
+
 static void
 s_pod_added (zube_informer_t *informer, const ProtobufCMessage *object, void *arg)
 {
     (void)informer;
-    s_pod_seen (arg, object);
+    s_run_t *run = arg;
+    run->last_event_ns = zube_cli_now_ns ();
+    if (s_pod_index ((const Zube__Pod *)object) >= 0)
+        run->bench->writes.pod_creates++;
+    s_pod_seen (run, object);
 }
 
 static void
 s_pod_updated (zube_informer_t *informer, const ProtobufCMessage *old_object,
                const ProtobufCMessage *new_object, void *arg)
 {
-    (void)informer, (void)old_object;
-    s_pod_seen (arg, new_object);
+    (void)informer;
+    s_run_t *run = arg;
+    run->last_event_ns = zube_cli_now_ns ();
+    if (s_pod_index ((const Zube__Pod *)new_object) >= 0) {
+        if (!s_has_node (old_object) && s_has_node (new_object))
+            run->bench->writes.bindings++;
+        else
+            run->bench->writes.pod_updates++;
+    }
+    s_pod_seen (run, new_object);
 }
 
 static void
@@ -312,17 +404,19 @@ s_created (zube_api_t *api, zube_status_t status, ProtobufCMessage *reply,
 static int
 s_create_next (s_run_t *run, zube_api_t *api, const char *scheduler_name)
 {
-    Zube__Pod *pod = s_pod_object ((long)run->created, scheduler_name);
-    if (!pod)
+    if (!run->pod && !(run->pod = s_pod_object (0, scheduler_name)))
         return -1;
-    size_t size = protobuf_c_message_get_packed_size (&pod->base);
-    uint8_t *data = malloc (size ? size : 1);
-    if (!data) {
-        zube__pod__free_unpacked (pod, NULL);
+    char name[32];
+    snprintf (name, sizeof name, "bench-%06zu", run->created);
+    if (!run->template_name)
+        run->template_name = run->pod->metadata->name;
+    run->pod->metadata->name = name;
+    uint8_t buffer[2048];
+    size_t size = protobuf_c_message_get_packed_size (&run->pod->base);
+    uint8_t *data = size <= sizeof buffer ? buffer : malloc (size);
+    if (!data)
         return -1;
-    }
-    protobuf_c_message_pack (&pod->base, data);
-    zube__pod__free_unpacked (pod, NULL);
+    protobuf_c_message_pack (&run->pod->base, data);
     Zube__CreateRequest request = ZUBE__CREATE_REQUEST__INIT;
     request.resource = "pods";
     request.namespace_ = S_NAMESPACE;
@@ -331,7 +425,8 @@ s_create_next (s_run_t *run, zube_api_t *api, const char *scheduler_name)
     request.object.data = data;
     run->created_ns[run->created] = zube_cli_now_ns ();
     int rc = zube_api_call_async (api, "create", &request.base, NULL, s_created, run);
-    free (data);
+    if (data != buffer)
+        free (data);
     if (rc == 0) {
         run->created++;
         run->in_flight++;
@@ -365,6 +460,54 @@ s_process_usage (pid_t pid, double *cpu_s, double *rss_mb)
         *rss_mb = (double)rss_pages * (double)sysconf (_SC_PAGESIZE) / (1024.0 * 1024.0);
     }
     free (text);
+}
+
+//  The apiserver's `stats` figures the bench reads: its revision and
+//  its mutating requests by verb
+typedef struct {
+    uint64_t revision, creates, updates, patches, deletes;
+} s_api_stats_t;
+
+static uint64_t
+s_stat_value (const char *text, const char *key)
+{
+    size_t length = strlen (key);
+    for (const char *at = text; (at = strstr (at, key)); at += length)
+        if ((at == text || at[-1] == '\n') && at[length] == '=')
+            return strtoull (at + length + 1, NULL, 10);
+    return 0;
+}
+
+static int
+s_api_stats (zube_bus_t *bus, s_api_stats_t *stats)
+{
+    zube_bus_reply_t *reply = NULL;
+    int rc = -1;
+    if (zube_bus_call (bus, "api", "stats", NULL, 0, 5000, &reply) == 0 &&
+        reply->status == ZUBE_OK) {
+        char *text = zsys_sprintf ("%.*s", (int)reply->payload_size,
+                                   (const char *)reply->payload);
+        if (text) {
+            stats->revision = s_stat_value (text, "revision");
+            stats->creates = s_stat_value (text, "requests_create");
+            stats->updates = s_stat_value (text, "requests_update");
+            stats->patches = s_stat_value (text, "requests_patch");
+            stats->deletes = s_stat_value (text, "requests_delete");
+            zstr_free (&text);
+            rc = 0;
+        }
+    }
+    zube_bus_reply_destroy (&reply);
+    return rc;
+}
+
+static double
+s_self_cpu_s (void)
+{
+    struct rusage usage;
+    getrusage (RUSAGE_SELF, &usage);
+    return (double)usage.ru_utime.tv_sec + (double)usage.ru_utime.tv_usec / 1e6 +
+           (double)usage.ru_stime.tv_sec + (double)usage.ru_stime.tv_usec / 1e6;
 }
 
 //  zube-scheduler answers `stats` once its caches are synced; wait until
@@ -487,9 +630,14 @@ s_end_to_end (s_bench_t *self)
         zube_cli_error ("cannot watch pods");
         goto done;
     }
-    double cpu_before = 0, rss = 0;
-    s_process_usage (pids[3], &cpu_before, &rss);
+    double cpu_before[5] = {0}, rss = 0;
+    for (int i = 0; i < 4; i++)
+        s_process_usage (pids[i], &cpu_before[i], &rss);
+    cpu_before[S_PROC_BENCH] = s_self_cpu_s ();
+    s_api_stats_t api_before = {0}, api_after = {0};
+    bool api_stats = s_api_stats (bus, &api_before) == 0;
     run.last_progress_ns = zube_cli_now_ns ();
+    int64_t run_start = run.last_progress_ns;
     while (!zsys_interrupted && self->bound < (size_t)self->pods) {
         while (run.created < (size_t)self->pods && run.in_flight < S_IN_FLIGHT)
             if (s_create_next (&run, api, scheduler_name) != 0)
@@ -506,9 +654,31 @@ s_end_to_end (s_bench_t *self)
             break;
         }
     }
-    double cpu_after = 0;
-    s_process_usage (pids[3], &cpu_after, &self->rss_mb);
-    self->cpu_s = cpu_after - cpu_before;
+    //  The pods' last status writes land after their binding: CPU and
+    //  writes are counted once the pod events have been quiet a second
+    int64_t drain_end = zube_cli_now_ns () + 30LL * 1000000000;
+    while (!zsys_interrupted && self->bound == (size_t)self->pods &&
+           zube_cli_now_ns () < drain_end &&
+           zube_cli_now_ns () - run.last_event_ns < 1000000000LL)
+        zube_bus_poll (bus, 100);
+    double cpu_after[5] = {0};
+    for (int i = 0; i < 4; i++)
+        s_process_usage (pids[i], &cpu_after[i], i == S_PROC_SCHEDULER ? &self->rss_mb : &rss);
+    cpu_after[S_PROC_BENCH] = s_self_cpu_s ();
+    for (int i = 0; i < 5; i++)
+        self->proc_cpu_s[i] = cpu_after[i] - cpu_before[i];
+    self->cpu_s = self->proc_cpu_s[S_PROC_SCHEDULER];
+    s_writes_t *writes = &self->writes;
+    writes->seconds = (double)(zube_cli_now_ns () - run_start) / 1e9;
+    if (api_stats && s_api_stats (bus, &api_after) == 0) {
+        writes->total = api_after.revision - api_before.revision;
+        uint64_t pod_writes = writes->pod_creates + writes->bindings + writes->pod_updates;
+        writes->other = writes->total > pod_writes ? writes->total - pod_writes : 0;
+        writes->creates = api_after.creates - api_before.creates;
+        writes->updates = api_after.updates - api_before.updates;
+        writes->patches = api_after.patches - api_before.patches;
+        writes->deletes = api_after.deletes - api_before.deletes;
+    }
     int64_t first = 0, last = 0;
     double *latencies = calloc ((size_t)self->pods + 1, sizeof *latencies);
     size_t count = 0;
@@ -558,6 +728,10 @@ done:
     for (int i = 3; i >= 0; i--)
         if (pids[i] > 0)
             zube_cli_process_stop (pids[i], 10000);
+    if (run.pod) {
+        run.pod->metadata->name = run.template_name;
+        zube__pod__free_unpacked (run.pod, NULL);
+    }
     free (run.created_ns);
     free (run.bound_ns);
     free (config_text);
