@@ -112,11 +112,14 @@ s_container (const Zube__Pod *pod, const char *container)
     return NULL;
 }
 
-ProtobufCMessage *
-zubectl_node_call (zubectl_t *self, const char *service, const char *method, const char *node,
-                   const ProtobufCMessage *request, const ProtobufCMessageDescriptor *reply_desc,
-                   int timeout_ms)
+//  zubectl_node_call, except that the node agent's answer `unless` is
+//  not printed; the status into *status_p.
+static ProtobufCMessage *
+s_node_call (zubectl_t *self, const char *service, const char *method, const char *node,
+             const ProtobufCMessage *request, const ProtobufCMessageDescriptor *reply_desc,
+             int timeout_ms, zube_status_t unless, zube_status_t *status_p)
 {
+    *status_p = ZUBE_UNAVAILABLE;
     zube_bus_t *bus = zubectl_connect (self);
     if (!bus)
         return NULL;
@@ -146,9 +149,12 @@ zubectl_node_call (zubectl_t *self, const char *service, const char *method, con
                             zube_status_reason (reply ? reply->status : ZUBE_UNAVAILABLE),
                             reply && reply->error ? ": " : "",
                             reply && reply->error ? reply->error : "");
-    } else if (reply->status != ZUBE_OK)
-        zubectl_print_server_error (reply->status, reply->error);
-    else {
+    } else if (reply->status != ZUBE_OK) {
+        *status_p = reply->status;
+        if (reply->status != unless)
+            zubectl_print_server_error (reply->status, reply->error);
+    } else {
+        *status_p = ZUBE_OK;
         message = protobuf_c_message_unpack (reply_desc, NULL, reply->payload_size,
                                              reply->payload);
         if (!message)
@@ -157,6 +163,16 @@ zubectl_node_call (zubectl_t *self, const char *service, const char *method, con
     }
     zube_bus_reply_destroy (&reply);
     return message;
+}
+
+ProtobufCMessage *
+zubectl_node_call (zubectl_t *self, const char *service, const char *method, const char *node,
+                   const ProtobufCMessage *request, const ProtobufCMessageDescriptor *reply_desc,
+                   int timeout_ms)
+{
+    zube_status_t status;
+    return s_node_call (self, service, method, node, request, reply_desc, timeout_ms, ZUBE_OK,
+                        &status);
 }
 
 int
@@ -384,8 +400,11 @@ s_window_size (uint32_t *columns, uint32_t *rows)
     }
 }
 
-//  Runs the session to its end; the command's exit code, or -1 after
-//  printing why not.
+#define S_NO_SESSIONS -2
+
+//  Runs the session to its end; the command's exit code, -1 after
+//  printing why not, or S_NO_SESSIONS when the runtime has none (sim)
+//  and no tty was asked for.
 static int
 s_exec_session (zubectl_t *self, const char *service, Zube__NodeExecStartRequest *start)
 {
@@ -396,11 +415,13 @@ s_exec_session (zubectl_t *self, const char *service, Zube__NodeExecStartRequest
         s_window_size (&start->columns, &start->rows);
         start->has_columns = start->has_rows = start->columns && start->rows;
     }
-    Zube__NodeExecStartReply *started = (Zube__NodeExecStartReply *)zubectl_node_call (
+    zube_status_t status;
+    Zube__NodeExecStartReply *started = (Zube__NodeExecStartReply *)s_node_call (
         self, service, "exec.start", start->node_name, &start->base,
-        &zube__node_exec_start_reply__descriptor, 0);
+        &zube__node_exec_start_reply__descriptor, 0,
+        start->tty ? ZUBE_OK : ZUBE_NOT_IMPLEMENTED, &status);
     if (!started)
-        return -1;
+        return status == ZUBE_NOT_IMPLEMENTED && !start->tty ? S_NO_SESSIONS : -1;
     s_session_t session = {.bus = bus,
                            .service = service,
                            .node = start->node_name,
@@ -555,12 +576,14 @@ zubectl_exec (zubectl_t *self, const zubectl_command_t *command, int argc, char 
         start.stdin = interactive;
         start.tty = tty;
         rc = s_exec_session (self, service, &start);
-        if (rc < 0)
-            rc = 1;
-        else if (rc != 0)
-            fprintf (stderr, "command terminated with exit code %d\n", rc);
-        protobuf_c_message_free_unpacked (&pod->base, NULL);
-        return s_exec_exit (self, rc);
+        if (rc != S_NO_SESSIONS) {
+            if (rc < 0)
+                rc = 1;
+            else if (rc != 0)
+                fprintf (stderr, "command terminated with exit code %d\n", rc);
+            protobuf_c_message_free_unpacked (&pod->base, NULL);
+            return s_exec_exit (self, rc);
+        }
     }
     Zube__NodeExecRequest request = ZUBE__NODE_EXEC_REQUEST__INIT;
     request.node_name = pod->spec->node_name;
@@ -569,6 +592,23 @@ zubectl_exec (zubectl_t *self, const zubectl_command_t *command, int argc, char 
     request.container = (char *)name;
     request.n_command = (size_t)(count - 1);
     request.command = args + 1;
+    //  A runtime without sessions (sim): stdin read to its end, sent whole
+    uint8_t *input = NULL;
+    if (interactive) {
+        size_t size = 0, capacity = 4096;
+        input = malloc (capacity);
+        size_t n;
+        while (input && (n = fread (input + size, 1, capacity - size, stdin)) > 0) {
+            size += n;
+            uint8_t *grown = size == capacity ? realloc (input, capacity *= 2) : input;
+            if (!grown)
+                free (input);
+            input = grown;
+        }
+        request.has_stdin = true;
+        request.stdin.data = input;
+        request.stdin.len = input ? size : 0;
+    }
     Zube__NodeExecReply *reply = (Zube__NodeExecReply *)zubectl_node_call (
         self, service, "exec", pod->spec->node_name, &request.base,
         &zube__node_exec_reply__descriptor, 0);
@@ -583,6 +623,7 @@ zubectl_exec (zubectl_t *self, const zubectl_command_t *command, int argc, char 
             fprintf (stderr, "command terminated with exit code %d\n", rc);
         zube__node_exec_reply__free_unpacked (reply, NULL);
     }
+    free (input);
     protobuf_c_message_free_unpacked (&pod->base, NULL);
     return s_exec_exit (self, rc);
 }
