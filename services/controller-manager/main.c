@@ -22,13 +22,31 @@
 #define S_EXIT_START 2
 #define S_MAX_SETTINGS 64
 
+//  kube-controller-manager's --concurrent-*-syncs flags: the worker count
+//  of one controller each, as --controller-arg NAME.workers=N sets it.
+static const struct {
+    const char *flag;
+    const char *controller;
+} s_concurrent[] = {
+    {"--concurrent-deployment-syncs", "deployment"},
+    {"--concurrent-replicaset-syncs", "replicaset"},
+    {"--concurrent-job-syncs", "job"},
+    {"--concurrent-service-endpoint-syncs", "endpointslice"},
+    {"--concurrent-namespace-syncs", "namespace"},
+    {"--concurrent-gc-syncs", "garbagecollector"},
+    {"--concurrent-daemonset-syncs", "daemonset"},
+};
+#define S_CONCURRENT (sizeof s_concurrent / sizeof s_concurrent[0])
+
 typedef struct {
     zube_service_flags_t service;
     zube_leader_flags_t leader;
     const char *controllers;
     const char *plugin_path;
-    const char *settings[S_MAX_SETTINGS];
+    const char *settings[S_MAX_SETTINGS + S_CONCURRENT];
     size_t setting_count;
+    const char *concurrent[S_CONCURRENT];
+    char concurrent_settings[S_CONCURRENT][80];
 } s_options_t;
 
 static void
@@ -50,7 +68,15 @@ s_usage (FILE *stream)
         "  --kubeconfig FILE        client config (zube-config(5)); flags override it\n"
         "  --controllers LIST       controllers to run: '*' all found, 'foo' on,\n"
         "                           '-foo' off [*]\n"
-        "  --controller-arg N.K=V   setting K of controller N (repeatable)\n"
+        "  --controller-arg N.K=V   setting K of controller N (repeatable);\n"
+        "                           N.workers=COUNT: its syncs at once (1..64)\n"
+        "  --concurrent-deployment-syncs, --concurrent-replicaset-syncs,\n"
+        "  --concurrent-job-syncs, --concurrent-service-endpoint-syncs,\n"
+        "  --concurrent-namespace-syncs, --concurrent-gc-syncs,\n"
+        "  --concurrent-daemonset-syncs COUNT\n"
+        "                           Kubernetes' names of N.workers for deployment,\n"
+        "                           replicaset, job, endpointslice, namespace,\n"
+        "                           garbagecollector, daemonset [their plugins']\n"
         "  --plugin-path DIRS       more directories to find plugins in (colon\n"
         "                           separated)\n"
         "  --leader-elect BOOL      elect one active instance through a Lease [true]\n"
@@ -63,6 +89,14 @@ s_usage (FILE *stream)
         "  --log-level LEVEL        debug, info, warn, error, off [info]\n"
         "  --version                print the version\n"
         "  --help                   print this help\n");
+}
+
+static bool
+s_valid_workers (const char *value)
+{
+    char *end = NULL;
+    long count = strtol (value, &end, 10);
+    return *value && !*end && count >= 1 && count <= ZCM_WORKERS_MAX;
 }
 
 static int
@@ -79,11 +113,25 @@ s_options_parse (s_options_t *options, int argc, char *argv[])
         {.name = "--plugin-path", .value = &options->plugin_path},
         {.name = NULL},
     };
-    const zube_flag_t *const tables[] = {&options->service.rows[0],
-                                         &options->leader.rows[0], flags, NULL};
+    zube_flag_t concurrent[S_CONCURRENT + 1] = {{.name = NULL}};
+    for (size_t i = 0; i < S_CONCURRENT; i++)
+        concurrent[i] = (zube_flag_t){.name = s_concurrent[i].flag,
+                                      .value = &options->concurrent[i],
+                                      .valid = s_valid_workers,
+                                      .expected = "a whole number from 1 to 64"};
+    const zube_flag_t *const tables[] = {
+        &options->service.rows[0], &options->leader.rows[0], flags, concurrent, NULL};
     int rc = zube_flags_parse ("zube-controller-manager", tables, s_usage, argc, argv);
     if (rc != 0)
         return rc;
+    //  After the --controller-arg ones: the flag wins
+    for (size_t i = 0; i < S_CONCURRENT; i++) {
+        if (!options->concurrent[i])
+            continue;
+        snprintf (options->concurrent_settings[i], sizeof options->concurrent_settings[i],
+                  "%s.workers=%s", s_concurrent[i].controller, options->concurrent[i]);
+        options->settings[options->setting_count++] = options->concurrent_settings[i];
+    }
     return zube_service_flags_check (&options->service, "zube-controller-manager", false,
                                      true);
 }

@@ -42,8 +42,6 @@
 #include <time.h>
 #include <unistd.h>
 
-//  Worker counts --controller-arg NAME.workers=N accepts
-#define S_WORKERS_MAX 64
 //  An idle worker wakes this often to keep its connection's heartbeats
 #define S_WORKER_IDLE_MS 1000
 //  Event aggregation: entries kept, and how long a repeat is aggregated
@@ -1364,8 +1362,8 @@ s_workers_of (zcm_manager_t *self, const zube_ctrl_ops_t *ops, uint32_t *workers
         return -1;
     }
     *workers_p = wanted ? *wanted : declared;
-    if (*workers_p > S_WORKERS_MAX)
-        *workers_p = S_WORKERS_MAX;
+    if (*workers_p > ZCM_WORKERS_MAX)
+        *workers_p = ZCM_WORKERS_MAX;
     return 0;
 }
 
@@ -1952,7 +1950,7 @@ s_serve_locked (zcm_manager_t *self, zube_bus_request_t *request)
 //  ---------------------------------------------------------------------
 //  The manager
 
-//  --controller-arg NAME.workers=N: a whole number from 1 to S_WORKERS_MAX.
+//  --controller-arg NAME.workers=N: a whole number from 1 to ZCM_WORKERS_MAX.
 static int
 s_workers_setting (zcm_manager_t *self, const char *name, const char *value, char *error,
                    size_t error_size)
@@ -1960,10 +1958,10 @@ s_workers_setting (zcm_manager_t *self, const char *name, const char *value, cha
     char *end = NULL;
     errno = 0;
     long workers = strtol (value, &end, 10);
-    if (!*value || *end || errno || workers < 1 || workers > S_WORKERS_MAX) {
+    if (!*value || *end || errno || workers < 1 || workers > ZCM_WORKERS_MAX) {
         snprintf (error, error_size,
                   "--controller-arg %s.workers=%s: expected a whole number from 1 to %d",
-                  name, value, S_WORKERS_MAX);
+                  name, value, ZCM_WORKERS_MAX);
         return -1;
     }
     uint32_t *held = malloc (sizeof *held);

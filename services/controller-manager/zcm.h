@@ -10,6 +10,8 @@
 #include <stdint.h>
 
 #define ZCM_SERVICE "controllers"
+//  The most workers a controller may have (--controller-arg NAME.workers)
+#define ZCM_WORKERS_MAX 64
 
 //  ---------------------------------------------------------------------
 //  zcm_queue: Kubernetes' rate-limited work queue. Not locked: callers

@@ -9,7 +9,7 @@
     do; a key is never synced twice at once, and updates made while their
     key syncs are all synced after (every annotation ends equal to the
     last value), also across a swap of the plugin. Bad worker counts are
-    refused with the setting named. */
+    refused with the setting or Kubernetes' flag named. */
 #include "../zt_ctrl.h"
 
 #define S_MAPS 24
@@ -209,8 +209,11 @@ test_one_worker (void)
     ZT_ASSERT_MSG (s_stop (manager), "the controller-manager did not stop cleanly");
 }
 
+//  zube-controller-manager with --controllers controller and flag value
+//  exits 1 with expected in its error.
 static void
-s_refused (const char *controller, const char *setting, const char *expected)
+s_refused (const char *controller, const char *flag, const char *value,
+           const char *expected)
 {
     char *argv[] = {(char *)zt_program ("zube-controller-manager"),
                     "--bus",
@@ -220,8 +223,8 @@ s_refused (const char *controller, const char *setting, const char *expected)
                     "false",
                     "--controllers",
                     (char *)controller,
-                    "--controller-arg",
-                    (char *)setting,
+                    (char *)flag,
+                    (char *)value,
                     NULL};
     zt_run_t result = zt_run_capture (20000, argv);
     ZT_ASSERT_EXIT (result, 1);
@@ -232,13 +235,19 @@ s_refused (const char *controller, const char *setting, const char *expected)
 static void
 test_bad_worker_counts (void)
 {
-    s_refused ("serviceaccount", "serviceaccount.workers=0",
+    const char *arg = "--controller-arg";
+    s_refused ("serviceaccount", arg, "serviceaccount.workers=0",
                "serviceaccount.workers=0: expected a whole number from 1 to 64");
-    s_refused ("serviceaccount", "serviceaccount.workers=65", "from 1 to 64");
-    s_refused ("serviceaccount", "serviceaccount.workers=two", "from 1 to 64");
+    s_refused ("serviceaccount", arg, "serviceaccount.workers=65", "from 1 to 64");
+    s_refused ("serviceaccount", arg, "serviceaccount.workers=two", "from 1 to 64");
     //  A plugin that declares one worker was not made safe for more
-    s_refused ("serviceaccount", "serviceaccount.workers=3",
+    s_refused ("serviceaccount", arg, "serviceaccount.workers=3",
                "the serviceaccount plugin runs one sync at a time");
+    //  Kubernetes' flag names, checked as flags and mapped to the setting
+    s_refused ("garbagecollector", "--concurrent-gc-syncs", "0",
+               "--concurrent-gc-syncs: expected a whole number from 1 to 64");
+    s_refused ("daemonset", "--concurrent-daemonset-syncs", "2",
+               "daemonset.workers=2: the daemonset plugin runs one sync at a time");
 }
 
 int
