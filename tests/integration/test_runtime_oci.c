@@ -16,6 +16,7 @@
     with ZT_OCI_RUNTIME "crun" (tests/oci.inc), which skips when crun is
     not installed. */
 #include <dirent.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -339,6 +340,122 @@ test_exit_codes_and_exec (void)
     ZT_ASSERT (zube_runtime_exec (s_runtime, app, (const char *[]) {"true", NULL}, NULL, 0, 1000,
                                   s_collect, &out, &(int) {0})
                == ZUBE_CONFLICT);
+    s_remove_pod (sandbox);
+}
+
+//  Reads fd until EOF (or EIO, a pty whose command is gone) into text.
+static void
+s_read_all (int fd, s_text_t *text)
+{
+    *text = (s_text_t) {.used = 0};
+    int64_t until = zt_now_ms () + 10000;
+    while (zt_now_ms () < until && text->used < sizeof text->text - 1) {
+        struct pollfd poll_fd = {.fd = fd, .events = POLLIN};
+        if (poll (&poll_fd, 1, 100) <= 0)
+            continue;
+        ssize_t n = read (fd, text->text + text->used, sizeof text->text - 1 - text->used);
+        if (n <= 0)
+            break;
+        text->used += (size_t) n;
+    }
+    text->text[text->used] = 0;
+}
+
+//  Ticks exec_wait until the session's command exited; its code or -1.
+static int
+s_exec_wait (const char *session)
+{
+    int64_t until = zt_now_ms () + 10000;
+    while (zt_now_ms () < until) {
+        bool exited = false;
+        int code = -1;
+        if (zube_runtime_exec_wait (s_runtime, session, &exited, &code) != ZUBE_OK)
+            return -1;
+        if (exited)
+            return code;
+        usleep (20000);
+    }
+    return -1;
+}
+
+//  Interactive exec sessions: stdin through a pipe, a pty, and a close
+//  that kills the command
+static void
+test_exec_sessions (void)
+{
+    char sandbox[ZUBE_RUNTIME_ID_MAX], app[ZUBE_RUNTIME_ID_MAX], session[ZUBE_RUNTIME_ID_MAX];
+    ZT_ASSERT_INT_EQ (s_run_pod ("sess", "metadata: {name: sess, namespace: default, uid: sess}\n"
+                                         "spec:\n  containers:\n  - name: app\n"
+                                         "    image: " S_IMAGE "\n    command: [sleep, '3600']\n"
+                                         "    workingDir: /tmp\n",
+                                 sandbox, sizeof sandbox),
+                      ZUBE_OK);
+    ZT_ASSERT_INT_EQ (s_start (sandbox, "app", false, 0, app), ZUBE_OK);
+    //  stdin piped: cat gives it back, stderr apart, the exit code
+    zube_runtime_exec_config_t config = {
+        .struct_size = sizeof config,
+        .argv = (const char *[]) {"sh", "-c", "cat; pwd >&2; exit 4", NULL},
+        .stdin = true};
+    zube_runtime_exec_io_t io = {.struct_size = sizeof io};
+    zube_status_t status = zube_runtime_exec_start (s_runtime, app, &config, &io, session,
+                                                    sizeof session);
+    ZT_ASSERT_MSG (status == ZUBE_OK, "exec_start: %s", zube_runtime_error (s_runtime));
+    ZT_ASSERT (io.stdin_fd >= 0 && io.stdout_fd >= 0 && io.stderr_fd >= 0);
+    ZT_ASSERT (write (io.stdin_fd, "hello\n", 6) == 6);
+    close (io.stdin_fd);
+    s_text_t out, err;
+    s_read_all (io.stdout_fd, &out);
+    s_read_all (io.stderr_fd, &err);
+    ZT_ASSERT_STR_EQ (out.text, "hello\n");
+    ZT_ASSERT_STR_EQ (err.text, "/tmp\n");
+    ZT_ASSERT_INT_EQ (s_exec_wait (session), 4);
+    close (io.stdout_fd);
+    close (io.stderr_fd);
+    ZT_ASSERT_INT_EQ (zube_runtime_exec_close (s_runtime, session), ZUBE_OK);
+    //  a tty of 30 x 100: the command sees a pts and the size (set once
+    //  the pty came: the command waits for a line first)
+    config = (zube_runtime_exec_config_t) {
+        .struct_size = sizeof config,
+        .argv = (const char *[]) {"sh", "-c", "read x; tty; stty size; exit 6", NULL},
+        .stdin = true,
+        .tty = true,
+        .columns = 100,
+        .rows = 30};
+    io = (zube_runtime_exec_io_t) {.struct_size = sizeof io};
+    status = zube_runtime_exec_start (s_runtime, app, &config, &io, session, sizeof session);
+    ZT_ASSERT_MSG (status == ZUBE_OK, "exec_start tty: %s", zube_runtime_error (s_runtime));
+    ZT_ASSERT (io.stdout_fd >= 0 && io.stderr_fd < 0 && io.stdin_fd >= 0);
+    ZT_ASSERT (write (io.stdin_fd, "go\r", 3) == 3);
+    s_read_all (io.stdout_fd, &out);
+    ZT_ASSERT_MSG (strstr (out.text, "/dev/pts/") && strstr (out.text, "30 100"), "tty: %s",
+                   out.text);
+    ZT_ASSERT_INT_EQ (s_exec_wait (session), 6);
+    close (io.stdin_fd);
+    close (io.stdout_fd);
+    ZT_ASSERT_INT_EQ (zube_runtime_exec_close (s_runtime, session), ZUBE_OK);
+    //  a close kills a command that still runs
+    config = (zube_runtime_exec_config_t) {.struct_size = sizeof config,
+                                           .argv = (const char *[]) {"sleep", "1002", NULL}};
+    io = (zube_runtime_exec_io_t) {.struct_size = sizeof io};
+    ZT_ASSERT_INT_EQ (zube_runtime_exec_start (s_runtime, app, &config, &io, session,
+                                               sizeof session),
+                      ZUBE_OK);
+    ZT_ASSERT_INT_EQ (zube_runtime_exec_close (s_runtime, session), ZUBE_OK);
+    close (io.stdout_fd);
+    close (io.stderr_fd);
+    s_text_t ps;
+    ZT_ASSERT_INT_EQ (s_exec (app, (const char *[]) {"ps", NULL}, &ps), 0);
+    ZT_ASSERT_MSG (!strstr (ps.text, "sleep 1002"), "the closed session's command runs: %s",
+                   ps.text);
+    //  an unknown session, a command that does not exist
+    ZT_ASSERT_INT_EQ (zube_runtime_exec_close (s_runtime, session), ZUBE_NOT_FOUND);
+    config = (zube_runtime_exec_config_t) {
+        .struct_size = sizeof config, .argv = (const char *[]) {"/no/such", NULL}, .tty = true};
+    ZT_ASSERT (zube_runtime_exec_start (s_runtime, app, &config, &io, session, sizeof session)
+               != ZUBE_OK);
+    //  runc names it; crun writes why on the pty, and exits 1
+    ZT_ASSERT_STR_CONTAINS (zube_runtime_error (s_runtime),
+                            strcmp (ZT_OCI_RUNTIME, "runc") == 0 ? "/no/such" : "exit");
     s_remove_pod (sandbox);
 }
 
@@ -728,6 +845,7 @@ main (void)
     }
     ZT_RUN (test_run_and_logs);
     ZT_RUN (test_exit_codes_and_exec);
+    ZT_RUN (test_exec_sessions);
     ZT_RUN (test_spec);
     ZT_RUN (test_oom_killed);
     ZT_RUN (test_pods_talk);

@@ -620,6 +620,14 @@ s_shim_main (const oci_shim_config_t *config)
     pid_t init = 0;
     bool init_exited = false;
     int init_status = 0;
+    //  Children reaped before runc exited and the pid file named init: a
+    //  fast init (`sh -c 'exit 2'`) is reparented to us as a zombie when
+    //  runc exits and may be reaped just before runc is.
+    struct {
+        pid_t pid;
+        int status;
+    } early[8];
+    size_t early_count = 0;
     int fds[2] = {4, 5};
     static s_line_t lines[2];
     const char *streams[2] = {"stdout", "stderr"};
@@ -687,6 +695,11 @@ s_shim_main (const oci_shim_config_t *config)
                     _exit (1);
                 }
                 init = s_read_pid (config->pid_file);
+                for (size_t e = 0; e < early_count; e++)
+                    if (init > 0 && early[e].pid == init) {
+                        init_exited = true;
+                        init_status = early[e].status;
+                    }
                 if (config->create_start && s_runtime_start (config) != 0) {
                     static const char failed[] = "error the runtime's start failed";
                     s_write_all (3, failed, sizeof failed - 1);
@@ -699,9 +712,13 @@ s_shim_main (const oci_shim_config_t *config)
                 int n = snprintf (message, sizeof message, "ok %d", (int) init);
                 s_write_all (3, message, (size_t) n);
                 close (3);
-            } else if (pid == init) {
+            } else if (init > 0 && pid == init) {
                 init_exited = true;
                 init_status = status;
+            } else if (init <= 0 && early_count < sizeof early / sizeof early[0]) {
+                early[early_count].pid = pid;
+                early[early_count].status = status;
+                early_count++;
             }
         }
         if (pid < 0 && errno == ECHILD && runc_status >= 0 && !init_exited) {
@@ -985,6 +1002,13 @@ s_exec_helper_main (const oci_exec_helper_t *config, int status_fd, int control_
             while (used < sizeof text - 1
                    && (got = read (err_read, text + used, sizeof text - 1 - used)) > 0)
                 used += (size_t) got;
+            //  crun writes why the command could not start on its pty,
+            //  which nobody reads yet
+            if (used == 6)
+                used += (size_t) snprintf (text + used, sizeof text - used,
+                                           "the runtime's exec exited with status %d (the "
+                                           "command could not be started)",
+                                           WIFEXITED (status) ? WEXITSTATUS (status) : -1);
             s_write_all (status_fd, text, used);
             _exit (255);
         }
