@@ -1234,7 +1234,10 @@ s_worker_run (void *arg)
             zube_bus_poll (worker->bus, 0);
             s_lock (self);
         }
-        if (!key && !ctrl->stopping) {
+        //  A key added while the lock was released above is not missed
+        bool work = self->leading && !ctrl->paused && s_ready (ctrl) &&
+                    zcm_queue_length (ctrl->queue);
+        if (!key && !work && !ctrl->stopping) {
             bool replies = worker->bus && zube_bus_in_flight (worker->bus);
             int64_t wait = replies ? 10 : S_WORKER_IDLE_MS;
             s_wait (self, &ctrl->wake, due >= 0 && due < wait ? due : wait);

@@ -125,15 +125,19 @@ s_begin (s_self_t *self, const char *key)
     return free_slot;
 }
 
+//  Written aside and renamed: a reader never sees it half written.
 static void
 s_report (s_self_t *self)
 {
-    FILE *file = fopen (self->report, "w");
+    char aside[1100];
+    snprintf (aside, sizeof aside, "%s.new", self->report);
+    FILE *file = fopen (aside, "w");
     if (!file)
         return;
     fprintf (file, "max=%d overlaps=%d syncs=%ld\n", self->max_in_flight, self->overlaps,
              self->syncs);
-    fclose (file);
+    if (fclose (file) == 0)
+        rename (aside, self->report);
 }
 
 static zube_status_t
