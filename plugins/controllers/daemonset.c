@@ -729,6 +729,8 @@ static const zube_ctrl_ops_t s_ops = {
     .struct_size = sizeof (zube_ctrl_ops_t),
     .framework_name = "daemonset",
     .watches = s_watches,
+    //  One: not yet audited for syncs that interleave at host calls
+    //  (Kubernetes' --concurrent-daemonset-syncs is 2)
     .workers = 1,
     .create = s_create,
     .destroy = s_destroy,

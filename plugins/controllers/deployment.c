@@ -1361,6 +1361,8 @@ static const zube_ctrl_ops_t s_ops = {
     .struct_size = sizeof (zube_ctrl_ops_t),
     .framework_name = "deployment",
     .watches = s_watches,
+    //  --concurrent-deployment-syncs. Safe to interleave: no state
+    //  beyond the sync's locals
     .workers = 5,
     .create = s_create,
     .destroy = s_destroy,

@@ -698,6 +698,8 @@ static const zube_ctrl_ops_t s_ops = {
     .struct_size = sizeof (zube_ctrl_ops_t),
     .framework_name = "endpointslice",
     .watches = s_watches,
+    //  --concurrent-service-endpoint-syncs. Safe to interleave:
+    //  expectations are looked up by key at every use
     .workers = 5,
     .create = s_create,
     .destroy = s_destroy,

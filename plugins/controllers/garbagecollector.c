@@ -465,6 +465,8 @@ static const zube_ctrl_ops_t s_ops = {
     .struct_size = sizeof (zube_ctrl_ops_t),
     .framework_name = "garbagecollector",
     .watches = s_watches,
+    //  --concurrent-gc-syncs. Safe to interleave: no state beyond the
+    //  sync's locals
     .workers = 20,
     .create = s_create,
     .destroy = s_destroy,

@@ -1143,6 +1143,8 @@ static const zube_ctrl_ops_t s_ops = {
     .struct_size = sizeof (zube_ctrl_ops_t),
     .framework_name = "job",
     .watches = s_watches,
+    //  --concurrent-job-syncs. Safe to interleave: expectations are
+    //  looked up by key at every use, nothing kept across host calls
     .workers = 5,
     .create = s_create,
     .destroy = s_destroy,

@@ -405,6 +405,8 @@ static const zube_ctrl_ops_t s_ops = {
     .struct_size = sizeof (zube_ctrl_ops_t),
     .framework_name = "namespace",
     .watches = s_watches,
+    //  --concurrent-namespace-syncs (Kubernetes: 10). Safe to interleave:
+    //  its seen-empty list is only touched by the key's own sync
     .workers = 5,
     .create = s_create,
     .destroy = s_destroy,

@@ -798,6 +798,8 @@ static const zube_ctrl_ops_t s_ops = {
     .struct_size = sizeof (zube_ctrl_ops_t),
     .framework_name = "nodelifecycle",
     .watches = s_watches,
+    //  One: its zone and eviction state is shared by every key's sync and
+    //  not audited for interleaving (Kubernetes runs one monitor loop)
     .workers = 1,
     .create = s_create,
     .destroy = s_destroy,

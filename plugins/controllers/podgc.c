@@ -281,6 +281,7 @@ static const zube_ctrl_ops_t s_ops = {
     .struct_size = sizeof (zube_ctrl_ops_t),
     .framework_name = "podgc",
     .watches = s_watches,
+    //  One: a periodic pass over every pod (Kubernetes' is one loop)
     .workers = 1,
     .create = s_create,
     .destroy = s_destroy,

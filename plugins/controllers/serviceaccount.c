@@ -105,6 +105,7 @@ static const zube_ctrl_ops_t s_ops = {
     .struct_size = sizeof (zube_ctrl_ops_t),
     .framework_name = "serviceaccount",
     .watches = s_watches,
+    //  One, as Kubernetes runs its ServiceAccounts controller
     .workers = 1,
     .create = s_create,
     .destroy = s_destroy,
