@@ -161,12 +161,15 @@ static const zubectl_command_t s_commands[] = {
      .handler = zubectl_logs},
     {.name = "exec",
      .summary = "Execute a command in a container",
-     .usage = "exec POD [-c CONTAINER] -- COMMAND [ARG...] [flags]",
+     .usage = "exec POD [-c CONTAINER] [-i] [-t] -- COMMAND [ARG...] [flags]",
      .description = "Runs COMMAND in the container through the node agent that runs the pod\n"
                     "(its bus service node/<node>), prints its output, and exits with its exit\n"
-                    "code.",
+                    "code. With -i standard input is streamed to it, with -t it runs with a\n"
+                    "terminal (zubectl's own in raw mode, its size followed).",
      .examples = "  # Run date in pod web\n"
-                 "  zubectl exec web -- date",
+                 "  zubectl exec web -- date\n\n"
+                 "  # A shell in pod web\n"
+                 "  zubectl exec -it web -- sh",
      .handler = zubectl_exec},
     {.name = "backup",
      .summary = "Save a snapshot of the cluster state to a file",
