@@ -1214,6 +1214,10 @@ test_logs_and_exec (void)
     r = s_zubectl ("exec", "talker", "-c", "app", "--", "ls", "/data", NULL);
     S_EXPECT (r, 0, "a.txt\n", NULL);
     zt_run_free (&r);
+    //  -i on sim (no exec sessions): stdin (here empty) sent whole, as before
+    r = s_zubectl ("exec", "-i", "talker", "-c", "app", "--", "cat", NULL);
+    S_EXPECT (r, 0, NULL, NULL);
+    zt_run_free (&r);
     r = s_zubectl ("exec", "talker", "-c", "side", "--", "sh", "-c", "exit 7", NULL);
     S_EXPECT (r, 7, NULL, "command terminated with exit code 7");
     zt_run_free (&r);
