@@ -18,9 +18,9 @@
     (as exec), and only the identity that opened it may use it.
     docs/node-agent.md. */
 #define _GNU_SOURCE
-#include "zubelet.h"
-#include "zube/log.h"
 #include "node.pb-c.h"
+#include "zube/log.h"
+#include "zubelet.h"
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -36,22 +36,22 @@ typedef struct {
     char *data;
     size_t used;
     size_t capacity;
-    int64_t base;           //  the stream offset of data[0]
+    int64_t base; //  the stream offset of data[0]
 } s_stream_t;
 
 struct zl_exec_t {
     char id[ZUBE_RUNTIME_ID_MAX];
     char owner[256];
-    char what[600];         //  pod/container, for the log
-    int fds[3];             //  stdin, stdout, stderr; -1 when none or closed
-    s_stream_t out[2];      //  stdout, stderr not yet acknowledged
-    s_stream_t in;          //  stdin not yet written
+    char what[600];    //  pod/container, for the log
+    int fds[3];        //  stdin, stdout, stderr; -1 when none or closed
+    s_stream_t out[2]; //  stdout, stderr not yet acknowledged
+    s_stream_t in;     //  stdin not yet written
     int64_t in_received;
     bool in_eof;
     bool tty;
     bool exited;
     int exit_code;
-    int64_t last_seen;      //  monotonic ms of the client's last request
+    int64_t last_seen; //  monotonic ms of the client's last request
     zube_bus_request_t *waiting;
     int64_t waiting_until;
 };
@@ -108,8 +108,8 @@ static void
 s_remove (zubelet_t *self, zl_exec_t *exec, const char *why)
 {
     if (exec->waiting)
-        zube_bus_respond_error (exec->waiting, ZUBE_NOT_FOUND, "exec session %s ended: %s",
-                                exec->id, why);
+        zube_bus_respond_error (exec->waiting, ZUBE_NOT_FOUND,
+                                "exec session %s ended: %s", exec->id, why);
     for (int i = 0; i < 3; i++)
         s_close_fd (&exec->fds[i]);
     zube_runtime_exec_close (self->runtime, exec->id);
@@ -176,8 +176,9 @@ zl_exec_start (zubelet_t *self, zube_bus_request_t *request)
     if (!c)
         goto done;
     if (!req->n_command || !req->command[0] || !*req->command[0]) {
-        zube_bus_respond_error (request, ZUBE_BAD_REQUEST,
-                                "you must specify at least one command for the container");
+        zube_bus_respond_error (
+            request, ZUBE_BAD_REQUEST,
+            "you must specify at least one command for the container");
         goto done;
     }
     if (!c->id[0] || c->state != ZUBE_RUNTIME_CONTAINER_RUNNING) {
@@ -214,7 +215,8 @@ zl_exec_start (zubelet_t *self, zube_bus_request_t *request)
     zube_status_t status = zube_runtime_exec_start (self->runtime, c->id, &config, &io,
                                                     exec->id, sizeof exec->id);
     if (status != ZUBE_OK) {
-        zube_bus_respond_error (request, status, "%s", zube_runtime_error (self->runtime));
+        zube_bus_respond_error (request, status, "%s",
+                                zube_runtime_error (self->runtime));
         goto done;
     }
     exec->fds[0] = io.stdin_fd;
@@ -244,44 +246,50 @@ done:
 void
 zl_exec_io (zubelet_t *self, zube_bus_request_t *request)
 {
-    Zube__NodeExecIoRequest *req = (Zube__NodeExecIoRequest *)zube_bus_request_unpack_or_reject (
-        request, &zube__node_exec_io_request__descriptor);
+    Zube__NodeExecIoRequest *req =
+        (Zube__NodeExecIoRequest *)zube_bus_request_unpack_or_reject (
+            request, &zube__node_exec_io_request__descriptor);
     if (!req)
         return;
-    if (!zl_server_request_node (self, request, "create", "\"pods/exec\"", req->node_name))
+    if (!zl_server_request_node (self, request, "create", "\"pods/exec\"",
+                                 req->node_name))
         goto done;
     zl_exec_t *exec = s_find (self, req->session);
     const char *sender = zube_bus_request_sender (request);
     if (!exec) {
-        zube_bus_respond_error (request, ZUBE_NOT_FOUND,
-                                "exec session \"%s\" not found (it ended, or its client was "
-                                "silent past --exec-idle-timeout)",
-                                req->session ? req->session : "");
+        zube_bus_respond_error (
+            request, ZUBE_NOT_FOUND,
+            "exec session \"%s\" not found (it ended, or its client was "
+            "silent past --exec-idle-timeout)",
+            req->session ? req->session : "");
         goto done;
     }
     if (!streq (exec->owner, sender ? sender : "")) {
         zube_bus_respond_error (request, ZUBE_FORBIDDEN,
-                                "exec session \"%s\" belongs to another identity", exec->id);
+                                "exec session \"%s\" belongs to another identity",
+                                exec->id);
         goto done;
     }
     exec->last_seen = zl_now_mono ();
     if (req->has_stdin && req->stdin.len) {
         int64_t offset = req->has_stdin_offset ? req->stdin_offset : exec->in_received;
         if (offset > exec->in_received) {
-            zube_bus_respond_error (request, ZUBE_CONFLICT,
-                                    "exec session %s: stdin from offset %lld, but %lld bytes "
-                                    "came so far",
-                                    exec->id, (long long)offset, (long long)exec->in_received);
+            zube_bus_respond_error (
+                request, ZUBE_CONFLICT,
+                "exec session %s: stdin from offset %lld, but %lld bytes "
+                "came so far",
+                exec->id, (long long)offset, (long long)exec->in_received);
             goto done;
         }
         size_t skip = (size_t)(exec->in_received - offset);
         if (skip < req->stdin.len && exec->fds[0] >= 0) {
             size_t size = req->stdin.len - skip;
             if (exec->in.used + size > S_STDIN_MAX) {
-                zube_bus_respond_error (request, ZUBE_TOO_MANY_REQUESTS,
-                                        "exec session %s: the command reads its stdin slower "
-                                        "than it comes; send again later",
-                                        exec->id);
+                zube_bus_respond_error (
+                    request, ZUBE_TOO_MANY_REQUESTS,
+                    "exec session %s: the command reads its stdin slower "
+                    "than it comes; send again later",
+                    exec->id);
                 goto done;
             }
             if (!s_append (&exec->in, req->stdin.data + skip, size)) {
@@ -388,8 +396,8 @@ s_pump (zubelet_t *self, zl_exec_t *exec)
     if (!exec->exited) {
         bool exited = false;
         int code = 0;
-        if (zube_runtime_exec_wait (self->runtime, exec->id, &exited, &code) == ZUBE_OK
-            && exited) {
+        if (zube_runtime_exec_wait (self->runtime, exec->id, &exited, &code) == ZUBE_OK &&
+            exited) {
             exec->exited = true;
             exec->exit_code = code;
             moved = true;
@@ -414,7 +422,8 @@ zl_exec_run (zubelet_t *self)
             exec->waiting = NULL;
         }
         if (!exec->waiting && now - exec->last_seen > self->config.exec_idle_timeout_ms) {
-            s_remove (self, exec, "no request from its client within --exec-idle-timeout");
+            s_remove (self, exec,
+                      "no request from its client within --exec-idle-timeout");
             continue;
         }
         i++;
