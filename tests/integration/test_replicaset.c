@@ -3,9 +3,12 @@
     gets its pods (owned, from its template, status counted); a deleted
     pod is replaced; an orphan that matches is adopted (and the surplus
     deleted), a pod whose labels stop matching is released and replaced;
-    and while the controller-manager is killed (kill -9) every few seconds
-    a ReplicaSet scales 0 -> N -> 0: a watcher sees never more active pods
-    than desired, and the end is exactly the desired count. */
+    and issue 6's fault test: while the controller-manager is killed
+    (kill -9, a new one started at once) every 15 s, a ReplicaSet scales
+    0 -> 500 -> 0, each scale requested just before a kill so that the
+    kill lands while pods are being made (deleted): a watcher sees never
+    more than 500 active pods after any event and no pod made while
+    scaling down, and the ends are exactly 500, then 0. */
 #include "../zt_ctrl.h"
 
 static zt_ctrl_env_t s_env;
@@ -234,72 +237,235 @@ test_selector_mismatch (void)
                      NULL);
 }
 
-//  Kills the controller-manager (kill -9) and starts another.
+//  Issue 6's fault test: kill -9 of the controller-manager every 15 s
+//  while the ReplicaSet scales 0 -> 500 -> 0. Each scale is requested
+//  S_LEAD_MS before a kill is due, so that kill lands while the
+//  controller creates (deletes) the pods; the pods are counted through
+//  the apiserver after each kill, before the next manager starts, so a
+//  count between the ends proves the kill landed mid-scale.
+#define S_TARGET 500
+#define S_KILL_PERIOD_MS 15000
+#define S_LEAD_MS 1000
+
+typedef struct {
+    zt_watcher_t watcher;
+    int64_t next_kill; //  zt_now_ms of the next kill
+    int kills;
+    int64_t from, to; //  the scale under way
+    int64_t asked;    //  zt_now_ms of the scale's request
+    int64_t began;    //  ... and of the watcher's first change after it
+    int mid_scale;    //  kills of this scale that landed mid-scale
+    int lost_leases;  //  managers that exited on their own, code 2
+    int crashes;      //  managers that exited on their own otherwise
+} s_chaos_t;
+
+//  The active and ready pods of selector, through the apiserver (-1 when
+//  the list fails).
 static void
-s_restart_manager (void)
+s_count_pods (const char *selector, int64_t *active_p, int64_t *ready_p)
 {
-    zt_stop (s_env.manager, SIGKILL, 2000);
+    zube_api_list_t *pods = s_pods (selector);
+    *active_p = *ready_p = pods ? 0 : -1;
+    for (size_t i = 0; pods && i < pods->count; i++) {
+        const Zube__Pod *pod = (const Zube__Pod *)pods->items[i];
+        if (zt_watch_active (pod)) {
+            (*active_p)++;
+            *ready_p += zt_watch_ready (pod);
+        }
+    }
+    zube_api_list_destroy (&pods);
+}
+
+//  Stops the controller-manager with SIGKILL (if it still runs) and
+//  answers whether it still ran. One that exited on its own lost its
+//  short lease on a loaded machine (code 2, as Kubernetes' exits), or
+//  crashed: anything else.
+static bool
+s_chaos_stop_manager (s_chaos_t *self)
+{
+    bool alive = zt_process_alive (s_env.manager);
+    int status = zt_stop (s_env.manager, SIGKILL, 5000);
+    s_env.manager = 0;
+    if (alive)
+        return true;
+    if (WIFEXITED (status) && WEXITSTATUS (status) == 2)
+        self->lost_leases++;
+    else {
+        self->crashes++;
+        printf ("# the controller-manager exited on its own, wait status %d\n", status);
+    }
+    return false;
+}
+
+static void
+s_chaos_start_manager (void)
+{
     s_env.manager =
         zt_ctrl_start (&s_env.cluster, "controller-manager.log", s_manager_flags);
+}
+
+//  kill -9 of the controller-manager; the pods counted while none runs;
+//  a new one started.
+static void
+s_chaos_kill (s_chaos_t *self)
+{
+    bool alive = s_chaos_stop_manager (self);
+    int64_t active, ready;
+    s_count_pods ("app=crash", &active, &ready);
+    s_chaos_start_manager ();
+    self->kills++;
+    int64_t low = self->from < self->to ? self->from : self->to;
+    int64_t high = self->from < self->to ? self->to : self->from;
+    bool mid = alive && active > low && active < high;
+    self->mid_scale += mid;
+    printf ("# kill %d (%lld -> %lld)%s: %lld active, %lld ready, watcher %lld%s\n",
+            self->kills, (long long)self->from, (long long)self->to,
+            alive ? "" : " of an exited manager", (long long)active, (long long)ready,
+            (long long)self->watcher.active, mid ? ", mid-scale" : "");
+    self->next_kill += S_KILL_PERIOD_MS;
+}
+
+//  Runs the watcher until `until` (at least once), killing whenever a kill
+//  is due; a manager that exited on its own is replaced at once, off the
+//  rhythm.
+static void
+s_chaos_poll (s_chaos_t *self, int64_t until)
+{
+    do {
+        int64_t now = zt_now_ms ();
+        int64_t stop = self->next_kill < until ? self->next_kill : until;
+        if (stop > now + 200)
+            stop = now + 200;
+        if (stop > now)
+            zt_watcher_poll (&self->watcher, (int)(stop - now));
+        if (self->asked && !self->began && self->watcher.active != self->from)
+            self->began = zt_now_ms ();
+        if (zt_now_ms () >= self->next_kill)
+            s_chaos_kill (self);
+        else if (!zt_process_alive (s_env.manager)) {
+            s_chaos_stop_manager (self);
+            s_chaos_start_manager ();
+        }
+    } while (zt_now_ms () < until);
+}
+
+//  Whether the ReplicaSet has finished its scale to `to`: the watcher sees
+//  exactly `to` active pods, all ready, and the status says so.
+static bool
+s_chaos_done (s_chaos_t *self)
+{
+    if (self->watcher.active != self->to || self->watcher.ready != self->to)
+        return false;
+    Zube__ReplicaSet *rs = s_get_rs ("crash");
+    bool done = rs && rs->status && rs->status->replicas == self->to &&
+                rs->status->ready_replicas == self->to &&
+                rs->status->observed_generation == rs->metadata->generation;
+    if (rs)
+        protobuf_c_message_free_unpacked (&rs->base, NULL);
+    return done;
+}
+
+//  Whether the controller-manager answers that it leads, every controller
+//  ready.
+static bool
+s_chaos_leads (void)
+{
+    char *stats = zt_ctrl_stats (&s_env.cluster, 500);
+    bool leads = stats && strstr (stats, "\"leader\": true") &&
+                 !strstr (stats, "\"ready\": false");
+    free (stats);
+    return leads;
+}
+
+//  Requests the scale to `to` S_LEAD_MS before the next kill, then runs
+//  until it is done (true) or timeout_ms passed.
+static bool
+s_chaos_scale (s_chaos_t *self, int64_t to, int timeout_ms)
+{
+    //  Before the next kill, or the one after when the last scale ran too
+    //  close to it or the manager does not lead yet (one that replaced a
+    //  manager that lost its lease, and would be killed as a standby)
+    while (true) {
+        while (self->next_kill - S_LEAD_MS - 1000 < zt_now_ms ())
+            s_chaos_poll (self, self->next_kill);
+        s_chaos_poll (self, self->next_kill - S_LEAD_MS - 1000);
+        if (s_chaos_leads ())
+            break;
+        printf ("# the controller-manager does not lead yet: the scale waits a kill\n");
+        s_chaos_poll (self, self->next_kill);
+    }
+    s_chaos_poll (self, self->next_kill - S_LEAD_MS);
+    self->from = self->watcher.active;
+    self->to = to;
+    self->mid_scale = 0;
+    self->began = 0;
+    self->asked = zt_now_ms ();
+    s_scale ("crash", (int)to);
+    int64_t until = zt_now_ms () + timeout_ms;
+    while (!s_chaos_done (self) && zt_now_ms () < until)
+        s_chaos_poll (self, zt_now_ms () + 100);
+    bool done = s_chaos_done (self);
+    printf ("# %lld -> %lld: the watcher saw it begin %lld ms after the request, %s "
+            "after %.1f s, %d kills mid-scale\n",
+            (long long)self->from, (long long)to,
+            (long long)(self->began ? self->began - self->asked : -1),
+            done ? "done" : "not done", (double)(zt_now_ms () - self->asked) / 1000,
+            self->mid_scale);
+    return done;
 }
 
 static void
 test_kill_while_scaling (void)
 {
-    const int target = 300;
-    zt_watcher_t watcher;
-    ZT_ASSERT (zt_watcher_start (&watcher, &s_env.cluster, "default", "app=crash"));
+    s_chaos_t chaos = {0};
+    ZT_ASSERT (zt_watcher_start (&chaos.watcher, &s_env.cluster, "default", "app=crash"));
     s_create_rs ("crash", 0);
-    watcher.limit = target;
-    s_scale ("crash", target);
-    //  Killed while it creates, then every 2 s (a new one waits out the
-    //  lease of 2 s first) until the count is reached
-    int kills = 0;
-    int64_t until = zt_now_ms () + 60000;
-    zt_watcher_poll (&watcher, 300);
-    while ((watcher.active < target || kills < 2) && zt_now_ms () < until) {
-        s_restart_manager ();
-        kills++;
-        zt_watcher_poll (&watcher, 2000 + 400 * (kills % 3));
-    }
-    //  A short lease on a loaded machine may be lost (the manager then
-    //  exits, as Kubernetes' does): one must run for the end
-    if (!zt_process_alive (s_env.manager))
-        s_restart_manager ();
-    bool up = zt_watcher_wait (&watcher, target, false, 30000);
-    printf ("# scaled up to %lld (max %lld) with %d kills\n", (long long)watcher.active,
-            (long long)watcher.max_active, kills);
+    chaos.watcher.limit = S_TARGET;
+    int64_t started = zt_now_ms ();
+    chaos.next_kill = started + S_LEAD_MS + 1200;
+    bool up = s_chaos_scale (&chaos, S_TARGET, 120000);
+    int mid_up = chaos.mid_scale;
     //  Settle: nothing more comes
-    zt_watcher_poll (&watcher, 1000);
-    int64_t over_up = watcher.over_limit;
-    int64_t max_up = watcher.max_active;
-    s_scale ("crash", 0);
-    int kills_up = kills;
-    until = zt_now_ms () + 60000;
-    zt_watcher_poll (&watcher, 300);
-    while ((watcher.active > 0 || kills - kills_up < 2) && zt_now_ms () < until) {
-        s_restart_manager ();
-        kills++;
-        zt_watcher_poll (&watcher, 2000 + 400 * (kills % 3));
-    }
-    if (!zt_process_alive (s_env.manager))
-        s_restart_manager ();
-    bool down = zt_watcher_wait (&watcher, 0, false, 30000);
-    zt_watcher_poll (&watcher, 1000);
-    int64_t end = watcher.active;
-    zt_watcher_stop (&watcher);
-    ZT_ASSERT_MSG (up, "did not reach %d pods", target);
-    ZT_ASSERT_MSG (over_up == 0 && max_up == target,
-                   "more than %d active pods at some moment (max %lld)", target,
-                   (long long)max_up);
-    ZT_ASSERT_MSG (down && end == 0, "%lld pods left after scaling to 0", (long long)end);
-    printf ("# %d kills of the controller-manager\n", kills);
+    s_chaos_poll (&chaos, zt_now_ms () + 1000);
+    int64_t active_up, ready_up;
+    s_count_pods ("app=crash", &active_up, &ready_up);
+    //  Scaling down, no pod may be made at all
+    zube_informer_stats_t before, after;
+    zube_informer_stats (chaos.watcher.informer, &before);
+    bool down = up && s_chaos_scale (&chaos, 0, 120000);
+    int mid_down = chaos.mid_scale;
+    s_chaos_poll (&chaos, zt_now_ms () + 1000);
+    zube_informer_stats (chaos.watcher.informer, &after);
+    int64_t active_down, ready_down;
+    s_count_pods ("app=crash", &active_down, &ready_down);
+    int64_t over = chaos.watcher.over_limit;
+    int64_t max = chaos.watcher.max_active;
+    zt_watcher_stop (&chaos.watcher);
+    printf ("# %d kills of the controller-manager in %.1f s (and %d lost leases), %d "
+            "mid-scale up and %d down; max active seen %lld; %lld active after the "
+            "scale up, %lld after the scale down\n",
+            chaos.kills, (double)(zt_now_ms () - started) / 1000, chaos.lost_leases,
+            mid_up, mid_down, (long long)max, (long long)active_up,
+            (long long)active_down);
+    ZT_ASSERT_MSG (chaos.crashes == 0, "the controller-manager crashed %d times",
+                   chaos.crashes);
+    ZT_ASSERT_MSG (up, "the ReplicaSet did not reach %d ready pods", S_TARGET);
+    ZT_ASSERT_INT_EQ (active_up, S_TARGET);
+    ZT_ASSERT_MSG (over == 0 && max == S_TARGET,
+                   "more than %d active pods at some moment (max %lld)", S_TARGET,
+                   (long long)max);
+    ZT_ASSERT_MSG (mid_up >= 1, "no kill landed while scaling up");
+    ZT_ASSERT_MSG (down, "the ReplicaSet did not scale down to 0");
+    ZT_ASSERT_INT_EQ (active_down, 0);
+    ZT_ASSERT_MSG (after.adds == before.adds, "%llu pods made while scaling down",
+                   (unsigned long long)(after.adds - before.adds));
+    ZT_ASSERT_MSG (mid_down >= 1, "no kill landed while scaling down");
 }
 
 int
 main (void)
 {
-    if (zt_ctrl_env_start (&s_env, "replicaset", 4, s_manager_flags)) {
+    if (zt_ctrl_env_start (&s_env, "replicaset", 10, s_manager_flags)) {
         ZT_RUN (test_makes_pods);
         ZT_RUN (test_replaces_deleted_pod);
         ZT_RUN (test_adopts_and_releases);
