@@ -363,11 +363,14 @@ s_informer_retire (zube_informer_t *informer, ProtobufCMessage *object, void *ar
 {
     (void)informer;
     zcm_manager_t *self = ((s_informer_t *)arg)->manager;
-    s_retired_t *retired = self->syncing ? malloc (sizeof *retired) : NULL;
-    if (!retired) {
-        //  No sync can hold it (or no memory: then a sync that still
-        //  needs it would have crashed the same way before this host)
+    if (!self->syncing) {
         protobuf_c_message_free_unpacked (object, NULL);
+        return;
+    }
+    s_retired_t *retired = malloc (sizeof *retired);
+    if (!retired) {
+        //  Leaked rather than freed under a sync that may hold it
+        zube_log_error ("msg=\"out of memory: a cached object leaked\"");
         return;
     }
     retired->epoch = ++self->epoch;
