@@ -45,6 +45,9 @@
 #define S_MAX_MAP_SIZE ((size_t) 1 << 40)
 #define S_OBJECT_HEADER 8
 #define S_EVENT_HEADER 16
+#define S_DEFAULT_PREALLOCATE ((size_t) 16 << 20)
+//  The smallest extension s_preallocate makes.
+#define S_PREALLOCATE_MIN ((size_t) 1 << 20)
 
 //  One environment, shared by the backends open on its directory.
 typedef struct s_shared_t {
@@ -73,6 +76,9 @@ struct zube_store_backend_t {
     MDB_txn *reader;
     size_t map_size;
     unsigned int max_readers;
+    //  Zeros written ahead of the last page at most (0: none); see
+    //  s_preallocate.
+    size_t preallocate;
     char error[512];
 };
 
@@ -298,6 +304,19 @@ s_parse_size (const char *text)
     return *end ? 0 : (size_t) value;
 }
 
+//  Sets preallocate from "0" or a size from 1M to 1G; false if neither.
+static bool
+s_option_preallocate (zube_store_backend_t *self, const char *value)
+{
+    size_t size = strcmp (value, "0") == 0 ? 0 : s_parse_size (value);
+    if (size != 0 && (size < S_PREALLOCATE_MIN || size > ((size_t) 1 << 30)))
+        return false;
+    if (size == 0 && strcmp (value, "0") != 0)
+        return false;
+    self->preallocate = size;
+    return true;
+}
+
 //  Applies one "key=value" setting; false (with error) if unknown or bad.
 static bool
 s_option (zube_store_backend_t *self, const char *option, char *error, size_t error_size)
@@ -324,7 +343,15 @@ s_option (zube_store_backend_t *self, const char *option, char *error, size_t er
         self->max_readers = (unsigned int) readers;
         return true;
     }
-    snprintf (error, error_size, "unknown option \"%.*s\" (lmdb knows map_size, max_readers)",
+    if (name_len == 11 && strncmp (option, "preallocate", 11) == 0) {
+        if (s_option_preallocate (self, value))
+            return true;
+        snprintf (error, error_size, "option preallocate: expected 0 or 1M to 1G, found \"%s\"",
+                  value);
+        return false;
+    }
+    snprintf (error, error_size,
+              "unknown option \"%.*s\" (lmdb knows map_size, max_readers, preallocate)",
               (int) name_len, option);
     return false;
 }
@@ -446,6 +473,10 @@ s_open (const zube_host_t *host, const char *url, const char *const *options,
     const char *configured = host->config_get (host, "map_size");
     if (configured && (self->map_size = s_parse_size (configured)) < (1 << 20))
         self->map_size = S_DEFAULT_MAP_SIZE;
+    self->preallocate = S_DEFAULT_PREALLOCATE;
+    configured = host->config_get (host, "preallocate");
+    if (configured && !s_option_preallocate (self, configured))
+        self->preallocate = S_DEFAULT_PREALLOCATE;
     self->dir = s_url_dir (self, url ? url : "", error, error_size);
     if (!self->dir) {
         s_close (&self);
@@ -883,6 +914,64 @@ s_check_group (zube_store_backend_t *self, MDB_txn *txn, const zube_store_op_t *
     return 0;
 }
 
+//  Writes zeros past the end of the data file, ahead of the pages the
+//  next writes take, and syncs them once. A commit's fdatasync then only
+//  overwrites blocks the file already has, with no new size or extent to
+//  journal: on this project's ext4 test machine an fdatasync of 32 KiB in
+//  place took 0.2-1 ms where the same at the end of the file took
+//  1.3-4 ms, and a batch of creates grows the file at every commit.
+//  (fallocate would not do: ext4 journals the conversion of its unwritten
+//  extents on the first write.) Called inside the write transaction, so
+//  LMDB's writer lock keeps every other writer off the file meanwhile;
+//  what lies past the last page belongs to no one, so a crash halfway
+//  leaves nothing to repair. Each extension doubles what is used, from
+//  1 MiB up to preallocate at a time, and never past the map.
+static void
+s_preallocate (zube_store_backend_t *self)
+{
+    static const unsigned char zeros[64 * 1024];
+    MDB_envinfo info;
+    MDB_stat stat;
+    mdb_filehandle_t fd;
+    struct stat file;
+    if (self->preallocate == 0 || mdb_env_info (self->env, &info) != 0
+        || mdb_env_stat (self->env, &stat) != 0 || mdb_env_get_fd (self->env, &fd) != 0
+        || fstat (fd, &file) != 0)
+        return;
+    size_t used = (info.me_last_pgno + 1) * (size_t) stat.ms_psize;
+    size_t step = used < S_PREALLOCATE_MIN ? S_PREALLOCATE_MIN : used;
+    if (step > self->preallocate)
+        step = self->preallocate;
+    size_t size = (size_t) file.st_size;
+    if (size > used + step / 2)
+        return;
+    size_t target = used + step;
+    if (target > info.me_mapsize)
+        target = info.me_mapsize;
+    if (target <= size)
+        return;
+    size_t at = size;
+    while (at < target) {
+        size_t chunk = target - at < sizeof zeros ? target - at : sizeof zeros;
+        ssize_t wrote = pwrite (fd, zeros, chunk, (off_t) at);
+        if (wrote <= 0)
+            break;
+        at += (size_t) wrote;
+    }
+    if (at < target || fdatasync (fd) != 0) {
+        //  Out of space, most likely: give the space back and write as
+        //  LMDB does, growing the file at each commit
+        int error = errno;
+        if (ftruncate (fd, (off_t) size) != 0)
+            error = errno;
+        self->preallocate = 0;
+        self->host->log (self->host, ZUBE_LOG_WARN,
+                         "msg=\"cannot preallocate the store, writing without\" dir=%s "
+                         "error=\"%s\"",
+                         self->dir, strerror (error));
+    }
+}
+
 //  One attempt at the batch; an LMDB failure aborts everything and is
 //  answered as is (the caller grows the map on MDB_MAP_FULL and retries).
 static int
@@ -894,6 +983,7 @@ s_commit_once (zube_store_backend_t *self, const zube_store_op_t *ops, size_t co
     int rc = s_txn_begin (self, 0, &txn);
     if (rc != 0)
         return rc;
+    s_preallocate (self);
     int64_t start = 0;
     *where = "read revision";
     if ((rc = s_meta_get (self, txn, "revision", &start)) != 0) {
