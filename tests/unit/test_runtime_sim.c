@@ -1040,6 +1040,131 @@ test_state_dir_adoption (void)
     free (dir);
 }
 
+//  After the first write, a write appends what changed (a journal): the
+//  changed records again, removed ones as "-S"/"-C" lines. A reopen
+//  replays it, skips a torn last line, and writes whole again; a journal
+//  that outgrows the last whole write is compacted.
+static off_t
+s_file_size (const char *path)
+{
+    struct stat st;
+    return stat (path, &st) == 0 ? st.st_size : -1;
+}
+
+static void
+test_state_journal (void)
+{
+    s_mock_reset ();
+    char *dir = zt_tempdir ("sim");
+    ZT_ASSERT (dir);
+    char option[512], path[600];
+    snprintf (option, sizeof option, "state_dir=%s", dir);
+    snprintf (path, sizeof path, "%s/sim-state", dir);
+    const char *options[] = {option, NULL};
+    zube_runtime_t *runtime = s_open (options);
+    char sandboxes[4][ZUBE_RUNTIME_ID_MAX], ids[4][ZUBE_RUNTIME_ID_MAX];
+    const char *names[] = {"keep", "short", "gone", "late"};
+    const char *short_run[] = {"sim.zube.io/run-duration", "10s", "sim.zube.io/exit-code", "3",
+                               NULL};
+    for (int i = 0; i < 3; i++) {
+        s_sandbox (runtime, "node-a", names[i], i == 1 ? short_run : NULL, NULL,
+                   (const char *[]) {"app", "busybox", NULL}, sandboxes[i]);
+        s_container (runtime, sandboxes[i], "app", false, 0, ids[i]);
+        ZT_ASSERT_INT_EQ (zube_runtime_start_container (runtime, ids[i]), ZUBE_OK);
+    }
+    s_events_t events;
+    s_mock.now_ms += 100;
+    s_tick (runtime, &events);
+    off_t whole = s_file_size (path);
+    ZT_ASSERT (whole > 0);
+    char *text = zt_read_file (path);
+    S_ASSERT_CONTAINS (text, "uid-node-a-gone");
+    free (text);
+
+    //  One removed, one added, one exited: appended
+    ZT_ASSERT_INT_EQ (zube_runtime_stop_sandbox (runtime, sandboxes[2], 0), ZUBE_OK);
+    ZT_ASSERT_INT_EQ (zube_runtime_remove_sandbox (runtime, sandboxes[2]), ZUBE_OK);
+    s_sandbox (runtime, "node-a", names[3], NULL, NULL,
+               (const char *[]) {"app", "busybox", NULL}, sandboxes[3]);
+    s_container (runtime, sandboxes[3], "app", false, 0, ids[3]);
+    s_mock.now_ms += 10000;
+    s_tick (runtime, &events);
+    ZT_ASSERT_INT_EQ (events.count, 1);
+    ZT_ASSERT_STR_EQ (events.items[0].id, ids[1]);
+    ZT_ASSERT (s_file_size (path) > whole);
+    text = zt_read_file (path);
+    ZT_ASSERT_MSG (strncmp (text, "zube-sim-state 1 ", 17) == 0, "%.40s", text);
+    S_ASSERT_CONTAINS (text, "uid-node-a-gone");
+    S_ASSERT_CONTAINS (text, "\n-C ");
+    S_ASSERT_CONTAINS (text, "\n-S ");
+    S_ASSERT_CONTAINS (text, "uid-node-a-late");
+    free (text);
+    //  The host dies in the middle of a write
+    FILE *file = fopen (path, "a");
+    fputs ("C 7 12", file);
+    fclose (file);
+    zube_runtime_close (&runtime);
+
+    runtime = s_open (options);
+    s_listed_t listed = {0};
+    zube_runtime_list_sandboxes (runtime, "node-a", s_on_sandbox, &listed);
+    ZT_ASSERT_INT_EQ (listed.count, 3);
+    zube_runtime_sandbox_status_t sandbox_status;
+    ZT_ASSERT_INT_EQ (zube_runtime_sandbox_status (runtime, sandboxes[2], &sandbox_status),
+                      ZUBE_NOT_FOUND);
+    ZT_ASSERT_INT_EQ (s_status (runtime, ids[0]).state, RUNNING);
+    zube_runtime_container_status_t status = s_status (runtime, ids[1]);
+    ZT_ASSERT_INT_EQ (status.state, EXITED);
+    ZT_ASSERT_INT_EQ (status.exit_code, 3);
+    ZT_ASSERT_INT_EQ (s_status (runtime, ids[3]).state, CREATED);
+    //  The first write after an open is whole: the journal and the torn
+    //  line are gone
+    ZT_ASSERT_INT_EQ (zube_runtime_start_container (runtime, ids[3]), ZUBE_OK);
+    s_mock.now_ms += 100;
+    s_tick (runtime, &events);
+    text = zt_read_file (path);
+    ZT_ASSERT (!strstr (text, "uid-node-a-gone"));
+    ZT_ASSERT (!strstr (text, "\n-S "));
+    ZT_ASSERT (!strstr (text, "C 7 12"));
+    free (text);
+
+    //  Many changes: the file is compacted now and then, not grown by all
+    off_t appended = 0, largest = 0;
+    for (int round = 0; round < 100; round++) {
+        char batch[50][ZUBE_RUNTIME_ID_MAX], container[ZUBE_RUNTIME_ID_MAX];
+        for (int i = 0; i < 50; i++) {
+            char name[32];
+            snprintf (name, sizeof name, "churn-%d-%d", round, i);
+            s_sandbox (runtime, "node-b", name, NULL, NULL,
+                       (const char *[]) {"app", "busybox", NULL}, batch[i]);
+            s_container (runtime, batch[i], "app", false, 0, container);
+        }
+        off_t before = s_file_size (path);
+        s_mock.now_ms += 100;
+        s_tick (runtime, &events);
+        off_t after = s_file_size (path);
+        if (after > before)
+            appended += after - before;
+        for (int i = 0; i < 50; i++)
+            zube_runtime_remove_sandbox (runtime, batch[i]);
+        s_mock.now_ms += 100;
+        s_tick (runtime, &events);
+        if (s_file_size (path) > largest)
+            largest = s_file_size (path);
+    }
+    ZT_ASSERT_MSG (appended > 2 * largest, "appended %lld, largest file %lld",
+                   (long long) appended, (long long) largest);
+    zube_runtime_close (&runtime);
+    runtime = s_open (options);
+    listed = (s_listed_t) {0};
+    zube_runtime_list_sandboxes (runtime, NULL, s_on_sandbox, &listed);
+    ZT_ASSERT_INT_EQ (listed.count, 3);
+    ZT_ASSERT_INT_EQ (s_status (runtime, ids[3]).state, RUNNING);
+    zube_runtime_close (&runtime);
+    zt_rmtree (dir);
+    free (dir);
+}
+
 //  50,000 containers in 5,000 sandboxes on 500 nodes: timers cost
 //  O(log n) heap steps each, a tick with nothing due visits nothing, and
 //  the records stay small.
@@ -1231,6 +1356,7 @@ main (void)
     ZT_RUN (test_scripted_logs_and_exec);
     ZT_RUN (test_list_by_node);
     ZT_RUN (test_state_dir_adoption);
+    ZT_RUN (test_state_journal);
     ZT_RUN (test_scale);
     zube_plugin_host_destroy (&s_plugins);
     return zt_done ();

@@ -22,9 +22,13 @@
       always reflects the current time, and changes are queued in time
       order for the next tick.
 
-    With state_dir, the records are written to DIR/sim-state (tmp file,
-    fsync, rename) from tick at most every state_interval, and at close;
-    open reads them back, and timers resume from the wall clock. */
+    With state_dir, the records are written to DIR/sim-state from tick at
+    most every state_interval, and at close; open reads them back, and
+    timers resume from the wall clock. A write appends the records that
+    changed since the last one (a journal: a record again, or its
+    removal), with one fsync; once the appended bytes outgrow the last
+    full write, the whole file is written anew (tmp file, fsync, rename).
+    So a write costs what changed, not every pod the process hosts. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -47,6 +51,8 @@
 #define S_STATE_MAGIC "zube-sim-state"
 #define S_STATE_VERSION 1
 #define S_DEFAULT_INTERVAL_MS 100
+//  The journal is compacted once it exceeds the last full write by this
+#define S_JOURNAL_SLACK (256 * 1024)
 //  Widths of the fixed status fields (runtime.h), NUL included.
 #define S_NODE_MAX 256
 #define S_UID_MAX 64
@@ -106,6 +112,7 @@ typedef struct {
     uint16_t n_annotations;
     uint8_t state;
     uint8_t host_network;
+    uint8_t marked; //  in the journal's list of changes
 } s_sandbox_t;
 
 typedef struct {
@@ -126,6 +133,7 @@ typedef struct {
     uint8_t state;
     uint8_t reason;
     uint8_t starting; //  CREATED with its start delay running
+    uint8_t marked;   //  in the journal's list of changes
 } s_container_t;
 
 //  Slots in chunks of S_CHUNK_SIZE records that never move.
@@ -143,6 +151,20 @@ typedef struct {
     uint32_t slot;
     uint8_t state;
 } s_event_t;
+
+//  A record that changed since the last write of the state file
+typedef enum {
+    S_MARK_SANDBOX,
+    S_MARK_CONTAINER,
+    S_MARK_SANDBOX_GONE,
+    S_MARK_CONTAINER_GONE
+} s_mark_kind_t;
+
+typedef struct {
+    uint64_t unique;
+    uint32_t slot;
+    uint8_t kind;
+} s_mark_t;
 
 struct zube_runtime_backend_t {
     const zube_host_t *host;
@@ -168,6 +190,18 @@ struct zube_runtime_backend_t {
     bool dirty;
     bool save_failed_logged;
     int64_t saved_at; //  monotonic ms of the last write
+
+    //  The journal: changes since the last write, in order; the next
+    //  write is a full one when full_save (no full write yet by this
+    //  process, or a change was lost to memory) or when journal_bytes
+    //  outgrew snapshot_bytes, the size of the last full write.
+    s_mark_t *marks;
+    uint32_t mark_count;
+    uint32_t mark_capacity;
+    bool full_save;
+    bool loading;
+    size_t snapshot_bytes;
+    size_t journal_bytes;
 
     //  Counted since the last tick; handed to the host's counters there.
     uint64_t heap_steps;
@@ -608,10 +642,74 @@ s_timer_set (s_sim_t *self, uint32_t slot, int64_t due)
 //  ---------------------------------------------------------------------
 //  State changes
 
+//  Notes that a record changed (or went) for the next write of the state
+//  file. Out of memory the next write is a full one instead.
+static void
+s_mark (s_sim_t *self, s_mark_kind_t kind, uint32_t slot, uint64_t unique)
+{
+    self->dirty = true;
+    if (!self->state_dir || self->loading || self->full_save)
+        return;
+    if (self->mark_count == self->mark_capacity) {
+        uint32_t capacity = self->mark_capacity ? self->mark_capacity * 2 : 256;
+        s_mark_t *marks = realloc (self->marks, capacity * sizeof *marks);
+        if (!marks) {
+            self->full_save = true;
+            return;
+        }
+        self->marks = marks;
+        self->mark_capacity = capacity;
+    }
+    self->marks[self->mark_count++] = (s_mark_t) {.unique = unique, .slot = slot, .kind = kind};
+}
+
+//  A record is marked once until the next write (every marked record
+//  is in the list; none is while a full write is due).
+static void
+s_mark_once (s_sim_t *self, uint8_t *marked, s_mark_kind_t kind, uint32_t slot,
+             uint64_t unique)
+{
+    self->dirty = true;
+    if (*marked || self->full_save || self->loading)
+        return;
+    s_mark (self, kind, slot, unique);
+    *marked = !self->full_save;
+}
+
+static void
+s_mark_sandbox (s_sim_t *self, uint32_t slot)
+{
+    s_sandbox_t *sandbox = s_sandbox_at (self, slot);
+    s_mark_once (self, &sandbox->marked, S_MARK_SANDBOX, slot, sandbox->unique);
+}
+
+static void
+s_mark_container (s_sim_t *self, uint32_t slot)
+{
+    s_container_t *container = s_container_at (self, slot);
+    s_mark_once (self, &container->marked, S_MARK_CONTAINER, slot, container->unique);
+}
+
+//  Forgets the marks once written: the records they name are clean.
+static void
+s_marks_clear (s_sim_t *self)
+{
+    for (uint32_t i = 0; i < self->mark_count; i++) {
+        s_mark_t *mark = &self->marks[i];
+        if (mark->kind == S_MARK_SANDBOX && mark->slot < self->sandboxes.high
+            && s_sandbox_at (self, mark->slot)->unique == mark->unique)
+            s_sandbox_at (self, mark->slot)->marked = 0;
+        else if (mark->kind == S_MARK_CONTAINER && mark->slot < self->containers.high
+                 && s_container_at (self, mark->slot)->unique == mark->unique)
+            s_container_at (self, mark->slot)->marked = 0;
+    }
+    self->mark_count = 0;
+}
+
 static void
 s_event (s_sim_t *self, uint32_t slot, uint8_t state)
 {
-    self->dirty = true;
+    s_mark_container (self, slot);
     if (self->event_count == self->event_capacity) {
         uint32_t capacity = self->event_capacity ? self->event_capacity * 2 : 64;
         s_event_t *events = realloc (self->events, capacity * sizeof *events);
@@ -806,14 +904,73 @@ s_put_token (FILE *file, const char *text)
         return;
     }
     fputc (' ', file);
-    for (const unsigned char *c = (const unsigned char *) text; *c; c++) {
-        if (*c <= ' ' || *c == '%' || *c == 0x7f)
-            fprintf (file, "%%%02X", *c);
-        else
-            fputc (*c, file);
+    const unsigned char *c = (const unsigned char *) text;
+    while (*c) {
+        const unsigned char *run = c;
+        while (*c > ' ' && *c != '%' && *c != 0x7f)
+            c++;
+        if (c > run)
+            fwrite (run, 1, (size_t) (c - run), file);
+        if (*c)
+            fprintf (file, "%%%02X", *c++);
     }
 }
 
+static void
+s_put_sandbox (s_sim_t *self, FILE *file, uint32_t slot)
+{
+    s_sandbox_t *sandbox = s_sandbox_at (self, slot);
+    fprintf (file, "S %" PRIu32 " %" PRIu64 " %" PRId64 " %u %u", slot, sandbox->unique,
+             sandbox->created_ms, sandbox->state, sandbox->host_network);
+    s_put_token (file, sandbox->node->text);
+    s_put_token (file, sandbox->pod_namespace->text);
+    s_put_token (file, s_pod_name (sandbox));
+    s_put_token (file, s_pod_uid (sandbox));
+    fprintf (file, " %u %u", sandbox->n_init, sandbox->n_regular);
+    for (uint32_t i = 0; i < s_spec_count (sandbox); i++) {
+        s_put_token (file, s_spec_names (sandbox)[i]->text);
+        s_put_token (file, s_spec_images (sandbox)[i]->text);
+    }
+    fprintf (file, " %u", sandbox->n_annotations);
+    const char *p = s_annotations (sandbox);
+    for (uint32_t i = 0; i < 2u * sandbox->n_annotations; i++) {
+        s_put_token (file, p);
+        p += strlen (p) + 1;
+    }
+    fputc ('\n', file);
+}
+
+static void
+s_put_container (s_sim_t *self, FILE *file, uint32_t slot)
+{
+    s_container_t *container = s_container_at (self, slot);
+    fprintf (file,
+             "C %" PRIu32 " %" PRIu64 " %" PRIu32 " %u %u %" PRIu32 " %u %u %" PRId64
+             " %" PRId64 " %" PRId64 " %" PRId64 " %" PRId32 " %u\n",
+             slot, container->unique, container->sandbox, container->index,
+             container->init, container->attempt, container->state, container->starting,
+             container->created_ms, container->started_ms, container->finished_ms,
+             container->heap != S_NONE ? s_wall (self, container->due) : (int64_t) -1,
+             container->exit_code, container->reason);
+}
+
+//  Flushes, syncs and closes FILE; its size in *size_p.
+static zube_status_t
+s_file_finish (s_sim_t *self, FILE *file, const char *path, size_t *size_p)
+{
+    zube_status_t status = ZUBE_OK;
+    long size = ftell (file);
+    if (fflush (file) != 0 || ferror (file))
+        status = s_fail (self, ZUBE_UNAVAILABLE, "sim: write %s: %s", path, strerror (errno));
+    else if (fsync (fileno (file)) != 0)
+        status = s_fail (self, ZUBE_UNAVAILABLE, "sim: fsync %s: %s", path, strerror (errno));
+    if (fclose (file) != 0 && status == ZUBE_OK)
+        status = s_fail (self, ZUBE_UNAVAILABLE, "sim: close %s: %s", path, strerror (errno));
+    *size_p = size > 0 ? (size_t) size : 0;
+    return status;
+}
+
+//  The whole state, anew
 static zube_status_t
 s_save (s_sim_t *self)
 {
@@ -831,44 +988,12 @@ s_save (s_sim_t *self)
         s_sandbox_t *sandbox = s_sandbox_at (self, slot);
         if (!sandbox->unique)
             continue;
-        fprintf (file, "S %" PRIu32 " %" PRIu64 " %" PRId64 " %u %u", slot, sandbox->unique,
-                 sandbox->created_ms, sandbox->state, sandbox->host_network);
-        s_put_token (file, sandbox->node->text);
-        s_put_token (file, sandbox->pod_namespace->text);
-        s_put_token (file, s_pod_name (sandbox));
-        s_put_token (file, s_pod_uid (sandbox));
-        fprintf (file, " %u %u", sandbox->n_init, sandbox->n_regular);
-        for (uint32_t i = 0; i < s_spec_count (sandbox); i++) {
-            s_put_token (file, s_spec_names (sandbox)[i]->text);
-            s_put_token (file, s_spec_images (sandbox)[i]->text);
-        }
-        fprintf (file, " %u", sandbox->n_annotations);
-        const char *p = s_annotations (sandbox);
-        for (uint32_t i = 0; i < 2u * sandbox->n_annotations; i++) {
-            s_put_token (file, p);
-            p += strlen (p) + 1;
-        }
-        fputc ('\n', file);
-        for (uint32_t c = sandbox->containers; c != S_NONE;) {
-            s_container_t *container = s_container_at (self, c);
-            fprintf (file,
-                     "C %" PRIu32 " %" PRIu64 " %" PRIu32 " %u %u %" PRIu32 " %u %u %" PRId64
-                     " %" PRId64 " %" PRId64 " %" PRId64 " %" PRId32 " %u\n",
-                     c, container->unique, container->sandbox, container->index,
-                     container->init, container->attempt, container->state, container->starting,
-                     container->created_ms, container->started_ms, container->finished_ms,
-                     container->heap != S_NONE ? s_wall (self, container->due) : (int64_t) -1,
-                     container->exit_code, container->reason);
-            c = container->link;
-        }
+        s_put_sandbox (self, file, slot);
+        for (uint32_t c = sandbox->containers; c != S_NONE; c = s_container_at (self, c)->link)
+            s_put_container (self, file, c);
     }
-    zube_status_t status = ZUBE_OK;
-    if (fflush (file) != 0 || ferror (file))
-        status = s_fail (self, ZUBE_UNAVAILABLE, "sim: write %s: %s", tmp, strerror (errno));
-    else if (fsync (fileno (file)) != 0)
-        status = s_fail (self, ZUBE_UNAVAILABLE, "sim: fsync %s: %s", tmp, strerror (errno));
-    if (fclose (file) != 0 && status == ZUBE_OK)
-        status = s_fail (self, ZUBE_UNAVAILABLE, "sim: close %s: %s", tmp, strerror (errno));
+    size_t size = 0;
+    zube_status_t status = s_file_finish (self, file, tmp, &size);
     if (status == ZUBE_OK && rename (tmp, path) != 0)
         status = s_fail (self, ZUBE_UNAVAILABLE, "sim: rename %s: %s", path, strerror (errno));
     if (status != ZUBE_OK) {
@@ -881,8 +1006,57 @@ s_save (s_sim_t *self)
         fsync (dir);
         close (dir);
     }
+    s_marks_clear (self);
+    self->full_save = false;
+    self->snapshot_bytes = size;
+    self->journal_bytes = 0;
     self->dirty = false;
     self->saved_at = now;
+    return ZUBE_OK;
+}
+
+//  What changed since the last write, appended: each changed record
+//  again (a later line for a slot replaces the earlier one), "-S slot
+//  unique" or "-C slot unique" for a removed one. A record that was
+//  created and removed between two writes has only its removal.
+static zube_status_t
+s_append (s_sim_t *self)
+{
+    char path[4096];
+    snprintf (path, sizeof path, "%s/" S_STATE_FILE, self->state_dir);
+    FILE *file = fopen (path, "ae");
+    if (!file)
+        return s_fail (self, ZUBE_UNAVAILABLE, "sim: %s: %s", path, strerror (errno));
+    setvbuf (file, NULL, _IOFBF, 1 << 16);
+    struct stat before;
+    size_t start = fstat (fileno (file), &before) == 0 ? (size_t) before.st_size : 0;
+    for (uint32_t i = 0; i < self->mark_count; i++) {
+        const s_mark_t *mark = &self->marks[i];
+        switch (mark->kind) {
+        case S_MARK_SANDBOX:
+            if (s_sandbox_at (self, mark->slot)->unique == mark->unique)
+                s_put_sandbox (self, file, mark->slot);
+            break;
+        case S_MARK_CONTAINER:
+            if (s_container_at (self, mark->slot)->unique == mark->unique)
+                s_put_container (self, file, mark->slot);
+            break;
+        default:
+            fprintf (file, "-%c %" PRIu32 " %" PRIu64 "\n",
+                     mark->kind == S_MARK_SANDBOX_GONE ? 'S' : 'C', mark->slot, mark->unique);
+        }
+    }
+    size_t end = 0;
+    zube_status_t status = s_file_finish (self, file, path, &end);
+    if (status != ZUBE_OK) {
+        //  A torn tail is skipped at load; the next write is a full one
+        self->full_save = true;
+        return status;
+    }
+    s_marks_clear (self);
+    self->journal_bytes += end > start ? end - start : 0;
+    self->dirty = false;
+    self->saved_at = s_now (self);
     return ZUBE_OK;
 }
 
@@ -894,7 +1068,8 @@ s_save_logged (s_sim_t *self)
         return;
     char error[sizeof self->error];
     memcpy (error, self->error, sizeof error);
-    if (s_save (self) == ZUBE_OK)
+    bool full = self->full_save || self->journal_bytes > self->snapshot_bytes + S_JOURNAL_SLACK;
+    if ((full ? s_save (self) : s_append (self)) == ZUBE_OK)
         self->save_failed_logged = false;
     else {
         if (!self->save_failed_logged && self->host->log_enabled (self->host, ZUBE_LOG_ERROR))
@@ -968,14 +1143,55 @@ static zube_status_t s_sandbox_build (s_sim_t *self, uint32_t slot, const char *
 
 static void s_container_link (s_sim_t *self, uint32_t slot);
 
+static void s_container_remove (s_sim_t *self, uint32_t slot);
+
+//  A journal line "-S slot unique" or "-C slot unique": the record went
+//  (nothing when the slot no longer holds it).
+static zube_status_t
+s_load_removal (s_sim_t *self, char **tokens, uint64_t *max_unique)
+{
+    int64_t slot, unique;
+    if (!s_number (tokens[1], &slot) || !s_number (tokens[2], &unique) || slot < 0
+        || slot >= S_NONE - 1 || unique <= 0)
+        return ZUBE_INTERNAL;
+    if ((uint64_t) unique > *max_unique)
+        *max_unique = (uint64_t) unique;
+    if (tokens[0][1] == 'C') {
+        if ((uint32_t) slot < self->containers.high
+            && s_container_at (self, (uint32_t) slot)->unique == (uint64_t) unique)
+            s_container_remove (self, (uint32_t) slot);
+        return ZUBE_OK;
+    }
+    if ((uint32_t) slot >= self->sandboxes.high
+        || s_sandbox_at (self, (uint32_t) slot)->unique != (uint64_t) unique)
+        return ZUBE_OK;
+    s_sandbox_t *sandbox = s_sandbox_at (self, (uint32_t) slot);
+    while (sandbox->containers != S_NONE)
+        s_container_remove (self, sandbox->containers);
+    s_sandbox_release (self, (uint32_t) slot);
+    s_pool_free (&self->sandboxes, (uint32_t) slot);
+    return ZUBE_OK;
+}
+
 static zube_status_t
 s_load_line (s_sim_t *self, char **tokens, int count, uint64_t *max_unique)
 {
     int64_t v[16];
+    if (tokens[0][0] == '-' && (tokens[0][1] == 'S' || tokens[0][1] == 'C') && !tokens[0][2]
+        && count == 3)
+        return s_load_removal (self, tokens, max_unique);
     if (tokens[0][0] == 'S' && count >= 12) {
         for (int i = 1; i <= 5; i++)
             if (!s_number (tokens[i], &v[i]))
                 return ZUBE_INTERNAL;
+        //  The journal's later line of a sandbox: only its state changes
+        if (v[1] >= 0 && v[1] < self->sandboxes.high && v[2] > 0
+            && s_sandbox_at (self, (uint32_t) v[1])->unique == (uint64_t) v[2]) {
+            if (v[4] != ZUBE_RUNTIME_SANDBOX_READY && v[4] != ZUBE_RUNTIME_SANDBOX_NOT_READY)
+                return ZUBE_INTERNAL;
+            s_sandbox_at (self, (uint32_t) v[1])->state = (uint8_t) v[4];
+            return ZUBE_OK;
+        }
         int64_t n_init, n_regular, n_annotations;
         if (!s_number (tokens[10], &n_init) || !s_number (tokens[11], &n_regular)
             || n_init < 0 || n_regular < 0 || n_init > 65535 || n_regular > 65535)
@@ -1020,6 +1236,26 @@ s_load_line (s_sim_t *self, char **tokens, int count, uint64_t *max_unique)
             if (!s_number (tokens[i], &v[i]))
                 return ZUBE_INTERNAL;
         uint32_t slot = (uint32_t) v[1], sandbox_slot = (uint32_t) v[3];
+        //  The journal's later line of a container replaces the record
+        if (v[1] >= 0 && v[1] < self->containers.high && v[2] > 0
+            && s_container_at (self, slot)->unique == (uint64_t) v[2]) {
+            s_container_t *container = s_container_at (self, slot);
+            if (v[3] != container->sandbox || v[4] != container->index
+                || v[7] < ZUBE_RUNTIME_CONTAINER_CREATED || v[7] > ZUBE_RUNTIME_CONTAINER_EXITED)
+                return ZUBE_INTERNAL;
+            container->attempt = (uint32_t) v[6];
+            container->state = (uint8_t) v[7];
+            container->starting = v[8] != 0;
+            container->created_ms = v[9];
+            container->started_ms = v[10];
+            container->finished_ms = v[11];
+            container->exit_code = (int32_t) v[13];
+            container->reason = v[14] >= 0 && v[14] < S_REASON_COUNT ? (uint8_t) v[14] : 0;
+            s_timer_cancel (self, slot);
+            if (v[12] >= 0 && !s_timer_set (self, slot, v[12] - self->wall_offset_ms))
+                return ZUBE_INTERNAL;
+            return ZUBE_OK;
+        }
         if (v[1] < 0 || v[1] >= S_NONE - 1 || v[2] <= 0 || v[3] < 0 || v[3] >= self->sandboxes.high
             || !s_sandbox_at (self, sandbox_slot)->unique
             || v[4] < 0 || v[4] >= s_spec_count (s_sandbox_at (self, sandbox_slot))
@@ -1090,8 +1326,14 @@ s_load (s_sim_t *self)
     uint64_t max_unique = 0;
     int64_t number = 0;
     zube_status_t status = tokens ? ZUBE_OK : ZUBE_INTERNAL;
-    while (status == ZUBE_OK && getline (&line, &line_size, file) > 0) {
+    ssize_t length;
+    self->loading = true;
+    while (status == ZUBE_OK && (length = getline (&line, &line_size, file)) > 0) {
         number++;
+        //  A journal write the host did not finish (it died in it): the
+        //  last line, without its newline, is not taken
+        if (number > 1 && line[length - 1] != '\n')
+            break;
         //  A line has at most one token per two bytes.
         size_t need = strlen (line) / 2 + 2;
         if (need > max_tokens) {
@@ -1122,6 +1364,7 @@ s_load (s_sim_t *self)
     }
     if (status == ZUBE_OK && number == 0)
         status = s_fail (self, ZUBE_INTERNAL, "sim: %s: empty", path);
+    self->loading = false;
     free (tokens);
     free (line);
     fclose (file);
@@ -1206,6 +1449,7 @@ s_destroy (s_sim_t *self)
     s_names_destroy (&self->names);
     free (self->heap);
     free (self->events);
+    free (self->marks);
     free (self->state_dir);
     free (self->missing_images);
     free (self);
@@ -1236,6 +1480,8 @@ s_open (const zube_host_t *host, const char *const *options,
     //  start from the wall clock in microseconds.
     self->next_unique = wall > 0 ? (uint64_t) wall * 1000 : 1;
     self->saved_at = now;
+    //  A journal appends to a file this process wrote whole
+    self->full_save = true;
     zube_status_t status = ZUBE_OK;
     for (size_t i = 0; options && options[i] && status == ZUBE_OK; i++)
         status = s_option (self, options[i]);
@@ -1536,7 +1782,7 @@ s_run_sandbox (zube_runtime_backend_t *self, const zube_runtime_sandbox_config_t
         sandbox->host_network = spec && spec->has_host_network && spec->host_network;
         sandbox->created_ms = s_wall (self, s_now (self));
         s_format_id (sandbox->unique, slot, id, id_size);
-        self->dirty = true;
+        s_mark_sandbox (self, slot);
     }
     free (names);
     for (size_t i = 0; implied && i < n_init; i++)
@@ -1573,7 +1819,7 @@ s_stop_sandbox (zube_runtime_backend_t *self, const char *id, int64_t grace_ms)
         s_container_stop (self, c, grace_ms);
     if (sandbox->state != ZUBE_RUNTIME_SANDBOX_NOT_READY) {
         sandbox->state = ZUBE_RUNTIME_SANDBOX_NOT_READY;
-        self->dirty = true;
+        s_mark_sandbox (self, slot);
     }
     return ZUBE_OK;
 }
@@ -1588,8 +1834,8 @@ s_container_remove (s_sim_t *self, uint32_t slot)
     while (*link != slot)
         link = &s_container_at (self, *link)->link;
     *link = container->link;
+    s_mark (self, S_MARK_CONTAINER_GONE, slot, container->unique);
     s_pool_free (&self->containers, slot);
-    self->dirty = true;
 }
 
 static zube_status_t
@@ -1603,9 +1849,9 @@ s_remove_sandbox (zube_runtime_backend_t *self, const char *id)
     s_sandbox_t *sandbox = s_sandbox_at (self, slot);
     while (sandbox->containers != S_NONE)
         s_container_remove (self, sandbox->containers);
+    s_mark (self, S_MARK_SANDBOX_GONE, slot, sandbox->unique);
     s_sandbox_release (self, slot);
     s_pool_free (&self->sandboxes, slot);
-    self->dirty = true;
     return ZUBE_OK;
 }
 
@@ -1745,7 +1991,7 @@ s_create_container (zube_runtime_backend_t *self, const char *sandbox_id,
     container->created_ms = s_wall (self, s_now (self));
     s_container_link (self, slot);
     s_format_id (container->unique, slot, id, id_size);
-    self->dirty = true;
+    s_mark_container (self, slot);
     return ZUBE_OK;
 }
 
@@ -1770,7 +2016,7 @@ s_start_container (zube_runtime_backend_t *self, const char *id)
     bool ok;
     if (delay > 0) {
         container->starting = 1;
-        self->dirty = true;
+        s_mark_container (self, slot);
         ok = s_timer_set (self, slot, now + delay);
     }
     else
