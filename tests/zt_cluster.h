@@ -141,6 +141,29 @@ zt_write_file (const char *path, const char *text)
 #define ZT_WRITE_FILE(path, text)                                             \
     ZT_ASSERT_MSG (zt_write_file ((path), (text)), "cannot write %s", (path))
 
+//  Milliseconds since the epoch of an RFC 3339 UTC time as Kubernetes
+//  writes them: "2024-05-01T10:00:00Z", or with a fraction of any length
+//  (".123456Z", read to the millisecond); 0 when empty or unreadable.
+static inline int64_t
+zt_time_ms (const char *text)
+{
+    struct tm tm = {0};
+    int consumed = 0;
+    if (!text
+        || sscanf (text, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
+                   &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) < 6
+        || !consumed)
+        return 0;
+    int64_t ms = 0;
+    const char *digit = text + consumed;
+    if (*digit == '.')
+        for (int scale = 100; *++digit >= '0' && *digit <= '9'; scale /= 10)
+            ms += (*digit - '0') * scale;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (int64_t) timegm (&tm) * 1000 + ms;
+}
+
 //  --------------------------------------------------------------------------
 //  Running a program to its end
 

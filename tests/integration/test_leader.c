@@ -1,6 +1,7 @@
 /*  test_leader - leader election (lib/zube_leader.c) between two
     zube-controller-managers on one Lease: exactly one leads (the other
-    answers stats with "leader": false and syncs nothing); kill -9 of the
+    answers stats with "leader": false, no sync and no Event written,
+    while the leader synced); kill -9 of the
     leader makes the standby take the Lease (leaseTransitions + 1) and act
     (a new namespace gets its ServiceAccount) within lease duration +
     retry period of the kill, with margin for a loaded machine; a clean
@@ -58,21 +59,6 @@ typedef struct {
     int overlaps;
 } s_watch_t;
 
-static int64_t
-s_time_ms (const char *text)
-{
-    if (!text || !*text)
-        return 0;
-    struct tm tm = {0};
-    int micros = 0;
-    if (sscanf (text, "%4d-%2d-%2dT%2d:%2d:%2d.%6dZ", &tm.tm_year, &tm.tm_mon,
-                &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &micros) < 6)
-        return 0;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return (int64_t)timegm (&tm) * 1000 + micros / 1000;
-}
-
 static void
 s_watch (s_watch_t *watch)
 {
@@ -90,13 +76,13 @@ s_watch (s_watch_t *watch)
     if (*holder && strcmp (holder, watch->holder) != 0) {
         //  A new holder: it may only have acquired after the old lease ran out
         if (watch->holder[0] &&
-            s_time_ms (spec->acquire_time) < watch->renew_ms + watch->duration_s * 1000)
+            zt_time_ms (spec->acquire_time) < watch->renew_ms + watch->duration_s * 1000)
             watch->overlaps++;
         watch->changes++;
         snprintf (watch->holder, sizeof watch->holder, "%s", holder);
     }
     if (*holder) {
-        watch->renew_ms = s_time_ms (spec->renew_time);
+        watch->renew_ms = zt_time_ms (spec->renew_time);
         watch->duration_s = spec->lease_duration_seconds;
         watch->transitions = spec->lease_transitions;
     }
@@ -130,18 +116,38 @@ test_one_leads_standby_takes_over (void)
     char standby_name[32];
     snprintf (standby_name, sizeof standby_name, "manager-%d", 1 - leader);
     int32_t transitions = watch.transitions;
+    //  Work for the leader: a namespace gets its ServiceAccount
+    zt_cluster_create_yaml (&s_cluster, "namespaces", NULL, &zube__namespace__descriptor,
+                            "apiVersion: v1\nkind: Namespace\nmetadata: {name: before}\n",
+                            NULL);
+    ZT_ASSERT_MSG (zt_ctrl_wait_exists (&s_cluster, "serviceaccounts", "before",
+                                        "default", true, 20000),
+                   "the leader made no ServiceAccount");
     //  Both answer stats; the bus may send the call to either, so ask a
-    //  few times: both answers come up, one leader, one not
+    //  few times: both answers come up, one leader, one not. The two never
+    //  act at once: the standby has synced nothing and written no Event,
+    //  while the leader synced
     bool seen_leader = false, seen_standby = false;
+    long leader_syncs = -1, standby_syncs = -1, standby_events = -1;
     for (int i = 0; i < 20 && !(seen_leader && seen_standby); i++) {
         char *stats = zt_ctrl_stats (&s_cluster, 2000);
-        if (stats && strstr (stats, "\"leader\": true"))
+        if (stats && strstr (stats, "\"leader\": true")) {
             seen_leader = true;
-        if (stats && strstr (stats, "\"leader\": false"))
+            leader_syncs = zt_sched_stat (stats, "syncs");
+        }
+        if (stats && strstr (stats, "\"leader\": false")) {
             seen_standby = true;
+            standby_syncs = zt_sched_stat (stats, "syncs");
+            standby_events = zt_sched_stat (stats, "event_writes");
+        }
         free (stats);
     }
+    printf ("# syncs: leader %ld, standby %ld (Events written %ld)\n", leader_syncs,
+            standby_syncs, standby_events);
     ZT_ASSERT_MSG (seen_leader && seen_standby, "expected one leader and one standby");
+    ZT_ASSERT_MSG (leader_syncs > 0, "the leader synced nothing");
+    ZT_ASSERT_INT_EQ (standby_syncs, 0);
+    ZT_ASSERT_INT_EQ (standby_events, 0);
 
     //  kill -9 the leader; the standby must act within lease + retry
     zt_stop (s_managers[leader], SIGKILL, 2000);

@@ -3,15 +3,19 @@
     of hollow nodes (short settings: grace 4 s, leases renewed every
     second): the zubelet of one node is stopped (SIGSTOP), so its Lease is
     no longer renewed: the node goes Ready Unknown with the unreachable
-    taints (NoSchedule and NoExecute), a pod that does not tolerate the
-    taint is evicted at once, one tolerating it for 4 s after those, one
-    tolerating it forever stays, and the ReplicaSet's pods there are
-    replaced by pods Running on the other nodes; the zubelet continued,
-    the node is Ready again and the taints are gone. Two of six nodes stop: NoExecute
-    taints one limiter token apart. Then every node stops: full disruption, no NoExecute
-   taint. The apiserver's DefaultTolerationSeconds is checked on the way. */
+    taints (NoSchedule and NoExecute) within grace + 5 s of the Lease's
+    last renewTime (issue 6, by the times the controller wrote), a pod
+    that does not tolerate the taint is evicted at once, one tolerating it
+    for 4 s after those (its eviction Event no earlier than the taint's
+    timeAdded + 4 s), one tolerating it forever stays, and the
+    ReplicaSet's pods there are replaced by pods Running on the other
+    nodes; the zubelet continued, the node is Ready again and the taints
+    are gone. Two of six nodes stop: NoExecute taints one limiter token
+    apart. Then every node stops: full disruption, no NoExecute taint.
+    The apiserver's DefaultTolerationSeconds is checked on the way. */
 #define _GNU_SOURCE
 #include "../zt_ctrl.h"
+#include "coordination.pb-c.h"
 #include <time.h>
 
 static zt_cluster_t s_cluster;
@@ -22,6 +26,7 @@ static pid_t s_scheduler;
 static pid_t s_manager;
 
 #define S_DEAD_NODE "dead-0001"
+#define S_GRACE_MS 4000
 
 static const char *s_manager_flags[] = {"--controllers",
                                         "nodelifecycle,replicaset",
@@ -209,6 +214,23 @@ s_hold_others (bool hold)
     }
 }
 
+//  The NoExecute taint's timeAdded of a node, 0 when it has none
+static int64_t
+s_no_execute_added (const char *name)
+{
+    Zube__Node *node = s_node (name);
+    int64_t added = 0;
+    for (size_t i = 0; node && node->spec && i < node->spec->n_taints; i++) {
+        Zube__Taint *taint = node->spec->taints[i];
+        if (!strcmp (taint->key, "node.kubernetes.io/unreachable") &&
+            !strcmp (taint->effect, "NoExecute"))
+            added = zt_time_ms (taint->time_added) / 1000;
+    }
+    if (node)
+        protobuf_c_message_free_unpacked (&node->base, NULL);
+    return added;
+}
+
 static void
 test_unreachable_node (void)
 {
@@ -263,14 +285,41 @@ test_unreachable_node (void)
     printf ("# Unknown and tainted %.1f s after the stop (grace 4 s)\n",
             (double)(zt_now_ms () - stopped) / 1000.0);
     Zube__Node *node = s_node (S_DEAD_NODE);
+    int64_t unknown_ms = 0;
     for (size_t i = 0; node && i < node->status->n_conditions; i++)
         if (!strcmp (node->status->conditions[i]->type, "Ready")) {
             ZT_ASSERT_STR_EQ (node->status->conditions[i]->reason, "NodeStatusUnknown");
             ZT_ASSERT_STR_EQ (node->status->conditions[i]->message,
                               "Kubelet stopped posting node status.");
+            unknown_ms = zt_time_ms (node->status->conditions[i]->last_transition_time);
         }
     if (node)
         protobuf_c_message_free_unpacked (&node->base, NULL);
+    //  Issue 6: NotReady and tainted within grace + 5 s of the last
+    //  heartbeat, by the times the controller wrote (whole seconds,
+    //  truncated) against the Lease's last renewTime; and not before the
+    //  grace period ran out (a second of truncation allowed)
+    int64_t tainted_ms = s_no_execute_added (S_DEAD_NODE) * 1000;
+    Zube__Lease *lease =
+        (Zube__Lease *)zt_ctrl_get (&s_cluster, "leases", "kube-node-lease", S_DEAD_NODE);
+    int64_t renewed_ms = lease && lease->spec ? zt_time_ms (lease->spec->renew_time) : 0;
+    if (lease)
+        protobuf_c_message_free_unpacked (&lease->base, NULL);
+    printf ("# Ready Unknown %.1f s, NoExecute taint %.1f s after the last renewal\n",
+            (double)(unknown_ms - renewed_ms) / 1000.0,
+            (double)(tainted_ms - renewed_ms) / 1000.0);
+    ZT_ASSERT_MSG (renewed_ms && unknown_ms && tainted_ms,
+                   "no renewTime, Ready lastTransitionTime or taint timeAdded");
+    ZT_ASSERT_MSG (unknown_ms - renewed_ms <= S_GRACE_MS + 5000,
+                   "Ready Unknown %lld ms after the last renewal, past grace + 5 s",
+                   (long long)(unknown_ms - renewed_ms));
+    ZT_ASSERT_MSG (tainted_ms - renewed_ms <= S_GRACE_MS + 5000,
+                   "tainted %lld ms after the last renewal, past grace + 5 s",
+                   (long long)(tainted_ms - renewed_ms));
+    ZT_ASSERT_MSG (
+        unknown_ms > renewed_ms + S_GRACE_MS - 1000,
+        "Ready Unknown %lld ms after the last renewal, within the grace period",
+        (long long)(unknown_ms - renewed_ms));
     bool intolerant = false;
     until = zt_now_ms () + 15000;
     while (!intolerant && zt_now_ms () < until) {
@@ -303,39 +352,27 @@ test_unreachable_node (void)
         &(zube_api_list_options_t){.namespace = "default",
                                    .field_selector = "involvedObject.name=patient"},
         &events, NULL);
-    bool recorded = false;
-    for (size_t i = 0; events && i < events->count; i++)
-        if (!strcmp (((Zube__Event *)events->items[i])->reason, "TaintManagerEviction"))
-            recorded = true;
+    int64_t evicted_ms = 0;
+    for (size_t i = 0; events && i < events->count; i++) {
+        const Zube__Event *event = (const Zube__Event *)events->items[i];
+        if (!strcmp (event->reason, "TaintManagerEviction"))
+            evicted_ms = zt_time_ms (event->first_timestamp);
+    }
     zube_api_list_destroy (&events);
-    ZT_ASSERT_MSG (recorded, "no TaintManagerEviction event for the pod");
+    ZT_ASSERT_MSG (evicted_ms, "no TaintManagerEviction event (with a time) for the pod");
+    //  Evicted after its tolerationSeconds, counted (as Kubernetes does)
+    //  from the taint's timeAdded: both whole seconds, so exactly
+    printf ("# the pod tolerating 4 s evicted %.1f s after the taint\n",
+            (double)(evicted_ms - tainted_ms) / 1000.0);
+    ZT_ASSERT_MSG (evicted_ms >= tainted_ms + 4000,
+                   "the pod tolerating 4 s was evicted %lld ms after the taint",
+                   (long long)(evicted_ms - tainted_ms));
 
     //  Heartbeats again: Ready, untainted
     ZT_ASSERT_INT_EQ (kill (s_dead, SIGCONT), 0);
     ZT_ASSERT_MSG (s_wait_node (S_DEAD_NODE, "True", false, 20000),
                    "the node came back but stays Unknown or tainted");
     ZT_ASSERT_MSG (!s_evicted ("stubborn"), "the pod tolerating forever was evicted");
-}
-
-//  The NoExecute taint's timeAdded of a node, 0 when it has none
-static int64_t
-s_no_execute_added (const char *name)
-{
-    Zube__Node *node = s_node (name);
-    int64_t added = 0;
-    for (size_t i = 0; node && node->spec && i < node->spec->n_taints; i++) {
-        Zube__Taint *taint = node->spec->taints[i];
-        if (!strcmp (taint->key, "node.kubernetes.io/unreachable") &&
-            !strcmp (taint->effect, "NoExecute")) {
-            struct tm tm = {0};
-            if (taint->time_added &&
-                strptime (taint->time_added, "%Y-%m-%dT%H:%M:%S", &tm))
-                added = (int64_t)timegm (&tm);
-        }
-    }
-    if (node)
-        protobuf_c_message_free_unpacked (&node->base, NULL);
-    return added;
 }
 
 //  Two of six nodes silent: the zone stays Normal (not more than 2 down),
@@ -461,6 +498,8 @@ main (void)
     bool failed = !ready || zt_failed_count > 0;
     if (failed)
         zt_cluster_log_tail (&s_cluster, "controller-manager.log", 40);
+    if (s_alive > 0)
+        kill (s_alive, SIGCONT);
     if (s_dead > 0)
         kill (s_dead, SIGCONT);
     if (s_pair > 0)
