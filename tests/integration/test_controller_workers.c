@@ -151,6 +151,8 @@ test_four_workers (void)
     ZT_ASSERT_INT_EQ (s_wait_seen ("probe-a", 3), 0);
     long max = 0, overlaps = 0, syncs = 0;
     s_report (report, &max, &overlaps, &syncs);
+    printf ("# 4 workers: %ld syncs, at most %ld at once, %ld overlaps of a key\n", syncs,
+            max, overlaps);
     ZT_ASSERT_MSG (max >= 2 && max <= 4, "syncs at once: %ld (4 workers)", max);
     ZT_ASSERT_INT_EQ (overlaps, 0);
     ZT_ASSERT_MSG (syncs >= 2 * S_MAPS, "syncs: %ld", syncs);
@@ -199,6 +201,8 @@ test_one_worker (void)
     ZT_ASSERT_INT_EQ (s_wait_seen ("probe-b", 2), 0);
     long max = 0, overlaps = 0, syncs = 0;
     s_report (report, &max, &overlaps, &syncs);
+    printf ("# 1 worker: %ld syncs, at most %ld at once, %ld overlaps of a key\n", syncs,
+            max, overlaps);
     ZT_ASSERT_INT_EQ (max, 1);
     ZT_ASSERT_INT_EQ (overlaps, 0);
     char *stats = zt_ctrl_stats (&s_cluster, 5000);
