@@ -36,6 +36,7 @@ static const char *s_owned_conditions[ZL_COND_COUNT] = {"PodScheduled", "Initial
 
 static void s_pod_sync (zubelet_t *self, zl_pod_t *p);
 static void s_status_mark (zubelet_t *self, zl_pod_t *p);
+static Zube__Probe *s_probe_spec (Zube__Container *spec, int kind);
 
 //  ---------------------------------------------------------------------
 //  Helpers
@@ -502,6 +503,15 @@ zl_pod_runtime_event (zubelet_t *self, const zube_runtime_container_status_t *st
     zl_container_t *c = s_container_by_id (p, st->id);
     if (!c)
         return;
+    //  The runtime reports a start the sync that made it already saw
+    //  (sim starts at once): without probes to schedule (the next sync
+    //  does that) there is nothing to do and no status to build again
+    Zube__Container *spec = s_spec (p, c);
+    if (c->state == st->state && c->started_ms == st->started_ms &&
+        c->finished_ms == st->finished_ms && st->state == ZUBE_RUNTIME_CONTAINER_RUNNING &&
+        !s_probe_spec (spec, ZL_PROBE_LIVENESS) && !s_probe_spec (spec, ZL_PROBE_READINESS) &&
+        !s_probe_spec (spec, ZL_PROBE_STARTUP))
+        return;
     s_container_update (c, st);
     if (st->state == ZUBE_RUNTIME_CONTAINER_RUNNING && !c->running_since_mono)
         c->running_since_mono = zl_now_mono ();
@@ -765,8 +775,15 @@ s_container_start (zubelet_t *self, zl_pod_t *p, zl_container_t *c, int64_t *wak
     }
     s_set_waiting (c, "", NULL);
     s_container_refresh (self, c);
-    if (c->state == ZUBE_RUNTIME_CONTAINER_RUNNING)
+    if (c->state == ZUBE_RUNTIME_CONTAINER_RUNNING) {
         c->running_since_mono = now;
+        //  As the kubelet's prober manager: without a startup probe a
+        //  running container has started, without a readiness probe it
+        //  is ready. So the status written after this sync is the
+        //  Running, Ready one, not an unready step before it.
+        c->started = !s_probe_spec (spec, ZL_PROBE_STARTUP);
+        c->ready = c->started && !s_probe_spec (spec, ZL_PROBE_READINESS);
+    }
     return true;
 }
 
@@ -1593,10 +1610,9 @@ s_pod_got (zubelet_t *self, zube_status_t status, ProtobufCMessage *object,
 }
 
 static void
-s_status_written (zubelet_t *self, zube_status_t status, ProtobufCMessage *object,
-                  const zube_api_error_t *error, void *arg)
+s_status_written (zubelet_t *self, zl_pod_t *p, zube_status_t status, const char *version,
+                  const zube_api_error_t *error)
 {
-    zl_pod_t *p = (zl_pod_t *)arg;
     p->status_in_flight = false;
     bool dead = p->dead;
     s_pod_unref (p);
@@ -1604,23 +1620,17 @@ s_status_written (zubelet_t *self, zube_status_t status, ProtobufCMessage *objec
         return;
     if (status == ZUBE_OK) {
         self->stats.status_writes++;
-        Zube__Pod *pod = (Zube__Pod *)object;
-        int64_t rv = pod && pod->metadata && pod->metadata->resource_version
-                         ? strtoll (pod->metadata->resource_version, NULL, 10)
-                         : 0;
-        if (pod && rv > p->rv) {
-            size_t size = protobuf_c_message_get_packed_size (object);
-            uint8_t *data = malloc (size ? size : 1);
-            if (data) {
-                protobuf_c_message_pack (object, data);
-                Zube__Pod *fresh = zube__pod__unpack (NULL, size, data);
-                free (data);
-                if (fresh) {
-                    protobuf_c_message_free_unpacked (&p->pod->base, NULL);
-                    p->pod = fresh;
-                    p->rv = rv;
-                }
-            }
+        int64_t rv = version ? strtoll (version, NULL, 10) : 0;
+        //  The write succeeded at the pod's resourceVersion, so nobody
+        //  wrote in between: the stored pod is ours with the status sent
+        //  and the reply's resourceVersion. Only that is taken (the pod
+        //  in the reply is not even decoded); the next write keeps the
+        //  others' conditions of p->pod's status, which are unchanged.
+        char *copy = rv > p->rv ? strdup (version) : NULL;
+        if (copy) {
+            free (p->pod->metadata->resource_version);
+            p->pod->metadata->resource_version = copy;
+            p->rv = rv;
         }
         if (p->status_dirty) {
             p->status_dirty = false;
@@ -1649,6 +1659,43 @@ s_status_written (zubelet_t *self, zube_status_t status, ProtobufCMessage *objec
     zube_log_debug ("msg=\"pod status write failed\" pod=%s error=\"%s\"", p->key,
                     error ? error->message : "");
     zl_timer_set (self, &p->status_timer, zl_now_mono () + ZL_STATUS_RETRY_MS);
+}
+
+typedef struct {
+    zubelet_t *self;
+    zl_pod_t *p;
+} s_status_call_t;
+
+static void
+s_status_reply (zube_api_t *api, zube_status_t status, ProtobufCMessage *reply,
+                const zube_api_error_t *error, void *arg)
+{
+    (void)api;
+    s_status_call_t *call = (s_status_call_t *)arg;
+    const Zube__ObjectReply *object_reply = (const Zube__ObjectReply *)reply;
+    s_status_written (call->self, call->p, status,
+                      object_reply ? object_reply->resource_version : NULL, error);
+    if (reply)
+        protobuf_c_message_free_unpacked (reply, NULL);
+    free (call);
+}
+
+//  The status write, answered with the ObjectReply's resourceVersion
+static int
+s_status_send (zubelet_t *self, zl_pod_t *p, const Zube__UpdateRequest *request)
+{
+    s_status_call_t *call = malloc (sizeof *call);
+    if (!call || self->closing) {
+        free (call);
+        return -1;
+    }
+    *call = (s_status_call_t){.self = self, .p = p};
+    if (zube_api_call_async (self->api, "update", &request->base,
+                             &zube__object_reply__descriptor, s_status_reply, call) != 0) {
+        free (call);
+        return -1;
+    }
+    return 0;
 }
 
 static void
@@ -1693,8 +1740,7 @@ s_status_flush (zubelet_t *self, zl_pod_t *p)
     request.has_object = true;
     request.object.data = pod_data;
     request.object.len = pod_size;
-    if (zl_call (self, "update", &request.base, &zube__pod__descriptor, s_status_written, p) ==
-        0) {
+    if (s_status_send (self, p, &request) == 0) {
         p->status_in_flight = true;
         p->refs++;
         p->last_write_ms = zl_now_mono ();
