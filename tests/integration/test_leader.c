@@ -1,15 +1,17 @@
 /*  test_leader - leader election (lib/zube_leader.c) between two
     zube-controller-managers on one Lease: exactly one leads (the other
     answers stats with "leader": false, no sync and no Event written,
-    while the leader synced); kill -9 of the
-    leader makes the standby take the Lease (leaseTransitions + 1) and act
-    (a new namespace gets its ServiceAccount) within lease duration +
-    retry period of the kill, with margin for a loaded machine; a clean
-    stop hands the Lease over at once; two zube-schedulers, one runs and
-    the other waits until the first is killed; and a
-    watcher reading the Lease all along never sees it held by two
-    identities with overlapping validity: a new holder's acquireTime is
-    never before the old holder's last renewTime + its lease. */
+    while the leader synced); kill -9 of the leader makes the standby
+    take the Lease (leaseTransitions + 1) and act (a new namespace gets
+    its ServiceAccount) within lease duration + retry period of the kill,
+    with margin for a loaded machine; a clean stop hands the Lease over
+    at once; a leader paused (SIGSTOP) past its lease loses it to the
+    standby, which acts, and once continued exits with code 2 without
+    leading again; two zube-schedulers, one runs and the other waits
+    until the first is killed; and a watcher reading the Lease all along
+    never sees it held by two identities with overlapping validity: a new
+    holder's acquireTime is never before the old holder's last renewTime
+    + its lease. */
 #include "../zt_ctrl.h"
 #include "coordination.pb-c.h"
 
@@ -254,15 +256,103 @@ s_scheduler_holder (char *holder, size_t size)
         protobuf_c_message_free_unpacked (&lease->base, NULL);
 }
 
+//  Whether log name (in the cluster's directory) has text after its
+//  first offset bytes.
 static bool
-s_log_has (const char *name, const char *text)
+s_log_has_after (const char *name, size_t offset, const char *text)
 {
     char path[700];
     snprintf (path, sizeof path, "%s/%s", s_cluster.dir, name);
     char *log = zt_read_file (path);
-    bool has = log && strstr (log, text);
+    bool has = log && strlen (log) >= offset && strstr (log + offset, text);
     free (log);
     return has;
+}
+
+static bool
+s_log_has (const char *name, const char *text)
+{
+    return s_log_has_after (name, 0, text);
+}
+
+static size_t
+s_log_size (const char *name)
+{
+    char path[700];
+    snprintf (path, sizeof path, "%s/%s", s_cluster.dir, name);
+    char *log = zt_read_file (path);
+    size_t size = log ? strlen (log) : 0;
+    free (log);
+    return size;
+}
+
+//  SIGSTOP of pid; true once its state says stopped (within a second).
+static bool
+s_pause (pid_t pid)
+{
+    kill (pid, SIGSTOP);
+    char path[64];
+    snprintf (path, sizeof path, "/proc/%d/stat", (int)pid);
+    for (int waited = 0; waited < 1000; waited += 10) {
+        char *stat = zt_read_file (path);
+        char *paren = stat ? strrchr (stat, ')') : NULL;
+        bool stopped = paren && paren[1] == ' ' && paren[2] == 'T';
+        free (stat);
+        if (stopped)
+            return true;
+        usleep (10000);
+    }
+    return false;
+}
+
+//  Issue 6: the two never act at once, also when the leader is not dead
+//  but paused (SIGSTOP, as a long GC pause or a stalled VM) past its
+//  lease: the standby takes over; the old leader, continued, finds its
+//  renew deadline passed and exits (code 2) without taking the Lease back.
+static void
+test_paused_leader_stands_down (void)
+{
+    int leader = s_managers[0] > 0 ? 0 : 1;
+    ZT_ASSERT (s_managers[leader] > 0);
+    s_managers[1 - leader] = s_start (1 - leader);
+    s_watch_t watch = {0};
+    s_watch_for (&watch, 1500);
+    char old[32], standby_name[32];
+    snprintf (old, sizeof old, "manager-%d", leader);
+    snprintf (standby_name, sizeof standby_name, "manager-%d", 1 - leader);
+    ZT_ASSERT_STR_EQ (watch.holder, old);
+    int32_t transitions = watch.transitions;
+    ZT_ASSERT_MSG (s_pause (s_managers[leader]), "the leader did not stop");
+    //  Work for whoever leads
+    zt_cluster_create_yaml (&s_cluster, "namespaces", NULL, &zube__namespace__descriptor,
+                            "apiVersion: v1\nkind: Namespace\nmetadata: {name: paused}\n",
+                            NULL);
+    int64_t until = zt_now_ms () + 30000;
+    while (strcmp (watch.holder, standby_name) != 0 && zt_now_ms () < until)
+        s_watch_for (&watch, 100);
+    bool acted = zt_ctrl_wait_exists (&s_cluster, "serviceaccounts", "paused", "default",
+                                      true, 20000);
+    char log[64];
+    snprintf (log, sizeof log, "controller-manager-%d.log", leader);
+    size_t logged = s_log_size (log);
+    kill (s_managers[leader], SIGCONT);
+    //  Continued: it stands down on its own
+    int status = zt_stop (s_managers[leader], 0, 20000);
+    s_managers[leader] = 0;
+    s_watch_for (&watch, 2 * S_RETRY_MS);
+    printf ("# the paused leader, continued, exited with code %d\n",
+            WIFEXITED (status) ? WEXITSTATUS (status) : -1);
+    ZT_ASSERT_MSG (acted, "the standby did not act while the leader was paused");
+    ZT_ASSERT_STR_EQ (watch.holder, standby_name);
+    ZT_ASSERT_INT_EQ (watch.transitions, transitions + 1);
+    ZT_ASSERT_INT_EQ (watch.overlaps, 0);
+    ZT_ASSERT_MSG (WIFEXITED (status) && WEXITSTATUS (status) == 2,
+                   "the continued leader did not exit with code 2 (wait status %d)",
+                   status);
+    ZT_ASSERT_MSG (s_log_has_after (log, logged, "leader election lost"),
+                   "the continued leader did not log that it lost the lease");
+    ZT_ASSERT_MSG (!s_log_has_after (log, logged, "became leader"),
+                   "the continued leader led again");
 }
 
 //  Two schedulers: one holds kube-system/kube-scheduler and runs, the
@@ -313,6 +403,7 @@ main (void)
     s_managers[1] = s_start (1);
     ZT_RUN (test_one_leads_standby_takes_over);
     ZT_RUN (test_clean_stop_releases);
+    ZT_RUN (test_paused_leader_stands_down);
     ZT_RUN (test_scheduler_standby);
     bool failed = zt_failed_count > 0;
     if (failed) {
