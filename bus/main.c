@@ -5,9 +5,11 @@
     0 after a clean shutdown, 1 for bad flags or config, 2 when an endpoint
     cannot be bound.
 */
+#define _GNU_SOURCE
 #include <czmq.h>
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,7 @@ typedef struct {
     long long max_message_size;
     long hwm;
     long long max_waiting;
+    long cpu;                   //  -1: not pinned
     char *log_level;
 } s_options_t;
 
@@ -51,9 +54,10 @@ s_usage (FILE *stream)
         "  --max-message-size N    largest frame in bytes [4194304]\n"
         "  --hwm N                 send and receive high-water marks [100000]\n"
         "  --max-waiting N         requests waiting per service without instance [10000]\n"
+        "  --cpu N                 run the broker's threads on CPU N only [any CPU]\n"
         "  --config FILE           YAML config (bind, publishBind, eventsBind, certs,\n"
         "                          insecure, heartbeatMs, maxMessageSize, hwm,\n"
-        "                          maxWaiting, logLevel); flags override it\n"
+        "                          maxWaiting, cpu, logLevel); flags override it\n"
         "  --log-level LEVEL       debug, info, warn, error, off [info]\n"
         "  --version               print the version\n"
         "  --help                  print this help\n");
@@ -157,6 +161,19 @@ s_option_set (s_options_t *options, const char *key, const char *shown, const ch
             return -1;
         }
         options->max_waiting = number;
+    }
+    else
+    if (streq (key, "cpu")) {
+        cpu_set_t allowed;
+        if (!s_parse_long (value, 0, CPU_SETSIZE - 1, &number)
+            || sched_getaffinity (0, sizeof allowed, &allowed) != 0
+            || !CPU_ISSET ((int) number, &allowed)) {
+            fprintf (stderr, "zube-broker: %s: expected the number of a CPU this process may "
+                     "run on (0..%ld here), got \"%s\"\n", shown,
+                     sysconf (_SC_NPROCESSORS_ONLN) - 1, value);
+            return -1;
+        }
+        options->cpu = number;
     }
     else
     if (streq (key, "logLevel")) {
@@ -264,6 +281,7 @@ static const struct {
     {"--max-message-size", "maxMessageSize"},
     {"--hwm", "hwm"},
     {"--max-waiting", "maxWaiting"},
+    {"--cpu", "cpu"},
     {"--log-level", "logLevel"},
     {"--config", NULL},
 };
@@ -361,7 +379,7 @@ int
 main (int argc, char *argv [])
 {
     zube_log_set_component ("broker");
-    s_options_t options = {0};
+    s_options_t options = {.cpu = -1};
     int rc = s_options_parse (&options, argc, argv);
     if (rc != 0) {
         s_options_free (&options);
@@ -372,9 +390,25 @@ main (int argc, char *argv [])
 
     //  The broker's I/O thread does the TCP work for both ends of every
     //  request and is its busiest thread: with cores to spare, a second
-    //  one takes half the connections. ZSYS_IO_THREADS still decides.
-    if (!getenv ("ZSYS_IO_THREADS") && sysconf (_SC_NPROCESSORS_ONLN) >= 4)
+    //  one takes half the connections (not with --cpu, where both would
+    //  share one CPU). ZSYS_IO_THREADS still decides.
+    if (!getenv ("ZSYS_IO_THREADS") && options.cpu < 0 && sysconf (_SC_NPROCESSORS_ONLN) >= 4)
         zsys_set_io_threads (2);
+    //  With --cpu the main thread and libzmq's I/O threads share one CPU:
+    //  every message crosses from one to the other, and on the same CPU
+    //  that is a context switch, not a wake-up of another (idle) CPU.
+    //  Set before the first socket, which starts the I/O threads.
+    if (options.cpu >= 0) {
+        cpu_set_t only;
+        CPU_ZERO (&only);
+        CPU_SET ((int) options.cpu, &only);
+        if (sched_setaffinity (0, sizeof only, &only) != 0) {
+            fprintf (stderr, "zube-broker: --cpu %ld: %s\n", options.cpu, strerror (errno));
+            s_options_free (&options);
+            return S_EXIT_USAGE;
+        }
+        zsys_thread_affinity_cpu_add ((int) options.cpu);
+    }
     //  czmq's handler turns SIGINT and SIGTERM into zsys_interrupted
     zsys_init ();
     zube_broker_config_t config = {

@@ -478,7 +478,7 @@ s_json_side (const char *prefix, bench_result_t *result)
 static int
 s_bench_bus (int argc, char **argv)
 {
-    long requests = 0, in_flight = 100, payload_bytes = 256;
+    long requests = 0, in_flight = 100, payload_bytes = 256, broker_cpu = -1;
     bool json = false, no_batch = false;
     const char *broker_binary = NULL;
     zube_cli_flag_t flags[] = {
@@ -493,6 +493,8 @@ s_bench_bus (int argc, char **argv)
          .help = "Print one JSON object with every figure instead of a table"},
         {.name = "no-batch", .type = ZUBE_CLI_BOOL, .value = &no_batch,
          .help = "The broker side without batches: every request and reply its own message"},
+        {.name = "broker-cpu", .type = ZUBE_CLI_INT, .value = &broker_cpu, .value_name = "N",
+         .help = "Start the broker with --cpu N: its threads on CPU N only (default: any CPU)"},
         {.name = "broker-binary", .type = ZUBE_CLI_STRING, .value = &broker_binary,
          .value_name = "PATH",
          .help = "The zube-broker to start (default: beside zube-bench, else in $PATH)"},
@@ -518,6 +520,10 @@ s_bench_bus (int argc, char **argv)
                         "0..1048576");
         return 1;
     }
+    if (broker_cpu < -1 || broker_cpu >= sysconf (_SC_NPROCESSORS_ONLN)) {
+        zube_cli_error ("--broker-cpu must be 0..%ld", sysconf (_SC_NPROCESSORS_ONLN) - 1);
+        return 1;
+    }
 
     //  The broker, on free loopback ports, in a temporary folder.
     char dir_template[] = "/tmp/zube-bench-XXXXXX";
@@ -541,7 +547,10 @@ s_bench_bus (int argc, char **argv)
         return 1;
     }
     snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
-    char *broker_argv[] = {(char *) program, "--insecure", "--bind", endpoint, NULL};
+    char cpu_text[24];
+    snprintf (cpu_text, sizeof cpu_text, "%ld", broker_cpu);
+    char *broker_argv[] = {(char *) program, "--insecure", "--bind", endpoint,
+                           broker_cpu >= 0 ? "--cpu" : NULL, cpu_text, NULL};
     pid_t broker = zube_cli_spawn (broker_argv, log_path);
     if (broker < 0) {
         zube_cli_error ("cannot start %s: %s", program, strerror (errno));
@@ -654,8 +663,9 @@ s_bench_bus (int argc, char **argv)
     }
     if (!json) {
         printf ("zube-bench bus: %zu requests per side, %zu in flight, %zu-byte payloads, "
-                "batching %s\n",
-                run.requests, run.in_flight, run.payload_bytes, no_batch ? "off" : "on");
+                "batching %s%s%s\n",
+                run.requests, run.in_flight, run.payload_bytes, no_batch ? "off" : "on",
+                broker_cpu >= 0 ? ", broker on CPU " : "", broker_cpu >= 0 ? cpu_text : "");
         fflush (stdout);
     }
     {
@@ -726,6 +736,10 @@ s_bench_bus (int argc, char **argv)
         printf ("  \"requests\": %zu,\n  \"in_flight\": %zu,\n  \"payload_bytes\": %zu,\n",
                 run.requests, run.in_flight, run.payload_bytes);
         printf ("  \"batching\": %s,\n", no_batch ? "false" : "true");
+        if (broker_cpu >= 0)
+            printf ("  \"broker_cpu\": %ld,\n", broker_cpu);
+        else
+            printf ("  \"broker_cpu\": null,\n");
         printf ("  \"warmup_broker_requests\": %zu,\n  \"warmup_raw_requests\": %zu,\n",
                 warmup_broker, warmup_raw);
         s_json_side ("broker", &broker_result);

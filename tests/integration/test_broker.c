@@ -6,6 +6,7 @@
     in the test process. The broker runs with --heartbeat 200 so deaths are
     noticed in well under a second.
 */
+#define _GNU_SOURCE     //  sched_getaffinity
 //  zt_rmtree's path buffer trips -Wformat-truncation when inlined here
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-truncation"
@@ -13,6 +14,8 @@
 #pragma GCC diagnostic pop
 #include "../zube_test.h"
 #include <czmq.h>
+#include <dirent.h>
+#include <sched.h>
 #include <zmq.h>
 #include "bus.pb-c.h"
 #include "zube/certs.h"
@@ -1677,6 +1680,79 @@ test_shutdown (void)
     s_broker_stop (&broker);
 }
 
+//  How many threads of process pid there are, and whether every one may
+//  run on the CPUs listed in cpus (/proc's Cpus_allowed_list) and no other
+static int
+s_threads_on (pid_t pid, const char *cpus, bool *all_p)
+{
+    char path [64];
+    snprintf (path, sizeof path, "/proc/%d/task", (int) pid);
+    DIR *tasks = opendir (path);
+    struct dirent *entry;
+    int threads = 0;
+    *all_p = tasks != NULL;
+    while (tasks && (entry = readdir (tasks))) {
+        if (entry->d_name [0] == '.')
+            continue;
+        char status_path [600], line [256], allowed [128] = "";
+        snprintf (status_path, sizeof status_path, "%s/%s/status", path, entry->d_name);
+        FILE *status = fopen (status_path, "r");
+        while (status && fgets (line, sizeof line, status))
+            if (sscanf (line, "Cpus_allowed_list: %127s", allowed) == 1)
+                break;
+        if (status)
+            fclose (status);
+        threads++;
+        if (!streq (allowed, cpus))
+            *all_p = false;
+    }
+    if (tasks)
+        closedir (tasks);
+    return threads;
+}
+
+//  --cpu: a CPU this process may not run on is refused, naming the flag;
+//  with one it may, the broker's main thread and libzmq's threads all run
+//  on that CPU alone, and it routes as ever
+static void
+test_cpu_affinity (void)
+{
+    char *output = NULL;
+    int status = s_broker_run ((const char *[]) {"--insecure", "--cpu", "100000", NULL}, &output);
+    ZT_ASSERT (WIFEXITED (status) && WEXITSTATUS (status) == 1);
+    ZT_ASSERT_STR_CONTAINS (output, "--cpu");
+    free (output);
+    status = s_broker_run ((const char *[]) {"--insecure", "--cpu", "first", NULL}, &output);
+    ZT_ASSERT (WIFEXITED (status) && WEXITSTATUS (status) == 1);
+    ZT_ASSERT_STR_CONTAINS (output, "\"first\"");
+    free (output);
+
+    //  The last CPU this test may use: with more than one, not where an
+    //  unpinned broker's threads would all be anyway
+    cpu_set_t allowed;
+    ZT_ASSERT (sched_getaffinity (0, sizeof allowed, &allowed) == 0);
+    int cpu = -1;
+    for (int index = 0; index < CPU_SETSIZE; index++)
+        if (CPU_ISSET (index, &allowed))
+            cpu = index;
+    char cpu_text [16];
+    snprintf (cpu_text, sizeof cpu_text, "%d", cpu);
+    broker_t broker;
+    ZT_ASSERT (s_broker_start (&broker, "cpu",
+                               (const char *[]) {"--insecure", "--cpu", cpu_text, NULL}));
+    void *client = s_dealer (broker.endpoint, NULL, NULL);
+    s_msg_t reply;
+    ZT_ASSERT (s_call (client, "bus", "ping", "on one CPU", 10, 2000, &reply));
+    ZT_ASSERT_STR_EQ (reply.payload, "on one CPU");
+    s_msg_clear (&reply);
+    bool all = false;
+    int threads = s_threads_on (broker.pid, cpu_text, &all);
+    ZT_ASSERT_MSG (threads >= 2, "%d threads: the main thread and an I/O thread expected", threads);
+    ZT_ASSERT_MSG (all, "a thread of the broker may run elsewhere than CPU %s", cpu_text);
+    s_close (&client);
+    ZT_ASSERT_INT_EQ (s_broker_stop (&broker), 0);
+}
+
 static void
 test_flags_and_config (void)
 {
@@ -1777,6 +1853,7 @@ main (int argc, char *argv [])
     RUN (test_certs);
     RUN (test_shutdown);
     RUN (test_flags_and_config);
+    RUN (test_cpu_affinity);
     //  The context stays: a failed case may have left sockets open
     return zt_done ();
 }
