@@ -169,7 +169,7 @@ zt_freeze (pid_t pid)
         while (all && (entry = readdir (tasks))) {
             if (entry->d_name[0] == '.')
                 continue;
-            char path[128], state = 0;
+            char path[sizeof dir + sizeof entry->d_name + 8], state = 0;
             snprintf (path, sizeof path, "%s/%s/stat", dir, entry->d_name);
             FILE *file = fopen (path, "r");
             //  "pid (comm) S ...": the state follows the last ')'.

@@ -286,25 +286,6 @@ s_log_size (const char *name)
     return size;
 }
 
-//  SIGSTOP of pid; true once its state says stopped (within a second).
-static bool
-s_pause (pid_t pid)
-{
-    kill (pid, SIGSTOP);
-    char path[64];
-    snprintf (path, sizeof path, "/proc/%d/stat", (int)pid);
-    for (int waited = 0; waited < 1000; waited += 10) {
-        char *stat = zt_read_file (path);
-        char *paren = stat ? strrchr (stat, ')') : NULL;
-        bool stopped = paren && paren[1] == ' ' && paren[2] == 'T';
-        free (stat);
-        if (stopped)
-            return true;
-        usleep (10000);
-    }
-    return false;
-}
-
 //  Issue 6: the two never act at once, also when the leader is not dead
 //  but paused (SIGSTOP, as a long GC pause or a stalled VM) past its
 //  lease: the standby takes over; the old leader, continued, finds its
@@ -322,7 +303,7 @@ test_paused_leader_stands_down (void)
     snprintf (standby_name, sizeof standby_name, "manager-%d", 1 - leader);
     ZT_ASSERT_STR_EQ (watch.holder, old);
     int32_t transitions = watch.transitions;
-    ZT_ASSERT_MSG (s_pause (s_managers[leader]), "the leader did not stop");
+    ZT_ASSERT_MSG (zt_freeze (s_managers[leader]), "the leader did not stop");
     //  Work for whoever leads
     zt_cluster_create_yaml (&s_cluster, "namespaces", NULL, &zube__namespace__descriptor,
                             "apiVersion: v1\nkind: Namespace\nmetadata: {name: paused}\n",
