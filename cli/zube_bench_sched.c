@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #define S_NAMESPACE "default"
+//  Creates in flight by default (--in-flight)
 #define S_IN_FLIGHT 256
 
 //  The processes of an end-to-end run, in the order they are started;
@@ -53,6 +54,7 @@ typedef struct {
 typedef struct {
     long nodes;
     long pods;
+    long in_flight;
     const char *profile;
     const char *store;
     bool json;
@@ -641,7 +643,7 @@ s_end_to_end (s_bench_t *self)
     run.last_progress_ns = zube_cli_now_ns ();
     int64_t run_start = run.last_progress_ns;
     while (!zsys_interrupted && self->bound < (size_t)self->pods) {
-        while (run.created < (size_t)self->pods && run.in_flight < S_IN_FLIGHT)
+        while (run.created < (size_t)self->pods && run.in_flight < (size_t)self->in_flight)
             if (s_create_next (&run, api, scheduler_name) != 0)
                 break;
         zube_bus_poll (bus, 10);
@@ -758,12 +760,14 @@ s_usage (void)
 int
 zube_bench_sched (int argc, char **argv)
 {
-    s_bench_t bench = {.nodes = 5000, .pods = 50000};
+    s_bench_t bench = {.nodes = 5000, .pods = 50000, .in_flight = S_IN_FLIGHT};
     const zube_cli_flag_t flags[] = {
         {"nodes", 0, ZUBE_CLI_INT, &bench.nodes, "N", "hollow nodes [5000]"},
         {"pods", 0, ZUBE_CLI_INT, &bench.pods, "M", "pods to place [50000]"},
         {"profile", 0, ZUBE_CLI_STRING, &bench.profile, "FILE",
          "KubeSchedulerConfiguration; pods use its first profile"},
+        {"in-flight", 0, ZUBE_CLI_INT, &bench.in_flight, "K",
+         "end to end: creates in flight at most [256]"},
         {"store", 0, ZUBE_CLI_STRING, &bench.store, "URL",
          "the apiserver's store [lmdb in a temporary folder]"},
         {"json", 0, ZUBE_CLI_BOOL, &bench.json, NULL, "one JSON object"},
@@ -787,6 +791,10 @@ zube_bench_sched (int argc, char **argv)
     if (bench.nodes < 1 || bench.nodes > 100000 || bench.pods < 1 ||
         bench.pods > 1000000) {
         zube_cli_error ("--nodes must be 1..100000 and --pods 1..1000000");
+        return 1;
+    }
+    if (bench.in_flight < 1 || bench.in_flight > 100000) {
+        zube_cli_error ("--in-flight must be 1..100000");
         return 1;
     }
     char *config_text = NULL;
