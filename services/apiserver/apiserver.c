@@ -499,11 +499,13 @@ s_stats_handle (zube_apiserver_t *self, zube_bus_request_t *request)
                                 s_verb_names[verb], self->requests[verb]);
     snprintf (text + at, sizeof text - at,
               "errors=%" PRIu64 "\nbatches=%" PRIu64 "\nbatched_writes=%" PRIu64
-              "\nmean_batch=%.2f\nmax_batch=%" PRIu64 "\nretries=%" PRIu64
+              "\nmean_batch=%.2f\nmax_batch=%" PRIu64 "\ncommit_us=%" PRIu64
+              "\nretries=%" PRIu64
               "\ndenials=%" PRIu64 "\nrevision=%" PRId64 "\npublisher=%s\npid=%d\n",
               self->errors, self->batches, self->batched_writes,
               self->batches ? (double)self->batched_writes / (double)self->batches : 0.0,
-              self->max_batch, self->retries, zube_authz_denials (self->authz),
+              self->max_batch, self->commit_us, self->retries,
+              zube_authz_denials (self->authz),
               api_watch_revision (self), api_watch_publisher (self) ? "true" : "false",
               (int)getpid ());
     zube_bus_respond (request, ZUBE_OK, NULL, text, strlen (text));
@@ -664,14 +666,16 @@ zube_apiserver_destroy (zube_apiserver_t **self_p)
             "msg=\"apiserver stopped\" creates=%" PRIu64 " gets=%" PRIu64
             " lists=%" PRIu64 " updates=%" PRIu64 " patches=%" PRIu64 " deletes=%" PRIu64
             " watches=%" PRIu64 " errors=%" PRIu64 " batches=%" PRIu64
-            " mean_batch=%.2f max_batch=%" PRIu64 " retries=%" PRIu64 " denials=%" PRIu64,
+            " mean_batch=%.2f max_batch=%" PRIu64 " mean_commit_ms=%.3f retries=%" PRIu64
+            " denials=%" PRIu64,
             self->requests[API_VERB_CREATE], self->requests[API_VERB_GET],
             self->requests[API_VERB_LIST], self->requests[API_VERB_UPDATE],
             self->requests[API_VERB_PATCH], self->requests[API_VERB_DELETE],
             self->requests[API_VERB_WATCH], self->errors, self->batches,
             self->batches ? (double)self->batched_writes / (double)self->batches : 0.0,
-            self->max_batch, self->retries,
-            self->authz ? zube_authz_denials (self->authz) : 0);
+            self->max_batch,
+            self->batches ? (double)self->commit_us / 1000.0 / (double)self->batches : 0.0,
+            self->retries, self->authz ? zube_authz_denials (self->authz) : 0);
     //  Requests still queued belong to the bus connection: destroy it first
     zube_bus_destroy (&self->bus);
     api_writer_destroy (self);

@@ -196,6 +196,11 @@ struct _zube_apiserver_t {
     uint64_t batched_writes;
     uint64_t max_batch;
     uint64_t retries;
+    //  Microseconds the store took over the group commits, in all (each
+    //  txn_commit, durable when it returns), and over the last one (set
+    //  by the thread that ran it, read once it is done).
+    uint64_t commit_us;
+    int64_t commit_took_us;
 };
 
 //  ---------------------------------------------------------------------

@@ -182,6 +182,7 @@ s_finish (zube_apiserver_t *self)
     zube_status_t status = self->commit_status;
     self->batches++;
     self->batched_writes += count;
+    self->commit_us += (uint64_t)self->commit_took_us;
     if (count > self->max_batch)
         self->max_batch = count;
     if (status != ZUBE_OK) {
@@ -207,8 +208,10 @@ s_finish (zube_apiserver_t *self)
 static void
 s_commit (zube_apiserver_t *self, zube_store_t *store)
 {
+    int64_t started = zclock_usecs ();
     self->commit_status =
         zube_store_txn_commit (store, self->ops, self->inflight_count, self->results);
+    self->commit_took_us = zclock_usecs () - started;
     if (self->commit_status != ZUBE_OK)
         snprintf (self->commit_error, sizeof self->commit_error, "%s",
                   zube_store_error (store));
