@@ -110,7 +110,9 @@ s_run_main_oci () {
     $ctl get endpointslices -n web -o yaml | grep -E '^  - addresses|^    - "|ready:'
     for ip in $($ctl get pods -n web -o wide --no-headers | awk '{print $6}'); do
         echo "+ wget -qO- http://$ip/"
-        busybox wget -qO- -T 5 "http://$ip/" || echo "setup: pod $ip did not answer" >&2
+        #  timeout(1), not wget's -T: Debian 12's busybox-static wget
+        #  crashes (SIGSEGV) with -T
+        timeout 5 busybox wget -qO- "http://$ip/" || echo "setup: pod $ip did not answer" >&2
     done
 }
 
