@@ -104,12 +104,11 @@ struct _s_ctrl_t {
     bool resync_pending;
     uint64_t syncs;
     uint64_t sync_errors;
-    //  Workers: the count in use, the threads (while the manager runs),
-    //  whether host calls release the lock (workers > 1)
+    //  Workers: the count in use (host calls release the lock when it is
+    //  over 1), the threads (while the manager runs)
     uint32_t workers;
     s_worker_t *pool;
     size_t pool_size;
-    bool yields;
     //  Syncs running now, and the most ever at once
     size_t in_flight;
     size_t max_in_flight;
@@ -757,7 +756,7 @@ s_call_begin (s_call_t *call, const zube_ctrl_host_t *host, char *message,
     *call = (s_call_t){.ctrl = ctrl, .api = s_api (ctrl, message, message_size)};
     if (!call->api)
         return false;
-    if (t_worker && ctrl->yields && t_held == self) {
+    if (t_worker && ctrl->workers > 1 && t_held == self) {
         assert (t_depth == 1);
         t_held = NULL;
         t_depth = 0;
@@ -1483,7 +1482,6 @@ s_ctrl_load (zcm_manager_t *self, const char *file, char *error, size_t error_si
     ctrl->handle = handle;
     ctrl->resync_pending = true;
     ctrl->workers = workers;
-    ctrl->yields = workers > 1;
     self->ctrls[self->ctrl_count++] = ctrl;
     s_workers_start (ctrl);
     zube_log_info ("msg=\"controller started\" controller=%s path=%s workers=%u",
@@ -1553,7 +1551,6 @@ s_ctrl_swap (zcm_manager_t *self, const char *file, char *name, size_t name_size
     ctrl->watch_count = count;
     ctrl->resync_pending = true;
     ctrl->workers = workers;
-    ctrl->yields = workers > 1;
     s_unpause (ctrl);
     s_workers_start (ctrl);
     return 0;
