@@ -1610,9 +1610,11 @@ s_pod_got (zubelet_t *self, zube_status_t status, ProtobufCMessage *object,
 }
 
 static void
-s_status_written (zubelet_t *self, zl_pod_t *p, zube_status_t status, const char *version,
-                  const zube_api_error_t *error)
+s_status_written (zubelet_t *self, zube_status_t status, ProtobufCMessage *reply,
+                  const zube_api_error_t *error, void *arg)
 {
+    zl_pod_t *p = (zl_pod_t *)arg;
+    const char *version = reply ? ((Zube__ObjectReply *)reply)->resource_version : NULL;
     p->status_in_flight = false;
     bool dead = p->dead;
     s_pod_unref (p);
@@ -1661,43 +1663,6 @@ s_status_written (zubelet_t *self, zl_pod_t *p, zube_status_t status, const char
     zl_timer_set (self, &p->status_timer, zl_now_mono () + ZL_STATUS_RETRY_MS);
 }
 
-typedef struct {
-    zubelet_t *self;
-    zl_pod_t *p;
-} s_status_call_t;
-
-static void
-s_status_reply (zube_api_t *api, zube_status_t status, ProtobufCMessage *reply,
-                const zube_api_error_t *error, void *arg)
-{
-    (void)api;
-    s_status_call_t *call = (s_status_call_t *)arg;
-    const Zube__ObjectReply *object_reply = (const Zube__ObjectReply *)reply;
-    s_status_written (call->self, call->p, status,
-                      object_reply ? object_reply->resource_version : NULL, error);
-    if (reply)
-        protobuf_c_message_free_unpacked (reply, NULL);
-    free (call);
-}
-
-//  The status write, answered with the ObjectReply's resourceVersion
-static int
-s_status_send (zubelet_t *self, zl_pod_t *p, const Zube__UpdateRequest *request)
-{
-    s_status_call_t *call = malloc (sizeof *call);
-    if (!call || self->closing) {
-        free (call);
-        return -1;
-    }
-    *call = (s_status_call_t){.self = self, .p = p};
-    if (zube_api_call_async (self->api, "update", &request->base,
-                             &zube__object_reply__descriptor, s_status_reply, call) != 0) {
-        free (call);
-        return -1;
-    }
-    return 0;
-}
-
 static void
 s_status_flush (zubelet_t *self, zl_pod_t *p)
 {
@@ -1740,7 +1705,7 @@ s_status_flush (zubelet_t *self, zl_pod_t *p)
     request.has_object = true;
     request.object.data = pod_data;
     request.object.len = pod_size;
-    if (s_status_send (self, p, &request) == 0) {
+    if (zl_call (self, "update", &request.base, NULL, s_status_written, p) == 0) {
         p->status_in_flight = true;
         p->refs++;
         p->last_write_ms = zl_now_mono ();

@@ -290,11 +290,11 @@ s_call_done (zube_api_t *api, zube_status_t status, ProtobufCMessage *reply,
             object_reply->has_object && object_reply->object.data ? object_reply->object.data
                                                                   : (const uint8_t *)"");
     }
-    if (reply)
-        protobuf_c_message_free_unpacked (reply, NULL);
-    call->fn (call->self, status, object, error, call->arg);
+    call->fn (call->self, status, call->kind_desc ? object : reply, error, call->arg);
     if (object)
         protobuf_c_message_free_unpacked (object, NULL);
+    if (reply)
+        protobuf_c_message_free_unpacked (reply, NULL);
     free (call);
 }
 

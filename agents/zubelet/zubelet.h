@@ -341,7 +341,9 @@ void zl_timer_cancel (zubelet_t *self, zl_timer_t *timer);
 void zl_runtime_poke (zubelet_t *self);
 //  Appends JSON-escaped text.
 void zl_json_string (char **buf, size_t *size, size_t *used, const char *text);
-//  An async API call whose ObjectReply is unpacked as kind_desc.
+//  An async API call whose ObjectReply is unpacked as kind_desc; with
+//  kind_desc NULL the callback gets the ObjectReply itself (its
+//  resourceVersion, the object not decoded).
 typedef void (zl_done_fn) (zubelet_t *self, zube_status_t status, ProtobufCMessage *object,
                            const zube_api_error_t *error, void *arg);
 int zl_call (zubelet_t *self, const char *method, const ProtobufCMessage *request,
